@@ -1,0 +1,376 @@
+//! PostgreSQL: connection pool, database creation, migrations and traced statements.
+//!
+//! Each service owns one database. At start-up [`connect`] creates it when missing (if the role
+//! may), applies the service's plain-SQL migrations under a PostgreSQL advisory lock so replicas
+//! starting together do not race, and returns a pool whose wait, create and recycle timeouts
+//! turn an exhausted or unreachable database into a fast error rather than a hung request.
+
+use std::time::Duration;
+
+use deadpool_postgres::{
+    ClientWrapper, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime,
+};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use serde::Deserialize;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+use tracing::Instrument;
+
+use crate::config::{ConfigError, Secret};
+use crate::health::DependencyCheck;
+use crate::metrics::Metrics;
+
+pub use deadpool_postgres;
+pub use refinery;
+pub use tokio_postgres;
+
+/// Database settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// `DATABASE_URL`: `postgres://user[:password]@host:port/dbname`.
+    pub database_url: Secret,
+    /// `DB_POOL_MAX_SIZE`: connections in the pool.
+    pub db_pool_max_size: usize,
+    /// `DB_TIMEOUT_MS`: the longest a request waits for a connection, for a new connection to be
+    /// made, or for an idle one to be verified.
+    pub db_timeout_ms: u64,
+    /// `DB_CREATE_DATABASE`: create the database when it does not exist.
+    pub db_create_database: bool,
+}
+
+impl DatabaseConfig {
+    pub fn with_url(url: impl Into<String>) -> Self {
+        Self {
+            database_url: Secret::new(url),
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            database_url: Secret::new("postgres://postgres@127.0.0.1:5432/postgres"),
+            db_pool_max_size: 16,
+            db_timeout_ms: 2_000,
+            db_create_database: true,
+        }
+    }
+}
+
+/// Why a statement failed, in the terms handlers map to HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be had in time, or the server went away: a 503.
+    #[error("database unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A unique constraint, named, rejected the write.
+    #[error("unique constraint {constraint} violated")]
+    UniqueViolation { constraint: String },
+    /// A check or foreign-key constraint, named, rejected the write.
+    #[error("constraint {constraint} violated")]
+    ConstraintViolation { constraint: String },
+    #[error("database query failed")]
+    Query(#[source] tokio_postgres::Error),
+}
+
+impl From<PoolError> for DbError {
+    fn from(error: PoolError) -> Self {
+        match error {
+            PoolError::Backend(error) => Self::from(error),
+            other => Self::Unavailable(Box::new(other)),
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for DbError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        let Some(db_error) = error.as_db_error() else {
+            // No server error: the connection failed or closed.
+            return Self::Unavailable(Box::new(error));
+        };
+        let code = db_error.code();
+        let constraint = db_error.constraint().unwrap_or_default().to_owned();
+        if *code == SqlState::UNIQUE_VIOLATION {
+            Self::UniqueViolation { constraint }
+        } else if [
+            SqlState::CHECK_VIOLATION,
+            SqlState::FOREIGN_KEY_VIOLATION,
+            SqlState::NOT_NULL_VIOLATION,
+        ]
+        .contains(code)
+        {
+            Self::ConstraintViolation { constraint }
+        } else if code.code().starts_with("08")
+            || code.code().starts_with("57P")
+            || *code == SqlState::TOO_MANY_CONNECTIONS
+        {
+            Self::Unavailable(Box::new(error))
+        } else {
+            Self::Query(error)
+        }
+    }
+}
+
+/// Creates the database if needed, runs `migrations` and returns the pool.
+pub async fn connect(
+    config: &DatabaseConfig,
+    migrations: &refinery::Runner,
+) -> anyhow::Result<Pool> {
+    let mut pg_config: tokio_postgres::Config = config
+        .database_url
+        .expose()
+        .parse()
+        .map_err(|error| ConfigError::new("DATABASE_URL", format!("{error}")))?;
+    let timeout = Duration::from_millis(config.db_timeout_ms);
+    pg_config.connect_timeout(timeout);
+    if pg_config.get_application_name().is_none() {
+        pg_config.application_name(env!("CARGO_PKG_NAME"));
+    }
+    if config.db_create_database {
+        create_database_if_missing(&pg_config).await?;
+    }
+    migrate(&pg_config, migrations).await?;
+
+    let manager = Manager::from_config(
+        pg_config,
+        NoTls,
+        ManagerConfig {
+            // A connection that died while idle is noticed before a request gets it.
+            recycling_method: RecyclingMethod::Verified,
+        },
+    );
+    let pool = Pool::builder(manager)
+        .max_size(config.db_pool_max_size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .recycle_timeout(Some(timeout))
+        .build()?;
+    Ok(pool)
+}
+
+async fn create_database_if_missing(config: &tokio_postgres::Config) -> anyhow::Result<()> {
+    let name = config
+        .get_dbname()
+        .ok_or_else(|| ConfigError::new("DATABASE_URL", "names no database"))?
+        .to_owned();
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let (client, connection) = admin.connect(NoTls).await?;
+    let task = tokio::spawn(connection);
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await?
+        .is_some();
+    if !exists {
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        match client
+            .batch_execute(&format!("CREATE DATABASE {quoted}"))
+            .await
+        {
+            Ok(()) => tracing::info!(database = %name, "created database"),
+            // Another replica created it first.
+            Err(error) if error.code() == Some(&SqlState::DUPLICATE_DATABASE) => {}
+            Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    drop(client);
+    let _ = task.await;
+    Ok(())
+}
+
+/// Advisory lock id held while migrating; the lock is per database.
+const MIGRATION_LOCK: i64 = 0x5348_4f50_4d49_4752; // "SHOPMIGR"
+
+async fn migrate(
+    config: &tokio_postgres::Config,
+    migrations: &refinery::Runner,
+) -> anyhow::Result<()> {
+    let (mut client, connection) = config.connect(NoTls).await?;
+    let task = tokio::spawn(connection);
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let outcome = migrations.run_async(&mut client).await;
+    // Unlock even when a migration failed; closing the connection would release it too.
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    let report = outcome?;
+    for migration in report.applied_migrations() {
+        tracing::info!(migration = %migration, "applied migration");
+    }
+    drop(client);
+    let _ = task.await;
+    Ok(())
+}
+
+/// A span for one SQL statement: the text with placeholders, never the values.
+pub fn statement_span(sql: &str) -> tracing::Span {
+    let operation = sql
+        .split_whitespace()
+        .next()
+        .unwrap_or("SQL")
+        .to_ascii_uppercase();
+    tracing::info_span!(
+        "db.statement",
+        otel.name = %format!("postgresql {operation}"),
+        otel.kind = "client",
+        db.system = "postgresql",
+        db.operation = %operation,
+        db.statement = sql,
+    )
+}
+
+/// Traced statement helpers for a pooled connection or a transaction. Statements are prepared
+/// once per connection and cached.
+#[allow(async_fn_in_trait)]
+pub trait Traced {
+    async fn query_traced(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, DbError>;
+    async fn query_opt_traced(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, DbError>;
+    async fn query_one_traced(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, DbError>;
+    async fn execute_traced(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, DbError>;
+}
+
+macro_rules! impl_traced {
+    ($($ty:ty),*) => {$(
+        impl Traced for $ty {
+            async fn query_traced(
+                &self,
+                sql: &str,
+                params: &[&(dyn ToSql + Sync)],
+            ) -> Result<Vec<Row>, DbError> {
+                async {
+                    let statement = self.prepare_cached(sql).await?;
+                    Ok(self.query(&statement, params).await?)
+                }
+                .instrument(statement_span(sql))
+                .await
+            }
+
+            async fn query_opt_traced(
+                &self,
+                sql: &str,
+                params: &[&(dyn ToSql + Sync)],
+            ) -> Result<Option<Row>, DbError> {
+                async {
+                    let statement = self.prepare_cached(sql).await?;
+                    Ok(self.query_opt(&statement, params).await?)
+                }
+                .instrument(statement_span(sql))
+                .await
+            }
+
+            async fn query_one_traced(
+                &self,
+                sql: &str,
+                params: &[&(dyn ToSql + Sync)],
+            ) -> Result<Row, DbError> {
+                async {
+                    let statement = self.prepare_cached(sql).await?;
+                    Ok(self.query_one(&statement, params).await?)
+                }
+                .instrument(statement_span(sql))
+                .await
+            }
+
+            async fn execute_traced(
+                &self,
+                sql: &str,
+                params: &[&(dyn ToSql + Sync)],
+            ) -> Result<u64, DbError> {
+                async {
+                    let statement = self.prepare_cached(sql).await?;
+                    Ok(self.execute(&statement, params).await?)
+                }
+                .instrument(statement_span(sql))
+                .await
+            }
+        }
+    )*};
+}
+
+impl_traced!(ClientWrapper, deadpool_postgres::Transaction<'_>);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    state: &'static str,
+}
+
+/// Exposes the pool's size, idle and in-use connections and waiting requests.
+pub fn register_pool_metrics(metrics: &Metrics, pool: &Pool) {
+    let connections = Family::<PoolLabels, Gauge>::default();
+    let max = Gauge::<i64>::default();
+    let waiting = Gauge::<i64>::default();
+    metrics.register(
+        "db_pool_connections",
+        "Database pool connections by state (idle, in_use)",
+        connections.clone(),
+    );
+    metrics.register(
+        "db_pool_max_connections",
+        "Database pool size limit",
+        max.clone(),
+    );
+    metrics.register(
+        "db_pool_waiting",
+        "Requests waiting for a database connection",
+        waiting.clone(),
+    );
+    let pool = pool.clone();
+    metrics.on_scrape(move || {
+        let status = pool.status();
+        let idle = i64::try_from(status.available).unwrap_or(i64::MAX);
+        let size = i64::try_from(status.size).unwrap_or(i64::MAX);
+        connections
+            .get_or_create(&PoolLabels { state: "idle" })
+            .set(idle);
+        connections
+            .get_or_create(&PoolLabels { state: "in_use" })
+            .set(size - idle);
+        max.set(i64::try_from(status.max_size).unwrap_or(i64::MAX));
+        waiting.set(i64::try_from(status.waiting).unwrap_or(i64::MAX));
+    });
+}
+
+/// Health check: a connection from the pool answers `SELECT 1`.
+#[derive(Debug, Clone)]
+pub struct PostgresCheck(pub Pool);
+
+#[salvo::async_trait]
+impl DependencyCheck for PostgresCheck {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        let client = self.0.get().await.map_err(|error| error.to_string())?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map(drop)
+            .map_err(|error| error.to_string())
+    }
+}

@@ -1,0 +1,33 @@
+//! The runtime every service binary of the shop shares, so that no service writes its own.
+//!
+//! - [`config`]: layered settings (defaults → optional TOML file → environment) with secrets
+//!   that never print, failing start-up with one line that names the bad key.
+//! - [`telemetry`]: JSON or human logs carrying the trace and span id, OpenTelemetry traces over
+//!   OTLP, W3C trace-context extraction and injection.
+//! - [`metrics`]: the Prometheus registry, HTTP RED metrics by route template, `/metrics`.
+//! - [`health`]: `/health`, `/health/live`, `/health/ready` over pluggable dependency checks.
+//! - [`problem`]: RFC 9457 `application/problem+json` errors and the catcher that turns every
+//!   framework error (unknown route, wrong method, oversized body) into one.
+//! - [`body`]: JSON and form body parsing with a precise 400/415/422 split.
+//! - [`db`]: the PostgreSQL pool, database creation, locked migrations and traced statements.
+//! - [`server`]: assembles a service's router with the common routes and middleware and serves
+//!   it until the shutdown token fires, draining within a deadline.
+#![warn(missing_debug_implementations)]
+
+pub mod body;
+pub mod config;
+pub mod db;
+pub mod health;
+pub mod metrics;
+pub mod problem;
+pub mod server;
+pub mod telemetry;
+
+pub use salvo;
+
+/// Name and version of the running service, as reported by `/health` and on every trace.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceInfo {
+    pub name: &'static str,
+    pub version: &'static str,
+}

@@ -1,0 +1,174 @@
+//! Prometheus metrics: one registry per process, exposed at `GET /metrics` in the OpenMetrics
+//! text format. The runtime registers the HTTP RED metrics and the DB pool gauges; services add
+//! their own business metrics through [`Metrics::register`].
+
+use std::sync::{Arc, Mutex};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Metric, Registry};
+use salvo::http::header::{CONTENT_TYPE, HeaderValue};
+use salvo::prelude::*;
+
+/// Labels of one HTTP request: the route *template*, never the raw path, so cardinality stays
+/// bounded however many ids clients send.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+/// Request latency buckets in seconds: fine below 10 ms where most requests land.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+pub fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+/// The HTTP server's RED metrics.
+#[derive(Debug, Clone)]
+pub struct HttpMetrics {
+    pub requests: Family<HttpLabels, Counter>,
+    pub duration: Family<HttpLabels, Histogram, fn() -> Histogram>,
+    pub in_flight: Gauge,
+}
+
+type ScrapeHook = Box<dyn Fn() + Send + Sync>;
+
+/// The process's registry plus hooks that refresh sampled gauges just before a scrape.
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    scrape_hooks: Mutex<Vec<ScrapeHook>>,
+    pub http: HttpMetrics,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::default();
+        let http = HttpMetrics {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(latency_histogram),
+            in_flight: Gauge::default(),
+        };
+        registry.register(
+            "http_requests",
+            "HTTP requests handled, by method, route template and status",
+            http.requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency, by method, route template and status",
+            http.duration.clone(),
+        );
+        registry.register(
+            "http_requests_in_flight",
+            "HTTP requests being handled now",
+            http.in_flight.clone(),
+        );
+        Arc::new(Self {
+            registry: Mutex::new(registry),
+            scrape_hooks: Mutex::new(Vec::new()),
+            http,
+        })
+    }
+
+    /// Adds a metric; call at start-up.
+    pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
+        self.registry
+            .lock()
+            .expect("metrics registry poisoned")
+            .register(name, help, metric);
+    }
+
+    /// Runs `hook` before every scrape, to sample a value such as a pool's size.
+    pub fn on_scrape(&self, hook: impl Fn() + Send + Sync + 'static) {
+        self.scrape_hooks
+            .lock()
+            .expect("metrics hooks poisoned")
+            .push(Box::new(hook));
+    }
+
+    /// The registry in the OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        for hook in self
+            .scrape_hooks
+            .lock()
+            .expect("metrics hooks poisoned")
+            .iter()
+        {
+            hook();
+        }
+        let mut text = String::new();
+        let registry = self.registry.lock().expect("metrics registry poisoned");
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &registry);
+        text
+    }
+}
+
+/// `GET /metrics`.
+#[derive(Debug)]
+pub struct MetricsEndpoint(pub Arc<Metrics>);
+
+#[async_trait]
+impl Handler for MetricsEndpoint {
+    async fn handle(
+        &self,
+        _req: &mut Request,
+        _depot: &mut Depot,
+        res: &mut Response,
+        _ctrl: &mut FlowCtrl,
+    ) {
+        res.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        );
+        res.body(self.0.encode());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_http_metrics_with_route_label() {
+        let metrics = Metrics::new();
+        let labels = HttpLabels {
+            method: "GET".into(),
+            route: "/products/{id}".into(),
+            status: 200,
+        };
+        metrics.http.requests.get_or_create(&labels).inc();
+        metrics.http.duration.get_or_create(&labels).observe(0.003);
+        let text = metrics.encode();
+        assert!(text.contains(
+            r#"http_requests_total{method="GET",route="/products/{id}",status="200"} 1"#
+        ));
+        assert!(text.contains("http_request_duration_seconds_bucket"));
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn scrape_hooks_run_before_encoding() {
+        let metrics = Metrics::new();
+        let gauge = Gauge::<i64>::default();
+        metrics.register("sampled", "a sampled value", gauge.clone());
+        metrics.on_scrape(move || {
+            gauge.set(42);
+        });
+        assert!(metrics.encode().contains("sampled 42"));
+    }
+}

@@ -1,0 +1,248 @@
+//! Assembles a service's HTTP surface and serves it until shutdown.
+//!
+//! Every service gets the same outer layer: a request span continuing the caller's W3C trace,
+//! RED metrics by route template, the body size limit, panic containment, problem+json for
+//! every error, and the common routes `/health*`, `/metrics`, `/openapi.json` and `/docs`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use salvo::catcher::Catcher;
+use salvo::conn::Acceptor;
+use salvo::conn::tcp::TcpAcceptor;
+use salvo::oapi::OpenApi;
+use salvo::oapi::swagger_ui::SwaggerUi;
+use salvo::prelude::*;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::ServiceInfo;
+use crate::health::{self, Health};
+use crate::metrics::{HttpLabels, Metrics, MetricsEndpoint};
+use crate::problem;
+
+/// The route template a request matched, recorded by [`route_template`] hoops.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteTemplate(pub &'static str);
+
+#[async_trait]
+impl Handler for RouteTemplate {
+    async fn handle(&self, _: &mut Request, depot: &mut Depot, _: &mut Response, _: &mut FlowCtrl) {
+        depot.insert_typed(*self);
+    }
+}
+
+/// A hoop that labels the routes below it with `template` in metrics and traces. Attach it to
+/// each leaf router with the full path template, e.g. `/products/{id}`.
+pub fn route_template(template: &'static str) -> RouteTemplate {
+    RouteTemplate(template)
+}
+
+/// A router at `path` labelled with its template: the usual way to declare a route.
+pub fn route(path: &'static str) -> Router {
+    Router::with_path(path.trim_start_matches('/')).hoop(route_template(path))
+}
+
+/// Outer middleware: trace span, metrics, body limit.
+struct Observe {
+    metrics: Arc<Metrics>,
+    max_body_bytes: usize,
+}
+
+/// Decrements the in-flight gauge however the request ends.
+struct InFlight<'a>(&'a Metrics);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.http.in_flight.dec();
+    }
+}
+
+#[async_trait]
+impl Handler for Observe {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        req.set_secure_max_size(self.max_body_bytes);
+        let started = Instant::now();
+        let method = req.method().as_str().to_owned();
+        let span = tracing::info_span!(
+            "http.request",
+            otel.name = Empty,
+            otel.kind = "server",
+            otel.status_code = Empty,
+            http.request.method = %method,
+            url.path = %req.uri().path(),
+            http.route = Empty,
+            http.response.status_code = Empty,
+        );
+        // A malformed or absent traceparent simply starts a new trace.
+        let _ = span.set_parent(crate::telemetry::extract_context(req.headers()));
+
+        self.metrics.http.in_flight.inc();
+        let guard = InFlight(&self.metrics);
+        ctrl.call_next(req, depot, res)
+            .instrument(span.clone())
+            .await;
+        drop(guard);
+
+        let status = res.status_code.unwrap_or(StatusCode::NOT_FOUND);
+        let route = match depot.get_typed::<RouteTemplate>() {
+            Ok(template) => template.0,
+            Err(_) if status == StatusCode::NOT_FOUND => "unmatched",
+            Err(_) => "other",
+        };
+        span.record("otel.name", format!("{method} {route}"));
+        span.record("http.route", route);
+        span.record("http.response.status_code", status.as_u16());
+        if status.is_server_error() {
+            span.record("otel.status_code", "ERROR");
+        }
+        let labels = HttpLabels {
+            method,
+            route: route.to_owned(),
+            status: status.as_u16(),
+        };
+        self.metrics.http.requests.get_or_create(&labels).inc();
+        self.metrics
+            .http
+            .duration
+            .get_or_create(&labels)
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+/// Everything a service contributes to its HTTP surface.
+#[derive(Debug)]
+pub struct ServiceParts {
+    pub info: ServiceInfo,
+    /// The service's own routes, built with [`route`].
+    pub api: Router,
+    pub health: Arc<Health>,
+    pub metrics: Arc<Metrics>,
+    pub max_body_bytes: u64,
+}
+
+/// The complete salvo service: the API plus the common routes, middleware and catcher.
+pub fn build_service(parts: ServiceParts) -> Service {
+    let router = Router::new()
+        .push(parts.api)
+        .push(health::router(parts.health))
+        .push(route("/metrics").get(MetricsEndpoint(parts.metrics.clone())));
+    let document = OpenApi::new(parts.info.name, parts.info.version).merge_router(&router);
+    let router = router
+        .push(
+            Router::new()
+                .hoop(route_template("/openapi.json"))
+                .push(document.into_router("/openapi.json")),
+        )
+        .push(
+            Router::new()
+                .hoop(route_template("/docs"))
+                .push(SwaggerUi::new("/openapi.json").into_router("/docs")),
+        );
+    Service::new(router)
+        .hoop(Observe {
+            metrics: parts.metrics,
+            max_body_bytes: usize::try_from(parts.max_body_bytes).unwrap_or(usize::MAX),
+        })
+        .hoop(salvo::catch_panic::CatchPanic::new())
+        .catcher(Catcher::new(problem::catcher))
+}
+
+/// Binds the listening socket; port 0 picks a free one.
+pub async fn bind(host: IpAddr, port: u16) -> anyhow::Result<TcpAcceptor> {
+    let acceptor = TcpListener::new(SocketAddr::new(host, port))
+        .try_bind()
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot listen on {host}:{port}: {error}"))?;
+    Ok(acceptor)
+}
+
+/// The address an acceptor listens on.
+pub fn local_addr(acceptor: &TcpAcceptor) -> SocketAddr {
+    acceptor
+        .holdings()
+        .first()
+        .and_then(|holding| holding.local_addr.clone().into_std())
+        .expect("a TCP acceptor has a socket address")
+}
+
+/// Serves until `shutdown` fires, then stops accepting, marks the service unready and lets
+/// in-flight requests finish for at most `drain`; idle keep-alive connections are closed.
+pub async fn serve(
+    acceptor: TcpAcceptor,
+    service: Service,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+    drain: Duration,
+) {
+    let server = Server::new(acceptor);
+    let handle = server.handle();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        health.set_draining();
+        tracing::info!(
+            drain_secs = drain.as_secs(),
+            "shutting down: draining requests"
+        );
+        handle.stop_graceful(drain);
+    });
+    server.serve(service).await;
+}
+
+/// A token cancelled on SIGTERM or SIGINT.
+pub fn shutdown_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing the SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        trigger.cancel();
+    });
+    token
+}
+
+/// Installs the process-wide rustls crypto provider (ring). Call first thing in `main`: several
+/// dependencies use rustls and none may pick a provider on its own.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A hoop that puts a clone of `T` (usually an `Arc` of the service's state) in every request's
+/// depot, where handlers read it with [`state`].
+#[derive(Debug, Clone)]
+pub struct Provide<T>(pub T);
+
+#[async_trait]
+impl<T: Clone + Send + Sync + 'static> Handler for Provide<T> {
+    async fn handle(&self, _: &mut Request, depot: &mut Depot, _: &mut Response, _: &mut FlowCtrl) {
+        depot.insert_typed(self.0.clone());
+    }
+}
+
+/// The value a [`Provide`] hoop put in the depot. Missing state is a wiring bug, caught by
+/// every test that calls the route, hence the panic (which the service turns into a 500).
+pub fn state<T: Send + Sync + 'static>(depot: &Depot) -> &T {
+    depot
+        .get_typed::<T>()
+        .unwrap_or_else(|_| panic!("{} was not provided", std::any::type_name::<T>()))
+}

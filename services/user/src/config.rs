@@ -1,0 +1,187 @@
+//! The User Service's settings. Besides the common and database sections it reads:
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `JWT_SECRET` | none (required in production) | HS256 signing key, at least 32 bytes |
+//! | `JWT_TTL_SECS` | 3600 | access-token lifetime |
+//! | `BCRYPT_COST` | 12 | bcrypt work factor (4–31) |
+//! | `BCRYPT_MAX_CONCURRENCY` | cores | hashes computed at once |
+//! | `LOGIN_MAX_FAILURES` | 5 | failed logins per username and per client before a 429 |
+//! | `LOGIN_FAILURE_WINDOW_SECS` | 300 | window those failures are counted in |
+//! | `BOOTSTRAP_ADMIN_USERNAME` / `BOOTSTRAP_ADMIN_PASSWORD` | unset | admin ensured at start |
+
+use serde::Deserialize;
+use service_runtime::config::{CommonConfig, ConfigError, Profile, Secret, Settings};
+use service_runtime::db::DatabaseConfig;
+
+pub const DEFAULT_PORT: u16 = 8001;
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/users";
+
+/// Used only under `APP_PROFILE=development`; refused in production.
+const DEVELOPMENT_SECRET: &str = "development-only-jwt-secret-never-use-in-production";
+/// Secrets seen in examples and tutorials: refusing them catches a copied `.env`.
+const KNOWN_WEAK_SECRETS: [&str; 6] = [
+    DEVELOPMENT_SECRET,
+    "secret",
+    "changeme",
+    "your-secret-key",
+    "your-secret-key-change-in-production",
+    "supersecret",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    pub jwt_secret: Option<Secret>,
+    pub jwt_ttl_secs: u64,
+    pub bcrypt_cost: u32,
+    pub bcrypt_max_concurrency: usize,
+    pub login_max_failures: u32,
+    pub login_failure_window_secs: u64,
+    pub bootstrap_admin_username: Option<String>,
+    pub bootstrap_admin_password: Option<Secret>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            jwt_ttl_secs: 3600,
+            bcrypt_cost: 12,
+            bcrypt_max_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
+            login_max_failures: 5,
+            login_failure_window_secs: 300,
+            bootstrap_admin_username: None,
+            bootstrap_admin_password: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UserServiceConfig {
+    pub common: CommonConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    /// The signing key after the production checks.
+    pub jwt_secret: Secret,
+}
+
+impl UserServiceConfig {
+    /// Reads the process environment (and `CONFIG_FILE`).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_settings(Settings::load(DEFAULT_PORT))
+    }
+
+    pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
+        let settings = settings
+            .with_default("port", DEFAULT_PORT)
+            .with_default("database_url", DEFAULT_DATABASE_URL);
+        let common: CommonConfig = settings.extract()?;
+        common.validate()?;
+        let database: DatabaseConfig = settings.extract()?;
+        let auth: AuthConfig = settings.extract()?;
+        let jwt_secret = checked_secret(common.app_profile, auth.jwt_secret.as_ref())?;
+        if !(4..=31).contains(&auth.bcrypt_cost) {
+            return Err(ConfigError::new("BCRYPT_COST", "must be between 4 and 31"));
+        }
+        if auth.bcrypt_max_concurrency == 0 {
+            return Err(ConfigError::new(
+                "BCRYPT_MAX_CONCURRENCY",
+                "must be positive",
+            ));
+        }
+        if auth.jwt_ttl_secs == 0 {
+            return Err(ConfigError::new("JWT_TTL_SECS", "must be positive"));
+        }
+        if auth.login_max_failures == 0 {
+            return Err(ConfigError::new("LOGIN_MAX_FAILURES", "must be positive"));
+        }
+        if auth.bootstrap_admin_username.is_some() != auth.bootstrap_admin_password.is_some() {
+            return Err(ConfigError::new(
+                "BOOTSTRAP_ADMIN_PASSWORD",
+                "set both BOOTSTRAP_ADMIN_USERNAME and BOOTSTRAP_ADMIN_PASSWORD, or neither",
+            ));
+        }
+        Ok(Self {
+            common,
+            database,
+            auth,
+            jwt_secret,
+        })
+    }
+}
+
+fn checked_secret(profile: Profile, secret: Option<&Secret>) -> Result<Secret, ConfigError> {
+    match (profile, secret) {
+        (Profile::Development, None) => Ok(Secret::new(DEVELOPMENT_SECRET)),
+        (Profile::Development, Some(secret)) => Ok(secret.clone()),
+        (Profile::Production, None) => Err(ConfigError::new(
+            "JWT_SECRET",
+            "is required (or set APP_PROFILE=development for a local run)",
+        )),
+        (Profile::Production, Some(secret)) => {
+            if KNOWN_WEAK_SECRETS.contains(&secret.expose()) {
+                Err(ConfigError::new(
+                    "JWT_SECRET",
+                    "is a published example value; generate a random one",
+                ))
+            } else if secret.expose().len() < 32 {
+                Err(ConfigError::new("JWT_SECRET", "must be at least 32 bytes"))
+            } else {
+                Ok(secret.clone())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&'static str, &str)]) -> Result<UserServiceConfig, ConfigError> {
+        UserServiceConfig::from_settings(Settings::from_pairs(
+            pairs.iter().map(|(key, value)| (*key, (*value).to_owned())),
+        ))
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_secret() {
+        let error = load(&[]).unwrap_err();
+        assert_eq!(error.key, "JWT_SECRET");
+    }
+
+    #[test]
+    fn production_refuses_known_and_short_secrets() {
+        assert_eq!(
+            load(&[("JWT_SECRET", "changeme")]).unwrap_err().key,
+            "JWT_SECRET"
+        );
+        assert_eq!(
+            load(&[("JWT_SECRET", "short-but-new")]).unwrap_err().key,
+            "JWT_SECRET"
+        );
+        assert_eq!(
+            load(&[("JWT_SECRET", DEVELOPMENT_SECRET)]).unwrap_err().key,
+            "JWT_SECRET"
+        );
+    }
+
+    #[test]
+    fn development_profile_runs_without_a_secret() {
+        let config = load(&[("APP_PROFILE", "development")]).unwrap();
+        assert_eq!(config.jwt_secret.expose(), DEVELOPMENT_SECRET);
+        assert_eq!(config.common.port, DEFAULT_PORT);
+    }
+
+    #[test]
+    fn bcrypt_cost_is_bounded() {
+        let error = load(&[("APP_PROFILE", "development"), ("BCRYPT_COST", "3")]).unwrap_err();
+        assert_eq!(error.key, "BCRYPT_COST");
+    }
+
+    #[test]
+    fn unknown_profile_names_the_key() {
+        let error = load(&[("APP_PROFILE", "staging")]).unwrap_err();
+        assert_eq!(error.key, "APP_PROFILE");
+    }
+}

@@ -1,0 +1,100 @@
+//! The service's one error type and its single mapping to problem+json.
+
+use std::time::Duration;
+
+use salvo::http::StatusCode;
+use salvo::oapi::{Components, EndpointOutRegister, Operation};
+use salvo::prelude::*;
+use service_runtime::db::DbError;
+use service_runtime::problem::{FieldError, Problem, register_problem_responses};
+
+use crate::password::HashError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// A problem already decided at the edge (bad body, wrong media type, …).
+    #[error("{}", .0.title)]
+    Request(Problem),
+    #[error("invalid fields")]
+    Validation(Vec<FieldError>),
+    #[error("username is taken")]
+    UsernameTaken,
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    #[error("too many failed logins")]
+    TooManyAttempts { retry_after: Duration },
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+impl From<Problem> for UserError {
+    fn from(problem: Problem) -> Self {
+        Self::Request(problem)
+    }
+}
+
+impl UserError {
+    pub fn into_problem(self) -> Problem {
+        match self {
+            Self::Request(problem) => problem,
+            Self::Validation(errors) => Problem::validation(errors),
+            Self::UsernameTaken => Problem::new(
+                StatusCode::CONFLICT,
+                "username-taken",
+                "Username already registered",
+            )
+            .detail("Choose another username; names are compared without regard to case."),
+            Self::InvalidCredentials => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid-credentials",
+                "Invalid username or password",
+            ),
+            Self::TooManyAttempts { retry_after } => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-login-failures",
+                "Too many failed logins",
+            )
+            .detail("Wait before trying again.")
+            // Round up so a client that waits exactly this long is let in.
+            .retry_after(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)),
+            Self::Database(DbError::Unavailable(_)) => Problem::unavailable("The user database"),
+            Self::Database(DbError::UniqueViolation { .. }) => Self::UsernameTaken.into_problem(),
+            Self::Database(_) | Self::Hash(_) => Problem::internal(),
+        }
+    }
+}
+
+#[async_trait]
+impl Writer for UserError {
+    async fn write(self, req: &mut Request, depot: &mut Depot, res: &mut Response) {
+        match &self {
+            Self::Database(DbError::Unavailable(cause)) => {
+                tracing::warn!(error = %cause, "database unavailable");
+            }
+            Self::Database(_) | Self::Hash(_) => {
+                tracing::error!(error = &self as &dyn std::error::Error, "request failed");
+            }
+            _ => {}
+        }
+        self.into_problem().write(req, depot, res).await;
+    }
+}
+
+impl EndpointOutRegister for UserError {
+    fn register(components: &mut Components, operation: &mut Operation) {
+        register_problem_responses(
+            components,
+            operation,
+            &[
+                StatusCode::BAD_REQUEST,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                StatusCode::SERVICE_UNAVAILABLE,
+            ],
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! The User Service: registration, login and JWT validation for the shop (port 8001).
+//!
+//! - [`routes`]: `POST /register`, `POST /login`, `POST /validate-token`; the runtime adds
+//!   `/health*`, `/metrics`, `/openapi.json` and `/docs`.
+//! - [`domain`]: `Username`, `Password`, `Role`, valid by construction.
+//! - [`repository`]: the `users` table in raw SQL (migrations in `sql/user/`).
+//! - [`password`]: bcrypt on the blocking pool, bounded; [`tokens`]: HS256 JWTs;
+//!   [`throttle`]: failed-login lockout.
+//! - [`Application`]: builds all of it from a [`config::UserServiceConfig`] and serves it.
+
+mod app;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod metrics;
+pub mod password;
+pub mod repository;
+pub mod routes;
+pub mod state;
+pub mod throttle;
+pub mod tokens;
+
+pub use app::{Application, INFO, migrations};

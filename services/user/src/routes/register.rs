@@ -1,0 +1,88 @@
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use salvo::http::StatusCode;
+use salvo::oapi::ToSchema;
+use salvo::prelude::*;
+use serde::{Deserialize, Serialize};
+use service_runtime::body;
+use service_runtime::db::DbError;
+use service_runtime::server::state;
+
+use crate::domain::{Password, Role, Username};
+use crate::error::UserError;
+use crate::repository::UserRecord;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// 3–50 characters: letters, digits, `_`, `.`, `-`. Unique regardless of case.
+    pub username: String,
+    /// 8 characters to 72 bytes.
+    pub password: String,
+}
+
+/// An account as clients see it; never the password hash.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserResponse {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<UserRecord> for UserResponse {
+    fn from(user: UserRecord) -> Self {
+        Self {
+            id: user.id,
+            username: user.username,
+            role: user.role,
+            is_active: user.is_active,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+/// Register a new customer account.
+#[endpoint(
+    tags("users"),
+    request_body = RegisterRequest,
+    responses((status_code = 201, description = "Account created", body = UserResponse)),
+    status_codes(201, 400, 409, 413, 415, 422, 500, 503)
+)]
+pub async fn register(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), UserError> {
+    let request: RegisterRequest = body::json(req).await?;
+    let (username, password) = match (
+        Username::parse(&request.username),
+        Password::parse(&request.password),
+    ) {
+        (Ok(username), Ok(password)) => (username, password),
+        (username, password) => {
+            let errors = [username.err(), password.err()]
+                .into_iter()
+                .flatten()
+                .collect();
+            return Err(UserError::Validation(errors));
+        }
+    };
+    let state = state::<Arc<AppState>>(depot);
+    let hash = state.hasher.hash(&password).await?;
+    let user = match state.users.insert(&username, &hash, Role::Customer).await {
+        Ok(user) => user,
+        Err(DbError::UniqueViolation { .. }) => return Err(UserError::UsernameTaken),
+        Err(error) => return Err(error.into()),
+    };
+    state.metrics.registrations.inc();
+    tracing::info!(user_id = user.id, username = %user.username, "user registered");
+    res.status_code(StatusCode::CREATED);
+    res.render(Json(UserResponse::from(user)));
+    Ok(())
+}
