@@ -87,8 +87,12 @@ impl EndpointOutRegister for UserError {
         register_problem_responses(
             components,
             operation,
+            // Every status this type maps to; each endpoint's `status_codes` keeps its own.
             &[
                 StatusCode::BAD_REQUEST,
+                StatusCode::UNAUTHORIZED,
+                StatusCode::CONFLICT,
+                StatusCode::TOO_MANY_REQUESTS,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 StatusCode::UNPROCESSABLE_ENTITY,

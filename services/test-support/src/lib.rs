@@ -1,0 +1,266 @@
+//! What integration tests across the workspace share.
+//!
+//! - [`init`]: once per test process: the crypto provider, the W3C propagator and, with
+//!   `TEST_LOG=1`, logs on stderr.
+//! - [`TestDatabase`]: a uniquely named database URL, dropped when the value is dropped.
+//! - [`UserServiceHandle`]: the real User Service started in-process on a random port against a
+//!   fresh database, with helpers to create customers and admins and get their tokens.
+//! - [`wait_until`]: polling with a deadline, never a bare sleep.
+//! - [`proxy::TcpProxy`]: a TCP proxy a test cuts to take a dependency away from one service.
+
+pub mod proxy;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use service_runtime::config::Settings;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use user_service::Application;
+use user_service::config::UserServiceConfig;
+use user_service::state::AppState;
+
+pub const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432";
+/// A JWT key that passes the production checks; only tests use it.
+pub const TEST_JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
+
+static INIT: Once = Once::new();
+
+pub fn init() {
+    INIT.call_once(|| {
+        service_runtime::server::install_crypto_provider();
+        service_runtime::telemetry::install_propagator();
+        // Spans get real trace ids (nothing is exported), so tests can follow a trace context
+        // through services; logs show only with TEST_LOG=1.
+        let config = service_runtime::config::CommonConfig::default();
+        let provider = service_runtime::telemetry::tracer_provider(
+            service_runtime::ServiceInfo {
+                name: "tests",
+                version: "0",
+            },
+            &config,
+        )
+        .expect("tracer provider without exporter");
+        let tracer = opentelemetry::trace::TracerProvider::tracer(&provider, "tests");
+        let logs = std::env::var_os("TEST_LOG").is_some().then(|| {
+            tracing_subscriber::fmt::layer()
+                .with_test_writer()
+                .with_filter(tracing_subscriber::EnvFilter::new("debug"))
+        });
+        let _ = tracing_subscriber::registry()
+            .with(
+                tracing_opentelemetry::layer()
+                    .with_tracer(tracer)
+                    .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
+            )
+            .with(logs)
+            .try_init();
+    });
+}
+
+/// A database that exists for one test: its name is unique; it is dropped (connections and
+/// all) when this value is dropped.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// A new name; the service under test creates the database itself at start-up.
+    pub fn new(prefix: &str) -> Self {
+        let name = format!("test_{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let url = format!("{POSTGRES_URL}/{name}");
+        Self { name, url }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside or outside a runtime; a thread with its own runtime works in both.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime for dropping a test database");
+            runtime.block_on(async move {
+                let Ok((client, connection)) = tokio_postgres::connect(
+                    &format!("{POSTGRES_URL}/postgres"),
+                    tokio_postgres::NoTls,
+                )
+                .await
+                else {
+                    return;
+                };
+                tokio::spawn(connection);
+                let _ = client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, failing the test after `deadline`.
+pub async fn wait_until<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An HTTP client for tests: no proxy, short timeouts so a hang fails fast.
+pub fn http_client() -> reqwest::Client {
+    init();
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("test HTTP client")
+}
+
+/// The User Service running in this process.
+#[derive(Debug)]
+pub struct UserServiceHandle {
+    pub address: SocketAddr,
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub state: Arc<AppState>,
+    pub shutdown: CancellationToken,
+    pub server: tokio::task::JoinHandle<()>,
+    pub database: TestDatabase,
+}
+
+/// Settings for a User Service under test; `extra` overrides or adds keys.
+pub fn user_service_settings(database: &TestDatabase, extra: &[(&'static str, &str)]) -> Settings {
+    let mut pairs: Vec<(&'static str, String)> = vec![
+        ("HOST", "127.0.0.1".into()),
+        ("PORT", "0".into()),
+        ("DATABASE_URL", database.url.clone()),
+        ("JWT_SECRET", TEST_JWT_SECRET.into()),
+        // The minimum cost keeps tests fast; the timing tests compare paths at equal cost.
+        ("BCRYPT_COST", "4".into()),
+    ];
+    pairs.extend(extra.iter().map(|(key, value)| (*key, (*value).to_owned())));
+    Settings::from_pairs(pairs)
+}
+
+impl UserServiceHandle {
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(extra: &[(&'static str, &str)]) -> Self {
+        init();
+        let database = TestDatabase::new("users");
+        let config = UserServiceConfig::from_settings(user_service_settings(&database, extra))
+            .expect("test configuration is valid");
+        let app = Application::build(config)
+            .await
+            .expect("user service starts");
+        let address = app.local_addr();
+        let state = app.state();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(app.run(shutdown.clone()));
+        Self {
+            address,
+            base_url: format!("http://{address}"),
+            client: http_client(),
+            state,
+            shutdown,
+            server,
+            database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request reaches the user service")
+    }
+
+    /// Registers `username` with `password`; panics unless the service answers 201.
+    pub async fn register(&self, username: &str, password: &str) -> Value {
+        let response = self
+            .post_json(
+                "/register",
+                &json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "registering {username}");
+        response.json().await.expect("user JSON")
+    }
+
+    /// Logs in and returns the access token; panics unless the service answers 200.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let response = self
+            .post_json(
+                "/login",
+                &json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "logging in {username}");
+        let body: Value = response.json().await.expect("token JSON");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    /// A new customer with a unique name; returns (username, token).
+    pub async fn customer(&self) -> (String, String) {
+        let username = format!(
+            "customer-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        self.register(&username, "customer-password").await;
+        let token = self.login(&username, "customer-password").await;
+        (username, token)
+    }
+
+    /// A new admin with a unique name; returns (username, token).
+    pub async fn admin(&self) -> (String, String) {
+        let username = format!("admin-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        self.register(&username, "admin-password").await;
+        assert!(
+            self.state
+                .users
+                .promote_to_admin(&username)
+                .await
+                .expect("promote")
+        );
+        let token = self.login(&username, "admin-password").await;
+        (username, token)
+    }
+
+    /// Stops the server and waits for it to drain.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.server.await;
+    }
+}

@@ -1,0 +1,187 @@
+//! What every service gets from the runtime, checked on the User Service.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use service_runtime::config::Settings;
+use test_support::{TestDatabase, UserServiceHandle, user_service_settings};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use user_service::Application;
+use user_service::config::UserServiceConfig;
+
+use crate::assert_problem;
+
+#[tokio::test]
+async fn health_reports_service_version_and_database() {
+    let users = UserServiceHandle::start().await;
+    let response = users.client.get(users.url("/health")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "healthy");
+    assert_eq!(body["service"], "user-service");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(body["dependencies"]["database"]["status"], "up");
+    assert!(body["dependencies"]["database"]["latency_ms"].is_number());
+
+    for path in ["/health/live", "/health/ready"] {
+        let response = users.client.get(users.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_label_requests_by_route_template() {
+    let users = UserServiceHandle::start().await;
+    users.register("uma", "password-1").await;
+    users
+        .client
+        .get(users.url("/no/such/thing/42"))
+        .send()
+        .await
+        .unwrap();
+    let text = users
+        .client
+        .get(users.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"http_requests_total{method="POST",route="/register",status="201"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"route="unmatched",status="404""#));
+    assert!(
+        !text.contains("/no/such/thing"),
+        "raw paths must not become labels"
+    );
+    assert!(text.contains("http_request_duration_seconds_bucket"));
+    assert!(text.contains("http_requests_in_flight"));
+    assert!(text.contains(r#"db_pool_connections{state="idle"}"#));
+    assert!(text.contains("users_registered_total 1"));
+}
+
+#[tokio::test]
+async fn openapi_documents_every_route_with_problem_responses() {
+    let users = UserServiceHandle::start().await;
+    let document: Value = users
+        .client
+        .get(users.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in ["/register", "/login", "/validate-token"] {
+        let operation = &document["paths"][path]["post"];
+        assert!(
+            operation["requestBody"].is_object(),
+            "{path} documents its body"
+        );
+        let responses = operation["responses"].as_object().unwrap();
+        assert!(responses.keys().any(|code| code.starts_with('2')), "{path}");
+        assert!(
+            responses["422"]["content"]["application/problem+json"].is_object(),
+            "{path} documents problem responses"
+        );
+    }
+    assert!(document["paths"]["/login"]["post"]["responses"]["429"].is_object());
+    assert!(document["components"]["schemas"].as_object().unwrap().len() >= 5);
+
+    let docs = users.client.get(users.url("/docs/")).send().await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.unwrap().contains("swagger"));
+}
+
+#[tokio::test]
+async fn unknown_routes_and_wrong_methods_are_problems() {
+    let users = UserServiceHandle::start().await;
+    let response = users
+        .client
+        .get(users.url("/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 404).await;
+    let response = users.client.get(users.url("/login")).send().await.unwrap();
+    assert_eq!(response.headers()["allow"], "POST");
+    assert_problem(response, 405).await;
+}
+
+#[tokio::test]
+async fn the_callers_trace_continues_in_the_service() {
+    let users = UserServiceHandle::start().await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = users
+        .client
+        .post(users.url("/login"))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .json(&json!({"username": "nobody", "password": "password-1"}))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 401).await;
+    assert_eq!(problem["trace_id"], trace_id);
+}
+
+#[tokio::test]
+async fn the_bootstrap_admin_is_created_and_can_log_in() {
+    let users = UserServiceHandle::start_with(&[
+        ("BOOTSTRAP_ADMIN_USERNAME", "root-admin"),
+        ("BOOTSTRAP_ADMIN_PASSWORD", "root-password"),
+    ])
+    .await;
+    let token = users.login("root-admin", "root-password").await;
+    let verdict: Value = users
+        .post_json("/validate-token", &json!({ "token": token }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verdict["role"], "admin");
+}
+
+#[tokio::test]
+async fn replicas_starting_together_migrate_once() {
+    test_support::init();
+    let database = TestDatabase::new("replicas");
+    let build = || async {
+        let config = UserServiceConfig::from_settings(user_service_settings(&database, &[]))
+            .expect("config");
+        Application::build(config).await
+    };
+    let (a, b, c) = tokio::join!(build(), build(), build());
+    for app in [a, b, c] {
+        app.expect("every replica starts");
+    }
+}
+
+#[tokio::test]
+async fn shutdown_drains_within_the_deadline_despite_an_idle_keep_alive_client() {
+    let users = UserServiceHandle::start_with(&[("SHUTDOWN_TIMEOUT_SECS", "2")]).await;
+    // A client that made one request and then keeps its connection open, idle.
+    let mut idle = tokio::net::TcpStream::connect(users.address).await.unwrap();
+    idle.write_all(b"GET /health/live HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buffer = [0_u8; 512];
+    let read = idle.read(&mut buffer).await.unwrap();
+    assert!(String::from_utf8_lossy(&buffer[..read]).starts_with("HTTP/1.1 200"));
+
+    users.shutdown.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), users.server).await;
+    assert!(stopped.is_ok(), "server did not stop within 10 s");
+}
+
+#[tokio::test]
+async fn a_bad_setting_stops_start_up_naming_the_key() {
+    let error = UserServiceConfig::from_settings(Settings::from_pairs([
+        ("JWT_SECRET", "x".repeat(40)),
+        ("DB_POOL_MAX_SIZE", "many".to_owned()),
+    ]))
+    .unwrap_err();
+    assert_eq!(error.key, "DB_POOL_MAX_SIZE");
+}
