@@ -8,16 +8,20 @@
 //! - [`health`]: `/health`, `/health/live`, `/health/ready` over pluggable dependency checks.
 //! - [`problem`]: RFC 9457 `application/problem+json` errors and the catcher that turns every
 //!   framework error (unknown route, wrong method, oversized body) into one.
+//! - [`auth`]: the User Service client (cached token validation) and the hoop that admits
+//!   callers; [`http_client`]: outgoing HTTP with a client span and `traceparent`.
 //! - [`body`]: JSON and form body parsing with a precise 400/415/422 split.
 //! - [`db`]: the PostgreSQL pool, database creation, locked migrations and traced statements.
 //! - [`server`]: assembles a service's router with the common routes and middleware and serves
 //!   it until the shutdown token fires, draining within a deadline.
 #![warn(missing_debug_implementations)]
 
+pub mod auth;
 pub mod body;
 pub mod config;
 pub mod db;
 pub mod health;
+pub mod http_client;
 pub mod metrics;
 pub mod problem;
 pub mod server;

@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
 use service_runtime::problem::FieldError;
 
 /// 3 to 50 characters from `A–Z a–z 0–9 _ . -`. Uniqueness ignores case.
@@ -91,30 +90,7 @@ impl fmt::Debug for Password {
     }
 }
 
-/// What a user may do: customers shop, admins also run the catalogue and fulfil orders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, salvo::oapi::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Customer,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Customer => "customer",
-            Self::Admin => "admin",
-        }
-    }
-
-    pub fn from_db(value: &str) -> Self {
-        if value == "admin" {
-            Self::Admin
-        } else {
-            Self::Customer
-        }
-    }
-}
+pub use service_runtime::auth::Role;
 
 #[cfg(test)]
 mod tests {
