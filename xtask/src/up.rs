@@ -21,16 +21,33 @@ struct Program {
     env: &'static [(&'static str, &'static str)],
 }
 
-const PROGRAMS: &[Program] = &[Program {
-    name: "user-service",
-    package_dir: "services/user",
-    port: 8001,
-    env: &[
-        ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/users"),
-        ("BOOTSTRAP_ADMIN_USERNAME", DEV_ADMIN.0),
-        ("BOOTSTRAP_ADMIN_PASSWORD", DEV_ADMIN.1),
-    ],
-}];
+/// The credential services present on each other's internal routes (`X-Service-Token`); a
+/// development value, the same one the development profile defaults to.
+const DEV_SERVICE_TOKEN: &str = "dev-service-token";
+
+const PROGRAMS: &[Program] = &[
+    Program {
+        name: "user-service",
+        package_dir: "services/user",
+        port: 8001,
+        env: &[
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/users"),
+            ("BOOTSTRAP_ADMIN_USERNAME", DEV_ADMIN.0),
+            ("BOOTSTRAP_ADMIN_PASSWORD", DEV_ADMIN.1),
+        ],
+    },
+    Program {
+        name: "product-service",
+        package_dir: "services/product",
+        port: 8002,
+        env: &[
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/products"),
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("USER_SERVICE_URL", "http://127.0.0.1:8001"),
+            ("SERVICE_TOKEN", DEV_SERVICE_TOKEN),
+        ],
+    },
+];
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -13,6 +13,9 @@
 //!   callers; [`http_client`]: outgoing HTTP with a client span and `traceparent`.
 //! - [`body`]: JSON and form body parsing with a precise 400/415/422 split.
 //! - [`db`]: the PostgreSQL pool, database creation, locked migrations and traced statements.
+//! - [`redis`]: a bb8-redis pool for optional uses (caches) with short timeouts, traced commands
+//!   and a [`breaker`] so Redis being down costs nothing per request.
+//! - [`service_auth`]: the `X-Service-Token` credential guarding internal routes.
 //! - [`server`]: assembles a service's router with the common routes and middleware and serves
 //!   it until the shutdown token fires, draining within a deadline.
 #![warn(missing_debug_implementations)]
@@ -20,13 +23,16 @@
 pub mod amqp;
 pub mod auth;
 pub mod body;
+pub mod breaker;
 pub mod config;
 pub mod db;
 pub mod health;
 pub mod http_client;
 pub mod metrics;
 pub mod problem;
+pub mod redis;
 pub mod server;
+pub mod service_auth;
 pub mod telemetry;
 
 pub use salvo;

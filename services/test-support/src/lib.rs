@@ -7,8 +7,15 @@
 //!   fresh database, with helpers to create customers and admins and get their tokens.
 //! - [`wait_until`]: polling with a deadline, never a bare sleep.
 //! - [`proxy::TcpProxy`]: a TCP proxy a test cuts to take a dependency away from one service.
+//! - [`ProductServiceHandle`]: the real Product Service in-process, authenticating against a
+//!   [`UserServiceHandle`], with its own Redis key prefix.
+//! - [`redis_server::PrivateRedis`]: a redis-server of the test's own, to kill and restart.
 
+mod product;
 pub mod proxy;
+pub mod redis_server;
+
+pub use product::{ProductServiceHandle, REDIS_URL, TEST_SERVICE_TOKEN, product_service_settings};
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -1,0 +1,79 @@
+//! Business and cache metrics of the Product Service.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use service_runtime::metrics::Metrics;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProductMetrics {
+    cache_hits: Counter,
+    cache_misses: Counter,
+    cache_errors: Family<ErrorLabels, Counter>,
+    products_viewed: Counter,
+    reservations: Family<OutcomeLabels, Counter>,
+}
+
+impl ProductMetrics {
+    pub fn register(metrics: &Metrics) -> Self {
+        let this = Self::default();
+        metrics.register(
+            "product_cache_hits",
+            "GET /products/{id} answered from Redis",
+            this.cache_hits.clone(),
+        );
+        metrics.register(
+            "product_cache_misses",
+            "GET /products/{id} that had to read PostgreSQL",
+            this.cache_misses.clone(),
+        );
+        metrics.register(
+            "product_cache_errors",
+            "Cache calls that failed, by kind (circuit_open, timeout, unavailable, command)",
+            this.cache_errors.clone(),
+        );
+        metrics.register(
+            "products_viewed",
+            "Products shown to clients by GET /products/{id}",
+            this.products_viewed.clone(),
+        );
+        metrics.register(
+            "stock_reservations",
+            "Reservation requests by outcome (reserved, repeated, insufficient, released)",
+            this.reservations.clone(),
+        );
+        this
+    }
+
+    pub fn cache_hit(&self) {
+        self.cache_hits.inc();
+    }
+
+    pub fn cache_miss(&self) {
+        self.cache_misses.inc();
+    }
+
+    pub fn cache_error(&self, kind: &'static str) {
+        self.cache_errors.get_or_create(&ErrorLabels { kind }).inc();
+    }
+
+    pub fn product_viewed(&self) {
+        self.products_viewed.inc();
+    }
+
+    pub fn reservation(&self, outcome: &'static str) {
+        self.reservations
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+}

@@ -1,0 +1,39 @@
+use std::sync::Arc;
+
+use salvo::http::StatusCode;
+use salvo::prelude::*;
+use service_runtime::server::state;
+
+use super::product_id;
+use crate::cache::DELETED;
+use crate::error::ProductError;
+use crate::state::AppState;
+
+/// Delete a product (admin).
+///
+/// Reservations already made for it stay valid for their orders; releasing them later returns
+/// nothing to stock.
+#[endpoint(
+    tags("products"),
+    parameters(
+        ("id" = i64, Path, description = "Product id"),
+        ("Authorization" = String, Header, description = "Bearer <access token of an admin>")
+    ),
+    responses((status_code = 204, description = "Deleted")),
+    status_codes(204, 401, 403, 404, 500, 503)
+)]
+pub async fn delete_product(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ProductError> {
+    let id = product_id(req)?;
+    let state = state::<Arc<AppState>>(depot);
+    if !state.products.delete(id).await? {
+        return Err(ProductError::ProductNotFound);
+    }
+    state.cache.invalidate(id, DELETED).await;
+    tracing::info!(product_id = id, "product deleted");
+    res.status_code(StatusCode::NO_CONTENT);
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! HTTP routes of the Product Service: the public catalogue, its admin writes and the internal
+//! stock reservations. The runtime adds `/health*`, `/metrics`, `/openapi.json` and `/docs`.
+
+mod create;
+mod delete;
+mod get;
+mod list;
+mod reservations;
+mod update;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use salvo::oapi::ToSchema;
+use salvo::prelude::*;
+use serde::{Deserialize, Deserializer, Serialize};
+use service_runtime::auth::{AuthClient, Authenticate};
+use service_runtime::problem::FieldError;
+use service_runtime::server::{Provide, route};
+use service_runtime::service_auth::RequireServiceToken;
+
+use crate::repository::ProductRecord;
+use crate::state::AppState;
+
+pub use create::CreateProductRequest;
+pub use list::{ListQuery, ProductPage};
+pub use reservations::{ReservationRequest, ReservationResponse};
+pub use update::UpdateProductRequest;
+
+/// A product as clients see it. `price` is a decimal string with two places, exact.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProductResponse {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    #[salvo(schema(value_type = String, example = "19.99"))]
+    pub price: Decimal,
+    /// Units in stock.
+    pub quantity: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&ProductRecord> for ProductResponse {
+    fn from(product: &ProductRecord) -> Self {
+        Self {
+            id: product.id,
+            name: product.name.clone(),
+            description: product.description.clone(),
+            price: product.price,
+            quantity: product.quantity,
+            created_at: product.created_at,
+            updated_at: product.updated_at,
+        }
+    }
+}
+
+pub fn router(
+    state: Arc<AppState>,
+    auth: Arc<AuthClient>,
+    internal: RequireServiceToken,
+) -> Router {
+    Router::new()
+        .hoop(Provide(state))
+        .push(
+            route("/products").get(list::list_products).push(
+                Router::new()
+                    .hoop(Authenticate::admin(auth.clone()))
+                    .post(create::create_product),
+            ),
+        )
+        .push(
+            route("/products/{id}").get(get::get_product).push(
+                Router::new()
+                    .hoop(Authenticate::admin(auth))
+                    .put(update::update_product)
+                    .delete(delete::delete_product),
+            ),
+        )
+        .push(
+            route("/internal/reservations")
+                .hoop(internal.clone())
+                .post(reservations::reserve_stock),
+        )
+        .push(
+            route("/internal/reservations/{reservation_id}")
+                .hoop(internal)
+                .delete(reservations::release_stock),
+        )
+}
+
+/// The `{id}` of the path: a positive integer, or 404 (no product has any other id).
+fn product_id(req: &Request) -> Result<i64, crate::error::ProductError> {
+    req.param::<String>("id")
+        .and_then(|raw| raw.parse::<i64>().ok())
+        .filter(|id| *id > 0)
+        .ok_or(crate::error::ProductError::ProductNotFound)
+}
+
+/// For optional fields of a partial update: present means a value, so `null` is refused
+/// instead of being taken for "not sent".
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+/// Collects every field's verdict, so one response lists all that is wrong.
+fn collect<T>(result: Result<T, FieldError>, errors: &mut Vec<FieldError>) -> Option<T> {
+    result.map_err(|error| errors.push(error)).ok()
+}

@@ -1,0 +1,159 @@
+//! Stock reservations for orders: internal routes, admitted only with the service credential
+//! (`X-Service-Token`), never with a user's token.
+
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+use salvo::http::StatusCode;
+use salvo::oapi::ToSchema;
+use salvo::prelude::*;
+use serde::{Deserialize, Serialize};
+use service_runtime::body;
+use service_runtime::problem::FieldError;
+use service_runtime::server::state;
+use uuid::Uuid;
+
+use crate::domain::ReservedQuantity;
+use crate::error::ProductError;
+use crate::repository::{ReservationRecord, ReserveOutcome};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReservationRequest {
+    /// Chosen by the caller (one per order); a retry with the same id reserves nothing new.
+    pub reservation_id: Uuid,
+    pub product_id: i64,
+    /// 1 to 10,000 units.
+    pub quantity: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReservationResponse {
+    pub reservation_id: Uuid,
+    pub product_id: i64,
+    /// The product's name when reserved.
+    pub product_name: String,
+    /// The product's price when reserved: a decimal string with two places.
+    #[salvo(schema(value_type = String, example = "19.99"))]
+    pub unit_price: Decimal,
+    pub quantity: i32,
+    /// `reserved`, or `released` once given back.
+    pub status: String,
+}
+
+impl From<ReservationRecord> for ReservationResponse {
+    fn from(record: ReservationRecord) -> Self {
+        Self {
+            reservation_id: record.reservation_id,
+            product_id: record.product_id,
+            product_name: record.product_name,
+            unit_price: record.unit_price,
+            quantity: record.quantity,
+            status: record.status,
+        }
+    }
+}
+
+/// Reserve stock for an order (internal, service credential).
+///
+/// Atomic: stock never goes below zero under any concurrency. Idempotent per `reservation_id`:
+/// a repeat with the same body answers 200 with the stored reservation (and its current
+/// status); with another product or quantity, 409 `urn:problem:reservation-mismatch`. Not
+/// enough stock: 409 `urn:problem:insufficient-stock`. Unknown product: 404
+/// `urn:problem:product-not-found`.
+#[endpoint(
+    tags("internal"),
+    parameters(("X-Service-Token" = String, Header, description = "The deployment's SERVICE_TOKEN")),
+    request_body = ReservationRequest,
+    responses(
+        (status_code = 201, description = "Stock reserved", body = ReservationResponse),
+        (status_code = 200, description = "Repeated request: the existing reservation", body = ReservationResponse)
+    ),
+    status_codes(201, 200, 400, 401, 404, 409, 413, 415, 422, 500, 503)
+)]
+pub async fn reserve_stock(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ProductError> {
+    let request: ReservationRequest = body::json(req).await?;
+    let quantity = ReservedQuantity::parse(request.quantity)?;
+    if request.product_id <= 0 {
+        return Err(ProductError::ProductNotFound);
+    }
+    let state = state::<Arc<AppState>>(depot);
+    let outcome = state
+        .products
+        .reserve(request.reservation_id, request.product_id, quantity)
+        .await?;
+    let (status, reservation) = match outcome {
+        ReserveOutcome::Created {
+            reservation,
+            version,
+        } => {
+            state
+                .cache
+                .invalidate(reservation.product_id, version)
+                .await;
+            state.metrics.reservation("reserved");
+            tracing::info!(
+                reservation_id = %reservation.reservation_id,
+                product_id = reservation.product_id,
+                quantity = reservation.quantity,
+                "stock reserved"
+            );
+            (StatusCode::CREATED, reservation)
+        }
+        ReserveOutcome::Existing(existing)
+            if existing.product_id == request.product_id
+                && existing.quantity == quantity.value() =>
+        {
+            state.metrics.reservation("repeated");
+            (StatusCode::OK, existing)
+        }
+        ReserveOutcome::Existing(_) => return Err(ProductError::ReservationMismatch),
+        ReserveOutcome::ProductNotFound => return Err(ProductError::ProductNotFound),
+        ReserveOutcome::InsufficientStock { available } => {
+            state.metrics.reservation("insufficient");
+            return Err(ProductError::InsufficientStock {
+                available,
+                requested: quantity.value(),
+            });
+        }
+    };
+    res.status_code(status);
+    res.render(Json(ReservationResponse::from(reservation)));
+    Ok(())
+}
+
+/// Release a reservation's stock (internal, service credential).
+///
+/// Returns the units to stock exactly once; repeats and unknown ids are 204 too.
+#[endpoint(
+    tags("internal"),
+    parameters(
+        ("reservation_id" = Uuid, Path, description = "The reservation to release"),
+        ("X-Service-Token" = String, Header, description = "The deployment's SERVICE_TOKEN")
+    ),
+    responses((status_code = 204, description = "Released (or nothing to release)")),
+    status_codes(204, 401, 422, 500, 503)
+)]
+pub async fn release_stock(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ProductError> {
+    let reservation_id = req
+        .param::<String>("reservation_id")
+        .and_then(|raw| Uuid::parse_str(&raw).ok())
+        .ok_or_else(|| FieldError::new("reservation_id", "must be a UUID"))?;
+    let state = state::<Arc<AppState>>(depot);
+    if let Some((product_id, version)) = state.products.release(reservation_id).await? {
+        state.cache.invalidate(product_id, version).await;
+        state.metrics.reservation("released");
+        tracing::info!(%reservation_id, product_id, "stock released");
+    }
+    res.status_code(StatusCode::NO_CONTENT);
+    Ok(())
+}

@@ -1,0 +1,94 @@
+use std::sync::Arc;
+
+use salvo::oapi::ToSchema;
+use salvo::prelude::*;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use service_runtime::body;
+use service_runtime::problem::FieldError;
+use service_runtime::server::state;
+
+use super::{ProductResponse, collect, present, product_id};
+use crate::domain::{Description, Price, ProductName, Stock};
+use crate::error::ProductError;
+use crate::repository::ProductChanges;
+use crate::state::AppState;
+
+/// A partial update: fields left out keep their value; `null` and unknown fields are refused.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProductRequest {
+    #[serde(default, deserialize_with = "present")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[salvo(schema(value_type = Option<String>, example = "19.99"))]
+    pub price: Option<Box<RawValue>>,
+    /// Sets the stock on hand.
+    #[serde(default, deserialize_with = "present")]
+    pub quantity: Option<i64>,
+}
+
+/// Change a product (admin).
+///
+/// Once this has returned, no read returns the previous values, from the cache or otherwise.
+#[endpoint(
+    tags("products"),
+    parameters(
+        ("id" = i64, Path, description = "Product id"),
+        ("Authorization" = String, Header, description = "Bearer <access token of an admin>")
+    ),
+    request_body = UpdateProductRequest,
+    responses((status_code = 200, description = "The updated product", body = ProductResponse)),
+    status_codes(200, 400, 401, 403, 404, 413, 415, 422, 500, 503)
+)]
+pub async fn update_product(
+    req: &mut Request,
+    depot: &mut Depot,
+) -> Result<Json<ProductResponse>, ProductError> {
+    let id = product_id(req)?;
+    let request: UpdateProductRequest = body::json(req).await?;
+    let mut errors = Vec::new();
+    let changes = ProductChanges {
+        name: request
+            .name
+            .and_then(|name| collect(ProductName::parse(name), &mut errors)),
+        description: request
+            .description
+            .and_then(|text| collect(Description::parse(text), &mut errors)),
+        price: request
+            .price
+            .and_then(|raw| collect(Price::from_json("price", &raw), &mut errors)),
+        quantity: request
+            .quantity
+            .and_then(|quantity| collect(Stock::parse(quantity), &mut errors)),
+    };
+    if !errors.is_empty() {
+        return Err(ProductError::Validation(errors));
+    }
+    if changes.name.is_none()
+        && changes.description.is_none()
+        && changes.price.is_none()
+        && changes.quantity.is_none()
+    {
+        return Err(FieldError::new(
+            "",
+            "send at least one of name, description, price, quantity",
+        )
+        .into());
+    }
+    let state = state::<Arc<AppState>>(depot);
+    let product = state
+        .products
+        .update(id, &changes)
+        .await?
+        .ok_or(ProductError::ProductNotFound)?;
+    state.cache.invalidate(id, product.version).await;
+    tracing::info!(
+        product_id = id,
+        version = product.version,
+        "product updated"
+    );
+    Ok(Json(ProductResponse::from(&product)))
+}

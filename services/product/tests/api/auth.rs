@@ -1,0 +1,220 @@
+//! Who may write the catalogue and who may reserve stock.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::Method;
+use serde_json::json;
+use service_runtime::config::Settings;
+use service_runtime::service_auth::SERVICE_TOKEN_HEADER;
+use test_support::{TestDatabase, UserServiceHandle};
+use user_service::domain::Role;
+use user_service::tokens::TokenIssuer;
+
+use crate::{Shop, assert_problem};
+
+const PRODUCT: &str = r#"{"name":"Lamp","price":"5.00","quantity":1}"#;
+
+async fn create_with(shop: &Shop, authorization: Option<&str>) -> reqwest::Response {
+    let mut request = shop
+        .products
+        .client
+        .post(shop.products.url("/products"))
+        .header("content-type", "application/json")
+        .body(PRODUCT);
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn writes_need_a_valid_admin_token() {
+    let shop = Shop::start().await;
+    let user = shop.users.register("someone", "password-1").await;
+    let uid = user["id"].as_i64().unwrap();
+
+    let missing = assert_problem(create_with(&shop, None).await, 401).await;
+    assert_eq!(missing["type"], "urn:problem:unauthenticated");
+    assert_problem(create_with(&shop, Some("Token abc")).await, 401).await;
+    assert_problem(create_with(&shop, Some("Bearer not.a.jwt")).await, 401).await;
+
+    let past = chrono::Utc::now().timestamp() - 7200;
+    let expired = shop
+        .users
+        .state
+        .tokens
+        .issue_at(uid, "someone", Role::Admin, past)
+        .unwrap();
+    let problem = assert_problem(
+        create_with(&shop, Some(&format!("Bearer {expired}"))).await,
+        401,
+    )
+    .await;
+    assert_eq!(problem["detail"], "token has expired");
+
+    let forged = TokenIssuer::new(b"another-key-another-key-another-key", 60)
+        .issue(uid, "someone", Role::Admin)
+        .unwrap();
+    assert_problem(
+        create_with(&shop, Some(&format!("Bearer {forged}"))).await,
+        401,
+    )
+    .await;
+
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    let exp = chrono::Utc::now().timestamp() + 600;
+    let claims = URL_SAFE_NO_PAD.encode(format!(
+        r#"{{"sub":"someone","uid":{uid},"role":"admin","iat":0,"exp":{exp},"jti":"x"}}"#
+    ));
+    let unsigned = format!("{header}.{claims}.");
+    assert_problem(
+        create_with(&shop, Some(&format!("Bearer {unsigned}"))).await,
+        401,
+    )
+    .await;
+
+    let (_, customer) = shop.users.customer().await;
+    let forbidden = assert_problem(
+        create_with(&shop, Some(&format!("Bearer {customer}"))).await,
+        403,
+    )
+    .await;
+    assert_eq!(forbidden["type"], "urn:problem:forbidden");
+    let id = shop
+        .products
+        .product_with_stock(&shop.admin, "Existing", 1)
+        .await;
+    for method in [Method::PUT, Method::DELETE] {
+        let response = shop
+            .products
+            .client
+            .request(method, shop.products.url(&format!("/products/{id}")))
+            .bearer_auth(&customer)
+            .json(&json!({"quantity": 0}))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 403).await;
+    }
+    let admin = create_with(&shop, Some(&format!("Bearer {}", shop.admin))).await;
+    assert_eq!(admin.status(), 201);
+    // Reads are public.
+    assert_eq!(
+        shop.products.get(&format!("/products/{id}")).await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn user_service_down_is_a_fast_503_not_a_401() {
+    let shop = Shop::start_with(&[("AUTH_TIMEOUT_MS", "500")]).await;
+    let (_, fresh_admin) = shop.users.admin().await;
+    let Shop {
+        users, products, ..
+    } = shop;
+    users.stop().await;
+    let started = Instant::now();
+    let response = products
+        .client
+        .post(products.url("/products"))
+        .bearer_auth(&fresh_admin)
+        .json(&json!({"name": "Lamp", "price": "5.00", "quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 503).await;
+    assert_eq!(problem["type"], "urn:problem:unavailable");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn reservations_need_the_service_credential_not_a_user_token() {
+    let shop = Shop::start().await;
+    let id = shop
+        .products
+        .product_with_stock(&shop.admin, "Held", 5)
+        .await;
+    let body = json!({"reservation_id": uuid::Uuid::new_v4(), "product_id": id, "quantity": 1});
+    let url = shop.products.url("/internal/reservations");
+    let client = &shop.products.client;
+
+    let missing = client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(
+        assert_problem(missing, 401).await["type"],
+        "urn:problem:service-unauthenticated"
+    );
+    let wrong = client
+        .post(&url)
+        .header(SERVICE_TOKEN_HEADER, "test-only-service-token-0123456788")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        assert_problem(wrong, 401).await["type"],
+        "urn:problem:invalid-service-token"
+    );
+    let admin_jwt = client
+        .post(&url)
+        .bearer_auth(&shop.admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(admin_jwt, 401).await;
+    let release = client
+        .delete(
+            shop.products
+                .url(&format!("/internal/reservations/{}", uuid::Uuid::new_v4())),
+        )
+        .bearer_auth(&shop.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(release, 401).await;
+    assert_eq!(
+        shop.get_json(&format!("/products/{id}")).await["quantity"],
+        5,
+        "nothing was reserved"
+    );
+}
+
+#[tokio::test]
+async fn production_without_a_service_token_shuts_internal_routes() {
+    test_support::init();
+    let users = UserServiceHandle::start().await;
+    let database = TestDatabase::new("products_no_token");
+    let settings = Settings::from_pairs([
+        ("HOST", "127.0.0.1".to_owned()),
+        ("PORT", "0".to_owned()),
+        ("DATABASE_URL", database.url.clone()),
+        ("USER_SERVICE_URL", users.base_url.clone()),
+    ]);
+    let config = product_service::config::ProductServiceConfig::from_settings(settings).unwrap();
+    let app = product_service::Application::build(config).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(app.run(shutdown.clone()));
+    let client = test_support::http_client();
+    for token in ["dev-service-token", ""] {
+        let response = client
+            .post(format!("{base}/internal/reservations"))
+            .header(SERVICE_TOKEN_HEADER, token)
+            .json(&json!({"reservation_id": uuid::Uuid::new_v4(), "product_id": 1, "quantity": 1}))
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(response, 503).await;
+        assert_eq!(problem["type"], "urn:problem:internal-api-disabled");
+    }
+    let health = client
+        .get(format!("{base}/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "the public API keeps serving");
+    shutdown.cancel();
+    let _ = server.await;
+}

@@ -1,0 +1,174 @@
+//! The Redis cache: its key and TTL, hits, and no stale read after a write has returned, also
+//! with readers racing the writer.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use service_runtime::redis::redis::AsyncCommands;
+use test_support::REDIS_URL;
+
+use crate::{Shop, redis_connection};
+
+async fn metric(shop: &Shop, name: &str) -> f64 {
+    let text = shop.products.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .map_or(0.0, |value| value.parse().unwrap())
+}
+
+#[tokio::test]
+async fn get_caches_under_product_id_with_the_configured_ttl() {
+    let shop = Shop::start_with(&[("PRODUCT_CACHE_TTL_SECS", "120")]).await;
+    let id = shop
+        .products
+        .product_with_stock(&shop.admin, "Kettle", 4)
+        .await;
+    let key = shop.products.cache_key(id);
+    assert_eq!(
+        key,
+        format!("{}product:{id}", shop.products.cache_key_prefix)
+    );
+    let mut redis = redis_connection(REDIS_URL).await;
+    assert!(
+        !redis.exists::<_, bool>(&key).await.unwrap(),
+        "filled on read"
+    );
+
+    let first = shop.get_json(&format!("/products/{id}")).await;
+    let cached: String = redis.get(&key).await.unwrap();
+    let (version, json) = cached.split_once('|').unwrap();
+    assert_eq!(version, "1");
+    assert_eq!(serde_json::from_str::<Value>(json).unwrap(), first);
+    let ttl: i64 = redis.ttl(&key).await.unwrap();
+    assert!((110..=120).contains(&ttl), "ttl {ttl}");
+
+    let second = shop.get_json(&format!("/products/{id}")).await;
+    assert_eq!(second, first);
+    assert_eq!(metric(&shop, "product_cache_hits_total").await, 1.0);
+    assert_eq!(metric(&shop, "product_cache_misses_total").await, 1.0);
+    assert_eq!(metric(&shop, "products_viewed_total").await, 2.0);
+
+    // A write leaves a tombstone at its version; the next read fills the new value.
+    let response = shop
+        .admin_json(
+            Method::PUT,
+            &format!("/products/{id}"),
+            &json!({"quantity": 9}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(redis.get::<_, String>(&key).await.unwrap(), "2|");
+    assert_eq!(
+        shop.get_json(&format!("/products/{id}")).await["quantity"],
+        9
+    );
+    assert!(
+        redis
+            .get::<_, String>(&key)
+            .await
+            .unwrap()
+            .starts_with("2|{")
+    );
+
+    let response = shop
+        .admin_json(Method::DELETE, &format!("/products/{id}"), &json!({}))
+        .await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(
+        redis.get::<_, String>(&key).await.unwrap(),
+        format!("{}|", product_service::cache::DELETED)
+    );
+    assert_eq!(
+        shop.products.get(&format!("/products/{id}")).await.status(),
+        404
+    );
+}
+
+/// The classic race, forced: a reader reads version 1, stalls, the writer commits version 2 and
+/// returns, then the reader tries to cache version 1. No later read may see version 1.
+#[tokio::test]
+async fn a_slow_reader_cannot_put_a_stale_row_back() {
+    let shop = Arc::new(Shop::start().await);
+    let id = shop
+        .products
+        .product_with_stock(&shop.admin, "Clock", 1)
+        .await;
+    let path = format!("/products/{id}");
+
+    let pause = shop.products.state.cache.pause_next_fill();
+    let reader = tokio::spawn({
+        let shop = shop.clone();
+        let path = path.clone();
+        async move { shop.get_json(&path).await }
+    });
+    tokio::time::timeout(Duration::from_secs(10), pause.reached.notified())
+        .await
+        .expect("the reader reaches the fill");
+
+    let response = shop
+        .admin_json(Method::PUT, &path, &json!({"name": "Clock v2"}))
+        .await;
+    assert_eq!(response.status(), 200);
+    pause.resume.notify_one();
+    let stale = reader.await.unwrap();
+    assert_eq!(stale["name"], "Clock", "the reader began before the write");
+
+    for _ in 0..3 {
+        assert_eq!(shop.get_json(&path).await["name"], "Clock v2");
+    }
+}
+
+/// Readers hammer one product while a writer changes it; a read that starts after a write
+/// returned must see that write or a later one.
+#[tokio::test]
+async fn concurrent_readers_never_see_a_value_older_than_a_returned_write() {
+    const WRITES: i64 = 40;
+    const READERS: usize = 8;
+    let shop = Arc::new(Shop::start().await);
+    let id = shop
+        .products
+        .product_with_stock(&shop.admin, "Racer", 0)
+        .await;
+    let path = format!("/products/{id}");
+    let committed = Arc::new(AtomicI64::new(0));
+
+    let readers: Vec<_> = (0..READERS)
+        .map(|_| {
+            let (shop, path, committed) = (shop.clone(), path.clone(), committed.clone());
+            tokio::spawn(async move {
+                let mut reads = 0;
+                loop {
+                    let floor = committed.load(Ordering::SeqCst);
+                    if floor >= WRITES {
+                        return reads;
+                    }
+                    let seen = shop.get_json(&path).await["quantity"].as_i64().unwrap();
+                    assert!(
+                        seen >= floor,
+                        "read {seen} after write {floor} had returned"
+                    );
+                    reads += 1;
+                }
+            })
+        })
+        .collect();
+    for quantity in 1..=WRITES {
+        let response = shop
+            .admin_json(Method::PUT, &path, &json!({"quantity": quantity}))
+            .await;
+        assert_eq!(response.status(), 200);
+        committed.store(quantity, Ordering::SeqCst);
+    }
+    let mut reads = 0;
+    for reader in readers {
+        reads += reader.await.unwrap();
+    }
+    assert!(
+        reads > READERS,
+        "the readers raced the writer ({reads} reads)"
+    );
+    assert_eq!(shop.get_json(&path).await["quantity"], WRITES);
+}

@@ -1,0 +1,144 @@
+//! Stock reservations: atomic under concurrency, idempotent, released exactly once.
+
+use futures_util::future::join_all;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{Shop, assert_problem};
+
+async fn stock(shop: &Shop, id: i64) -> i64 {
+    shop.get_json(&format!("/products/{id}")).await["quantity"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_reservation_takes_stock_once_and_reports_the_price_snapshot() {
+    let shop = Shop::start().await;
+    let id = shop
+        .products
+        .product_with_stock(&shop.admin, "Chair", 10)
+        .await;
+    stock(&shop, id).await; // cached, so the reservation must invalidate it
+    let reservation_id = Uuid::new_v4();
+
+    let response = shop.products.reserve(reservation_id, id, 3).await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["reservation_id"], reservation_id.to_string());
+    assert_eq!(created["product_id"], id);
+    assert_eq!(created["product_name"], "Chair");
+    assert_eq!(created["unit_price"], "19.99");
+    assert_eq!(created["quantity"], 3);
+    assert_eq!(created["status"], "reserved");
+    assert_eq!(stock(&shop, id).await, 7);
+
+    let repeat = shop.products.reserve(reservation_id, id, 3).await;
+    assert_eq!(repeat.status(), 200);
+    assert_eq!(repeat.json::<Value>().await.unwrap(), created);
+    assert_eq!(stock(&shop, id).await, 7, "a repeat reserves nothing");
+
+    for (product, quantity) in [(id, 4), (id + 1, 3)] {
+        let mismatch = shop
+            .products
+            .reserve(reservation_id, product, quantity)
+            .await;
+        let problem = assert_problem(mismatch, 409).await;
+        assert_eq!(problem["type"], "urn:problem:reservation-mismatch");
+    }
+
+    let short = shop.products.reserve(Uuid::new_v4(), id, 8).await;
+    let problem = assert_problem(short, 409).await;
+    assert_eq!(problem["type"], "urn:problem:insufficient-stock");
+    let unknown = shop.products.reserve(Uuid::new_v4(), 999_999, 1).await;
+    let problem = assert_problem(unknown, 404).await;
+    assert_eq!(problem["type"], "urn:problem:product-not-found");
+    for quantity in [0, -1, 10_001] {
+        let invalid = shop.products.reserve(Uuid::new_v4(), id, quantity).await;
+        assert_problem(invalid, 422).await;
+    }
+    assert_eq!(stock(&shop, id).await, 7);
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_reservations_for_ten_units_leave_exactly_zero() {
+    let shop = Shop::start().await;
+    let id = shop
+        .products
+        .product_with_stock(&shop.admin, "Scarce", 10)
+        .await;
+    let responses = join_all((0..100).map(|_| shop.products.reserve(Uuid::new_v4(), id, 1))).await;
+    let mut reserved = 0;
+    for response in responses {
+        match response.status().as_u16() {
+            201 => reserved += 1,
+            409 => {
+                let problem = assert_problem(response, 409).await;
+                assert_eq!(problem["type"], "urn:problem:insufficient-stock");
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(reserved, 10);
+    assert_eq!(stock(&shop, id).await, 0);
+}
+
+#[tokio::test]
+async fn concurrent_retries_of_one_reservation_take_stock_once() {
+    let shop = Shop::start().await;
+    let id = shop
+        .products
+        .product_with_stock(&shop.admin, "Retried", 10)
+        .await;
+    let reservation_id = Uuid::new_v4();
+    let responses = join_all((0..20).map(|_| shop.products.reserve(reservation_id, id, 2))).await;
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 200),
+        "{statuses:?}"
+    );
+    assert_eq!(stock(&shop, id).await, 8);
+}
+
+#[tokio::test]
+async fn release_returns_stock_exactly_once() {
+    let shop = Shop::start().await;
+    let id = shop
+        .products
+        .product_with_stock(&shop.admin, "Returned", 5)
+        .await;
+    let reservation_id = Uuid::new_v4();
+    assert_eq!(
+        shop.products.reserve(reservation_id, id, 4).await.status(),
+        201
+    );
+    assert_eq!(stock(&shop, id).await, 1);
+
+    let releases = join_all((0..10).map(|_| shop.products.release(reservation_id))).await;
+    assert!(releases.iter().all(|response| response.status() == 204));
+    assert_eq!(stock(&shop, id).await, 5, "released once");
+    assert_eq!(shop.products.release(reservation_id).await.status(), 204);
+    assert_eq!(shop.products.release(Uuid::new_v4()).await.status(), 204);
+    assert_eq!(stock(&shop, id).await, 5);
+
+    // The id stays used: a repeat shows it released and reserves nothing.
+    let repeat = shop.products.reserve(reservation_id, id, 4).await;
+    assert_eq!(repeat.status(), 200);
+    assert_eq!(repeat.json::<Value>().await.unwrap()["status"], "released");
+    assert_eq!(stock(&shop, id).await, 5);
+
+    let invalid = shop
+        .products
+        .client
+        .delete(shop.products.url("/internal/reservations/not-a-uuid"))
+        .header("x-service-token", test_support::TEST_SERVICE_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(invalid, 422).await;
+}

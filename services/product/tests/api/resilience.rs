@@ -1,0 +1,140 @@
+//! Redis down or stalled: reads and writes keep working from PostgreSQL at little extra
+//! latency, /health says so while staying ready, and Redis coming back is used again.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use service_runtime::redis::redis::AsyncCommands;
+use test_support::redis_server::PrivateRedis;
+use test_support::wait_until;
+
+use crate::{Shop, redis_connection};
+
+const SETTINGS: [(&str, &str); 2] = [
+    ("REDIS_TIMEOUT_MS", "100"),
+    ("REDIS_BREAKER_OPEN_MS", "300"),
+];
+
+async fn shop_on(redis: &PrivateRedis) -> Shop {
+    let url = redis.url();
+    let mut settings: Vec<(&'static str, &str)> = SETTINGS.to_vec();
+    settings.push(("REDIS_URL", &url));
+    Shop::start_with(&settings).await
+}
+
+async fn health(shop: &Shop) -> (u16, Value) {
+    let response = shop.products.get("/health").await;
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn redis_down_costs_little_and_comes_back_without_a_restart() {
+    let mut redis = PrivateRedis::start().await;
+    let shop = shop_on(&redis).await;
+    let id = shop
+        .products
+        .product_with_stock(&shop.admin, "Torch", 3)
+        .await;
+    let path = format!("/products/{id}");
+    shop.get_json(&path).await;
+    let key = shop.products.cache_key(id);
+    let mut direct = redis_connection(&redis.url()).await;
+    assert!(direct.exists::<_, bool>(&key).await.unwrap());
+
+    redis.kill().await;
+    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..50 {
+        let request = Instant::now();
+        assert_eq!(shop.get_json(&path).await["name"], "Torch");
+        slowest = slowest.max(request.elapsed());
+    }
+    // 50 reads, of which at most a few wait for a connection timeout before the breaker opens.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(slowest < Duration::from_secs(1), "slowest read {slowest:?}");
+
+    let (status, report) = health(&shop).await;
+    assert_eq!(status, 200);
+    assert_eq!(report["status"], "degraded");
+    assert_eq!(report["dependencies"]["redis"]["status"], "down");
+    assert_eq!(report["dependencies"]["database"]["status"], "up");
+    let ready = shop.products.get("/health/ready").await;
+    assert_eq!(ready.status(), 200, "Redis is optional");
+
+    let response = shop
+        .admin_json(Method::PUT, &path, &json!({"name": "Torch v2"}))
+        .await;
+    assert_eq!(response.status(), 200, "writes work without Redis");
+    assert_eq!(shop.get_json(&path).await["name"], "Torch v2");
+
+    redis.restart().await;
+    let direct = redis_connection(&redis.url()).await;
+    wait_until(
+        "the cache to be used again",
+        Duration::from_secs(10),
+        || {
+            let (shop, path, key) = (&shop, &path, &key);
+            let mut direct = direct.clone();
+            async move {
+                shop.get_json(path).await;
+                direct.exists::<_, bool>(key).await.unwrap().then_some(())
+            }
+        },
+    )
+    .await;
+    assert_eq!(health(&shop).await.1["status"], "healthy");
+    assert_eq!(shop.get_json(&path).await["name"], "Torch v2");
+}
+
+/// A stalled Redis keeps its (now stale) entry; the invalidation that timed out is replayed
+/// before the cache is trusted again.
+#[tokio::test]
+async fn a_write_during_a_stall_is_not_undone_when_redis_thaws() {
+    let redis = PrivateRedis::start().await;
+    let shop = shop_on(&redis).await;
+    let id = shop
+        .products
+        .product_with_stock(&shop.admin, "Radio", 3)
+        .await;
+    let path = format!("/products/{id}");
+    shop.get_json(&path).await;
+
+    redis.stall().await;
+    let started = Instant::now();
+    let response = shop
+        .admin_json(Method::PUT, &path, &json!({"name": "Radio v2"}))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    for _ in 0..10 {
+        let request = Instant::now();
+        assert_eq!(shop.get_json(&path).await["name"], "Radio v2");
+        assert!(request.elapsed() < Duration::from_secs(1));
+    }
+
+    redis.resume().await;
+    let key = shop.products.cache_key(id);
+    let direct = redis_connection(&redis.url()).await;
+    wait_until("the deferred invalidation", Duration::from_secs(10), || {
+        let (shop, path, key) = (&shop, &path, &key);
+        let mut direct = direct.clone();
+        async move {
+            assert_eq!(shop.get_json(path).await["name"], "Radio v2");
+            let value: Option<String> = direct.get(key).await.unwrap();
+            value.filter(|value| value.starts_with("2|")).map(drop)
+        }
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(shop.get_json(&path).await["name"], "Radio v2");
+    }
+}

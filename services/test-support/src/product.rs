@@ -1,0 +1,164 @@
+//! The Product Service started in-process for tests, against a fresh database, the shared
+//! Redis (under a key prefix of its own) and a [`UserServiceHandle`] for authentication.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use product_service::Application;
+use product_service::config::ProductServiceConfig;
+use product_service::state::AppState;
+use serde_json::{Value, json};
+use service_runtime::config::Settings;
+use service_runtime::service_auth::SERVICE_TOKEN_HEADER;
+use tokio_util::sync::CancellationToken;
+
+use crate::{TestDatabase, UserServiceHandle, http_client, init};
+
+/// The shared Redis every test uses, each service under its own key prefix.
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// A service credential that passes the production checks; only tests use it.
+pub const TEST_SERVICE_TOKEN: &str = "test-only-service-token-0123456789";
+
+/// The Product Service running in this process.
+#[derive(Debug)]
+pub struct ProductServiceHandle {
+    pub address: SocketAddr,
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub state: Arc<AppState>,
+    /// Put before every cache key, so tests sharing Redis never see each other's entries.
+    pub cache_key_prefix: String,
+    pub shutdown: CancellationToken,
+    pub server: tokio::task::JoinHandle<()>,
+    pub database: TestDatabase,
+}
+
+/// Settings for a Product Service under test; `extra` overrides or adds keys.
+pub fn product_service_settings(
+    database: &TestDatabase,
+    users: &UserServiceHandle,
+    cache_key_prefix: &str,
+    extra: &[(&'static str, &str)],
+) -> Settings {
+    let mut pairs: Vec<(&'static str, String)> = vec![
+        ("HOST", "127.0.0.1".into()),
+        ("PORT", "0".into()),
+        ("DATABASE_URL", database.url.clone()),
+        ("REDIS_URL", REDIS_URL.into()),
+        ("CACHE_KEY_PREFIX", cache_key_prefix.into()),
+        ("USER_SERVICE_URL", users.base_url.clone()),
+        ("SERVICE_TOKEN", TEST_SERVICE_TOKEN.into()),
+    ];
+    pairs.extend(extra.iter().map(|(key, value)| (*key, (*value).to_owned())));
+    Settings::from_pairs(pairs)
+}
+
+impl ProductServiceHandle {
+    pub async fn start(users: &UserServiceHandle) -> Self {
+        Self::start_with(users, &[]).await
+    }
+
+    pub async fn start_with(users: &UserServiceHandle, extra: &[(&'static str, &str)]) -> Self {
+        init();
+        let database = TestDatabase::new("products");
+        let cache_key_prefix = format!("test-{}:", uuid::Uuid::new_v4().simple());
+        let settings = product_service_settings(&database, users, &cache_key_prefix, extra);
+        let config =
+            ProductServiceConfig::from_settings(settings).expect("test configuration is valid");
+        let app = Application::build(config)
+            .await
+            .expect("product service starts");
+        let address = app.local_addr();
+        let state = app.state();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(app.run(shutdown.clone()));
+        Self {
+            address,
+            base_url: format!("http://{address}"),
+            client: http_client(),
+            state,
+            cache_key_prefix,
+            shutdown,
+            server,
+            database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// The Redis key product `id` is cached under.
+    pub fn cache_key(&self, id: i64) -> String {
+        self.state.cache.key(id)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request reaches the product service")
+    }
+
+    /// Creates a product as `admin_token`; panics unless the service answers 201.
+    pub async fn create_product(&self, admin_token: &str, body: &Value) -> Value {
+        let response = self
+            .client
+            .post(self.url("/products"))
+            .bearer_auth(admin_token)
+            .json(body)
+            .send()
+            .await
+            .expect("request reaches the product service");
+        assert_eq!(response.status(), 201, "creating {body}");
+        response.json().await.expect("product JSON")
+    }
+
+    /// A product named `name` with `quantity` units at 19.99; returns its id.
+    pub async fn product_with_stock(&self, admin_token: &str, name: &str, quantity: i64) -> i64 {
+        let product = self
+            .create_product(
+                admin_token,
+                &json!({"name": name, "price": "19.99", "quantity": quantity}),
+            )
+            .await;
+        product["id"].as_i64().expect("product id")
+    }
+
+    /// `POST /internal/reservations` with the service credential.
+    pub async fn reserve(
+        &self,
+        reservation_id: uuid::Uuid,
+        product_id: i64,
+        quantity: i64,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url("/internal/reservations"))
+            .header(SERVICE_TOKEN_HEADER, TEST_SERVICE_TOKEN)
+            .json(&json!({
+                "reservation_id": reservation_id,
+                "product_id": product_id,
+                "quantity": quantity,
+            }))
+            .send()
+            .await
+            .expect("request reaches the product service")
+    }
+
+    /// `DELETE /internal/reservations/{id}` with the service credential.
+    pub async fn release(&self, reservation_id: uuid::Uuid) -> reqwest::Response {
+        self.client
+            .delete(self.url(&format!("/internal/reservations/{reservation_id}")))
+            .header(SERVICE_TOKEN_HEADER, TEST_SERVICE_TOKEN)
+            .send()
+            .await
+            .expect("request reaches the product service")
+    }
+
+    /// Stops the server and waits for it to drain.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.server.await;
+    }
+}
