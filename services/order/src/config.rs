@@ -15,13 +15,13 @@
 use serde::Deserialize;
 use service_runtime::amqp::AmqpConfig;
 use service_runtime::auth::AuthConfig;
-use service_runtime::config::{CommonConfig, ConfigError, Profile, Secret, Settings};
+use service_runtime::config::{CommonConfig, ConfigError, Secret, Settings};
 use service_runtime::db::DatabaseConfig;
+use service_runtime::service_auth::ServiceTokenConfig;
+pub use service_runtime::service_auth::DEVELOPMENT_SERVICE_TOKEN;
 
 pub const DEFAULT_PORT: u16 = 8003;
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/orders";
-/// The credential `cargo xtask up` gives the Product and Order services.
-pub const DEVELOPMENT_SERVICE_TOKEN: &str = "dev-service-token";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -71,24 +71,17 @@ impl OrderServiceConfig {
         let common: CommonConfig = settings.extract()?;
         common.validate()?;
         let orders: OrderSettings = settings.extract()?;
-        let service_token = match (common.app_profile, orders.service_token.clone()) {
-            (_, Some(token)) if !token.expose().is_empty() => token,
-            (Profile::Development, _) => Secret::new(DEVELOPMENT_SERVICE_TOKEN),
-            (Profile::Production, _) => {
-                return Err(ConfigError::new(
-                    "SERVICE_TOKEN",
-                    "is required to reserve stock in the Product Service",
-                ));
-            }
-        };
-        if common.app_profile == Profile::Production
-            && service_token.expose() == DEVELOPMENT_SERVICE_TOKEN
-        {
-            return Err(ConfigError::new(
-                "SERVICE_TOKEN",
-                "is the development value; generate a random one",
-            ));
+        // The order side cannot work without the credential: unset in production is fatal.
+        let service_token = ServiceTokenConfig {
+            service_token: orders.service_token.clone(),
         }
+        .resolve(common.app_profile)?
+        .ok_or_else(|| {
+            ConfigError::new(
+                "SERVICE_TOKEN",
+                "is required to reserve stock in the Product Service",
+            )
+        })?;
         if !(1..=1000).contains(&orders.outbox_batch_size) {
             return Err(ConfigError::new(
                 "OUTBOX_BATCH_SIZE",

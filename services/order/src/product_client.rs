@@ -8,12 +8,11 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use service_runtime::config::Secret;
 use service_runtime::http_client::HttpClient;
+use service_runtime::service_auth::SERVICE_TOKEN_HEADER;
 use uuid::Uuid;
 
 use crate::domain::Quantity;
 
-/// Header carrying the service credential of the Product Service's internal routes.
-pub const SERVICE_TOKEN_HEADER: &str = "x-service-token";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Reservation {
