@@ -7,8 +7,17 @@
 //!   fresh database, with helpers to create customers and admins and get their tokens.
 //! - [`wait_until`]: polling with a deadline, never a bare sleep.
 //! - [`proxy::TcpProxy`]: a TCP proxy a test cuts to take a dependency away from one service.
+//! - [`logs::capture_json_logs`]: a thread's log lines as production writes them.
+//! - [`broker::TestBroker`]: publish order events per `docs/events.md`, look into queues.
+//! - [`notification::NotificationServiceHandle`]: the Notification Service in-process on its
+//!   own queue; [`smtp_sink::SmtpSink`] and [`webhook_sink::WebhookSink`] receive what it sends.
 
+pub mod broker;
+pub mod logs;
+pub mod notification;
 pub mod proxy;
+pub mod smtp_sink;
+pub mod webhook_sink;
 
 use std::future::Future;
 use std::net::SocketAddr;
