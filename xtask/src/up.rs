@@ -21,16 +21,25 @@ struct Program {
     env: &'static [(&'static str, &'static str)],
 }
 
-const PROGRAMS: &[Program] = &[Program {
-    name: "user-service",
-    package_dir: "services/user",
-    port: 8001,
-    env: &[
-        ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/users"),
-        ("BOOTSTRAP_ADMIN_USERNAME", DEV_ADMIN.0),
-        ("BOOTSTRAP_ADMIN_PASSWORD", DEV_ADMIN.1),
-    ],
-}];
+const PROGRAMS: &[Program] = &[
+    Program {
+        name: "user-service",
+        package_dir: "services/user",
+        port: 8001,
+        env: &[
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/users"),
+            ("BOOTSTRAP_ADMIN_USERNAME", DEV_ADMIN.0),
+            ("BOOTSTRAP_ADMIN_PASSWORD", DEV_ADMIN.1),
+        ],
+    },
+    Program {
+        name: "notification-service",
+        package_dir: "services/notification",
+        port: 8004,
+        // The log channel needs no mail server or webhook receiver on a developer machine.
+        env: &[("NOTIFY_CHANNELS", "log")],
+    },
+];
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

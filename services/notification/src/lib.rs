@@ -4,7 +4,8 @@
 //! - [`event`]: the order event contract (`docs/events.md`), decoded strictly.
 //! - [`topology`]: the exchange, work queue, delay queues and dead-letter queue, and the
 //!   retry policy that moves messages between them.
-//! - [`handler`]: one delivery from decoding to ack, retry or dead letter.
+//! - [`handler`]: one delivery from decoding to ack, retry or dead letter; [`headers`]: what
+//!   it writes on the copies it parks.
 //! - [`channels`]: log (default), email over SMTP, signed HTTP webhook.
 //! - [`dedup`]: the bounded memory that keeps a redelivered event from notifying twice.
 //! - [`metrics`]: handled, failed, retried, dead-lettered, handling latency.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod dedup;
 pub mod event;
 pub mod handler;
+pub mod headers;
 pub mod metrics;
 pub mod topology;
 

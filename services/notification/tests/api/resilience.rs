@@ -1,6 +1,7 @@
 //! The broker going away, competing replicas, and shutdown with a delivery in hand.
 
 use std::collections::HashMap;
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -10,7 +11,7 @@ use test_support::proxy::TcpProxy;
 use test_support::wait_until;
 use test_support::webhook_sink::WebhookSink;
 
-use crate::{DELIVERED, WAIT, wait_for_metric, webhook_channel};
+use crate::{DELIVERED, WAIT, WEBHOOK_SECRET, wait_for_metric, webhook_channel};
 
 async fn rabbitmq_status(service: &NotificationServiceHandle) -> (u16, String) {
     let response = service
@@ -109,15 +110,29 @@ async fn two_replicas_share_the_queue_and_handle_each_event_once() {
     second.stop().await;
 }
 
+/// The real binary, so the signal handling is the one production runs.
 #[tokio::test]
-async fn shutdown_finishes_the_delivery_in_hand_and_leaves_the_rest_queued() {
+async fn sigterm_finishes_the_delivery_in_hand_and_leaves_the_rest_queued() {
     let sink = WebhookSink::start().await;
     sink.hold();
     let topology = NotificationTopology::unique();
-    let mut settings = webhook_channel(&sink).to_vec();
-    settings.push(("NOTIFY_PREFETCH", "1"));
-    let service = NotificationServiceHandle::start(&topology, &settings).await;
+    let mut service = tokio::process::Command::new(env!("CARGO_BIN_EXE_notification-service"))
+        .envs(notification_env(&topology))
+        .envs([
+            ("NOTIFY_CHANNELS", "webhook"),
+            ("NOTIFY_WEBHOOK_URL", sink.url.as_str()),
+            ("NOTIFY_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("NOTIFY_PREFETCH", "1"),
+        ])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the service binary starts");
     let broker = TestBroker::connect().await;
+    wait_until("the service to subscribe", WAIT, || async {
+        (broker.queue_counts(&topology.queue).await?.1 == 1).then_some(())
+    })
+    .await;
 
     broker
         .publish_event(&topology.exchange, &order_created(70), None)
@@ -130,29 +145,49 @@ async fn shutdown_finishes_the_delivery_in_hand_and_leaves_the_rest_queued() {
     })
     .await;
 
-    // As SIGTERM does: the subscription goes first, then the one in hand may finish.
-    service.shutdown.cancel();
+    let pid = service.id().expect("the service runs").to_string();
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(signalled.success());
     wait_until("the subscription to be cancelled", WAIT, || async {
         (broker.queue_counts(&topology.queue).await?.1 == 0).then_some(())
     })
     .await;
     sink.release();
-    let metrics = service.metrics.clone();
-    tokio::time::timeout(Duration::from_secs(10), service.server)
+    let status = tokio::time::timeout(Duration::from_secs(10), service.wait())
         .await
-        .expect("the service stops within its drain deadline")
-        .expect("the service task ends cleanly");
+        .expect("the service exits within its drain deadline")
+        .expect("exit status");
+    assert!(status.success(), "{status}");
 
-    let text = metrics.encode();
     assert_eq!(
-        test_support::notification::metric_value(&text, DELIVERED),
-        1.0,
-        "the one in hand finished and was acked"
+        sink.received().len(),
+        1,
+        "nothing new was taken after SIGTERM"
     );
-    assert_eq!(sink.received().len(), 1, "nothing new was taken");
-    assert_eq!(
-        broker.queue_counts(&topology.queue).await,
-        Some((1, 0)),
-        "the other one waits for the next consumer"
+    // Anything unacknowledged went back to the queue when the connection closed: one message
+    // ready means the one in hand was acked and the other one waits for the next consumer.
+    assert_eq!(broker.queue_counts(&topology.queue).await, Some((1, 0)));
+}
+
+/// The environment `notification_settings` gives an in-process service, for the binary.
+fn notification_env(topology: &NotificationTopology) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("APP_PROFILE".to_owned(), "production".to_owned()),
+        ("LOG_LEVEL".to_owned(), "warn".to_owned()),
+    ];
+    env.extend(
+        [
+            ("HOST", "127.0.0.1"),
+            ("PORT", "0"),
+            ("AMQP_URL", BROKER_URL),
+            ("NOTIFY_QUEUE_EXPIRES_MS", "300000"),
+            ("NOTIFY_EXCHANGE", &topology.exchange),
+            ("NOTIFY_QUEUE", &topology.queue),
+        ]
+        .map(|(key, value)| (key.to_owned(), value.to_owned())),
     );
+    env
 }
