@@ -130,6 +130,18 @@ impl TestBroker {
         }
     }
 
+    /// Deletes a test's own queue, as a broker that lost its state would have.
+    pub async fn delete_queue(&self, queue: &str) {
+        self.channel()
+            .await
+            .queue_delete(
+                ShortString::from(queue),
+                service_runtime::amqp::lapin::options::QueueDeleteOptions::default(),
+            )
+            .await
+            .expect("queue deleted");
+    }
+
     pub async fn close(self) {
         self.link.close().await;
     }

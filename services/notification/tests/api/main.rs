@@ -6,6 +6,7 @@ mod delivery;
 mod failures;
 mod platform;
 mod resilience;
+mod throughput;
 
 use std::time::Duration;
 

@@ -60,6 +60,38 @@ async fn consumption_resumes_by_itself_after_the_broker_connection_drops() {
 }
 
 #[tokio::test]
+async fn queue_and_bindings_are_declared_again_when_the_broker_lost_them() {
+    let proxy = TcpProxy::start(BROKER_ADDRESS.parse().unwrap()).await;
+    let proxied_url = proxy.rewrite_url(BROKER_URL);
+    let topology = NotificationTopology::unique();
+    let service = NotificationServiceHandle::start(&topology, &[("AMQP_URL", &proxied_url)]).await;
+    let broker = TestBroker::connect().await;
+
+    proxy.cut();
+    wait_until("health to report rabbitmq down", WAIT, || async {
+        (rabbitmq_status(&service).await.1 == "down").then_some(())
+    })
+    .await;
+    // A broker restarted without its data: the queue, its binding and (auto-deleted with its
+    // last binding in tests) the exchange are gone.
+    broker.delete_queue(&topology.queue).await;
+    assert_eq!(broker.queue_counts(&topology.queue).await, None);
+    proxy.restore();
+
+    wait_until(
+        "the queue to be declared and consumed again",
+        WAIT,
+        || async { (broker.queue_counts(&topology.queue).await?.1 == 1).then_some(()) },
+    )
+    .await;
+    broker
+        .publish_event(&topology.exchange, &order_created(62), None)
+        .await;
+    wait_for_metric(&service, DELIVERED, 1.0).await;
+    service.stop().await;
+}
+
+#[tokio::test]
 async fn two_replicas_share_the_queue_and_handle_each_event_once() {
     let sink = WebhookSink::start().await;
     let topology = NotificationTopology::unique();
