@@ -57,6 +57,9 @@ impl Handler {
         async {
             let started = Instant::now();
             let outcome = self.process(&delivery).await;
+            if matches!(outcome, Outcome::DeadLettered | Outcome::Returned) {
+                tracing::Span::current().record("otel.status_code", "ERROR");
+            }
             self.metrics
                 .finished(outcome, started.elapsed().as_secs_f64());
         }
