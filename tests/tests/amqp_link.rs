@@ -241,3 +241,82 @@ async fn publishing_while_the_broker_is_unreachable_fails_fast_then_recovers() {
     .await;
     link.close().await;
 }
+
+#[tokio::test]
+async fn a_concurrent_consumer_holds_several_deliveries_and_finishes_them_on_shutdown() {
+    test_support::init();
+    let (exchange, queue) = names();
+    let base = topology(exchange.clone(), queue.clone());
+    // The prefetch window is what lets the broker hand over several at once.
+    let with_prefetch: Topology = Arc::new(move |channel| {
+        let base = base.clone();
+        Box::pin(async move {
+            base(channel.clone()).await?;
+            channel
+                .basic_qos(
+                    4,
+                    service_runtime::amqp::lapin::options::BasicQosOptions::default(),
+                )
+                .await
+        })
+    });
+    let link = AmqpLink::new(&config(BROKER), "test-concurrent", true, with_prefetch);
+    link.channel().await.expect("broker reachable");
+    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (gate, _) = tokio::sync::watch::channel(false);
+    let gate = Arc::new(gate);
+    let shutdown = CancellationToken::new();
+    let consumer = tokio::spawn(amqp::consume_concurrently(
+        link.clone(),
+        amqp::ConsumerOptions {
+            queue: queue.clone(),
+            consumer_tag: "test-concurrent".into(),
+            concurrency: 4,
+            drain: Duration::from_secs(10),
+        },
+        shutdown.clone(),
+        {
+            let (started, gate) = (started.clone(), gate.clone());
+            move |delivery| {
+                let (started, mut open) = (started.clone(), gate.subscribe());
+                async move {
+                    started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let _ = open.wait_for(|open| *open).await;
+                    delivery.ack(BasicAckOptions::default()).await.unwrap();
+                }
+            }
+        },
+    ));
+
+    for index in 0..4 {
+        link.publish_confirmed(
+            &exchange,
+            "k",
+            format!("m{index}").as_bytes(),
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap();
+    }
+    wait_until(
+        "four deliveries in hand at once",
+        Duration::from_secs(20),
+        || async { (started.load(std::sync::atomic::Ordering::SeqCst) == 4).then_some(()) },
+    )
+    .await;
+
+    shutdown.cancel();
+    gate.send_replace(true);
+    tokio::time::timeout(Duration::from_secs(15), consumer)
+        .await
+        .expect("the consumer stops after finishing what it holds")
+        .unwrap();
+    // Closing returns anything unacknowledged to the queue, where it would be counted.
+    link.close().await;
+    let broker = test_support::broker::TestBroker::connect().await;
+    assert_eq!(
+        broker.queue_counts(&queue).await,
+        Some((0, 0)),
+        "all four were acked before the consumer returned"
+    );
+}

@@ -5,7 +5,11 @@
 //! gets a new connection and channel with the topology (exchanges, queues, bindings, QoS,
 //! confirms) declared again. Consumers run under [`consume`], which restarts the subscription
 //! when its stream ends, errors or its channel silently dies, backing off between attempts.
-//! Trace context travels in message headers (`traceparent`, `tracestate`).
+//! [`consume_concurrently`] does the same with several deliveries in hand at once.
+//! Trace context travels in message headers (`traceparent`, `tracestate`); [`delivery_span`]
+//! continues it in the consumer.
+
+mod concurrent;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,6 +32,7 @@ use tracing::Instrument;
 use crate::config::Secret;
 use crate::health::DependencyCheck;
 
+pub use concurrent::{ConsumerOptions, consume_concurrently, delivery_span};
 pub use lapin;
 
 /// RabbitMQ settings.
