@@ -17,8 +17,8 @@ use service_runtime::amqp::AmqpConfig;
 use service_runtime::auth::AuthConfig;
 use service_runtime::config::{CommonConfig, ConfigError, Secret, Settings};
 use service_runtime::db::DatabaseConfig;
-use service_runtime::service_auth::ServiceTokenConfig;
 pub use service_runtime::service_auth::DEVELOPMENT_SERVICE_TOKEN;
+use service_runtime::service_auth::ServiceTokenConfig;
 
 pub const DEFAULT_PORT: u16 = 8003;
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/orders";

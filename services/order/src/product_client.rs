@@ -13,7 +13,6 @@ use uuid::Uuid;
 
 use crate::domain::Quantity;
 
-
 #[derive(Debug, Clone, Deserialize)]
 pub struct Reservation {
     pub reservation_id: Uuid,

@@ -142,6 +142,67 @@ impl TestBroker {
             .expect("queue deleted");
     }
 
+    /// A queue of the test's own (expiring by itself) bound to `exchange` with `binding_key`,
+    /// declaring the exchange as the Order Service does. Returns the queue's name.
+    pub async fn tap(&self, exchange: &str, binding_key: &str) -> String {
+        let channel = self.channel().await;
+        channel
+            .exchange_declare(
+                ShortString::from(exchange),
+                service_runtime::amqp::lapin::ExchangeKind::Topic,
+                service_runtime::amqp::lapin::options::ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("exchange declared");
+        let queue = format!("test.tap.{}", uuid::Uuid::new_v4().simple());
+        let mut arguments = FieldTable::default();
+        arguments.insert("x-expires".into(), AMQPValue::LongUInt(300_000));
+        channel
+            .queue_declare(
+                ShortString::from(queue.as_str()),
+                QueueDeclareOptions::default(),
+                arguments,
+            )
+            .await
+            .expect("tap queue declared");
+        channel
+            .queue_bind(
+                ShortString::from(queue.as_str()),
+                ShortString::from(exchange),
+                ShortString::from(binding_key),
+                service_runtime::amqp::lapin::options::QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("tap queue bound");
+        queue
+    }
+
+    /// Every message `queue` holds now.
+    pub async fn take_all(&self, queue: &str) -> Vec<TakenMessage> {
+        let mut messages = Vec::new();
+        while let Some(message) = self.take(queue).await {
+            messages.push(message);
+        }
+        messages
+    }
+
+    /// Deletes a test's own exchange.
+    pub async fn delete_exchange(&self, exchange: &str) {
+        let _ = self
+            .channel()
+            .await
+            .exchange_delete(
+                ShortString::from(exchange),
+                service_runtime::amqp::lapin::options::ExchangeDeleteOptions::default(),
+            )
+            .await;
+    }
+
     pub async fn close(self) {
         self.link.close().await;
     }

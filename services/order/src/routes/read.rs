@@ -1,10 +1,11 @@
 use std::sync::Arc;
 
-use salvo::oapi::ToSchema;
-use salvo::oapi::extract::{PathParam, QueryParam};
+use salvo::oapi::extract::PathParam;
+use salvo::oapi::{ToParameters, ToSchema};
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use service_runtime::auth::caller;
+use service_runtime::body;
 use service_runtime::problem::FieldError;
 use service_runtime::server::state;
 
@@ -23,18 +24,30 @@ pub struct OrderPage {
     pub next_cursor: Option<i64>,
 }
 
+/// Query of `GET /orders`.
+#[derive(Debug, Default, Deserialize, ToParameters)]
+#[serde(deny_unknown_fields)]
+#[salvo(parameters(default_parameter_in = Query))]
+pub struct ListQuery {
+    /// Page size, 1–100 (default 20).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<i64>,
+}
+
 /// List the caller's orders.
 #[endpoint(
     tags("orders"),
+    parameters(ListQuery),
     responses((status_code = 200, description = "A page of orders", body = OrderPage)),
-    status_codes(200, 400, 401, 422, 500, 503)
+    status_codes(200, 401, 422, 500, 503)
 )]
 pub async fn list_orders(
-    limit: QueryParam<i64, false>,
-    cursor: QueryParam<i64, false>,
+    req: &mut Request,
     depot: &mut Depot,
 ) -> Result<Json<OrderPage>, OrderError> {
-    let limit = limit.into_inner().unwrap_or(DEFAULT_PAGE);
+    let query: ListQuery = body::query(req)?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(OrderError::Validation(vec![FieldError::new(
             "limit",
@@ -45,7 +58,7 @@ pub async fn list_orders(
     let caller = caller(depot);
     let orders = state
         .orders
-        .list_for_user(caller.user_id, cursor.into_inner(), limit)
+        .list_for_user(caller.user_id, query.cursor, limit)
         .await?;
     let next_cursor = (orders.len() == usize::try_from(limit).unwrap_or(usize::MAX))
         .then(|| orders.last().map(|order| order.id))
