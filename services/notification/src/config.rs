@@ -11,7 +11,7 @@
 //! | `NOTIFY_RETRY_MAX_DELAY_MS` | 60000 | cap on that delay |
 //! | `NOTIFY_DEDUP_WINDOW_SECS` | 600 | how long a delivered event id is remembered |
 //! | `NOTIFY_DEDUP_CAPACITY` | 100000 | most event ids remembered at once |
-//! | `NOTIFY_QUEUE_EXPIRES_MS` | unset | tests and throwaway environments only: queues get `x-expires`, exchanges auto-delete |
+//! | `NOTIFY_QUEUE_EXPIRES_MS` | unset | tests and throwaway environments only: queues get `x-expires` |
 //! | `NOTIFY_CHANNELS` | `log` | comma-separated: `log`, `email`, `webhook` |
 //!
 //! The email and webhook sections are in [`crate::channels`].
@@ -99,7 +99,7 @@ pub struct ConsumerConfig {
     pub retry: RetryPolicy,
     pub dedup_window: Duration,
     pub dedup_capacity: usize,
-    /// `x-expires` for every queue (and auto-delete exchanges), for throwaway set-ups.
+    /// `x-expires` for every queue, for throwaway set-ups.
     pub queue_expires_ms: Option<u32>,
 }
 

@@ -93,13 +93,14 @@ pub fn declare(config: &ConsumerConfig) -> Topology {
         Box::pin(async move {
             let names = &config.names;
             let expires = config.queue_expires_ms;
+            // Declared exactly as the Order Service declares it (durable, never auto-deleted):
+            // declarations of one exchange with different flags fail.
             channel
                 .exchange_declare(
                     ShortString::from(names.exchange.as_str()),
                     ExchangeKind::Topic,
                     ExchangeDeclareOptions {
                         durable: true,
-                        auto_delete: expires.is_some(),
                         ..ExchangeDeclareOptions::default()
                     },
                     FieldTable::default(),
