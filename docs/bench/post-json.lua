@@ -1,7 +1,11 @@
--- wrk script: POST the JSON body in the BODY environment variable to the URL's path.
+-- wrk script: POST the JSON body in the BODY environment variable to the URL's path, with
+-- a bearer token from TOKEN when set.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = os.getenv("BODY")
+if os.getenv("TOKEN") then
+  wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
+end
 
 -- Prints the latency percentiles the benchmarks record, in milliseconds.
 done = function(summary, latency, requests)
