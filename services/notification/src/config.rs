@@ -16,10 +16,12 @@
 //!
 //! The email and webhook sections are in [`crate::channels`].
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde::Deserialize;
 use service_runtime::amqp::AmqpConfig;
+use service_runtime::config::keys::{section_keys, setting_names as names_of};
 use service_runtime::config::{CommonConfig, ConfigError, Settings};
 
 use crate::channels::email::EmailConfig;
@@ -61,6 +63,18 @@ impl Default for ConsumerSection {
             notify_channels: "log".into(),
         }
     }
+}
+
+/// Every environment variable the Notification Service reads, channels included (deployment
+/// files are checked against it).
+pub fn setting_names() -> BTreeSet<String> {
+    names_of(&[
+        section_keys::<CommonConfig>(),
+        section_keys::<AmqpConfig>(),
+        section_keys::<ConsumerSection>(),
+        crate::channels::email::section_keys(),
+        crate::channels::webhook::section_keys(),
+    ])
 }
 
 /// A way of notifying.

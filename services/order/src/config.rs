@@ -12,9 +12,12 @@
 //! | `OUTBOX_POLL_INTERVAL_MS` | 1000 | fallback poll when no notification arrives |
 //! | `RELEASE_RETRY_INTERVAL_MS` | 2000 | how often unreleased reservations are retried |
 
+use std::collections::BTreeSet;
+
 use serde::Deserialize;
 use service_runtime::amqp::AmqpConfig;
 use service_runtime::auth::AuthConfig;
+use service_runtime::config::keys::{section_keys, setting_names as names_of};
 use service_runtime::config::{CommonConfig, ConfigError, Secret, Settings};
 use service_runtime::db::DatabaseConfig;
 pub use service_runtime::service_auth::DEVELOPMENT_SERVICE_TOKEN;
@@ -57,6 +60,17 @@ pub struct OrderServiceConfig {
     pub amqp: AmqpConfig,
     pub orders: OrderSettings,
     pub service_token: Secret,
+}
+
+/// Every environment variable the Order Service reads (deployment files are checked against it).
+pub fn setting_names() -> BTreeSet<String> {
+    names_of(&[
+        section_keys::<CommonConfig>(),
+        section_keys::<DatabaseConfig>(),
+        section_keys::<AuthConfig>(),
+        section_keys::<AmqpConfig>(),
+        section_keys::<OrderSettings>(),
+    ])
 }
 
 impl OrderServiceConfig {

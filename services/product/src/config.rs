@@ -7,8 +7,11 @@
 //! | `CACHE_KEY_PREFIX` | empty | put before `product:{id}`, to share one Redis between deployments |
 //! | `SERVICE_TOKEN` | `dev-service-token` in development, none in production | credential of the internal routes |
 
+use std::collections::BTreeSet;
+
 use serde::Deserialize;
 use service_runtime::auth::AuthConfig;
+use service_runtime::config::keys::{section_keys, setting_names as names_of};
 use service_runtime::config::{CommonConfig, ConfigError, Secret, Settings};
 use service_runtime::db::DatabaseConfig;
 use service_runtime::redis::RedisConfig;
@@ -42,6 +45,19 @@ pub struct ProductServiceConfig {
     pub cache: CacheConfig,
     /// The internal routes' credential; `None` shuts them (production without `SERVICE_TOKEN`).
     pub service_token: Option<Secret>,
+}
+
+/// Every environment variable the Product Service reads (deployment files are checked against
+/// it).
+pub fn setting_names() -> BTreeSet<String> {
+    names_of(&[
+        section_keys::<CommonConfig>(),
+        section_keys::<DatabaseConfig>(),
+        section_keys::<RedisConfig>(),
+        section_keys::<AuthConfig>(),
+        section_keys::<CacheConfig>(),
+        section_keys::<ServiceTokenConfig>(),
+    ])
 }
 
 impl ProductServiceConfig {

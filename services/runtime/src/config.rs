@@ -2,6 +2,8 @@
 //! environment. Environment variables use the plain names operators expect (`PORT`,
 //! `DATABASE_URL`, `OTEL_EXPORTER_OTLP_ENDPOINT`, …): the lower-cased variable name is the key.
 
+pub mod keys;
+
 use std::fmt;
 use std::net::IpAddr;
 

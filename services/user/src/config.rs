@@ -10,7 +10,10 @@
 //! | `LOGIN_FAILURE_WINDOW_SECS` | 300 | window those failures are counted in |
 //! | `BOOTSTRAP_ADMIN_USERNAME` / `BOOTSTRAP_ADMIN_PASSWORD` | unset | admin ensured at start |
 
+use std::collections::BTreeSet;
+
 use serde::Deserialize;
+use service_runtime::config::keys::{section_keys, setting_names as names_of};
 use service_runtime::config::{CommonConfig, ConfigError, Profile, Secret, Settings};
 use service_runtime::db::DatabaseConfig;
 
@@ -64,6 +67,15 @@ pub struct UserServiceConfig {
     pub auth: AuthConfig,
     /// The signing key after the production checks.
     pub jwt_secret: Secret,
+}
+
+/// Every environment variable the User Service reads (deployment files are checked against it).
+pub fn setting_names() -> BTreeSet<String> {
+    names_of(&[
+        section_keys::<CommonConfig>(),
+        section_keys::<DatabaseConfig>(),
+        section_keys::<AuthConfig>(),
+    ])
 }
 
 impl UserServiceConfig {

@@ -31,6 +31,11 @@ pub enum SmtpTls {
     Tls,
 }
 
+/// The settings this channel reads.
+pub fn section_keys() -> &'static [&'static str] {
+    service_runtime::config::keys::section_keys::<EmailSection>()
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 struct EmailSection {

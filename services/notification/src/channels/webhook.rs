@@ -28,6 +28,11 @@ pub const SIGNATURE_HEADER: &str = "x-shop-signature";
 pub const TIMESTAMP_HEADER: &str = "x-shop-timestamp";
 pub const EVENT_ID_HEADER: &str = "x-shop-event-id";
 
+/// The settings this channel reads.
+pub fn section_keys() -> &'static [&'static str] {
+    service_runtime::config::keys::section_keys::<WebhookSection>()
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 struct WebhookSection {
