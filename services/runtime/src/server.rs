@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use opentelemetry::trace::TraceContextExt;
 use salvo::catcher::Catcher;
 use salvo::conn::Acceptor;
 use salvo::conn::tcp::TcpAcceptor;
@@ -75,7 +76,6 @@ impl Handler for Observe {
         let method = req.method().as_str().to_owned();
         let span = tracing::info_span!(
             "http.request",
-            otel.name = Empty,
             otel.kind = "server",
             otel.status_code = Empty,
             http.request.method = %method,
@@ -99,7 +99,12 @@ impl Handler for Observe {
             Err(_) if status == StatusCode::NOT_FOUND => "unmatched",
             Err(_) => "other",
         };
-        span.record("otel.name", format!("{method} {route}"));
+        // The name is known only now. By this time the OpenTelemetry span has usually been
+        // started (entering it, or propagating its context to a downstream call, does that),
+        // and tracing-opentelemetry ignores a late `otel.name`: rename the span itself.
+        span.context()
+            .span()
+            .update_name(format!("{method} {route}"));
         span.record("http.route", route);
         span.record("http.response.status_code", status.as_u16());
         if status.is_server_error() {

@@ -32,14 +32,19 @@ pub struct TestBroker {
 
 impl TestBroker {
     pub async fn connect() -> Self {
+        Self::connect_to(BROKER_URL).await
+    }
+
+    /// A connection to another broker, such as a [`crate::rabbitmq_server::PrivateRabbitMq`].
+    pub async fn connect_to(url: &str) -> Self {
         crate::init();
         let nothing: Topology = Arc::new(|_| Box::pin(async { Ok(()) }));
         let config = AmqpConfig {
-            amqp_url: Secret::new(BROKER_URL),
+            amqp_url: Secret::new(url),
             amqp_timeout_ms: 5_000,
         };
         let link = AmqpLink::new(&config, "tests", true, nothing);
-        link.channel().await.expect("the shared RabbitMQ answers");
+        link.channel().await.expect("the RabbitMQ answers");
         Self { link }
     }
 

@@ -11,6 +11,8 @@
 //!   [`UserServiceHandle`], with its own Redis key prefix.
 //! - [`OrderServiceHandle`]: the Order Service in-process, on an exchange of its own.
 //! - [`redis_server::PrivateRedis`]: a redis-server of the test's own, to kill and restart.
+//! - [`rabbitmq_server::PrivateRabbitMq`]: a RabbitMQ node of the test's own, with its
+//!   Prometheus endpoint.
 //! - [`logs::capture_json_logs`]: a thread's log lines as production writes them.
 //! - [`broker::TestBroker`]: publish order events per `docs/events.md`, look into queues.
 //! - [`notification::NotificationServiceHandle`]: the Notification Service in-process on its
@@ -22,6 +24,7 @@ pub mod notification;
 mod order;
 mod product;
 pub mod proxy;
+pub mod rabbitmq_server;
 pub mod redis_server;
 pub mod smtp_sink;
 pub mod webhook_sink;
@@ -31,9 +34,10 @@ pub use product::{ProductServiceHandle, REDIS_URL, TEST_SERVICE_TOKEN, product_s
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Once, OnceLock};
 use std::time::{Duration, Instant};
 
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde_json::{Value, json};
 use service_runtime::config::Settings;
 use tokio_util::sync::CancellationToken;
@@ -49,14 +53,33 @@ pub const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432";
 pub const TEST_JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
 
 static INIT: Once = Once::new();
+static EXPORTING: OnceLock<SdkTracerProvider> = OnceLock::new();
 
 pub fn init() {
+    init_tracing(None);
+}
+
+/// Like [`init`], but spans are also exported over OTLP/HTTP to `endpoint` (a collector base
+/// URL, as `OTEL_EXPORTER_OTLP_ENDPOINT`), for tests that look at whole traces. Must be the
+/// process's first call into this crate, so a test binary of its own. The returned provider
+/// flushes on `force_flush`.
+pub fn init_exporting_traces(endpoint: &str) -> &'static SdkTracerProvider {
+    init_tracing(Some(endpoint));
+    EXPORTING
+        .get()
+        .expect("init_exporting_traces must run before anything else initialises the tests")
+}
+
+fn init_tracing(otlp_endpoint: Option<&str>) {
     INIT.call_once(|| {
         service_runtime::server::install_crypto_provider();
         service_runtime::telemetry::install_propagator();
-        // Spans get real trace ids (nothing is exported), so tests can follow a trace context
-        // through services; logs show only with TEST_LOG=1.
-        let config = service_runtime::config::CommonConfig::default();
+        // Spans get real trace ids (exported only when asked), so tests can follow a trace
+        // context through services; logs show only with TEST_LOG=1.
+        let config = service_runtime::config::CommonConfig {
+            otel_exporter_otlp_endpoint: otlp_endpoint.map(str::to_owned),
+            ..service_runtime::config::CommonConfig::default()
+        };
         let provider = service_runtime::telemetry::tracer_provider(
             service_runtime::ServiceInfo {
                 name: "tests",
@@ -64,8 +87,11 @@ pub fn init() {
             },
             &config,
         )
-        .expect("tracer provider without exporter");
+        .expect("tracer provider");
         let tracer = opentelemetry::trace::TracerProvider::tracer(&provider, "tests");
+        if otlp_endpoint.is_some() {
+            let _ = EXPORTING.set(provider);
+        }
         let logs = std::env::var_os("TEST_LOG").is_some().then(|| {
             tracing_subscriber::fmt::layer()
                 .with_test_writer()

@@ -1,0 +1,110 @@
+//! A private RabbitMQ node on random ports with the `rabbitmq_prometheus` plugin, for tests
+//! that need what the shared broker does not offer (its metrics endpoint) or must not touch it.
+//! Started from Debian's `rabbitmq-server` in a process group of its own and killed by that
+//! group's id when the value is dropped; its data lives in a temporary directory.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+use crate::wait_until;
+
+#[derive(Debug)]
+pub struct PrivateRabbitMq {
+    pub amqp_port: u16,
+    /// `rabbitmq_prometheus`: `/metrics` and `/metrics/detailed` on this port.
+    pub metrics_port: u16,
+    directory: PathBuf,
+    child: Child,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+impl PrivateRabbitMq {
+    /// Starts the node and waits until both AMQP and the metrics endpoint accept connections
+    /// (a few seconds on two cores).
+    pub async fn start() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let (amqp_port, dist_port, metrics_port) = (free_port(), free_port(), free_port());
+        let directory = std::env::temp_dir().join(format!("test-rabbitmq-{id}"));
+        std::fs::create_dir_all(directory.join("mnesia")).expect("a temporary directory");
+        std::fs::create_dir_all(directory.join("log")).expect("a temporary directory");
+        std::fs::write(directory.join("plugins"), "[rabbitmq_prometheus].\n").unwrap();
+        std::fs::write(
+            directory.join("rabbitmq.conf"),
+            format!(
+                "listeners.tcp.default = 127.0.0.1:{amqp_port}\n\
+                 prometheus.tcp.ip = 127.0.0.1\n\
+                 prometheus.tcp.port = {metrics_port}\n"
+            ),
+        )
+        .unwrap();
+        // Debian's start script drops to the `rabbitmq` user, which must own the node's files.
+        let _ = std::process::Command::new("chown")
+            .args(["-R", "rabbitmq:rabbitmq"])
+            .arg(&directory)
+            .status();
+        let path = |name: &str| directory.join(name).display().to_string();
+        let child = Command::new("rabbitmq-server")
+            .env("RABBITMQ_NODENAME", format!("test-{id}@localhost"))
+            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+            .env("RABBITMQ_NODE_PORT", amqp_port.to_string())
+            .env("RABBITMQ_DIST_PORT", dist_port.to_string())
+            .env("RABBITMQ_MNESIA_BASE", path("mnesia"))
+            .env("RABBITMQ_LOG_BASE", path("log"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", path("plugins"))
+            .env("RABBITMQ_CONFIG_FILE", path("rabbitmq"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Its own group, so that dropping it ends the Erlang VM the script starts as well.
+            .process_group(0)
+            .spawn()
+            .expect("rabbitmq-server is installed");
+        let node = Self {
+            amqp_port,
+            metrics_port,
+            directory,
+            child,
+        };
+        for port in [amqp_port, metrics_port] {
+            let address = SocketAddr::from(([127, 0, 0, 1], port));
+            wait_until(
+                "the private RabbitMQ node",
+                Duration::from_secs(90),
+                || async { TcpStream::connect(address).await.ok().map(drop) },
+            )
+            .await;
+        }
+        node
+    }
+
+    pub fn amqp_url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.amqp_port)
+    }
+
+    pub fn metrics_address(&self) -> String {
+        format!("127.0.0.1:{}", self.metrics_port)
+    }
+}
+
+impl Drop for PrivateRabbitMq {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            // The group this node was started in, by its id: nothing else is in it.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.directory);
+    }
+}
