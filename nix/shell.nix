@@ -12,6 +12,7 @@ pkgs.mkShell {
     pkgs.nats-server
     pkgs.natscli
     pkgs.prometheus
+    pkgs.prometheus-redis-exporter
     pkgs.docker-compose
     pkgs.wrk
     pkgs.jq

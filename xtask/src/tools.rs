@@ -1,16 +1,20 @@
 //! Command-line tools the test suite runs to check deployment files offline: `nix-instantiate`
 //! (Nix syntax), `docker-compose` (Compose file), `promtool` and `prometheus` (rules, config,
-//! dashboard queries). Missing ones are installed from Debian's packages when running as root.
+//! dashboard queries), and for the live observability test the Redis exporter and
+//! `rabbitmq-server` (a private node with its Prometheus plugin). Missing ones are installed
+//! from Debian's packages when running as root.
 
 use anyhow::{Context, bail};
 use tokio::process::Command;
 
 /// (executable, Debian package).
-const TOOLS: [(&str, &str); 4] = [
+const TOOLS: [(&str, &str); 6] = [
     ("nix-instantiate", "nix-bin"),
     ("docker-compose", "docker-compose"),
     ("promtool", "prometheus"),
     ("prometheus", "prometheus"),
+    ("prometheus-redis-exporter", "prometheus-redis-exporter"),
+    ("rabbitmq-server", "rabbitmq-server"),
 ];
 
 async fn on_path(executable: &str) -> bool {
