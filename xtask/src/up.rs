@@ -41,7 +41,10 @@ const PROGRAMS: &[Program] = &[
         package_dir: "services/product",
         port: 8002,
         env: &[
-            ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/products"),
+            (
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/products",
+            ),
             ("REDIS_URL", "redis://127.0.0.1:6379"),
             ("USER_SERVICE_URL", "http://127.0.0.1:8001"),
             ("SERVICE_TOKEN", DEV_SERVICE_TOKEN),

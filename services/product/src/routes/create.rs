@@ -65,6 +65,7 @@ pub async fn create_product(
             quantity,
         })
         .await?;
+    state.product_added().await;
     tracing::info!(product_id = product.id, "product created");
     res.status_code(StatusCode::CREATED);
     res.render(Json(ProductResponse::from(&product)));

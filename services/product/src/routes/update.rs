@@ -84,7 +84,7 @@ pub async fn update_product(
         .update(id, &changes)
         .await?
         .ok_or(ProductError::ProductNotFound)?;
-    state.cache.invalidate(id, product.version).await;
+    state.product_changed(id, product.version).await;
     tracing::info!(
         product_id = id,
         version = product.version,
