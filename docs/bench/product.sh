@@ -40,7 +40,9 @@ run "GET /health/live (same middleware, no Redis)" http://127.0.0.1:18002/health
 run "GET /products/1 cached"              http://127.0.0.1:18002/products/1
 run "GET /products/{id} uncached"         -s docs/bench/unique_ids.lua http://127.0.0.1:18002
 run "GET /products?limit=20"              "http://127.0.0.1:18002/products?limit=20"
-run "GET /products?limit=20 deep cursor"  "http://127.0.0.1:18002/products?limit=20&cursor=$((ROWS - 1000))"
+run "GET /products?limit=20 deep cursor (cached)" "http://127.0.0.1:18002/products?limit=20&cursor=$((ROWS - 1000))"
+export CURSOR_FROM=0; run "uncached pages, cursors from row 0"            -s docs/bench/cursor_pages.lua http://127.0.0.1:18002
+export CURSOR_FROM=$((ROWS / 2)); run "uncached pages, cursors from row $((ROWS / 2))" -s docs/bench/cursor_pages.lua http://127.0.0.1:18002
 echo "=== product-service memory: $(grep -E 'VmHWM|VmRSS' /proc/$SERVICE/status | tr -s ' \n' ' ')"
 curl -s http://127.0.0.1:18002/metrics | grep -E "^product_cache_(hits|misses)_total"
 kill $SERVICE $FLOOR
