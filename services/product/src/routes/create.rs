@@ -1,3 +1,5 @@
+//! `POST /products`: an admin adds a product.
+
 use std::sync::Arc;
 
 use salvo::http::StatusCode;

@@ -1,3 +1,5 @@
+//! `DELETE /products/{id}`: an admin removes a product.
+
 use std::sync::Arc;
 
 use salvo::http::StatusCode;

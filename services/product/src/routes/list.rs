@@ -1,3 +1,5 @@
+//! `GET /products`: public listing with filters, skip/limit and keyset cursor.
+
 use std::sync::Arc;
 
 use salvo::http::header::{CONTENT_TYPE, HeaderValue};

@@ -1,3 +1,5 @@
+//! `PUT /products/{id}`: an admin changes some fields of a product.
+
 use std::sync::Arc;
 
 use salvo::oapi::ToSchema;
