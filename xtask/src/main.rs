@@ -4,9 +4,12 @@
 //!   each on its documented port with the development profile, prefixing their output with the
 //!   service name. Ctrl-C or SIGTERM stops them all; a service that dies is reported.
 //! - `infra`: makes sure PostgreSQL, Redis, RabbitMQ and NATS answer on their usual local ports,
-//!   starting any that is down (used by `.ci/run` too).
+//!   starting any that is down.
+//! - `test`: `infra`, then installs the offline checkers the deployment tests use if missing,
+//!   then `cargo test --workspace` (extra arguments are passed on). This is the test command.
 
 mod infra;
+mod tools;
 mod up;
 
 fn main() -> anyhow::Result<()> {
@@ -15,9 +18,22 @@ fn main() -> anyhow::Result<()> {
     match command.as_deref() {
         Some("up") => runtime.block_on(up::run()),
         Some("infra") => runtime.block_on(infra::ensure_running()),
+        Some("test") => runtime.block_on(test()),
         _ => {
-            eprintln!("usage: cargo xtask <up|infra>");
+            eprintln!("usage: cargo xtask <up|infra|test>");
             std::process::exit(2);
         }
     }
+}
+
+async fn test() -> anyhow::Result<()> {
+    infra::ensure_running().await?;
+    tools::ensure_installed().await?;
+    let status =
+        tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["test", "--workspace"])
+            .args(std::env::args().skip(2))
+            .status()
+            .await?;
+    std::process::exit(status.code().unwrap_or(1));
 }

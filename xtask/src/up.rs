@@ -50,6 +50,24 @@ const PROGRAMS: &[Program] = &[
             ("SERVICE_TOKEN", DEV_SERVICE_TOKEN),
         ],
     },
+    Program {
+        name: "order-service",
+        package_dir: "services/order",
+        port: 8003,
+        env: &[
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orders"),
+            ("USER_SERVICE_URL", "http://127.0.0.1:8001"),
+            ("PRODUCT_SERVICE_URL", "http://127.0.0.1:8002"),
+            ("SERVICE_TOKEN", DEV_SERVICE_TOKEN),
+        ],
+    },
+    Program {
+        name: "notification-service",
+        package_dir: "services/notification",
+        port: 8004,
+        // The log channel needs no mail server or webhook receiver on a developer machine.
+        env: &[("NOTIFY_CHANNELS", "log")],
+    },
 ];
 
 fn workspace_root() -> PathBuf {

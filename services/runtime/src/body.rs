@@ -55,6 +55,19 @@ pub async fn json_or_form<T: DeserializeOwned>(req: &mut Request) -> Result<T, P
     }
 }
 
+/// Parses the query string into `T`; a value of the wrong type or an unknown parameter (with
+/// `deny_unknown_fields`) is a 422 naming the parameter.
+pub fn query<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
+    let raw = req.uri().query().unwrap_or_default();
+    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        Problem::validation(vec![FieldError::new(
+            error.path().to_string(),
+            error.inner().to_string(),
+        )])
+    })
+}
+
 async fn read(req: &mut Request) -> Result<bytes::Bytes, Problem> {
     match req.payload().await {
         Ok(bytes) => Ok(bytes.clone()),

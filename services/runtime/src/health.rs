@@ -34,6 +34,10 @@ pub trait DependencyCheck: Send + Sync {
     }
     /// Ok when usable; the error text is shown in the report.
     async fn check(&self) -> Result<(), String>;
+    /// Extra facts for the report (a backlog, a lag), shown under `detail`.
+    async fn detail(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -44,6 +48,8 @@ pub struct DependencyStatus {
     pub latency_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -93,7 +99,12 @@ impl Health {
                 Err(_) => Err(format!("no answer within {} ms", CHECK_TIMEOUT.as_millis())),
             };
             let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
+            let detail = match outcome {
+                Ok(()) => check.detail().await,
+                Err(_) => None,
+            };
             let status = DependencyStatus {
+                detail,
                 status: if outcome.is_ok() { "up" } else { "down" },
                 required: check.required(),
                 latency_ms,

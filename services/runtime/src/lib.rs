@@ -8,6 +8,7 @@
 //! - [`health`]: `/health`, `/health/live`, `/health/ready` over pluggable dependency checks.
 //! - [`problem`]: RFC 9457 `application/problem+json` errors and the catcher that turns every
 //!   framework error (unknown route, wrong method, oversized body) into one.
+//! - [`amqp`]: a supervised RabbitMQ connection, confirmed publishing, resilient consuming.
 //! - [`auth`]: the User Service client (cached token validation) and the hoop that admits
 //!   callers; [`http_client`]: outgoing HTTP with a client span and `traceparent`.
 //! - [`body`]: JSON and form body parsing with a precise 400/415/422 split.
@@ -19,6 +20,7 @@
 //!   it until the shutdown token fires, draining within a deadline.
 #![warn(missing_debug_implementations)]
 
+pub mod amqp;
 pub mod auth;
 pub mod body;
 pub mod breaker;

@@ -189,9 +189,17 @@ impl Extractor for PairExtractor<'_> {
 }
 
 /// One JSON object per line: timestamp, level, service, message, the event's fields, and the
-/// trace and span id that link the line to its trace.
-struct JsonLines {
+/// trace and span id that link the line to its trace. Public so that tests can capture a
+/// service's lines exactly as production writes them.
+#[derive(Debug, Clone, Copy)]
+pub struct JsonLines {
     service: &'static str,
+}
+
+impl JsonLines {
+    pub fn new(service: &'static str) -> Self {
+        Self { service }
+    }
 }
 
 impl<S, N> FormatEvent<S, N> for JsonLines
@@ -219,7 +227,11 @@ where
             line.insert("span".into(), Value::String(span.name().into()));
             let context = tracing::dispatcher::get_default(|dispatch| {
                 tracing_opentelemetry::get_otel_context(&span.id(), dispatch)
-            });
+            })
+            // Under a thread-scoped subscriber (`set_default`, as tests use) the dispatcher is
+            // busy with this very event and reads as none; the context the OpenTelemetry layer
+            // activated when the span was entered is the same one.
+            .or_else(|| Some(Context::current()));
             if let Some(context) = context {
                 let otel_span = context.span();
                 let span_context = otel_span.span_context();

@@ -9,12 +9,24 @@
 //! - [`proxy::TcpProxy`]: a TCP proxy a test cuts to take a dependency away from one service.
 //! - [`ProductServiceHandle`]: the real Product Service in-process, authenticating against a
 //!   [`UserServiceHandle`], with its own Redis key prefix.
+//! - [`OrderServiceHandle`]: the Order Service in-process, on an exchange of its own.
 //! - [`redis_server::PrivateRedis`]: a redis-server of the test's own, to kill and restart.
+//! - [`logs::capture_json_logs`]: a thread's log lines as production writes them.
+//! - [`broker::TestBroker`]: publish order events per `docs/events.md`, look into queues.
+//! - [`notification::NotificationServiceHandle`]: the Notification Service in-process on its
+//!   own queue; [`smtp_sink::SmtpSink`] and [`webhook_sink::WebhookSink`] receive what it sends.
 
+pub mod broker;
+pub mod logs;
+pub mod notification;
+mod order;
 mod product;
 pub mod proxy;
 pub mod redis_server;
+pub mod smtp_sink;
+pub mod webhook_sink;
 
+pub use order::{OrderServiceHandle, order_service_settings};
 pub use product::{ProductServiceHandle, REDIS_URL, TEST_SERVICE_TOKEN, product_service_settings};
 
 use std::future::Future;

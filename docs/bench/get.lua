@@ -1,0 +1,8 @@
+-- wrk script: plain GET; prints throughput and latency percentiles in milliseconds.
+done = function(summary, latency, requests)
+  io.write(string.format("requests/s %.1f  p50 %.2f ms  p99 %.2f ms  errors %d non2xx %d\n",
+    summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status))
+end

@@ -1,0 +1,290 @@
+//! The Notification Service's settings. Besides the common and AMQP sections it reads:
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `NOTIFY_EXCHANGE` | `order_events` | topic exchange the order events arrive on |
+//! | `NOTIFY_QUEUE` | `order_notifications` | work queue; delay and dead-letter queues are named after it |
+//! | `NOTIFY_ROUTING_KEYS` | `order.created` | comma-separated binding keys |
+//! | `NOTIFY_PREFETCH` | 16 | deliveries in hand at once per replica |
+//! | `NOTIFY_MAX_ATTEMPTS` | 5 | sends of one event before it is dead-lettered |
+//! | `NOTIFY_RETRY_DELAY_MS` | 1000 | delay before the first retry; doubles per attempt |
+//! | `NOTIFY_RETRY_MAX_DELAY_MS` | 60000 | cap on that delay |
+//! | `NOTIFY_DEDUP_WINDOW_SECS` | 600 | how long a delivered event id is remembered |
+//! | `NOTIFY_DEDUP_CAPACITY` | 100000 | most event ids remembered at once |
+//! | `NOTIFY_QUEUE_EXPIRES_MS` | unset | tests and throwaway environments only: queues get `x-expires` |
+//! | `NOTIFY_CHANNELS` | `log` | comma-separated: `log`, `email`, `webhook` |
+//!
+//! The email and webhook sections are in [`crate::channels`].
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use service_runtime::amqp::AmqpConfig;
+use service_runtime::config::{CommonConfig, ConfigError, Settings};
+
+use crate::channels::email::EmailConfig;
+use crate::channels::webhook::WebhookConfig;
+use crate::topology::{QueueNames, RetryPolicy};
+
+pub const DEFAULT_PORT: u16 = 8004;
+
+/// The consuming side, as configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+struct ConsumerSection {
+    notify_exchange: String,
+    notify_queue: String,
+    notify_routing_keys: String,
+    notify_prefetch: u16,
+    notify_max_attempts: u32,
+    notify_retry_delay_ms: u64,
+    notify_retry_max_delay_ms: u64,
+    notify_dedup_window_secs: u64,
+    notify_dedup_capacity: usize,
+    notify_queue_expires_ms: Option<u32>,
+    notify_channels: String,
+}
+
+impl Default for ConsumerSection {
+    fn default() -> Self {
+        Self {
+            notify_exchange: "order_events".into(),
+            notify_queue: "order_notifications".into(),
+            notify_routing_keys: "order.created".into(),
+            notify_prefetch: 16,
+            notify_max_attempts: 5,
+            notify_retry_delay_ms: 1_000,
+            notify_retry_max_delay_ms: 60_000,
+            notify_dedup_window_secs: 600,
+            notify_dedup_capacity: 100_000,
+            notify_queue_expires_ms: None,
+            notify_channels: "log".into(),
+        }
+    }
+}
+
+/// A way of notifying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChannelKind {
+    Log,
+    Email,
+    Webhook,
+}
+
+impl ChannelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Log => "log",
+            Self::Email => "email",
+            Self::Webhook => "webhook",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "log" => Some(Self::Log),
+            "email" => Some(Self::Email),
+            "webhook" => Some(Self::Webhook),
+            _ => None,
+        }
+    }
+}
+
+/// Where events come from and what happens to one that cannot be handled yet.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub names: QueueNames,
+    pub routing_keys: Vec<String>,
+    pub prefetch: u16,
+    pub retry: RetryPolicy,
+    pub dedup_window: Duration,
+    pub dedup_capacity: usize,
+    /// `x-expires` for every queue, for throwaway set-ups.
+    pub queue_expires_ms: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NotificationConfig {
+    pub common: CommonConfig,
+    pub amqp: AmqpConfig,
+    pub consumer: ConsumerConfig,
+    /// Each event is sent through every one of these, in this order.
+    pub channels: Vec<ChannelKind>,
+    /// Present when the email channel is on.
+    pub email: Option<EmailConfig>,
+    /// Present when the webhook channel is on.
+    pub webhook: Option<WebhookConfig>,
+}
+
+impl NotificationConfig {
+    /// Reads the process environment (and `CONFIG_FILE`).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_settings(Settings::load(DEFAULT_PORT))
+    }
+
+    pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
+        let settings = settings.with_default("port", DEFAULT_PORT);
+        let common: CommonConfig = settings.extract()?;
+        common.validate()?;
+        let amqp: AmqpConfig = settings.extract()?;
+        let section: ConsumerSection = settings.extract()?;
+        let channels = parse_channels(&section.notify_channels)?;
+        let email = if channels.contains(&ChannelKind::Email) {
+            Some(EmailConfig::from_settings(&settings)?)
+        } else {
+            None
+        };
+        let webhook = if channels.contains(&ChannelKind::Webhook) {
+            Some(WebhookConfig::from_settings(&settings)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            common,
+            amqp,
+            consumer: consumer_config(section)?,
+            channels,
+            email,
+            webhook,
+        })
+    }
+}
+
+fn consumer_config(section: ConsumerSection) -> Result<ConsumerConfig, ConfigError> {
+    for (key, value) in [
+        ("NOTIFY_EXCHANGE", &section.notify_exchange),
+        ("NOTIFY_QUEUE", &section.notify_queue),
+    ] {
+        if value.trim().is_empty() {
+            return Err(ConfigError::new(key, "must not be empty"));
+        }
+    }
+    let routing_keys = comma_list(&section.notify_routing_keys);
+    if routing_keys.is_empty() {
+        return Err(ConfigError::new(
+            "NOTIFY_ROUTING_KEYS",
+            "name at least one key",
+        ));
+    }
+    if section.notify_prefetch == 0 {
+        return Err(ConfigError::new("NOTIFY_PREFETCH", "must be positive"));
+    }
+    if !(1..=20).contains(&section.notify_max_attempts) {
+        return Err(ConfigError::new(
+            "NOTIFY_MAX_ATTEMPTS",
+            "must be between 1 and 20",
+        ));
+    }
+    if section.notify_retry_delay_ms == 0
+        || section.notify_retry_max_delay_ms < section.notify_retry_delay_ms
+    {
+        return Err(ConfigError::new(
+            "NOTIFY_RETRY_MAX_DELAY_MS",
+            "delays must be positive and NOTIFY_RETRY_MAX_DELAY_MS at least NOTIFY_RETRY_DELAY_MS",
+        ));
+    }
+    if section.notify_dedup_capacity == 0 {
+        return Err(ConfigError::new(
+            "NOTIFY_DEDUP_CAPACITY",
+            "must be positive",
+        ));
+    }
+    Ok(ConsumerConfig {
+        names: QueueNames::new(section.notify_exchange.trim(), section.notify_queue.trim()),
+        routing_keys,
+        prefetch: section.notify_prefetch,
+        retry: RetryPolicy {
+            max_attempts: section.notify_max_attempts,
+            base_delay: Duration::from_millis(section.notify_retry_delay_ms),
+            max_delay: Duration::from_millis(section.notify_retry_max_delay_ms),
+        },
+        dedup_window: Duration::from_secs(section.notify_dedup_window_secs),
+        dedup_capacity: section.notify_dedup_capacity,
+        queue_expires_ms: section.notify_queue_expires_ms,
+    })
+}
+
+fn parse_channels(list: &str) -> Result<Vec<ChannelKind>, ConfigError> {
+    let mut channels = Vec::new();
+    for name in comma_list(list) {
+        let kind = ChannelKind::parse(&name).ok_or_else(|| {
+            ConfigError::new(
+                "NOTIFY_CHANNELS",
+                format!("unknown channel {name:?}; choose from log, email, webhook"),
+            )
+        })?;
+        if !channels.contains(&kind) {
+            channels.push(kind);
+        }
+    }
+    if channels.is_empty() {
+        return Err(ConfigError::new("NOTIFY_CHANNELS", "name at least one"));
+    }
+    Ok(channels)
+}
+
+fn comma_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&'static str, &str)]) -> Result<NotificationConfig, ConfigError> {
+        NotificationConfig::from_settings(Settings::from_pairs(
+            pairs.iter().map(|(key, value)| (*key, (*value).to_owned())),
+        ))
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let config = load(&[]).unwrap();
+        assert_eq!(config.common.port, DEFAULT_PORT);
+        assert_eq!(config.consumer.names.exchange, "order_events");
+        assert_eq!(config.consumer.names.queue, "order_notifications");
+        assert_eq!(config.consumer.routing_keys, ["order.created"]);
+        assert_eq!(config.channels, [ChannelKind::Log]);
+        assert!(config.email.is_none() && config.webhook.is_none());
+    }
+
+    #[test]
+    fn channels_and_keys_are_comma_lists() {
+        let config = load(&[
+            ("NOTIFY_CHANNELS", "log, webhook"),
+            ("NOTIFY_WEBHOOK_URL", "http://127.0.0.1:9/hook"),
+            ("NOTIFY_WEBHOOK_SECRET", "0123456789abcdef0123"),
+            ("NOTIFY_ROUTING_KEYS", "order.created,order.status_changed"),
+        ])
+        .unwrap();
+        assert_eq!(config.channels, [ChannelKind::Log, ChannelKind::Webhook]);
+        assert_eq!(config.consumer.routing_keys.len(), 2);
+        assert!(config.webhook.is_some());
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases: [(&[(&'static str, &str)], &str); 6] = [
+            (&[("NOTIFY_CHANNELS", "sms")], "NOTIFY_CHANNELS"),
+            (&[("NOTIFY_PREFETCH", "0")], "NOTIFY_PREFETCH"),
+            (&[("NOTIFY_MAX_ATTEMPTS", "0")], "NOTIFY_MAX_ATTEMPTS"),
+            (&[("NOTIFY_CHANNELS", "email")], "NOTIFY_EMAIL_TO"),
+            (&[("NOTIFY_CHANNELS", "webhook")], "NOTIFY_WEBHOOK_URL"),
+            (
+                &[
+                    ("NOTIFY_CHANNELS", "webhook"),
+                    ("NOTIFY_WEBHOOK_URL", "http://127.0.0.1:9/hook"),
+                    ("NOTIFY_WEBHOOK_SECRET", "short"),
+                ],
+                "NOTIFY_WEBHOOK_SECRET",
+            ),
+        ];
+        for (pairs, key) in cases {
+            assert_eq!(load(pairs).unwrap_err().key, key, "{pairs:?}");
+        }
+    }
+}

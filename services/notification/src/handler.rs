@@ -1,0 +1,330 @@
+//! What happens to one delivery, from decoding to its acknowledgement.
+//!
+//! 1. Decode (see [`crate::event`]); a message that is not a known event is dead-lettered at
+//!    once.
+//! 2. Send through every channel not yet done: channels that succeeded on an earlier attempt
+//!    are listed in the `x-notification-delivered` header and skipped, and the dedup memory
+//!    skips any that this replica already sent.
+//! 3. All sent → ack. A permanent failure → dead letter. A transient one → a copy goes to the
+//!    delay queue with `x-notification-attempt` raised by one and the original is acked; when
+//!    the attempts are used up → dead letter.
+//!
+//! The copy is published with a confirm *before* the ack, so a crash between the two means a
+//! redelivery (which dedup absorbs), never a loss. If the broker refuses the copy, the original
+//! is returned to the queue instead.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::future::join_all;
+use service_runtime::amqp::lapin::message::Delivery;
+use service_runtime::amqp::lapin::options::{BasicAckOptions, BasicNackOptions};
+use service_runtime::amqp::lapin::types::ShortString;
+use service_runtime::amqp::{self, AmqpLink};
+use tracing::Instrument;
+
+use crate::channels::{Channel, SendError};
+use crate::dedup::Dedup;
+use crate::event::{self, OrderEvent};
+use crate::headers::{
+    ATTEMPT_HEADER, DELIVERED_HEADER, ERROR_HEADER, FAILURE_HEADER, SCHEMA_HEADER, forwarded,
+    message_id, probable_order_id,
+};
+use crate::metrics::{NotificationMetrics, Outcome};
+use crate::topology::{QueueNames, RetryPolicy};
+
+#[derive(Debug)]
+pub struct Handler {
+    pub link: Arc<AmqpLink>,
+    pub names: QueueNames,
+    pub retry: RetryPolicy,
+    pub channels: Vec<Arc<Channel>>,
+    pub dedup: Dedup,
+    pub metrics: NotificationMetrics,
+}
+
+/// What the channels made of one attempt.
+enum Verdict {
+    Delivered { duplicates_only: bool },
+    Transient(String),
+    Permanent(String),
+}
+
+impl Handler {
+    /// Handles one delivery inside a consumer span that continues the producer's trace.
+    pub async fn handle(self: Arc<Self>, delivery: Delivery) {
+        let span = amqp::delivery_span(&self.names.queue, &delivery);
+        async {
+            let started = Instant::now();
+            let outcome = self.process(&delivery).await;
+            if matches!(outcome, Outcome::DeadLettered | Outcome::Returned) {
+                tracing::Span::current().record("otel.status_code", "ERROR");
+            }
+            self.metrics
+                .finished(outcome, started.elapsed().as_secs_f64());
+        }
+        .instrument(span)
+        .await;
+    }
+
+    async fn process(&self, delivery: &Delivery) -> Outcome {
+        let properties = &delivery.properties;
+        let attempt = amqp::header(properties, ATTEMPT_HEADER)
+            .and_then(|value| value.parse::<u32>().ok())
+            .unwrap_or(1)
+            .max(1);
+        let mut done: Vec<String> = amqp::header(properties, DELIVERED_HEADER)
+            .map(|list| list.split(',').map(str::to_owned).collect())
+            .unwrap_or_default();
+        let event = match event::decode(&delivery.data, amqp::header(properties, SCHEMA_HEADER)) {
+            Ok(event) => event,
+            Err(rejection) => {
+                tracing::warn!(
+                    order_id = probable_order_id(&delivery.data),
+                    message_id = message_id(properties),
+                    reason = rejection.reason(),
+                    error = %rejection,
+                    "notification rejected: not an event this service knows"
+                );
+                let failure = (rejection.reason(), rejection.to_string());
+                return self.dead_letter(delivery, failure, attempt, &done).await;
+            }
+        };
+        tracing::info!(
+            order_id = event.order.id,
+            event_id = %event.event_id,
+            event_type = event.event_type.as_str(),
+            attempt,
+            redelivered = delivery.redelivered,
+            "notification received"
+        );
+        match self.send_all(&event, &mut done).await {
+            Verdict::Delivered { duplicates_only } => {
+                if duplicates_only {
+                    tracing::info!(
+                        order_id = event.order.id,
+                        event_id = %event.event_id,
+                        "duplicate event: already notified, not notifying again"
+                    );
+                }
+                ack(delivery, &event).await;
+                if duplicates_only {
+                    Outcome::Duplicate
+                } else {
+                    Outcome::Delivered
+                }
+            }
+            Verdict::Permanent(error) => {
+                let failure = ("permanent_failure", error);
+                self.dead_letter_event(delivery, &event, failure, attempt, &done)
+                    .await
+            }
+            Verdict::Transient(error) if self.retry.allows_retry_after(attempt) => {
+                self.schedule_retry(delivery, &event, attempt, &done, &error)
+                    .await
+            }
+            Verdict::Transient(error) => {
+                let failure = ("attempts_exhausted", error);
+                self.dead_letter_event(delivery, &event, failure, attempt, &done)
+                    .await
+            }
+        }
+    }
+
+    /// Sends through every channel not in `done` at once, adding those that succeed.
+    async fn send_all(&self, event: &OrderEvent, done: &mut Vec<String>) -> Verdict {
+        let pending = self
+            .channels
+            .iter()
+            .filter(|channel| !done.iter().any(|name| name == channel.kind().name()));
+        let results = join_all(pending.map(|channel| self.send_one(channel, event))).await;
+        let mut verdict = Verdict::Delivered {
+            duplicates_only: !results.is_empty(),
+        };
+        for (name, result) in results {
+            match result {
+                Ok(duplicate) => {
+                    done.push(name.to_owned());
+                    if let Verdict::Delivered { duplicates_only } = &mut verdict {
+                        *duplicates_only &= duplicate;
+                    }
+                }
+                Err(SendError::Permanent(error)) => {
+                    verdict = Verdict::Permanent(format!("{name}: {error}"));
+                }
+                Err(SendError::Transient(error)) => {
+                    if !matches!(verdict, Verdict::Permanent(_)) {
+                        verdict = Verdict::Transient(format!("{name}: {error}"));
+                    }
+                }
+            }
+        }
+        verdict
+    }
+
+    /// Ok(true) when the dedup memory says this replica already sent it.
+    async fn send_one(
+        &self,
+        channel: &Channel,
+        event: &OrderEvent,
+    ) -> (&'static str, Result<bool, SendError>) {
+        let name = channel.kind().name();
+        let key = format!("{}/{name}", event.event_id);
+        if !self.dedup.claim(&key) {
+            return (name, Ok(true));
+        }
+        match channel.send(event).await {
+            Ok(()) => {
+                self.dedup.delivered(&key);
+                self.metrics.sent(name);
+                (name, Ok(false))
+            }
+            Err(error) => {
+                self.dedup.release(&key);
+                let kind = match error {
+                    SendError::Transient(_) => "transient",
+                    SendError::Permanent(_) => "permanent",
+                };
+                self.metrics.failed(name, kind);
+                tracing::warn!(
+                    channel = name,
+                    order_id = event.order.id,
+                    event_id = %event.event_id,
+                    kind,
+                    error = %error,
+                    "notification failed"
+                );
+                (name, Err(error))
+            }
+        }
+    }
+
+    async fn schedule_retry(
+        &self,
+        delivery: &Delivery,
+        event: &OrderEvent,
+        attempt: u32,
+        done: &[String],
+        error: &str,
+    ) -> Outcome {
+        let delay = self.retry.delay_after(attempt);
+        let delay_queue = self.names.delay_queue(delay);
+        let next = (attempt + 1).to_string();
+        let done = done.join(",");
+        let properties = forwarded(
+            delivery,
+            &[(ATTEMPT_HEADER, next.as_str()), (DELIVERED_HEADER, &done)],
+        )
+        .with_expiration(ShortString::from(delay.as_millis().to_string()));
+        match self
+            .link
+            .publish_confirmed("", &delay_queue, &delivery.data, properties)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(
+                    order_id = event.order.id,
+                    event_id = %event.event_id,
+                    attempt,
+                    next_attempt = attempt + 1,
+                    delay_ms = delay.as_millis() as u64,
+                    error,
+                    "notification retry scheduled"
+                );
+                ack(delivery, event).await;
+                Outcome::Retried
+            }
+            Err(publish_error) => {
+                tracing::error!(
+                    order_id = event.order.id,
+                    event_id = %event.event_id,
+                    error = %publish_error,
+                    "cannot park the event for a retry; returning it to the queue"
+                );
+                give_back(delivery).await;
+                Outcome::Returned
+            }
+        }
+    }
+
+    async fn dead_letter_event(
+        &self,
+        delivery: &Delivery,
+        event: &OrderEvent,
+        failure: (&'static str, String),
+        attempt: u32,
+        done: &[String],
+    ) -> Outcome {
+        tracing::error!(
+            order_id = event.order.id,
+            event_id = %event.event_id,
+            reason = failure.0,
+            attempt,
+            error = %failure.1,
+            "notification failed for good; dead-lettering it"
+        );
+        self.dead_letter(delivery, failure, attempt, done).await
+    }
+
+    async fn dead_letter(
+        &self,
+        delivery: &Delivery,
+        (reason, error): (&'static str, String),
+        attempt: u32,
+        done: &[String],
+    ) -> Outcome {
+        let attempt = attempt.to_string();
+        let done = done.join(",");
+        let error: String = error.chars().take(1_000).collect();
+        let properties = forwarded(
+            delivery,
+            &[
+                (FAILURE_HEADER, reason),
+                (ERROR_HEADER, &error),
+                (ATTEMPT_HEADER, &attempt),
+                (DELIVERED_HEADER, &done),
+            ],
+        );
+        let published = self
+            .link
+            .publish_confirmed("", &self.names.dead_letters, &delivery.data, properties)
+            .await;
+        let order_id = probable_order_id(&delivery.data);
+        match published {
+            Ok(()) => {
+                self.metrics.dead_lettered(reason);
+                if let Err(ack_error) = delivery.ack(BasicAckOptions::default()).await {
+                    tracing::warn!(order_id, error = %ack_error, "ack failed; the broker will redeliver");
+                }
+                tracing::info!(order_id, reason, queue = %self.names.dead_letters, "dead-lettered");
+                Outcome::DeadLettered
+            }
+            Err(publish_error) => {
+                tracing::error!(order_id, error = %publish_error, "cannot dead-letter; returning the message to the queue");
+                give_back(delivery).await;
+                Outcome::Returned
+            }
+        }
+    }
+}
+
+async fn ack(delivery: &Delivery, event: &OrderEvent) {
+    if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
+        // The broker redelivers; the dedup memory keeps that from notifying twice.
+        tracing::warn!(
+            order_id = event.order.id,
+            event_id = %event.event_id,
+            error = %error,
+            "ack failed; the broker will redeliver"
+        );
+    }
+}
+
+async fn give_back(delivery: &Delivery) {
+    let requeue = BasicNackOptions {
+        requeue: true,
+        ..BasicNackOptions::default()
+    };
+    // If the channel is gone the broker requeues it anyway.
+    let _ = delivery.nack(requeue).await;
+}

@@ -1,0 +1,97 @@
+//! What the service shows over HTTP: health with RabbitMQ, metrics, OpenAPI; and a start
+//! without a broker.
+
+use serde_json::Value;
+use test_support::broker::{BROKER_ADDRESS, BROKER_URL, TestBroker, order_created};
+use test_support::notification::{NotificationServiceHandle, NotificationTopology};
+use test_support::proxy::TcpProxy;
+use test_support::wait_until;
+
+use crate::{DELIVERED, WAIT, wait_for_metric};
+
+#[tokio::test]
+async fn health_reports_rabbitmq_and_metrics_list_the_notification_counters() {
+    let topology = NotificationTopology::unique();
+    let service = NotificationServiceHandle::start(&topology, &[]).await;
+
+    let response = service
+        .client
+        .get(service.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["service"], "notification-service");
+    assert_eq!(body["status"], "healthy");
+    assert_eq!(body["dependencies"]["rabbitmq"]["status"], "up");
+    assert!(body["dependencies"]["rabbitmq"]["latency_ms"].is_number());
+
+    let text = service
+        .client
+        .get(service.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for sample in [
+        r#"notifications_handled_total{outcome="delivered"} 0"#,
+        r#"notifications_handled_total{outcome="duplicate"} 0"#,
+        r#"notifications_failed_total{channel="log",kind="transient"} 0"#,
+        r#"notifications_sent_total{channel="log"} 0"#,
+        "notifications_retried_total 0",
+        r#"notifications_dead_lettered_total{reason="malformed"} 0"#,
+        r#"notifications_dead_lettered_total{reason="attempts_exhausted"} 0"#,
+        "# TYPE notification_handling_duration_seconds histogram",
+    ] {
+        assert!(text.contains(sample), "{sample} in {text}");
+    }
+    let document = service
+        .client
+        .get(service.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(document.status(), 200);
+    let ready = service
+        .client
+        .get(service.url("/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn a_broker_that_is_down_at_start_does_not_stop_the_service() {
+    let proxy = TcpProxy::start(BROKER_ADDRESS.parse().unwrap()).await;
+    proxy.cut();
+    let topology = NotificationTopology::unique();
+    let proxied_url = proxy.rewrite_url(BROKER_URL);
+    let service = NotificationServiceHandle::start(&topology, &[("AMQP_URL", &proxied_url)]).await;
+
+    let response = service
+        .client
+        .get(service.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["dependencies"]["rabbitmq"]["status"], "down");
+
+    proxy.restore();
+    let broker = TestBroker::connect().await;
+    wait_until("the queue to be declared and consumed", WAIT, || async {
+        (broker.queue_counts(&topology.queue).await?.1 == 1).then_some(())
+    })
+    .await;
+    broker
+        .publish_event(&topology.exchange, &order_created(80), None)
+        .await;
+    wait_for_metric(&service, DELIVERED, 1.0).await;
+    service.stop().await;
+}

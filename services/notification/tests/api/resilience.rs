@@ -1,0 +1,225 @@
+//! The broker going away, competing replicas, and shutdown with a delivery in hand.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use test_support::broker::{BROKER_ADDRESS, BROKER_URL, TestBroker, order_created};
+use test_support::notification::{NotificationServiceHandle, NotificationTopology};
+use test_support::proxy::TcpProxy;
+use test_support::wait_until;
+use test_support::webhook_sink::WebhookSink;
+
+use crate::{DELIVERED, WAIT, WEBHOOK_SECRET, wait_for_metric, webhook_channel};
+
+async fn rabbitmq_status(service: &NotificationServiceHandle) -> (u16, String) {
+    let response = service
+        .client
+        .get(service.url("/health"))
+        .send()
+        .await
+        .expect("health answers");
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("health JSON");
+    let rabbitmq = body["dependencies"]["rabbitmq"]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (status, rabbitmq)
+}
+
+#[tokio::test]
+async fn consumption_resumes_by_itself_after_the_broker_connection_drops() {
+    let proxy = TcpProxy::start(BROKER_ADDRESS.parse().unwrap()).await;
+    let proxied_url = proxy.rewrite_url(BROKER_URL);
+    let topology = NotificationTopology::unique();
+    let service = NotificationServiceHandle::start(&topology, &[("AMQP_URL", &proxied_url)]).await;
+    let broker = TestBroker::connect().await;
+
+    broker
+        .publish_event(&topology.exchange, &order_created(60), None)
+        .await;
+    wait_for_metric(&service, DELIVERED, 1.0).await;
+    assert_eq!(rabbitmq_status(&service).await, (200, "up".into()));
+
+    proxy.cut();
+    wait_until("health to report rabbitmq down", WAIT, || async {
+        (rabbitmq_status(&service).await == (503, "down".into())).then_some(())
+    })
+    .await;
+    // Published while the service is cut off: the durable queue keeps it.
+    broker
+        .publish_event(&topology.exchange, &order_created(61), None)
+        .await;
+    proxy.restore();
+
+    wait_for_metric(&service, DELIVERED, 2.0).await;
+    assert_eq!(rabbitmq_status(&service).await, (200, "up".into()));
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn queue_and_bindings_are_declared_again_when_the_broker_lost_them() {
+    let proxy = TcpProxy::start(BROKER_ADDRESS.parse().unwrap()).await;
+    let proxied_url = proxy.rewrite_url(BROKER_URL);
+    let topology = NotificationTopology::unique();
+    let service = NotificationServiceHandle::start(&topology, &[("AMQP_URL", &proxied_url)]).await;
+    let broker = TestBroker::connect().await;
+
+    proxy.cut();
+    wait_until("health to report rabbitmq down", WAIT, || async {
+        (rabbitmq_status(&service).await.1 == "down").then_some(())
+    })
+    .await;
+    // A broker restarted without its data: the queue, its binding and (auto-deleted with its
+    // last binding in tests) the exchange are gone.
+    broker.delete_queue(&topology.queue).await;
+    assert_eq!(broker.queue_counts(&topology.queue).await, None);
+    proxy.restore();
+
+    wait_until(
+        "the queue to be declared and consumed again",
+        WAIT,
+        || async { (broker.queue_counts(&topology.queue).await?.1 == 1).then_some(()) },
+    )
+    .await;
+    broker
+        .publish_event(&topology.exchange, &order_created(62), None)
+        .await;
+    wait_for_metric(&service, DELIVERED, 1.0).await;
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn two_replicas_share_the_queue_and_handle_each_event_once() {
+    let sink = WebhookSink::start().await;
+    let topology = NotificationTopology::unique();
+    let mut settings = webhook_channel(&sink).to_vec();
+    settings.push(("NOTIFY_PREFETCH", "1"));
+    let first = NotificationServiceHandle::start(&topology, &settings).await;
+    let second = NotificationServiceHandle::start(&topology, &settings).await;
+    let broker = TestBroker::connect().await;
+    wait_until("both replicas to subscribe", WAIT, || async {
+        (broker.queue_counts(&topology.queue).await?.1 == 2).then_some(())
+    })
+    .await;
+
+    let events = 40;
+    for order_id in 0..events {
+        broker
+            .publish_event(&topology.exchange, &order_created(order_id), None)
+            .await;
+    }
+    wait_until("every event handled", WAIT, || async {
+        (first.metric(DELIVERED) + second.metric(DELIVERED) >= events as f64).then_some(())
+    })
+    .await;
+
+    let mut calls_per_event: HashMap<String, usize> = HashMap::new();
+    for hook in sink.received() {
+        let event_id = hook.json()["event_id"].as_str().unwrap().to_owned();
+        *calls_per_event.entry(event_id).or_default() += 1;
+    }
+    assert_eq!(calls_per_event.len(), events as usize);
+    assert!(
+        calls_per_event.values().all(|&calls| calls == 1),
+        "{calls_per_event:?}"
+    );
+    assert_eq!(
+        first.metric(DELIVERED) + second.metric(DELIVERED),
+        events as f64
+    );
+    assert!(
+        first.metric(DELIVERED) > 0.0,
+        "the first replica took a share"
+    );
+    assert!(
+        second.metric(DELIVERED) > 0.0,
+        "the second replica took a share"
+    );
+    first.stop().await;
+    second.stop().await;
+}
+
+/// The real binary, so the signal handling is the one production runs.
+#[tokio::test]
+async fn sigterm_finishes_the_delivery_in_hand_and_leaves_the_rest_queued() {
+    let sink = WebhookSink::start().await;
+    sink.hold();
+    let topology = NotificationTopology::unique();
+    let mut service = tokio::process::Command::new(env!("CARGO_BIN_EXE_notification-service"))
+        .envs(notification_env(&topology))
+        .envs([
+            ("NOTIFY_CHANNELS", "webhook"),
+            ("NOTIFY_WEBHOOK_URL", sink.url.as_str()),
+            ("NOTIFY_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("NOTIFY_PREFETCH", "1"),
+        ])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the service binary starts");
+    let broker = TestBroker::connect().await;
+    wait_until("the service to subscribe", WAIT, || async {
+        (broker.queue_counts(&topology.queue).await?.1 == 1).then_some(())
+    })
+    .await;
+
+    broker
+        .publish_event(&topology.exchange, &order_created(70), None)
+        .await;
+    broker
+        .publish_event(&topology.exchange, &order_created(71), None)
+        .await;
+    wait_until("a notification in hand", WAIT, || async {
+        (!sink.received().is_empty()).then_some(())
+    })
+    .await;
+
+    let pid = service.id().expect("the service runs").to_string();
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(signalled.success());
+    wait_until("the subscription to be cancelled", WAIT, || async {
+        (broker.queue_counts(&topology.queue).await?.1 == 0).then_some(())
+    })
+    .await;
+    sink.release();
+    let status = tokio::time::timeout(Duration::from_secs(10), service.wait())
+        .await
+        .expect("the service exits within its drain deadline")
+        .expect("exit status");
+    assert!(status.success(), "{status}");
+
+    assert_eq!(
+        sink.received().len(),
+        1,
+        "nothing new was taken after SIGTERM"
+    );
+    // Anything unacknowledged went back to the queue when the connection closed: one message
+    // ready means the one in hand was acked and the other one waits for the next consumer.
+    assert_eq!(broker.queue_counts(&topology.queue).await, Some((1, 0)));
+}
+
+/// The environment `notification_settings` gives an in-process service, for the binary.
+fn notification_env(topology: &NotificationTopology) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("APP_PROFILE".to_owned(), "production".to_owned()),
+        ("LOG_LEVEL".to_owned(), "warn".to_owned()),
+    ];
+    env.extend(
+        [
+            ("HOST", "127.0.0.1"),
+            ("PORT", "0"),
+            ("AMQP_URL", BROKER_URL),
+            ("NOTIFY_QUEUE_EXPIRES_MS", "300000"),
+            ("NOTIFY_EXCHANGE", &topology.exchange),
+            ("NOTIFY_QUEUE", &topology.queue),
+        ]
+        .map(|(key, value)| (key.to_owned(), value.to_owned())),
+    );
+    env
+}

@@ -1,0 +1,97 @@
+//! Business and outbox metrics of the Order Service.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use service_runtime::metrics::{Metrics, latency_histogram};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    pub status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone)]
+pub struct OrderMetrics {
+    pub orders_created: Counter,
+    /// Sum of `total_price` of created orders, in the shop's currency.
+    pub revenue: Counter<f64, AtomicU64>,
+    pub status_changes: Family<StatusLabels, Counter>,
+    pub reservations_failed: Family<OutcomeLabels, Counter>,
+    pub releases: Family<OutcomeLabels, Counter>,
+    pub outbox_backlog: Gauge,
+    pub outbox_published: Counter,
+    pub outbox_publish_failures: Counter,
+    /// From the transaction that wrote the event to the broker's confirm.
+    pub outbox_publish_latency: Histogram,
+}
+
+impl OrderMetrics {
+    pub fn register(metrics: &Metrics) -> Self {
+        let this = Self {
+            orders_created: Counter::default(),
+            revenue: Counter::default(),
+            status_changes: Family::default(),
+            reservations_failed: Family::default(),
+            releases: Family::default(),
+            outbox_backlog: Gauge::default(),
+            outbox_published: Counter::default(),
+            outbox_publish_failures: Counter::default(),
+            outbox_publish_latency: latency_histogram(),
+        };
+        metrics.register(
+            "orders_created",
+            "Orders placed",
+            this.orders_created.clone(),
+        );
+        metrics.register(
+            "orders_revenue",
+            "Total price of orders placed",
+            this.revenue.clone(),
+        );
+        metrics.register(
+            "order_status_changes",
+            "Order status changes, by new status",
+            this.status_changes.clone(),
+        );
+        metrics.register(
+            "order_reservations_failed",
+            "Orders refused at stock reservation, by reason",
+            this.reservations_failed.clone(),
+        );
+        metrics.register(
+            "order_reservation_releases",
+            "Stock given back for cancelled or deleted orders, by outcome",
+            this.releases.clone(),
+        );
+        metrics.register(
+            "outbox_backlog",
+            "Events written but not yet confirmed by RabbitMQ",
+            this.outbox_backlog.clone(),
+        );
+        metrics.register(
+            "outbox_published",
+            "Events confirmed by RabbitMQ",
+            this.outbox_published.clone(),
+        );
+        metrics.register(
+            "outbox_publish_failures",
+            "Publish attempts that failed (broker down, nack, timeout)",
+            this.outbox_publish_failures.clone(),
+        );
+        metrics.register(
+            "outbox_publish_latency_seconds",
+            "Time from the order's commit to the broker's confirm",
+            this.outbox_publish_latency.clone(),
+        );
+        this
+    }
+}

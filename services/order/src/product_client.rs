@@ -1,0 +1,157 @@
+//! The Product Service as the Order Service uses it: reserve stock for an order (which also
+//! validates the product and snapshots its name and price) and give it back.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use service_runtime::config::Secret;
+use service_runtime::http_client::HttpClient;
+use service_runtime::service_auth::SERVICE_TOKEN_HEADER;
+use uuid::Uuid;
+
+use crate::domain::Quantity;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Reservation {
+    pub reservation_id: Uuid,
+    pub product_id: i64,
+    pub product_name: String,
+    pub unit_price: Decimal,
+    pub quantity: i32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProductError {
+    #[error("product {0} does not exist")]
+    NotFound(i64),
+    #[error("not enough stock: {0}")]
+    InsufficientStock(String),
+    #[error("the Product Service refused the request: {0}")]
+    Rejected(String),
+    #[error("the Product Service is unavailable")]
+    Unavailable(String),
+}
+
+#[derive(Serialize)]
+struct ReserveRequest {
+    reservation_id: Uuid,
+    product_id: i64,
+    quantity: i32,
+}
+
+#[derive(Deserialize)]
+struct ProblemBody {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    detail: Option<String>,
+    title: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProductClient {
+    http: HttpClient,
+    base_url: String,
+    service_token: Secret,
+}
+
+impl ProductClient {
+    pub fn new(base_url: &str, service_token: Secret, timeout: Duration) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: HttpClient::new("product-service", timeout)?,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            service_token,
+        })
+    }
+
+    /// Takes `quantity` units of `product_id` out of stock for the order named by
+    /// `reservation_id`. Repeating it with the same id reserves nothing more.
+    pub async fn reserve(
+        &self,
+        reservation_id: Uuid,
+        product_id: i64,
+        quantity: Quantity,
+    ) -> Result<Reservation, ProductError> {
+        let request = self
+            .http
+            .inner()
+            .post(format!("{}/internal/reservations", self.base_url))
+            .header(SERVICE_TOKEN_HEADER, self.service_token.expose())
+            .json(&ReserveRequest {
+                reservation_id,
+                product_id,
+                quantity: quantity.get(),
+            })
+            .build()
+            .map_err(|error| ProductError::Unavailable(error.to_string()))?;
+        let response = self
+            .http
+            .send(request)
+            .await
+            .map_err(|error| ProductError::Unavailable(error.to_string()))?;
+        match response.status() {
+            StatusCode::OK | StatusCode::CREATED => response
+                .json()
+                .await
+                .map_err(|error| ProductError::Unavailable(error.to_string())),
+            StatusCode::NOT_FOUND => Err(ProductError::NotFound(product_id)),
+            StatusCode::CONFLICT => {
+                let problem = problem_of(response).await;
+                if problem.kind.as_deref() == Some("urn:problem:insufficient-stock") {
+                    Err(ProductError::InsufficientStock(
+                        problem.detail.unwrap_or_default(),
+                    ))
+                } else {
+                    Err(ProductError::Rejected(
+                        problem.detail.or(problem.title).unwrap_or_default(),
+                    ))
+                }
+            }
+            status if status.is_client_error() => {
+                let problem = problem_of(response).await;
+                Err(ProductError::Rejected(format!(
+                    "{status}: {}",
+                    problem.detail.or(problem.title).unwrap_or_default()
+                )))
+            }
+            status => Err(ProductError::Unavailable(format!("answered {status}"))),
+        }
+    }
+
+    /// Gives a reservation's stock back. Idempotent on the Product Service's side: calling it
+    /// again, or for an unknown id, releases nothing more.
+    pub async fn release(&self, reservation_id: Uuid) -> Result<(), ProductError> {
+        let request = self
+            .http
+            .inner()
+            .delete(format!(
+                "{}/internal/reservations/{reservation_id}",
+                self.base_url
+            ))
+            .header(SERVICE_TOKEN_HEADER, self.service_token.expose())
+            .build()
+            .map_err(|error| ProductError::Unavailable(error.to_string()))?;
+        let response = self
+            .http
+            .send(request)
+            .await
+            .map_err(|error| ProductError::Unavailable(error.to_string()))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(ProductError::Unavailable(format!(
+                "release answered {}",
+                response.status()
+            )))
+        }
+    }
+}
+
+async fn problem_of(response: reqwest::Response) -> ProblemBody {
+    response.json().await.unwrap_or(ProblemBody {
+        kind: None,
+        detail: None,
+        title: None,
+    })
+}

@@ -1,0 +1,105 @@
+//! Giving stock back. A cancelled or deleted order's reservation is released right after the
+//! change commits; if the Product Service cannot be reached then, the order stays marked
+//! unreleased and this worker retries until it succeeds. The Product Service releases a
+//! reservation at most once, so retries never return stock twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::metrics::{OrderMetrics, OutcomeLabels};
+use crate::product_client::ProductClient;
+use crate::repository::OrdersRepository;
+
+#[derive(Debug)]
+pub struct Releaser {
+    orders: OrdersRepository,
+    products: ProductClient,
+    metrics: OrderMetrics,
+    interval: Duration,
+}
+
+impl Releaser {
+    pub fn new(
+        orders: OrdersRepository,
+        products: ProductClient,
+        metrics: OrderMetrics,
+        interval: Duration,
+    ) -> Self {
+        Self {
+            orders,
+            products,
+            metrics,
+            interval,
+        }
+    }
+
+    /// Releases one order's reservation now; false if it must be retried later.
+    pub async fn release(&self, order_id: i64, reservation_id: Uuid) -> bool {
+        match self.products.release(reservation_id).await {
+            Ok(()) => {
+                if let Err(error) = self.orders.mark_released(order_id).await {
+                    // Released but not recorded: the retry releases nothing more.
+                    tracing::warn!(order_id, error = %error, "release not recorded");
+                }
+                self.metrics
+                    .releases
+                    .get_or_create(&OutcomeLabels {
+                        outcome: "released",
+                    })
+                    .inc();
+                true
+            }
+            Err(error) => {
+                tracing::warn!(order_id, error = %error, "stock release failed; will retry");
+                self.metrics
+                    .releases
+                    .get_or_create(&OutcomeLabels { outcome: "failed" })
+                    .inc();
+                false
+            }
+        }
+    }
+
+    /// Releases a reservation whose order was never stored, retrying a few times: nothing in
+    /// the database remembers it.
+    pub async fn release_orphan(&self, reservation_id: Uuid) -> bool {
+        for attempt in 0..5_u32 {
+            if self.products.release(reservation_id).await.is_ok() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(200 * 2_u64.pow(attempt))).await;
+        }
+        false
+    }
+
+    /// Retries every pending release once; returns how many are still pending.
+    pub async fn release_pending(&self) -> usize {
+        let pending = match self.orders.unreleased(100).await {
+            Ok(pending) => pending,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot list unreleased reservations");
+                return 0;
+            }
+        };
+        let mut left = 0;
+        for (order_id, reservation_id) in pending {
+            if !self.release(order_id, reservation_id).await {
+                left += 1;
+            }
+        }
+        left
+    }
+
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(self.interval) => {}
+            }
+            self.release_pending().await;
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! The `orders`, `idempotency_keys` and `outbox` tables, in raw SQL. Every change to an order
+//! writes its event into the outbox in the same transaction, so an event exists exactly when
+//! the change does.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use service_runtime::db::deadpool_postgres::{Pool, Transaction};
+use service_runtime::db::tokio_postgres::Row;
+use service_runtime::db::{DbError, Traced};
+use uuid::Uuid;
+
+use crate::domain::OrderStatus;
+use crate::events::OrderEvent;
+
+/// A stored order.
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub id: i64,
+    pub user_id: i64,
+    pub username: String,
+    pub product_id: i64,
+    pub product_name: String,
+    pub unit_price: Decimal,
+    pub quantity: i32,
+    pub total_price: Decimal,
+    pub status: OrderStatus,
+    pub reservation_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Order {
+    fn from_row(row: &Row) -> Self {
+        Self {
+            id: row.get("id"),
+            user_id: row.get("user_id"),
+            username: row.get("username"),
+            product_id: row.get("product_id"),
+            product_name: row.get("product_name"),
+            unit_price: row.get("unit_price"),
+            quantity: row.get("quantity"),
+            total_price: row.get("total_price"),
+            status: OrderStatus::from_db(row.get("status")),
+            reservation_id: row.get("reservation_id"),
+            created_at: row.get("created_at"),
+            updated_at: row.get("updated_at"),
+        }
+    }
+}
+
+const COLUMNS: &str = "id, user_id, username, product_id, product_name, unit_price, quantity, \
+                       total_price, status, reservation_id, created_at, updated_at";
+
+/// What a new order is made of, once stock is reserved.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub user_id: i64,
+    pub username: String,
+    pub product_id: i64,
+    pub product_name: String,
+    pub unit_price: Decimal,
+    pub quantity: i32,
+    pub total_price: Decimal,
+    pub reservation_id: Uuid,
+}
+
+/// The state of an Idempotency-Key when a request arrives with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyClaim {
+    /// This request owns the key now and must create the order.
+    Claimed,
+    /// An earlier request with the same body created this order.
+    Replay(i64),
+    /// The key was used with a different body.
+    Mismatch,
+    /// A request with this key is still being processed.
+    InProgress,
+}
+
+/// A claim left by a request that died mid-way may be taken over after this long.
+const STALE_CLAIM_SECS: f64 = 60.0;
+
+/// Channel the relay listens on; notified by every transaction that adds an outbox row.
+pub const OUTBOX_CHANNEL: &str = "order_outbox";
+
+#[derive(Debug, Clone)]
+pub struct OrdersRepository {
+    pool: Pool,
+}
+
+impl OrdersRepository {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    pub async fn claim_key(
+        &self,
+        user_id: i64,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<KeyClaim, DbError> {
+        let client = self.pool.get().await?;
+        let claimed = client
+            .query_opt_traced(
+                "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3) \
+                 ON CONFLICT (user_id, key) DO UPDATE \
+                 SET request_hash = EXCLUDED.request_hash, created_at = now() \
+                 WHERE idempotency_keys.order_id IS NULL \
+                   AND idempotency_keys.created_at < now() - make_interval(secs => $4) \
+                 RETURNING 1",
+                &[&user_id, &key, &request_hash, &STALE_CLAIM_SECS],
+            )
+            .await?;
+        if claimed.is_some() {
+            return Ok(KeyClaim::Claimed);
+        }
+        let row = client
+            .query_one_traced(
+                "SELECT request_hash, order_id FROM idempotency_keys \
+                 WHERE user_id = $1 AND key = $2",
+                &[&user_id, &key],
+            )
+            .await?;
+        let stored_hash: String = row.get("request_hash");
+        let order_id: Option<i64> = row.get("order_id");
+        Ok(match order_id {
+            _ if stored_hash != request_hash => KeyClaim::Mismatch,
+            Some(order_id) => KeyClaim::Replay(order_id),
+            None => KeyClaim::InProgress,
+        })
+    }
+
+    /// Gives up a claim whose request failed, so a retry may use the key.
+    pub async fn drop_claim(&self, user_id: i64, key: &str) -> Result<(), DbError> {
+        let client = self.pool.get().await?;
+        client
+            .execute_traced(
+                "DELETE FROM idempotency_keys \
+                 WHERE user_id = $1 AND key = $2 AND order_id IS NULL",
+                &[&user_id, &key],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Stores the order, its `order.created` event and the idempotency key's result at once.
+    pub async fn create(
+        &self,
+        order: &NewOrder,
+        idempotency_key: Option<&str>,
+    ) -> Result<Order, DbError> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        let row = transaction
+            .query_one_traced(
+                &format!(
+                    "INSERT INTO orders (user_id, username, product_id, product_name, unit_price, \
+                     quantity, total_price, reservation_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+                ),
+                &[
+                    &order.user_id,
+                    &order.username,
+                    &order.product_id,
+                    &order.product_name,
+                    &order.unit_price,
+                    &order.quantity,
+                    &order.total_price,
+                    &order.reservation_id,
+                ],
+            )
+            .await?;
+        let stored = Order::from_row(&row);
+        append_event(&transaction, &OrderEvent::created(&stored)).await?;
+        if let Some(key) = idempotency_key {
+            transaction
+                .execute_traced(
+                    "UPDATE idempotency_keys SET order_id = $3 WHERE user_id = $1 AND key = $2",
+                    &[&order.user_id, &key, &stored.id],
+                )
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(stored)
+    }
+
+    /// An order that has not been deleted.
+    pub async fn find(&self, id: i64) -> Result<Option<Order>, DbError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt_traced(
+                &format!("SELECT {COLUMNS} FROM orders WHERE id = $1 AND deleted_at IS NULL"),
+                &[&id],
+            )
+            .await?;
+        Ok(row.as_ref().map(Order::from_row))
+    }
+
+    /// A user's orders, newest first, after the order id `before` (keyset pagination).
+    pub async fn list_for_user(
+        &self,
+        user_id: i64,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Order>, DbError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query_traced(
+                &format!(
+                    "SELECT {COLUMNS} FROM orders \
+                     WHERE user_id = $1 AND deleted_at IS NULL AND id < $2 \
+                     ORDER BY id DESC LIMIT $3"
+                ),
+                &[&user_id, &before.unwrap_or(i64::MAX), &limit],
+            )
+            .await?;
+        Ok(rows.iter().map(Order::from_row).collect())
+    }
+
+    /// Locks the order, lets `decide` check the change against its current state, then applies
+    /// it with its event. `None` when the order does not exist (or is deleted).
+    pub async fn change<E>(
+        &self,
+        id: i64,
+        decide: impl FnOnce(&Order) -> Result<Change, E>,
+    ) -> Result<Option<Result<Order, E>>, DbError> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        let Some(row) = transaction
+            .query_opt_traced(
+                &format!(
+                    "SELECT {COLUMNS} FROM orders WHERE id = $1 AND deleted_at IS NULL FOR UPDATE"
+                ),
+                &[&id],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let current = Order::from_row(&row);
+        let change = match decide(&current) {
+            Ok(change) => change,
+            Err(error) => return Ok(Some(Err(error))),
+        };
+        let row = match change {
+            Change::Status(next) => {
+                transaction
+                    .query_one_traced(
+                        &format!(
+                            "UPDATE orders SET status = $2, updated_at = now() WHERE id = $1 \
+                             RETURNING {COLUMNS}"
+                        ),
+                        &[&id, &next.as_str()],
+                    )
+                    .await?
+            }
+            Change::Delete => {
+                transaction
+                    .query_one_traced(
+                        &format!(
+                            "UPDATE orders SET deleted_at = now(), updated_at = now() \
+                             WHERE id = $1 RETURNING {COLUMNS}"
+                        ),
+                        &[&id],
+                    )
+                    .await?
+            }
+        };
+        let event_type = match change {
+            Change::Status(_) => "order.status_changed",
+            Change::Delete => "order.deleted",
+        };
+        let updated = Order::from_row(&row);
+        append_event(
+            &transaction,
+            &OrderEvent::changed(event_type, &updated, current.status),
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(Some(Ok(updated)))
+    }
+
+    /// Records that the Product Service took back the order's stock.
+    pub async fn mark_released(&self, id: i64) -> Result<(), DbError> {
+        let client = self.pool.get().await?;
+        client
+            .execute_traced(
+                "UPDATE orders SET reservation_released = TRUE WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Cancelled or deleted orders whose stock has not been confirmed released.
+    pub async fn unreleased(&self, limit: i64) -> Result<Vec<(i64, Uuid)>, DbError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query_traced(
+                "SELECT id, reservation_id FROM orders \
+                 WHERE reservation_released = FALSE \
+                   AND (status = 'cancelled' OR deleted_at IS NOT NULL) \
+                 ORDER BY id LIMIT $1",
+                &[&limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get("id"), row.get("reservation_id")))
+            .collect())
+    }
+}
+
+/// A change to an order decided under its row lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Status(OrderStatus),
+    Delete,
+}
+
+async fn append_event(transaction: &Transaction<'_>, event: &OrderEvent) -> Result<(), DbError> {
+    let trace = service_runtime::telemetry::current_context_fields();
+    let field = |name: &str| {
+        trace
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    };
+    transaction
+        .execute_traced(
+            "INSERT INTO outbox (event_id, aggregate_id, event_type, payload, traceparent, tracestate) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &event.event_id,
+                &event.order.id,
+                &event.event_type,
+                &event.to_json(),
+                &field("traceparent"),
+                &field("tracestate"),
+            ],
+        )
+        .await?;
+    // Delivered at commit, waking the relay at once instead of at its next poll.
+    transaction
+        .execute_traced(&format!("NOTIFY {OUTBOX_CHANNEL}"), &[])
+        .await?;
+    Ok(())
+}

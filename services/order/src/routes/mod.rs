@@ -1,0 +1,94 @@
+//! HTTP routes of the Order Service. Every route needs a bearer token; a user sees and
+//! changes only their own orders (another user's order is a 404, not a 403, so its existence
+//! is not revealed), admins see all and run fulfilment.
+
+mod change;
+mod create;
+mod read;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use salvo::Router;
+use salvo::oapi::ToSchema;
+use serde::{Deserialize, Serialize};
+use service_runtime::auth::{AuthClient, Authenticate, Caller};
+use service_runtime::server::{Provide, route};
+
+use crate::domain::OrderStatus;
+use crate::error::OrderError;
+use crate::repository::Order;
+use crate::state::AppState;
+
+pub use change::UpdateOrderRequest;
+pub use create::CreateOrderRequest;
+pub use read::OrderPage;
+
+pub fn router(state: Arc<AppState>, auth: Arc<AuthClient>) -> Router {
+    Router::new()
+        .hoop(Provide(state))
+        .hoop(Authenticate::user(auth))
+        .push(
+            route("/orders")
+                .post(create::create_order)
+                .get(read::list_orders),
+        )
+        .push(
+            route("/orders/{id}")
+                .get(read::get_order)
+                .put(change::update_order)
+                .delete(change::delete_order),
+        )
+}
+
+/// An order as clients see it. Money is a decimal string with two places.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderResponse {
+    pub id: i64,
+    pub user_id: i64,
+    pub product_id: i64,
+    pub product_name: String,
+    #[salvo(schema(value_type = String, example = "19.99"))]
+    pub unit_price: Decimal,
+    pub quantity: i32,
+    #[salvo(schema(value_type = String, example = "39.98"))]
+    pub total_price: Decimal,
+    pub status: OrderStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Order> for OrderResponse {
+    fn from(order: Order) -> Self {
+        Self {
+            id: order.id,
+            user_id: order.user_id,
+            product_id: order.product_id,
+            product_name: order.product_name,
+            unit_price: order.unit_price,
+            quantity: order.quantity,
+            total_price: order.total_price,
+            status: order.status,
+            created_at: order.created_at,
+            updated_at: order.updated_at,
+        }
+    }
+}
+
+/// The order if `caller` may see it: its owner or an admin. Anyone else gets NotFound.
+fn visible(order: Option<Order>, caller: &Caller) -> Result<Order, OrderError> {
+    match order {
+        Some(order) if order.user_id == caller.user_id || caller.is_admin() => Ok(order),
+        _ => Err(OrderError::NotFound),
+    }
+}
+
+/// Like [`visible`], for a decision taken under the order's row lock.
+fn check_visible(order: &Order, caller: &Caller) -> Result<(), OrderError> {
+    if order.user_id == caller.user_id || caller.is_admin() {
+        Ok(())
+    } else {
+        Err(OrderError::NotFound)
+    }
+}

@@ -1,0 +1,85 @@
+use std::sync::Arc;
+
+use salvo::oapi::extract::PathParam;
+use salvo::oapi::{ToParameters, ToSchema};
+use salvo::prelude::*;
+use serde::{Deserialize, Serialize};
+use service_runtime::auth::caller;
+use service_runtime::body;
+use service_runtime::problem::FieldError;
+use service_runtime::server::state;
+
+use super::{OrderResponse, visible};
+use crate::error::OrderError;
+use crate::state::AppState;
+
+const DEFAULT_PAGE: i64 = 20;
+const MAX_PAGE: i64 = 100;
+
+/// One page of the caller's orders, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderPage {
+    pub items: Vec<OrderResponse>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<i64>,
+}
+
+/// Query of `GET /orders`.
+#[derive(Debug, Default, Deserialize, ToParameters)]
+#[serde(deny_unknown_fields)]
+#[salvo(parameters(default_parameter_in = Query))]
+pub struct ListQuery {
+    /// Page size, 1–100 (default 20).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<i64>,
+}
+
+/// List the caller's orders.
+#[endpoint(
+    tags("orders"),
+    parameters(ListQuery),
+    responses((status_code = 200, description = "A page of orders", body = OrderPage)),
+    status_codes(200, 401, 422, 500, 503)
+)]
+pub async fn list_orders(
+    req: &mut Request,
+    depot: &mut Depot,
+) -> Result<Json<OrderPage>, OrderError> {
+    let query: ListQuery = body::query(req)?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(OrderError::Validation(vec![FieldError::new(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        )]));
+    }
+    let state = state::<Arc<AppState>>(depot);
+    let caller = caller(depot);
+    let orders = state
+        .orders
+        .list_for_user(caller.user_id, query.cursor, limit)
+        .await?;
+    let next_cursor = (orders.len() == usize::try_from(limit).unwrap_or(usize::MAX))
+        .then(|| orders.last().map(|order| order.id))
+        .flatten();
+    Ok(Json(OrderPage {
+        items: orders.into_iter().map(OrderResponse::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// One order of the caller's (any order, for an admin).
+#[endpoint(
+    tags("orders"),
+    responses((status_code = 200, description = "The order", body = OrderResponse)),
+    status_codes(200, 400, 401, 404, 500, 503)
+)]
+pub async fn get_order(
+    id: PathParam<i64>,
+    depot: &mut Depot,
+) -> Result<Json<OrderResponse>, OrderError> {
+    let state = state::<Arc<AppState>>(depot);
+    let order = visible(state.orders.find(id.into_inner()).await?, caller(depot))?;
+    Ok(Json(order.into()))
+}

@@ -1,0 +1,124 @@
+use serde_json::{Value, json};
+
+use crate::{Shop, assert_problem};
+
+#[tokio::test]
+async fn every_route_needs_a_valid_token() {
+    let shop = Shop::start().await;
+    let response = shop
+        .orders
+        .client
+        .get(shop.orders.url("/orders"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert_problem(response, 401).await;
+    let response = shop.orders.get("not-a-token", "/orders").await;
+    assert_problem(response, 401).await;
+    let response = shop
+        .orders
+        .place("a.b.c", &json!({"product_id": 1, "quantity": 1}), None)
+        .await;
+    assert_problem(response, 401).await;
+}
+
+#[tokio::test]
+async fn another_users_order_does_not_exist_for_them() {
+    let shop = Shop::start().await;
+    let product = shop.product(10).await;
+    let order = shop.order(product, 1).await;
+    let path = format!("/orders/{}", order["id"]);
+    let (_, stranger) = shop.users.customer().await;
+
+    assert_problem(shop.orders.get(&stranger, &path).await, 404).await;
+    let cancel = json!({"status": "cancelled"});
+    assert_problem(shop.orders.put(&stranger, &path, &cancel).await, 404).await;
+    assert_problem(shop.orders.delete(&stranger, &path).await, 404).await;
+    let listed: Value = shop
+        .orders
+        .get(&stranger, "/orders")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"], json!([]));
+
+    // The owner and an admin do see it; it was not changed by the stranger.
+    let mine: Value = shop
+        .orders
+        .get(&shop.customer, &path)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["status"], "pending");
+    assert_eq!(shop.orders.get(&shop.admin, &path).await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_order_list_is_the_callers_newest_first_in_pages() {
+    let shop = Shop::start().await;
+    let product = shop.product(20).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(shop.order(product, 1).await["id"].as_i64().unwrap());
+    }
+    let (_, other) = shop.users.customer().await;
+    shop.orders
+        .place(&other, &json!({"product_id": product, "quantity": 1}), None)
+        .await;
+
+    let first: Value = shop
+        .orders
+        .get(&shop.customer, "/orders?limit=2")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let page_ids: Vec<i64> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(page_ids, vec![ids[4], ids[3]]);
+    let cursor = first["next_cursor"].as_i64().unwrap();
+    let rest: Value = shop
+        .orders
+        .get(&shop.customer, &format!("/orders?limit=10&cursor={cursor}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rest_ids: Vec<i64> = rest["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(rest_ids, vec![ids[2], ids[1], ids[0]]);
+    assert!(rest["next_cursor"].is_null());
+
+    assert_problem(
+        shop.orders.get(&shop.customer, "/orders?limit=0").await,
+        422,
+    )
+    .await;
+    assert_problem(
+        shop.orders.get(&shop.customer, "/orders?limit=101").await,
+        422,
+    )
+    .await;
+    assert_problem(
+        shop.orders.get(&shop.customer, "/orders?limit=ten").await,
+        422,
+    )
+    .await;
+    assert_problem(
+        shop.orders.get(&shop.customer, "/orders?colour=red").await,
+        422,
+    )
+    .await;
+    assert_problem(shop.orders.get(&shop.customer, "/orders/abc").await, 400).await;
+}

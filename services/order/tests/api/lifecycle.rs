@@ -1,0 +1,162 @@
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use test_support::proxy::TcpProxy;
+use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle, wait_until};
+
+use crate::{Shop, assert_problem};
+
+async fn set_status(shop: &Shop, token: &str, id: &Value, status: &str) -> reqwest::Response {
+    shop.orders
+        .put(
+            token,
+            &format!("/orders/{id}"),
+            &json!({ "status": status }),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn the_owner_cancels_a_pending_order_and_the_stock_comes_back_once() {
+    let shop = Shop::start().await;
+    let product = shop.product(10).await;
+    let order = shop.order(product, 4).await;
+    assert_eq!(shop.stock(product).await, 6);
+
+    let response = set_status(&shop, &shop.customer, &order["id"], "cancelled").await;
+    assert_eq!(response.status(), 200);
+    let cancelled: Value = response.json().await.unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(shop.stock(product).await, 10);
+
+    // A cancelled order is final; cancelling again neither succeeds nor releases again.
+    let again = set_status(&shop, &shop.customer, &order["id"], "cancelled").await;
+    assert_eq!(
+        assert_problem(again, 409).await["type"],
+        "urn:problem:illegal-transition"
+    );
+    shop.orders.state.releaser.release_pending().await;
+    assert_eq!(shop.stock(product).await, 10);
+
+    // Deleting the cancelled order releases nothing more either.
+    let deleted = shop
+        .orders
+        .delete(&shop.customer, &format!("/orders/{}", order["id"]))
+        .await;
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(shop.stock(product).await, 10);
+}
+
+#[tokio::test]
+async fn fulfilment_is_for_admins_and_final_states_never_change() {
+    let shop = Shop::start().await;
+    let product = shop.product(10).await;
+    let order = shop.order(product, 1).await;
+    let id = &order["id"];
+
+    let forbidden = set_status(&shop, &shop.customer, id, "confirmed").await;
+    assert_problem(forbidden, 403).await;
+    let skipping = set_status(&shop, &shop.admin, id, "shipped").await;
+    assert_problem(skipping, 409).await;
+    for status in ["confirmed", "shipped", "completed"] {
+        let response = set_status(&shop, &shop.admin, id, status).await;
+        assert_eq!(response.status(), 200, "to {status}");
+    }
+    for status in ["cancelled", "pending", "shipped"] {
+        let response = set_status(&shop, &shop.admin, id, status).await;
+        assert_problem(response, 409).await;
+    }
+    let delete = shop
+        .orders
+        .delete(&shop.admin, &format!("/orders/{id}"))
+        .await;
+    assert_eq!(
+        assert_problem(delete, 409).await["type"],
+        "urn:problem:order-not-deletable"
+    );
+    assert_eq!(
+        shop.stock(product).await,
+        9,
+        "a completed order keeps its stock"
+    );
+
+    let unknown = set_status(&shop, &shop.admin, id, "lost").await;
+    assert_problem(unknown, 422).await;
+}
+
+#[tokio::test]
+async fn deleting_a_pending_order_gives_its_stock_back() {
+    let shop = Shop::start().await;
+    let product = shop.product(10).await;
+    let order = shop.order(product, 3).await;
+    let path = format!("/orders/{}", order["id"]);
+    assert_eq!(
+        shop.orders.delete(&shop.customer, &path).await.status(),
+        204
+    );
+    assert_eq!(shop.stock(product).await, 10);
+    assert_problem(shop.orders.get(&shop.customer, &path).await, 404).await;
+    assert_problem(shop.orders.delete(&shop.customer, &path).await, 404).await;
+}
+
+#[tokio::test]
+async fn a_release_that_failed_is_retried_until_the_product_service_confirms() {
+    let users = UserServiceHandle::start().await;
+    let products = ProductServiceHandle::start(&users).await;
+    let proxy = TcpProxy::start(products.address).await;
+    let product_url = format!("http://{}", proxy.address);
+    let orders = OrderServiceHandle::start_with(
+        &users,
+        &products,
+        &[
+            ("PRODUCT_SERVICE_URL", &product_url),
+            ("RELEASE_RETRY_INTERVAL_MS", "100"),
+        ],
+    )
+    .await;
+    let (_, admin) = users.admin().await;
+    let (_, customer) = users.customer().await;
+    let product = products.product_with_stock(&admin, "Lamp", 10).await;
+    let order: Value = orders
+        .place(
+            &customer,
+            &json!({"product_id": product, "quantity": 2}),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let stock = || async {
+        let response = products
+            .client
+            .get(products.url(&format!("/products/{product}")))
+            .send()
+            .await
+            .unwrap();
+        response.json::<Value>().await.unwrap()["quantity"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(stock().await, 8);
+
+    // The Product Service is unreachable: the cancel still succeeds, the release waits.
+    proxy.cut();
+    let path = format!("/orders/{}", order["id"]);
+    let cancelled = orders
+        .put(&customer, &path, &json!({"status": "cancelled"}))
+        .await;
+    assert_eq!(cancelled.status(), 200);
+    assert_eq!(stock().await, 8);
+
+    proxy.restore();
+    wait_until(
+        "the release to be retried",
+        Duration::from_secs(15),
+        || async { (stock().await == 10).then_some(()) },
+    )
+    .await;
+    // And never twice.
+    assert_eq!(orders.state.releaser.release_pending().await, 0);
+    assert_eq!(stock().await, 10);
+}

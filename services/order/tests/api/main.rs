@@ -1,0 +1,88 @@
+//! The Order Service over HTTP with the real User and Product services, PostgreSQL, Redis and
+//! RabbitMQ, each test on fresh databases and an exchange of its own.
+
+mod access;
+mod create;
+mod events;
+mod lifecycle;
+mod resilience;
+
+use reqwest::Response;
+use serde_json::Value;
+use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle};
+
+/// Asserts a problem+json response with `status` and returns its body.
+pub async fn assert_problem(response: Response, status: u16) -> Value {
+    assert_eq!(response.status(), status, "unexpected status");
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.expect("problem JSON");
+    assert_eq!(body["status"], status);
+    body
+}
+
+/// All three services, an admin and a customer.
+pub struct Shop {
+    pub users: UserServiceHandle,
+    pub products: ProductServiceHandle,
+    pub orders: OrderServiceHandle,
+    pub admin: String,
+    pub customer: String,
+}
+
+impl Shop {
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(order_settings: &[(&'static str, &str)]) -> Self {
+        let users = UserServiceHandle::start().await;
+        let products = ProductServiceHandle::start(&users).await;
+        let orders = OrderServiceHandle::start_with(&users, &products, order_settings).await;
+        let (_, admin) = users.admin().await;
+        let (_, customer) = users.customer().await;
+        Self {
+            users,
+            products,
+            orders,
+            admin,
+            customer,
+        }
+    }
+
+    /// A product with `quantity` units at 19.99.
+    pub async fn product(&self, quantity: i64) -> i64 {
+        self.products
+            .product_with_stock(&self.admin, "Walnut desk", quantity)
+            .await
+    }
+
+    /// Units of `product_id` in stock, read from the database (not the cache).
+    pub async fn stock(&self, product_id: i64) -> i64 {
+        let response = self
+            .products
+            .client
+            .get(self.products.url(&format!("/products/{product_id}")))
+            .send()
+            .await
+            .unwrap();
+        let product: Value = response.json().await.unwrap();
+        product["quantity"].as_i64().unwrap()
+    }
+
+    /// Places an order as the customer; panics unless 201.
+    pub async fn order(&self, product_id: i64, quantity: i64) -> Value {
+        let response = self
+            .orders
+            .place(
+                &self.customer,
+                &serde_json::json!({"product_id": product_id, "quantity": quantity}),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+}

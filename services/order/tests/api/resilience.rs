@@ -1,0 +1,149 @@
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use test_support::broker::{BROKER_URL, TestBroker};
+use test_support::proxy::TcpProxy;
+use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle, wait_until};
+
+use crate::assert_problem;
+
+#[tokio::test]
+async fn orders_are_accepted_while_rabbitmq_is_down_and_every_event_goes_out_once() {
+    let users = UserServiceHandle::start().await;
+    let products = ProductServiceHandle::start(&users).await;
+    let proxy = TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
+    let amqp_url = proxy.rewrite_url(BROKER_URL);
+    let orders = OrderServiceHandle::start_with(
+        &users,
+        &products,
+        &[("AMQP_URL", &amqp_url), ("AMQP_TIMEOUT_MS", "1000")],
+    )
+    .await;
+    let broker = TestBroker::connect().await;
+    let tap = broker.tap(&orders.exchange, "order.created").await;
+    let (_, admin) = users.admin().await;
+    let (_, customer) = users.customer().await;
+    let product = products.product_with_stock(&admin, "Chair", 100).await;
+    let body = json!({"product_id": product, "quantity": 1});
+
+    let before: Value = orders
+        .place(&customer, &body, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    proxy.cut();
+    let mut ids = vec![before["id"].as_i64().unwrap()];
+    for _ in 0..5 {
+        let response = orders.place(&customer, &body, None).await;
+        assert_eq!(
+            response.status(),
+            201,
+            "orders are accepted with the broker away"
+        );
+        ids.push(
+            response.json::<Value>().await.unwrap()["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    let health: Value = orders
+        .client
+        .get(orders.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["dependencies"]["rabbitmq"]["status"], "down");
+    assert!(
+        health["dependencies"]["outbox"]["detail"]["backlog"]
+            .as_i64()
+            .unwrap()
+            >= 1
+    );
+
+    proxy.restore();
+    let counts: RefCell<HashMap<i64, usize>> = RefCell::default();
+    let count = |messages: Vec<test_support::broker::TakenMessage>| {
+        let mut counts = counts.borrow_mut();
+        for message in messages {
+            let event: Value = serde_json::from_slice(&message.data).unwrap();
+            *counts
+                .entry(event["order"]["id"].as_i64().unwrap())
+                .or_default() += 1;
+        }
+        ids.iter().all(|id| counts.contains_key(id))
+    };
+    wait_until("every order's event", Duration::from_secs(30), || async {
+        count(broker.take_all(&tap).await).then_some(())
+    })
+    .await;
+    // Nothing more arrives: each order.created exactly once.
+    orders.relay.drain().await.unwrap();
+    count(broker.take_all(&tap).await);
+    let seen = counts.into_inner();
+    assert!(seen.values().all(|count| *count == 1), "{seen:?}");
+    assert_eq!(seen.len(), ids.len());
+    broker.delete_exchange(&orders.exchange).await;
+}
+
+#[tokio::test]
+async fn the_product_service_down_is_a_fast_503_and_nothing_is_stored() {
+    let users = UserServiceHandle::start().await;
+    let products = ProductServiceHandle::start(&users).await;
+    let proxy = TcpProxy::start(products.address).await;
+    let product_url = format!("http://{}", proxy.address);
+    let orders =
+        OrderServiceHandle::start_with(&users, &products, &[("PRODUCT_SERVICE_URL", &product_url)])
+            .await;
+    let (_, admin) = users.admin().await;
+    let (_, customer) = users.customer().await;
+    let product = products.product_with_stock(&admin, "Shelf", 3).await;
+
+    proxy.cut();
+    let started = std::time::Instant::now();
+    let response = orders
+        .place(
+            &customer,
+            &json!({"product_id": product, "quantity": 1}),
+            Some("retry-me"),
+        )
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        assert_problem(response, 503).await["type"],
+        "urn:problem:unavailable"
+    );
+    let listed: Value = orders.get(&customer, "/orders").await.json().await.unwrap();
+    assert_eq!(listed["items"], json!([]));
+
+    // The failed attempt left the key free: the retry goes through once the service is back.
+    proxy.restore();
+    let retry = orders
+        .place(
+            &customer,
+            &json!({"product_id": product, "quantity": 1}),
+            Some("retry-me"),
+        )
+        .await;
+    assert_eq!(retry.status(), 201);
+}
+
+#[tokio::test]
+async fn the_user_service_down_is_503_not_401() {
+    let users = UserServiceHandle::start().await;
+    let products = ProductServiceHandle::start(&users).await;
+    let orders = OrderServiceHandle::start(&users, &products).await;
+    let (_, customer) = users.customer().await;
+    users.shutdown.cancel();
+    let response = orders.get(&customer, "/orders").await;
+    assert_problem(response, 503).await;
+}

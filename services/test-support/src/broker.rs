@@ -1,0 +1,272 @@
+//! The shared RabbitMQ as tests see it: publish order events the way `docs/events.md` says the
+//! Order Service does, and look into queues (counts, dead letters) without consuming them by a
+//! service.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use service_runtime::amqp::lapin::options::{BasicGetOptions, QueueDeclareOptions};
+use service_runtime::amqp::lapin::types::{AMQPValue, FieldTable, ShortString};
+use service_runtime::amqp::lapin::{BasicProperties, Channel};
+use service_runtime::amqp::{AmqpConfig, AmqpLink, Topology};
+use service_runtime::config::Secret;
+
+pub const BROKER_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const BROKER_ADDRESS: &str = "127.0.0.1:5672";
+
+/// A message taken from a queue.
+#[derive(Debug, Clone)]
+pub struct TakenMessage {
+    pub data: Vec<u8>,
+    /// String-valued headers.
+    pub headers: HashMap<String, String>,
+    pub properties: BasicProperties,
+}
+
+/// A publishing and inspecting connection to the shared broker.
+#[derive(Debug)]
+pub struct TestBroker {
+    link: Arc<AmqpLink>,
+}
+
+impl TestBroker {
+    pub async fn connect() -> Self {
+        crate::init();
+        let nothing: Topology = Arc::new(|_| Box::pin(async { Ok(()) }));
+        let config = AmqpConfig {
+            amqp_url: Secret::new(BROKER_URL),
+            amqp_timeout_ms: 5_000,
+        };
+        let link = AmqpLink::new(&config, "tests", true, nothing);
+        link.channel().await.expect("the shared RabbitMQ answers");
+        Self { link }
+    }
+
+    async fn channel(&self) -> Channel {
+        self.link
+            .channel()
+            .await
+            .expect("the shared RabbitMQ answers")
+    }
+
+    /// Publishes with a confirm; panics if the broker refuses.
+    pub async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) {
+        self.link
+            .publish_confirmed(exchange, routing_key, body, properties)
+            .await
+            .expect("the broker confirms the message");
+    }
+
+    /// Publishes `event` as the Order Service would: routing key = event type, message id =
+    /// event id, `x-schema-version`, and `traceparent` when given.
+    pub async fn publish_event(&self, exchange: &str, event: &Value, traceparent: Option<&str>) {
+        let event_type = event["event_type"].as_str().unwrap_or("order.created");
+        let properties = event_properties(event, traceparent);
+        self.publish(
+            exchange,
+            event_type,
+            event.to_string().as_bytes(),
+            properties,
+        )
+        .await;
+    }
+
+    /// Takes one message off `queue` (acknowledged at once), if there is one.
+    pub async fn take(&self, queue: &str) -> Option<TakenMessage> {
+        let message = self
+            .channel()
+            .await
+            .basic_get(ShortString::from(queue), BasicGetOptions { no_ack: true })
+            .await
+            .expect("basic.get on an existing queue")?;
+        let delivery = message.delivery;
+        let headers = delivery
+            .properties
+            .headers()
+            .as_ref()
+            .map(|table| {
+                table
+                    .inner()
+                    .iter()
+                    .filter_map(|(name, value)| match value {
+                        AMQPValue::LongString(text) => Some((
+                            name.to_string(),
+                            String::from_utf8_lossy(text.as_bytes()).into_owned(),
+                        )),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(TakenMessage {
+            data: delivery.data,
+            headers,
+            properties: delivery.properties,
+        })
+    }
+
+    /// (ready messages, consumers) of `queue`, or None if it does not exist.
+    pub async fn queue_counts(&self, queue: &str) -> Option<(u32, u32)> {
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        match self
+            .channel()
+            .await
+            .queue_declare(ShortString::from(queue), passive, FieldTable::default())
+            .await
+        {
+            Ok(queue) => Some((queue.message_count(), queue.consumer_count())),
+            // A missing queue closes the channel; the link opens a new one next time.
+            Err(_) => None,
+        }
+    }
+
+    /// Deletes a test's own queue, as a broker that lost its state would have.
+    pub async fn delete_queue(&self, queue: &str) {
+        self.channel()
+            .await
+            .queue_delete(
+                ShortString::from(queue),
+                service_runtime::amqp::lapin::options::QueueDeleteOptions::default(),
+            )
+            .await
+            .expect("queue deleted");
+    }
+
+    /// A queue of the test's own (expiring by itself) bound to `exchange` with `binding_key`,
+    /// declaring the exchange as the Order Service does. Returns the queue's name.
+    pub async fn tap(&self, exchange: &str, binding_key: &str) -> String {
+        let channel = self.channel().await;
+        channel
+            .exchange_declare(
+                ShortString::from(exchange),
+                service_runtime::amqp::lapin::ExchangeKind::Topic,
+                service_runtime::amqp::lapin::options::ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("exchange declared");
+        let queue = format!("test.tap.{}", uuid::Uuid::new_v4().simple());
+        let mut arguments = FieldTable::default();
+        arguments.insert("x-expires".into(), AMQPValue::LongUInt(300_000));
+        channel
+            .queue_declare(
+                ShortString::from(queue.as_str()),
+                QueueDeclareOptions::default(),
+                arguments,
+            )
+            .await
+            .expect("tap queue declared");
+        channel
+            .queue_bind(
+                ShortString::from(queue.as_str()),
+                ShortString::from(exchange),
+                ShortString::from(binding_key),
+                service_runtime::amqp::lapin::options::QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("tap queue bound");
+        queue
+    }
+
+    /// Every message `queue` holds now.
+    pub async fn take_all(&self, queue: &str) -> Vec<TakenMessage> {
+        let mut messages = Vec::new();
+        while let Some(message) = self.take(queue).await {
+            messages.push(message);
+        }
+        messages
+    }
+
+    /// Deletes a test's own exchange.
+    pub async fn delete_exchange(&self, exchange: &str) {
+        let _ = self
+            .channel()
+            .await
+            .exchange_delete(
+                ShortString::from(exchange),
+                service_runtime::amqp::lapin::options::ExchangeDeleteOptions::default(),
+            )
+            .await;
+    }
+
+    pub async fn close(self) {
+        self.link.close().await;
+    }
+}
+
+/// The properties `docs/events.md` prescribes for `event`.
+pub fn event_properties(event: &Value, traceparent: Option<&str>) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    let version = event["schema_version"].to_string();
+    headers.insert(
+        "x-schema-version".into(),
+        AMQPValue::LongString(version.into()),
+    );
+    if let Some(traceparent) = traceparent {
+        headers.insert(
+            "traceparent".into(),
+            AMQPValue::LongString(traceparent.into()),
+        );
+    }
+    let event_id = event["event_id"].as_str().unwrap_or_default();
+    let event_type = event["event_type"].as_str().unwrap_or_default();
+    BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2)
+        .with_message_id(event_id.into())
+        .with_type(event_type.into())
+        .with_app_id("order-service".into())
+        .with_timestamp(
+            chrono::Utc::now()
+                .timestamp()
+                .try_into()
+                .unwrap_or_default(),
+        )
+        .with_headers(headers)
+}
+
+/// An `order.created` event (schema version 1) for order `order_id` with a fresh event id.
+pub fn order_created(order_id: i64) -> Value {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    json!({
+        "event_id": uuid::Uuid::now_v7().to_string(),
+        "event_type": "order.created",
+        "schema_version": 1,
+        "occurred_at": now,
+        "previous_status": null,
+        "order": {
+            "id": order_id,
+            "user_id": 7,
+            "username": "alice",
+            "product_id": 3,
+            "product_name": "Walnut desk",
+            "unit_price": "249.00",
+            "quantity": 2,
+            "total_price": "498.00",
+            "status": "pending",
+            "created_at": now,
+            "updated_at": now,
+        }
+    })
+}
+
+/// A fresh sampled W3C `traceparent`, as a producer's request span would send.
+pub fn new_traceparent() -> (String, String) {
+    let trace_id = uuid::Uuid::new_v4().simple().to_string();
+    let span_id = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    (format!("00-{trace_id}-{span_id}-01"), trace_id)
+}

@@ -1,0 +1,124 @@
+//! The Notification Service started in-process, consuming its own uniquely named queue (and,
+//! unless told otherwise, its own exchange) on the shared RabbitMQ. The queues expire on their
+//! own after a test, and the exchange goes with its last binding.
+//!
+//! For an end-to-end test with the Order Service, give both the same exchange name:
+//! `NotificationTopology::unique().with_exchange(&order_service_exchange)`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use notification_service::Application;
+use notification_service::config::NotificationConfig;
+use service_runtime::config::Settings;
+use service_runtime::metrics::Metrics;
+use tokio_util::sync::CancellationToken;
+
+/// Queue names of one test.
+#[derive(Debug, Clone)]
+pub struct NotificationTopology {
+    pub exchange: String,
+    pub queue: String,
+}
+
+impl NotificationTopology {
+    pub fn unique() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            exchange: format!("test.order_events.{id}"),
+            queue: format!("test.order_notifications.{id}"),
+        }
+    }
+
+    pub fn with_exchange(mut self, exchange: &str) -> Self {
+        exchange.clone_into(&mut self.exchange);
+        self
+    }
+
+    pub fn dead_letters(&self) -> String {
+        format!("{}.dead", self.queue)
+    }
+}
+
+/// The Notification Service running in this process.
+#[derive(Debug)]
+pub struct NotificationServiceHandle {
+    pub address: SocketAddr,
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub topology: NotificationTopology,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: CancellationToken,
+    pub server: tokio::task::JoinHandle<()>,
+}
+
+/// Settings for a Notification Service under test; `extra` overrides or adds keys (e.g.
+/// `NOTIFY_CHANNELS`, `NOTIFY_WEBHOOK_URL`, `AMQP_URL` through a proxy).
+pub fn notification_settings(
+    topology: &NotificationTopology,
+    extra: &[(&'static str, &str)],
+) -> Settings {
+    let mut pairs: Vec<(&'static str, String)> = vec![
+        ("HOST", "127.0.0.1".into()),
+        ("PORT", "0".into()),
+        ("AMQP_URL", crate::broker::BROKER_URL.into()),
+        ("AMQP_TIMEOUT_MS", "2000".into()),
+        ("NOTIFY_EXCHANGE", topology.exchange.clone()),
+        ("NOTIFY_QUEUE", topology.queue.clone()),
+        ("NOTIFY_QUEUE_EXPIRES_MS", "300000".into()),
+        // Short delays keep retry tests quick; the policy is the same.
+        ("NOTIFY_RETRY_DELAY_MS", "100".into()),
+        ("NOTIFY_RETRY_MAX_DELAY_MS", "400".into()),
+        ("SHUTDOWN_TIMEOUT_SECS", "5".into()),
+    ];
+    pairs.extend(extra.iter().map(|(key, value)| (*key, (*value).to_owned())));
+    Settings::from_pairs(pairs)
+}
+
+impl NotificationServiceHandle {
+    /// Starts the service; its queue is declared and bound when this returns.
+    pub async fn start(topology: &NotificationTopology, extra: &[(&'static str, &str)]) -> Self {
+        crate::init();
+        let config = NotificationConfig::from_settings(notification_settings(topology, extra))
+            .expect("test configuration is valid");
+        let app = Application::build(config)
+            .await
+            .expect("notification service starts");
+        let address = app.local_addr();
+        let metrics = app.metrics();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(app.run(shutdown.clone()));
+        Self {
+            address,
+            base_url: format!("http://{address}"),
+            client: crate::http_client(),
+            topology: topology.clone(),
+            metrics,
+            shutdown,
+            server,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// The value of one sample in `/metrics`, e.g.
+    /// `notifications_handled_total{outcome="delivered"}`; 0 when it was never recorded.
+    pub fn metric(&self, sample: &str) -> f64 {
+        metric_value(&self.metrics.encode(), sample)
+    }
+
+    /// Stops taking messages, finishes those in hand and waits for the service to end.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.server.await;
+    }
+}
+
+/// The value of `sample` (name with its labels, as printed) in an OpenMetrics text.
+pub fn metric_value(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}

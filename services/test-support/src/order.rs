@@ -1,0 +1,149 @@
+//! The Order Service started in-process for tests, against a fresh database, a
+//! [`UserServiceHandle`] and a [`ProductServiceHandle`], publishing to an exchange of its own.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use order_service::Application;
+use order_service::config::OrderServiceConfig;
+use order_service::outbox::OutboxRelay;
+use order_service::state::AppState;
+use serde_json::Value;
+use service_runtime::config::Settings;
+use tokio_util::sync::CancellationToken;
+
+use crate::broker::BROKER_URL;
+use crate::{
+    ProductServiceHandle, TEST_SERVICE_TOKEN, TestDatabase, UserServiceHandle, http_client, init,
+};
+
+/// The Order Service running in this process.
+#[derive(Debug)]
+pub struct OrderServiceHandle {
+    pub address: SocketAddr,
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub state: Arc<AppState>,
+    pub relay: Arc<OutboxRelay>,
+    /// The topic exchange this instance publishes to, unique per test.
+    pub exchange: String,
+    pub shutdown: CancellationToken,
+    pub server: tokio::task::JoinHandle<()>,
+    pub database: TestDatabase,
+}
+
+/// Settings for an Order Service under test; `extra` overrides or adds keys.
+pub fn order_service_settings(
+    database: &TestDatabase,
+    users: &UserServiceHandle,
+    products: &ProductServiceHandle,
+    exchange: &str,
+    extra: &[(&'static str, &str)],
+) -> Settings {
+    let mut pairs: Vec<(&'static str, String)> = vec![
+        ("HOST", "127.0.0.1".into()),
+        ("PORT", "0".into()),
+        ("DATABASE_URL", database.url.clone()),
+        ("USER_SERVICE_URL", users.base_url.clone()),
+        ("PRODUCT_SERVICE_URL", products.base_url.clone()),
+        ("SERVICE_TOKEN", TEST_SERVICE_TOKEN.into()),
+        ("AMQP_URL", BROKER_URL.into()),
+        ("AMQP_TIMEOUT_MS", "2000".into()),
+        ("ORDER_EVENTS_EXCHANGE", exchange.into()),
+        ("RELEASE_RETRY_INTERVAL_MS", "200".into()),
+    ];
+    pairs.extend(extra.iter().map(|(key, value)| (*key, (*value).to_owned())));
+    Settings::from_pairs(pairs)
+}
+
+impl OrderServiceHandle {
+    pub async fn start(users: &UserServiceHandle, products: &ProductServiceHandle) -> Self {
+        Self::start_with(users, products, &[]).await
+    }
+
+    pub async fn start_with(
+        users: &UserServiceHandle,
+        products: &ProductServiceHandle,
+        extra: &[(&'static str, &str)],
+    ) -> Self {
+        init();
+        let database = TestDatabase::new("orders");
+        let exchange = format!("test.order_events.{}", uuid::Uuid::new_v4().simple());
+        let config = OrderServiceConfig::from_settings(order_service_settings(
+            &database, users, products, &exchange, extra,
+        ))
+        .expect("test configuration is valid");
+        let app = Application::build(config)
+            .await
+            .expect("order service starts");
+        let address = app.local_addr();
+        let state = app.state();
+        let relay = app.relay();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(app.run(shutdown.clone()));
+        Self {
+            address,
+            base_url: format!("http://{address}"),
+            client: http_client(),
+            state,
+            relay,
+            exchange,
+            shutdown,
+            server,
+            database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// `POST /orders` as `token`, with an Idempotency-Key when given.
+    pub async fn place(&self, token: &str, body: &Value, key: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url("/orders"))
+            .bearer_auth(token)
+            .json(body);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        request
+            .send()
+            .await
+            .expect("request reaches the order service")
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request reaches the order service")
+    }
+
+    pub async fn put(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request reaches the order service")
+    }
+
+    pub async fn delete(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request reaches the order service")
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.server.await;
+    }
+}
