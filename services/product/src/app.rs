@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cache::ProductCache;
 use crate::config::ProductServiceConfig;
+use crate::list_cache::ListCache;
 use crate::metrics::ProductMetrics;
 use crate::repository::ProductsRepository;
 use crate::state::AppState;
@@ -63,6 +64,13 @@ impl Application {
                 redis.clone(),
                 config.cache.cache_key_prefix.clone(),
                 Duration::from_secs(config.cache.product_cache_ttl_secs),
+                product_metrics.clone(),
+            ),
+            pages: ListCache::new(
+                redis.clone(),
+                &config.cache.cache_key_prefix,
+                // Pages go stale with any write anywhere; a short life bounds their memory.
+                Duration::from_secs(config.cache.product_cache_ttl_secs.min(60)),
                 product_metrics.clone(),
             ),
             metrics: product_metrics,

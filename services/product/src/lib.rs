@@ -6,7 +6,8 @@
 //!   `/health*`, `/metrics`, `/openapi.json` and `/docs`.
 //! - [`domain`]: `Price` (exact decimal), `ProductName`, `Stock`, …, valid by construction.
 //! - [`repository`]: the `products` and `reservations` tables in raw SQL (`sql/product/`).
-//! - [`cache`]: cache-aside in Redis that never serves a value older than a returned write.
+//! - [`cache`]: cache-aside in Redis that never serves a value older than a returned write;
+//!   [`list_cache`]: listing pages cached by generation, with the same guarantee.
 //! - [`Application`]: builds all of it from a [`config::ProductServiceConfig`] and serves it.
 
 mod app;
@@ -14,6 +15,7 @@ pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod list_cache;
 pub mod metrics;
 pub mod repository;
 pub mod routes;

@@ -20,6 +20,8 @@ pub struct ProductMetrics {
     cache_hits: Counter,
     cache_misses: Counter,
     cache_errors: Family<ErrorLabels, Counter>,
+    list_cache_hits: Counter,
+    list_cache_misses: Counter,
     products_viewed: Counter,
     reservations: Family<OutcomeLabels, Counter>,
 }
@@ -43,6 +45,16 @@ impl ProductMetrics {
             this.cache_errors.clone(),
         );
         metrics.register(
+            "product_list_cache_hits",
+            "GET /products pages answered from Redis",
+            this.list_cache_hits.clone(),
+        );
+        metrics.register(
+            "product_list_cache_misses",
+            "GET /products pages read from PostgreSQL",
+            this.list_cache_misses.clone(),
+        );
+        metrics.register(
             "products_viewed",
             "Products shown to clients by GET /products/{id}",
             this.products_viewed.clone(),
@@ -61,6 +73,14 @@ impl ProductMetrics {
 
     pub fn cache_miss(&self) {
         self.cache_misses.inc();
+    }
+
+    pub fn list_cache_hit(&self) {
+        self.list_cache_hits.inc();
+    }
+
+    pub fn list_cache_miss(&self) {
+        self.list_cache_misses.inc();
     }
 
     pub fn cache_error(&self, kind: &'static str) {

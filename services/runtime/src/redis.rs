@@ -17,7 +17,8 @@ use bb8_redis::RedisConnectionManager;
 use bb8_redis::bb8::{self, ManageConnection, RunError};
 use prometheus_client::metrics::gauge::Gauge;
 use redis::aio::MultiplexedConnection;
-use redis::{Cmd, FromRedisValue, ScriptInvocation};
+use redis::io::tcp::TcpSettings;
+use redis::{Cmd, FromRedisValue, IntoConnectionInfo, ScriptInvocation};
 use serde::Deserialize;
 use tracing::Instrument;
 use tracing::field::Empty;
@@ -169,7 +170,15 @@ impl Redis {
     /// Builds the pool without connecting: Redis may be down when the service starts.
     pub fn new(config: &RedisConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let manager = RedisConnectionManager::new(config.redis_url.expose())
+        let info = config
+            .redis_url
+            .expose()
+            .into_connection_info()
+            .map_err(|error| ConfigError::new("REDIS_URL", error.to_string()))?
+            // redis-rs leaves Nagle on; with many small pipelined commands per connection
+            // that delays replies by milliseconds under load.
+            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let manager = RedisConnectionManager::new(info)
             .map_err(|error| ConfigError::new("REDIS_URL", error.to_string()))?;
         let pool = bb8::Pool::builder()
             .max_size(config.redis_pool_max_size)

@@ -1,3 +1,5 @@
+//! `POST /products`: an admin adds a product.
+
 use std::sync::Arc;
 
 use salvo::http::StatusCode;
@@ -65,6 +67,7 @@ pub async fn create_product(
             quantity,
         })
         .await?;
+    state.product_added().await;
     tracing::info!(product_id = product.id, "product created");
     res.status_code(StatusCode::CREATED);
     res.render(Json(ProductResponse::from(&product)));

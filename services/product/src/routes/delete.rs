@@ -1,3 +1,5 @@
+//! `DELETE /products/{id}`: an admin removes a product.
+
 use std::sync::Arc;
 
 use salvo::http::StatusCode;
@@ -32,7 +34,7 @@ pub async fn delete_product(
     if !state.products.delete(id).await? {
         return Err(ProductError::ProductNotFound);
     }
-    state.cache.invalidate(id, DELETED).await;
+    state.product_changed(id, DELETED).await;
     tracing::info!(product_id = id, "product deleted");
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())

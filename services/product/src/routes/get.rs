@@ -1,3 +1,5 @@
+//! `GET /products/{id}`: one product, public, through the Redis cache.
+
 use std::sync::Arc;
 
 use salvo::http::header::{CONTENT_TYPE, HeaderValue};

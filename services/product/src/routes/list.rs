@@ -1,5 +1,8 @@
+//! `GET /products`: public listing with filters, skip/limit and keyset cursor.
+
 use std::sync::Arc;
 
+use salvo::http::header::{CONTENT_TYPE, HeaderValue};
 use salvo::oapi::{ToParameters, ToSchema};
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -9,6 +12,7 @@ use service_runtime::server::state;
 use super::{ProductResponse, collect};
 use crate::domain::{parse_decimal, parse_search};
 use crate::error::ProductError;
+use crate::list_cache::{ListCache, PageLookup};
 use crate::repository::ListFilter;
 use crate::state::AppState;
 
@@ -49,7 +53,8 @@ pub struct ProductPage {
 
 /// List products (public), oldest first, filtered by name and price range.
 ///
-/// Pages with `skip`/`limit` or, at constant cost however deep, with `cursor`/`limit`.
+/// Pages with `skip`/`limit` or, at constant cost however deep, with `cursor`/`limit`. Pages are
+/// cached in Redis; a product write that has returned is always reflected.
 #[endpoint(
     tags("products"),
     parameters(ListQuery),
@@ -59,10 +64,19 @@ pub struct ProductPage {
 pub async fn list_products(
     req: &mut Request,
     depot: &mut Depot,
-) -> Result<Json<ProductPage>, ProductError> {
+    res: &mut Response,
+) -> Result<(), ProductError> {
     let query = parse_query(req.uri().query().unwrap_or_default())?;
     let filter = validate(query)?;
     let state = state::<Arc<AppState>>(depot);
+    let query_key = ListCache::query_key(&filter);
+    let generation = match state.pages.get(&query_key).await {
+        PageLookup::Hit(page) => {
+            write_json(res, page);
+            return Ok(());
+        }
+        PageLookup::Miss { generation } => generation,
+    };
     // One row more than asked tells whether another page follows.
     let mut products = state
         .products
@@ -76,11 +90,22 @@ pub async fn list_products(
     let next_cursor = more
         .then(|| products.last().map(|product| product.id.to_string()))
         .flatten();
-    Ok(Json(ProductPage {
+    let page = serde_json::to_vec(&ProductPage {
         items: products.iter().map(ProductResponse::from).collect(),
         limit: filter.limit,
         next_cursor,
-    }))
+    })?;
+    if let Some(generation) = generation {
+        state.pages.fill(generation, &query_key, &page).await;
+    }
+    write_json(res, page);
+    Ok(())
+}
+
+fn write_json(res: &mut Response, body: Vec<u8>) {
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.body(body);
 }
 
 fn parse_query(raw: &str) -> Result<ListQuery, ProductError> {

@@ -92,10 +92,7 @@ pub async fn reserve_stock(
             reservation,
             version,
         } => {
-            state
-                .cache
-                .invalidate(reservation.product_id, version)
-                .await;
+            state.product_changed(reservation.product_id, version).await;
             state.metrics.reservation("reserved");
             tracing::info!(
                 reservation_id = %reservation.reservation_id,
@@ -150,7 +147,7 @@ pub async fn release_stock(
         .ok_or_else(|| FieldError::new("reservation_id", "must be a UUID"))?;
     let state = state::<Arc<AppState>>(depot);
     if let Some((product_id, version)) = state.products.release(reservation_id).await? {
-        state.cache.invalidate(product_id, version).await;
+        state.product_changed(product_id, version).await;
         state.metrics.reservation("released");
         tracing::info!(%reservation_id, product_id, "stock released");
     }

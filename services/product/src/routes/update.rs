@@ -1,3 +1,5 @@
+//! `PUT /products/{id}`: an admin changes some fields of a product.
+
 use std::sync::Arc;
 
 use salvo::oapi::ToSchema;
@@ -84,7 +86,7 @@ pub async fn update_product(
         .update(id, &changes)
         .await?
         .ok_or(ProductError::ProductNotFound)?;
-    state.cache.invalidate(id, product.version).await;
+    state.product_changed(id, product.version).await;
     tracing::info!(
         product_id = id,
         version = product.version,

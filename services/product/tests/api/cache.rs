@@ -172,3 +172,85 @@ async fn concurrent_readers_never_see_a_value_older_than_a_returned_write() {
     );
     assert_eq!(shop.get_json(&path).await["quantity"], WRITES);
 }
+
+/// Listing pages are cached too; every kind of write that has returned shows in them.
+#[tokio::test]
+async fn listing_pages_reflect_every_returned_write() {
+    let shop = Shop::start().await;
+    let id = shop
+        .products
+        .product_with_stock(&shop.admin, "Lamp", 5)
+        .await;
+    let listed = |page: Value| page["items"].as_array().unwrap().clone();
+    assert_eq!(listed(shop.get_json("/products").await).len(), 1);
+    assert_eq!(listed(shop.get_json("/products").await).len(), 1);
+    assert_eq!(metric(&shop, "product_list_cache_hits_total").await, 1.0);
+
+    shop.products
+        .product_with_stock(&shop.admin, "Desk", 1)
+        .await;
+    assert_eq!(listed(shop.get_json("/products").await).len(), 2);
+    let response = shop
+        .admin_json(
+            Method::PUT,
+            &format!("/products/{id}"),
+            &json!({"price": "7.25"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(listed(shop.get_json("/products").await)[0]["price"], "7.25");
+    let reservation = shop.products.reserve(uuid::Uuid::new_v4(), id, 2).await;
+    assert_eq!(reservation.status(), 201);
+    assert_eq!(listed(shop.get_json("/products").await)[0]["quantity"], 3);
+    let response = shop
+        .admin_json(Method::DELETE, &format!("/products/{id}"), &json!({}))
+        .await;
+    assert_eq!(response.status(), 204);
+    let remaining = listed(shop.get_json("/products").await);
+    assert_eq!(remaining.len(), 1);
+    assert_eq!(remaining[0]["name"], "Desk");
+}
+
+#[tokio::test]
+async fn concurrent_list_readers_never_see_a_page_older_than_a_returned_write() {
+    const WRITES: i64 = 30;
+    let shop = Arc::new(Shop::start().await);
+    let id = shop
+        .products
+        .product_with_stock(&shop.admin, "Racer", 0)
+        .await;
+    let committed = Arc::new(AtomicI64::new(0));
+    let readers: Vec<_> = (0..6)
+        .map(|_| {
+            let (shop, committed) = (shop.clone(), committed.clone());
+            tokio::spawn(async move {
+                loop {
+                    let floor = committed.load(Ordering::SeqCst);
+                    if floor >= WRITES {
+                        return;
+                    }
+                    let page = shop.get_json("/products?limit=5").await;
+                    let seen = page["items"][0]["quantity"].as_i64().unwrap();
+                    assert!(
+                        seen >= floor,
+                        "page showed {seen} after write {floor} returned"
+                    );
+                }
+            })
+        })
+        .collect();
+    for quantity in 1..=WRITES {
+        let response = shop
+            .admin_json(
+                Method::PUT,
+                &format!("/products/{id}"),
+                &json!({"quantity": quantity}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        committed.store(quantity, Ordering::SeqCst);
+    }
+    for reader in readers {
+        reader.await.unwrap();
+    }
+}

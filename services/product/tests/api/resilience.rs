@@ -103,6 +103,7 @@ async fn a_write_during_a_stall_is_not_undone_when_redis_thaws() {
         .await;
     let path = format!("/products/{id}");
     shop.get_json(&path).await;
+    shop.get_json("/products").await;
 
     redis.stall().await;
     let started = Instant::now();
@@ -118,6 +119,10 @@ async fn a_write_during_a_stall_is_not_undone_when_redis_thaws() {
     for _ in 0..10 {
         let request = Instant::now();
         assert_eq!(shop.get_json(&path).await["name"], "Radio v2");
+        assert_eq!(
+            shop.get_json("/products").await["items"][0]["name"],
+            "Radio v2"
+        );
         assert!(request.elapsed() < Duration::from_secs(1));
     }
 
@@ -136,5 +141,9 @@ async fn a_write_during_a_stall_is_not_undone_when_redis_thaws() {
     .await;
     for _ in 0..3 {
         assert_eq!(shop.get_json(&path).await["name"], "Radio v2");
+        assert_eq!(
+            shop.get_json("/products").await["items"][0]["name"],
+            "Radio v2"
+        );
     }
 }
