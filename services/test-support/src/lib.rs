@@ -172,6 +172,14 @@ where
     }
 }
 
+/// A loopback port nothing listens on now, for a process the test starts itself.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// An HTTP client for tests: no proxy, short timeouts so a hang fails fast.
 pub fn http_client() -> reqwest::Client {
     init();

@@ -3,7 +3,7 @@
 //! Started from Debian's `rabbitmq-server` in a process group of its own and killed by that
 //! group's id when the value is dropped; its data lives in a temporary directory.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
-use crate::wait_until;
+use crate::{free_port, wait_until};
 
 #[derive(Debug)]
 pub struct PrivateRabbitMq {
@@ -22,11 +22,16 @@ pub struct PrivateRabbitMq {
     child: Child,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
+/// Debian's `/usr/sbin/rabbitmq-server` switches to the `rabbitmq` user through `su`, which puts
+/// the node in a session of its own that dropping the handle would not reach; the script it
+/// wraps runs the node as the current user, in the group this test starts.
+fn server_program() -> &'static str {
+    const DEBIAN: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+    if std::path::Path::new(DEBIAN).exists() {
+        DEBIAN
+    } else {
+        "rabbitmq-server"
+    }
 }
 
 impl PrivateRabbitMq {
@@ -48,17 +53,17 @@ impl PrivateRabbitMq {
             ),
         )
         .unwrap();
-        // Debian's start script drops to the `rabbitmq` user, which must own the node's files.
-        let _ = std::process::Command::new("chown")
-            .args(["-R", "rabbitmq:rabbitmq"])
-            .arg(&directory)
-            .status();
         let path = |name: &str| directory.join(name).display().to_string();
-        let child = Command::new("rabbitmq-server")
+        let child = Command::new(server_program())
             .env("RABBITMQ_NODENAME", format!("test-{id}@localhost"))
             .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
             .env("RABBITMQ_NODE_PORT", amqp_port.to_string())
             .env("RABBITMQ_DIST_PORT", dist_port.to_string())
+            // Erlang distribution on loopback too.
+            .env(
+                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
+                "-kernel inet_dist_use_interface {127,0,0,1}",
+            )
             .env("RABBITMQ_MNESIA_BASE", path("mnesia"))
             .env("RABBITMQ_LOG_BASE", path("log"))
             .env("RABBITMQ_ENABLED_PLUGINS_FILE", path("plugins"))

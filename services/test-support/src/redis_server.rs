@@ -1,7 +1,7 @@
 //! A private `redis-server` on a random port, for tests that take Redis away: the test kills,
 //! stalls and restarts this process (by its own PID), never the shared instance.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -19,10 +19,7 @@ pub struct PrivateRedis {
 impl PrivateRedis {
     /// Starts a server without persistence on a free port and waits until it accepts.
     pub async fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        let port = crate::free_port();
         let mut server = Self { port, child: None };
         server.restart().await;
         server
