@@ -6,6 +6,9 @@
 //! confirms) declared again. Consumers run under [`consume`], which restarts the subscription
 //! when its stream ends, errors or its channel silently dies, backing off between attempts.
 //! Trace context travels in message headers (`traceparent`, `tracestate`).
+//! [`consume_ordered`] (in [`ordered`]) handles many deliveries at once, in order per routing key.
+
+mod ordered;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,6 +32,7 @@ use crate::config::Secret;
 use crate::health::DependencyCheck;
 
 pub use lapin;
+pub use ordered::{OrderedConsumer, Settlement, consume_ordered};
 
 /// RabbitMQ settings.
 #[derive(Debug, Clone, Deserialize)]
