@@ -5,7 +5,10 @@
 //!   service name. Ctrl-C or SIGTERM stops them all; a service that dies is reported.
 //! - `infra`: makes sure PostgreSQL, Redis, RabbitMQ and NATS answer on their usual local ports,
 //!   starting any that is down (used by `.ci/run` too).
+//! - `demo`: against the running system, shows a user, products, an order placed and
+//!   cancelled, its notification and its events read back from NATS, step by step.
 
+mod demo;
 mod infra;
 mod up;
 
@@ -15,8 +18,9 @@ fn main() -> anyhow::Result<()> {
     match command.as_deref() {
         Some("up") => runtime.block_on(up::run()),
         Some("infra") => runtime.block_on(infra::ensure_running()),
+        Some("demo") => runtime.block_on(demo::run()),
         _ => {
-            eprintln!("usage: cargo xtask <up|infra>");
+            eprintln!("usage: cargo xtask <up|infra|demo>");
             std::process::exit(2);
         }
     }

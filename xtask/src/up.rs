@@ -10,7 +10,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 /// Development admin that `up` makes sure exists.
-const DEV_ADMIN: (&str, &str) = ("admin", "admin-password");
+pub const DEV_ADMIN: (&str, &str) = ("admin", "admin-password");
 
 /// A service binary and how `up` runs it. Entries whose package directory does not exist yet
 /// are skipped, so the launcher keeps working as services land.
@@ -21,16 +21,25 @@ struct Program {
     env: &'static [(&'static str, &'static str)],
 }
 
-const PROGRAMS: &[Program] = &[Program {
-    name: "user-service",
-    package_dir: "services/user",
-    port: 8001,
-    env: &[
-        ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/users"),
-        ("BOOTSTRAP_ADMIN_USERNAME", DEV_ADMIN.0),
-        ("BOOTSTRAP_ADMIN_PASSWORD", DEV_ADMIN.1),
-    ],
-}];
+const PROGRAMS: &[Program] = &[
+    Program {
+        name: "user-service",
+        package_dir: "services/user",
+        port: 8001,
+        env: &[
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/users"),
+            ("BOOTSTRAP_ADMIN_USERNAME", DEV_ADMIN.0),
+            ("BOOTSTRAP_ADMIN_PASSWORD", DEV_ADMIN.1),
+        ],
+    },
+    Program {
+        name: "event-bridge",
+        package_dir: "bridge",
+        port: 8005,
+        // Defaults: RabbitMQ and NATS on their local ports, stream ORDER_EVENTS, `events.>`.
+        env: &[],
+    },
+];
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

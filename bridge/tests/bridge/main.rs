@@ -6,3 +6,4 @@ mod mirroring;
 mod outages;
 mod platform;
 mod private_nats;
+mod publisher;
