@@ -7,8 +7,9 @@
 //!
 //! 1. Throughput: 10,000 events wait in the bridge's queue; a bridge starts and drains them
 //!    into a file-backed stream. Time from start to the 10,000th stored message.
-//! 2. Latency: 10,000 events published at a steady 2,000/s while the bridge runs; for each,
-//!    from `occurred_at` (set just before publishing) to the time JetStream stored it.
+//! 2. Latency: 10,000 events published at a steady rate (`BENCH_RATE`, default 1,000/s, the
+//!    Order Service's target) while the bridge runs; for each, from `occurred_at` (set just
+//!    before publishing) to the time JetStream stored it.
 
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,13 @@ use service_runtime::amqp::lapin::types::ShortString;
 use crate::harness::{BROKER, Names, Publisher, SHARED_NATS, TestBridge, stream_count};
 
 const EVENTS: u64 = 10_000;
-const RATE_PER_SECOND: u64 = 2_000;
+
+fn rate_per_second() -> u64 {
+    std::env::var("BENCH_RATE")
+        .ok()
+        .and_then(|rate| rate.parse().ok())
+        .unwrap_or(1_000)
+}
 
 /// Publishes `count` events with confirms awaited in batches, optionally paced to `rate`.
 async fn publish(publisher: &Publisher, first: u64, count: u64, rate: Option<u64>) {
@@ -95,7 +102,8 @@ async fn benchmark() {
         EVENTS as f64 / elapsed.as_secs_f64()
     );
 
-    publish(&publisher, EVENTS + 1, EVENTS, Some(RATE_PER_SECOND)).await;
+    let rate = rate_per_second();
+    publish(&publisher, EVENTS + 1, EVENTS, Some(rate)).await;
     test_support::wait_until(
         "the paced events mirrored",
         Duration::from_secs(300),
@@ -122,7 +130,7 @@ async fn benchmark() {
         .collect();
     latencies.sort_by(f64::total_cmp);
     println!(
-        "latency at {RATE_PER_SECOND}/s over {} events (occurred_at → stored), ms: p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}",
+        "latency at {rate}/s over {} events (occurred_at → stored), ms: p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}",
         latencies.len(),
         percentile(&latencies, 50.0),
         percentile(&latencies, 90.0),

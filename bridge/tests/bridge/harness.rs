@@ -150,6 +150,14 @@ impl TestBridge {
     }
 }
 
+impl Drop for TestBridge {
+    /// Stops consuming before the queues are deleted, so a consumer cancelled by the deletion
+    /// does not resubscribe (and declare them again).
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
 pub fn metric_value(text: &str, sample: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))

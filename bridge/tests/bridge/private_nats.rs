@@ -39,7 +39,7 @@ impl PrivateNats {
     /// Starts the server (again, with the same port and store) and waits until it answers.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let child = Command::new("nats-server")
+        let child = Command::new(nats_server_binary())
             .args([
                 "-a",
                 "127.0.0.1",
@@ -68,6 +68,16 @@ impl PrivateNats {
     pub async fn kill(&mut self) {
         let mut child = self.child.take().expect("running");
         child.kill().await.expect("kill the private nats-server");
+    }
+}
+
+/// Debian installs it in /usr/sbin, which a non-root PATH may lack.
+fn nats_server_binary() -> PathBuf {
+    let debian = PathBuf::from("/usr/sbin/nats-server");
+    if debian.exists() {
+        debian
+    } else {
+        PathBuf::from("nats-server")
     }
 }
 

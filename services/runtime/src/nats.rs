@@ -89,6 +89,7 @@ fn log_event(link: &str, event: &Event) {
         Event::Connected => tracing::info!(link, "NATS connection open"),
         Event::Disconnected => tracing::warn!(link, "NATS connection lost; reconnecting"),
         Event::Closed => tracing::info!(link, "NATS connection closed"),
+        Event::Draining => tracing::info!(link, "NATS connection draining"),
         other => tracing::warn!(link, event = %other, "NATS event"),
     }
 }
