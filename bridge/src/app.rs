@@ -121,6 +121,8 @@ impl Application {
     /// hand finish (their PubAcks awaited, their acks sent) within the drain deadline, flushes
     /// and closes NATS, and closes RabbitMQ (which requeues whatever stayed unacked).
     pub async fn run(self, shutdown: CancellationToken) {
+        // The mirror was built with a token of its own (its handlers stop retrying on it); the
+        // caller's token fires it.
         let stop = self.shutdown.clone();
         let trigger = shutdown.clone();
         tokio::spawn(async move {

@@ -219,7 +219,9 @@ impl Mirror {
     }
 
     async fn dead_letter(&self, delivery: &Delivery, reason: &'static str) -> Settlement {
-        tracing::Span::current().record("outcome", "dead_lettered");
+        let span = tracing::Span::current();
+        span.record("outcome", "dead_lettered");
+        span.record("otel.status_code", "ERROR");
         tracing::error!(
             reason,
             routing_key = %delivery.routing_key,
