@@ -7,7 +7,10 @@
 //!   starting any that is down.
 //! - `test`: `infra`, then installs the offline checkers the deployment tests use if missing,
 //!   then `cargo test --workspace` (extra arguments are passed on). This is the test command.
+//! - `demo`: against the running system, shows a user, products, an order placed and
+//!   cancelled, its notification and its events read back from NATS, step by step.
 
+mod demo;
 mod infra;
 mod tools;
 mod up;
@@ -19,8 +22,9 @@ fn main() -> anyhow::Result<()> {
         Some("up") => runtime.block_on(up::run()),
         Some("infra") => runtime.block_on(infra::ensure_running()),
         Some("test") => runtime.block_on(test()),
+        Some("demo") => runtime.block_on(demo::run()),
         _ => {
-            eprintln!("usage: cargo xtask <up|infra|test>");
+            eprintln!("usage: cargo xtask <up|infra|test|demo>");
             std::process::exit(2);
         }
     }

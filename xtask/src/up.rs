@@ -10,7 +10,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 /// Development admin that `up` makes sure exists.
-const DEV_ADMIN: (&str, &str) = ("admin", "admin-password");
+pub const DEV_ADMIN: (&str, &str) = ("admin", "admin-password");
 
 /// A service binary and how `up` runs it. Entries whose package directory does not exist yet
 /// are skipped, so the launcher keeps working as services land.
@@ -67,6 +67,13 @@ const PROGRAMS: &[Program] = &[
         port: 8004,
         // The log channel needs no mail server or webhook receiver on a developer machine.
         env: &[("NOTIFY_CHANNELS", "log")],
+    },
+    Program {
+        name: "event-bridge",
+        package_dir: "bridge",
+        port: 8005,
+        // Defaults: RabbitMQ and NATS on their local ports, stream ORDER_EVENTS, `events.>`.
+        env: &[],
     },
 ];
 

@@ -5,11 +5,13 @@
 //! gets a new connection and channel with the topology (exchanges, queues, bindings, QoS,
 //! confirms) declared again. Consumers run under [`consume`], which restarts the subscription
 //! when its stream ends, errors or its channel silently dies, backing off between attempts.
-//! [`consume_concurrently`] does the same with several deliveries in hand at once.
+//! [`consume_concurrently`] does the same with several deliveries in hand at once, and
+//! [`consume_ordered`] with many in hand but in order per routing key.
 //! Trace context travels in message headers (`traceparent`, `tracestate`); [`delivery_span`]
 //! continues it in the consumer.
 
 mod concurrent;
+mod ordered;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -34,6 +36,7 @@ use crate::health::DependencyCheck;
 
 pub use concurrent::{ConsumerOptions, consume_concurrently, delivery_span};
 pub use lapin;
+pub use ordered::{OrderedConsumer, Settlement, consume_ordered};
 
 /// RabbitMQ settings.
 #[derive(Debug, Clone, Deserialize)]

@@ -9,6 +9,8 @@
 //! - [`problem`]: RFC 9457 `application/problem+json` errors and the catcher that turns every
 //!   framework error (unknown route, wrong method, oversized body) into one.
 //! - [`amqp`]: a supervised RabbitMQ connection, confirmed publishing, resilient consuming.
+//! - [`nats`]: a self-reconnecting NATS client, JetStream streams ensured at start, health
+//!   checks, trace context in message headers, flush on shutdown.
 //! - [`auth`]: the User Service client (cached token validation) and the hoop that admits
 //!   callers; [`http_client`]: outgoing HTTP with a client span and `traceparent`.
 //! - [`body`]: JSON and form body parsing with a precise 400/415/422 split.
@@ -29,6 +31,7 @@ pub mod db;
 pub mod health;
 pub mod http_client;
 pub mod metrics;
+pub mod nats;
 pub mod problem;
 pub mod redis;
 pub mod server;

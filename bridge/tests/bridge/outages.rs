@@ -1,0 +1,148 @@
+//! Broker outages: a private nats-server killed and restarted, RabbitMQ cut through a proxy,
+//! NATS absent at start. Nothing may be lost, nothing stored twice, order per key kept.
+
+use std::time::Duration;
+
+use test_support::proxy::TcpProxy;
+
+use crate::harness::{
+    BROKER, Names, Publisher, TestBridge, assert_exactly_once_in_order, read_stream, stream_count,
+    wait_for_stream,
+};
+use crate::private_nats::PrivateNats;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Until the bridge holds nothing and its queue is empty: every event reached a final state.
+async fn wait_until_settled(bridge: &TestBridge, publisher: &Publisher) {
+    test_support::wait_until("the bridge to settle", DEADLINE, || async {
+        let idle = bridge.metric("bridge_events_in_flight").await == 0.0;
+        (idle && publisher.ready_in(&bridge.names.queue).await == 0).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_nats_outage_loses_nothing_and_stores_no_duplicate() {
+    let mut nats = PrivateNats::start().await;
+    let names = Names::unique();
+    let bridge = TestBridge::start_with(
+        names.clone(),
+        BROKER,
+        &nats.url(),
+        &[("BRIDGE_STREAM_STORAGE", "file")],
+    )
+    .await;
+    let publisher = Publisher::new(&names.exchange).await;
+    let mut published = publisher.publish_events(1, 40).await;
+    let js = bridge.jetstream().await;
+    wait_for_stream(&js, &names.stream, 40, DEADLINE).await;
+
+    // Events in flight when NATS dies, and more while it is away.
+    published.extend(publisher.publish_events(41, 40).await);
+    nats.kill().await;
+    published.extend(publisher.publish_events(81, 40).await);
+    test_support::wait_until("health to show NATS down", DEADLINE, || async {
+        let (status, body) = bridge.health().await;
+        (status == 503 && body["dependencies"]["nats"]["status"] == "down").then_some(())
+    })
+    .await;
+    test_support::wait_until("publishes to fail while NATS is down", DEADLINE, || async {
+        let metrics = bridge.metrics().await;
+        metrics
+            .contains("bridge_publish_failures_total{")
+            .then_some(())
+    })
+    .await;
+    assert!(
+        publisher.ready_in(&names.queue).await > 0
+            || bridge.metric("bridge_events_in_flight").await > 0.0,
+        "the events wait in RabbitMQ or in the bridge's hands"
+    );
+
+    nats.restart().await;
+    published.extend(publisher.publish_events(121, 40).await);
+    bridge.wait_healthy().await;
+    let js = bridge.jetstream().await;
+    wait_for_stream(&js, &names.stream, 160, DEADLINE).await;
+    wait_until_settled(&bridge, &publisher).await;
+    let messages = read_stream(&js, &names.stream).await;
+    assert_exactly_once_in_order(&messages, &names.prefix, &published);
+}
+
+#[tokio::test]
+async fn a_rabbitmq_connection_cut_loses_nothing_and_stores_no_duplicate() {
+    let proxy = TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
+    let names = Names::unique();
+    let bridge = TestBridge::start_with(
+        names.clone(),
+        &proxy.rewrite_url(BROKER),
+        crate::harness::SHARED_NATS,
+        &[],
+    )
+    .await;
+    let publisher = Publisher::new(&names.exchange).await;
+    let mut published = publisher.publish_events(1, 40).await;
+    let js = bridge.jetstream().await;
+    wait_for_stream(&js, &names.stream, 40, DEADLINE).await;
+
+    // Cut while events are being mirrored: some are stored but their ack never arrives.
+    published.extend(publisher.publish_events(41, 40).await);
+    proxy.cut();
+    published.extend(publisher.publish_events(81, 40).await);
+    test_support::wait_until("health to show RabbitMQ down", DEADLINE, || async {
+        let (_, body) = bridge.health().await;
+        (body["dependencies"]["rabbitmq"]["status"] == "down").then_some(())
+    })
+    .await;
+    assert!(
+        stream_count(&js, &names.stream).await < 120,
+        "nothing flows while cut"
+    );
+
+    proxy.restore();
+    wait_for_stream(&js, &names.stream, 120, DEADLINE).await;
+    wait_until_settled(&bridge, &publisher).await;
+    let messages = read_stream(&js, &names.stream).await;
+    assert_exactly_once_in_order(&messages, &names.prefix, &published);
+}
+
+#[tokio::test]
+async fn the_bridge_starts_without_nats_and_mirrors_once_it_appears() {
+    let mut nats = PrivateNats::start().await;
+    nats.kill().await;
+    let names = Names::unique();
+    let bridge_task = {
+        let names = names.clone();
+        let url = nats.url();
+        // Not healthy until NATS is there, so start it without waiting for health.
+        tokio::spawn(async move { TestBridge::start_with(names, BROKER, &url, &[]).await })
+    };
+    let publisher = Publisher::new(&names.exchange).await;
+    // The bridge declares its queue on its first RabbitMQ channel, independent of NATS.
+    test_support::wait_until("the bridge's queue", DEADLINE, || async {
+        let channel = publisher.link.channel().await.ok()?;
+        let declared = channel
+            .queue_declare(
+                names.queue.as_str().into(),
+                service_runtime::amqp::lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                Default::default(),
+            )
+            .await;
+        if declared.is_err() {
+            publisher.link.reset().await;
+        }
+        declared.ok().map(drop)
+    })
+    .await;
+    let published = publisher.publish_events(1, 10).await;
+
+    nats.restart().await;
+    let bridge = bridge_task.await.unwrap();
+    let js = bridge.jetstream().await;
+    let messages = wait_for_stream(&js, &names.stream, 10, DEADLINE).await;
+    assert_exactly_once_in_order(&messages, &names.prefix, &published);
+}

@@ -1,0 +1,110 @@
+//! The bridge's HTTP surface and its shutdown.
+
+use std::time::Duration;
+
+use crate::harness::{
+    Publisher, TestBridge, assert_exactly_once_in_order, read_stream, stream_count,
+};
+
+#[tokio::test]
+async fn health_metrics_and_docs_are_served() {
+    let bridge = TestBridge::start().await;
+    let (status, health) = bridge.health().await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["service"], "event-bridge");
+    for dependency in ["rabbitmq", "nats", "jetstream"] {
+        assert_eq!(
+            health["dependencies"][dependency]["status"], "up",
+            "{health}"
+        );
+    }
+
+    let publisher = Publisher::new(&bridge.names.exchange).await;
+    publisher.publish_events(1, 2).await;
+    let js = bridge.jetstream().await;
+    test_support::wait_until("two events mirrored", Duration::from_secs(20), || async {
+        (stream_count(&js, &bridge.names.stream).await == 2).then_some(())
+    })
+    .await;
+    let metrics = bridge.metrics().await;
+    for sample in [
+        r#"bridge_events_mirrored_total{routing_key="order.created"} 1"#,
+        r#"bridge_events_mirrored_total{routing_key="order.status_changed"} 1"#,
+        "bridge_events_in_flight 0",
+        "bridge_end_to_end_latency_seconds_count 2",
+        "bridge_mirror_duration_seconds_count 2",
+        "bridge_events_redelivered_total 0",
+    ] {
+        assert!(
+            metrics.contains(sample),
+            "{sample} missing from:\n{metrics}"
+        );
+    }
+
+    let openapi = bridge
+        .client
+        .get(bridge.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(openapi.status(), 200);
+    let document: serde_json::Value = openapi.json().await.unwrap();
+    assert!(document["paths"]["/stream"].is_object(), "{document}");
+    let report: serde_json::Value = bridge
+        .client
+        .get(bridge.url("/stream"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["stream"], bridge.names.stream.as_str(), "{report}");
+    assert_eq!(report["messages"], 2, "{report}");
+    assert_eq!(report["subjects"][0], format!("{}.>", bridge.names.prefix));
+    assert_eq!(report["source"]["binding_keys"][0], "#");
+    let docs = bridge
+        .client
+        .get(bridge.url("/docs/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(docs.status(), 200);
+}
+
+#[tokio::test]
+async fn shutdown_finishes_the_deliveries_in_hand_and_leaves_the_rest_queued() {
+    let mut bridge = TestBridge::start().await;
+    let publisher = Publisher::new(&bridge.names.exchange).await;
+    let published = publisher.publish_events(1, 200).await;
+    bridge.stop().await;
+
+    // Everything is either in the stream (and acked) or back in the queue; nothing in between.
+    // (RabbitMQ requeues the unacked ones when the connection closes, a moment later.)
+    let js = bridge.jetstream().await;
+    test_support::wait_until(
+        "every event stored or queued",
+        Duration::from_secs(10),
+        || async {
+            let stored = stream_count(&js, &bridge.names.stream).await;
+            let queued = publisher.ready_in(&bridge.names.queue).await;
+            (stored + u64::from(queued) == 200).then_some(())
+        },
+    )
+    .await;
+
+    // A new bridge on the same queue and stream finishes the job, without a second copy.
+    let bridge = TestBridge::start_with(
+        bridge.names.clone(),
+        crate::harness::BROKER,
+        crate::harness::SHARED_NATS,
+        &[],
+    )
+    .await;
+    test_support::wait_until("the rest mirrored", Duration::from_secs(20), || async {
+        (stream_count(&js, &bridge.names.stream).await == 200).then_some(())
+    })
+    .await;
+    let messages = read_stream(&js, &bridge.names.stream).await;
+    assert_exactly_once_in_order(&messages, &bridge.names.prefix, &published);
+}

@@ -1,0 +1,167 @@
+//! The Order Service's side in tests: order events published to the test's exchange the way
+//! the outbox does it, plus a look into queues (ready count, dead letters).
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use service_runtime::amqp::lapin::options::{
+    BasicGetOptions, ExchangeDeclareOptions, QueueDeclareOptions,
+};
+use service_runtime::amqp::lapin::types::{AMQPValue, FieldTable, ShortString};
+use service_runtime::amqp::lapin::{BasicProperties, ExchangeKind};
+use service_runtime::amqp::{AmqpConfig, AmqpLink, Topology};
+use service_runtime::config::Secret;
+
+use crate::harness::BROKER;
+
+/// Publishes order events the way the Order Service does (persistent, confirmed, with
+/// message_id and trace context), straight to the broker.
+pub struct Publisher {
+    pub link: Arc<AmqpLink>,
+    pub exchange: String,
+}
+
+impl Publisher {
+    pub async fn new(exchange: &str) -> Self {
+        let name = exchange.to_owned();
+        let topology: Topology = Arc::new(move |channel| {
+            let name = name.clone();
+            Box::pin(async move {
+                channel
+                    .exchange_declare(
+                        ShortString::from(name.as_str()),
+                        ExchangeKind::Topic,
+                        ExchangeDeclareOptions {
+                            durable: true,
+                            ..ExchangeDeclareOptions::default()
+                        },
+                        FieldTable::default(),
+                    )
+                    .await
+            })
+        });
+        let config = AmqpConfig {
+            amqp_url: Secret::new(BROKER),
+            amqp_timeout_ms: 5_000,
+        };
+        let link = AmqpLink::new(&config, "test-order-publisher", true, topology);
+        Self {
+            link,
+            exchange: exchange.to_owned(),
+        }
+    }
+
+    /// Publishes `body` with `message_id` (none when `None`) and the current trace context.
+    pub async fn publish(&self, routing_key: &str, message_id: Option<&str>, body: &Value) {
+        let headers = service_runtime::amqp::headers_with_trace(&[("x-schema-version", "1")]);
+        let mut properties = BasicProperties::default()
+            .with_content_type(ShortString::from("application/json"))
+            .with_delivery_mode(2)
+            .with_type(ShortString::from(routing_key))
+            .with_headers(headers);
+        if let Some(id) = message_id {
+            properties = properties.with_message_id(ShortString::from(id));
+        }
+        self.link
+            .publish_confirmed(
+                &self.exchange,
+                routing_key,
+                &serde_json::to_vec(body).unwrap(),
+                properties,
+            )
+            .await
+            .expect("the broker confirms the event");
+    }
+
+    /// An order event as the contract describes it; returns (event id, body).
+    pub fn event(order_id: u64, routing_key: &str) -> (String, Value) {
+        let event_id = uuid::Uuid::now_v7().to_string();
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let body = json!({
+            "event_id": event_id,
+            "event_type": routing_key,
+            "schema_version": 1,
+            "occurred_at": now,
+            "previous_status": if routing_key == "order.created" { Value::Null } else { json!("pending") },
+            "order": {
+                "id": order_id, "user_id": 7, "username": "alice", "product_id": 3,
+                "product_name": "Walnut desk", "unit_price": "249.00", "quantity": 2,
+                "total_price": "498.00",
+                "status": if routing_key == "order.created" { "pending" } else { "cancelled" },
+                "created_at": now, "updated_at": now,
+            },
+        });
+        (event_id, body)
+    }
+
+    /// Publishes `count` events alternating `order.created` / `order.status_changed`;
+    /// returns (routing key, event id) in publish order.
+    pub async fn publish_events(&self, first_order: u64, count: u64) -> Vec<(String, String)> {
+        let mut published = Vec::new();
+        for n in 0..count {
+            let key = if n % 2 == 0 {
+                "order.created"
+            } else {
+                "order.status_changed"
+            };
+            let (id, body) = Self::event(first_order + n, key);
+            self.publish(key, Some(&id), &body).await;
+            published.push((key.to_owned(), id));
+        }
+        published
+    }
+
+    /// Ready messages in `queue` (unacked ones are not counted).
+    pub async fn ready_in(&self, queue: &str) -> u32 {
+        let channel = self.link.channel().await.unwrap();
+        channel
+            .queue_declare(
+                ShortString::from(queue),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap()
+            .message_count()
+    }
+
+    /// Takes one message from `queue`, if any: its original routing key (from `x-death`, for a
+    /// dead letter) and body.
+    pub async fn get(&self, queue: &str) -> Option<(String, Vec<u8>)> {
+        let channel = self.link.channel().await.unwrap();
+        channel
+            .basic_get(ShortString::from(queue), BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+            .map(|message| {
+                let death = message
+                    .delivery
+                    .properties
+                    .headers()
+                    .as_ref()
+                    .and_then(|headers| dead_lettered_routing_key(headers.inner().get("x-death")?))
+                    .unwrap_or_default();
+                (death, message.delivery.data.clone())
+            })
+    }
+}
+
+/// The routing key a dead letter had before RabbitMQ dead-lettered it.
+fn dead_lettered_routing_key(x_death: &AMQPValue) -> Option<String> {
+    let AMQPValue::FieldArray(deaths) = x_death else {
+        return None;
+    };
+    let AMQPValue::FieldTable(death) = deaths.as_slice().first()? else {
+        return None;
+    };
+    let AMQPValue::FieldArray(keys) = death.inner().get("routing-keys")? else {
+        return None;
+    };
+    match keys.as_slice().first()? {
+        AMQPValue::LongString(key) => String::from_utf8(key.as_bytes().to_vec()).ok(),
+        _ => None,
+    }
+}

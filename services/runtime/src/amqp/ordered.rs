@@ -1,0 +1,228 @@
+//! A consumer that handles many deliveries at once while keeping their order per routing key.
+//!
+//! [`consume_ordered`] holds up to `max_in_flight` unacknowledged deliveries. Each routing key
+//! has a lane: its deliveries are handled one after the other, in the order the queue gave
+//! them; lanes of different keys run concurrently. So a slow or failing key does not stall the
+//! others, yet nothing overtakes an earlier message of its own key.
+//!
+//! A handler that cannot settle its delivery (returns [`Settlement::Unsettled`], e.g. at
+//! shutdown or because the ack could not be sent) leaves it to RabbitMQ to deliver again. The
+//! deliveries queued behind it in its lane must not go first, and a single requeue would put it
+//! behind those already prefetched; so the consumer stops taking deliveries, lets the other
+//! lanes finish what they are doing, and resubscribes on a fresh channel: RabbitMQ then
+//! redelivers every unacknowledged message in queue order.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use lapin::message::Delivery;
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions};
+use lapin::types::{FieldTable, ShortString};
+use prometheus_client::metrics::gauge::Gauge;
+use tokio_util::sync::CancellationToken;
+
+use super::{AmqpError, AmqpLink, STALL_CHECK, reconnect_backoff};
+
+/// What a handler did with its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// Acked, or rejected (dead-lettered): its lane moves on.
+    Settled,
+    /// Left unacknowledged; RabbitMQ will deliver it again, so its lane stops here.
+    Unsettled,
+}
+
+/// How [`consume_ordered`] consumes.
+#[derive(Debug, Clone)]
+pub struct OrderedConsumer {
+    pub queue: String,
+    pub consumer_tag: String,
+    /// Deliveries held (handled or waiting in a lane) at most; set the channel's prefetch
+    /// (`basic_qos`) to the same number so the broker never sends more.
+    pub max_in_flight: usize,
+    /// After shutdown, how long the deliveries in hand may take to finish.
+    pub drain: Duration,
+    /// Set to the number of deliveries held.
+    pub in_flight: Gauge,
+}
+
+/// Why one subscription ended.
+enum Ended {
+    Shutdown,
+    Resubscribe,
+}
+
+/// Consumes until `shutdown` with per-routing-key order, rebuilding the subscription after any
+/// failure. On shutdown the consumer is cancelled and the deliveries in hand get `drain` to
+/// finish (their handler should stop retrying once `shutdown` fires).
+pub async fn consume_ordered<H, Fut>(
+    link: Arc<AmqpLink>,
+    consumer: &OrderedConsumer,
+    shutdown: CancellationToken,
+    handle: H,
+) where
+    H: Fn(Delivery) -> Fut,
+    Fut: Future<Output = Settlement>,
+{
+    let mut backoff = reconnect_backoff();
+    while !shutdown.is_cancelled() {
+        let subscribed = async {
+            let channel = link.channel().await?;
+            let stream = channel
+                .basic_consume(
+                    ShortString::from(consumer.queue.as_str()),
+                    ShortString::from(consumer.consumer_tag.as_str()),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(AmqpError::Unavailable)?;
+            Ok::<_, AmqpError>((channel, stream))
+        }
+        .await;
+        let (channel, stream) = match subscribed {
+            Ok(subscription) => subscription,
+            Err(error) => {
+                let delay = backoff.next().unwrap_or(Duration::from_secs(5));
+                tracing::warn!(queue = %consumer.queue, error = %error, retry_in_ms = delay.as_millis() as u64, "cannot consume");
+                link.reset().await;
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(delay) => continue,
+                }
+            }
+        };
+        tracing::info!(queue = %consumer.queue, max_in_flight = consumer.max_in_flight, "consuming in order per routing key");
+        backoff = reconnect_backoff();
+        let ended = run_subscription(&channel, stream, consumer, &shutdown, &handle).await;
+        consumer.in_flight.set(0);
+        match ended {
+            Ended::Shutdown => return,
+            Ended::Resubscribe => link.reset().await,
+        }
+    }
+}
+
+/// Deliveries held per routing key: the head of each lane is being handled.
+struct Lanes {
+    waiting: HashMap<String, VecDeque<Delivery>>,
+    held: usize,
+}
+
+async fn run_subscription<H, Fut>(
+    channel: &lapin::Channel,
+    mut stream: lapin::Consumer,
+    consumer: &OrderedConsumer,
+    shutdown: &CancellationToken,
+    handle: &H,
+) -> Ended
+where
+    H: Fn(Delivery) -> Fut,
+    Fut: Future<Output = Settlement>,
+{
+    let start = |key: String, delivery: Delivery| {
+        let handled = handle(delivery);
+        async move { (key, handled.await) }
+    };
+    let mut running = FuturesUnordered::new();
+    let mut lanes = Lanes {
+        waiting: HashMap::new(),
+        held: 0,
+    };
+    // A lane stopped on an unsettled delivery: take nothing more, then resubscribe.
+    let mut stopping = false;
+    let mut drain_deadline = None;
+    loop {
+        consumer
+            .in_flight
+            .set(i64::try_from(lanes.held).unwrap_or(i64::MAX));
+        if (stopping || drain_deadline.is_some()) && running.is_empty() {
+            return if drain_deadline.is_some() {
+                Ended::Shutdown
+            } else {
+                Ended::Resubscribe
+            };
+        }
+        let accepting =
+            !stopping && drain_deadline.is_none() && lanes.held < consumer.max_in_flight;
+        let deadline =
+            drain_deadline.unwrap_or_else(|| tokio::time::Instant::now() + consumer.drain);
+        tokio::select! {
+            () = shutdown.cancelled(), if drain_deadline.is_none() => {
+                let _ = channel
+                    .basic_cancel(
+                        ShortString::from(consumer.consumer_tag.as_str()),
+                        BasicCancelOptions::default(),
+                    )
+                    .await;
+                drain_deadline = Some(tokio::time::Instant::now() + consumer.drain);
+            }
+            () = tokio::time::sleep_until(deadline), if drain_deadline.is_some() => {
+                tracing::warn!(queue = %consumer.queue, left = lanes.held, "drain deadline passed; RabbitMQ will redeliver the rest");
+                return Ended::Shutdown;
+            }
+            Some((key, settlement)) = running.next(), if !running.is_empty() => {
+                lanes.held -= 1;
+                let lane = lanes.waiting.get_mut(&key);
+                match (settlement, lane) {
+                    (Settlement::Settled, Some(lane)) if !stopping => {
+                        if let Some(next) = lane.pop_front() {
+                            running.push(start(key, next));
+                        } else {
+                            lanes.waiting.remove(&key);
+                        }
+                    }
+                    (_, lane) => {
+                        // Unsettled, or resubscribing anyway: this lane's followers wait for
+                        // their redelivery.
+                        let dropped = lane.map_or(0, |lane| std::mem::take(lane).len());
+                        lanes.held -= dropped;
+                        lanes.waiting.remove(&key);
+                        if settlement == Settlement::Unsettled && !stopping {
+                            tracing::warn!(queue = %consumer.queue, routing_key = %key, "a delivery stayed unsettled; resubscribing for its redelivery");
+                            stopping = true;
+                        }
+                    }
+                }
+            }
+            next = tokio::time::timeout(STALL_CHECK, stream.next()), if accepting => match next {
+                Ok(Some(Ok(delivery))) => {
+                    lanes.held += 1;
+                    let key = delivery.routing_key.as_str().to_owned();
+                    match lanes.waiting.get_mut(&key) {
+                        Some(lane) => lane.push_back(delivery),
+                        None => {
+                            lanes.waiting.insert(key.clone(), VecDeque::new());
+                            running.push(start(key, delivery));
+                        }
+                    }
+                }
+                Ok(Some(Err(error))) => {
+                    tracing::warn!(queue = %consumer.queue, error = %error, "consumer failed; resubscribing");
+                    return Ended::Resubscribe;
+                }
+                Ok(None) => {
+                    tracing::warn!(queue = %consumer.queue, "consumer stream ended; resubscribing");
+                    return Ended::Resubscribe;
+                }
+                Err(_) if channel.status().connected() => {}
+                Err(_) => {
+                    tracing::warn!(queue = %consumer.queue, "consumer channel closed; resubscribing");
+                    return Ended::Resubscribe;
+                }
+            },
+            // While the window is full, still notice a dead channel: what is in hand can no
+            // longer be acked and will be redelivered, so handling it further is wasted.
+            () = tokio::time::sleep(STALL_CHECK), if !accepting && drain_deadline.is_none() => {
+                if !channel.status().connected() {
+                    tracing::warn!(queue = %consumer.queue, "consumer channel closed; resubscribing");
+                    return Ended::Resubscribe;
+                }
+            }
+        }
+    }
+}
