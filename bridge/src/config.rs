@@ -15,10 +15,12 @@
 //! | `BRIDGE_STREAM_MAX_BYTES` | -1 (unlimited) | size limit of the stream |
 //! | `BRIDGE_DUPLICATE_WINDOW_SECS` | 900 | how long JetStream remembers a message id |
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde::Deserialize;
 use service_runtime::amqp::AmqpConfig;
+use service_runtime::config::keys::{section_keys, setting_names as names_of};
 use service_runtime::config::{CommonConfig, ConfigError, Settings};
 use service_runtime::nats::NatsConfig;
 use service_runtime::nats::async_nats::jetstream::stream::{
@@ -165,6 +167,16 @@ impl BridgeSettings {
         }
         Ok(())
     }
+}
+
+/// Every environment variable the bridge reads (deployment files are checked against it).
+pub fn setting_names() -> BTreeSet<String> {
+    names_of(&[
+        section_keys::<CommonConfig>(),
+        section_keys::<AmqpConfig>(),
+        section_keys::<NatsConfig>(),
+        section_keys::<BridgeSettings>(),
+    ])
 }
 
 #[derive(Debug, Clone)]

@@ -53,7 +53,15 @@ pub struct BridgeMetrics {
     pub mirror_duration: Histogram,
 }
 
+/// Reasons of `bridge_publish_failures_total` (the transient failures `mirror::classify` names).
+pub const PUBLISH_FAILURE_REASONS: [&str; 4] =
+    ["timeout", "disconnected", "stream_not_found", "refused"];
+/// Reasons of `bridge_events_dead_lettered_total`.
+pub const DEAD_LETTER_REASONS: [&str; 2] = ["invalid_routing_key", "too_large"];
+
 impl BridgeMetrics {
+    /// Registers the families and creates their known series at zero, so that dashboards and
+    /// alerts see a 0 rather than no data before the first failure.
     pub fn register(metrics: &Metrics) -> Self {
         let this = Self {
             mirrored: Family::default(),
@@ -111,6 +119,12 @@ impl BridgeMetrics {
             "From receiving a delivery to acking it",
             this.mirror_duration.clone(),
         );
+        for reason in PUBLISH_FAILURE_REASONS {
+            let _ = this.publish_failures.get_or_create(&ReasonLabel { reason });
+        }
+        for reason in DEAD_LETTER_REASONS {
+            let _ = this.dead_lettered.get_or_create(&ReasonLabel { reason });
+        }
         this
     }
 }

@@ -107,12 +107,29 @@ impl Mirror {
             );
         }
         let mut headers = message::headers(&delivery.properties, &routing_key, &message_id);
-        // Downstream consumers continue from this span, which belongs to the publisher's trace.
-        nats::inject_trace(&mut headers);
+        // The JetStream publish (all its attempts) is a producer span of its own under this
+        // delivery's span; stream consumers continue from it, in the publisher's trace.
+        let publish_span = tracing::info_span!(
+            "nats.publish",
+            otel.name = %format!("{subject} publish"),
+            otel.kind = "producer",
+            otel.status_code = Empty,
+            messaging.system = "nats",
+            messaging.destination.name = %subject,
+            messaging.message.id = %message_id,
+        );
+        publish_span.in_scope(|| nats::inject_trace(&mut headers));
         let occurred_at = message::occurred_at(&delivery.properties, &delivery.data);
         let payload = Bytes::copy_from_slice(&delivery.data);
 
-        let ack = match self.publish_until_stored(&subject, &headers, payload).await {
+        let published = self
+            .publish_until_stored(&subject, &headers, payload)
+            .instrument(publish_span.clone())
+            .await;
+        if published.is_err() {
+            publish_span.record("otel.status_code", "ERROR");
+        }
+        let ack = match published {
             Ok(ack) => ack,
             Err(Failure::Permanent(reason, error)) => {
                 tracing::error!(

@@ -15,9 +15,12 @@
 //!   Prometheus endpoint.
 //! - [`logs::capture_json_logs`]: a thread's log lines as production writes them.
 //! - [`broker::TestBroker`]: publish order events per `docs/events.md`, look into queues.
+//! - [`bridge::BridgeHandle`]: the event bridge in-process; [`bridge::PrivateNats`] a
+//!   nats-server of the test's own.
 //! - [`notification::NotificationServiceHandle`]: the Notification Service in-process on its
 //!   own queue; [`smtp_sink::SmtpSink`] and [`webhook_sink::WebhookSink`] receive what it sends.
 
+pub mod bridge;
 pub mod broker;
 pub mod logs;
 pub mod notification;
