@@ -2,8 +2,8 @@
 //! OTLP/HTTP (the exporter the services use) to a local receiver that decodes each
 //! `ExportTraceServiceRequest`. One order placed through the in-process stack must give one
 //! trace that holds the order request, the User Service's token validation, the Product
-//! Service's stock reservation, SQL, the AMQP publish and the Notification Service's consume,
-//! each linked to its parent.
+//! Service's stock reservation, SQL, the AMQP publish, the Notification Service's consume, and
+//! the event bridge's consume and JetStream publish, each linked to its parent.
 //!
 //! A binary of its own: the exporting tracer is process-wide and must be installed first.
 
@@ -18,6 +18,7 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message;
 use salvo::prelude::*;
 use serde_json::json;
+use test_support::bridge::{BridgeHandle, PrivateNats};
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
 use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle, wait_until};
 
@@ -136,6 +137,16 @@ async fn an_order_is_one_trace_from_request_to_notification() {
     let orders = OrderServiceHandle::start(&users, &products).await;
     let topology = NotificationTopology::unique().with_exchange(&orders.exchange);
     let notifications = NotificationServiceHandle::start(&topology, &[]).await;
+    let nats = PrivateNats::start().await;
+    let bridge_queue = format!("test.bridge.{}", uuid::Uuid::new_v4().simple());
+    let bridge = BridgeHandle::start(&[
+        ("AMQP_URL", test_support::broker::BROKER_URL),
+        ("NATS_URL", &nats.url()),
+        ("BRIDGE_EXCHANGE", &orders.exchange),
+        ("BRIDGE_QUEUE", &bridge_queue),
+        ("BRIDGE_QUEUE_EXPIRES_MS", "300000"),
+    ])
+    .await;
     let (_, admin) = users.admin().await;
     let (_, customer) = users.customer().await;
     let product = products.product_with_stock(&admin, "Desk", 3).await;
@@ -154,9 +165,23 @@ async fn an_order_is_one_trace_from_request_to_notification() {
     })
     .await;
 
+    wait_until(
+        "the event in JetStream",
+        Duration::from_secs(20),
+        || async {
+            (bridge
+                .metric(r#"bridge_events_mirrored_total{routing_key="order.created"}"#)
+                .await
+                >= 1.0)
+                .then_some(())
+        },
+    )
+    .await;
+
     let consume = format!("{} process", topology.queue);
+    let nats_publish = "events.order.created publish";
     let spans = wait_until(
-        "the consume span to be exported",
+        "the consumers' spans to be exported",
         Duration::from_secs(30),
         || async {
             let provider = provider.clone();
@@ -165,10 +190,8 @@ async fn an_order_is_one_trace_from_request_to_notification() {
                 .unwrap()
                 .expect("the exporter flushes");
             let spans = received.lock().unwrap().clone();
-            spans
-                .iter()
-                .any(|span| span.name == consume)
-                .then_some(spans)
+            let exported = |name: &str| spans.iter().any(|span| span.name == name);
+            (exported(&consume) && exported(nats_publish)).then_some(spans)
         },
     )
     .await;
@@ -222,7 +245,22 @@ async fn an_order_is_one_trace_from_request_to_notification() {
         trace.descends_from(publish, order_request),
         "the outbox relay continues the request that wrote the event"
     );
+    let mirrored = trace.find("bridge consume", |span| {
+        span.name == "order.created process" && span.kind == SpanKind::Consumer
+    });
+    assert!(
+        trace.descends_from(mirrored, publish),
+        "the bridge continues the publisher's span"
+    );
+    let stored = trace.find("JetStream publish", |span| {
+        span.name == nats_publish && span.kind == SpanKind::Producer
+    });
+    assert!(
+        trace.descends_from(stored, mirrored),
+        "the JetStream publish is the bridge's"
+    );
 
+    bridge.stop().await;
     notifications.stop().await;
     orders.stop().await;
     products.stop().await;

@@ -1,15 +1,9 @@
-//! Deployment files checked offline: Nix syntax and coverage of every binary by a package and
-//! an image. (Compose, Nomad and Prometheus checks sit beside these.)
+//! Nix: syntax of every file, and coverage of every binary by a package, an image and a port.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ sits in the repository")
-        .to_path_buf()
-}
+use crate::support::{repo_root, workspace_binaries};
 
 fn files_with_extension(dir: &Path, extension: &str, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("readable directory") {
@@ -23,44 +17,6 @@ fn files_with_extension(dir: &Path, extension: &str, found: &mut Vec<PathBuf>) {
             found.push(path);
         }
     }
-}
-
-/// The binary targets of the workspace's packages, from `cargo metadata`.
-fn workspace_binaries() -> Vec<String> {
-    let output = Command::new(env!("CARGO"))
-        .args([
-            "metadata",
-            "--no-deps",
-            "--format-version",
-            "1",
-            "--offline",
-        ])
-        .current_dir(repo_root())
-        .output()
-        .expect("cargo metadata runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let mut binaries: Vec<String> = metadata["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|package| package["targets"].as_array().unwrap().iter())
-        .filter(|target| {
-            target["kind"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|kind| kind == "bin")
-        })
-        .map(|target| target["name"].as_str().unwrap().to_owned())
-        .filter(|name| name != "xtask")
-        .collect();
-    binaries.sort();
-    binaries
 }
 
 #[test]

@@ -1,0 +1,22 @@
+//! Deployment files checked offline, and the observability configuration checked against the
+//! real services:
+//!
+//! - [`nix`]: every `.nix` file parses; every binary has a package, an image and a port.
+//! - [`compose`]: `compose.yaml` validates and is structurally sound (health, start order,
+//!   scaling, networks, volumes).
+//! - [`nomad`]: the Nomad job files parse as HCL2 and hold what a deployable job needs.
+//! - [`settings`]: every environment variable compose and Nomad give a service is a setting that
+//!   service reads, as listed from its configuration types.
+//! - [`grafana`]: dashboards, data sources, Loki and Promtail against real log lines.
+//! - [`prometheus`]: `promtool` checks the scrape configurations, the rules and their unit tests.
+//! - [`live`]: a real Prometheus scrapes the services under traffic; every dashboard panel's and
+//!   every rule's query returns data.
+
+mod compose;
+mod grafana;
+mod live;
+mod nix;
+mod nomad;
+mod prometheus;
+mod settings;
+mod support;

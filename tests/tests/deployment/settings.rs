@@ -1,0 +1,113 @@
+//! Every environment variable a deployment file gives a service must be a setting that service
+//! reads. The lists come from the services' configuration types (`setting_names()`, built by the
+//! runtime from each section's serde fields), so a renamed or removed setting fails here
+//! instead of being silently ignored in production.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::support::{
+    blocks, label, nomad_file, nomad_task_environment, resolved_compose, shop_binary, text,
+};
+
+/// The settings `binary` reads.
+fn settings_of(binary: &str) -> BTreeSet<String> {
+    match binary {
+        "user-service" => user_service::config::setting_names(),
+        "product-service" => product_service::config::setting_names(),
+        "order-service" => order_service::config::setting_names(),
+        "notification-service" => notification_service::config::setting_names(),
+        "event-bridge" => event_bridge::config::setting_names(),
+        other => panic!("no settings list for {other}: add it here"),
+    }
+}
+
+fn assert_all_read(binary: &str, source: &str, environment: &BTreeMap<String, String>) {
+    let known = settings_of(binary);
+    let unknown: Vec<&String> = environment
+        .keys()
+        .filter(|key| !known.contains(*key))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "{source} gives {binary} {unknown:?}, which it does not read; it reads {known:?}"
+    );
+    assert!(
+        !environment.is_empty(),
+        "{source}: {binary} gets no environment"
+    );
+}
+
+#[test]
+fn settings_lists_come_from_the_configuration_types() {
+    let user = settings_of("user-service");
+    for key in [
+        "PORT",
+        "DATABASE_URL",
+        "JWT_SECRET",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "RUST_LOG",
+    ] {
+        assert!(user.contains(key), "{key} in {user:?}");
+    }
+    assert!(!user.contains("AMQP_URL"));
+    let notification = settings_of("notification-service");
+    assert!(notification.contains("SMTP_HOST") && notification.contains("NOTIFY_WEBHOOK_URL"));
+    assert!(settings_of("order-service").contains("PRODUCT_SERVICE_URL"));
+    assert!(settings_of("product-service").contains("REDIS_URL"));
+}
+
+#[test]
+fn compose_gives_services_only_settings_they_read() {
+    let compose = resolved_compose();
+    let mut checked = 0;
+    for (service, definition) in compose["services"].as_mapping().unwrap() {
+        let Some((binary, _)) = definition["image"].as_str().and_then(shop_binary) else {
+            continue;
+        };
+        let environment: BTreeMap<String, String> = definition["environment"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .map(|(key, value)| {
+                let value = match value {
+                    serde_norway::Value::String(text) => text.clone(),
+                    other => serde_norway::to_string(other).unwrap(),
+                };
+                (key.as_str().unwrap().to_owned(), value)
+            })
+            .collect();
+        assert_all_read(
+            binary,
+            &format!("compose service {}", service.as_str().unwrap()),
+            &environment,
+        );
+        checked += 1;
+    }
+    assert!(checked >= 4);
+}
+
+#[test]
+fn nomad_gives_tasks_only_settings_they_read() {
+    let job_file = nomad_file("shop.nomad.hcl");
+    let mut checked = 0;
+    for job in blocks(&job_file, "job") {
+        for group in blocks(job.body(), "group") {
+            for task in blocks(group.body(), "task") {
+                let config = &blocks(task.body(), "config")[0];
+                let image = text(config.body(), "image").expect("a docker task names its image");
+                let (binary, _) = shop_binary(&image).expect("a shop image");
+                let environment = nomad_task_environment(task.body());
+                assert_all_read(binary, &format!("nomad task {}", label(task)), &environment);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 4);
+}
+
+#[test]
+#[should_panic(expected = "which it does not read")]
+fn a_misspelt_variable_is_refused() {
+    let environment = BTreeMap::from([("JWT_SECRT".to_owned(), "x".to_owned())]);
+    assert_all_read("user-service", "an example", &environment);
+}

@@ -1,0 +1,191 @@
+//! What the deployment checks share: paths, external checkers, the parsed files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository")
+        .to_path_buf()
+}
+
+pub fn read(relative: &str) -> String {
+    std::fs::read_to_string(repo_root().join(relative))
+        .unwrap_or_else(|error| panic!("{relative}: {error}"))
+}
+
+/// Runs a checker from the repository root; `what` names its package when it is missing.
+pub fn run(program: &str, args: &[&str], package: &str) -> Output {
+    Command::new(program)
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .unwrap_or_else(|error| {
+            panic!("{program} is installed (Debian package {package}; cargo xtask test installs it): {error}")
+        })
+}
+
+pub fn assert_success(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The workspace version: every image is tagged with it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The binary targets of the workspace's packages (xtask aside), from `cargo metadata`.
+pub fn workspace_binaries() -> Vec<String> {
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .current_dir(repo_root())
+        .output()
+        .expect("cargo metadata runs");
+    assert_success(&output, "cargo metadata");
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut binaries: Vec<String> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|package| package["targets"].as_array().unwrap().iter())
+        .filter(|target| {
+            target["kind"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|kind| kind == "bin")
+        })
+        .map(|target| target["name"].as_str().unwrap().to_owned())
+        .filter(|name| name != "xtask")
+        .collect();
+    binaries.sort();
+    binaries
+}
+
+/// The port each binary listens on, as `nix/workspace.nix` gives it to the images.
+pub fn image_ports() -> BTreeMap<String, u16> {
+    let workspace = read("nix/workspace.nix");
+    let block = workspace
+        .split("ports = {")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .expect("nix/workspace.nix has a ports attribute set");
+    block
+        .lines()
+        .filter_map(|line| {
+            let (name, port) = line.trim().trim_end_matches(';').split_once(" = ")?;
+            Some((name.to_owned(), port.parse().ok()?))
+        })
+        .collect()
+}
+
+/// `compose.yaml` as Compose itself resolves it (anchors merged, `.env.example` substituted):
+/// `docker-compose config` validates the file against the Compose schema and prints that form.
+pub fn resolved_compose() -> &'static serde_norway::Value {
+    static COMPOSE: OnceLock<serde_norway::Value> = OnceLock::new();
+    COMPOSE.get_or_init(|| {
+        let output = run(
+            "docker-compose",
+            &["--env-file", ".env.example", "-f", "compose.yaml", "config"],
+            "docker-compose",
+        );
+        assert_success(&output, "docker-compose config");
+        serde_norway::from_slice(&output.stdout).expect("docker-compose prints YAML")
+    })
+}
+
+/// The binary an image runs, for images this repository builds (`shop/<binary>:<version>`).
+pub fn shop_binary(image: &str) -> Option<(&str, &str)> {
+    image.strip_prefix("shop/")?.split_once(':')
+}
+
+/// A Nomad job file parsed as HCL2.
+pub fn nomad_file(name: &str) -> hcl::Body {
+    let text = read(&format!("nomad/{name}"));
+    hcl::parse(&text).unwrap_or_else(|error| panic!("nomad/{name} is not valid HCL2: {error}"))
+}
+
+pub fn blocks<'a>(body: &'a hcl::Body, identifier: &'a str) -> Vec<&'a hcl::Block> {
+    body.blocks()
+        .filter(|block| block.identifier() == identifier)
+        .collect()
+}
+
+pub fn label(block: &hcl::Block) -> &str {
+    block.labels().first().map_or("", hcl::BlockLabel::as_str)
+}
+
+pub fn attribute<'a>(body: &'a hcl::Body, key: &str) -> Option<&'a hcl::Expression> {
+    body.attributes()
+        .find(|attribute| attribute.key() == key)
+        .map(hcl::Attribute::expr)
+}
+
+/// The text of a string, template or heredoc attribute.
+pub fn text(body: &hcl::Body, key: &str) -> Option<String> {
+    match attribute(body, key)? {
+        hcl::Expression::String(text) => Some(text.clone()),
+        hcl::Expression::TemplateExpr(template) => Some(template.to_string()),
+        _ => None,
+    }
+}
+
+/// The environment a Nomad task gets: its `env` block and every template rendered with
+/// `env = true` (`KEY=value` lines, Go template actions removed).
+pub fn nomad_task_environment(task: &hcl::Body) -> BTreeMap<String, String> {
+    let mut environment = BTreeMap::new();
+    for env in blocks(task, "env") {
+        for attribute in env.body().attributes() {
+            environment.insert(attribute.key().to_owned(), format!("{}", attribute.expr()));
+        }
+    }
+    for template in blocks(task, "template") {
+        if attribute(template.body(), "env") != Some(&hcl::Expression::Bool(true)) {
+            continue;
+        }
+        let data = text(template.body(), "data").expect("an env template has data");
+        for line in data.lines() {
+            let line = strip_template_actions(line);
+            if let Some((key, value)) = line.trim().split_once('=') {
+                environment.insert(key.to_owned(), value.to_owned());
+            }
+        }
+    }
+    environment
+}
+
+fn strip_template_actions(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find("}}") {
+            Some(end) => rest = &rest[start + end + 2..],
+            None => return out,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn template_actions_are_removed_from_environment_lines() {
+    assert_eq!(
+        strip_template_actions(
+            r#"{{ range nomadService "redis" }}REDIS_URL=redis://{{ .Address }}{{ end }}"#
+        ),
+        "REDIS_URL=redis://"
+    );
+}
