@@ -15,6 +15,16 @@ let
       || (builtins.match ".*/docs/events\\.md$" path != null);
   };
 
+  # The test suite also reads the deployment files it checks (compose, Nomad, Prometheus,
+  # Grafana, the Nix files themselves); kept out of `src` so editing them rebuilds nothing.
+  testSrc = lib.cleanSourceWith {
+    src = ../.;
+    filter = path: type:
+      (src.filter path type)
+      || (builtins.match ".*/(grafana|nomad|nix)(/.*)?" path != null)
+      || (builtins.match ".*/(compose\\.yaml|\\.env\\.example|flake\\.nix)$" path != null);
+  };
+
   commonArgs = {
     inherit src version;
     pname = "shop";
@@ -70,7 +80,19 @@ in
     # The whole suite against infrastructure started inside the build sandbox.
     tests = craneLib.cargoTest (commonArgs // {
       inherit cargoArtifacts;
-      nativeCheckInputs = [ infra ];
+      src = testSrc;
+      # Private brokers of fault tests, the offline checkers and the live observability test's
+      # Prometheus, Redis exporter and RabbitMQ node.
+      nativeCheckInputs = [
+        infra
+        pkgs.redis
+        pkgs.nats-server
+        pkgs.rabbitmq-server
+        pkgs.nix
+        pkgs.docker-compose
+        pkgs.prometheus
+        pkgs.prometheus-redis-exporter
+      ];
       preCheck = ''
         export HOME=$TMPDIR
         shop-infra --background "$TMPDIR/infra"
