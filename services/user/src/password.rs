@@ -4,7 +4,7 @@
 //! stall every other request on that worker, so hashes run on a small pool of dedicated threads
 //! (`BCRYPT_MAX_CONCURRENCY` of them, one per core by default) fed through a queue: a login
 //! storm waits there, asynchronously, instead of oversubscribing the cores. The threads run at
-//! the lowest scheduling priority, so the cores they keep busy are still handed to the Tokio
+//! a lowered scheduling priority (nice 4), so the cores they keep busy are still handed to the Tokio
 //! workers at once when a cheap request (a health check, a token validation) arrives.
 
 use std::sync::mpsc;
@@ -43,10 +43,14 @@ impl PasswordHasher {
             std::thread::Builder::new()
                 .name(format!("bcrypt-{index}"))
                 .spawn(move || {
+                    // Nice 4: a waking Tokio worker preempts a hash at once, yet hashes are not
+                    // starved by other busy processes the way nice 19 would starve them.
                     // Best effort: without the right to lower priority the work still runs.
-                    let _ = thread_priority::set_current_thread_priority(
-                        thread_priority::ThreadPriority::Min,
-                    );
+                    let _ = thread_priority::ThreadPriorityValue::try_from(36_u8).map(|value| {
+                        thread_priority::set_current_thread_priority(
+                            thread_priority::ThreadPriority::Crossplatform(value),
+                        )
+                    });
                     loop {
                         let job = match queue.lock() {
                             Ok(queue) => queue.recv(),
