@@ -71,7 +71,10 @@ impl PasswordHasher {
             dummy_hash: Arc::from(""),
         };
         let filler = uuid::Uuid::new_v4().to_string();
-        hasher.dummy_hash = hasher.run(move || bcrypt::hash(filler, cost)).await??.into();
+        hasher.dummy_hash = hasher
+            .run(move || bcrypt::hash(filler, cost))
+            .await??
+            .into();
         Ok(hasher)
     }
 
