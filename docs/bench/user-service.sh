@@ -30,10 +30,10 @@ for _ in 1 2 3 4 5; do
 done
 
 echo "== login throughput, 16 connections, $DURATION"
-BODY=$LOGIN wrk -t2 -c16 -d$DURATION -s $BENCH/post-json.lua $BASE/login | tail -1
+BODY=$LOGIN wrk -t2 -c16 -d$DURATION --timeout 10s -s $BENCH/post-json.lua $BASE/login | tail -1
 
 echo "== /health while 50 logins are in flight, $DURATION"
-BODY=$LOGIN wrk -t1 -c50 -d$DURATION -s $BENCH/post-json.lua $BASE/login > /tmp/bench-login-bg.txt &
+BODY=$LOGIN wrk -t1 -c50 -d$DURATION --timeout 30s -s $BENCH/post-json.lua $BASE/login > /tmp/bench-login-bg.txt &
 BG=$!
 sleep 2
 wrk -t1 -c4 -d$DURATION -s $BENCH/get.lua $BASE/health | tail -1

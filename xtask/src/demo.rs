@@ -287,7 +287,7 @@ async fn show_events(consumer: OrderedConsumer, order_id: i64) {
     }
 }
 
-/// The Notification Service's notification counters (whatever it names them).
+/// The Notification Service's counters of handled and sent notifications, once it has one.
 async fn show_notification_metrics(demo: &Demo) {
     let url = format!("{HOST}:{NOTIFICATION}/metrics");
     // The event reaches the notification service asynchronously: give it a moment per poll.
@@ -296,9 +296,13 @@ async fn show_notification_metrics(demo: &Demo) {
             let text = response.text().await.unwrap_or_default();
             let lines: Vec<&str> = text
                 .lines()
-                .filter(|line| line.starts_with("notification") && !line.starts_with('#'))
+                .filter(|line| {
+                    (line.starts_with("notifications_handled_total")
+                        || line.starts_with("notifications_sent_total"))
+                        && !line.ends_with(" 0")
+                })
                 .collect();
-            if !lines.is_empty() {
+            if lines.iter().any(|line| line.contains("delivered")) {
                 for line in lines {
                     println!("   {line}");
                 }

@@ -1,13 +1,16 @@
 //! bcrypt hashing off the async workers.
 //!
 //! A hash costs tens to hundreds of milliseconds of CPU. Running it on a Tokio worker would
-//! stall every other request on that worker, so each hash runs on the blocking pool, and a
-//! semaphore caps how many run at once: a login storm queues here (asynchronously) instead of
-//! oversubscribing the cores.
+//! stall every other request on that worker, so hashes run on a small pool of dedicated threads
+//! (`BCRYPT_MAX_CONCURRENCY` of them, one per core by default) fed through a queue: a login
+//! storm waits there, asynchronously, instead of oversubscribing the cores. The threads run at
+//! a lowered scheduling priority (nice 4), so the cores they keep busy are still handed to the Tokio
+//! workers at once when a cheap request (a health check, a token validation) arrives.
 
-use std::sync::Arc;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::domain::Password;
 
@@ -15,14 +18,16 @@ use crate::domain::Password;
 pub enum HashError {
     #[error("password hashing failed")]
     Bcrypt(#[from] bcrypt::BcryptError),
-    #[error("password hashing task failed")]
-    Task(#[from] tokio::task::JoinError),
+    #[error("password hashing workers are gone")]
+    Workers,
 }
+
+type Job = Box<dyn FnOnce() + Send>;
 
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     cost: u32,
-    permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     /// A hash of a random password with the configured cost: checking an unknown user's
     /// password against it costs as much as a real check, so response time does not reveal
     /// whether a username exists.
@@ -30,40 +35,77 @@ pub struct PasswordHasher {
 }
 
 impl PasswordHasher {
-    pub async fn new(cost: u32, max_concurrency: usize) -> Result<Self, HashError> {
-        let filler = uuid::Uuid::new_v4().to_string();
-        let dummy_hash = tokio::task::spawn_blocking(move || bcrypt::hash(filler, cost)).await??;
-        Ok(Self {
+    pub async fn new(cost: u32, workers: usize) -> Result<Self, HashError> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..workers.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("bcrypt-{index}"))
+                .spawn(move || {
+                    // Nice 4: a waking Tokio worker preempts a hash at once, yet hashes are not
+                    // starved by other busy processes the way nice 19 would starve them.
+                    // Best effort: without the right to lower priority the work still runs.
+                    let _ = thread_priority::ThreadPriorityValue::try_from(36_u8).map(|value| {
+                        thread_priority::set_current_thread_priority(
+                            thread_priority::ThreadPriority::Crossplatform(value),
+                        )
+                    });
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            // Every sender dropped: the service is gone.
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|_| HashError::Workers)?;
+        }
+        let mut hasher = Self {
             cost,
-            permits: Arc::new(Semaphore::new(max_concurrency)),
-            dummy_hash: dummy_hash.into(),
-        })
+            jobs,
+            dummy_hash: Arc::from(""),
+        };
+        let filler = uuid::Uuid::new_v4().to_string();
+        hasher.dummy_hash = hasher
+            .run(move || bcrypt::hash(filler, cost))
+            .await??
+            .into();
+        Ok(hasher)
+    }
+
+    /// Runs `work` on a hashing thread and waits for its result without blocking the caller's
+    /// worker.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let (done, result) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = done.send(work());
+            }))
+            .map_err(|_| HashError::Workers)?;
+        result.await.map_err(|_| HashError::Workers)
     }
 
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("semaphore never closed");
         let password = password.expose().to_owned();
         let cost = self.cost;
-        Ok(tokio::task::spawn_blocking(move || bcrypt::hash(password, cost)).await??)
+        Ok(self.run(move || bcrypt::hash(password, cost)).await??)
     }
 
     /// Checks `password` against `hash`; with no hash (unknown user) checks against the dummy
     /// hash and returns false, taking the same time.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("semaphore never closed");
         let password = password.to_owned();
         let known = hash.is_some();
         let hash = hash.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
-        let matches =
-            tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash)).await??;
+        let matches = self.run(move || bcrypt::verify(password, &hash)).await??;
         Ok(known && matches)
     }
 }
