@@ -5,7 +5,9 @@ let
   image = name: bin: pkgs.dockerTools.buildLayeredImage {
     name = "shop/${name}";
     tag = version;
-    contents = [ pkgs.cacert ];
+    # The binary is also linked at /bin/<name>, for the container healthcheck
+    # (`/bin/<name> healthcheck`, which needs no shell).
+    contents = [ pkgs.cacert bin ];
     # A writable /tmp owned by nobody in particular; nothing else exists besides the closure.
     extraCommands = ''
       mkdir -p tmp

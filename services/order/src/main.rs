@@ -14,6 +14,11 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    if std::env::args().nth(1).as_deref() == Some(service_runtime::health::probe::COMMAND) {
+        std::process::exit(service_runtime::health::probe::exit_code(
+            config.common.port,
+        ));
+    }
     if let Err(error) = serve(config).await {
         eprintln!("{}: {error:#}", INFO.name);
         std::process::exit(1);

@@ -6,6 +6,10 @@
 //! - `GET /health/live`: the process is serving; never touches a dependency.
 //! - `GET /health/ready`: 200 only while required dependencies are up and the service is not
 //!   draining, so a load balancer stops sending traffic before shutdown.
+//!
+//! [`probe`] asks a running instance from the command line (`<binary> healthcheck`).
+
+pub mod probe;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

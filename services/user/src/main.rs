@@ -1,5 +1,6 @@
 //! `user-service` serves the API; `user-service promote-admin NAME` makes an existing account
-//! an admin, for operators who would otherwise need SQL.
+//! an admin, for operators who would otherwise need SQL; `user-service healthcheck` asks the
+//! running instance whether it is ready (the container healthcheck).
 
 use service_runtime::server;
 use user_service::config::UserServiceConfig;
@@ -18,6 +19,9 @@ async fn main() {
     };
     let outcome = match std::env::args().nth(1).as_deref() {
         None | Some("serve") => serve(config).await,
+        Some(service_runtime::health::probe::COMMAND) => std::process::exit(
+            service_runtime::health::probe::exit_code(config.common.port),
+        ),
         Some("promote-admin") => match std::env::args().nth(2) {
             Some(username) => promote_admin(config, &username).await,
             None => Err(anyhow::anyhow!(
@@ -25,7 +29,7 @@ async fn main() {
             )),
         },
         Some(other) => Err(anyhow::anyhow!(
-            "unknown command {other:?}; commands: serve (default), promote-admin USERNAME"
+            "unknown command {other:?}; commands: serve (default), healthcheck, promote-admin USERNAME"
         )),
     };
     if let Err(error) = outcome {

@@ -103,7 +103,10 @@ fn the_infrastructure_of_the_spec_is_there() {
 #[test]
 fn application_services_scale_and_are_watched() {
     let compose = resolved_compose();
-    let text = read("compose.yaml");
+    assert!(
+        read("nix/images.nix").contains("contents = [ pkgs.cacert bin ];"),
+        "the images link the binary at /bin/<name> for the healthcheck"
+    );
     for (service, definition) in services(compose) {
         let service = name(service);
         let Some(_) = definition["image"].as_str().and_then(shop_binary) else {
@@ -138,21 +141,25 @@ fn application_services_scale_and_are_watched() {
             Some(port.as_str()),
             "{service}: the gateway forwards to the image's port"
         );
-        // The images have no shell for a healthcheck; the documented alternative is the
-        // gateway's probe of /health/ready (plus Prometheus alerts), checked here.
-        if definition.get("healthcheck").is_none() {
-            let labels = keys(&definition["labels"]);
-            assert!(
-                labels
-                    .iter()
-                    .any(|label| label.ends_with(".loadbalancer.healthcheck.path")),
-                "{service}: neither a healthcheck nor the gateway's health probe"
-            );
-            assert!(
-                text.contains("# Health: the service images hold one static binary"),
-                "compose.yaml documents why services have no Docker healthcheck"
-            );
-        }
+        // The images have no shell: the binary probes itself (`/bin/<binary> healthcheck`,
+        // linked there by nix/images.nix), and the gateway probes readiness as well.
+        let probe: Vec<&str> = definition["healthcheck"]["test"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{service} has no healthcheck"))
+            .iter()
+            .map(|part| part.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            probe,
+            ["CMD", &format!("/bin/{binary}"), "healthcheck"],
+            "{service}"
+        );
+        assert!(
+            keys(labels)
+                .iter()
+                .any(|label| label.ends_with(".loadbalancer.healthcheck.path")),
+            "{service}: the gateway probes its readiness"
+        );
         let networks = keys(&definition["networks"]);
         assert!(
             networks.contains("default") && networks.contains("monitoring"),

@@ -95,3 +95,36 @@ async fn a_broker_that_is_down_at_start_does_not_stop_the_service() {
     wait_for_metric(&service, DELIVERED, 1.0).await;
     service.stop().await;
 }
+
+/// `notification-service healthcheck`, the container healthcheck of an image without a shell:
+/// exit 0 while the instance on `PORT` is ready, 1 once nothing answers there.
+#[tokio::test]
+async fn the_healthcheck_command_asks_the_running_instance() {
+    let topology = NotificationTopology::unique();
+    let service = NotificationServiceHandle::start(&topology, &[]).await;
+    // Asynchronously: the service under test answers on this very runtime.
+    let healthcheck = |port: u16| async move {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_notification-service"))
+            .arg("healthcheck")
+            .env("PORT", port.to_string())
+            .env("AMQP_URL", BROKER_URL)
+            .status()
+            .await
+            .expect("the binary runs")
+            .code()
+    };
+    wait_until("the service to be ready", WAIT, || async {
+        let response = service
+            .client
+            .get(service.url("/health/ready"))
+            .send()
+            .await
+            .ok()?;
+        (response.status() == 200).then_some(())
+    })
+    .await;
+    assert_eq!(healthcheck(service.address.port()).await, Some(0));
+    let port = service.address.port();
+    service.stop().await;
+    assert_eq!(healthcheck(port).await, Some(1));
+}
