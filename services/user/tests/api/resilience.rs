@@ -12,7 +12,9 @@ use crate::assert_problem;
 async fn database_down_gives_fast_503s_and_recovers() {
     test_support::init();
     let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
-    let url = proxy.rewrite_url(&TestDatabase::new("users_proxied").url);
+    // Kept to the end: dropping it drops the database the service created through the proxy.
+    let database = TestDatabase::new("users_proxied");
+    let url = proxy.rewrite_url(&database.url);
     let users =
         UserServiceHandle::start_with(&[("DATABASE_URL", &url), ("DB_TIMEOUT_MS", "500")]).await;
     users.register("victor", "password-1").await;
@@ -55,6 +57,6 @@ async fn database_down_gives_fast_503s_and_recovers() {
         },
     )
     .await;
-    // The test database sits behind the proxy; drop it through the real port.
-    drop(users);
+    users.stop().await;
+    drop(database);
 }
