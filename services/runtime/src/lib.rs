@@ -24,6 +24,7 @@
 
 pub mod amqp;
 pub mod auth;
+pub mod binary;
 pub mod body;
 pub mod breaker;
 pub mod config;

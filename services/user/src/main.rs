@@ -9,43 +9,33 @@ use user_service::{Application, INFO};
 
 #[tokio::main]
 async fn main() {
-    server::install_crypto_provider();
-    let config = match UserServiceConfig::from_env() {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("{INFO_NAME}: {error}", INFO_NAME = INFO.name);
-            std::process::exit(2);
-        }
-    };
-    let outcome = match std::env::args().nth(1).as_deref() {
-        None | Some("serve") => serve(config).await,
-        Some(service_runtime::health::probe::COMMAND) => std::process::exit(
-            service_runtime::health::probe::exit_code(config.common.port),
-        ),
-        Some("promote-admin") => match std::env::args().nth(2) {
-            Some(username) => promote_admin(config, &username).await,
-            None => Err(anyhow::anyhow!(
+    if std::env::args().nth(1).as_deref() == Some("promote-admin") {
+        server::install_crypto_provider();
+        let outcome = match (UserServiceConfig::from_env(), std::env::args().nth(2)) {
+            (Ok(config), Some(username)) => promote_admin(config, &username).await,
+            (Err(error), _) => Err(error.into()),
+            (_, None) => Err(anyhow::anyhow!(
                 "usage: user-service promote-admin USERNAME"
             )),
-        },
-        Some(other) => Err(anyhow::anyhow!(
-            "unknown command {other:?}; commands: serve (default), healthcheck, promote-admin USERNAME"
-        )),
-    };
-    if let Err(error) = outcome {
-        eprintln!("{}: {error:#}", INFO.name);
-        std::process::exit(1);
+        };
+        if let Err(error) = outcome {
+            eprintln!("{}: {error:#}", INFO.name);
+            std::process::exit(1);
+        }
+        return;
     }
-}
-
-async fn serve(config: UserServiceConfig) -> anyhow::Result<()> {
-    let telemetry = service_runtime::telemetry::init(INFO, &config.common)?;
-    let app = Application::build(config).await?;
-    tracing::info!(address = %app.local_addr(), "user-service listening");
-    app.run(server::shutdown_signal()).await;
-    tracing::info!("user-service stopped");
-    telemetry.shutdown();
-    Ok(())
+    service_runtime::binary::run(
+        INFO,
+        UserServiceConfig::from_env(),
+        |config| &config.common,
+        |config, shutdown| async move {
+            let app = Application::build(config).await?;
+            tracing::info!(address = %app.local_addr(), "user-service listening");
+            app.run(shutdown).await;
+            Ok(())
+        },
+    )
+    .await;
 }
 
 async fn promote_admin(config: UserServiceConfig, username: &str) -> anyhow::Result<()> {

@@ -1,0 +1,53 @@
+//! The `main` every service binary shares: configuration (a bad value exits 2 with one line),
+//! the `healthcheck` subcommand the container images use, telemetry set up and flushed, and a
+//! shutdown token fired by SIGTERM or SIGINT.
+
+use std::future::Future;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::ServiceInfo;
+use crate::config::{CommonConfig, ConfigError};
+use crate::health::probe;
+use crate::server;
+
+/// Runs a service binary. `serve` builds the service from its configuration and runs it until
+/// the token fires; an error it returns is printed and exits 1.
+pub async fn run<C, S, Fut>(
+    info: ServiceInfo,
+    config: Result<C, ConfigError>,
+    common: fn(&C) -> &CommonConfig,
+    serve: S,
+) where
+    S: FnOnce(C, CancellationToken) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    server::install_crypto_provider();
+    let config = match config {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{}: {error}", info.name);
+            std::process::exit(2);
+        }
+    };
+    if std::env::args().nth(1).as_deref() == Some(probe::COMMAND) {
+        std::process::exit(probe::exit_code(common(&config).port));
+    }
+    let telemetry = match crate::telemetry::init(info, common(&config)) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("{}: {error:#}", info.name);
+            std::process::exit(2);
+        }
+    };
+    let outcome = serve(config, server::shutdown_signal()).await;
+    match &outcome {
+        Ok(()) => tracing::info!(service = info.name, "stopped"),
+        Err(error) => tracing::error!(service = info.name, error = %format!("{error:#}"), "failed"),
+    }
+    telemetry.shutdown();
+    if let Err(error) = outcome {
+        eprintln!("{}: {error:#}", info.name);
+        std::process::exit(1);
+    }
+}
