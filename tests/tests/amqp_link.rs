@@ -3,60 +3,24 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use service_runtime::amqp::lapin::options::{
-    BasicAckOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-};
-use service_runtime::amqp::lapin::types::{AMQPValue, FieldTable, ShortString};
-use service_runtime::amqp::lapin::{BasicProperties, ExchangeKind};
+use service_runtime::amqp::lapin::BasicProperties;
+use service_runtime::amqp::lapin::options::BasicAckOptions;
 use service_runtime::amqp::{self, AmqpConfig, AmqpError, AmqpLink, Topology};
 use service_runtime::config::Secret;
+use test_support::broker::private_topology;
 use test_support::proxy::TcpProxy;
 use test_support::wait_until;
 use tokio_util::sync::CancellationToken;
 
 const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
-/// A private exchange and queue (expiring on their own if a test dies) bound with `#`.
-fn topology(exchange: String, queue: String) -> Topology {
-    Arc::new(move |channel| {
-        let (exchange, queue) = (exchange.clone(), queue.clone());
-        Box::pin(async move {
-            channel
-                .exchange_declare(
-                    ShortString::from(exchange.as_str()),
-                    ExchangeKind::Topic,
-                    ExchangeDeclareOptions {
-                        auto_delete: true,
-                        ..ExchangeDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await?;
-            let mut arguments = FieldTable::default();
-            arguments.insert("x-expires".into(), AMQPValue::LongUInt(120_000));
-            channel
-                .queue_declare(
-                    ShortString::from(queue.as_str()),
-                    QueueDeclareOptions::default(),
-                    arguments,
-                )
-                .await?;
-            channel
-                .queue_bind(
-                    ShortString::from(queue.as_str()),
-                    ShortString::from(exchange.as_str()),
-                    "#".into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-        })
-    })
-}
-
 fn names() -> (String, String) {
     let id = uuid::Uuid::new_v4().simple().to_string();
     (format!("test.exchange.{id}"), format!("test.queue.{id}"))
+}
+
+fn topology(exchange: String, queue: String) -> Topology {
+    private_topology(exchange, queue, None)
 }
 
 fn config(url: &str) -> AmqpConfig {

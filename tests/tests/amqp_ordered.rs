@@ -6,13 +6,10 @@ use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
 use service_runtime::amqp::lapin::BasicProperties;
-use service_runtime::amqp::lapin::ExchangeKind;
-use service_runtime::amqp::lapin::options::{
-    BasicAckOptions, BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-};
-use service_runtime::amqp::lapin::types::{AMQPValue, FieldTable, ShortString};
+use service_runtime::amqp::lapin::options::BasicAckOptions;
 use service_runtime::amqp::{self, AmqpConfig, AmqpLink, OrderedConsumer, Settlement, Topology};
 use service_runtime::config::Secret;
+use test_support::broker::private_topology;
 use test_support::wait_until;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -20,41 +17,7 @@ use tokio_util::sync::CancellationToken;
 const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 fn topology(exchange: String, queue: String) -> Topology {
-    Arc::new(move |channel| {
-        let (exchange, queue) = (exchange.clone(), queue.clone());
-        Box::pin(async move {
-            channel
-                .exchange_declare(
-                    ShortString::from(exchange.as_str()),
-                    ExchangeKind::Topic,
-                    ExchangeDeclareOptions {
-                        auto_delete: true,
-                        ..ExchangeDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await?;
-            let mut arguments = FieldTable::default();
-            arguments.insert("x-expires".into(), AMQPValue::LongUInt(120_000));
-            channel
-                .queue_declare(
-                    ShortString::from(queue.as_str()),
-                    QueueDeclareOptions::default(),
-                    arguments,
-                )
-                .await?;
-            channel
-                .queue_bind(
-                    ShortString::from(queue.as_str()),
-                    ShortString::from(exchange.as_str()),
-                    "#".into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
-            channel.basic_qos(16, BasicQosOptions::default()).await
-        })
-    })
+    private_topology(exchange, queue, Some(16))
 }
 
 struct Setup {

@@ -275,3 +275,51 @@ pub fn new_traceparent() -> (String, String) {
     let span_id = &uuid::Uuid::new_v4().simple().to_string()[..16];
     (format!("00-{trace_id}-{span_id}-01"), trace_id)
 }
+
+/// A private topic exchange (auto-deleted) and queue (expiring after two idle minutes) bound
+/// with `#`, declared on every new channel; with `prefetch`, also the channel's QoS. For tests
+/// of the runtime's AMQP link and consumers.
+pub fn private_topology(exchange: String, queue: String, prefetch: Option<u16>) -> Topology {
+    use service_runtime::amqp::lapin::ExchangeKind;
+    use service_runtime::amqp::lapin::options::{
+        BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions,
+    };
+    Arc::new(move |channel| {
+        let (exchange, queue) = (exchange.clone(), queue.clone());
+        Box::pin(async move {
+            channel
+                .exchange_declare(
+                    ShortString::from(exchange.as_str()),
+                    ExchangeKind::Topic,
+                    ExchangeDeclareOptions {
+                        auto_delete: true,
+                        ..ExchangeDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await?;
+            let mut arguments = FieldTable::default();
+            arguments.insert("x-expires".into(), AMQPValue::LongUInt(120_000));
+            channel
+                .queue_declare(
+                    ShortString::from(queue.as_str()),
+                    QueueDeclareOptions::default(),
+                    arguments,
+                )
+                .await?;
+            channel
+                .queue_bind(
+                    ShortString::from(queue.as_str()),
+                    ShortString::from(exchange.as_str()),
+                    "#".into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            match prefetch {
+                Some(count) => channel.basic_qos(count, BasicQosOptions::default()).await,
+                None => Ok(()),
+            }
+        })
+    })
+}
