@@ -3,13 +3,11 @@
 
 use std::sync::Arc;
 
+use lapin::options::{BasicGetOptions, ExchangeDeclareOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, ExchangeKind};
 use order_events::{EventType, OrderEvent, OrderStatus, wire};
 use serde_json::Value;
-use service_runtime::amqp::lapin::options::{
-    BasicGetOptions, ExchangeDeclareOptions, QueueDeclareOptions,
-};
-use service_runtime::amqp::lapin::types::{AMQPValue, FieldTable, ShortString};
-use service_runtime::amqp::lapin::{BasicProperties, ExchangeKind};
 use service_runtime::amqp::{AmqpConfig, AmqpLink, Topology};
 use service_runtime::config::Secret;
 

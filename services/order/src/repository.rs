@@ -2,9 +2,9 @@
 //! event to the outbox ([`crate::outbox::append_event`]) in the same transaction, so an event
 //! exists exactly when the change does.
 
-use service_runtime::db::deadpool_postgres::Pool;
-use service_runtime::db::tokio_postgres::Row;
+use deadpool_postgres::Pool;
 use service_runtime::db::{DbError, Traced};
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::domain::{Change, NewOrder, Order, OrderStatus, Refusal};
@@ -277,14 +277,14 @@ pub enum ChangeError {
     Database(#[from] DbError),
 }
 
-impl From<service_runtime::db::deadpool_postgres::PoolError> for ChangeError {
-    fn from(error: service_runtime::db::deadpool_postgres::PoolError) -> Self {
+impl From<deadpool_postgres::PoolError> for ChangeError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
         Self::Database(error.into())
     }
 }
 
-impl From<service_runtime::db::tokio_postgres::Error> for ChangeError {
-    fn from(error: service_runtime::db::tokio_postgres::Error) -> Self {
+impl From<tokio_postgres::Error> for ChangeError {
+    fn from(error: tokio_postgres::Error) -> Self {
         Self::Database(error.into())
     }
 }

@@ -4,7 +4,7 @@
 //! order's events out of order.
 
 use chrono::{DateTime, Utc};
-use service_runtime::db::deadpool_postgres::Transaction;
+use deadpool_postgres::Transaction;
 use service_runtime::db::{DbError, Traced};
 use uuid::Uuid;
 

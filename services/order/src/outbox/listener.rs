@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use service_runtime::db::tokio_postgres::{self, AsyncMessage, NoTls};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::store::OUTBOX_CHANNEL;
 

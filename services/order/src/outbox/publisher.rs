@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use lapin::options::BasicPublishOptions;
+use lapin::types::ShortString;
+use lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
 use order_events::{SCHEMA_VERSION, wire};
-use service_runtime::amqp::lapin::options::BasicPublishOptions;
-use service_runtime::amqp::lapin::types::ShortString;
-use service_runtime::amqp::lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
 use service_runtime::amqp::{self, AmqpLink};
 use tracing::Instrument;
 

@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use deadpool_postgres::Pool;
 use service_runtime::amqp::{self, AmqpLink};
 use service_runtime::db::DbError;
-use service_runtime::db::deadpool_postgres::Pool;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

@@ -1,7 +1,7 @@
 //! The outbox table: appending inside the transactions that change orders, and the backlog.
 
+use deadpool_postgres::{Pool, Transaction};
 use order_events::OrderEvent;
-use service_runtime::db::deadpool_postgres::{Pool, Transaction};
 use service_runtime::db::{DbError, Traced};
 
 /// Channel the relay listens on; notified by every transaction that adds an outbox row.
