@@ -39,9 +39,8 @@ pub struct PasswordHasher {
     /// Jobs sent and not yet started; at most `capacity`.
     queued: Arc<AtomicUsize>,
     capacity: usize,
-    /// A hash of a random password with the configured cost: checking an unknown user's
-    /// password against it costs as much as a real check, so response time does not reveal
-    /// whether a username exists.
+    /// A hash carrying the configured cost: checking an unknown user's password against it costs
+    /// as much as a real check, so response time does not reveal whether a username exists.
     dummy_hash: Arc<str>,
 }
 
@@ -78,19 +77,13 @@ impl PasswordHasher {
                 })
                 .map_err(|_| HashError::Workers)?;
         }
-        let mut hasher = Self {
+        Ok(Self {
             cost,
             jobs,
             queued: Arc::new(AtomicUsize::new(0)),
             capacity: capacity.max(1),
-            dummy_hash: Arc::from(""),
-        };
-        let filler = uuid::Uuid::new_v4().to_string();
-        hasher.dummy_hash = hasher
-            .run(move || bcrypt::hash(filler, cost))
-            .await??
-            .into();
-        Ok(hasher)
+            dummy_hash: dummy_hash(cost)?.into(),
+        })
     }
 
     /// Runs `work` on a hashing thread and waits for its result without blocking the caller's
@@ -137,6 +130,16 @@ impl PasswordHasher {
     }
 }
 
+/// A well-formed bcrypt hash that announces `cost` without costing it to make: a cheap cost-4
+/// hash of a random password with its cost field rewritten. Verifying against it runs the full
+/// `cost` rounds (the work depends on the cost field and salt, not on how the hash was made)
+/// and never matches. Start-up thus spends no real hash on it.
+fn dummy_hash(cost: u32) -> Result<String, HashError> {
+    let cheap = bcrypt::hash(uuid::Uuid::new_v4().to_string(), 4)?;
+    // "$2b$04$<salt><digest>": the cost is the two digits after the second '$'.
+    Ok(format!("{}{cost:02}{}", &cheap[..4], &cheap[6..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +152,13 @@ mod tests {
         assert!(hash.starts_with("$2b$04$"));
         assert!(hasher.verify("correct horse", Some(&hash)).await.unwrap());
         assert!(!hasher.verify("wrong horse!", Some(&hash)).await.unwrap());
+    }
+
+    #[test]
+    fn the_dummy_hash_carries_the_configured_cost() {
+        let dummy = dummy_hash(12).unwrap();
+        assert!(dummy.starts_with("$2b$12$"), "{dummy}");
+        assert_eq!(dummy.len(), 60);
     }
 
     #[tokio::test]
