@@ -18,14 +18,14 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use async_nats::jetstream::stream::{
+    Config as StreamConfig, DiscardPolicy, RetentionPolicy, StorageType,
+};
 use serde::Deserialize;
 use service_runtime::amqp::AmqpConfig;
 use service_runtime::config::keys::{section_keys, setting_names as names_of};
 use service_runtime::config::{CommonConfig, ConfigError, Settings, secrets};
 use service_runtime::nats::NatsConfig;
-use service_runtime::nats::async_nats::jetstream::stream::{
-    Config as StreamConfig, DiscardPolicy, RetentionPolicy, StorageType,
-};
 
 pub const DEFAULT_PORT: u16 = 8005;
 
