@@ -22,6 +22,7 @@ use async_nats::header::{HeaderName, HeaderValue, NATS_MESSAGE_ID};
 use chrono::{DateTime, Utc};
 use lapin::BasicProperties;
 use lapin::types::AMQPValue;
+use order_events::wire;
 
 /// Where a message id came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +57,7 @@ pub fn subject_for(prefix: &str, routing_key: &str) -> Option<String> {
     routing_key
         .split('.')
         .all(is_literal_token)
-        .then(|| format!("{prefix}.{routing_key}"))
+        .then(|| wire::nats_subject(prefix, routing_key))
 }
 
 fn usable_id(id: &str) -> bool {
@@ -142,9 +143,9 @@ pub fn headers(properties: &BasicProperties, routing_key: &str, message_id: &str
         insert(&mut headers, "Content-Type", content_type.as_str());
     }
     if let Some(kind) = properties.kind() {
-        insert(&mut headers, "Amqp-Type", kind.as_str());
+        insert(&mut headers, wire::NATS_AMQP_TYPE_HEADER, kind.as_str());
     }
-    insert(&mut headers, "Amqp-Routing-Key", routing_key);
+    insert(&mut headers, wire::NATS_ROUTING_KEY_HEADER, routing_key);
     headers
 }
 
