@@ -45,7 +45,14 @@ pub async fn catalogue(
         max: query("max"),
         page: req.query::<u32>("page").unwrap_or(1).max(1),
     };
-    filters.q.truncate(200);
+    // Control characters cannot be part of a product name; a NUL would not even reach the
+    // database.
+    filters.q = filters
+        .q
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
     let limit = shop.page_size;
     let skip = (filters.page - 1).saturating_mul(u32::from(limit));
     let parsed = price(&filters.min, "Min price").and_then(|min| {
@@ -75,7 +82,7 @@ pub async fn catalogue(
             return Ok(());
         }
     };
-    let products = shop
+    let listing = shop
         .api
         .products(&ProductQuery {
             name: (!filters.q.is_empty()).then(|| filters.q.clone()),
@@ -84,8 +91,19 @@ pub async fn catalogue(
             limit,
             skip,
         })
-        .await
-        .map_err(|error| ErrorPage::from_api(&error, "/"))?;
+        .await;
+    let products = match listing {
+        Ok(products) => products,
+        // A search the catalogue refuses (a price beyond its range, say) is the searcher's to fix.
+        Err(error @ ApiError::Refused { .. }) => {
+            let body = catalogue_view(&filters, &[], false);
+            res.status_code(StatusCode::UNPROCESSABLE_ENTITY);
+            let notice = Notice::Error(explain(&error));
+            page(res, visitor, "Catalogue", Some(&notice), None, &body);
+            return Ok(());
+        }
+        Err(error) => return Err(ErrorPage::from_api(&error, "/")),
+    };
     let body = catalogue_view(&filters, &products.items, products.next_cursor.is_some());
     let title = if filters.q.is_empty() {
         "Catalogue".to_owned()

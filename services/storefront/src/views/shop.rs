@@ -38,12 +38,14 @@ pub fn catalogue(filters: &Filters, products: &[Product], has_next: bool) -> Mar
                 input #q type="search" name="q" value=(filters.q) placeholder="Product name";
             }
             div.field.price {
-                label for="min" { "Min price ($)" }
-                input #min type="text" inputmode="decimal" name="min" value=(filters.min) size="6";
+                label for="min" { "Min price" }
+                input #min type="text" inputmode="decimal" name="min" value=(filters.min)
+                    size="6" placeholder="$";
             }
             div.field.price {
-                label for="max" { "Max price ($)" }
-                input #max type="text" inputmode="decimal" name="max" value=(filters.max) size="6";
+                label for="max" { "Max price" }
+                input #max type="text" inputmode="decimal" name="max" value=(filters.max)
+                    size="6" placeholder="$";
             }
             button type="submit" { "Search" }
         }
