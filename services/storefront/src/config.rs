@@ -20,6 +20,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use service_runtime::auth::AuthConfig;
 use service_runtime::config::keys::{section_keys, setting_names as names_of};
+use service_runtime::config::secrets::{self, is_published};
 use service_runtime::config::{CommonConfig, ConfigError, Profile, Secret, Settings};
 use service_runtime::nats::NatsConfig;
 
@@ -98,10 +99,12 @@ impl StorefrontSettings {
     fn csrf_secret(&self, profile: Profile) -> Result<Secret, ConfigError> {
         const KEY: &str = "STOREFRONT_CSRF_SECRET";
         match (&self.storefront_csrf_secret, profile) {
-            (Some(secret), Profile::Production) if secret.expose() == DEVELOPMENT_CSRF_SECRET => {
+            (Some(secret), Profile::Production)
+                if secret.expose() == DEVELOPMENT_CSRF_SECRET || is_published(secret.expose()) =>
+            {
                 Err(ConfigError::new(
                     KEY,
-                    "the development value is not allowed in production",
+                    "is a value published in this repository; generate a random one",
                 ))
             }
             (Some(secret), _) if secret.expose().len() < 32 => {
@@ -164,6 +167,9 @@ impl StorefrontConfig {
     }
 
     pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
+        let profile = settings.extract::<CommonConfig>()?.app_profile;
+        // NATS_URL may carry a password; every other dependency is reached over HTTP.
+        secrets::check_production(&settings, profile, &[])?;
         let settings = settings.with_default("port", DEFAULT_PORT);
         let common: CommonConfig = settings.extract()?;
         common.validate()?;
@@ -200,6 +206,11 @@ mod tests {
             load(&development).unwrap_err().key,
             "STOREFRONT_CSRF_SECRET"
         );
+        let published = [(
+            "STOREFRONT_CSRF_SECRET",
+            "dev-only-storefront-csrf-secret-5c8e1b94d2a7",
+        )];
+        assert_eq!(load(&published).unwrap_err().key, "STOREFRONT_CSRF_SECRET");
         let short = [("STOREFRONT_CSRF_SECRET", "short")];
         assert_eq!(load(&short).unwrap_err().key, "STOREFRONT_CSRF_SECRET");
     }

@@ -20,7 +20,19 @@ use test_support::{
 };
 use tokio_util::sync::CancellationToken;
 
-pub const CSRF_SECRET: &str = "test-only-storefront-csrf-secret-0123456789";
+/// Generated per process, as every test credential: no test constant is a usable secret.
+pub fn csrf_secret() -> String {
+    static SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SECRET
+        .get_or_init(|| {
+            format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            )
+        })
+        .clone()
+}
 
 /// A storefront running in this process.
 #[derive(Debug)]
@@ -39,7 +51,7 @@ impl StorefrontHandle {
         let mut pairs: Vec<(&'static str, String)> = vec![
             ("HOST", "127.0.0.1".into()),
             ("PORT", "0".into()),
-            ("STOREFRONT_CSRF_SECRET", CSRF_SECRET.into()),
+            ("STOREFRONT_CSRF_SECRET", csrf_secret()),
             ("NATS_TIMEOUT_MS", "2000".into()),
             ("SHUTDOWN_TIMEOUT_SECS", "5".into()),
             // Tests change roles and sessions under the cache's feet.
