@@ -22,4 +22,4 @@ pub mod headers;
 pub mod metrics;
 pub mod topology;
 
-pub use app::{Application, INFO};
+pub use app::{Application, INFO, build};

@@ -163,7 +163,7 @@ async fn place(
         Err(error) => {
             // The stock is held for an order that does not exist: give it back.
             let releaser = state.releaser.clone();
-            tokio::spawn(async move {
+            state.tasks.spawn(async move {
                 if !releaser.release_orphan(reservation_id).await {
                     tracing::error!(%reservation_id, "reserved stock of an unsaved order could not be released");
                 }
