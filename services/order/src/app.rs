@@ -4,11 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lapin::ExchangeKind;
-use lapin::options::ExchangeDeclareOptions;
-use lapin::types::{FieldTable, ShortString};
 use service_runtime::ServiceInfo;
-use service_runtime::amqp::{AmqpCheck, AmqpLink, Topology};
+use service_runtime::amqp::{self, AmqpCheck, AmqpLink};
 use service_runtime::auth::AuthClient;
 use service_runtime::db::{self, PostgresCheck};
 use service_runtime::health::DependencyCheck;
@@ -36,26 +33,6 @@ pub fn migrations() -> refinery::Runner {
     embedded::migrations::runner()
 }
 
-/// Declares the durable topic exchange events go to; queues belong to the consumers.
-fn topology(exchange: String) -> Topology {
-    Arc::new(move |channel| {
-        let exchange = exchange.clone();
-        Box::pin(async move {
-            channel
-                .exchange_declare(
-                    ShortString::from(exchange.as_str()),
-                    ExchangeKind::Topic,
-                    ExchangeDeclareOptions {
-                        durable: true,
-                        ..ExchangeDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-        })
-    })
-}
-
 /// What tests reach behind the API: the state, and the relay to drive it directly.
 #[derive(Debug, Clone)]
 pub struct Exposed {
@@ -79,7 +56,8 @@ pub async fn build(config: OrderServiceConfig) -> anyhow::Result<Application> {
         &config.amqp,
         "order-service",
         true,
-        topology(settings.order_events_exchange.clone()),
+        // Only the exchange: the queues belong to the consumers.
+        amqp::durable_topic_exchange(settings.order_events_exchange.clone()),
     );
     // Not fatal: orders are accepted while RabbitMQ is down and their events wait.
     if let Err(error) = link.channel().await {
