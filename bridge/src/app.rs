@@ -17,10 +17,7 @@ use crate::mirror::{self, Mirror};
 use crate::routes::{self, StreamRouteState};
 use crate::topology;
 
-pub const INFO: ServiceInfo = ServiceInfo {
-    name: "event-bridge",
-    version: env!("CARGO_PKG_VERSION"),
-};
+pub const INFO: ServiceInfo = service_runtime::service_info!();
 
 /// A built bridge: HTTP bound to its port, brokers connecting in the background.
 pub type Application = ServiceHost;

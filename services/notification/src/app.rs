@@ -16,10 +16,7 @@ use crate::handler::Handler;
 use crate::metrics::NotificationMetrics;
 use crate::topology;
 
-pub const INFO: ServiceInfo = ServiceInfo {
-    name: "notification-service",
-    version: env!("CARGO_PKG_VERSION"),
-};
+pub const INFO: ServiceInfo = service_runtime::service_info!();
 
 /// A built service, bound to its port, its queues declared if the broker answered; tests
 /// read its metrics through [`ServiceHost::exposed`].

@@ -20,10 +20,7 @@ use crate::releases::Releaser;
 use crate::repository::OrdersRepository;
 use crate::state::AppState;
 
-pub const INFO: ServiceInfo = ServiceInfo {
-    name: "order-service",
-    version: env!("CARGO_PKG_VERSION"),
-};
+pub const INFO: ServiceInfo = service_runtime::service_info!();
 
 mod embedded {
     refinery::embed_migrations!("../../sql/order");

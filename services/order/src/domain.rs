@@ -54,10 +54,6 @@ impl OrderStatus {
         }
     }
 
-    pub fn is_final(self) -> bool {
-        matches!(self, Self::Completed | Self::Cancelled)
-    }
-
     /// Checks that `actor` may move an order from `self` to `next`. Owners may only cancel a
     /// pending order; every fulfilment step is an admin's.
     pub fn check_transition(self, next: Self, is_admin: bool) -> Result<(), TransitionError> {

@@ -93,10 +93,6 @@ impl OrdersRepository {
         Self { pool }
     }
 
-    pub fn pool(&self) -> &Pool {
-        &self.pool
-    }
-
     pub async fn claim_key(
         &self,
         user_id: i64,

@@ -18,10 +18,7 @@ use crate::metrics::ProductMetrics;
 use crate::repository::ProductsRepository;
 use crate::state::AppState;
 
-pub const INFO: ServiceInfo = ServiceInfo {
-    name: "product-service",
-    version: env!("CARGO_PKG_VERSION"),
-};
+pub const INFO: ServiceInfo = service_runtime::service_info!();
 
 mod embedded {
     refinery::embed_migrations!("../../sql/product");

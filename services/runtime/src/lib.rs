@@ -59,3 +59,15 @@ pub struct ServiceInfo {
     pub name: &'static str,
     pub version: &'static str,
 }
+
+/// The [`ServiceInfo`] of the crate that invokes it: its package name and version, so that no
+/// service writes its own name a second time.
+#[macro_export]
+macro_rules! service_info {
+    () => {
+        $crate::ServiceInfo {
+            name: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    };
+}

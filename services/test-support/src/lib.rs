@@ -49,6 +49,7 @@ use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use service_runtime::config::Settings;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -111,6 +112,17 @@ fn init_tracing(otlp_endpoint: Option<&str>) {
             .with(logs)
             .try_init();
     });
+}
+
+/// Settings of a service under test: loopback on a random port, then `pairs`, then `extra`,
+/// which override both.
+fn service_settings(
+    pairs: Vec<(&'static str, String)>,
+    extra: &[(&'static str, &str)],
+) -> Settings {
+    let local = [("HOST", "127.0.0.1".to_owned()), ("PORT", "0".to_owned())];
+    let overrides = extra.iter().map(|(key, value)| (*key, (*value).to_owned()));
+    Settings::from_pairs(local.into_iter().chain(pairs).chain(overrides))
 }
 
 /// A database that exists for one test: its name is unique; it is dropped (connections and

@@ -55,21 +55,20 @@ pub fn notification_settings(
     topology: &NotificationTopology,
     extra: &[(&'static str, &str)],
 ) -> Settings {
-    let mut pairs: Vec<(&'static str, String)> = vec![
-        ("HOST", "127.0.0.1".into()),
-        ("PORT", "0".into()),
-        ("AMQP_URL", crate::broker::BROKER_URL.into()),
-        ("AMQP_TIMEOUT_MS", "2000".into()),
-        ("NOTIFY_EXCHANGE", topology.exchange.clone()),
-        ("NOTIFY_QUEUE", topology.queue.clone()),
-        ("NOTIFY_QUEUE_EXPIRES_MS", "300000".into()),
-        // Short delays keep retry tests quick; the policy is the same.
-        ("NOTIFY_RETRY_DELAY_MS", "100".into()),
-        ("NOTIFY_RETRY_MAX_DELAY_MS", "400".into()),
-        ("SHUTDOWN_TIMEOUT_SECS", "5".into()),
-    ];
-    pairs.extend(extra.iter().map(|(key, value)| (*key, (*value).to_owned())));
-    Settings::from_pairs(pairs)
+    crate::service_settings(
+        vec![
+            ("AMQP_URL", crate::broker::BROKER_URL.into()),
+            ("AMQP_TIMEOUT_MS", "2000".into()),
+            ("NOTIFY_EXCHANGE", topology.exchange.clone()),
+            ("NOTIFY_QUEUE", topology.queue.clone()),
+            ("NOTIFY_QUEUE_EXPIRES_MS", "300000".into()),
+            // Short delays keep retry tests quick; the policy is the same.
+            ("NOTIFY_RETRY_DELAY_MS", "100".into()),
+            ("NOTIFY_RETRY_MAX_DELAY_MS", "400".into()),
+            ("SHUTDOWN_TIMEOUT_SECS", "5".into()),
+        ],
+        extra,
+    )
 }
 
 impl NotificationServiceHandle {

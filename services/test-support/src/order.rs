@@ -35,20 +35,19 @@ pub fn order_service_settings(
     exchange: &str,
     extra: &[(&'static str, &str)],
 ) -> Settings {
-    let mut pairs: Vec<(&'static str, String)> = vec![
-        ("HOST", "127.0.0.1".into()),
-        ("PORT", "0".into()),
-        ("DATABASE_URL", database.url.clone()),
-        ("USER_SERVICE_URL", users.base_url.clone()),
-        ("PRODUCT_SERVICE_URL", products.base_url.clone()),
-        ("SERVICE_TOKEN", TEST_SERVICE_TOKEN.into()),
-        ("AMQP_URL", BROKER_URL.into()),
-        ("AMQP_TIMEOUT_MS", "2000".into()),
-        ("ORDER_EVENTS_EXCHANGE", exchange.into()),
-        ("RELEASE_RETRY_INTERVAL_MS", "200".into()),
-    ];
-    pairs.extend(extra.iter().map(|(key, value)| (*key, (*value).to_owned())));
-    Settings::from_pairs(pairs)
+    crate::service_settings(
+        vec![
+            ("DATABASE_URL", database.url.clone()),
+            ("USER_SERVICE_URL", users.base_url.clone()),
+            ("PRODUCT_SERVICE_URL", products.base_url.clone()),
+            ("SERVICE_TOKEN", TEST_SERVICE_TOKEN.into()),
+            ("AMQP_URL", BROKER_URL.into()),
+            ("AMQP_TIMEOUT_MS", "2000".into()),
+            ("ORDER_EVENTS_EXCHANGE", exchange.into()),
+            ("RELEASE_RETRY_INTERVAL_MS", "200".into()),
+        ],
+        extra,
+    )
 }
 
 impl OrderServiceHandle {

@@ -35,17 +35,16 @@ pub fn product_service_settings(
     cache_key_prefix: &str,
     extra: &[(&'static str, &str)],
 ) -> Settings {
-    let mut pairs: Vec<(&'static str, String)> = vec![
-        ("HOST", "127.0.0.1".into()),
-        ("PORT", "0".into()),
-        ("DATABASE_URL", database.url.clone()),
-        ("REDIS_URL", REDIS_URL.into()),
-        ("CACHE_KEY_PREFIX", cache_key_prefix.into()),
-        ("USER_SERVICE_URL", users.base_url.clone()),
-        ("SERVICE_TOKEN", TEST_SERVICE_TOKEN.into()),
-    ];
-    pairs.extend(extra.iter().map(|(key, value)| (*key, (*value).to_owned())));
-    Settings::from_pairs(pairs)
+    crate::service_settings(
+        vec![
+            ("DATABASE_URL", database.url.clone()),
+            ("REDIS_URL", REDIS_URL.into()),
+            ("CACHE_KEY_PREFIX", cache_key_prefix.into()),
+            ("USER_SERVICE_URL", users.base_url.clone()),
+            ("SERVICE_TOKEN", TEST_SERVICE_TOKEN.into()),
+        ],
+        extra,
+    )
 }
 
 impl ProductServiceHandle {

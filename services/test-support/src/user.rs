@@ -22,16 +22,15 @@ pub type UserServiceHandle = TestService<Users>;
 
 /// Settings for a User Service under test; `extra` overrides or adds keys.
 pub fn user_service_settings(database: &TestDatabase, extra: &[(&'static str, &str)]) -> Settings {
-    let mut pairs: Vec<(&'static str, String)> = vec![
-        ("HOST", "127.0.0.1".into()),
-        ("PORT", "0".into()),
-        ("DATABASE_URL", database.url.clone()),
-        ("JWT_SECRET", TEST_JWT_SECRET.into()),
-        // The minimum cost keeps tests fast; the timing tests compare paths at equal cost.
-        ("BCRYPT_COST", "4".into()),
-    ];
-    pairs.extend(extra.iter().map(|(key, value)| (*key, (*value).to_owned())));
-    Settings::from_pairs(pairs)
+    crate::service_settings(
+        vec![
+            ("DATABASE_URL", database.url.clone()),
+            ("JWT_SECRET", TEST_JWT_SECRET.into()),
+            // The minimum cost keeps tests fast; the timing tests compare paths at equal cost.
+            ("BCRYPT_COST", "4".into()),
+        ],
+        extra,
+    )
 }
 
 impl UserServiceHandle {

@@ -17,10 +17,7 @@ use crate::state::AppState;
 use crate::throttle::LoginThrottle;
 use crate::tokens::TokenIssuer;
 
-pub const INFO: ServiceInfo = ServiceInfo {
-    name: "user-service",
-    version: env!("CARGO_PKG_VERSION"),
-};
+pub const INFO: ServiceInfo = service_runtime::service_info!();
 
 mod embedded {
     refinery::embed_migrations!("../../sql/user");
