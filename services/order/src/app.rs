@@ -81,13 +81,11 @@ pub async fn build(config: OrderServiceConfig) -> anyhow::Result<Application> {
         config.database.database_url.expose().to_owned(),
         order_metrics.clone(),
     ));
-    let tasks = Tasks::new();
     let state = Arc::new(AppState {
         orders,
         products,
         releaser: releaser.clone(),
         metrics: order_metrics,
-        tasks: tasks.clone(),
     });
 
     let checks: Vec<Arc<dyn DependencyCheck>> = vec![
@@ -104,13 +102,15 @@ pub async fn build(config: OrderServiceConfig) -> anyhow::Result<Application> {
         checks,
         metrics,
         common: &config.common,
-        tasks,
+        tasks: Tasks::new(),
     })
     .await?
     .worker("outbox relay", {
         let relay = relay.clone();
         move |stop| relay.run(stop)
     })
+    // The release worker also waits, when stopping, for the releases of orders that were never
+    // stored, which handlers start in the background.
     .worker("stock release retries", move |stop| releaser.run(stop))
     .on_close(async move {
         link.close().await;

@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use service_runtime::host::Tasks;
-
 use crate::metrics::OrderMetrics;
 use crate::product_client::ProductClient;
 use crate::releases::Releaser;
@@ -15,6 +13,4 @@ pub struct AppState {
     pub products: ProductClient,
     pub releaser: Arc<Releaser>,
     pub metrics: OrderMetrics,
-    /// Where handlers spawn follow-up work, so that shutdown waits for it.
-    pub tasks: Tasks,
 }

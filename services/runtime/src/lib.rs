@@ -26,6 +26,7 @@
 //! - [`host`]: the one service host: a service hands over its routes, checks, background tasks
 //!   and what to close; the host serves and shuts all of it down in one order.
 //! - [`route`]: route templates and handler state, shared by the server and health routes.
+//! - [`trace_trust`]: whose inbound `traceparent` a request span continues.
 //! - [`server`]: assembles a service's router with the common routes and middleware and serves
 //!   it until the shutdown token fires, draining within a deadline.
 #![warn(missing_debug_implementations)]
@@ -52,6 +53,7 @@ pub mod route;
 pub mod server;
 pub mod service_auth;
 pub mod telemetry;
+pub mod trace_trust;
 
 /// Name and version of the running service, as reported by `/health` and on every trace.
 #[derive(Debug, Clone, Copy)]

@@ -42,7 +42,7 @@ pub use product::{
     ProductServiceHandle, Products, REDIS_URL, TEST_SERVICE_TOKEN, product_service_settings,
 };
 pub use service::TestService;
-pub use user::{UserServiceHandle, Users, user_service_settings};
+pub use user::{UserServiceHandle, Users, throttle_key_prefix, user_service_settings};
 
 use std::future::Future;
 use std::sync::{Once, OnceLock};
@@ -55,8 +55,15 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 pub const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432";
-/// A JWT key that passes the production checks; only tests use it.
-pub const TEST_JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
+/// A JWT key that passes the production checks, generated per test process (a key written in
+/// the repository would be a published secret, which production refuses).
+pub static TEST_JWT_SECRET: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "generated-{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+});
 
 static INIT: Once = Once::new();
 static EXPORTING: OnceLock<SdkTracerProvider> = OnceLock::new();

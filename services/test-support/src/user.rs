@@ -20,14 +20,22 @@ pub struct Users {
 /// The User Service running in this process.
 pub type UserServiceHandle = TestService<Users>;
 
+/// The Redis key prefix of the login and registration counts of the User Service on `database`.
+pub fn throttle_key_prefix(database: &TestDatabase) -> String {
+    format!("test:{}:", database.name)
+}
+
 /// Settings for a User Service under test; `extra` overrides or adds keys.
 pub fn user_service_settings(database: &TestDatabase, extra: &[(&'static str, &str)]) -> Settings {
     crate::service_settings(
         vec![
             ("DATABASE_URL", database.url.clone()),
-            ("JWT_SECRET", TEST_JWT_SECRET.into()),
+            ("JWT_SECRET", TEST_JWT_SECRET.clone()),
             // The minimum cost keeps tests fast; the timing tests compare paths at equal cost.
             ("BCRYPT_COST", "4".into()),
+            // Attempts are counted in the shared Redis: each test's service (and its replicas,
+            // which share the database) counts under its own keys.
+            ("THROTTLE_KEY_PREFIX", throttle_key_prefix(database)),
         ],
         extra,
     )

@@ -7,14 +7,14 @@ use service_runtime::ServiceInfo;
 use service_runtime::db::{self, PostgresCheck};
 use service_runtime::host::{HostParts, ServiceHost, Tasks};
 use service_runtime::metrics::Metrics;
+use service_runtime::redis::{Redis, RedisCheck};
 
 use crate::config::UserServiceConfig;
-use crate::domain::{Password, Username};
+use crate::limiter::AttemptLimiter;
 use crate::metrics::UserMetrics;
 use crate::password::PasswordHasher;
 use crate::repository::UsersRepository;
 use crate::state::AppState;
-use crate::throttle::LoginThrottle;
 use crate::tokens::TokenIssuer;
 
 pub const INFO: ServiceInfo = service_runtime::service_info!();
@@ -39,13 +39,29 @@ pub async fn build(config: UserServiceConfig) -> anyhow::Result<Application> {
     db::register_pool_metrics(&metrics, &pool);
 
     let auth = &config.auth;
+    // Built without connecting: the service starts, and logins work, with Redis down.
+    let redis = Redis::new(&config.redis)?;
+    redis.register_metrics(&metrics);
     let state = Arc::new(AppState {
         users: UsersRepository::new(pool.clone()),
-        hasher: PasswordHasher::new(auth.bcrypt_cost, auth.bcrypt_max_concurrency).await?,
+        hasher: PasswordHasher::new(
+            auth.bcrypt_cost,
+            auth.bcrypt_max_concurrency,
+            auth.bcrypt_queue_capacity,
+        )
+        .await?,
         tokens: TokenIssuer::new(config.jwt_secret.expose().as_bytes(), auth.jwt_ttl_secs),
-        throttle: LoginThrottle::new(
+        login_attempts: AttemptLimiter::new(
             auth.login_max_failures,
             Duration::from_secs(auth.login_failure_window_secs),
+            format!("{}login:", auth.throttle_key_prefix),
+            Some(redis.clone()),
+        ),
+        registrations: AttemptLimiter::new(
+            auth.register_max_per_client,
+            Duration::from_secs(auth.register_window_secs),
+            format!("{}register:", auth.throttle_key_prefix),
+            Some(redis.clone()),
         ),
         metrics: UserMetrics::register(&metrics),
     });
@@ -53,13 +69,17 @@ pub async fn build(config: UserServiceConfig) -> anyhow::Result<Application> {
         auth.bootstrap_admin_username.as_deref(),
         auth.bootstrap_admin_password.as_ref(),
     ) {
-        ensure_admin(&state, username, password.expose()).await?;
+        crate::bootstrap::ensure_admin(&state.users, &state.hasher, username, password.expose())
+            .await?;
     }
 
     let host = ServiceHost::bind(HostParts {
         info: INFO,
         api: crate::routes::router(state.clone()),
-        checks: vec![Arc::new(PostgresCheck(pool.clone()))],
+        checks: vec![
+            Arc::new(PostgresCheck(pool.clone())),
+            Arc::new(RedisCheck(redis)),
+        ],
         metrics,
         common: &config.common,
         tasks: Tasks::new(),
@@ -67,16 +87,4 @@ pub async fn build(config: UserServiceConfig) -> anyhow::Result<Application> {
     .await?
     .on_close(async move { pool.close() });
     Ok(host.exposing(state))
-}
-
-/// Creates the bootstrap admin, or promotes the existing account of that name.
-async fn ensure_admin(state: &AppState, username: &str, password: &str) -> anyhow::Result<()> {
-    let username = Username::parse(username)
-        .map_err(|error| anyhow::anyhow!("BOOTSTRAP_ADMIN_USERNAME {}", error.message))?;
-    let password = Password::parse(password)
-        .map_err(|error| anyhow::anyhow!("BOOTSTRAP_ADMIN_PASSWORD {}", error.message))?;
-    let hash = state.hasher.hash(&password).await?;
-    let admin = state.users.ensure_admin(&username, &hash).await?;
-    tracing::info!(user_id = admin.id, username = %admin.username, "bootstrap admin ensured");
-    Ok(())
 }
