@@ -110,7 +110,7 @@ impl Application {
             settings.order_events_exchange.clone(),
             settings.outbox_batch_size,
             Duration::from_millis(settings.outbox_poll_interval_ms),
-            config.database.database_url.expose().to_owned(),
+            config.database.database_url.clone(),
             order_metrics.clone(),
         ));
         let state = Arc::new(AppState {
