@@ -21,6 +21,7 @@ use service_runtime::server::{self, ServiceParts};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::OrderServiceConfig;
+use crate::housekeeping::{Housekeeper, Retention};
 use crate::metrics::OrderMetrics;
 use crate::outbox::{OutboxCheck, OutboxRelay};
 use crate::product_client::ProductClient;
@@ -71,6 +72,7 @@ pub struct Application {
     drain: Duration,
     relay: Arc<OutboxRelay>,
     releaser: Arc<Releaser>,
+    housekeeper: Arc<Housekeeper>,
     state: Arc<AppState>,
 }
 
@@ -92,7 +94,8 @@ impl Application {
         if let Err(error) = link.channel().await {
             tracing::warn!(error = %error, "RabbitMQ unreachable at start; events will wait in the outbox");
         }
-        let orders = OrdersRepository::new(pool.clone());
+        let orders = OrdersRepository::new(pool.clone())
+            .with_pending_cap(settings.max_pending_orders_per_customer);
         let products = ProductClient::new(
             &settings.product_service_url,
             config.service_token.clone(),
@@ -103,6 +106,17 @@ impl Application {
             products.clone(),
             order_metrics.clone(),
             Duration::from_millis(settings.release_retry_interval_ms),
+        ));
+        let housekeeper = Arc::new(Housekeeper::new(
+            pool.clone(),
+            orders.clone(),
+            releaser.clone(),
+            Retention {
+                pending_order_ttl: Duration::from_secs(settings.pending_order_ttl_secs),
+                outbox: Duration::from_secs(settings.outbox_retention_secs),
+                idempotency_keys: Duration::from_secs(settings.idempotency_key_retention_secs),
+                interval: Duration::from_millis(settings.housekeeping_interval_ms),
+            },
         ));
         let relay = Arc::new(OutboxRelay::new(
             pool.clone(),
@@ -149,6 +163,7 @@ impl Application {
             drain: Duration::from_secs(config.common.shutdown_timeout_secs),
             relay,
             releaser,
+            housekeeper,
             state,
         })
     }
@@ -172,6 +187,7 @@ impl Application {
         let workers = CancellationToken::new();
         let relay = tokio::spawn(self.relay.clone().run(workers.clone()));
         let releaser = tokio::spawn(self.releaser.clone().run(workers.clone()));
+        let housekeeper = tokio::spawn(self.housekeeper.clone().run(workers.clone()));
         server::serve(
             self.acceptor,
             self.service,
@@ -181,7 +197,7 @@ impl Application {
         )
         .await;
         workers.cancel();
-        let _ = tokio::join!(relay, releaser);
+        let _ = tokio::join!(relay, releaser, housekeeper);
         self.link.close().await;
         self.pool.close();
     }
