@@ -6,7 +6,7 @@
 
 pub mod webdriver;
 
-use std::net::SocketAddr;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,9 +16,9 @@ use storefront::live::Hub;
 use test_support::bridge::BridgeHandle;
 use test_support::nats_server::PrivateNats;
 use test_support::{
-    OrderServiceHandle, ProductServiceHandle, UserServiceHandle, http_client, wait_until,
+    OrderServiceHandle, ProductServiceHandle, TestService, UserServiceHandle, http_client,
+    wait_until,
 };
-use tokio_util::sync::CancellationToken;
 
 /// Generated per process, as every test credential: no test constant is a usable secret.
 pub fn csrf_secret() -> String {
@@ -34,14 +34,17 @@ pub fn csrf_secret() -> String {
         .clone()
 }
 
-/// A storefront running in this process.
+/// A storefront running in this process: the workspace's test handle, whose parts are the hub
+/// of its live updates.
 #[derive(Debug)]
-pub struct StorefrontHandle {
-    pub address: SocketAddr,
-    pub base_url: String,
-    pub hub: Arc<Hub>,
-    pub shutdown: CancellationToken,
-    pub server: tokio::task::JoinHandle<()>,
+pub struct StorefrontHandle(TestService<Arc<Hub>>);
+
+impl Deref for StorefrontHandle {
+    type Target = TestService<Arc<Hub>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl StorefrontHandle {
@@ -63,37 +66,19 @@ impl StorefrontHandle {
         let host = storefront::build(config)
             .await
             .expect("the storefront starts");
-        let address = host.local_addr();
         let hub = host.exposed().clone();
-        let shutdown = CancellationToken::new();
-        let server = tokio::spawn(host.run(shutdown.clone()));
-        Self {
-            address,
-            base_url: format!("http://{address}"),
-            hub,
-            shutdown,
-            server,
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
+        Self(TestService::spawn(host, hub))
     }
 
     pub async fn wait_live(&self) {
         wait_until("live updates to run", Duration::from_secs(20), || async {
-            self.hub.is_live().then_some(())
+            self.parts.is_live().then_some(())
         })
         .await;
     }
 
     pub async fn stop(self) {
-        self.shutdown.cancel();
-        if let Err(error) = self.server.await
-            && error.is_panic()
-        {
-            std::panic::resume_unwind(error.into_panic());
-        }
+        self.0.stop().await;
     }
 }
 
