@@ -137,6 +137,7 @@ pub struct ServiceParts {
 
 /// The complete salvo service: the API plus the common routes, middleware and catcher.
 pub fn build_service(parts: ServiceParts) -> Service {
+    parts.health.register_metrics(&parts.metrics);
     let router = Router::new()
         .push(parts.api)
         .push(health::router(parts.health))
