@@ -73,7 +73,7 @@ impl Handler for Observe {
     ) {
         req.set_secure_max_size(self.max_body_bytes);
         let started = Instant::now();
-        let method = req.method().as_str().to_owned();
+        let method = crate::metrics::method_label(req.method());
         let span = tracing::info_span!(
             "http.request",
             otel.kind = "server",
@@ -111,7 +111,7 @@ impl Handler for Observe {
             span.record("otel.status_code", "ERROR");
         }
         let labels = HttpLabels {
-            method,
+            method: method.to_owned(),
             route: route.to_owned(),
             status: status.as_u16(),
         };
