@@ -1,5 +1,5 @@
-//! What anonymous requests can make the service keep: listing queries must not become Redis keys
-//! without bound, nor made-up HTTP methods metric series.
+//! What the cache and the metrics may keep: listing queries must not become Redis keys without
+//! bound, nor made-up HTTP methods metric series, and a cache must not outlive its database.
 
 use service_runtime::redis::redis::AsyncCommands;
 use test_support::REDIS_URL;
@@ -67,4 +67,53 @@ async fn made_up_methods_add_no_metric_series() {
         .filter(|line| line.starts_with("http_requests_total{") && line.contains("OTHER"))
         .count();
     assert_eq!(other, 1, "{text}");
+}
+
+/// A Redis that outlives its database: the database dropped and created again under the same
+/// name (as a restore does) starts its row versions at 1 again. Its products must not be
+/// served from, or have their fills refused by, the entries the old database left.
+#[tokio::test]
+async fn a_recreated_database_never_meets_the_old_databases_cache_entries() {
+    let users = test_support::UserServiceHandle::start().await;
+    let (_, admin) = users.admin().await;
+    let database = test_support::TestDatabase::new("products");
+    let (name, url) = (database.name.clone(), database.url.clone());
+    let prefix = format!("test-{}:", uuid::Uuid::new_v4().simple());
+    let before =
+        test_support::ProductServiceHandle::start_on(&users, database, prefix.clone(), &[]).await;
+    let old = before.product_with_stock(&admin, "Old lamp", 5).await;
+    for _ in 0..2 {
+        let read: serde_json::Value = before
+            .get(&format!("/products/{old}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(read["name"], "Old lamp");
+    }
+    let old_key = before.cache_key(old);
+    let mut redis = redis_connection(REDIS_URL).await;
+    assert!(redis.exists::<_, bool>(&old_key).await.unwrap());
+    // Stopping drops the database; the same name is then created afresh.
+    before.stop().await;
+
+    let database = test_support::TestDatabase { name, url };
+    let after = test_support::ProductServiceHandle::start_on(&users, database, prefix, &[]).await;
+    let new = after.product_with_stock(&admin, "New kettle", 7).await;
+    assert_eq!(new, old, "identities start again, as versions do");
+    for _ in 0..2 {
+        let read: serde_json::Value = after
+            .get(&format!("/products/{new}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(read["name"], "New kettle");
+        assert_eq!(read["quantity"], 7);
+    }
+    assert!(
+        redis.exists::<_, bool>(after.cache_key(new)).await.unwrap(),
+        "filled"
+    );
+    after.stop().await;
 }
