@@ -14,11 +14,11 @@
 
 use std::str::FromStr;
 
+use async_nats::HeaderMap;
+use async_nats::header::{HeaderName, HeaderValue, NATS_MESSAGE_ID};
 use chrono::{DateTime, Utc};
-use service_runtime::amqp::lapin::BasicProperties;
-use service_runtime::amqp::lapin::types::AMQPValue;
-use service_runtime::nats::async_nats::HeaderMap;
-use service_runtime::nats::async_nats::header::{HeaderName, HeaderValue, NATS_MESSAGE_ID};
+use lapin::BasicProperties;
+use lapin::types::AMQPValue;
 
 /// Where a message id came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +155,7 @@ pub fn occurred_at(properties: &BasicProperties, payload: &[u8]) -> Option<DateT
 
 #[cfg(test)]
 mod tests {
-    use service_runtime::amqp::lapin::types::{FieldTable, LongString, ShortString};
+    use lapin::types::{FieldTable, LongString, ShortString};
 
     use super::*;
 

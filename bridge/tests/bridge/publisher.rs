@@ -3,12 +3,10 @@
 
 use std::sync::Arc;
 
+use lapin::options::{BasicGetOptions, ExchangeDeclareOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, ExchangeKind};
 use serde_json::{Value, json};
-use service_runtime::amqp::lapin::options::{
-    BasicGetOptions, ExchangeDeclareOptions, QueueDeclareOptions,
-};
-use service_runtime::amqp::lapin::types::{AMQPValue, FieldTable, ShortString};
-use service_runtime::amqp::lapin::{BasicProperties, ExchangeKind};
 use service_runtime::amqp::{AmqpConfig, AmqpLink, Topology};
 use service_runtime::config::Secret;
 

@@ -1,9 +1,9 @@
 //! The headers this service reads and writes on order messages, and the copy of a delivery it
 //! parks in a delay queue or the dead-letter queue.
 
-use service_runtime::amqp::lapin::BasicProperties;
-use service_runtime::amqp::lapin::message::Delivery;
-use service_runtime::amqp::lapin::types::{AMQPValue, LongString, ShortString};
+use lapin::BasicProperties;
+use lapin::message::Delivery;
+use lapin::types::{AMQPValue, LongString, ShortString};
 
 /// The attempt a delivery is (1 when absent).
 pub const ATTEMPT_HEADER: &str = "x-notification-attempt";

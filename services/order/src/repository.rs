@@ -3,10 +3,10 @@
 //! the change does.
 
 use chrono::{DateTime, Utc};
+use deadpool_postgres::{Pool, Transaction};
 use rust_decimal::Decimal;
-use service_runtime::db::deadpool_postgres::{Pool, Transaction};
-use service_runtime::db::tokio_postgres::Row;
 use service_runtime::db::{DbError, Traced};
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::domain::OrderStatus;

@@ -18,7 +18,7 @@
 //!
 //! It is read once at start: restoring a database means restarting its services.
 
-use service_runtime::db::deadpool_postgres::Pool;
+use deadpool_postgres::Pool;
 use service_runtime::db::{DbError, Traced};
 use uuid::Uuid;
 

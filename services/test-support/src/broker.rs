@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use lapin::options::{BasicGetOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel};
 use serde_json::{Value, json};
-use service_runtime::amqp::lapin::options::{BasicGetOptions, QueueDeclareOptions};
-use service_runtime::amqp::lapin::types::{AMQPValue, FieldTable, ShortString};
-use service_runtime::amqp::lapin::{BasicProperties, Channel};
 use service_runtime::amqp::{AmqpConfig, AmqpLink, Topology};
 use service_runtime::config::Secret;
 
@@ -141,7 +141,7 @@ impl TestBroker {
             .await
             .queue_delete(
                 ShortString::from(queue),
-                service_runtime::amqp::lapin::options::QueueDeleteOptions::default(),
+                lapin::options::QueueDeleteOptions::default(),
             )
             .await
             .expect("queue deleted");
@@ -154,8 +154,8 @@ impl TestBroker {
         channel
             .exchange_declare(
                 ShortString::from(exchange),
-                service_runtime::amqp::lapin::ExchangeKind::Topic,
-                service_runtime::amqp::lapin::options::ExchangeDeclareOptions {
+                lapin::ExchangeKind::Topic,
+                lapin::options::ExchangeDeclareOptions {
                     durable: true,
                     ..Default::default()
                 },
@@ -179,7 +179,7 @@ impl TestBroker {
                 ShortString::from(queue.as_str()),
                 ShortString::from(exchange),
                 ShortString::from(binding_key),
-                service_runtime::amqp::lapin::options::QueueBindOptions::default(),
+                lapin::options::QueueBindOptions::default(),
                 FieldTable::default(),
             )
             .await
@@ -203,7 +203,7 @@ impl TestBroker {
             .await
             .exchange_delete(
                 ShortString::from(exchange),
-                service_runtime::amqp::lapin::options::ExchangeDeleteOptions::default(),
+                lapin::options::ExchangeDeleteOptions::default(),
             )
             .await;
     }
@@ -280,10 +280,8 @@ pub fn new_traceparent() -> (String, String) {
 /// with `#`, declared on every new channel; with `prefetch`, also the channel's QoS. For tests
 /// of the runtime's AMQP link and consumers.
 pub fn private_topology(exchange: String, queue: String, prefetch: Option<u16>) -> Topology {
-    use service_runtime::amqp::lapin::ExchangeKind;
-    use service_runtime::amqp::lapin::options::{
-        BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions,
-    };
+    use lapin::ExchangeKind;
+    use lapin::options::{BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions};
     Arc::new(move |channel| {
         let (exchange, queue) = (exchange.clone(), queue.clone());
         Box::pin(async move {

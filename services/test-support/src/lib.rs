@@ -52,8 +52,15 @@ use user_service::config::UserServiceConfig;
 use user_service::state::AppState;
 
 pub const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432";
-/// A JWT key that passes the production checks; only tests use it.
-pub const TEST_JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
+/// A JWT key that passes the production checks, generated per test process (a key written in
+/// the repository would be a published secret, which production refuses).
+pub static TEST_JWT_SECRET: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "generated-{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+});
 
 static INIT: Once = Once::new();
 static EXPORTING: OnceLock<SdkTracerProvider> = OnceLock::new();
@@ -211,7 +218,7 @@ pub fn user_service_settings(database: &TestDatabase, extra: &[(&'static str, &s
         ("HOST", "127.0.0.1".into()),
         ("PORT", "0".into()),
         ("DATABASE_URL", database.url.clone()),
-        ("JWT_SECRET", TEST_JWT_SECRET.into()),
+        ("JWT_SECRET", TEST_JWT_SECRET.clone()),
         // The minimum cost keeps tests fast; the timing tests compare paths at equal cost.
         ("BCRYPT_COST", "4".into()),
     ];

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use service_runtime::salvo::http::StatusCode;
-use service_runtime::salvo::prelude::*;
-use service_runtime::salvo::server::ServerHandle;
+use salvo::http::StatusCode;
+use salvo::prelude::*;
+use salvo::server::ServerHandle;
 use tokio::sync::watch;
 
 /// One request as it arrived.

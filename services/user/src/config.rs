@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use serde::Deserialize;
 use service_runtime::config::keys::{section_keys, setting_names as names_of};
-use service_runtime::config::{CommonConfig, ConfigError, Profile, Secret, Settings};
+use service_runtime::config::{CommonConfig, ConfigError, Profile, Secret, Settings, secrets};
 use service_runtime::db::DatabaseConfig;
 
 pub const DEFAULT_PORT: u16 = 8001;
@@ -22,15 +22,6 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/users
 
 /// Used only under `APP_PROFILE=development`; refused in production.
 const DEVELOPMENT_SECRET: &str = "development-only-jwt-secret-never-use-in-production";
-/// Secrets seen in examples and tutorials: refusing them catches a copied `.env`.
-const KNOWN_WEAK_SECRETS: [&str; 6] = [
-    DEVELOPMENT_SECRET,
-    "secret",
-    "changeme",
-    "your-secret-key",
-    "your-secret-key-change-in-production",
-    "supersecret",
-];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -85,6 +76,8 @@ impl UserServiceConfig {
     }
 
     pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
+        let profile = settings.extract::<CommonConfig>()?.app_profile;
+        secrets::check_production(&settings, profile, &["DATABASE_URL"])?;
         let settings = settings
             .with_default("port", DEFAULT_PORT)
             .with_default("database_url", DEFAULT_DATABASE_URL);
@@ -132,7 +125,7 @@ fn checked_secret(profile: Profile, secret: Option<&Secret>) -> Result<Secret, C
             "is required (or set APP_PROFILE=development for a local run)",
         )),
         (Profile::Production, Some(secret)) => {
-            if KNOWN_WEAK_SECRETS.contains(&secret.expose()) {
+            if secrets::is_published(secret.expose()) {
                 Err(ConfigError::new(
                     "JWT_SECRET",
                     "is a published example value; generate a random one",
@@ -152,7 +145,13 @@ mod tests {
 
     fn load(pairs: &[(&'static str, &str)]) -> Result<UserServiceConfig, ConfigError> {
         UserServiceConfig::from_settings(Settings::from_pairs(
-            pairs.iter().map(|(key, value)| (*key, (*value).to_owned())),
+            // Production requires the URL explicitly; a test that means to leave it out
+            // builds its settings itself.
+            std::iter::once((
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/users".to_owned(),
+            ))
+            .chain(pairs.iter().map(|(key, value)| (*key, (*value).to_owned()))),
         ))
     }
 

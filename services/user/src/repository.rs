@@ -1,9 +1,9 @@
 //! The `users` table, in raw SQL.
 
 use chrono::{DateTime, Utc};
-use service_runtime::db::deadpool_postgres::Pool;
-use service_runtime::db::tokio_postgres::Row;
+use deadpool_postgres::Pool;
 use service_runtime::db::{DbError, Traced};
+use tokio_postgres::Row;
 
 use crate::domain::{Role, Username};
 

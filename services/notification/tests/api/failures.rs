@@ -1,8 +1,8 @@
 //! Events that cannot go out now or ever: retried through the delay queues with bounded
 //! attempts, or dead-lettered at once, never requeued in a loop.
 
+use lapin::BasicProperties;
 use serde_json::json;
-use service_runtime::amqp::lapin::BasicProperties;
 use test_support::broker::{TestBroker, event_properties, order_created};
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
 use test_support::smtp_sink::SmtpSink;

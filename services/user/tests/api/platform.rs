@@ -184,6 +184,10 @@ async fn shutdown_drains_within_the_deadline_despite_an_idle_keep_alive_client()
 async fn a_bad_setting_stops_start_up_naming_the_key() {
     let error = UserServiceConfig::from_settings(Settings::from_pairs([
         ("JWT_SECRET", "x".repeat(40)),
+        (
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/users".to_owned(),
+        ),
         ("DB_POOL_MAX_SIZE", "many".to_owned()),
     ]))
     .unwrap_err();
