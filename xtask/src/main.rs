@@ -7,11 +7,14 @@
 //!   starting any that is down.
 //! - `test`: `infra`, then installs the offline checkers the deployment tests use if missing,
 //!   then `cargo test --workspace` (extra arguments are passed on). This is the test command.
+//! - `load`: the load generator with user journeys (`load/`, on goose) against the running
+//!   system or a gateway; see `cargo xtask load --help`.
 //! - `demo`: against the running system, shows a user, products, an order placed and
 //!   cancelled, its notification and its events read back from NATS, step by step.
 
 mod demo;
 mod infra;
+mod load;
 mod tools;
 mod up;
 
@@ -23,8 +26,9 @@ fn main() -> anyhow::Result<()> {
         Some("infra") => runtime.block_on(infra::ensure_running()),
         Some("test") => runtime.block_on(test()),
         Some("demo") => runtime.block_on(demo::run()),
+        Some("load") => runtime.block_on(load::run()),
         _ => {
-            eprintln!("usage: cargo xtask <up|infra|test|demo>");
+            eprintln!("usage: cargo xtask <up|infra|test|demo|load>");
             std::process::exit(2);
         }
     }
