@@ -1,7 +1,7 @@
 //! What the cache and the metrics may keep: listing queries must not become Redis keys without
 //! bound, nor made-up HTTP methods metric series, and a cache must not outlive its database.
 
-use service_runtime::redis::redis::AsyncCommands;
+use redis::AsyncCommands;
 use test_support::REDIS_URL;
 
 use crate::{Shop, redis_connection};
