@@ -23,4 +23,4 @@ pub mod repository;
 pub mod routes;
 pub mod state;
 
-pub use app::{Application, INFO, migrations};
+pub use app::{Application, INFO, build, migrations};

@@ -17,8 +17,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use test_support::bridge::{BridgeHandle, PrivateNats};
+use test_support::bridge::BridgeHandle;
 use test_support::broker::{TestBroker, order_created};
+use test_support::nats_server::PrivateNats;
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
 use test_support::rabbitmq_server::PrivateRabbitMq;
 use test_support::{
