@@ -17,6 +17,8 @@
 //! - [`db`]: the PostgreSQL pool, database creation, locked migrations and traced statements.
 //! - [`redis`]: a bb8-redis pool for optional uses (caches) with short timeouts, traced commands
 //!   and a [`breaker`] so Redis being down costs nothing per request.
+//! - [`client_addr`]: the client's address behind trusted proxies (`TRUSTED_PROXIES`) and the
+//!   per-client key limits count under.
 //! - [`service_auth`]: the `X-Service-Token` credential guarding internal routes.
 //! - [`server`]: assembles a service's router with the common routes and middleware and serves
 //!   it until the shutdown token fires, draining within a deadline.
@@ -27,6 +29,7 @@ pub mod auth;
 pub mod binary;
 pub mod body;
 pub mod breaker;
+pub mod client_addr;
 pub mod config;
 pub mod db;
 pub mod health;

@@ -63,6 +63,7 @@ impl Application {
                 auth.login_max_failures,
                 Duration::from_secs(auth.login_failure_window_secs),
             ),
+            trusted_proxies: config.common.trusted_proxies.clone(),
             metrics: UserMetrics::register(&metrics),
         });
         if let (Some(username), Some(password)) = (

@@ -1,5 +1,7 @@
 //! What handlers share.
 
+use service_runtime::client_addr::TrustedProxies;
+
 use crate::metrics::UserMetrics;
 use crate::password::PasswordHasher;
 use crate::repository::UsersRepository;
@@ -12,5 +14,7 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub tokens: TokenIssuer,
     pub throttle: LoginThrottle,
+    /// Gateways whose `X-Forwarded-For` names the client the throttle counts against.
+    pub trusted_proxies: TrustedProxies,
     pub metrics: UserMetrics,
 }

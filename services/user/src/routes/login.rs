@@ -4,8 +4,8 @@ use std::time::Instant;
 use salvo::oapi::ToSchema;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
-use service_runtime::body;
 use service_runtime::server::state;
+use service_runtime::{body, client_addr};
 
 use crate::error::UserError;
 use crate::metrics::LoginOutcome;
@@ -46,7 +46,10 @@ pub async fn login(req: &mut Request, depot: &mut Depot) -> Result<Json<TokenRes
     let request: LoginRequest = body::json_or_form(req).await?;
     let state = state::<Arc<AppState>>(depot);
     let user_key = format!("user:{}", request.username.to_lowercase());
-    let client_key = format!("ip:{}", client_address(req));
+    let client_key = format!(
+        "ip:{}",
+        client_addr::request_client_key(req, &state.trusted_proxies)
+    );
 
     let now = Instant::now();
     let locked = [&user_key, &client_key]
@@ -84,17 +87,4 @@ pub async fn login(req: &mut Request, depot: &mut Depot) -> Result<Json<TokenRes
         token_type: "bearer".into(),
         expires_in: state.tokens.ttl_secs(),
     }))
-}
-
-/// The peer's IP address. Forwarded-for headers are not trusted: any client could set them.
-fn client_address(req: &Request) -> String {
-    req.remote_addr()
-        .as_ipv4()
-        .map(|addr| addr.ip().to_string())
-        .or_else(|| {
-            req.remote_addr()
-                .as_ipv6()
-                .map(|addr| addr.ip().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
 }
