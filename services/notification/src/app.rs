@@ -18,7 +18,9 @@ use crate::config::NotificationConfig;
 use crate::dedup::Dedup;
 use crate::handler::Handler;
 use crate::metrics::NotificationMetrics;
+use crate::shared_dedup::SharedDedup;
 use crate::topology;
+use service_runtime::redis::Redis;
 
 pub const INFO: ServiceInfo = ServiceInfo {
     name: "notification-service",
@@ -60,6 +62,15 @@ impl Application {
             retry: config.consumer.retry,
             channels: Channel::from_config(&config)?,
             dedup: Dedup::new(config.consumer.dedup_window, config.consumer.dedup_capacity),
+            shared_dedup: match &config.shared_dedup {
+                Some(shared) => Some(SharedDedup::new(
+                    Redis::new(&shared.redis)?,
+                    &shared.key_prefix,
+                    shared.lease,
+                    config.consumer.dedup_window,
+                )),
+                None => None,
+            },
             metrics: NotificationMetrics::register(&metrics, &config.channels),
         });
         let health = Health::new(

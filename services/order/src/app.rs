@@ -92,7 +92,8 @@ impl Application {
         if let Err(error) = link.channel().await {
             tracing::warn!(error = %error, "RabbitMQ unreachable at start; events will wait in the outbox");
         }
-        let orders = OrdersRepository::new(pool.clone());
+        let orders =
+            OrdersRepository::new(pool.clone(), config.orders.idempotency_stale_claim_secs);
         let products = ProductClient::new(
             &settings.product_service_url,
             config.service_token.clone(),

@@ -11,6 +11,7 @@
 //! | `OUTBOX_BATCH_SIZE` | 100 | events the relay publishes per round |
 //! | `OUTBOX_POLL_INTERVAL_MS` | 1000 | fallback poll when no notification arrives |
 //! | `RELEASE_RETRY_INTERVAL_MS` | 2000 | how often unreleased reservations are retried |
+//! | `IDEMPOTENCY_STALE_CLAIM_SECS` | 60 | when a key claimed by a request that died (its replica killed) may be used again |
 
 use std::collections::BTreeSet;
 
@@ -36,6 +37,7 @@ pub struct OrderSettings {
     pub outbox_batch_size: i64,
     pub outbox_poll_interval_ms: u64,
     pub release_retry_interval_ms: u64,
+    pub idempotency_stale_claim_secs: u64,
 }
 
 impl Default for OrderSettings {
@@ -48,6 +50,7 @@ impl Default for OrderSettings {
             outbox_batch_size: 100,
             outbox_poll_interval_ms: 1_000,
             release_retry_interval_ms: 2_000,
+            idempotency_stale_claim_secs: 60,
         }
     }
 }
@@ -100,6 +103,12 @@ impl OrderServiceConfig {
             return Err(ConfigError::new(
                 "OUTBOX_BATCH_SIZE",
                 "must be between 1 and 1000",
+            ));
+        }
+        if orders.idempotency_stale_claim_secs == 0 {
+            return Err(ConfigError::new(
+                "IDEMPOTENCY_STALE_CLAIM_SECS",
+                "must be positive: a claim in use must never look abandoned",
             ));
         }
         Ok(Self {

@@ -77,20 +77,26 @@ pub enum KeyClaim {
     InProgress,
 }
 
-/// A claim left by a request that died mid-way may be taken over after this long.
-const STALE_CLAIM_SECS: f64 = 60.0;
-
 /// Channel the relay listens on; notified by every transaction that adds an outbox row.
 pub const OUTBOX_CHANNEL: &str = "order_outbox";
 
 #[derive(Debug, Clone)]
 pub struct OrdersRepository {
     pool: Pool,
+    /// A key claimed by a request that died mid-way (its replica killed) may be taken over
+    /// after this many seconds (`IDEMPOTENCY_STALE_CLAIM_SECS`). It must exceed the longest a
+    /// live request can take, or a slow request and its retry would both place the order.
+    stale_claim_secs: f64,
 }
 
 impl OrdersRepository {
-    pub fn new(pool: Pool) -> Self {
-        Self { pool }
+    pub fn new(pool: Pool, stale_claim_secs: u64) -> Self {
+        Self {
+            pool,
+            // Seconds fit an f64 exactly far beyond any sensible setting.
+            #[allow(clippy::cast_precision_loss)]
+            stale_claim_secs: stale_claim_secs as f64,
+        }
     }
 
     pub fn pool(&self) -> &Pool {
@@ -112,7 +118,7 @@ impl OrdersRepository {
                  WHERE idempotency_keys.order_id IS NULL \
                    AND idempotency_keys.created_at < now() - make_interval(secs => $4) \
                  RETURNING 1",
-                &[&user_id, &key, &request_hash, &STALE_CLAIM_SECS],
+                &[&user_id, &key, &request_hash, &self.stale_claim_secs],
             )
             .await?;
         if claimed.is_some() {
