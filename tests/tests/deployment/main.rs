@@ -4,6 +4,7 @@
 //! - [`nix`]: every `.nix` file parses; every binary has a package, an image and a port.
 //! - [`compose`]: `compose.yaml` validates and is structurally sound (health, start order,
 //!   scaling, networks, volumes).
+//! - [`edge`]: compose and Nomad run the pinned Traefik with the shared routes file.
 //! - [`nomad`]: the Nomad job files parse as HCL2 and hold what a deployable job needs.
 //! - [`settings`]: every environment variable compose and Nomad give a service is a setting that
 //!   service reads, as listed from its configuration types.
@@ -13,6 +14,7 @@
 //!   every rule's query returns data.
 
 mod compose;
+mod edge;
 mod grafana;
 mod live;
 mod nix;
