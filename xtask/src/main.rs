@@ -3,6 +3,8 @@
 //! - `up`: makes sure the local infrastructure runs, builds every service binary and starts
 //!   each on its documented port with the development profile, prefixing their output with the
 //!   service name. Ctrl-C or SIGTERM stops them all; a service that dies is reported.
+//! - `cluster [--replicas N] [--port P]` (or `up --replicas N`): N replicas of every service
+//!   in the production profile behind the real Traefik gateway on one public port (8080).
 //! - `infra`: makes sure PostgreSQL, Redis, RabbitMQ and NATS answer on their usual local ports,
 //!   starting any that is down.
 //! - `test`: `infra`, then installs the offline checkers the deployment tests use if missing,
@@ -10,6 +12,7 @@
 //! - `demo`: against the running system, shows a user, products, an order placed and
 //!   cancelled, its notification and its events read back from NATS, step by step.
 
+mod cluster;
 mod demo;
 mod infra;
 mod tools;
@@ -18,13 +21,17 @@ mod up;
 fn main() -> anyhow::Result<()> {
     let command = std::env::args().nth(1);
     let runtime = tokio::runtime::Runtime::new()?;
+    let rest: Vec<String> = std::env::args().skip(2).collect();
     match command.as_deref() {
-        Some("up") => runtime.block_on(up::run()),
+        Some("up") if rest.is_empty() => runtime.block_on(up::run()),
+        Some("up" | "cluster") => runtime.block_on(cluster::run(&rest)),
         Some("infra") => runtime.block_on(infra::ensure_running()),
         Some("test") => runtime.block_on(test()),
         Some("demo") => runtime.block_on(demo::run()),
         _ => {
-            eprintln!("usage: cargo xtask <up|infra|test|demo>");
+            eprintln!(
+                "usage: cargo xtask <up [--replicas N]|cluster [--replicas N] [--port P]|infra|test|demo>"
+            );
             std::process::exit(2);
         }
     }
