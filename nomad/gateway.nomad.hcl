@@ -120,6 +120,13 @@ job "shop-gateway" {
           {{- range nomadService "order-service" }}
                     - url: "http://{{ .Address }}:{{ .Port }}"
           {{- end }}
+              storefront:
+                loadBalancer:
+                  healthCheck: { path: /health/ready, interval: 5s, timeout: 2s }
+                  servers:
+          {{- range nomadService "storefront" }}
+                    - url: "http://{{ .Address }}:{{ .Port }}"
+          {{- end }}
         EOT
       }
 

@@ -9,7 +9,7 @@ use crate::harness::{
     BROKER, Names, Publisher, TestBridge, assert_exactly_once_in_order, read_stream, stream_count,
     wait_for_stream,
 };
-use crate::private_nats::PrivateNats;
+use test_support::nats_server::PrivateNats;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -131,7 +131,7 @@ async fn the_bridge_starts_without_nats_and_mirrors_once_it_appears() {
         let declared = channel
             .queue_declare(
                 names.queue.as_str().into(),
-                service_runtime::amqp::lapin::options::QueueDeclareOptions {
+                lapin::options::QueueDeclareOptions {
                     passive: true,
                     ..Default::default()
                 },

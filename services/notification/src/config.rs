@@ -23,12 +23,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use service_runtime::amqp::AmqpConfig;
 use service_runtime::config::keys::{section_keys, setting_names as names_of};
-use service_runtime::config::{CommonConfig, ConfigError, Settings};
+use service_runtime::config::{CommonConfig, ConfigError, Settings, secrets};
 
 use crate::channels::email::EmailConfig;
 use crate::channels::webhook::WebhookConfig;
+use crate::queues::{QueueNames, RetryPolicy};
 use crate::shared_dedup::SharedDedupConfig;
-use crate::topology::{QueueNames, RetryPolicy};
 
 pub const DEFAULT_PORT: u16 = 8004;
 
@@ -146,6 +146,8 @@ impl NotificationConfig {
     }
 
     pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
+        let profile = settings.extract::<CommonConfig>()?.app_profile;
+        secrets::check_production(&settings, profile, &["AMQP_URL"])?;
         let settings = settings.with_default("port", DEFAULT_PORT);
         let common: CommonConfig = settings.extract()?;
         common.validate()?;
@@ -261,7 +263,13 @@ mod tests {
 
     fn load(pairs: &[(&'static str, &str)]) -> Result<NotificationConfig, ConfigError> {
         NotificationConfig::from_settings(Settings::from_pairs(
-            pairs.iter().map(|(key, value)| (*key, (*value).to_owned())),
+            // Production requires the URL explicitly; a test that means to leave it out
+            // builds its settings itself.
+            std::iter::once((
+                "AMQP_URL",
+                "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
+            ))
+            .chain(pairs.iter().map(|(key, value)| (*key, (*value).to_owned()))),
         ))
     }
 

@@ -2,10 +2,10 @@
 
 use service_runtime::client_addr::TrustedProxies;
 
+use crate::limiter::AttemptLimiter;
 use crate::metrics::UserMetrics;
 use crate::password::PasswordHasher;
 use crate::repository::UsersRepository;
-use crate::throttle::LoginThrottle;
 use crate::tokens::TokenIssuer;
 
 #[derive(Debug)]
@@ -13,7 +13,10 @@ pub struct AppState {
     pub users: UsersRepository,
     pub hasher: PasswordHasher,
     pub tokens: TokenIssuer,
-    pub throttle: LoginThrottle,
+    /// Login attempts, per username and per client address.
+    pub login_attempts: AttemptLimiter,
+    /// Registrations, per client address.
+    pub registrations: AttemptLimiter,
     /// Gateways whose `X-Forwarded-For` names the client the throttle counts against.
     pub trusted_proxies: TrustedProxies,
     pub metrics: UserMetrics,

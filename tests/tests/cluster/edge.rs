@@ -100,7 +100,6 @@ async fn only_the_public_api_is_reachable_and_every_replica_serves_fresh_data() 
         "/validate-token",
         "/docs",
         "/openapi.json",
-        "/",
         "/products/../internal/reservations",
         "/products/%2e%2e/metrics",
         "/productsx",
@@ -282,4 +281,38 @@ async fn the_gateway_rate_limits_credential_endpoints_per_client() {
         .await
         .expect("register");
     assert_eq!(response.status(), 422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_logins_spread_over_both_replicas_lock_the_account_at_the_limit() {
+    let _serial = crate::harness::SERIAL.lock().await;
+    let sink = WebhookSink::start().await;
+    let cluster = Cluster::start(&sink.url).await;
+    let (username, _) = cluster.customer().await;
+    // Five wrong passwords (LOGIN_MAX_FAILURES), each from another address so that only the
+    // username's count can lock; round robin spreads them over both user replicas.
+    for n in 11..16 {
+        let status = client_from(&format!("127.0.0.{n}"))
+            .post(cluster.url("/login"))
+            .json(&json!({"username": username, "password": "wrong-password"}))
+            .send()
+            .await
+            .expect("login")
+            .status();
+        assert_eq!(status, 401, "failure {n}");
+    }
+    // The right password now, on either replica, from yet another address: locked.
+    for n in 16..18 {
+        let status = client_from(&format!("127.0.0.{n}"))
+            .post(cluster.url("/login"))
+            .json(&json!({"username": username, "password": "customer-password"}))
+            .send()
+            .await
+            .expect("login")
+            .status();
+        assert_eq!(
+            status, 429,
+            "the account was not locked at the limit (attempt {n})"
+        );
+    }
 }

@@ -316,6 +316,12 @@ fn settings(
             ("DATABASE_URL", databases[0].url.clone()),
             ("JWT_SECRET", identity.jwt_secret.clone()),
             ("BCRYPT_COST", "4".into()),
+            // The login and registration limits are shared by the replicas through Redis.
+            ("REDIS_URL", REDIS_URL.into()),
+            (
+                "THROTTLE_KEY_PREFIX",
+                format!("test-cluster-{}:", identity.id),
+            ),
             ("BOOTSTRAP_ADMIN_USERNAME", identity.admin.0.clone()),
             ("BOOTSTRAP_ADMIN_PASSWORD", identity.admin.1.clone()),
         ]),

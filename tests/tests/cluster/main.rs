@@ -42,38 +42,26 @@ async fn serve(role: Role, shutdown: CancellationToken) -> anyhow::Result<()> {
     match role {
         Role::User => {
             let config = user_service::config::UserServiceConfig::from_env()?;
-            user_service::Application::build(config)
-                .await?
-                .run(shutdown)
-                .await;
+            user_service::build(config).await?.run(shutdown).await;
         }
         Role::Product => {
             let config = product_service::config::ProductServiceConfig::from_env()?;
-            product_service::Application::build(config)
-                .await?
-                .run(shutdown)
-                .await;
+            product_service::build(config).await?.run(shutdown).await;
         }
         Role::Order => {
             let config = order_service::config::OrderServiceConfig::from_env()?;
-            order_service::Application::build(config)
-                .await?
-                .run(shutdown)
-                .await;
+            order_service::build(config).await?.run(shutdown).await;
         }
         Role::Notification => {
             let config = notification_service::config::NotificationConfig::from_env()?;
-            notification_service::Application::build(config)
+            notification_service::build(config)
                 .await?
                 .run(shutdown)
                 .await;
         }
         Role::Bridge => {
             let config = event_bridge::config::BridgeConfig::from_env()?;
-            event_bridge::Application::build(config)
-                .await?
-                .run(shutdown)
-                .await;
+            event_bridge::build(config).await?.run(shutdown).await;
         }
     }
     Ok(())

@@ -152,7 +152,7 @@ fn the_routes_file_names_only_the_public_services() {
     for service in services {
         let name = service.split('@').next().unwrap_or_default();
         assert!(
-            matches!(name, "user" | "product" | "order"),
+            matches!(name, "user" | "product" | "order" | "storefront"),
             "routed service {service}"
         );
     }
@@ -161,12 +161,22 @@ fn the_routes_file_names_only_the_public_services() {
         .filter(|line| line.trim_start().starts_with("rule:"))
         .collect();
     assert!(!rules.is_empty());
-    for hidden in ["/internal", "/metrics", "/health", "/validate-token"] {
-        assert!(
-            rules
-                .iter()
-                .all(|rule| !rule.contains(&format!("`{hidden}"))),
-            "{hidden} is routed"
-        );
+    for rule in &rules {
+        // A hidden path may appear in a rule only as an exclusion...
+        for hidden in ["/internal", "/metrics", "/health", "/validate-token"] {
+            let mentioned = rule.matches(&format!("(`{hidden}")).count();
+            let excluded = rule.matches(&format!("!PathPrefix(`{hidden}")).count()
+                + rule.matches(&format!("!Path(`{hidden}")).count();
+            assert_eq!(mentioned, excluded, "{hidden} is routed by {rule}");
+        }
+        // ...and a catch-all (the storefront's) must exclude the operational routes.
+        if rule.contains("PathPrefix(`/`)") || rule.contains("HeaderRegexp") {
+            for hidden in ["/internal", "/metrics", "/health"] {
+                assert!(
+                    rule.contains(&format!("!PathPrefix(`{hidden}`)")),
+                    "catch-all without excluding {hidden}: {rule}"
+                );
+            }
+        }
     }
 }

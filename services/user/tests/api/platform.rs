@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 use service_runtime::config::Settings;
 use test_support::{TestDatabase, UserServiceHandle, user_service_settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use user_service::Application;
 use user_service::config::UserServiceConfig;
 
 use crate::assert_problem;
@@ -128,6 +127,27 @@ async fn the_callers_trace_continues_in_the_service() {
 }
 
 #[tokio::test]
+async fn a_trace_context_relayed_from_a_client_is_not_continued() {
+    let users = UserServiceHandle::start().await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = users
+        .client
+        .post(users.url("/login"))
+        // As the gateway passes on a public client's request: relayed, so not a peer's.
+        .header("x-forwarded-for", "203.0.113.7")
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .header("tracestate", "vendor=chosen-by-the-client")
+        .json(&json!({"username": "nobody", "password": "password-1"}))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 401).await;
+    let own = problem["trace_id"].as_str().expect("a trace id of its own");
+    assert_eq!(own.len(), 32);
+    assert_ne!(own, trace_id, "the client chose the trace");
+}
+
+#[tokio::test]
 async fn the_bootstrap_admin_is_created_and_can_log_in() {
     let users = UserServiceHandle::start_with(&[
         ("BOOTSTRAP_ADMIN_USERNAME", "root-admin"),
@@ -151,7 +171,7 @@ async fn replicas_starting_together_migrate_once() {
     let build = || async {
         let config = UserServiceConfig::from_settings(user_service_settings(&database, &[]))
             .expect("config");
-        Application::build(config).await
+        user_service::build(config).await
     };
     let (a, b, c) = tokio::join!(build(), build(), build());
     for app in [a, b, c] {
@@ -171,8 +191,7 @@ async fn shutdown_drains_within_the_deadline_despite_an_idle_keep_alive_client()
     let read = idle.read(&mut buffer).await.unwrap();
     assert!(String::from_utf8_lossy(&buffer[..read]).starts_with("HTTP/1.1 200"));
 
-    users.shutdown.cancel();
-    let stopped = tokio::time::timeout(Duration::from_secs(10), users.server).await;
+    let stopped = tokio::time::timeout(Duration::from_secs(10), users.stop()).await;
     assert!(stopped.is_ok(), "server did not stop within 10 s");
 }
 
@@ -180,6 +199,10 @@ async fn shutdown_drains_within_the_deadline_despite_an_idle_keep_alive_client()
 async fn a_bad_setting_stops_start_up_naming_the_key() {
     let error = UserServiceConfig::from_settings(Settings::from_pairs([
         ("JWT_SECRET", "x".repeat(40)),
+        (
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/users".to_owned(),
+        ),
         ("DB_POOL_MAX_SIZE", "many".to_owned()),
     ]))
     .unwrap_err();
