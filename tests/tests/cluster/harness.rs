@@ -343,6 +343,8 @@ fn settings(
             ("RELEASE_RETRY_INTERVAL_MS", "200".into()),
             // Requests here take milliseconds; a key left by a killed replica frees up soon.
             ("IDEMPOTENCY_STALE_CLAIM_SECS", "3".into()),
+            // The tests' one customer keeps many orders pending at once.
+            ("MAX_PENDING_ORDERS_PER_CUSTOMER", "100000".into()),
         ]),
         Role::Notification => env.extend([
             ("AMQP_URL", BROKER_URL.into()),
