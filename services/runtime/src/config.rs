@@ -138,6 +138,8 @@ pub struct CommonConfig {
     pub shutdown_timeout_secs: u64,
     /// `MAX_BODY_BYTES`: larger request bodies are refused with 413.
     pub max_body_bytes: u64,
+    /// `TRUSTED_PROXIES`: CIDR blocks of the gateways whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::client_addr::TrustedProxies,
 }
 
 impl Default for CommonConfig {
@@ -152,6 +154,7 @@ impl Default for CommonConfig {
             otel_traces_sampler_arg: 1.0,
             shutdown_timeout_secs: 10,
             max_body_bytes: 64 * 1024,
+            trusted_proxies: crate::client_addr::TrustedProxies::default(),
         }
     }
 }

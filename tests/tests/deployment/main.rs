@@ -5,6 +5,7 @@
 //! - [`cache_redis`]: the cache Redis persists nothing and has bounded memory.
 //! - [`compose`]: `compose.yaml` validates and is structurally sound (health, start order,
 //!   scaling, networks, volumes).
+//! - [`edge`]: compose and Nomad run the pinned Traefik with the shared routes file.
 //! - [`nomad`]: the Nomad job files parse as HCL2 and hold what a deployable job needs.
 //! - [`settings`]: every environment variable compose and Nomad give a service is a setting that
 //!   service reads, as listed from its configuration types.
@@ -16,6 +17,7 @@
 
 mod cache_redis;
 mod compose;
+mod edge;
 mod grafana;
 mod live;
 mod nix;
