@@ -21,6 +21,7 @@ use std::time::Duration;
 use async_nats::jetstream::stream::{
     Config as StreamConfig, DiscardPolicy, RetentionPolicy, StorageType,
 };
+use order_events::wire;
 use serde::Deserialize;
 use service_runtime::amqp::AmqpConfig;
 use service_runtime::config::keys::{section_keys, setting_names as names_of};
@@ -65,13 +66,13 @@ pub struct BridgeSettings {
 impl Default for BridgeSettings {
     fn default() -> Self {
         Self {
-            bridge_exchange: "order_events".into(),
-            bridge_queue: "order_events_bridge".into(),
+            bridge_exchange: wire::EXCHANGE.into(),
+            bridge_queue: wire::BRIDGE_QUEUE.into(),
             bridge_binding_keys: "#".into(),
             bridge_queue_expires_ms: None,
             bridge_max_in_flight: 256,
-            bridge_subject_prefix: "events".into(),
-            bridge_stream: "ORDER_EVENTS".into(),
+            bridge_subject_prefix: wire::NATS_SUBJECT_PREFIX.into(),
+            bridge_stream: wire::NATS_STREAM.into(),
             bridge_stream_retention: Retention::Limits,
             bridge_stream_storage: Storage::File,
             bridge_stream_max_age_secs: 7 * 24 * 3600,

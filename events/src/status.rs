@@ -14,6 +14,13 @@ use serde::{Deserialize, Serialize};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+// The Order Service's API shows this type too; it keeps the name its OpenAPI document has
+// always given it, so generated clients do not see a renamed type.
+#[cfg_attr(
+    feature = "openapi",
+    derive(salvo::oapi::ToSchema),
+    salvo(schema(name = "order_service.domain.OrderStatus"))
+)]
 pub enum OrderStatus {
     Pending,
     Confirmed,

@@ -26,7 +26,7 @@ use service_runtime::config::{CommonConfig, ConfigError, Settings, secrets};
 
 use crate::channels::email::EmailConfig;
 use crate::channels::webhook::WebhookConfig;
-use crate::topology::{QueueNames, RetryPolicy};
+use crate::queues::{QueueNames, RetryPolicy};
 
 pub const DEFAULT_PORT: u16 = 8004;
 

@@ -31,7 +31,7 @@ use crate::headers::{
     message_id, probable_order_id,
 };
 use crate::metrics::{NotificationMetrics, Outcome};
-use crate::topology::{QueueNames, RetryPolicy};
+use crate::queues::{QueueNames, RetryPolicy};
 
 #[derive(Debug)]
 pub struct Handler {

@@ -23,6 +23,7 @@
 //! - [`redis`]: a bb8-redis pool for optional uses (caches) with short timeouts, traced commands
 //!   and a [`breaker`] so Redis being down costs nothing per request.
 //! - [`service_auth`]: the `X-Service-Token` credential guarding internal routes.
+//! - [`trace_trust`]: whose inbound `traceparent` a request span continues.
 //! - [`server`]: assembles a service's router with the common routes and middleware and serves
 //!   it until the shutdown token fires, draining within a deadline.
 #![warn(missing_debug_implementations)]
@@ -47,6 +48,7 @@ pub mod redis;
 pub mod server;
 pub mod service_auth;
 pub mod telemetry;
+pub mod trace_trust;
 
 /// Name and version of the running service, as reported by `/health` and on every trace.
 #[derive(Debug, Clone, Copy)]

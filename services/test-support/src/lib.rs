@@ -212,6 +212,11 @@ pub struct UserServiceHandle {
     pub database: TestDatabase,
 }
 
+/// The Redis key prefix of the login and registration counts of the User Service on `database`.
+pub fn throttle_key_prefix(database: &TestDatabase) -> String {
+    format!("test:{}:", database.name)
+}
+
 /// Settings for a User Service under test; `extra` overrides or adds keys.
 pub fn user_service_settings(database: &TestDatabase, extra: &[(&'static str, &str)]) -> Settings {
     let mut pairs: Vec<(&'static str, String)> = vec![
@@ -221,6 +226,9 @@ pub fn user_service_settings(database: &TestDatabase, extra: &[(&'static str, &s
         ("JWT_SECRET", TEST_JWT_SECRET.clone()),
         // The minimum cost keeps tests fast; the timing tests compare paths at equal cost.
         ("BCRYPT_COST", "4".into()),
+        // Attempts are counted in the shared Redis: each test's service (and its replicas, which
+        // share the database) counts under its own keys.
+        ("THROTTLE_KEY_PREFIX", throttle_key_prefix(database)),
     ];
     pairs.extend(extra.iter().map(|(key, value)| (*key, (*value).to_owned())));
     Settings::from_pairs(pairs)

@@ -112,27 +112,6 @@ impl UsersRepository {
         Ok(updated == 1)
     }
 
-    /// Creates `username` as an admin, or promotes the existing account (keeping its password).
-    pub async fn ensure_admin(
-        &self,
-        username: &Username,
-        hashed_password: &str,
-    ) -> Result<UserRecord, DbError> {
-        let client = self.pool.get().await?;
-        let row = client
-            .query_one_traced(
-                &format!(
-                    "INSERT INTO users (username, hashed_password, role) VALUES ($1, $2, 'admin') \
-                     ON CONFLICT ((lower(username))) \
-                     DO UPDATE SET role = 'admin', is_active = TRUE, updated_at = now() \
-                     RETURNING {COLUMNS}"
-                ),
-                &[&username.as_str(), &hashed_password],
-            )
-            .await?;
-        Ok(UserRecord::from_row(&row))
-    }
-
     /// Enables or disables an account; a disabled account cannot log in and its tokens stop
     /// validating at once.
     pub async fn set_active(&self, id: i64, active: bool) -> Result<bool, DbError> {
