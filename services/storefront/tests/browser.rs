@@ -116,6 +116,11 @@ async fn a_customer_shops_and_sees_the_order_ship_live() {
         .await;
     log_in(&customer, &base, &username, "shopper-password").await;
     customer.screenshot(&shots, "catalogue").await;
+    assert_eq!(
+        customer.layout_shift().await,
+        0.0,
+        "layout shift on the catalogue"
+    );
 
     // Search, open the desk, buy 2, see the order.
     open_product(&customer, &base, "Walnut").await;
@@ -199,6 +204,13 @@ async fn a_customer_shops_and_sees_the_order_ship_live() {
         "a shipped order cannot be cancelled"
     );
     customer.screenshot(&shots, "order-shipped").await;
+    // The live-status line has its space from the start and updates change text in place:
+    // nothing on the page moved while it followed the order.
+    assert_eq!(
+        customer.layout_shift().await,
+        0.0,
+        "layout shift on the order page"
+    );
     eprintln!("shipped status on the customer's page {seen_after:?} after the admin's click");
 
     // Cancel another order: the stock comes back.

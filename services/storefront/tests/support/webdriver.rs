@@ -233,6 +233,20 @@ impl Browser {
             .await
     }
 
+    /// The page's cumulative layout shift so far (0 when nothing moved after it was drawn):
+    /// the buffered `layout-shift` entries, taken synchronously.
+    pub async fn layout_shift(&self) -> f64 {
+        let total = self
+            .execute(
+                "const observer = new PerformanceObserver(() => {});\
+                 observer.observe({type: 'layout-shift', buffered: true});\
+                 const entries = observer.takeRecords(); observer.disconnect();\
+                 return entries.filter(e => !e.hadRecentInput).reduce((sum, e) => sum + e.value, 0);",
+            )
+            .await;
+        total.as_f64().expect("a number")
+    }
+
     /// Presses keys in the focused element (WebDriver's key codes, e.g. `\u{E004}` for Tab).
     pub async fn keys(&self, text: &str) {
         let actions: Vec<Value> = text
