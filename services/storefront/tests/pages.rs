@@ -5,7 +5,7 @@ mod support;
 
 use std::collections::HashMap;
 
-use support::{StorefrontHandle, no_redirect_client};
+use support::{StorefrontHandle, no_redirect_client, start_storefront};
 use test_support::{ProductServiceHandle, UserServiceHandle};
 
 /// A browser's worth of state for a plain HTTP client: its cookies.
@@ -50,7 +50,7 @@ fn csrf_token(page: &str) -> String {
 async fn shop() -> (UserServiceHandle, ProductServiceHandle, StorefrontHandle) {
     let users = UserServiceHandle::start().await;
     let products = ProductServiceHandle::start(&users).await;
-    let storefront = StorefrontHandle::start(&[
+    let storefront = start_storefront(&[
         ("USER_SERVICE_URL", users.base_url.clone()),
         ("PRODUCT_SERVICE_URL", products.base_url.clone()),
         // Nothing listens there: these pages do not need orders or live updates.
