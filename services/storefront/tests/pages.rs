@@ -176,6 +176,7 @@ async fn errors_and_bad_input_are_pages_a_person_can_read() {
     let client = no_redirect_client();
     for (path, status, says) in [
         ("/no-such-page", 404, "Page not found"),
+        ("/logout", 404, "Page not found"),
         ("/products/abc", 404, "Page not found"),
         ("/products/999999", 404, "Page not found"),
         ("/?min=ten", 422, "Min price must be an amount"),
@@ -220,6 +221,19 @@ async fn errors_and_bad_input_are_pages_a_person_can_read() {
             .await
             .unwrap()
             .contains("Your session has expired")
+    );
+    // The runtime's own routes keep their JSON next to the pages.
+    let response = client
+        .get(storefront.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("json")
     );
     // The live stream tells a logged-out page to stop trying.
     let response = client
