@@ -24,6 +24,7 @@ use crate::topology;
 pub const INFO: ServiceInfo = ServiceInfo {
     name: "event-bridge",
     version: env!("CARGO_PKG_VERSION"),
+    description: env!("CARGO_PKG_DESCRIPTION"),
 };
 
 /// A built bridge: HTTP bound to its port, brokers connecting in the background.

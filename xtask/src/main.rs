@@ -5,13 +5,14 @@
 //!   service name. Ctrl-C or SIGTERM stops them all; a service that dies is reported.
 //! - `infra`: makes sure PostgreSQL, Redis, RabbitMQ and NATS answer on their usual local ports,
 //!   starting any that is down.
-//! - `test`: `infra`, then installs the offline checkers the deployment tests use if missing,
-//!   then `cargo test --workspace` (extra arguments are passed on). This is the test command.
+//! - `test`: `infra`, then installs the offline checkers the deployment tests use and the
+//!   contract tests' schemathesis (in `target/tools/python`) if missing, then `cargo test --workspace` (extra arguments are passed on). This is the test command.
 //! - `demo`: against the running system, shows a user, products, an order placed and
 //!   cancelled, its notification and its events read back from NATS, step by step.
 
 mod demo;
 mod infra;
+mod python_tools;
 mod tools;
 mod up;
 
@@ -33,6 +34,7 @@ fn main() -> anyhow::Result<()> {
 async fn test() -> anyhow::Result<()> {
     infra::ensure_running().await?;
     tools::ensure_installed().await?;
+    python_tools::ensure_installed().await?;
     let status =
         tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args(["test", "--workspace"])

@@ -23,6 +23,7 @@ use crate::topology;
 pub const INFO: ServiceInfo = ServiceInfo {
     name: "notification-service",
     version: env!("CARGO_PKG_VERSION"),
+    description: env!("CARGO_PKG_DESCRIPTION"),
 };
 
 /// A built service, bound to its port, its queues declared if the broker answered.

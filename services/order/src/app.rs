@@ -31,6 +31,7 @@ use crate::state::AppState;
 pub const INFO: ServiceInfo = ServiceInfo {
     name: "order-service",
     version: env!("CARGO_PKG_VERSION"),
+    description: env!("CARGO_PKG_DESCRIPTION"),
 };
 
 mod embedded {

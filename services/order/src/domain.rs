@@ -1,7 +1,9 @@
 //! Order rules: the status lifecycle and who may move an order along it, and valid quantities.
 
 use rust_decimal::Decimal;
+use salvo::oapi::{Components, RefOr, Schema, ToSchema};
 use serde::{Deserialize, Serialize};
+use service_runtime::openapi;
 use service_runtime::problem::FieldError;
 
 /// Where an order is in its life. `completed` and `cancelled` are final.
@@ -106,6 +108,12 @@ impl Quantity {
 
     pub fn get(self) -> i32 {
         self.0
+    }
+}
+
+impl ToSchema for Quantity {
+    fn to_schema(_: &mut Components) -> RefOr<Schema> {
+        openapi::integer(1, Self::MAX).example(2).into()
     }
 }
 

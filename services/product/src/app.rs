@@ -27,6 +27,7 @@ use crate::state::AppState;
 pub const INFO: ServiceInfo = ServiceInfo {
     name: "product-service",
     version: env!("CARGO_PKG_VERSION"),
+    description: env!("CARGO_PKG_DESCRIPTION"),
 };
 
 mod embedded {

@@ -6,6 +6,8 @@
 //!   OTLP, W3C trace-context extraction and injection.
 //! - [`metrics`]: the Prometheus registry, HTTP RED metrics by route template, `/metrics`.
 //! - [`health`]: `/health`, `/health/live`, `/health/ready` over pluggable dependency checks.
+//! - [`api_error`]: a service's error enum declared once: its problem documents, log lines
+//!   and OpenAPI responses; [`openapi`]: the document (plain type names, security schemes).
 //! - [`problem`]: RFC 9457 `application/problem+json` errors and the catcher that turns every
 //!   framework error (unknown route, wrong method, oversized body) into one.
 //! - [`amqp`]: a supervised RabbitMQ connection, confirmed publishing, resilient consuming.
@@ -23,6 +25,7 @@
 #![warn(missing_debug_implementations)]
 
 pub mod amqp;
+pub mod api_error;
 pub mod auth;
 pub mod binary;
 pub mod body;
@@ -33,6 +36,7 @@ pub mod health;
 pub mod http_client;
 pub mod metrics;
 pub mod nats;
+pub mod openapi;
 pub mod problem;
 pub mod redis;
 pub mod server;
@@ -46,4 +50,6 @@ pub use salvo;
 pub struct ServiceInfo {
     pub name: &'static str,
     pub version: &'static str,
+    /// One sentence for the OpenAPI document (the crate's `description`).
+    pub description: &'static str,
 }

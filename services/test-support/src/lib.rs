@@ -87,6 +87,7 @@ fn init_tracing(otlp_endpoint: Option<&str>) {
             service_runtime::ServiceInfo {
                 name: "tests",
                 version: "0",
+                description: "",
             },
             &config,
         )

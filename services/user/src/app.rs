@@ -26,6 +26,7 @@ use crate::tokens::TokenIssuer;
 pub const INFO: ServiceInfo = ServiceInfo {
     name: "user-service",
     version: env!("CARGO_PKG_VERSION"),
+    description: env!("CARGO_PKG_DESCRIPTION"),
 };
 
 mod embedded {
