@@ -17,7 +17,7 @@ use test_support::{
 use tokio::process::Command;
 
 /// Test cases per operation and phase when `CONTRACT_MAX_EXAMPLES` is not set.
-const CI_MAX_EXAMPLES: &str = "25";
+const CI_MAX_EXAMPLES: &str = "10";
 /// A run that takes longer than this is stuck, not slow.
 const RUN_LIMIT: Duration = Duration::from_secs(600);
 

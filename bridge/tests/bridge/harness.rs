@@ -59,7 +59,21 @@ impl TestBridge {
         Self::start_with(Names::unique(), BROKER, SHARED_NATS, &[]).await
     }
 
+    /// A bridge with these brokers and settings, healthy.
     pub async fn start_with(
+        names: Names,
+        amqp_url: &str,
+        nats_url: &str,
+        extra: &[(&'static str, &str)],
+    ) -> Self {
+        let bridge = Self::launch(names, amqp_url, nats_url, extra).await;
+        bridge.wait_healthy().await;
+        bridge
+    }
+
+    /// A bridge serving, without waiting for it to be healthy (a broker may be missing on
+    /// purpose; the test waits for what it needs).
+    pub async fn launch(
         names: Names,
         amqp_url: &str,
         nats_url: &str,
@@ -88,7 +102,7 @@ impl TestBridge {
         let address: SocketAddr = app.local_addr();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.run(shutdown.clone()));
-        let bridge = Self {
+        Self {
             _cleanup: Cleanup {
                 names: names.clone(),
                 nats_url: nats_url.to_owned(),
@@ -99,9 +113,7 @@ impl TestBridge {
             client: test_support::http_client(),
             shutdown,
             task: Some(task),
-        };
-        bridge.wait_healthy().await;
-        bridge
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
