@@ -2,7 +2,8 @@
 # discovery (provider = "nomad"; no Consul). Run after nomad/infrastructure.nomad.hcl:
 #
 #   nomad var put nomad/jobs/shop postgres_password=... rabbitmq_password=... \
-#     jwt_secret=... service_token=... bootstrap_admin_username=admin bootstrap_admin_password=...
+#     jwt_secret=... service_token=... bootstrap_admin_username=admin bootstrap_admin_password=... \
+#     storefront_csrf_secret=...
 #   nomad job run nomad/shop.nomad.hcl
 #
 # Images: `nix build .#image-<binary>` and `docker load < result` on every client (or push them
@@ -451,6 +452,91 @@ job "shop" {
       resources {
         cpu    = 100
         memory = 96
+      }
+    }
+  }
+
+  group "storefront" {
+    # Each replica follows the order events with a durable consumer of its own.
+    count = 2
+
+    network {
+      port "http" {
+        to = 8006
+      }
+    }
+
+    service {
+      provider = "nomad"
+      name     = "storefront"
+      port     = "http"
+      tags     = ["shop", "metrics"]
+
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "2s"
+      }
+
+      check {
+        name     = "live"
+        type     = "http"
+        path     = "/health/live"
+        interval = "10s"
+        timeout  = "2s"
+
+        check_restart {
+          limit = 3
+          grace = "30s"
+        }
+      }
+    }
+
+    restart {
+      attempts = 3
+      interval = "5m"
+      delay    = "10s"
+      mode     = "delay"
+    }
+
+    task "storefront" {
+      driver = "docker"
+
+      config {
+        image = "shop/storefront:${var.version}"
+        ports = ["http"]
+      }
+
+      env {
+        LOG_FORMAT = "json"
+        LOG_LEVEL  = "info"
+        # Stable while the allocation lives (task restarts resume the consumer); a replaced
+        # allocation starts a new one and the old expires after a day unused.
+        STOREFRONT_CONSUMER = "storefront-${NOMAD_ALLOC_ID}"
+      }
+
+      template {
+        destination = "secrets/service.env"
+        env         = true
+        change_mode = "restart"
+        data        = <<-EOT
+          {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "user-service" }}USER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
+          {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "product-service" }}PRODUCT_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
+          {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "order-service" }}ORDER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
+          {{ range nomadService "nats" }}NATS_URL=nats://{{ .Address }}:{{ .Port }}{{ end }}
+          {{ with nomadVar "nomad/jobs/shop" }}STOREFRONT_CSRF_SECRET={{ .storefront_csrf_secret }}{{ end }}
+          {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
+        EOT
+      }
+
+      # Drain window: SIGTERM, then SHUTDOWN_TIMEOUT_SECS (10 s); open live streams end at once.
+      kill_timeout = "15s"
+
+      resources {
+        cpu    = 100
+        memory = 64
       }
     }
   }

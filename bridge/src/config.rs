@@ -18,14 +18,15 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use async_nats::jetstream::stream::{
+    Config as StreamConfig, DiscardPolicy, RetentionPolicy, StorageType,
+};
+use order_events::wire;
 use serde::Deserialize;
 use service_runtime::amqp::AmqpConfig;
 use service_runtime::config::keys::{section_keys, setting_names as names_of};
-use service_runtime::config::{CommonConfig, ConfigError, Settings};
+use service_runtime::config::{CommonConfig, ConfigError, Settings, secrets};
 use service_runtime::nats::NatsConfig;
-use service_runtime::nats::async_nats::jetstream::stream::{
-    Config as StreamConfig, DiscardPolicy, RetentionPolicy, StorageType,
-};
 
 pub const DEFAULT_PORT: u16 = 8005;
 
@@ -65,13 +66,13 @@ pub struct BridgeSettings {
 impl Default for BridgeSettings {
     fn default() -> Self {
         Self {
-            bridge_exchange: "order_events".into(),
-            bridge_queue: "order_events_bridge".into(),
+            bridge_exchange: wire::EXCHANGE.into(),
+            bridge_queue: wire::BRIDGE_QUEUE.into(),
             bridge_binding_keys: "#".into(),
             bridge_queue_expires_ms: None,
             bridge_max_in_flight: 256,
-            bridge_subject_prefix: "events".into(),
-            bridge_stream: "ORDER_EVENTS".into(),
+            bridge_subject_prefix: wire::NATS_SUBJECT_PREFIX.into(),
+            bridge_stream: wire::NATS_STREAM.into(),
             bridge_stream_retention: Retention::Limits,
             bridge_stream_storage: Storage::File,
             bridge_stream_max_age_secs: 7 * 24 * 3600,
@@ -194,6 +195,8 @@ impl BridgeConfig {
     }
 
     pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
+        let profile = settings.extract::<CommonConfig>()?.app_profile;
+        secrets::check_production(&settings, profile, &["AMQP_URL"])?;
         let settings = settings.with_default("port", DEFAULT_PORT);
         let common: CommonConfig = settings.extract()?;
         common.validate()?;
@@ -214,7 +217,13 @@ mod tests {
 
     fn load(pairs: &[(&'static str, &str)]) -> Result<BridgeConfig, ConfigError> {
         BridgeConfig::from_settings(Settings::from_pairs(
-            pairs.iter().map(|(key, value)| (*key, (*value).to_owned())),
+            // Production requires the URL explicitly; a test that means to leave it out
+            // builds its settings itself.
+            std::iter::once((
+                "AMQP_URL",
+                "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
+            ))
+            .chain(pairs.iter().map(|(key, value)| (*key, (*value).to_owned()))),
         ))
     }
 

@@ -118,7 +118,7 @@ async fn the_product_service_does_what_its_document_says() {
         &products.base_url,
         &[
             format!("Authorization: Bearer {admin}"),
-            format!("X-Service-Token: {TEST_SERVICE_TOKEN}"),
+            format!("X-Service-Token: {}", *TEST_SERVICE_TOKEN),
         ],
         &[],
     )

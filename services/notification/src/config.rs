@@ -22,11 +22,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use service_runtime::amqp::AmqpConfig;
 use service_runtime::config::keys::{section_keys, setting_names as names_of};
-use service_runtime::config::{CommonConfig, ConfigError, Settings};
+use service_runtime::config::{CommonConfig, ConfigError, Settings, secrets};
 
 use crate::channels::email::EmailConfig;
 use crate::channels::webhook::WebhookConfig;
-use crate::topology::{QueueNames, RetryPolicy};
+use crate::queues::{QueueNames, RetryPolicy};
 
 pub const DEFAULT_PORT: u16 = 8004;
 
@@ -137,6 +137,8 @@ impl NotificationConfig {
     }
 
     pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
+        let profile = settings.extract::<CommonConfig>()?.app_profile;
+        secrets::check_production(&settings, profile, &["AMQP_URL"])?;
         let settings = settings.with_default("port", DEFAULT_PORT);
         let common: CommonConfig = settings.extract()?;
         common.validate()?;
@@ -251,7 +253,13 @@ mod tests {
 
     fn load(pairs: &[(&'static str, &str)]) -> Result<NotificationConfig, ConfigError> {
         NotificationConfig::from_settings(Settings::from_pairs(
-            pairs.iter().map(|(key, value)| (*key, (*value).to_owned())),
+            // Production requires the URL explicitly; a test that means to leave it out
+            // builds its settings itself.
+            std::iter::once((
+                "AMQP_URL",
+                "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
+            ))
+            .chain(pairs.iter().map(|(key, value)| (*key, (*value).to_owned()))),
         ))
     }
 

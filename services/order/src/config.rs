@@ -18,7 +18,7 @@ use serde::Deserialize;
 use service_runtime::amqp::AmqpConfig;
 use service_runtime::auth::AuthConfig;
 use service_runtime::config::keys::{section_keys, setting_names as names_of};
-use service_runtime::config::{CommonConfig, ConfigError, Secret, Settings};
+use service_runtime::config::{CommonConfig, ConfigError, Secret, Settings, secrets};
 use service_runtime::db::DatabaseConfig;
 pub use service_runtime::service_auth::DEVELOPMENT_SERVICE_TOKEN;
 use service_runtime::service_auth::ServiceTokenConfig;
@@ -79,6 +79,8 @@ impl OrderServiceConfig {
     }
 
     pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
+        let profile = settings.extract::<CommonConfig>()?.app_profile;
+        secrets::check_production(&settings, profile, &["DATABASE_URL", "AMQP_URL"])?;
         let settings = settings
             .with_default("port", DEFAULT_PORT)
             .with_default("database_url", DEFAULT_DATABASE_URL);
@@ -119,8 +121,28 @@ mod tests {
 
     #[test]
     fn production_needs_a_service_token() {
-        let error = OrderServiceConfig::from_settings(Settings::from_pairs([])).unwrap_err();
+        let urls = [
+            (
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/orders".to_owned(),
+            ),
+            (
+                "AMQP_URL",
+                "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
+            ),
+        ];
+        let error = OrderServiceConfig::from_settings(Settings::from_pairs(urls)).unwrap_err();
         assert_eq!(error.key, "SERVICE_TOKEN");
+    }
+
+    #[test]
+    fn production_needs_its_urls_explicitly() {
+        let pairs = [(
+            "SERVICE_TOKEN",
+            "x8Kq2v9LmN4pR7tY1wZ3bC6dF0gH5jS2".to_owned(),
+        )];
+        let error = OrderServiceConfig::from_settings(Settings::from_pairs(pairs)).unwrap_err();
+        assert_eq!(error.key, "DATABASE_URL");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 use service_runtime::auth::AuthConfig;
 use service_runtime::config::keys::{section_keys, setting_names as names_of};
-use service_runtime::config::{CommonConfig, ConfigError, Secret, Settings};
+use service_runtime::config::{CommonConfig, ConfigError, Secret, Settings, secrets};
 use service_runtime::db::DatabaseConfig;
 use service_runtime::redis::RedisConfig;
 use service_runtime::service_auth::ServiceTokenConfig;
@@ -67,6 +67,8 @@ impl ProductServiceConfig {
     }
 
     pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
+        let profile = settings.extract::<CommonConfig>()?.app_profile;
+        secrets::check_production(&settings, profile, &["DATABASE_URL"])?;
         let settings = settings
             .with_default("port", DEFAULT_PORT)
             .with_default("database_url", DEFAULT_DATABASE_URL);
@@ -101,7 +103,13 @@ mod tests {
 
     fn load(pairs: &[(&'static str, &str)]) -> Result<ProductServiceConfig, ConfigError> {
         ProductServiceConfig::from_settings(Settings::from_pairs(
-            pairs.iter().map(|(key, value)| (*key, (*value).to_owned())),
+            // Production requires the URL explicitly; a test that means to leave it out
+            // builds its settings itself.
+            std::iter::once((
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/products".to_owned(),
+            ))
+            .chain(pairs.iter().map(|(key, value)| (*key, (*value).to_owned()))),
         ))
     }
 

@@ -110,6 +110,7 @@ mod tests {
         let mut documented: Vec<&str> = operation.responses.keys().map(String::as_str).collect();
         documented.sort_unstable();
         assert_eq!(documented, ["410", "503"]);
+        assert_eq!(Sample::Gone.problem().status, 410);
     }
 
     #[test]

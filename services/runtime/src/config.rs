@@ -3,6 +3,7 @@
 //! `DATABASE_URL`, `OTEL_EXPORTER_OTLP_ENDPOINT`, …): the lower-cased variable name is the key.
 
 pub mod keys;
+pub mod secrets;
 
 use std::fmt;
 use std::net::IpAddr;

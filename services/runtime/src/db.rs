@@ -23,10 +23,6 @@ use crate::config::{ConfigError, Secret};
 use crate::health::DependencyCheck;
 use crate::metrics::Metrics;
 
-pub use deadpool_postgres;
-pub use refinery;
-pub use tokio_postgres;
-
 /// Database settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -40,15 +36,6 @@ pub struct DatabaseConfig {
     pub db_timeout_ms: u64,
     /// `DB_CREATE_DATABASE`: create the database when it does not exist.
     pub db_create_database: bool,
-}
-
-impl DatabaseConfig {
-    pub fn with_url(url: impl Into<String>) -> Self {
-        Self {
-            database_url: Secret::new(url),
-            ..Self::default()
-        }
-    }
 }
 
 impl Default for DatabaseConfig {

@@ -18,8 +18,6 @@ use serde::Deserialize;
 use crate::config::Secret;
 use crate::health::DependencyCheck;
 
-pub use async_nats;
-
 /// NATS settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]

@@ -6,31 +6,27 @@
 //! | `JWT_TTL_SECS` | 3600 | access-token lifetime |
 //! | `BCRYPT_COST` | 12 | bcrypt work factor (4–31) |
 //! | `BCRYPT_MAX_CONCURRENCY` | cores | hashes computed at once |
-//! | `LOGIN_MAX_FAILURES` | 5 | failed logins per username and per client before a 429 |
-//! | `LOGIN_FAILURE_WINDOW_SECS` | 300 | window those failures are counted in |
-//! | `BOOTSTRAP_ADMIN_USERNAME` / `BOOTSTRAP_ADMIN_PASSWORD` | unset | admin ensured at start |
+//! | `BCRYPT_QUEUE_CAPACITY` | 64 | hashes waiting for a thread; more get 503 + `Retry-After` |
+//! | `LOGIN_MAX_FAILURES` | 5 | login attempts per username and per client in the window (a success forgets them) |
+//! | `LOGIN_FAILURE_WINDOW_SECS` | 300 | window those attempts are counted in |
+//! | `REGISTER_MAX_PER_CLIENT` / `REGISTER_WINDOW_SECS` | 10 / 3600 | registrations per client address |
+//! | `THROTTLE_KEY_PREFIX` | `user-throttle:` | Redis key prefix of those counts |
+//! | `REDIS_URL`, `REDIS_*` | as the runtime's | where the counts are shared by every replica |
+//! | `BOOTSTRAP_ADMIN_USERNAME` / `BOOTSTRAP_ADMIN_PASSWORD` | unset | admin created once, if absent |
 
 use std::collections::BTreeSet;
 
 use serde::Deserialize;
 use service_runtime::config::keys::{section_keys, setting_names as names_of};
-use service_runtime::config::{CommonConfig, ConfigError, Profile, Secret, Settings};
+use service_runtime::config::{CommonConfig, ConfigError, Profile, Secret, Settings, secrets};
 use service_runtime::db::DatabaseConfig;
+use service_runtime::redis::RedisConfig;
 
 pub const DEFAULT_PORT: u16 = 8001;
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/users";
 
 /// Used only under `APP_PROFILE=development`; refused in production.
 const DEVELOPMENT_SECRET: &str = "development-only-jwt-secret-never-use-in-production";
-/// Secrets seen in examples and tutorials: refusing them catches a copied `.env`.
-const KNOWN_WEAK_SECRETS: [&str; 6] = [
-    DEVELOPMENT_SECRET,
-    "secret",
-    "changeme",
-    "your-secret-key",
-    "your-secret-key-change-in-production",
-    "supersecret",
-];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -39,8 +35,12 @@ pub struct AuthConfig {
     pub jwt_ttl_secs: u64,
     pub bcrypt_cost: u32,
     pub bcrypt_max_concurrency: usize,
+    pub bcrypt_queue_capacity: usize,
     pub login_max_failures: u32,
     pub login_failure_window_secs: u64,
+    pub register_max_per_client: u32,
+    pub register_window_secs: u64,
+    pub throttle_key_prefix: String,
     pub bootstrap_admin_username: Option<String>,
     pub bootstrap_admin_password: Option<Secret>,
 }
@@ -52,8 +52,12 @@ impl Default for AuthConfig {
             jwt_ttl_secs: 3600,
             bcrypt_cost: 12,
             bcrypt_max_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
+            bcrypt_queue_capacity: 64,
             login_max_failures: 5,
             login_failure_window_secs: 300,
+            register_max_per_client: 10,
+            register_window_secs: 3600,
+            throttle_key_prefix: "user-throttle:".into(),
             bootstrap_admin_username: None,
             bootstrap_admin_password: None,
         }
@@ -65,6 +69,8 @@ pub struct UserServiceConfig {
     pub common: CommonConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
+    /// Where login and registration attempts are counted for every replica.
+    pub redis: RedisConfig,
     /// The signing key after the production checks.
     pub jwt_secret: Secret,
 }
@@ -75,6 +81,7 @@ pub fn setting_names() -> BTreeSet<String> {
         section_keys::<CommonConfig>(),
         section_keys::<DatabaseConfig>(),
         section_keys::<AuthConfig>(),
+        section_keys::<RedisConfig>(),
     ])
 }
 
@@ -85,6 +92,8 @@ impl UserServiceConfig {
     }
 
     pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
+        let profile = settings.extract::<CommonConfig>()?.app_profile;
+        secrets::check_production(&settings, profile, &["DATABASE_URL"])?;
         let settings = settings
             .with_default("port", DEFAULT_PORT)
             .with_default("database_url", DEFAULT_DATABASE_URL);
@@ -105,9 +114,22 @@ impl UserServiceConfig {
         if auth.jwt_ttl_secs == 0 {
             return Err(ConfigError::new("JWT_TTL_SECS", "must be positive"));
         }
-        if auth.login_max_failures == 0 {
-            return Err(ConfigError::new("LOGIN_MAX_FAILURES", "must be positive"));
+        for (key, value) in [
+            ("LOGIN_MAX_FAILURES", u64::from(auth.login_max_failures)),
+            ("LOGIN_FAILURE_WINDOW_SECS", auth.login_failure_window_secs),
+            (
+                "REGISTER_MAX_PER_CLIENT",
+                u64::from(auth.register_max_per_client),
+            ),
+            ("REGISTER_WINDOW_SECS", auth.register_window_secs),
+            ("BCRYPT_QUEUE_CAPACITY", auth.bcrypt_queue_capacity as u64),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be positive"));
+            }
         }
+        let redis: RedisConfig = settings.extract()?;
+        redis.validate()?;
         if auth.bootstrap_admin_username.is_some() != auth.bootstrap_admin_password.is_some() {
             return Err(ConfigError::new(
                 "BOOTSTRAP_ADMIN_PASSWORD",
@@ -118,6 +140,7 @@ impl UserServiceConfig {
             common,
             database,
             auth,
+            redis,
             jwt_secret,
         })
     }
@@ -132,7 +155,7 @@ fn checked_secret(profile: Profile, secret: Option<&Secret>) -> Result<Secret, C
             "is required (or set APP_PROFILE=development for a local run)",
         )),
         (Profile::Production, Some(secret)) => {
-            if KNOWN_WEAK_SECRETS.contains(&secret.expose()) {
+            if secrets::is_published(secret.expose()) {
                 Err(ConfigError::new(
                     "JWT_SECRET",
                     "is a published example value; generate a random one",
@@ -152,7 +175,13 @@ mod tests {
 
     fn load(pairs: &[(&'static str, &str)]) -> Result<UserServiceConfig, ConfigError> {
         UserServiceConfig::from_settings(Settings::from_pairs(
-            pairs.iter().map(|(key, value)| (*key, (*value).to_owned())),
+            // Production requires the URL explicitly; a test that means to leave it out
+            // builds its settings itself.
+            std::iter::once((
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/users".to_owned(),
+            ))
+            .chain(pairs.iter().map(|(key, value)| (*key, (*value).to_owned()))),
         ))
     }
 

@@ -22,10 +22,17 @@ pub enum UserError {
     InvalidCredentials,
     #[error("too many failed logins")]
     TooManyAttempts { retry_after: Duration },
+    #[error("too many registrations from this client")]
+    TooManyRegistrations { retry_after: Duration },
     #[error(transparent)]
     Database(#[from] DbError),
     #[error(transparent)]
     Hash(#[from] HashError),
+}
+
+/// Rounded up, so a client that waits exactly this long is let in.
+fn whole_seconds(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 impl From<Problem> for UserError {
@@ -69,8 +76,15 @@ impl ApiError for UserError {
                 "Too many failed logins",
             )
             .detail("Wait before trying again.")
-            // Round up so a client that waits exactly this long is let in.
-            .retry_after(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)),
+            .retry_after(whole_seconds(*retry_after)),
+            Self::TooManyRegistrations { retry_after } => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-registrations",
+                "Too many registrations from this client",
+            )
+            .detail("Wait before registering another account.")
+            .retry_after(whole_seconds(*retry_after)),
+            Self::Hash(HashError::Busy) => Problem::unavailable("Password checking"),
             Self::Database(DbError::Unavailable(_)) => Problem::unavailable("The user database"),
             Self::Database(DbError::UniqueViolation { .. }) => Self::UsernameTaken.problem(),
             Self::Database(_) | Self::Hash(_) => Problem::internal(),

@@ -17,6 +17,7 @@ fn settings_of(binary: &str) -> BTreeSet<String> {
         "order-service" => order_service::config::setting_names(),
         "notification-service" => notification_service::config::setting_names(),
         "event-bridge" => event_bridge::config::setting_names(),
+        "storefront" => storefront::config::setting_names(),
         other => panic!("no settings list for {other}: add it here"),
     }
 }
