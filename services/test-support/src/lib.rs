@@ -30,6 +30,7 @@ pub mod proxy;
 pub mod rabbitmq_server;
 pub mod redis_server;
 pub mod smtp_sink;
+pub mod startup;
 pub mod webhook_sink;
 
 pub use order::{OrderServiceHandle, order_service_settings};

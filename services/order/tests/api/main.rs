@@ -6,6 +6,7 @@ mod create;
 mod events;
 mod lifecycle;
 mod resilience;
+mod startup;
 
 use reqwest::Response;
 use serde_json::Value;

@@ -132,3 +132,11 @@ async fn openapi_states_the_rules_the_service_enforces() {
     assert_eq!(update["minProperties"], 1);
     assert_eq!(update["properties"]["description"]["type"], "string");
 }
+
+/// The binary, not the library: a bad setting stops it before it serves, naming the key.
+#[tokio::test]
+async fn the_binary_refuses_a_bad_setting_naming_it() {
+    let binary = env!("CARGO_BIN_EXE_product-service");
+    test_support::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
+    test_support::startup::assert_refuses_setting(binary, "REDIS_TIMEOUT_MS", "soon").await;
+}
