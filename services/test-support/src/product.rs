@@ -3,10 +3,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use product_service::Application;
 use product_service::config::ProductServiceConfig;
 use product_service::state::AppState;
+use redis::TypedCommands;
 use serde_json::{Value, json};
 use service_runtime::config::Settings;
 use service_runtime::service_auth::SERVICE_TOKEN_HEADER;
@@ -33,6 +35,36 @@ pub struct ProductServiceHandle {
     pub shutdown: CancellationToken,
     pub server: tokio::task::JoinHandle<()>,
     pub database: TestDatabase,
+    _cache_keys: CacheKeys,
+}
+
+/// Deletes the keys a test's Product Service left in the shared Redis (its product entries and
+/// tombstones, listing pages and `products:generation`, which has no expiry), when the handle
+/// is dropped: a run of the suite would otherwise leave hundreds behind.
+#[derive(Debug)]
+struct CacheKeys {
+    prefix: String,
+}
+
+impl Drop for CacheKeys {
+    fn drop(&mut self) {
+        // Synchronous and short: a drop cannot await, and loopback Redis answers in microseconds.
+        let cleanup = || -> redis::RedisResult<()> {
+            let client = redis::Client::open(REDIS_URL)?;
+            let mut redis = client.get_connection_with_timeout(Duration::from_secs(1))?;
+            redis.set_read_timeout(Some(Duration::from_secs(2)))?;
+            let keys = redis
+                .scan_match::<_, String>(format!("{}*", self.prefix))?
+                .collect::<Result<Vec<String>, _>>()?;
+            if !keys.is_empty() {
+                redis::cmd("DEL").arg(&keys).exec(&mut redis)?;
+            }
+            Ok(())
+        };
+        if let Err(error) = cleanup() {
+            tracing::warn!(%error, prefix = %self.prefix, "test cache keys not deleted");
+        }
+    }
 }
 
 /// Settings for a Product Service under test; `extra` overrides or adds keys.
@@ -79,6 +111,9 @@ impl ProductServiceHandle {
             base_url: format!("http://{address}"),
             client: http_client(),
             state,
+            _cache_keys: CacheKeys {
+                prefix: cache_key_prefix.clone(),
+            },
             cache_key_prefix,
             shutdown,
             server,
