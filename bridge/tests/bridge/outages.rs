@@ -9,7 +9,7 @@ use crate::harness::{
     BROKER, Names, Publisher, TestBridge, assert_exactly_once_in_order, read_stream, stream_count,
     wait_for_stream,
 };
-use crate::private_nats::PrivateNats;
+use test_support::nats_server::PrivateNats;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -118,7 +118,7 @@ async fn the_bridge_starts_without_nats_and_mirrors_once_it_appears() {
     nats.kill().await;
     let names = Names::unique();
     // Not healthy until NATS is there: start it without waiting for health.
-    let bridge = TestBridge::launch(names.clone(), BROKER, &nats.url(), &[]).await;
+    let bridge = TestBridge::start_unready(names.clone(), BROKER, &nats.url(), &[]).await;
     // Events published before the bridge's binding exists would be routed nowhere. Its
     // RabbitMQ check is up only once the channel has the whole topology (exchange, queues and
     // bindings); the queue merely existing, what this test once waited for, is not enough: under

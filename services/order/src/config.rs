@@ -36,6 +36,16 @@ pub struct OrderSettings {
     pub outbox_batch_size: i64,
     pub outbox_poll_interval_ms: u64,
     pub release_retry_interval_ms: u64,
+    /// A pending order older than this is cancelled and its stock released.
+    pub pending_order_ttl_secs: u64,
+    /// Pending orders one customer may hold at once.
+    pub max_pending_orders_per_customer: i64,
+    /// Published outbox rows are deleted after this long.
+    pub outbox_retention_secs: u64,
+    /// Idempotency keys are forgotten after this long.
+    pub idempotency_key_retention_secs: u64,
+    /// How often expiry and purging run.
+    pub housekeeping_interval_ms: u64,
 }
 
 impl Default for OrderSettings {
@@ -48,6 +58,11 @@ impl Default for OrderSettings {
             outbox_batch_size: 100,
             outbox_poll_interval_ms: 1_000,
             release_retry_interval_ms: 2_000,
+            pending_order_ttl_secs: 1_800,
+            max_pending_orders_per_customer: 10,
+            outbox_retention_secs: 7 * 24 * 3600,
+            idempotency_key_retention_secs: 24 * 3600,
+            housekeeping_interval_ms: 10_000,
         }
     }
 }
@@ -98,6 +113,25 @@ impl OrderServiceConfig {
                 "is required to reserve stock in the Product Service",
             )
         })?;
+        for (key, value) in [
+            ("PENDING_ORDER_TTL_SECS", orders.pending_order_ttl_secs),
+            ("OUTBOX_RETENTION_SECS", orders.outbox_retention_secs),
+            (
+                "IDEMPOTENCY_KEY_RETENTION_SECS",
+                orders.idempotency_key_retention_secs,
+            ),
+            ("HOUSEKEEPING_INTERVAL_MS", orders.housekeeping_interval_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be positive"));
+            }
+        }
+        if orders.max_pending_orders_per_customer < 1 {
+            return Err(ConfigError::new(
+                "MAX_PENDING_ORDERS_PER_CUSTOMER",
+                "must be positive",
+            ));
+        }
         if !(1..=1000).contains(&orders.outbox_batch_size) {
             return Err(ConfigError::new(
                 "OUTBOX_BATCH_SIZE",

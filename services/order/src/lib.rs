@@ -20,6 +20,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod housekeeping;
 pub mod metrics;
 pub mod outbox;
 pub mod product_client;
@@ -28,4 +29,4 @@ pub mod repository;
 pub mod routes;
 pub mod state;
 
-pub use app::{Application, INFO, migrations};
+pub use app::{Application, Exposed, INFO, build, migrations};

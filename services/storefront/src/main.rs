@@ -1,6 +1,6 @@
 //! `storefront`: the web shop, until SIGTERM.
+use storefront::INFO;
 use storefront::config::StorefrontConfig;
-use storefront::{Application, INFO};
 
 #[tokio::main]
 async fn main() {
@@ -8,12 +8,7 @@ async fn main() {
         INFO,
         StorefrontConfig::from_env(),
         |config| &config.common,
-        |config, shutdown| async move {
-            let app = Application::build(config).await?;
-            tracing::info!(address = %app.local_addr(), "storefront listening");
-            app.run(shutdown).await;
-            Ok(())
-        },
+        storefront::build,
     )
     .await;
 }

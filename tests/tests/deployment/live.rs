@@ -17,8 +17,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use test_support::bridge::{BridgeHandle, PrivateNats};
+use test_support::bridge::BridgeHandle;
 use test_support::broker::{TestBroker, order_created};
+use test_support::nats_server::PrivateNats;
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
 use test_support::rabbitmq_server::PrivateRabbitMq;
 use test_support::{
@@ -337,9 +338,9 @@ async fn start_storefront(
         ("NATS_URL", nats.to_owned()),
     ]);
     let config = storefront::config::StorefrontConfig::from_settings(settings).unwrap();
-    let app = storefront::Application::build(config).await.unwrap();
-    let address = app.local_addr();
-    tokio::spawn(app.run(tokio_util::sync::CancellationToken::new()));
+    let host = storefront::build(config).await.unwrap();
+    let address = host.local_addr();
+    tokio::spawn(host.run(tokio_util::sync::CancellationToken::new()));
     address
 }
 
