@@ -6,12 +6,19 @@
 //! - `infra`: makes sure PostgreSQL, Redis, RabbitMQ and NATS answer on their usual local ports,
 //!   starting any that is down.
 //! - `test`: `infra`, then installs the offline checkers the deployment tests use and the
-//!   contract tests' schemathesis (in `target/tools/python`) if missing, then `cargo test --workspace` (extra arguments are passed on). This is the test command.
+//!   contract tests' schemathesis (in `target/tools/python`) if missing, then
+//!   `cargo test --workspace` (extra arguments are passed on). This is the test command.
+//! - `bench`: each endpoint beside its floor (bare handler, redis-benchmark, pgbench) in the
+//!   same run, with the load average; writes the table into `docs/benchmarks.md`.
+//! - `load`: the load generator with user journeys (`load/`, on goose) against the running
+//!   system or a gateway; see `cargo xtask load --help`.
 //! - `demo`: against the running system, shows a user, products, an order placed and
 //!   cancelled, its notification and its events read back from NATS, step by step.
 
+mod bench;
 mod demo;
 mod infra;
+mod load;
 mod python_tools;
 mod tools;
 mod up;
@@ -24,8 +31,10 @@ fn main() -> anyhow::Result<()> {
         Some("infra") => runtime.block_on(infra::ensure_running()),
         Some("test") => runtime.block_on(test()),
         Some("demo") => runtime.block_on(demo::run()),
+        Some("load") => runtime.block_on(load::run()),
+        Some("bench") => runtime.block_on(bench::run()),
         _ => {
-            eprintln!("usage: cargo xtask <up|infra|test|demo>");
+            eprintln!("usage: cargo xtask <up|infra|test|demo|load|bench>");
             std::process::exit(2);
         }
     }

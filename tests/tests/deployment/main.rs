@@ -2,6 +2,7 @@
 //! real services:
 //!
 //! - [`nix`]: every `.nix` file parses; every binary has a package, an image and a port.
+//! - [`cache_redis`]: the cache Redis persists nothing and has bounded memory.
 //! - [`compose`]: `compose.yaml` validates and is structurally sound (health, start order,
 //!   scaling, networks, volumes).
 //! - [`nomad`]: the Nomad job files parse as HCL2 and hold what a deployable job needs.
@@ -13,6 +14,7 @@
 //! - [`live`]: a real Prometheus scrapes the services under traffic; every dashboard panel's and
 //!   every rule's query returns data.
 
+mod cache_redis;
 mod compose;
 mod grafana;
 mod live;

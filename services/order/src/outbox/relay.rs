@@ -111,9 +111,8 @@ impl OutboxRelay {
                 Err(error) => break Err(error),
             }
         };
-        if let Ok(backlog) = self.backlog().await {
-            self.metrics.outbox_backlog.set(backlog.count);
-        }
+        // Refreshes the gauge; a failure here changes nothing about the outcome.
+        let _ = self.backlog().await;
         outcome
     }
 
@@ -141,8 +140,12 @@ impl OutboxRelay {
     }
 
     /// Events waiting, and the age of the oldest.
+    /// The events not yet published; also sets the `outbox_backlog` gauge, which the health
+    /// probe thereby keeps current every second.
     pub async fn backlog(&self) -> Result<Backlog, DbError> {
-        store::backlog(&self.pool).await
+        let backlog = store::backlog(&self.pool).await?;
+        self.metrics.outbox_backlog.set(backlog.count);
+        Ok(backlog)
     }
 }
 
