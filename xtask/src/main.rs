@@ -7,8 +7,9 @@
 //!   in the production profile behind the real Traefik gateway on one public port (8080).
 //! - `infra`: makes sure PostgreSQL, Redis, RabbitMQ and NATS answer on their usual local ports,
 //!   starting any that is down.
-//! - `test`: `infra`, then installs the offline checkers the deployment tests use if missing,
-//!   then `cargo test --workspace` (extra arguments are passed on). This is the test command.
+//! - `test`: `infra`, then installs the offline checkers the deployment tests use and the
+//!   contract tests' schemathesis (in `target/tools/python`) if missing, then
+//!   `cargo test --workspace` (extra arguments are passed on). This is the test command.
 //! - `bench`: each endpoint beside its floor (bare handler, redis-benchmark, pgbench) in the
 //!   same run, with the load average; writes the table into `docs/benchmarks.md`.
 //! - `load`: the load generator with user journeys (`load/`, on goose) against the running
@@ -21,6 +22,7 @@ mod cluster;
 mod demo;
 mod infra;
 mod load;
+mod python_tools;
 mod tools;
 mod up;
 
@@ -48,6 +50,7 @@ fn main() -> anyhow::Result<()> {
 async fn test() -> anyhow::Result<()> {
     infra::ensure_running().await?;
     tools::ensure_installed().await?;
+    python_tools::ensure_installed().await?;
     let status =
         tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args(["test", "--workspace"])

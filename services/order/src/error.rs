@@ -1,10 +1,9 @@
 //! The Order Service's one error type and its single mapping to problem+json.
 
 use salvo::http::StatusCode;
-use salvo::oapi::{Components, EndpointOutRegister, Operation};
-use salvo::prelude::*;
+use service_runtime::api_error::ApiError;
 use service_runtime::db::DbError;
-use service_runtime::problem::{FieldError, Problem, register_problem_responses};
+use service_runtime::problem::{FieldError, Problem};
 
 use crate::domain::TransitionError;
 
@@ -44,12 +43,25 @@ impl From<Problem> for OrderError {
     }
 }
 
-impl OrderError {
-    pub fn into_problem(self) -> Problem {
+impl ApiError for OrderError {
+    // What `problem` below can give, with the edge problems `Request` carries.
+    const STATUSES: &'static [StatusCode] = &[
+        StatusCode::BAD_REQUEST,
+        StatusCode::FORBIDDEN,
+        StatusCode::NOT_FOUND,
+        StatusCode::CONFLICT,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ];
+
+    fn problem(&self) -> Problem {
         let detail = self.to_string();
         match self {
-            Self::Request(problem) => problem,
-            Self::Validation(errors) => Problem::validation(errors),
+            Self::Request(problem) => problem.clone(),
+            Self::Validation(errors) => Problem::validation(errors.clone()),
             Self::NotFound => {
                 Problem::new(StatusCode::NOT_FOUND, "order-not-found", "Order not found")
             }
@@ -76,7 +88,11 @@ impl OrderError {
                 "insufficient-stock",
                 "Not enough stock",
             )
-            .detail(if reason.is_empty() { detail } else { reason }),
+            .detail(if reason.is_empty() {
+                detail
+            } else {
+                reason.clone()
+            }),
             Self::ProductRejected(reason) => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "order-rejected",
@@ -111,43 +127,4 @@ impl OrderError {
     }
 }
 
-#[async_trait]
-impl Writer for OrderError {
-    async fn write(self, req: &mut Request, depot: &mut Depot, res: &mut Response) {
-        match &self {
-            Self::Database(DbError::Unavailable(cause)) => {
-                tracing::warn!(error = %cause, "database unavailable");
-            }
-            Self::Database(_) => {
-                tracing::error!(error = &self as &dyn std::error::Error, "request failed");
-            }
-            Self::ProductUnavailable(reason) => {
-                tracing::warn!(reason = %reason, "product service unavailable");
-            }
-            _ => {}
-        }
-        self.into_problem().write(req, depot, res).await;
-    }
-}
-
-impl EndpointOutRegister for OrderError {
-    fn register(components: &mut Components, operation: &mut Operation) {
-        // Every status this type maps to; each endpoint's `status_codes` keeps its own.
-        register_problem_responses(
-            components,
-            operation,
-            &[
-                StatusCode::BAD_REQUEST,
-                StatusCode::UNAUTHORIZED,
-                StatusCode::FORBIDDEN,
-                StatusCode::NOT_FOUND,
-                StatusCode::CONFLICT,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                StatusCode::SERVICE_UNAVAILABLE,
-            ],
-        );
-    }
-}
+service_runtime::api_error!(OrderError);

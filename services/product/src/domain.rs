@@ -2,7 +2,10 @@
 //! a negative `Stock` cannot exist.
 
 use rust_decimal::Decimal;
+use salvo::oapi::schema::{AnyOf, Object};
+use salvo::oapi::{BasicType, Components, RefOr, Schema, ToSchema};
 use serde_json::value::RawValue;
+use service_runtime::openapi;
 use service_runtime::problem::FieldError;
 
 /// Money: more than 0, at most two decimals, at most `NUMERIC(12,2)`'s 9,999,999,999.99. Parsed
@@ -34,6 +37,34 @@ impl Price {
 
     pub fn value(self) -> Decimal {
         self.0
+    }
+}
+
+/// A string of up to ten significant integer digits and two decimals, not zero: what `parse`
+/// accepts in the form clients send (leading zeros allowed, no exponent).
+const PRICE_PATTERN: &str = r"^(0*[1-9][0-9]{0,9}(\.[0-9]{1,2})?|0+\.(0[1-9]|[1-9][0-9]?))$";
+
+/// Any two-place decimal, as the listing's price filters take it.
+pub const DECIMAL_PATTERN: &str = r"^-?[0-9]+(\.[0-9]{1,2})?$";
+
+impl ToSchema for Price {
+    fn to_schema(_: &mut Components) -> RefOr<Schema> {
+        let max = Self::MAX.to_string();
+        let as_string = Object::with_type(BasicType::String)
+            .pattern(PRICE_PATTERN)
+            .example("19.99");
+        let as_number = Object::with_type(BasicType::Number)
+            .exclusive_minimum(0)
+            .maximum(max.parse::<f64>().unwrap_or(f64::MAX))
+            .multiple_of(0.01);
+        AnyOf::new()
+            .item(as_string)
+            .item(as_number)
+            .description(
+                "More than 0, at most two decimals, at most 9999999999.99: a JSON string \
+                 (preferred, exact) or number.",
+            )
+            .into()
     }
 }
 
@@ -101,6 +132,8 @@ pub struct ProductName(String);
 
 impl ProductName {
     pub const MAX_CHARS: usize = 200;
+    /// Not blank and no NUL, as `checked_text` without `allow_blank`.
+    const PATTERN: &str = r"^[^\u0000]*[^\s\u0000][^\u0000]*$";
 
     pub fn parse(raw: String) -> Result<Self, FieldError> {
         checked_text("name", &raw, Self::MAX_CHARS, false)?;
@@ -109,6 +142,16 @@ impl ProductName {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl ToSchema for ProductName {
+    fn to_schema(_: &mut Components) -> RefOr<Schema> {
+        openapi::text(1, Self::MAX_CHARS)
+            .pattern(Self::PATTERN)
+            .description("Not blank; stored exactly as sent.")
+            .example("Coffee mug")
+            .into()
     }
 }
 
@@ -126,6 +169,15 @@ impl Description {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl ToSchema for Description {
+    fn to_schema(_: &mut Components) -> RefOr<Schema> {
+        openapi::text(0, Self::MAX_CHARS)
+            .pattern(openapi::NO_NUL)
+            .example("Stoneware, 350 ml.")
+            .into()
     }
 }
 
@@ -160,6 +212,12 @@ impl Stock {
     }
 }
 
+impl ToSchema for Stock {
+    fn to_schema(_: &mut Components) -> RefOr<Schema> {
+        openapi::integer(0, Self::MAX).example(25).into()
+    }
+}
+
 /// Units one reservation may hold: 1 to 10,000.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReservedQuantity(i32);
@@ -179,6 +237,12 @@ impl ReservedQuantity {
 
     pub fn value(self) -> i32 {
         self.0
+    }
+}
+
+impl ToSchema for ReservedQuantity {
+    fn to_schema(_: &mut Components) -> RefOr<Schema> {
+        openapi::integer(1, Self::MAX).example(2).into()
     }
 }
 

@@ -1,10 +1,9 @@
 //! The service's one error type and its single mapping to problem+json.
 
 use salvo::http::StatusCode;
-use salvo::oapi::{Components, EndpointOutRegister, Operation};
-use salvo::prelude::*;
+use service_runtime::api_error::ApiError;
 use service_runtime::db::DbError;
-use service_runtime::problem::{FieldError, Problem, register_problem_responses};
+use service_runtime::problem::{FieldError, Problem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProductError {
@@ -37,11 +36,23 @@ impl From<FieldError> for ProductError {
     }
 }
 
-impl ProductError {
-    pub fn into_problem(self) -> Problem {
+impl ApiError for ProductError {
+    // What `problem` below can give, with the edge problems `Request` carries.
+    const STATUSES: &'static [StatusCode] = &[
+        StatusCode::BAD_REQUEST,
+        StatusCode::NOT_FOUND,
+        StatusCode::CONFLICT,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ];
+
+    fn problem(&self) -> Problem {
         match self {
-            Self::Request(problem) => problem,
-            Self::Validation(errors) => Problem::validation(errors),
+            Self::Request(problem) => problem.clone(),
+            Self::Validation(errors) => Problem::validation(errors.clone()),
             Self::ProductNotFound => Problem::new(
                 StatusCode::NOT_FOUND,
                 "product-not-found",
@@ -72,41 +83,4 @@ impl ProductError {
     }
 }
 
-#[async_trait]
-impl Writer for ProductError {
-    async fn write(self, req: &mut Request, depot: &mut Depot, res: &mut Response) {
-        match &self {
-            Self::Database(DbError::Unavailable(cause)) => {
-                tracing::warn!(error = %cause, "database unavailable");
-            }
-            Self::Database(_) | Self::Encoding(_) => {
-                tracing::error!(error = &self as &dyn std::error::Error, "request failed");
-            }
-            _ => {}
-        }
-        self.into_problem().write(req, depot, res).await;
-    }
-}
-
-impl EndpointOutRegister for ProductError {
-    fn register(components: &mut Components, operation: &mut Operation) {
-        register_problem_responses(
-            components,
-            operation,
-            // Every status this type or the auth hoops map to; each endpoint's `status_codes`
-            // keeps its own.
-            &[
-                StatusCode::BAD_REQUEST,
-                StatusCode::UNAUTHORIZED,
-                StatusCode::FORBIDDEN,
-                StatusCode::NOT_FOUND,
-                StatusCode::CONFLICT,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                StatusCode::SERVICE_UNAVAILABLE,
-            ],
-        );
-    }
-}
+service_runtime::api_error!(ProductError);

@@ -9,6 +9,8 @@ use serde::de::DeserializeOwned;
 
 use crate::problem::{FieldError, Problem};
 
+pub mod whole_number;
+
 /// The media types a body may be parsed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyKind {

@@ -11,6 +11,8 @@
 //!   OTLP, W3C trace-context extraction and injection.
 //! - [`metrics`]: the Prometheus registry, HTTP RED metrics by route template, `/metrics`.
 //! - [`health`]: `/health`, `/health/live`, `/health/ready` over pluggable dependency checks.
+//! - [`api_error`]: a service's error enum declared once: its problem documents, log lines
+//!   and OpenAPI responses; [`openapi`]: the document (plain type names, security schemes).
 //! - [`problem`]: RFC 9457 `application/problem+json` errors and the catcher that turns every
 //!   framework error (unknown route, wrong method, oversized body) into one.
 //! - [`amqp`]: a supervised RabbitMQ connection, confirmed publishing, resilient consuming.
@@ -35,6 +37,7 @@
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
+pub mod api_error;
 pub mod auth;
 pub mod binary;
 pub mod body;
@@ -49,6 +52,7 @@ pub mod http_client;
 pub mod metrics;
 #[cfg(feature = "nats")]
 pub mod nats;
+pub mod openapi;
 pub mod problem;
 #[cfg(feature = "redis")]
 pub mod redis;
@@ -63,6 +67,8 @@ pub mod trace_trust;
 pub struct ServiceInfo {
     pub name: &'static str,
     pub version: &'static str,
+    /// One sentence for the OpenAPI document (the crate's `description`).
+    pub description: &'static str,
 }
 
 /// The [`ServiceInfo`] of the crate that invokes it: its package name and version, so that no
@@ -73,6 +79,7 @@ macro_rules! service_info {
         $crate::ServiceInfo {
             name: env!("CARGO_PKG_NAME"),
             version: env!("CARGO_PKG_VERSION"),
+            description: env!("CARGO_PKG_DESCRIPTION"),
         }
     };
 }

@@ -12,7 +12,6 @@ use opentelemetry::trace::TraceContextExt;
 use salvo::catcher::Catcher;
 use salvo::conn::Acceptor;
 use salvo::conn::tcp::TcpAcceptor;
-use salvo::oapi::OpenApi;
 use salvo::oapi::swagger_ui::SwaggerUi;
 use salvo::prelude::*;
 use tokio_util::sync::CancellationToken;
@@ -133,7 +132,7 @@ pub fn build_service(parts: ServiceParts) -> Service {
         .push(parts.api)
         .push(health::router(parts.health))
         .push(route("/metrics").get(MetricsEndpoint(parts.metrics.clone())));
-    let document = OpenApi::new(parts.info.name, parts.info.version).merge_router(&router);
+    let document = crate::openapi::document(parts.info, &router);
     let router = router
         .push(
             Router::new()

@@ -73,6 +73,11 @@ impl RequireServiceToken {
         Self { expected }
     }
 
+    /// `router` behind this hoop, documented as needing the service credential.
+    pub fn guard(self, router: Router) -> Router {
+        crate::openapi::requires(router.hoop(self), crate::openapi::SERVICE_TOKEN)
+    }
+
     fn verdict(&self, presented: Option<&[u8]>) -> Result<(), Problem> {
         let Some(expected) = &self.expected else {
             tracing::warn!("internal route refused: SERVICE_TOKEN is not configured");

@@ -72,7 +72,9 @@ impl BridgeHandle {
     /// Starts the bridge with `settings` (`AMQP_URL`, `NATS_URL`, `BRIDGE_*`, …) on a random
     /// port and waits until `/health` reports both brokers and the stream.
     pub async fn start(settings: &[(&'static str, &str)]) -> Self {
-        Self::launch(settings, None).await
+        let bridge = Self::launch(settings, None).await;
+        bridge.wait_healthy().await;
+        bridge
     }
 
     /// A bridge on the shared brokers, on names of its own.
@@ -83,6 +85,19 @@ impl BridgeHandle {
     /// A bridge on `names`, which it removes from the brokers when the handle goes (even when
     /// the test fails).
     pub async fn start_with(
+        names: Names,
+        amqp_url: &str,
+        nats_url: &str,
+        extra: &[(&'static str, &str)],
+    ) -> Self {
+        let bridge = Self::start_unready(names, amqp_url, nats_url, extra).await;
+        bridge.wait_healthy().await;
+        bridge
+    }
+
+    /// Like [`Self::start_with`], without waiting for health: for a test that keeps a broker
+    /// away on purpose and waits for what it needs itself.
+    pub async fn start_unready(
         names: Names,
         amqp_url: &str,
         nats_url: &str,
@@ -142,7 +157,6 @@ impl BridgeHandle {
         };
         let mut bridge = Self::spawn(app, parts);
         bridge.parts.stop_on_drop = bridge.shutdown.clone();
-        bridge.wait_healthy().await;
         bridge
     }
 

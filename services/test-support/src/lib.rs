@@ -34,6 +34,7 @@ pub mod rabbitmq_server;
 pub mod redis_server;
 mod service;
 pub mod smtp_sink;
+pub mod startup;
 mod user;
 pub mod webhook_sink;
 
@@ -97,6 +98,7 @@ fn init_tracing(otlp_endpoint: Option<&str>) {
             service_runtime::ServiceInfo {
                 name: "tests",
                 version: "0",
+                description: "",
             },
             &config,
         )

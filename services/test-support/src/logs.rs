@@ -60,6 +60,7 @@ pub fn capture_json_logs(service: &'static str) -> (LogCapture, DefaultGuard) {
         service_runtime::ServiceInfo {
             name: service,
             version: "test",
+            description: "",
         },
         &service_runtime::config::CommonConfig::default(),
     )

@@ -2,9 +2,11 @@
 //! Redis (under a key prefix of its own) and a [`UserServiceHandle`] for authentication.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use product_service::config::ProductServiceConfig;
 use product_service::state::AppState;
+use redis::TypedCommands;
 use serde_json::{Value, json};
 use service_runtime::config::Settings;
 use service_runtime::service_auth::SERVICE_TOKEN_HEADER;
@@ -25,6 +27,36 @@ pub struct Products {
     /// Put before every cache key, so tests sharing Redis never see each other's entries.
     pub cache_key_prefix: String,
     pub database: TestDatabase,
+    _cache_keys: CacheKeys,
+}
+
+/// Deletes the keys a test's Product Service left in the shared Redis (its product entries and
+/// tombstones, listing pages and `products:generation`, which has no expiry), when the handle
+/// is dropped: a run of the suite would otherwise leave hundreds behind.
+#[derive(Debug)]
+struct CacheKeys {
+    prefix: String,
+}
+
+impl Drop for CacheKeys {
+    fn drop(&mut self) {
+        // Synchronous and short: a drop cannot await, and loopback Redis answers in microseconds.
+        let cleanup = || -> redis::RedisResult<()> {
+            let client = redis::Client::open(REDIS_URL)?;
+            let mut redis = client.get_connection_with_timeout(Duration::from_secs(1))?;
+            redis.set_read_timeout(Some(Duration::from_secs(2)))?;
+            let keys = redis
+                .scan_match::<_, String>(format!("{}*", self.prefix))?
+                .collect::<Result<Vec<String>, _>>()?;
+            if !keys.is_empty() {
+                redis::cmd("DEL").arg(&keys).exec(&mut redis)?;
+            }
+            Ok(())
+        };
+        if let Err(error) = cleanup() {
+            tracing::warn!(%error, prefix = %self.prefix, "test cache keys not deleted");
+        }
+    }
 }
 
 /// The Product Service running in this process.
@@ -78,6 +110,9 @@ impl ProductServiceHandle {
         let state = app.exposed().clone();
         let parts = Products {
             state,
+            _cache_keys: CacheKeys {
+                prefix: cache_key_prefix.clone(),
+            },
             cache_key_prefix,
             database,
         };

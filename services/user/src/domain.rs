@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use salvo::oapi::{Components, RefOr, Schema, ToSchema};
+use service_runtime::openapi;
 use service_runtime::problem::FieldError;
 
 /// 3 to 50 characters from `A–Z a–z 0–9 _ . -`. Uniqueness ignores case.
@@ -12,6 +14,18 @@ pub struct Username(String);
 impl Username {
     pub const MIN_CHARS: usize = 3;
     pub const MAX_CHARS: usize = 50;
+    /// Allowed besides ASCII letters and digits; `-` last, so it is literal in a regex class.
+    const PUNCTUATION: [char; 3] = ['_', '.', '-'];
+
+    fn allowed(c: char) -> bool {
+        c.is_ascii_alphanumeric() || Self::PUNCTUATION.contains(&c)
+    }
+
+    /// The character rule as a JSON Schema pattern.
+    fn pattern() -> String {
+        let punctuation: String = Self::PUNCTUATION.iter().collect();
+        format!("^[A-Za-z0-9{punctuation}]*$")
+    }
 
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let length = raw.chars().count();
@@ -25,10 +39,7 @@ impl Username {
                 ),
             ));
         }
-        if !raw
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-        {
+        if !raw.chars().all(Self::allowed) {
             return Err(FieldError::new(
                 "username",
                 "may contain only letters, digits, '_', '.' and '-'",
@@ -39,6 +50,16 @@ impl Username {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl ToSchema for Username {
+    fn to_schema(_: &mut Components) -> RefOr<Schema> {
+        openapi::text(Self::MIN_CHARS, Self::MAX_CHARS)
+            .pattern(Self::pattern())
+            .description("Letters, digits, `_`, `.` and `-`; unique regardless of case.")
+            .example("alice_1")
+            .into()
     }
 }
 
@@ -84,6 +105,18 @@ impl Password {
     }
 }
 
+impl ToSchema for Password {
+    fn to_schema(_: &mut Components) -> RefOr<Schema> {
+        // JSON Schema counts characters, not bytes: the 72-byte bound is the character bound
+        // for ASCII and stated in words for the rest.
+        openapi::text(Self::MIN_CHARS, Self::MAX_BYTES)
+            .pattern(openapi::NO_NUL)
+            .description("At least 8 characters and at most 72 bytes of UTF-8; no NUL.")
+            .example("correct horse battery")
+            .into()
+    }
+}
+
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password(**redacted**)")
@@ -95,6 +128,11 @@ pub use service_runtime::auth::Role;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn username_pattern_is_the_character_rule() {
+        assert_eq!(Username::pattern(), "^[A-Za-z0-9_.-]*$");
+    }
 
     #[test]
     fn username_length_bounds() {

@@ -3,10 +3,9 @@
 use std::time::Duration;
 
 use salvo::http::StatusCode;
-use salvo::oapi::{Components, EndpointOutRegister, Operation};
-use salvo::prelude::*;
+use service_runtime::api_error::ApiError;
 use service_runtime::db::DbError;
-use service_runtime::problem::{FieldError, Problem, register_problem_responses};
+use service_runtime::problem::{FieldError, Problem};
 
 use crate::password::HashError;
 
@@ -42,11 +41,24 @@ impl From<Problem> for UserError {
     }
 }
 
-impl UserError {
-    pub fn into_problem(self) -> Problem {
+impl ApiError for UserError {
+    // What `problem` below can give, with the edge problems `Request` carries.
+    const STATUSES: &'static [StatusCode] = &[
+        StatusCode::BAD_REQUEST,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::CONFLICT,
+        StatusCode::TOO_MANY_REQUESTS,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ];
+
+    fn problem(&self) -> Problem {
         match self {
-            Self::Request(problem) => problem,
-            Self::Validation(errors) => Problem::validation(errors),
+            Self::Request(problem) => problem.clone(),
+            Self::Validation(errors) => Problem::validation(errors.clone()),
             Self::UsernameTaken => Problem::new(
                 StatusCode::CONFLICT,
                 "username-taken",
@@ -64,56 +76,20 @@ impl UserError {
                 "Too many failed logins",
             )
             .detail("Wait before trying again.")
-            .retry_after(whole_seconds(retry_after)),
+            .retry_after(whole_seconds(*retry_after)),
             Self::TooManyRegistrations { retry_after } => Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too-many-registrations",
                 "Too many registrations from this client",
             )
             .detail("Wait before registering another account.")
-            .retry_after(whole_seconds(retry_after)),
+            .retry_after(whole_seconds(*retry_after)),
             Self::Hash(HashError::Busy) => Problem::unavailable("Password checking"),
             Self::Database(DbError::Unavailable(_)) => Problem::unavailable("The user database"),
-            Self::Database(DbError::UniqueViolation { .. }) => Self::UsernameTaken.into_problem(),
+            Self::Database(DbError::UniqueViolation { .. }) => Self::UsernameTaken.problem(),
             Self::Database(_) | Self::Hash(_) => Problem::internal(),
         }
     }
 }
 
-#[async_trait]
-impl Writer for UserError {
-    async fn write(self, req: &mut Request, depot: &mut Depot, res: &mut Response) {
-        match &self {
-            Self::Hash(HashError::Busy) => tracing::warn!("password hashing queue full: 503"),
-            Self::Database(DbError::Unavailable(cause)) => {
-                tracing::warn!(error = %cause, "database unavailable");
-            }
-            Self::Database(_) | Self::Hash(_) => {
-                tracing::error!(error = &self as &dyn std::error::Error, "request failed");
-            }
-            _ => {}
-        }
-        self.into_problem().write(req, depot, res).await;
-    }
-}
-
-impl EndpointOutRegister for UserError {
-    fn register(components: &mut Components, operation: &mut Operation) {
-        register_problem_responses(
-            components,
-            operation,
-            // Every status this type maps to; each endpoint's `status_codes` keeps its own.
-            &[
-                StatusCode::BAD_REQUEST,
-                StatusCode::UNAUTHORIZED,
-                StatusCode::CONFLICT,
-                StatusCode::TOO_MANY_REQUESTS,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                StatusCode::SERVICE_UNAVAILABLE,
-            ],
-        );
-    }
-}
+service_runtime::api_error!(UserError);

@@ -5,6 +5,8 @@ mod lifecycle;
 mod order;
 
 use rust_decimal::Decimal;
+use salvo::oapi::{Components, RefOr, Schema, ToSchema};
+use service_runtime::openapi;
 use service_runtime::problem::FieldError;
 
 pub use lifecycle::{Lifecycle, TransitionError};
@@ -30,6 +32,12 @@ impl Quantity {
 
     pub fn get(self) -> i32 {
         self.0
+    }
+}
+
+impl ToSchema for Quantity {
+    fn to_schema(_: &mut Components) -> RefOr<Schema> {
+        openapi::integer(1, Self::MAX).example(2).into()
     }
 }
 

@@ -27,8 +27,7 @@ pub struct UpdateOrderRequest {
 #[endpoint(
     tags("orders"),
     request_body = UpdateOrderRequest,
-    responses((status_code = 200, description = "The updated order", body = OrderResponse)),
-    status_codes(200, 400, 401, 403, 404, 409, 413, 415, 422, 500, 503)
+    responses((status_code = 200, description = "The updated order", body = OrderResponse))
 )]
 pub async fn update_order(
     id: PathParam<i64>,
@@ -44,8 +43,7 @@ pub async fn update_order(
 /// Delete a pending or cancelled order; a pending order's stock is given back.
 #[endpoint(
     tags("orders"),
-    responses((status_code = 204, description = "Deleted")),
-    status_codes(204, 400, 401, 404, 409, 500, 503)
+    responses((status_code = 204, description = "Deleted"))
 )]
 pub async fn delete_order(
     id: PathParam<i64>,

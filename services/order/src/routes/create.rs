@@ -2,11 +2,13 @@ use std::sync::Arc;
 
 use salvo::http::StatusCode;
 use salvo::http::header::HeaderValue;
-use salvo::oapi::ToSchema;
+use salvo::oapi::schema::Object;
+use salvo::oapi::{Components, RefOr, Schema, ToSchema};
 use salvo::prelude::*;
 use serde::Deserialize;
 use service_runtime::auth::caller;
-use service_runtime::body;
+use service_runtime::body::{self, whole_number};
+use service_runtime::openapi;
 use service_runtime::problem::{FieldError, Problem};
 use service_runtime::server::state;
 
@@ -19,9 +21,38 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrderRequest {
+    /// A product of the catalogue (an unknown one is a 422).
+    #[serde(deserialize_with = "whole_number::required")]
+    #[salvo(schema(schema_with = product_id_schema))]
     pub product_id: i64,
-    /// 1 to 10,000.
+    #[serde(deserialize_with = "whole_number::required")]
+    #[salvo(schema(value_type = Quantity))]
     pub quantity: i64,
+}
+
+/// Ids are positive; `create_order` refuses anything else.
+fn product_id_schema() -> Object {
+    openapi::integer(1, i64::MAX).example(1)
+}
+
+/// The `Idempotency-Key` header: 1 to 255 visible ASCII characters (`!` to `~`).
+struct IdempotencyKey;
+
+impl IdempotencyKey {
+    const MAX_LEN: usize = 255;
+
+    fn valid(key: &str) -> bool {
+        (1..=Self::MAX_LEN).contains(&key.len()) && key.bytes().all(|byte| byte.is_ascii_graphic())
+    }
+}
+
+impl ToSchema for IdempotencyKey {
+    fn to_schema(_: &mut Components) -> RefOr<Schema> {
+        openapi::text(1, Self::MAX_LEN)
+            .pattern("^[!-~]*$")
+            .example("5f0c7a3e-8d1b-4c2a-9e4f-2b6d8a1c3e5f")
+            .into()
+    }
 }
 
 /// Place an order.
@@ -33,9 +64,8 @@ pub struct CreateOrderRequest {
 #[endpoint(
     tags("orders"),
     request_body = CreateOrderRequest,
-    parameter("Idempotency-Key" = String, Header, description = "Makes retries safe: the same key and body return the original order."),
-    responses((status_code = 201, description = "Order placed", body = OrderResponse)),
-    status_codes(201, 400, 401, 409, 413, 415, 422, 500, 503)
+    parameter("Idempotency-Key" = Option<IdempotencyKey>, Header, description = "Makes retries safe: the same key and body return the original order."),
+    responses((status_code = 201, description = "Order placed", body = OrderResponse))
 )]
 pub async fn create_order(
     req: &mut Request,
@@ -91,9 +121,7 @@ fn idempotency_key(req: &Request) -> Result<Option<String>, OrderError> {
     let Some(value) = req.headers().get("idempotency-key") else {
         return Ok(None);
     };
-    let key = value.to_str().ok().filter(|key| {
-        (1..=255).contains(&key.len()) && key.bytes().all(|byte| byte.is_ascii_graphic())
-    });
+    let key = value.to_str().ok().filter(|key| IdempotencyKey::valid(key));
     match key {
         Some(key) => Ok(Some(key.to_owned())),
         None => Err(OrderError::Request(

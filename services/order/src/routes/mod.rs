@@ -25,9 +25,8 @@ pub use create::CreateOrderRequest;
 pub use read::OrderPage;
 
 pub fn router(state: Arc<AppState>, auth: Arc<AuthClient>) -> Router {
-    Router::new()
-        .hoop(Provide(state))
-        .hoop(Authenticate::user(auth))
+    Authenticate::user(auth)
+        .guard(Router::new().hoop(Provide(state)))
         .push(
             route("/orders")
                 .post(create::create_order)
@@ -43,6 +42,7 @@ pub fn router(state: Arc<AppState>, auth: Arc<AuthClient>) -> Router {
 
 /// An order as clients see it. Money is a decimal string with two places.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[salvo(schema(name = Order))]
 pub struct OrderResponse {
     pub id: i64,
     pub user_id: i64,

@@ -1,11 +1,13 @@
 use std::sync::Arc;
 
 use salvo::oapi::extract::PathParam;
+use salvo::oapi::schema::Object;
 use salvo::oapi::{ToParameters, ToSchema};
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use service_runtime::auth::caller;
 use service_runtime::body;
+use service_runtime::openapi;
 use service_runtime::problem::FieldError;
 use service_runtime::server::state;
 
@@ -29,18 +31,23 @@ pub struct OrderPage {
 #[serde(deny_unknown_fields)]
 #[salvo(parameters(default_parameter_in = Query))]
 pub struct ListQuery {
-    /// Page size, 1–100 (default 20).
+    /// Page size (default 20).
+    #[salvo(parameter(schema_with = limit_schema))]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<i64>,
+}
+
+/// The bounds `list_orders` checks.
+fn limit_schema() -> Object {
+    openapi::integer(1, MAX_PAGE)
 }
 
 /// List the caller's orders.
 #[endpoint(
     tags("orders"),
     parameters(ListQuery),
-    responses((status_code = 200, description = "A page of orders", body = OrderPage)),
-    status_codes(200, 401, 422, 500, 503)
+    responses((status_code = 200, description = "A page of orders", body = OrderPage))
 )]
 pub async fn list_orders(
     req: &mut Request,
@@ -72,8 +79,7 @@ pub async fn list_orders(
 /// One order of the caller's (any order, for an admin).
 #[endpoint(
     tags("orders"),
-    responses((status_code = 200, description = "The order", body = OrderResponse)),
-    status_codes(200, 400, 401, 404, 500, 503)
+    responses((status_code = 200, description = "The order", body = OrderResponse))
 )]
 pub async fn get_order(
     id: PathParam<i64>,

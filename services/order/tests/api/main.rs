@@ -7,6 +7,7 @@ mod events;
 mod housekeeping;
 mod lifecycle;
 mod resilience;
+mod startup;
 
 use reqwest::Response;
 use serde_json::Value;

@@ -18,11 +18,9 @@ use crate::state::AppState;
 #[endpoint(
     tags("products"),
     parameters(
-        ("id" = i64, Path, description = "Product id"),
-        ("Authorization" = String, Header, description = "Bearer <access token of an admin>")
+        ("id" = i64, Path, description = "Product id")
     ),
-    responses((status_code = 204, description = "Deleted")),
-    status_codes(204, 401, 403, 404, 500, 503)
+    responses((status_code = 204, description = "Deleted"))
 )]
 pub async fn delete_product(
     req: &mut Request,

@@ -16,8 +16,7 @@ use crate::state::AppState;
 #[endpoint(
     tags("products"),
     parameters(("id" = i64, Path, description = "Product id")),
-    responses((status_code = 200, description = "The product", body = ProductResponse)),
-    status_codes(200, 404, 500, 503)
+    responses((status_code = 200, description = "The product", body = ProductResponse))
 )]
 pub async fn get_product(
     req: &mut Request,

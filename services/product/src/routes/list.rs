@@ -3,14 +3,16 @@
 use std::sync::Arc;
 
 use salvo::http::header::{CONTENT_TYPE, HeaderValue};
-use salvo::oapi::{ToParameters, ToSchema};
+use salvo::oapi::schema::Object;
+use salvo::oapi::{BasicType, ToParameters, ToSchema};
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
+use service_runtime::openapi;
 use service_runtime::problem::FieldError;
 use service_runtime::server::state;
 
 use super::{ProductResponse, collect};
-use crate::domain::{parse_decimal, parse_search};
+use crate::domain::{DECIMAL_PATTERN, ProductName, parse_decimal, parse_search};
 use crate::error::ProductError;
 use crate::list_cache::{ListCache, PageLookup};
 use crate::repository::ListFilter;
@@ -27,18 +29,47 @@ pub const MAX_SKIP: i64 = 10_000;
 #[serde(deny_unknown_fields)]
 #[salvo(parameters(default_parameter_in = Query))]
 pub struct ListQuery {
-    /// Rows to skip, 0–10,000 (default 0). Prefer `cursor` for deep pages.
+    /// Rows to skip (default 0), after `cursor` when both are given. Prefer `cursor` for deep
+    /// pages.
+    #[salvo(parameter(schema_with = skip_schema))]
     pub skip: Option<i64>,
-    /// Page size, 1–100 (default 20).
+    /// Page size (default 20).
+    #[salvo(parameter(schema_with = limit_schema))]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page: continues after it at constant cost.
+    #[salvo(parameter(schema_with = cursor_schema))]
     pub cursor: Option<String>,
     /// Case-insensitive substring of the name.
+    #[salvo(parameter(schema_with = search_schema))]
     pub name: Option<String>,
-    /// Lowest price, inclusive, e.g. `10.00`.
+    /// Lowest price, inclusive, e.g. `10.00` (above `max_price`, the page is empty).
+    #[salvo(parameter(schema_with = decimal_schema))]
     pub min_price: Option<String>,
     /// Highest price, inclusive.
+    #[salvo(parameter(schema_with = decimal_schema))]
     pub max_price: Option<String>,
+}
+
+// The parameters' schemas, from the bounds `validate` checks.
+fn skip_schema() -> Object {
+    openapi::integer(0, MAX_SKIP)
+}
+
+fn limit_schema() -> Object {
+    openapi::integer(1, MAX_LIMIT)
+}
+
+/// Cursors are the positive ids this service hands out in `next_cursor`.
+fn cursor_schema() -> Object {
+    Object::with_type(BasicType::String).pattern(r"^[1-9][0-9]{0,17}$")
+}
+
+fn search_schema() -> Object {
+    openapi::text(0, ProductName::MAX_CHARS).pattern(openapi::NO_NUL)
+}
+
+fn decimal_schema() -> Object {
+    Object::with_type(BasicType::String).pattern(DECIMAL_PATTERN)
 }
 
 /// One page of products in id order.
@@ -58,8 +89,7 @@ pub struct ProductPage {
 #[endpoint(
     tags("products"),
     parameters(ListQuery),
-    responses((status_code = 200, description = "A page of products", body = ProductPage)),
-    status_codes(200, 422, 500, 503)
+    responses((status_code = 200, description = "A page of products", body = ProductPage))
 )]
 pub async fn list_products(
     req: &mut Request,
@@ -144,9 +174,6 @@ fn validate(query: ListQuery) -> Result<ListFilter, ProductError> {
         }
         parsed
     });
-    if after_id.is_some() && skip > 0 {
-        errors.push(FieldError::new("skip", "cannot be combined with cursor"));
-    }
     let name = query
         .name
         .and_then(|name| collect(parse_search(&name), &mut errors));
@@ -156,11 +183,6 @@ fn validate(query: ListQuery) -> Result<ListFilter, ProductError> {
     let max_price = query
         .max_price
         .and_then(|text| collect(parse_decimal("max_price", &text), &mut errors));
-    if let (Some(min), Some(max)) = (min_price, max_price)
-        && min > max
-    {
-        errors.push(FieldError::new("min_price", "must not exceed max_price"));
-    }
     if !errors.is_empty() {
         return Err(ProductError::Validation(errors));
     }
@@ -192,6 +214,10 @@ mod tests {
     fn good_queries_pass() {
         assert!(fields("").is_empty());
         assert!(fields("limit=100&cursor=42&name=mug&min_price=1&max_price=2.50").is_empty());
+        // Each parameter stands alone, as the OpenAPI document can state: `skip` counts rows
+        // after the cursor, and a price range with its ends crossed is simply empty.
+        assert!(fields("cursor=5&skip=5").is_empty());
+        assert!(fields("min_price=3&max_price=2").is_empty());
     }
 
     #[test]
@@ -202,8 +228,6 @@ mod tests {
         assert_eq!(fields("skip=-1"), ["skip"]);
         assert_eq!(fields("skip=10001"), ["skip"]);
         assert_eq!(fields("cursor=abc"), ["cursor"]);
-        assert_eq!(fields("cursor=5&skip=5"), ["skip"]);
-        assert_eq!(fields("min_price=3&max_price=2"), ["min_price"]);
         assert_eq!(fields("min_price=1.234"), ["min_price"]);
         assert_eq!(fields("colour=red"), ["colour"]);
     }

@@ -30,6 +30,7 @@ pub use update::UpdateProductRequest;
 
 /// A product as clients see it. `price` is a decimal string with two places, exact.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[salvo(schema(name = Product))]
 pub struct ProductResponse {
     pub id: i64,
     pub name: String,
@@ -63,31 +64,26 @@ pub fn router(
 ) -> Router {
     Router::new()
         .hoop(Provide(state))
-        .push(
-            route("/products").get(list::list_products).push(
-                Router::new()
-                    .hoop(Authenticate::admin(auth.clone()))
-                    .post(create::create_product),
-            ),
-        )
+        .push(route("/products").get(list::list_products).push(
+            Authenticate::admin(auth.clone()).guard(Router::new().post(create::create_product)),
+        ))
         .push(
             route("/products/{id}").get(get::get_product).push(
-                Router::new()
-                    .hoop(Authenticate::admin(auth))
-                    .put(update::update_product)
-                    .delete(delete::delete_product),
+                Authenticate::admin(auth).guard(
+                    Router::new()
+                        .put(update::update_product)
+                        .delete(delete::delete_product),
+                ),
             ),
         )
         .push(
-            route("/internal/reservations")
-                .hoop(internal.clone())
-                .post(reservations::reserve_stock),
+            internal
+                .clone()
+                .guard(route("/internal/reservations").post(reservations::reserve_stock)),
         )
-        .push(
-            route("/internal/reservations/{reservation_id}")
-                .hoop(internal)
-                .delete(reservations::release_stock),
-        )
+        .push(internal.guard(
+            route("/internal/reservations/{reservation_id}").delete(reservations::release_stock),
+        ))
 }
 
 /// The `{id}` of the path: a positive integer, or 404 (no product has any other id).

@@ -8,7 +8,7 @@ use salvo::http::StatusCode;
 use salvo::oapi::ToSchema;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
-use service_runtime::body;
+use service_runtime::body::{self, whole_number};
 use service_runtime::problem::FieldError;
 use service_runtime::server::state;
 use uuid::Uuid;
@@ -23,8 +23,10 @@ use crate::state::AppState;
 pub struct ReservationRequest {
     /// Chosen by the caller (one per order); a retry with the same id reserves nothing new.
     pub reservation_id: Uuid,
+    #[serde(deserialize_with = "whole_number::required")]
     pub product_id: i64,
-    /// 1 to 10,000 units.
+    #[serde(deserialize_with = "whole_number::required")]
+    #[salvo(schema(value_type = ReservedQuantity))]
     pub quantity: i64,
 }
 
@@ -64,13 +66,11 @@ impl From<ReservationRecord> for ReservationResponse {
 /// `urn:problem:product-not-found`.
 #[endpoint(
     tags("internal"),
-    parameters(("X-Service-Token" = String, Header, description = "The deployment's SERVICE_TOKEN")),
     request_body = ReservationRequest,
     responses(
         (status_code = 201, description = "Stock reserved", body = ReservationResponse),
         (status_code = 200, description = "Repeated request: the existing reservation", body = ReservationResponse)
-    ),
-    status_codes(201, 200, 400, 401, 404, 409, 413, 415, 422, 500, 503)
+    )
 )]
 pub async fn reserve_stock(
     req: &mut Request,
@@ -130,11 +130,9 @@ pub async fn reserve_stock(
 #[endpoint(
     tags("internal"),
     parameters(
-        ("reservation_id" = Uuid, Path, description = "The reservation to release"),
-        ("X-Service-Token" = String, Header, description = "The deployment's SERVICE_TOKEN")
+        ("reservation_id" = Uuid, Path, description = "The reservation to release")
     ),
-    responses((status_code = 204, description = "Released (or nothing to release)")),
-    status_codes(204, 401, 422, 500, 503)
+    responses((status_code = 204, description = "Released (or nothing to release)"))
 )]
 pub async fn release_stock(
     req: &mut Request,

@@ -6,7 +6,7 @@ use salvo::oapi::ToSchema;
 use salvo::prelude::*;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use service_runtime::body;
+use service_runtime::body::{self, whole_number};
 use service_runtime::problem::FieldError;
 use service_runtime::server::state;
 
@@ -19,16 +19,21 @@ use crate::state::AppState;
 /// A partial update: fields left out keep their value; `null` and unknown fields are refused.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[salvo(schema(min_properties = 1))]
 pub struct UpdateProductRequest {
+    // `Option` only says "left out": `null` is refused, so the schemas are not nullable.
     #[serde(default, deserialize_with = "present")]
+    #[salvo(schema(value_type = ProductName))]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[salvo(schema(value_type = Description))]
     pub description: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[salvo(schema(value_type = Option<String>, example = "19.99"))]
+    #[salvo(schema(value_type = Price))]
     pub price: Option<Box<RawValue>>,
     /// Sets the stock on hand.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "whole_number::optional")]
+    #[salvo(schema(value_type = Stock))]
     pub quantity: Option<i64>,
 }
 
@@ -38,12 +43,10 @@ pub struct UpdateProductRequest {
 #[endpoint(
     tags("products"),
     parameters(
-        ("id" = i64, Path, description = "Product id"),
-        ("Authorization" = String, Header, description = "Bearer <access token of an admin>")
+        ("id" = i64, Path, description = "Product id")
     ),
     request_body = UpdateProductRequest,
-    responses((status_code = 200, description = "The updated product", body = ProductResponse)),
-    status_codes(200, 400, 401, 403, 404, 413, 415, 422, 500, 503)
+    responses((status_code = 200, description = "The updated product", body = ProductResponse))
 )]
 pub async fn update_product(
     req: &mut Request,

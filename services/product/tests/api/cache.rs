@@ -259,3 +259,34 @@ async fn concurrent_list_readers_never_see_a_page_older_than_a_returned_write() 
         reader.await.unwrap();
     }
 }
+
+/// A test's cache keys (entries, pages and the listing generation, which never expires) go
+/// with its service: the shared Redis does not collect them run after run.
+#[tokio::test]
+async fn a_stopped_test_service_leaves_no_key_in_the_shared_redis() {
+    let shop = Shop::start().await;
+    let id = shop
+        .products
+        .product_with_stock(&shop.admin, "Kettle", 2)
+        .await;
+    shop.get_json(&format!("/products/{id}")).await;
+    shop.get_json("/products").await;
+    let pattern = format!("{}*", shop.products.cache_key_prefix);
+    let mut redis = redis_connection(REDIS_URL).await;
+    let before: Vec<String> = redis::cmd("KEYS")
+        .arg(&pattern)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(
+        before.len() >= 2,
+        "the test wrote its entry and the generation"
+    );
+    drop(shop);
+    let after: Vec<String> = redis::cmd("KEYS")
+        .arg(&pattern)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(after.is_empty(), "left behind: {after:?}");
+}

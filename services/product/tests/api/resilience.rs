@@ -23,6 +23,33 @@ async fn shop_on(redis: &PrivateRedis) -> Shop {
     Shop::start_with(&settings).await
 }
 
+/// `product_cache_errors_total`: calls that tried Redis and failed, and calls the open
+/// breaker skipped.
+struct CacheErrors {
+    tried: f64,
+    skipped: f64,
+}
+
+async fn cache_errors(shop: &Shop) -> CacheErrors {
+    let text = shop.products.get("/metrics").await.text().await.unwrap();
+    let mut errors = CacheErrors {
+        tried: 0.0,
+        skipped: 0.0,
+    };
+    for line in text
+        .lines()
+        .filter(|line| line.starts_with("product_cache_errors_total{"))
+    {
+        let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        if line.contains(r#"kind="circuit_open""#) {
+            errors.skipped += value;
+        } else {
+            errors.tried += value;
+        }
+    }
+    errors
+}
+
 async fn health(shop: &Shop) -> (u16, Value) {
     let response = shop.products.get("/health").await;
     (response.status().as_u16(), response.json().await.unwrap())
@@ -43,6 +70,7 @@ async fn redis_down_costs_little_and_comes_back_without_a_restart() {
     assert!(direct.exists::<_, bool>(&key).await.unwrap());
 
     redis.kill().await;
+    let before = cache_errors(&shop).await;
     let started = Instant::now();
     let mut slowest = Duration::ZERO;
     for _ in 0..50 {
@@ -50,13 +78,23 @@ async fn redis_down_costs_little_and_comes_back_without_a_restart() {
         assert_eq!(shop.get_json(&path).await["name"], "Torch");
         slowest = slowest.max(request.elapsed());
     }
-    // 50 reads, of which at most a few wait for a connection timeout before the breaker opens.
+    // What makes Redis being down cheap is the breaker: of the 50 reads, only a few try Redis
+    // (and wait for a timeout) before it opens; the rest skip it. Counted, not timed, so a
+    // loaded machine cannot fail it.
+    let after = cache_errors(&shop).await;
+    let tried = after.tried - before.tried;
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        (1.0..=10.0).contains(&tried),
+        "reads that tried the dead Redis: {tried}"
+    );
+    assert!(after.skipped > before.skipped, "the breaker never opened");
+    // Only a guard against hanging: generous enough for a loaded 2-core CI machine.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
         "{:?}",
         started.elapsed()
     );
-    assert!(slowest < Duration::from_secs(1), "slowest read {slowest:?}");
+    assert!(slowest < Duration::from_secs(5), "slowest read {slowest:?}");
 
     // Health is the background probe's last round: it sees Redis gone within about a second.
     let (status, report) = wait_until("health to see Redis down", Duration::from_secs(10), || {
@@ -122,8 +160,9 @@ async fn a_write_during_a_stall_is_not_undone_when_redis_thaws() {
         .admin_json(Method::PUT, &path, &json!({"name": "Radio v2"}))
         .await;
     assert_eq!(response.status(), 200);
+    // A hang guard (Redis' timeouts are 100/250 ms); widened for a loaded CI machine.
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(10),
         "{:?}",
         started.elapsed()
     );
@@ -134,7 +173,7 @@ async fn a_write_during_a_stall_is_not_undone_when_redis_thaws() {
             shop.get_json("/products").await["items"][0]["name"],
             "Radio v2"
         );
-        assert!(request.elapsed() < Duration::from_secs(1));
+        assert!(request.elapsed() < Duration::from_secs(5));
     }
 
     redis.resume().await;

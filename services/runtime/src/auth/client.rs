@@ -240,6 +240,12 @@ impl Authenticate {
             admin_only: true,
         }
     }
+
+    /// `router` behind this hoop, documented as needing a bearer token: the check and its
+    /// OpenAPI security requirement are declared in one place.
+    pub fn guard(self, router: Router) -> Router {
+        crate::openapi::requires(router.hoop(self), crate::openapi::BEARER)
+    }
 }
 
 #[async_trait]

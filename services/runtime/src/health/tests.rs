@@ -7,6 +7,7 @@ use super::*;
 const INFO: ServiceInfo = ServiceInfo {
     name: "test-service",
     version: "0.0.0",
+    description: "",
 };
 
 /// A dependency whose state the test sets, counting how often it is asked.

@@ -60,6 +60,7 @@ async fn host(log: &Arc<Log>, release: &Arc<Notify>, tasks: Tasks) -> ServiceHos
         info: ServiceInfo {
             name: "host-test",
             version: "0",
+            description: "",
         },
         api,
         checks: Vec::new(),

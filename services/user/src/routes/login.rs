@@ -15,6 +15,8 @@ use crate::state::AppState;
 /// are accepted and ignored).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
+    /// Checked against the registration rules (422 otherwise), not only looked up.
+    #[salvo(schema(value_type = Username))]
     pub username: String,
     pub password: String,
 }
@@ -42,8 +44,7 @@ pub struct TokenResponse {
         content_type = "application/json",
         description = "Also accepted as application/x-www-form-urlencoded (OAuth2 password flow)."
     ),
-    responses((status_code = 200, description = "Authenticated", body = TokenResponse)),
-    status_codes(200, 400, 401, 413, 415, 422, 429, 500, 503)
+    responses((status_code = 200, description = "Authenticated", body = TokenResponse))
 )]
 pub async fn login(req: &mut Request, depot: &mut Depot) -> Result<Json<TokenResponse>, UserError> {
     let request: LoginRequest = body::json_or_form(req).await?;

@@ -17,14 +17,15 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// 3–50 characters: letters, digits, `_`, `.`, `-`. Unique regardless of case.
+    #[salvo(schema(value_type = Username))]
     pub username: String,
-    /// 8 characters to 72 bytes.
+    #[salvo(schema(value_type = Password))]
     pub password: String,
 }
 
 /// An account as clients see it; never the password hash.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[salvo(schema(name = User))]
 pub struct UserResponse {
     pub id: i64,
     pub username: String,
@@ -54,8 +55,7 @@ impl From<UserRecord> for UserResponse {
 #[endpoint(
     tags("users"),
     request_body = RegisterRequest,
-    responses((status_code = 201, description = "Account created", body = UserResponse)),
-    status_codes(201, 400, 409, 413, 415, 422, 429, 500, 503)
+    responses((status_code = 201, description = "Account created", body = UserResponse))
 )]
 pub async fn register(
     req: &mut Request,

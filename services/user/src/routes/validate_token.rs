@@ -49,8 +49,7 @@ impl ValidateTokenResponse {
 #[endpoint(
     tags("users"),
     request_body = ValidateTokenRequest,
-    responses((status_code = 200, description = "Verdict", body = ValidateTokenResponse)),
-    status_codes(200, 400, 413, 415, 422, 500, 503)
+    responses((status_code = 200, description = "Verdict", body = ValidateTokenResponse))
 )]
 pub async fn validate_token(
     req: &mut Request,

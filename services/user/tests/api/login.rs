@@ -96,8 +96,11 @@ async fn unknown_user_takes_about_as_long_as_a_wrong_password() {
     };
     let (known, unknown) = (median(&mut known), median(&mut unknown));
     let ratio = unknown.as_secs_f64() / known.as_secs_f64();
+    // Skipping the hash would make the ratio about 0.02 (a lookup against ~50 ms of bcrypt); the
+    // band is wide so that a loaded 2-core CI machine, whose scheduling noise lands on either
+    // side, cannot fail it.
     assert!(
-        (0.5..2.0).contains(&ratio),
+        (0.2..5.0).contains(&ratio),
         "unknown user {unknown:?} vs wrong password {known:?}"
     );
 }

@@ -212,3 +212,11 @@ async fn a_bad_setting_stops_start_up_naming_the_key() {
     .unwrap_err();
     assert_eq!(error.key, "DB_POOL_MAX_SIZE");
 }
+
+/// The binary, not the library: a bad setting stops it before it serves, naming the key.
+#[tokio::test]
+async fn the_binary_refuses_a_bad_setting_naming_it() {
+    let binary = env!("CARGO_BIN_EXE_user-service");
+    test_support::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
+    test_support::startup::assert_refuses_setting(binary, "BCRYPT_COST", "99").await;
+}
