@@ -7,6 +7,8 @@
 //!   starting any that is down.
 //! - `test`: `infra`, then installs the offline checkers the deployment tests use if missing,
 //!   then `cargo test --workspace` (extra arguments are passed on). This is the test command.
+//! - `docs`: regenerates the files rendered from code (docs/configuration.md, from the
+//!   services' settings sections); a deployment test fails while they are out of date.
 //! - `demo`: against the running system, shows a user, products, an order placed and
 //!   cancelled, its notification and its events read back from NATS, step by step.
 
@@ -23,8 +25,9 @@ fn main() -> anyhow::Result<()> {
         Some("infra") => runtime.block_on(infra::ensure_running()),
         Some("test") => runtime.block_on(test()),
         Some("demo") => runtime.block_on(demo::run()),
+        Some("docs") => runtime.block_on(docs()),
         _ => {
-            eprintln!("usage: cargo xtask <up|infra|test|demo>");
+            eprintln!("usage: cargo xtask <up|infra|test|docs|demo>");
             std::process::exit(2);
         }
     }
@@ -40,4 +43,19 @@ async fn test() -> anyhow::Result<()> {
             .status()
             .await?;
     std::process::exit(status.code().unwrap_or(1));
+}
+
+/// The reference is rendered by the deployment test that checks it, so that xtask need not
+/// depend on every service: with `UPDATE_DOCS=1` that test writes the file instead.
+async fn docs() -> anyhow::Result<()> {
+    let status =
+        tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["test", "-p", "system-tests", "--test", "deployment", "--"])
+            .arg("configuration::configuration_reference_matches_the_settings_sections")
+            .env("UPDATE_DOCS", "1")
+            .status()
+            .await?;
+    anyhow::ensure!(status.success(), "rendering the docs failed");
+    println!("docs: wrote docs/configuration.md");
+    Ok(())
 }

@@ -11,6 +11,7 @@ use event_bridge::config::BridgeConfig;
 use serde_json::Value;
 use service_runtime::amqp::lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use service_runtime::amqp::lapin::types::ShortString;
+use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 use service_runtime::nats::async_nats::jetstream::message::StreamMessage;
 use service_runtime::nats::async_nats::{self, jetstream};

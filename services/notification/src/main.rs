@@ -1,6 +1,7 @@
 //! `notification-service`: consumes order events and notifies until SIGTERM.
 use notification_service::config::NotificationConfig;
 use notification_service::{Application, INFO};
+use service_runtime::config::ServiceConfig as _;
 
 #[tokio::main]
 async fn main() {

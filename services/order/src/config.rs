@@ -1,24 +1,12 @@
-//! The Order Service's settings. Besides the common, database (`DATABASE_URL`, …), auth
-//! (`USER_SERVICE_URL`, `AUTH_CACHE_TTL_SECS`, …) and RabbitMQ (`AMQP_URL`, `AMQP_TIMEOUT_MS`)
-//! sections it reads:
-//!
-//! | variable | default | meaning |
-//! |---|---|---|
-//! | `PRODUCT_SERVICE_URL` | `http://127.0.0.1:8002` | Product Service base URL |
-//! | `PRODUCT_TIMEOUT_MS` | 2000 | longest a Product Service call may take |
-//! | `SERVICE_TOKEN` | dev value in development, required in production | credential for the Product Service's internal routes |
-//! | `ORDER_EVENTS_EXCHANGE` | `order_events` | topic exchange events go to |
-//! | `OUTBOX_BATCH_SIZE` | 100 | events the relay publishes per round |
-//! | `OUTBOX_POLL_INTERVAL_MS` | 1000 | fallback poll when no notification arrives |
-//! | `RELEASE_RETRY_INTERVAL_MS` | 2000 | how often unreleased reservations are retried |
+//! The Order Service's settings: the common, database, User Service client and RabbitMQ
+//! sections, and its own [`OrderSettings`]. Every setting's default, range and meaning are in
+//! docs/configuration.md, generated from these declarations.
 
-use std::collections::BTreeSet;
-
-use serde::Deserialize;
 use service_runtime::amqp::AmqpConfig;
 use service_runtime::auth::AuthConfig;
-use service_runtime::config::keys::{section_keys, setting_names as names_of};
-use service_runtime::config::{CommonConfig, ConfigError, Secret, Settings};
+use service_runtime::config::{
+    CommonConfig, ConfigError, Secret, SectionRef, ServiceConfig, Settings,
+};
 use service_runtime::db::DatabaseConfig;
 pub use service_runtime::service_auth::DEVELOPMENT_SERVICE_TOKEN;
 use service_runtime::service_auth::ServiceTokenConfig;
@@ -26,29 +14,25 @@ use service_runtime::service_auth::ServiceTokenConfig;
 pub const DEFAULT_PORT: u16 = 8003;
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/orders";
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct OrderSettings {
-    pub product_service_url: String,
-    pub product_timeout_ms: u64,
-    pub service_token: Option<Secret>,
-    pub order_events_exchange: String,
-    pub outbox_batch_size: i64,
-    pub outbox_poll_interval_ms: u64,
-    pub release_retry_interval_ms: u64,
-}
-
-impl Default for OrderSettings {
-    fn default() -> Self {
-        Self {
-            product_service_url: "http://127.0.0.1:8002".into(),
-            product_timeout_ms: 2_000,
-            service_token: None,
-            order_events_exchange: "order_events".into(),
-            outbox_batch_size: 100,
-            outbox_poll_interval_ms: 1_000,
-            release_retry_interval_ms: 2_000,
-        }
+service_runtime::settings_section! {
+    /// Order Service: stock, events and the outbox
+    pub struct OrderSettings {
+        /// Base URL of the Product Service.
+        pub product_service_url: String = "http://127.0.0.1:8002".into();
+        /// The longest a Product Service call may take (milliseconds).
+        #[range(1..)]
+        pub product_timeout_ms: u64 = 2_000;
+        /// Topic exchange order events are published to.
+        pub order_events_exchange: String = "order_events".into();
+        /// Events the outbox relay publishes per round.
+        #[range(1..=1000)]
+        pub outbox_batch_size: i64 = 100;
+        /// Fallback poll of the outbox when no notification arrives (milliseconds).
+        #[range(1..)]
+        pub outbox_poll_interval_ms: u64 = 1_000;
+        /// How often reservations whose release failed are retried (milliseconds).
+        #[range(1..)]
+        pub release_retry_interval_ms: u64 = 2_000;
     }
 }
 
@@ -62,46 +46,36 @@ pub struct OrderServiceConfig {
     pub service_token: Secret,
 }
 
-/// Every environment variable the Order Service reads (deployment files are checked against it).
-pub fn setting_names() -> BTreeSet<String> {
-    names_of(&[
-        section_keys::<CommonConfig>(),
-        section_keys::<DatabaseConfig>(),
-        section_keys::<AuthConfig>(),
-        section_keys::<AmqpConfig>(),
-        section_keys::<OrderSettings>(),
-    ])
-}
+impl ServiceConfig for OrderServiceConfig {
+    const BINARY: &'static str = "order-service";
+    const DEFAULT_PORT: u16 = DEFAULT_PORT;
+    const DEFAULTS: &'static [(&'static str, &'static str)] =
+        &[("database_url", DEFAULT_DATABASE_URL)];
 
-impl OrderServiceConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_settings(Settings::load(DEFAULT_PORT))
+    fn sections() -> Vec<SectionRef> {
+        vec![
+            SectionRef::of::<CommonConfig>(),
+            SectionRef::of::<DatabaseConfig>(),
+            SectionRef::of::<AuthConfig>(),
+            SectionRef::of::<AmqpConfig>(),
+            SectionRef::of::<OrderSettings>(),
+            SectionRef::of::<ServiceTokenConfig>(),
+        ]
     }
 
-    pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
-        let settings = settings
-            .with_default("port", DEFAULT_PORT)
-            .with_default("database_url", DEFAULT_DATABASE_URL);
+    fn assemble(settings: &Settings) -> Result<Self, ConfigError> {
         let common: CommonConfig = settings.extract()?;
-        common.validate()?;
         let orders: OrderSettings = settings.extract()?;
         // The order side cannot work without the credential: unset in production is fatal.
-        let service_token = ServiceTokenConfig {
-            service_token: orders.service_token.clone(),
-        }
-        .resolve(common.app_profile)?
-        .ok_or_else(|| {
-            ConfigError::new(
-                "SERVICE_TOKEN",
-                "is required to reserve stock in the Product Service",
-            )
-        })?;
-        if !(1..=1000).contains(&orders.outbox_batch_size) {
-            return Err(ConfigError::new(
-                "OUTBOX_BATCH_SIZE",
-                "must be between 1 and 1000",
-            ));
-        }
+        let service_token = settings
+            .extract::<ServiceTokenConfig>()?
+            .resolve(common.app_profile)?
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "SERVICE_TOKEN",
+                    "is required to reserve stock in the Product Service",
+                )
+            })?;
         Ok(Self {
             database: settings.extract()?,
             auth: settings.extract()?,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use event_bridge::Application;
 use event_bridge::config::BridgeConfig;
+use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;

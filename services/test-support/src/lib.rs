@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde_json::{Value, json};
+use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::Layer;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use notification_service::Application;
 use notification_service::config::NotificationConfig;
+use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 use service_runtime::metrics::Metrics;
 use tokio_util::sync::CancellationToken;

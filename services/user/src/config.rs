@@ -1,20 +1,10 @@
-//! The User Service's settings. Besides the common and database sections it reads:
-//!
-//! | variable | default | meaning |
-//! |---|---|---|
-//! | `JWT_SECRET` | none (required in production) | HS256 signing key, at least 32 bytes |
-//! | `JWT_TTL_SECS` | 3600 | access-token lifetime |
-//! | `BCRYPT_COST` | 12 | bcrypt work factor (4–31) |
-//! | `BCRYPT_MAX_CONCURRENCY` | cores | hashes computed at once |
-//! | `LOGIN_MAX_FAILURES` | 5 | failed logins per username and per client before a 429 |
-//! | `LOGIN_FAILURE_WINDOW_SECS` | 300 | window those failures are counted in |
-//! | `BOOTSTRAP_ADMIN_USERNAME` / `BOOTSTRAP_ADMIN_PASSWORD` | unset | admin ensured at start |
+//! The User Service's settings: the common and database sections, and its own [`AuthConfig`].
+//! Every setting's default, range and meaning are in docs/configuration.md, generated from
+//! these declarations.
 
-use std::collections::BTreeSet;
-
-use serde::Deserialize;
-use service_runtime::config::keys::{section_keys, setting_names as names_of};
-use service_runtime::config::{CommonConfig, ConfigError, Profile, Secret, Settings};
+use service_runtime::config::{
+    CommonConfig, ConfigError, Profile, Secret, SectionRef, ServiceConfig, Settings,
+};
 use service_runtime::db::DatabaseConfig;
 
 pub const DEFAULT_PORT: u16 = 8001;
@@ -32,31 +22,35 @@ const KNOWN_WEAK_SECRETS: [&str; 6] = [
     "supersecret",
 ];
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct AuthConfig {
-    pub jwt_secret: Option<Secret>,
-    pub jwt_ttl_secs: u64,
-    pub bcrypt_cost: u32,
-    pub bcrypt_max_concurrency: usize,
-    pub login_max_failures: u32,
-    pub login_failure_window_secs: u64,
-    pub bootstrap_admin_username: Option<String>,
-    pub bootstrap_admin_password: Option<Secret>,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        Self {
-            jwt_secret: None,
-            jwt_ttl_secs: 3600,
-            bcrypt_cost: 12,
-            bcrypt_max_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
-            login_max_failures: 5,
-            login_failure_window_secs: 300,
-            bootstrap_admin_username: None,
-            bootstrap_admin_password: None,
-        }
+service_runtime::settings_section! {
+    /// User Service: tokens and passwords
+    pub struct AuthConfig {
+        /// HS256 signing key of the access tokens, at least 32 bytes; a published example
+        /// value is refused.
+        #[shown("required in production; a development value in development")]
+        pub jwt_secret: Option<Secret> = None;
+        /// Access-token lifetime in seconds.
+        #[range(1..)]
+        pub jwt_ttl_secs: u64 = 3600;
+        /// bcrypt work factor.
+        #[range(4..=31)]
+        pub bcrypt_cost: u32 = 12;
+        /// Hashes computed at once on the blocking pool; a login storm queues there.
+        #[range(1..)]
+        #[shown("number of CPU cores")]
+        pub bcrypt_max_concurrency: usize =
+            std::thread::available_parallelism().map_or(2, usize::from);
+        /// Brute-force lockout: failed logins per username, and per client address, before a
+        /// 429 with `Retry-After` (counted per replica).
+        #[range(1..)]
+        pub login_max_failures: u32 = 5;
+        /// Window those failures are counted in, in seconds.
+        pub login_failure_window_secs: u64 = 300;
+        /// With `BOOTSTRAP_ADMIN_PASSWORD`: this account is created as an admin at start, or
+        /// promoted if it exists.
+        pub bootstrap_admin_username: Option<String> = None;
+        /// The bootstrap admin's password (set both or neither).
+        pub bootstrap_admin_password: Option<Secret> = None;
     }
 }
 
@@ -69,45 +63,24 @@ pub struct UserServiceConfig {
     pub jwt_secret: Secret,
 }
 
-/// Every environment variable the User Service reads (deployment files are checked against it).
-pub fn setting_names() -> BTreeSet<String> {
-    names_of(&[
-        section_keys::<CommonConfig>(),
-        section_keys::<DatabaseConfig>(),
-        section_keys::<AuthConfig>(),
-    ])
-}
+impl ServiceConfig for UserServiceConfig {
+    const BINARY: &'static str = "user-service";
+    const DEFAULT_PORT: u16 = DEFAULT_PORT;
+    const DEFAULTS: &'static [(&'static str, &'static str)] =
+        &[("database_url", DEFAULT_DATABASE_URL)];
 
-impl UserServiceConfig {
-    /// Reads the process environment (and `CONFIG_FILE`).
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_settings(Settings::load(DEFAULT_PORT))
+    fn sections() -> Vec<SectionRef> {
+        vec![
+            SectionRef::of::<CommonConfig>(),
+            SectionRef::of::<DatabaseConfig>(),
+            SectionRef::of::<AuthConfig>(),
+        ]
     }
 
-    pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
-        let settings = settings
-            .with_default("port", DEFAULT_PORT)
-            .with_default("database_url", DEFAULT_DATABASE_URL);
+    fn assemble(settings: &Settings) -> Result<Self, ConfigError> {
         let common: CommonConfig = settings.extract()?;
-        common.validate()?;
-        let database: DatabaseConfig = settings.extract()?;
         let auth: AuthConfig = settings.extract()?;
         let jwt_secret = checked_secret(common.app_profile, auth.jwt_secret.as_ref())?;
-        if !(4..=31).contains(&auth.bcrypt_cost) {
-            return Err(ConfigError::new("BCRYPT_COST", "must be between 4 and 31"));
-        }
-        if auth.bcrypt_max_concurrency == 0 {
-            return Err(ConfigError::new(
-                "BCRYPT_MAX_CONCURRENCY",
-                "must be positive",
-            ));
-        }
-        if auth.jwt_ttl_secs == 0 {
-            return Err(ConfigError::new("JWT_TTL_SECS", "must be positive"));
-        }
-        if auth.login_max_failures == 0 {
-            return Err(ConfigError::new("LOGIN_MAX_FAILURES", "must be positive"));
-        }
         if auth.bootstrap_admin_username.is_some() != auth.bootstrap_admin_password.is_some() {
             return Err(ConfigError::new(
                 "BOOTSTRAP_ADMIN_PASSWORD",
@@ -116,7 +89,7 @@ impl UserServiceConfig {
         }
         Ok(Self {
             common,
-            database,
+            database: settings.extract()?,
             auth,
             jwt_secret,
         })

@@ -1,6 +1,7 @@
 //! Deployment files checked offline, and the observability configuration checked against the
 //! real services:
 //!
+//! - [`configuration`]: docs/configuration.md is what the services' settings sections render.
 //! - [`nix`]: every `.nix` file parses; every binary has a package, an image and a port.
 //! - [`compose`]: `compose.yaml` validates and is structurally sound (health, start order,
 //!   scaling, networks, volumes).
@@ -13,6 +14,7 @@
 //!   every rule's query returns data.
 
 mod compose;
+mod configuration;
 mod grafana;
 mod live;
 mod nix;
