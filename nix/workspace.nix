@@ -16,13 +16,16 @@ let
   };
 
   # The test suite also reads the deployment files it checks (compose, Nomad, Prometheus,
-  # Grafana, the Nix files themselves); kept out of `src` so editing them rebuilds nothing.
+  # Grafana, the Nix files themselves) and the generated event documents; kept out of `src` so
+  # editing them rebuilds nothing.
   testSrc = lib.cleanSourceWith {
     src = ../.;
     filter = path: type:
       (src.filter path type)
       || (builtins.match ".*/(grafana|nomad|nix)(/.*)?" path != null)
-      || (builtins.match ".*/(compose\\.yaml|\\.env\\.example|flake\\.nix)$" path != null);
+      || (builtins.match ".*/(compose\\.yaml|\\.env\\.example|flake\\.nix)$" path != null)
+      # The event contract's generated documents, compared with the types by a test.
+      || (builtins.match ".*/docs/(events\\.schema|asyncapi)\\.json$" path != null);
   };
 
   commonArgs = {

@@ -4,13 +4,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::Client;
 use salvo::Service;
 use salvo::conn::tcp::TcpAcceptor;
 use service_runtime::ServiceInfo;
 use service_runtime::amqp::{self, AmqpCheck, AmqpLink, OrderedConsumer};
 use service_runtime::health::Health;
 use service_runtime::metrics::Metrics;
-use service_runtime::nats::async_nats::Client;
 use service_runtime::nats::{self, NatsCheck, StreamCheck};
 use service_runtime::server::{self, ServiceParts};
 use tokio_util::sync::CancellationToken;

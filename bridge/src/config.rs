@@ -4,13 +4,14 @@
 
 use std::time::Duration;
 
+use async_nats::jetstream::stream::{
+    Config as StreamConfig, DiscardPolicy, RetentionPolicy, StorageType,
+};
+use order_events::wire;
 use serde::{Deserialize, Serialize};
 use service_runtime::amqp::AmqpConfig;
 use service_runtime::config::{CommonConfig, ConfigError, SectionRef, ServiceConfig, Settings};
 use service_runtime::nats::NatsConfig;
-use service_runtime::nats::async_nats::jetstream::stream::{
-    Config as StreamConfig, DiscardPolicy, RetentionPolicy, StorageType,
-};
 
 pub const DEFAULT_PORT: u16 = 8005;
 
@@ -35,9 +36,9 @@ service_runtime::settings_section! {
     /// Event bridge
     pub struct BridgeSettings {
         /// Topic exchange the order events are published to.
-        pub bridge_exchange: String = "order_events".into();
+        pub bridge_exchange: String = wire::EXCHANGE.into();
         /// The bridge's own durable queue.
-        pub bridge_queue: String = "order_events_bridge".into();
+        pub bridge_queue: String = wire::BRIDGE_QUEUE.into();
         /// Comma-separated binding keys of that queue.
         pub bridge_binding_keys: String = "#".into();
         /// `x-expires` of the queues, in milliseconds (tests; never in production).
@@ -46,9 +47,9 @@ service_runtime::settings_section! {
         #[range(1..)]
         pub bridge_max_in_flight: u16 = 256;
         /// Subject prefix: `order.created` becomes `events.order.created`.
-        pub bridge_subject_prefix: String = "events".into();
+        pub bridge_subject_prefix: String = wire::NATS_SUBJECT_PREFIX.into();
         /// JetStream stream, created or updated at start.
-        pub bridge_stream: String = "ORDER_EVENTS".into();
+        pub bridge_stream: String = wire::NATS_STREAM.into();
         /// `limits`, `interest` or `workqueue`.
         pub bridge_stream_retention: Retention = Retention::Limits;
         /// `file` or `memory`.
@@ -152,6 +153,7 @@ pub struct BridgeConfig {
 impl ServiceConfig for BridgeConfig {
     const BINARY: &'static str = "event-bridge";
     const DEFAULT_PORT: u16 = DEFAULT_PORT;
+    const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &["AMQP_URL"];
 
     fn sections() -> Vec<SectionRef> {
         vec![
@@ -181,7 +183,13 @@ mod tests {
 
     fn load(pairs: &[(&'static str, &str)]) -> Result<BridgeConfig, ConfigError> {
         BridgeConfig::from_settings(Settings::from_pairs(
-            pairs.iter().map(|(key, value)| (*key, (*value).to_owned())),
+            // Production requires the URL explicitly; a test that means to leave it out
+            // builds its settings itself.
+            std::iter::once((
+                "AMQP_URL",
+                "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
+            ))
+            .chain(pairs.iter().map(|(key, value)| (*key, (*value).to_owned()))),
         ))
     }
 

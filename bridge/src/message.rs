@@ -11,14 +11,18 @@
 //! - Headers: `Nats-Msg-Id`, `Content-Type`, `Amqp-Routing-Key`, `Amqp-Type`, and the AMQP
 //!   headers with a string or number value (`traceparent`, `tracestate`, `x-schema-version`, …).
 //!   The caller replaces `traceparent` by its own span's, which belongs to the same trace.
+//!   AMQP headers named `Nats-*` (in any case) are dropped: they are JetStream's controls
+//!   (`Nats-Rollup` purges a subject, `Nats-Expected-*` and `Nats-TTL` change what is stored),
+//!   and whoever can publish to RabbitMQ must not be able to steer the stream through us.
 
 use std::str::FromStr;
 
+use async_nats::HeaderMap;
+use async_nats::header::{HeaderName, HeaderValue, NATS_MESSAGE_ID};
 use chrono::{DateTime, Utc};
-use service_runtime::amqp::lapin::BasicProperties;
-use service_runtime::amqp::lapin::types::AMQPValue;
-use service_runtime::nats::async_nats::HeaderMap;
-use service_runtime::nats::async_nats::header::{HeaderName, HeaderValue, NATS_MESSAGE_ID};
+use lapin::BasicProperties;
+use lapin::types::AMQPValue;
+use order_events::wire;
 
 /// Where a message id came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +57,7 @@ pub fn subject_for(prefix: &str, routing_key: &str) -> Option<String> {
     routing_key
         .split('.')
         .all(is_literal_token)
-        .then(|| format!("{prefix}.{routing_key}"))
+        .then(|| wire::nats_subject(prefix, routing_key))
 }
 
 fn usable_id(id: &str) -> bool {
@@ -115,11 +119,20 @@ fn insert(headers: &mut HeaderMap, name: &str, value: &str) {
     }
 }
 
+/// A header JetStream acts on (`Nats-Msg-Id`, `Nats-Rollup`, `Nats-Expected-…`, `Nats-TTL`, …).
+fn is_nats_control(name: &str) -> bool {
+    name.get(..5)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("nats-"))
+}
+
 /// The headers of the mirrored message.
 pub fn headers(properties: &BasicProperties, routing_key: &str, message_id: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
     if let Some(amqp_headers) = properties.headers().as_ref() {
         for (name, value) in amqp_headers.inner() {
+            if is_nats_control(name.as_str()) {
+                continue;
+            }
             if let Some(text) = header_text(value) {
                 insert(&mut headers, name.as_str(), &text);
             }
@@ -130,9 +143,9 @@ pub fn headers(properties: &BasicProperties, routing_key: &str, message_id: &str
         insert(&mut headers, "Content-Type", content_type.as_str());
     }
     if let Some(kind) = properties.kind() {
-        insert(&mut headers, "Amqp-Type", kind.as_str());
+        insert(&mut headers, wire::NATS_AMQP_TYPE_HEADER, kind.as_str());
     }
-    insert(&mut headers, "Amqp-Routing-Key", routing_key);
+    insert(&mut headers, wire::NATS_ROUTING_KEY_HEADER, routing_key);
     headers
 }
 
@@ -155,7 +168,7 @@ pub fn occurred_at(properties: &BasicProperties, payload: &[u8]) -> Option<DateT
 
 #[cfg(test)]
 mod tests {
-    use service_runtime::amqp::lapin::types::{FieldTable, LongString, ShortString};
+    use lapin::types::{FieldTable, LongString, ShortString};
 
     use super::*;
 
@@ -244,6 +257,44 @@ mod tests {
         );
         // Six above; `bad:name` (a colon cannot be in a NATS header name) is dropped too.
         assert_eq!(headers.iter().count(), 6);
+    }
+
+    #[test]
+    fn jetstream_control_headers_from_amqp_are_dropped() {
+        let mut amqp = FieldTable::default();
+        for name in [
+            "Nats-Rollup",
+            "nats-expected-stream",
+            "NATS-TTL",
+            "Nats-Msg-Id",
+        ] {
+            amqp.insert(
+                ShortString::from(name),
+                AMQPValue::LongString(LongString::from("all")),
+            );
+        }
+        amqp.insert(
+            ShortString::from("x-natsy"),
+            AMQPValue::LongString(LongString::from("kept")),
+        );
+        let properties = BasicProperties::default().with_headers(amqp);
+        let headers = headers(&properties, "order.created", "e-1");
+        let names: Vec<String> = headers
+            .iter()
+            .map(|(name, _)| name.to_string().to_ascii_lowercase())
+            .collect();
+        for dropped in ["nats-rollup", "nats-expected-stream", "nats-ttl"] {
+            assert!(!names.contains(&dropped.to_owned()), "{dropped} was copied");
+        }
+        // Ours, not the publisher's.
+        assert_eq!(
+            headers.get("Nats-Msg-Id").map(HeaderValue::as_str),
+            Some("e-1")
+        );
+        assert_eq!(
+            headers.get("x-natsy").map(HeaderValue::as_str),
+            Some("kept")
+        );
     }
 
     #[test]

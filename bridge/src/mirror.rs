@@ -9,15 +9,15 @@
 
 use std::time::{Duration, Instant};
 
+use async_nats::HeaderMap;
+use async_nats::jetstream::Context;
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use async_nats::jetstream::publish::PublishAck;
+use async_nats::jetstream::stream::Config as StreamConfig;
 use bytes::Bytes;
-use service_runtime::amqp::lapin::message::Delivery;
-use service_runtime::amqp::lapin::options::{BasicAckOptions, BasicRejectOptions};
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicRejectOptions};
 use service_runtime::amqp::{self, Settlement};
-use service_runtime::nats::async_nats::HeaderMap;
-use service_runtime::nats::async_nats::jetstream::Context;
-use service_runtime::nats::async_nats::jetstream::context::{PublishError, PublishErrorKind};
-use service_runtime::nats::async_nats::jetstream::publish::PublishAck;
-use service_runtime::nats::async_nats::jetstream::stream::Config as StreamConfig;
 use service_runtime::nats::{self, reconnect_delay};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;

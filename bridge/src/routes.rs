@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use async_nats::jetstream::Context;
 use salvo::oapi::ToSchema;
 use salvo::prelude::*;
 use serde::Serialize;
-use service_runtime::nats::async_nats::jetstream::Context;
 use service_runtime::problem::Problem;
 use service_runtime::server::{Provide, route, state};
 

@@ -11,12 +11,12 @@
 
 use std::sync::Arc;
 
-use service_runtime::amqp::Topology;
-use service_runtime::amqp::lapin::ExchangeKind;
-use service_runtime::amqp::lapin::options::{
+use lapin::ExchangeKind;
+use lapin::options::{
     BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use service_runtime::amqp::lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use service_runtime::amqp::Topology;
 
 use crate::config::BridgeSettings;
 

@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use service_runtime::amqp::lapin::BasicProperties;
-use service_runtime::amqp::lapin::options::BasicAckOptions;
+use lapin::BasicProperties;
+use lapin::options::BasicAckOptions;
 use service_runtime::amqp::{self, AmqpConfig, AmqpError, AmqpLink, Topology};
 use service_runtime::config::Secret;
 use test_support::broker::private_topology;
@@ -217,10 +217,7 @@ async fn a_concurrent_consumer_holds_several_deliveries_and_finishes_them_on_shu
         Box::pin(async move {
             base(channel.clone()).await?;
             channel
-                .basic_qos(
-                    4,
-                    service_runtime::amqp::lapin::options::BasicQosOptions::default(),
-                )
+                .basic_qos(4, lapin::options::BasicQosOptions::default())
                 .await
         })
     });

@@ -4,9 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use lapin::BasicProperties;
+use lapin::options::BasicAckOptions;
 use prometheus_client::metrics::gauge::Gauge;
-use service_runtime::amqp::lapin::BasicProperties;
-use service_runtime::amqp::lapin::options::BasicAckOptions;
 use service_runtime::amqp::{self, AmqpConfig, AmqpLink, OrderedConsumer, Settlement, Topology};
 use service_runtime::config::Secret;
 use test_support::broker::private_topology;

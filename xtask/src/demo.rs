@@ -9,10 +9,10 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use async_nats::{self, jetstream};
 use futures_util::StreamExt;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
-use service_runtime::nats::async_nats::{self, jetstream};
 
 use crate::up::DEV_ADMIN;
 

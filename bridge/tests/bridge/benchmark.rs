@@ -13,9 +13,9 @@
 
 use std::time::{Duration, Instant};
 
-use service_runtime::amqp::lapin::BasicProperties;
-use service_runtime::amqp::lapin::options::BasicPublishOptions;
-use service_runtime::amqp::lapin::types::ShortString;
+use lapin::BasicProperties;
+use lapin::options::BasicPublishOptions;
+use lapin::types::ShortString;
 
 use crate::harness::{BROKER, Names, Publisher, SHARED_NATS, TestBridge, stream_count};
 

@@ -6,15 +6,15 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use service_runtime::config::ServiceConfig as _;
+use async_nats::jetstream::message::StreamMessage;
+use async_nats::{self, jetstream};
 use event_bridge::Application;
 use event_bridge::config::BridgeConfig;
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::types::ShortString;
 use serde_json::Value;
-use service_runtime::amqp::lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-use service_runtime::amqp::lapin::types::ShortString;
-use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
-use service_runtime::nats::async_nats::jetstream::message::StreamMessage;
-use service_runtime::nats::async_nats::{self, jetstream};
 use tokio_util::sync::CancellationToken;
 
 pub use crate::publisher::Publisher;
@@ -268,12 +268,10 @@ impl Drop for Cleanup {
                 };
                 let _ = tokio::time::timeout(Duration::from_secs(5), nats).await;
                 let amqp = async {
-                    let connection = service_runtime::amqp::lapin::Connection::connect(
-                        BROKER,
-                        service_runtime::amqp::lapin::ConnectionProperties::default(),
-                    )
-                    .await
-                    .ok()?;
+                    let connection =
+                        lapin::Connection::connect(BROKER, lapin::ConnectionProperties::default())
+                            .await
+                            .ok()?;
                     let channel = connection.create_channel().await.ok()?;
                     for queue in [names.queue.clone(), format!("{}.dead", names.queue)] {
                         let _ = channel

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use async_nats::jetstream::consumer::{AckPolicy, pull};
 use futures_util::StreamExt;
 use opentelemetry::trace::TraceContextExt;
 use serde_json::json;
-use service_runtime::nats::async_nats::jetstream::consumer::{AckPolicy, pull};
 use tracing::Instrument;
 
 use crate::harness::{

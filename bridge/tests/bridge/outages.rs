@@ -131,7 +131,7 @@ async fn the_bridge_starts_without_nats_and_mirrors_once_it_appears() {
         let declared = channel
             .queue_declare(
                 names.queue.as_str().into(),
-                service_runtime::amqp::lapin::options::QueueDeclareOptions {
+                lapin::options::QueueDeclareOptions {
                     passive: true,
                     ..Default::default()
                 },

@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
-use service_runtime::amqp::lapin::options::{
-    BasicGetOptions, ExchangeDeclareOptions, QueueDeclareOptions,
-};
-use service_runtime::amqp::lapin::types::{AMQPValue, FieldTable, ShortString};
-use service_runtime::amqp::lapin::{BasicProperties, ExchangeKind};
+use lapin::options::{BasicGetOptions, ExchangeDeclareOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, ExchangeKind};
+use order_events::{EventType, OrderEvent, OrderStatus, wire};
+use serde_json::Value;
 use service_runtime::amqp::{AmqpConfig, AmqpLink, Topology};
 use service_runtime::config::Secret;
+
+use test_support::broker::order_snapshot;
 
 use crate::harness::BROKER;
 
@@ -53,10 +54,12 @@ impl Publisher {
 
     /// Publishes `body` with `message_id` (none when `None`) and the current trace context.
     pub async fn publish(&self, routing_key: &str, message_id: Option<&str>, body: &Value) {
-        let headers = service_runtime::amqp::headers_with_trace(&[("x-schema-version", "1")]);
+        let version = order_events::SCHEMA_VERSION.to_string();
+        let headers =
+            service_runtime::amqp::headers_with_trace(&[(wire::SCHEMA_VERSION_HEADER, &version)]);
         let mut properties = BasicProperties::default()
-            .with_content_type(ShortString::from("application/json"))
-            .with_delivery_mode(2)
+            .with_content_type(ShortString::from(wire::CONTENT_TYPE))
+            .with_delivery_mode(wire::PERSISTENT)
             .with_type(ShortString::from(routing_key))
             .with_headers(headers);
         if let Some(id) = message_id {
@@ -73,25 +76,23 @@ impl Publisher {
             .expect("the broker confirms the event");
     }
 
-    /// An order event as the contract describes it; returns (event id, body).
+    /// An order event of the contract; returns (event id, body). `order.created` for a
+    /// pending order, else the order's cancellation.
     pub fn event(order_id: u64, routing_key: &str) -> (String, Value) {
-        let event_id = uuid::Uuid::now_v7().to_string();
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let body = json!({
-            "event_id": event_id,
-            "event_type": routing_key,
-            "schema_version": 1,
-            "occurred_at": now,
-            "previous_status": if routing_key == "order.created" { Value::Null } else { json!("pending") },
-            "order": {
-                "id": order_id, "user_id": 7, "username": "alice", "product_id": 3,
-                "product_name": "Walnut desk", "unit_price": "249.00", "quantity": 2,
-                "total_price": "498.00",
-                "status": if routing_key == "order.created" { "pending" } else { "cancelled" },
-                "created_at": now, "updated_at": now,
-            },
-        });
-        (event_id, body)
+        let kind = EventType::parse(routing_key).expect("a contract event type");
+        let id = i64::try_from(order_id).expect("a small order id");
+        let event = match kind {
+            EventType::OrderCreated => {
+                OrderEvent::created(order_snapshot(id, OrderStatus::Pending))
+            }
+            other => OrderEvent::changed(
+                other,
+                order_snapshot(id, OrderStatus::Cancelled),
+                OrderStatus::Pending,
+            ),
+        };
+        let body = serde_json::to_value(&event).unwrap();
+        (event.event_id.to_string(), body)
     }
 
     /// Publishes `count` events alternating `order.created` / `order.status_changed`;

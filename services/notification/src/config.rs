@@ -10,7 +10,7 @@ use service_runtime::config::{CommonConfig, ConfigError, SectionRef, ServiceConf
 
 use crate::channels::email::{EmailConfig, EmailSection};
 use crate::channels::webhook::{WebhookConfig, WebhookSection};
-use crate::topology::{QueueNames, RetryPolicy};
+use crate::queues::{QueueNames, RetryPolicy};
 
 pub const DEFAULT_PORT: u16 = 8004;
 
@@ -104,6 +104,7 @@ pub struct NotificationConfig {
 impl ServiceConfig for NotificationConfig {
     const BINARY: &'static str = "notification-service";
     const DEFAULT_PORT: u16 = DEFAULT_PORT;
+    const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &["AMQP_URL"];
 
     fn sections() -> Vec<SectionRef> {
         vec![
@@ -211,7 +212,13 @@ mod tests {
 
     fn load(pairs: &[(&'static str, &str)]) -> Result<NotificationConfig, ConfigError> {
         NotificationConfig::from_settings(Settings::from_pairs(
-            pairs.iter().map(|(key, value)| (*key, (*value).to_owned())),
+            // Production requires the URL explicitly; a test that means to leave it out
+            // builds its settings itself.
+            std::iter::once((
+                "AMQP_URL",
+                "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
+            ))
+            .chain(pairs.iter().map(|(key, value)| (*key, (*value).to_owned()))),
         ))
     }
 

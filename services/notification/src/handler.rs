@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::future::join_all;
-use service_runtime::amqp::lapin::message::Delivery;
-use service_runtime::amqp::lapin::options::{BasicAckOptions, BasicNackOptions};
-use service_runtime::amqp::lapin::types::ShortString;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicNackOptions};
+use lapin::types::ShortString;
 use service_runtime::amqp::{self, AmqpLink};
 use tracing::Instrument;
 
@@ -31,7 +31,7 @@ use crate::headers::{
     message_id, probable_order_id,
 };
 use crate::metrics::{NotificationMetrics, Outcome};
-use crate::topology::{QueueNames, RetryPolicy};
+use crate::queues::{QueueNames, RetryPolicy};
 
 #[derive(Debug)]
 pub struct Handler {

@@ -1,9 +1,9 @@
 //! The headers this service reads and writes on order messages, and the copy of a delivery it
 //! parks in a delay queue or the dead-letter queue.
 
-use service_runtime::amqp::lapin::BasicProperties;
-use service_runtime::amqp::lapin::message::Delivery;
-use service_runtime::amqp::lapin::types::{AMQPValue, LongString, ShortString};
+use lapin::BasicProperties;
+use lapin::message::Delivery;
+use lapin::types::{AMQPValue, LongString, ShortString};
 
 /// The attempt a delivery is (1 when absent).
 pub const ATTEMPT_HEADER: &str = "x-notification-attempt";
@@ -14,7 +14,7 @@ pub const DELIVERED_HEADER: &str = "x-notification-delivered";
 pub const FAILURE_HEADER: &str = "x-notification-failure";
 /// On a dead letter: the last error, for the person who looks at it.
 pub const ERROR_HEADER: &str = "x-notification-error";
-pub const SCHEMA_HEADER: &str = "x-schema-version";
+pub const SCHEMA_HEADER: &str = order_events::wire::SCHEMA_VERSION_HEADER;
 
 /// The delivery's descriptive properties, persistent, with `extra` headers set (original ones
 /// kept, so the trace context and schema version travel on). `expiration` and `user_id` are

@@ -1,9 +1,10 @@
 //! The Notification Service (port 8004): consumes order events from RabbitMQ and tells the
 //! customer through the configured channels. Stateless; several replicas compete for one queue.
 //!
-//! - [`event`]: the order event contract (`docs/events.md`), decoded strictly.
-//! - [`topology`]: the exchange, work queue, delay queues and dead-letter queue, and the
-//!   retry policy that moves messages between them.
+//! - [`event`]: the order events it handles, from the shared contract (`order-events`,
+//!   `docs/events.md`), decoded strictly.
+//! - [`queues`]: the names of the work, delay and dead-letter queues, and the retry policy that
+//!   moves messages between them; [`topology`] declares them with the exchange.
 //! - [`handler`]: one delivery from decoding to ack, retry or dead letter; [`headers`]: what
 //!   it writes on the copies it parks.
 //! - [`channels`]: log (default), email over SMTP, signed HTTP webhook.
@@ -20,6 +21,7 @@ pub mod event;
 pub mod handler;
 pub mod headers;
 pub mod metrics;
+pub mod queues;
 pub mod topology;
 
 pub use app::{Application, INFO};

@@ -51,6 +51,7 @@ impl ServiceConfig for OrderServiceConfig {
     const DEFAULT_PORT: u16 = DEFAULT_PORT;
     const DEFAULTS: &'static [(&'static str, &'static str)] =
         &[("database_url", DEFAULT_DATABASE_URL)];
+    const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &["DATABASE_URL", "AMQP_URL"];
 
     fn sections() -> Vec<SectionRef> {
         vec![
@@ -93,8 +94,28 @@ mod tests {
 
     #[test]
     fn production_needs_a_service_token() {
-        let error = OrderServiceConfig::from_settings(Settings::from_pairs([])).unwrap_err();
+        let urls = [
+            (
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/orders".to_owned(),
+            ),
+            (
+                "AMQP_URL",
+                "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
+            ),
+        ];
+        let error = OrderServiceConfig::from_settings(Settings::from_pairs(urls)).unwrap_err();
         assert_eq!(error.key, "SERVICE_TOKEN");
+    }
+
+    #[test]
+    fn production_needs_its_urls_explicitly() {
+        let pairs = [(
+            "SERVICE_TOKEN",
+            "x8Kq2v9LmN4pR7tY1wZ3bC6dF0gH5jS2".to_owned(),
+        )];
+        let error = OrderServiceConfig::from_settings(Settings::from_pairs(pairs)).unwrap_err();
+        assert_eq!(error.key, "DATABASE_URL");
     }
 
     #[test]

@@ -1,68 +1,37 @@
-//! The events an order emits, in the shape `docs/events.md` defines (schema version 1).
+//! The events an order emits, in the contract's shape ([`order_events`]).
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::json;
-use uuid::Uuid;
+use order_events::{EventType, OrderEvent, OrderSnapshot};
 
-use crate::domain::OrderStatus;
-use crate::repository::Order;
+use crate::domain::{Change, Order, OrderStatus};
 
-pub const SCHEMA_VERSION: u32 = 1;
-
-#[derive(Debug, Clone)]
-pub struct OrderEvent {
-    pub event_id: Uuid,
-    pub event_type: &'static str,
-    pub occurred_at: DateTime<Utc>,
-    pub previous_status: Option<OrderStatus>,
-    pub order: Order,
+/// The order as events show it.
+fn snapshot(order: &Order) -> OrderSnapshot {
+    OrderSnapshot {
+        id: order.id,
+        user_id: order.user_id,
+        username: order.username.clone(),
+        product_id: order.product_id,
+        product_name: order.product_name.clone(),
+        unit_price: order.unit_price.into(),
+        // Positive: the orders_quantity_positive constraint holds it.
+        quantity: order.quantity.unsigned_abs(),
+        total_price: order.total_price.into(),
+        status: order.status,
+        created_at: order.created_at,
+        updated_at: order.updated_at,
+    }
 }
 
-impl OrderEvent {
-    pub fn created(order: &Order) -> Self {
-        Self {
-            // Version 7: time-ordered, so ids sort the way events happened.
-            event_id: Uuid::now_v7(),
-            event_type: "order.created",
-            occurred_at: order.created_at,
-            previous_status: None,
-            order: order.clone(),
-        }
-    }
+/// `order.created` for a stored order.
+pub fn created(order: &Order) -> OrderEvent {
+    OrderEvent::created(snapshot(order))
+}
 
-    /// `order.status_changed` or `order.deleted`.
-    pub fn changed(event_type: &'static str, order: &Order, previous: OrderStatus) -> Self {
-        Self {
-            event_id: Uuid::now_v7(),
-            event_type,
-            occurred_at: order.updated_at,
-            previous_status: Some(previous),
-            order: order.clone(),
-        }
-    }
-
-    pub fn to_json(&self) -> String {
-        let order = &self.order;
-        json!({
-            "event_id": self.event_id,
-            "event_type": self.event_type,
-            "schema_version": SCHEMA_VERSION,
-            "occurred_at": self.occurred_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-            "previous_status": self.previous_status,
-            "order": {
-                "id": order.id,
-                "user_id": order.user_id,
-                "username": order.username,
-                "product_id": order.product_id,
-                "product_name": order.product_name,
-                "unit_price": order.unit_price.to_string(),
-                "quantity": order.quantity,
-                "total_price": order.total_price.to_string(),
-                "status": order.status,
-                "created_at": order.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-                "updated_at": order.updated_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-            }
-        })
-        .to_string()
-    }
+/// `order.status_changed` or `order.deleted` for an order that was `previous` before `change`.
+pub fn changed(change: Change, order: &Order, previous: OrderStatus) -> OrderEvent {
+    let event_type = match change {
+        Change::Status(_) => EventType::OrderStatusChanged,
+        Change::Delete => EventType::OrderDeleted,
+    };
+    OrderEvent::changed(event_type, snapshot(order), previous)
 }

@@ -2,11 +2,15 @@
 //! change commits; if the Product Service cannot be reached then, the order stays marked
 //! unreleased and this worker retries until it succeeds. The Product Service releases a
 //! reservation at most once, so retries never return stock twice.
+//!
+//! A reservation whose order was never stored is released in the background, as a task of this
+//! worker: it stops retrying at shutdown and the worker waits for it before it ends.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::metrics::{OrderMetrics, OutcomeLabels};
@@ -19,6 +23,10 @@ pub struct Releaser {
     products: ProductClient,
     metrics: OrderMetrics,
     interval: Duration,
+    /// Releases of unsaved orders' stock in progress.
+    orphans: TaskTracker,
+    /// Cancelled at shutdown: those releases stop retrying.
+    stopping: CancellationToken,
 }
 
 impl Releaser {
@@ -33,6 +41,8 @@ impl Releaser {
             products,
             metrics,
             interval,
+            orphans: TaskTracker::new(),
+            stopping: CancellationToken::new(),
         }
     }
 
@@ -63,14 +73,27 @@ impl Releaser {
         }
     }
 
-    /// Releases a reservation whose order was never stored, retrying a few times: nothing in
-    /// the database remembers it.
+    /// Releases, in the background, a reservation whose order was never stored.
+    pub fn release_orphan_later(self: &Arc<Self>, reservation_id: Uuid) {
+        let releaser = self.clone();
+        self.orphans.spawn(async move {
+            if !releaser.release_orphan(reservation_id).await {
+                tracing::error!(%reservation_id, "reserved stock of an unsaved order could not be released");
+            }
+        });
+    }
+
+    /// Releases a reservation whose order was never stored, retrying a few times (until
+    /// shutdown): nothing in the database remembers it.
     pub async fn release_orphan(&self, reservation_id: Uuid) -> bool {
         for attempt in 0..5_u32 {
             if self.products.release(reservation_id).await.is_ok() {
                 return true;
             }
-            tokio::time::sleep(Duration::from_millis(200 * 2_u64.pow(attempt))).await;
+            tokio::select! {
+                () = self.stopping.cancelled() => break,
+                () = tokio::time::sleep(Duration::from_millis(200 * 2_u64.pow(attempt))) => {}
+            }
         }
         false
     }
@@ -93,6 +116,8 @@ impl Releaser {
         left
     }
 
+    /// Retries pending releases every interval until `shutdown`, then waits for the releases
+    /// of unsaved orders still running (each ends after its current attempt).
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         loop {
             tokio::select! {
@@ -101,5 +126,8 @@ impl Releaser {
             }
             self.release_pending().await;
         }
+        self.stopping.cancel();
+        self.orphans.close();
+        self.orphans.wait().await;
     }
 }

@@ -1,68 +1,37 @@
-//! The `orders`, `idempotency_keys` and `outbox` tables, in raw SQL. Every change to an order
-//! writes its event into the outbox in the same transaction, so an event exists exactly when
-//! the change does.
+//! The `orders` and `idempotency_keys` tables, in raw SQL. Every change to an order appends its
+//! event to the outbox ([`crate::outbox::append_event`]) in the same transaction, so an event
+//! exists exactly when the change does.
 
-use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
-use service_runtime::db::deadpool_postgres::{Pool, Transaction};
-use service_runtime::db::tokio_postgres::Row;
+use deadpool_postgres::Pool;
 use service_runtime::db::{DbError, Traced};
+use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::domain::OrderStatus;
-use crate::events::OrderEvent;
+use crate::domain::{Change, NewOrder, Order, OrderStatus, Refusal};
+use crate::events;
+use crate::outbox::append_event;
 
-/// A stored order.
-#[derive(Debug, Clone)]
-pub struct Order {
-    pub id: i64,
-    pub user_id: i64,
-    pub username: String,
-    pub product_id: i64,
-    pub product_name: String,
-    pub unit_price: Decimal,
-    pub quantity: i32,
-    pub total_price: Decimal,
-    pub status: OrderStatus,
-    pub reservation_id: Uuid,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl Order {
-    fn from_row(row: &Row) -> Self {
-        Self {
-            id: row.get("id"),
-            user_id: row.get("user_id"),
-            username: row.get("username"),
-            product_id: row.get("product_id"),
-            product_name: row.get("product_name"),
-            unit_price: row.get("unit_price"),
-            quantity: row.get("quantity"),
-            total_price: row.get("total_price"),
-            status: OrderStatus::from_db(row.get("status")),
-            reservation_id: row.get("reservation_id"),
-            created_at: row.get("created_at"),
-            updated_at: row.get("updated_at"),
-        }
+/// An order from a row selected with [`COLUMNS`].
+fn order_from_row(row: &Row) -> Order {
+    Order {
+        id: row.get("id"),
+        user_id: row.get("user_id"),
+        username: row.get("username"),
+        product_id: row.get("product_id"),
+        product_name: row.get("product_name"),
+        unit_price: row.get("unit_price"),
+        quantity: row.get("quantity"),
+        total_price: row.get("total_price"),
+        // The orders_status_known constraint admits only the contract's names.
+        status: OrderStatus::parse(row.get("status")).unwrap_or(OrderStatus::Pending),
+        reservation_id: row.get("reservation_id"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
     }
 }
 
 const COLUMNS: &str = "id, user_id, username, product_id, product_name, unit_price, quantity, \
                        total_price, status, reservation_id, created_at, updated_at";
-
-/// What a new order is made of, once stock is reserved.
-#[derive(Debug, Clone)]
-pub struct NewOrder {
-    pub user_id: i64,
-    pub username: String,
-    pub product_id: i64,
-    pub product_name: String,
-    pub unit_price: Decimal,
-    pub quantity: i32,
-    pub total_price: Decimal,
-    pub reservation_id: Uuid,
-}
 
 /// The state of an Idempotency-Key when a request arrives with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,9 +49,6 @@ pub enum KeyClaim {
 /// A claim left by a request that died mid-way may be taken over after this long.
 const STALE_CLAIM_SECS: f64 = 60.0;
 
-/// Channel the relay listens on; notified by every transaction that adds an outbox row.
-pub const OUTBOX_CHANNEL: &str = "order_outbox";
-
 #[derive(Debug, Clone)]
 pub struct OrdersRepository {
     pool: Pool,
@@ -91,10 +57,6 @@ pub struct OrdersRepository {
 impl OrdersRepository {
     pub fn new(pool: Pool) -> Self {
         Self { pool }
-    }
-
-    pub fn pool(&self) -> &Pool {
-        &self.pool
     }
 
     pub async fn claim_key(
@@ -174,8 +136,8 @@ impl OrdersRepository {
                 ],
             )
             .await?;
-        let stored = Order::from_row(&row);
-        append_event(&transaction, &OrderEvent::created(&stored)).await?;
+        let stored = order_from_row(&row);
+        append_event(&transaction, &events::created(&stored)).await?;
         if let Some(key) = idempotency_key {
             transaction
                 .execute_traced(
@@ -197,7 +159,7 @@ impl OrdersRepository {
                 &[&id],
             )
             .await?;
-        Ok(row.as_ref().map(Order::from_row))
+        Ok(row.as_ref().map(order_from_row))
     }
 
     /// A user's orders, newest first, after the order id `before` (keyset pagination).
@@ -218,19 +180,19 @@ impl OrdersRepository {
                 &[&user_id, &before.unwrap_or(i64::MAX), &limit],
             )
             .await?;
-        Ok(rows.iter().map(Order::from_row).collect())
+        Ok(rows.iter().map(order_from_row).collect())
     }
 
     /// Locks the order, lets `decide` check the change against its current state, then applies
-    /// it with its event. `None` when the order does not exist (or is deleted).
-    pub async fn change<E>(
+    /// it with its event. A missing (or deleted) order is [`Refusal::NotFound`].
+    pub async fn change(
         &self,
         id: i64,
-        decide: impl FnOnce(&Order) -> Result<Change, E>,
-    ) -> Result<Option<Result<Order, E>>, DbError> {
+        decide: impl FnOnce(&Order) -> Result<Change, Refusal>,
+    ) -> Result<Order, ChangeError> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
-        let Some(row) = transaction
+        let row = transaction
             .query_opt_traced(
                 &format!(
                     "SELECT {COLUMNS} FROM orders WHERE id = $1 AND deleted_at IS NULL FOR UPDATE"
@@ -238,14 +200,9 @@ impl OrdersRepository {
                 &[&id],
             )
             .await?
-        else {
-            return Ok(None);
-        };
-        let current = Order::from_row(&row);
-        let change = match decide(&current) {
-            Ok(change) => change,
-            Err(error) => return Ok(Some(Err(error))),
-        };
+            .ok_or(Refusal::NotFound)?;
+        let current = order_from_row(&row);
+        let change = decide(&current)?;
         let row = match change {
             Change::Status(next) => {
                 transaction
@@ -270,18 +227,14 @@ impl OrdersRepository {
                     .await?
             }
         };
-        let event_type = match change {
-            Change::Status(_) => "order.status_changed",
-            Change::Delete => "order.deleted",
-        };
-        let updated = Order::from_row(&row);
+        let updated = order_from_row(&row);
         append_event(
             &transaction,
-            &OrderEvent::changed(event_type, &updated, current.status),
+            &events::changed(change, &updated, current.status),
         )
         .await?;
         transaction.commit().await?;
-        Ok(Some(Ok(updated)))
+        Ok(updated)
     }
 
     /// Records that the Product Service took back the order's stock.
@@ -315,38 +268,23 @@ impl OrdersRepository {
     }
 }
 
-/// A change to an order decided under its row lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
-    Status(OrderStatus),
-    Delete,
+/// Why a change was not made: the domain refused it, or the database failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Database(#[from] DbError),
 }
 
-async fn append_event(transaction: &Transaction<'_>, event: &OrderEvent) -> Result<(), DbError> {
-    let trace = service_runtime::telemetry::current_context_fields();
-    let field = |name: &str| {
-        trace
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-    };
-    transaction
-        .execute_traced(
-            "INSERT INTO outbox (event_id, aggregate_id, event_type, payload, traceparent, tracestate) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &event.event_id,
-                &event.order.id,
-                &event.event_type,
-                &event.to_json(),
-                &field("traceparent"),
-                &field("tracestate"),
-            ],
-        )
-        .await?;
-    // Delivered at commit, waking the relay at once instead of at its next poll.
-    transaction
-        .execute_traced(&format!("NOTIFY {OUTBOX_CHANNEL}"), &[])
-        .await?;
-    Ok(())
+impl From<deadpool_postgres::PoolError> for ChangeError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        Self::Database(error.into())
+    }
+}
+
+impl From<tokio_postgres::Error> for ChangeError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Database(error.into())
+    }
 }

@@ -4,11 +4,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use deadpool_postgres::Pool;
 use salvo::Service;
 use salvo::conn::tcp::TcpAcceptor;
 use service_runtime::ServiceInfo;
 use service_runtime::auth::AuthClient;
-use service_runtime::db::deadpool_postgres::Pool;
 use service_runtime::db::{self, PostgresCheck};
 use service_runtime::health::Health;
 use service_runtime::metrics::Metrics;

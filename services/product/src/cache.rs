@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use service_runtime::redis::redis::{self, Script};
+use redis::{self, Script};
 use service_runtime::redis::{Redis, RedisError};
 use tokio::sync::Notify;
 

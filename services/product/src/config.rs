@@ -41,6 +41,7 @@ impl ServiceConfig for ProductServiceConfig {
     const DEFAULT_PORT: u16 = DEFAULT_PORT;
     const DEFAULTS: &'static [(&'static str, &'static str)] =
         &[("database_url", DEFAULT_DATABASE_URL)];
+    const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &["DATABASE_URL"];
 
     fn sections() -> Vec<SectionRef> {
         vec![
@@ -77,7 +78,13 @@ mod tests {
 
     fn load(pairs: &[(&'static str, &str)]) -> Result<ProductServiceConfig, ConfigError> {
         ProductServiceConfig::from_settings(Settings::from_pairs(
-            pairs.iter().map(|(key, value)| (*key, (*value).to_owned())),
+            // Production requires the URL explicitly; a test that means to leave it out
+            // builds its settings itself.
+            std::iter::once((
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/products".to_owned(),
+            ))
+            .chain(pairs.iter().map(|(key, value)| (*key, (*value).to_owned()))),
         ))
     }
 

@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use service_runtime::redis::redis::{self, Script};
+use redis::{self, Script};
 use service_runtime::redis::{Redis, RedisError};
 
 use crate::metrics::ProductMetrics;

@@ -1,11 +1,11 @@
 //! The `products` and `reservations` tables, in raw SQL.
 
 use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
 use rust_decimal::Decimal;
-use service_runtime::db::deadpool_postgres::Pool;
-use service_runtime::db::tokio_postgres::Row;
-use service_runtime::db::tokio_postgres::types::ToSql;
 use service_runtime::db::{DbError, Traced};
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use crate::domain::{Description, Price, ProductName, ReservedQuantity, Stock};

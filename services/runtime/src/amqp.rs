@@ -34,7 +34,6 @@ use crate::config::Secret;
 use crate::health::DependencyCheck;
 
 pub use concurrent::{ConsumerOptions, consume_concurrently, delivery_span};
-pub use lapin;
 pub use ordered::{OrderedConsumer, Settlement, consume_ordered};
 
 crate::settings_section! {

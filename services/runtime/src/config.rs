@@ -9,6 +9,7 @@
 //! - [`reference`]: docs/configuration.md rendered from those sections.
 
 mod reference;
+pub mod secrets;
 mod section;
 mod service;
 

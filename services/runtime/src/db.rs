@@ -22,10 +22,6 @@ use crate::config::{ConfigError, Secret};
 use crate::health::DependencyCheck;
 use crate::metrics::Metrics;
 
-pub use deadpool_postgres;
-pub use refinery;
-pub use tokio_postgres;
-
 crate::settings_section! {
     /// PostgreSQL
     pub struct DatabaseConfig {
@@ -42,15 +38,6 @@ crate::settings_section! {
         pub db_timeout_ms: u64 = 2_000;
         /// Create the database when it does not exist.
         pub db_create_database: bool = true;
-    }
-}
-
-impl DatabaseConfig {
-    pub fn with_url(url: impl Into<String>) -> Self {
-        Self {
-            database_url: Secret::new(url),
-            ..Self::default()
-        }
     }
 }
 

@@ -24,6 +24,10 @@ impl HttpClient {
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
             .tcp_nodelay(true)
+            // A redirect is never part of a call this system makes. Following one would send
+            // the body and credentials (the webhook signature, `X-Service-Token`) wherever the
+            // other end points, internal addresses included; it is answered as the 3xx it is.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self { inner, peer })
     }

@@ -1,5 +1,10 @@
 //! The runtime every service binary of the shop shares, so that no service writes its own.
 //!
+//! The clients of outside systems are cargo features, so a service builds only the drivers it
+//! uses: `postgres` ([`db`]), `amqp`, `nats`, `redis`, and `auth-client` (the User Service
+//! client in [`auth`]). Third-party crates are never re-exported: a service names lapin,
+//! tokio-postgres or async-nats itself, through the workspace's dependency table.
+//!
 //! - [`config`]: layered settings (defaults → optional TOML file → environment) with secrets
 //!   that never print, failing start-up with one line that names the bad key.
 //! - [`telemetry`]: JSON or human logs carrying the trace and span id, OpenTelemetry traces over
@@ -18,28 +23,32 @@
 //! - [`redis`]: a bb8-redis pool for optional uses (caches) with short timeouts, traced commands
 //!   and a [`breaker`] so Redis being down costs nothing per request.
 //! - [`service_auth`]: the `X-Service-Token` credential guarding internal routes.
+//! - [`trace_trust`]: whose inbound `traceparent` a request span continues.
 //! - [`server`]: assembles a service's router with the common routes and middleware and serves
 //!   it until the shutdown token fires, draining within a deadline.
 #![warn(missing_debug_implementations)]
 
+#[cfg(feature = "amqp")]
 pub mod amqp;
 pub mod auth;
 pub mod binary;
 pub mod body;
 pub mod breaker;
 pub mod config;
+#[cfg(feature = "postgres")]
 pub mod db;
 pub mod health;
 pub mod http_client;
 pub mod metrics;
+#[cfg(feature = "nats")]
 pub mod nats;
 pub mod problem;
+#[cfg(feature = "redis")]
 pub mod redis;
 pub mod server;
 pub mod service_auth;
 pub mod telemetry;
-
-pub use salvo;
+pub mod trace_trust;
 
 /// Name and version of the running service, as reported by `/health` and on every trace.
 #[derive(Debug, Clone, Copy)]

@@ -17,8 +17,6 @@ use async_nats::{Client, ConnectOptions, Event, HeaderMap};
 use crate::config::Secret;
 use crate::health::DependencyCheck;
 
-pub use async_nats;
-
 crate::settings_section! {
     /// NATS
     pub struct NatsConfig {

@@ -27,8 +27,6 @@ use crate::config::{ConfigError, Secret};
 use crate::health::DependencyCheck;
 use crate::metrics::Metrics;
 
-pub use redis;
-
 crate::settings_section! {
     /// Redis
     pub struct RedisConfig {
@@ -197,10 +195,6 @@ impl Redis {
         self.call::<String>("PING", Request::Command(&redis::cmd("PING")), false)
             .await
             .map(drop)
-    }
-
-    pub fn circuit_state(&self) -> CircuitState {
-        self.breaker.state()
     }
 
     /// Exposes `redis_circuit_open` (1 while Redis is being skipped) and the pool's size.

@@ -83,8 +83,20 @@ impl Handler for Observe {
             http.route = Empty,
             http.response.status_code = Empty,
         );
-        // A malformed or absent traceparent simply starts a new trace.
-        let _ = span.set_parent(crate::telemetry::extract_context(req.headers()));
+        // A malformed or absent traceparent simply starts a new trace; so does one sent by a
+        // client that is not a peer of the system (see `trace_trust`).
+        let peer = req
+            .remote_addr()
+            .as_ipv4()
+            .map(|addr| IpAddr::V4(*addr.ip()))
+            .or_else(|| {
+                req.remote_addr()
+                    .as_ipv6()
+                    .map(|addr| IpAddr::V6(*addr.ip()))
+            });
+        if crate::trace_trust::honours_inbound_context(peer, req.headers()) {
+            let _ = span.set_parent(crate::telemetry::extract_context(req.headers()));
+        }
 
         self.metrics.http.in_flight.inc();
         let guard = InFlight(&self.metrics);

@@ -42,7 +42,7 @@ impl ServiceTokenConfig {
             (Profile::Development, Some(token)) => Ok(Some(token.clone())),
             (Profile::Production, None) => Ok(None),
             (Profile::Production, Some(token))
-                if token.expose() == DEVELOPMENT_SERVICE_TOKEN
+                if crate::config::secrets::is_published(token.expose())
                     || token.expose().len() < MIN_TOKEN_BYTES =>
             {
                 Err(ConfigError::new(

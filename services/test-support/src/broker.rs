@@ -1,14 +1,15 @@
-//! The shared RabbitMQ as tests see it: publish order events the way `docs/events.md` says the
-//! Order Service does, and look into queues (counts, dead letters) without consuming them by a
+//! The shared RabbitMQ as tests see it: publish order events of the shared contract
+//! ([`order_events`]) the way the Order Service does, and look into queues (counts, dead letters) without consuming them by a
 //! service.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
-use service_runtime::amqp::lapin::options::{BasicGetOptions, QueueDeclareOptions};
-use service_runtime::amqp::lapin::types::{AMQPValue, FieldTable, ShortString};
-use service_runtime::amqp::lapin::{BasicProperties, Channel};
+use lapin::options::{BasicGetOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel};
+use order_events::{Money, OrderEvent, OrderSnapshot, OrderStatus, wire};
+use serde_json::Value;
 use service_runtime::amqp::{AmqpConfig, AmqpLink, Topology};
 use service_runtime::config::Secret;
 
@@ -141,7 +142,7 @@ impl TestBroker {
             .await
             .queue_delete(
                 ShortString::from(queue),
-                service_runtime::amqp::lapin::options::QueueDeleteOptions::default(),
+                lapin::options::QueueDeleteOptions::default(),
             )
             .await
             .expect("queue deleted");
@@ -154,8 +155,8 @@ impl TestBroker {
         channel
             .exchange_declare(
                 ShortString::from(exchange),
-                service_runtime::amqp::lapin::ExchangeKind::Topic,
-                service_runtime::amqp::lapin::options::ExchangeDeclareOptions {
+                lapin::ExchangeKind::Topic,
+                lapin::options::ExchangeDeclareOptions {
                     durable: true,
                     ..Default::default()
                 },
@@ -179,7 +180,7 @@ impl TestBroker {
                 ShortString::from(queue.as_str()),
                 ShortString::from(exchange),
                 ShortString::from(binding_key),
-                service_runtime::amqp::lapin::options::QueueBindOptions::default(),
+                lapin::options::QueueBindOptions::default(),
                 FieldTable::default(),
             )
             .await
@@ -203,7 +204,7 @@ impl TestBroker {
             .await
             .exchange_delete(
                 ShortString::from(exchange),
-                service_runtime::amqp::lapin::options::ExchangeDeleteOptions::default(),
+                lapin::options::ExchangeDeleteOptions::default(),
             )
             .await;
     }
@@ -213,28 +214,29 @@ impl TestBroker {
     }
 }
 
-/// The properties `docs/events.md` prescribes for `event`.
+/// The properties the contract ([`order_events::wire`]) prescribes for `event`, taken from the
+/// body as it stands (a test may have edited it into something the contract forbids).
 pub fn event_properties(event: &Value, traceparent: Option<&str>) -> BasicProperties {
     let mut headers = FieldTable::default();
     let version = event["schema_version"].to_string();
     headers.insert(
-        "x-schema-version".into(),
+        wire::SCHEMA_VERSION_HEADER.into(),
         AMQPValue::LongString(version.into()),
     );
     if let Some(traceparent) = traceparent {
         headers.insert(
-            "traceparent".into(),
+            wire::TRACEPARENT_HEADER.into(),
             AMQPValue::LongString(traceparent.into()),
         );
     }
     let event_id = event["event_id"].as_str().unwrap_or_default();
     let event_type = event["event_type"].as_str().unwrap_or_default();
     BasicProperties::default()
-        .with_content_type("application/json".into())
-        .with_delivery_mode(2)
+        .with_content_type(wire::CONTENT_TYPE.into())
+        .with_delivery_mode(wire::PERSISTENT)
         .with_message_id(event_id.into())
         .with_type(event_type.into())
-        .with_app_id("order-service".into())
+        .with_app_id(wire::APP_ID.into())
         .with_timestamp(
             chrono::Utc::now()
                 .timestamp()
@@ -244,29 +246,30 @@ pub fn event_properties(event: &Value, traceparent: Option<&str>) -> BasicProper
         .with_headers(headers)
 }
 
-/// An `order.created` event (schema version 1) for order `order_id` with a fresh event id.
+/// An order as events show it, for test events: order `order_id`, placed and last changed now.
+pub fn order_snapshot(order_id: i64, status: OrderStatus) -> OrderSnapshot {
+    let now = chrono::Utc::now();
+    let money = |text: &str| Money::try_from(text.to_owned()).expect("a valid amount");
+    OrderSnapshot {
+        id: order_id,
+        user_id: 7,
+        username: "alice".into(),
+        product_id: 3,
+        product_name: "Walnut desk".into(),
+        unit_price: money("249.00"),
+        quantity: 2,
+        total_price: money("498.00"),
+        status,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// An `order.created` event for order `order_id` with a fresh event id, as a JSON value that a
+/// test may edit before publishing it.
 pub fn order_created(order_id: i64) -> Value {
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    json!({
-        "event_id": uuid::Uuid::now_v7().to_string(),
-        "event_type": "order.created",
-        "schema_version": 1,
-        "occurred_at": now,
-        "previous_status": null,
-        "order": {
-            "id": order_id,
-            "user_id": 7,
-            "username": "alice",
-            "product_id": 3,
-            "product_name": "Walnut desk",
-            "unit_price": "249.00",
-            "quantity": 2,
-            "total_price": "498.00",
-            "status": "pending",
-            "created_at": now,
-            "updated_at": now,
-        }
-    })
+    let event = OrderEvent::created(order_snapshot(order_id, OrderStatus::Pending));
+    serde_json::to_value(event).expect("an event is JSON")
 }
 
 /// A fresh sampled W3C `traceparent`, as a producer's request span would send.
@@ -280,10 +283,8 @@ pub fn new_traceparent() -> (String, String) {
 /// with `#`, declared on every new channel; with `prefetch`, also the channel's QoS. For tests
 /// of the runtime's AMQP link and consumers.
 pub fn private_topology(exchange: String, queue: String, prefetch: Option<u16>) -> Topology {
-    use service_runtime::amqp::lapin::ExchangeKind;
-    use service_runtime::amqp::lapin::options::{
-        BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions,
-    };
+    use lapin::ExchangeKind;
+    use lapin::options::{BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions};
     Arc::new(move |channel| {
         let (exchange, queue) = (exchange.clone(), queue.clone());
         Box::pin(async move {

@@ -53,8 +53,15 @@ use user_service::config::UserServiceConfig;
 use user_service::state::AppState;
 
 pub const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432";
-/// A JWT key that passes the production checks; only tests use it.
-pub const TEST_JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
+/// A JWT key that passes the production checks, generated per test process (a key written in
+/// the repository would be a published secret, which production refuses).
+pub static TEST_JWT_SECRET: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "generated-{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+});
 
 static INIT: Once = Once::new();
 static EXPORTING: OnceLock<SdkTracerProvider> = OnceLock::new();
@@ -206,15 +213,23 @@ pub struct UserServiceHandle {
     pub database: TestDatabase,
 }
 
+/// The Redis key prefix of the login and registration counts of the User Service on `database`.
+pub fn throttle_key_prefix(database: &TestDatabase) -> String {
+    format!("test:{}:", database.name)
+}
+
 /// Settings for a User Service under test; `extra` overrides or adds keys.
 pub fn user_service_settings(database: &TestDatabase, extra: &[(&'static str, &str)]) -> Settings {
     let mut pairs: Vec<(&'static str, String)> = vec![
         ("HOST", "127.0.0.1".into()),
         ("PORT", "0".into()),
         ("DATABASE_URL", database.url.clone()),
-        ("JWT_SECRET", TEST_JWT_SECRET.into()),
+        ("JWT_SECRET", TEST_JWT_SECRET.clone()),
         // The minimum cost keeps tests fast; the timing tests compare paths at equal cost.
         ("BCRYPT_COST", "4".into()),
+        // Attempts are counted in the shared Redis: each test's service (and its replicas, which
+        // share the database) counts under its own keys.
+        ("THROTTLE_KEY_PREFIX", throttle_key_prefix(database)),
     ];
     pairs.extend(extra.iter().map(|(key, value)| (*key, (*value).to_owned())));
     Settings::from_pairs(pairs)

@@ -47,7 +47,7 @@ pub fn order_service_settings(
         ("DATABASE_URL", database.url.clone()),
         ("USER_SERVICE_URL", users.base_url.clone()),
         ("PRODUCT_SERVICE_URL", products.base_url.clone()),
-        ("SERVICE_TOKEN", TEST_SERVICE_TOKEN.into()),
+        ("SERVICE_TOKEN", TEST_SERVICE_TOKEN.clone()),
         ("AMQP_URL", BROKER_URL.into()),
         ("AMQP_TIMEOUT_MS", "2000".into()),
         ("ORDER_EVENTS_EXCHANGE", exchange.into()),

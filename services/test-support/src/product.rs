@@ -17,8 +17,10 @@ use crate::{TestDatabase, UserServiceHandle, http_client, init};
 
 /// The shared Redis every test uses, each service under its own key prefix.
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
-/// A service credential that passes the production checks; only tests use it.
-pub const TEST_SERVICE_TOKEN: &str = "test-only-service-token-0123456789";
+/// A service credential that passes the production checks, generated per test process: a value
+/// written in the repository would be a published secret, which production refuses.
+pub static TEST_SERVICE_TOKEN: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("generated-{}", uuid::Uuid::new_v4().simple()));
 
 /// The Product Service running in this process.
 #[derive(Debug)]
@@ -48,7 +50,7 @@ pub fn product_service_settings(
         ("REDIS_URL", REDIS_URL.into()),
         ("CACHE_KEY_PREFIX", cache_key_prefix.into()),
         ("USER_SERVICE_URL", users.base_url.clone()),
-        ("SERVICE_TOKEN", TEST_SERVICE_TOKEN.into()),
+        ("SERVICE_TOKEN", TEST_SERVICE_TOKEN.clone()),
     ];
     pairs.extend(extra.iter().map(|(key, value)| (*key, (*value).to_owned())));
     Settings::from_pairs(pairs)
@@ -136,7 +138,7 @@ impl ProductServiceHandle {
     ) -> reqwest::Response {
         self.client
             .post(self.url("/internal/reservations"))
-            .header(SERVICE_TOKEN_HEADER, TEST_SERVICE_TOKEN)
+            .header(SERVICE_TOKEN_HEADER, TEST_SERVICE_TOKEN.as_str())
             .json(&json!({
                 "reservation_id": reservation_id,
                 "product_id": product_id,
@@ -151,7 +153,7 @@ impl ProductServiceHandle {
     pub async fn release(&self, reservation_id: uuid::Uuid) -> reqwest::Response {
         self.client
             .delete(self.url(&format!("/internal/reservations/{reservation_id}")))
-            .header(SERVICE_TOKEN_HEADER, TEST_SERVICE_TOKEN)
+            .header(SERVICE_TOKEN_HEADER, TEST_SERVICE_TOKEN.as_str())
             .send()
             .await
             .expect("request reaches the product service")

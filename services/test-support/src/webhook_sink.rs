@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use service_runtime::salvo::http::StatusCode;
-use service_runtime::salvo::prelude::*;
-use service_runtime::salvo::server::ServerHandle;
+use salvo::http::StatusCode;
+use salvo::prelude::*;
+use salvo::server::ServerHandle;
 use tokio::sync::watch;
 
 /// One request as it arrived.
@@ -35,6 +35,8 @@ impl ReceivedHook {
 struct Shared {
     received: Mutex<Vec<ReceivedHook>>,
     status: AtomicU16,
+    /// When set, every request is answered with a 307 to this URL.
+    redirect: Mutex<Option<String>>,
     /// While true, requests wait before answering.
     held: watch::Sender<bool>,
 }
@@ -57,6 +59,7 @@ impl WebhookSink {
         let shared = Arc::new(Shared {
             received: Mutex::default(),
             status: AtomicU16::new(200),
+            redirect: Mutex::default(),
             held: watch::channel(false).0,
         });
         let router = Router::with_path("hook").post(Endpoint(shared.clone()));
@@ -74,6 +77,11 @@ impl WebhookSink {
     /// The status every following request gets (200 at first).
     pub fn respond_with(&self, status: u16) {
         self.shared.status.store(status, Ordering::Relaxed);
+    }
+
+    /// Requests from now on are answered `307 Temporary Redirect` to `location`.
+    pub fn redirect_to(&self, location: &str) {
+        *self.shared.redirect.lock().expect("sink lock") = Some(location.to_owned());
     }
 
     /// Requests from now on wait until [`release`](Self::release).
@@ -121,6 +129,12 @@ impl Handler for Endpoint {
             .push(ReceivedHook { headers, body });
         let mut held = self.0.held.subscribe();
         let _ = held.wait_for(|held| !*held).await;
+        let redirect = self.0.redirect.lock().expect("sink lock").clone();
+        if let Some(location) = redirect {
+            res.status_code(StatusCode::TEMPORARY_REDIRECT);
+            let _ = res.add_header("location", location, true);
+            return;
+        }
         let status = StatusCode::from_u16(self.0.status.load(Ordering::Relaxed))
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         res.status_code(status);

@@ -4,23 +4,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use deadpool_postgres::Pool;
 use salvo::Service;
 use salvo::conn::tcp::TcpAcceptor;
 use service_runtime::ServiceInfo;
-use service_runtime::db::deadpool_postgres::Pool;
 use service_runtime::db::{self, PostgresCheck};
 use service_runtime::health::Health;
 use service_runtime::metrics::Metrics;
+use service_runtime::redis::{Redis, RedisCheck};
 use service_runtime::server::{self, ServiceParts};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::UserServiceConfig;
-use crate::domain::{Password, Username};
+use crate::limiter::AttemptLimiter;
 use crate::metrics::UserMetrics;
 use crate::password::PasswordHasher;
 use crate::repository::UsersRepository;
 use crate::state::AppState;
-use crate::throttle::LoginThrottle;
 use crate::tokens::TokenIssuer;
 
 pub const INFO: ServiceInfo = ServiceInfo {
@@ -55,13 +55,29 @@ impl Application {
         db::register_pool_metrics(&metrics, &pool);
 
         let auth = &config.auth;
+        // Built without connecting: the service starts, and logins work, with Redis down.
+        let redis = Redis::new(&config.redis)?;
+        redis.register_metrics(&metrics);
         let state = Arc::new(AppState {
             users: UsersRepository::new(pool.clone()),
-            hasher: PasswordHasher::new(auth.bcrypt_cost, auth.bcrypt_max_concurrency).await?,
+            hasher: PasswordHasher::new(
+                auth.bcrypt_cost,
+                auth.bcrypt_max_concurrency,
+                auth.bcrypt_queue_capacity,
+            )
+            .await?,
             tokens: TokenIssuer::new(config.jwt_secret.expose().as_bytes(), auth.jwt_ttl_secs),
-            throttle: LoginThrottle::new(
+            login_attempts: AttemptLimiter::new(
                 auth.login_max_failures,
                 Duration::from_secs(auth.login_failure_window_secs),
+                format!("{}login:", auth.throttle_key_prefix),
+                Some(redis.clone()),
+            ),
+            registrations: AttemptLimiter::new(
+                auth.register_max_per_client,
+                Duration::from_secs(auth.register_window_secs),
+                format!("{}register:", auth.throttle_key_prefix),
+                Some(redis.clone()),
             ),
             metrics: UserMetrics::register(&metrics),
         });
@@ -69,10 +85,22 @@ impl Application {
             auth.bootstrap_admin_username.as_deref(),
             auth.bootstrap_admin_password.as_ref(),
         ) {
-            ensure_admin(&state, username, password.expose()).await?;
+            crate::bootstrap::ensure_admin(
+                &state.users,
+                &state.hasher,
+                username,
+                password.expose(),
+            )
+            .await?;
         }
 
-        let health = Health::new(INFO, vec![Arc::new(PostgresCheck(pool.clone()))]);
+        let health = Health::new(
+            INFO,
+            vec![
+                Arc::new(PostgresCheck(pool.clone())),
+                Arc::new(RedisCheck(redis)),
+            ],
+        );
         let service = server::build_service(ServiceParts {
             info: INFO,
             api: crate::routes::router(state.clone()),
@@ -112,16 +140,4 @@ impl Application {
         .await;
         self.pool.close();
     }
-}
-
-/// Creates the bootstrap admin, or promotes the existing account of that name.
-async fn ensure_admin(state: &AppState, username: &str, password: &str) -> anyhow::Result<()> {
-    let username = Username::parse(username)
-        .map_err(|error| anyhow::anyhow!("BOOTSTRAP_ADMIN_USERNAME {}", error.message))?;
-    let password = Password::parse(password)
-        .map_err(|error| anyhow::anyhow!("BOOTSTRAP_ADMIN_PASSWORD {}", error.message))?;
-    let hash = state.hasher.hash(&password).await?;
-    let admin = state.users.ensure_admin(&username, &hash).await?;
-    tracing::info!(user_id = admin.id, username = %admin.username, "bootstrap admin ensured");
-    Ok(())
 }

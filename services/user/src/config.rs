@@ -1,26 +1,19 @@
-//! The User Service's settings: the common and database sections, and its own [`AuthConfig`].
+//! The User Service's settings: the common, database and Redis (where login and registration
+//! attempts are counted for every replica) sections, and its own [`AuthConfig`].
 //! Every setting's default, range and meaning are in docs/configuration.md, generated from
 //! these declarations.
 
 use service_runtime::config::{
-    CommonConfig, ConfigError, Profile, Secret, SectionRef, ServiceConfig, Settings,
+    CommonConfig, ConfigError, Profile, Secret, SectionRef, ServiceConfig, Settings, secrets,
 };
 use service_runtime::db::DatabaseConfig;
+use service_runtime::redis::RedisConfig;
 
 pub const DEFAULT_PORT: u16 = 8001;
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/users";
 
 /// Used only under `APP_PROFILE=development`; refused in production.
 const DEVELOPMENT_SECRET: &str = "development-only-jwt-secret-never-use-in-production";
-/// Secrets seen in examples and tutorials: refusing them catches a copied `.env`.
-const KNOWN_WEAK_SECRETS: [&str; 6] = [
-    DEVELOPMENT_SECRET,
-    "secret",
-    "changeme",
-    "your-secret-key",
-    "your-secret-key-change-in-production",
-    "supersecret",
-];
 
 service_runtime::settings_section! {
     /// User Service: tokens and passwords
@@ -40,14 +33,25 @@ service_runtime::settings_section! {
         #[shown("number of CPU cores")]
         pub bcrypt_max_concurrency: usize =
             std::thread::available_parallelism().map_or(2, usize::from);
-        /// Brute-force lockout: failed logins per username, and per client address, before a
-        /// 429 with `Retry-After` (counted per replica).
+        /// Hashes waiting for a thread; more get 503 with `Retry-After`.
+        #[range(1..)]
+        pub bcrypt_queue_capacity: usize = 64;
+        /// Brute-force lockout: login attempts per username, and per client address, in the
+        /// window before a 429 with `Retry-After` (a success forgets them).
         #[range(1..)]
         pub login_max_failures: u32 = 5;
-        /// Window those failures are counted in, in seconds.
+        /// Window those attempts are counted in, in seconds.
+        #[range(1..)]
         pub login_failure_window_secs: u64 = 300;
-        /// With `BOOTSTRAP_ADMIN_PASSWORD`: this account is created as an admin at start, or
-        /// promoted if it exists.
+        /// Registrations per client address in `REGISTER_WINDOW_SECS`.
+        #[range(1..)]
+        pub register_max_per_client: u32 = 10;
+        /// Window registrations are counted in, in seconds.
+        #[range(1..)]
+        pub register_window_secs: u64 = 3600;
+        /// Redis key prefix of those counts, which every replica shares.
+        pub throttle_key_prefix: String = "user-throttle:".into();
+        /// With `BOOTSTRAP_ADMIN_PASSWORD`: this admin is created once at start, if absent.
         pub bootstrap_admin_username: Option<String> = None;
         /// The bootstrap admin's password (set both or neither).
         pub bootstrap_admin_password: Option<Secret> = None;
@@ -59,6 +63,8 @@ pub struct UserServiceConfig {
     pub common: CommonConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
+    /// Where login and registration attempts are counted for every replica.
+    pub redis: RedisConfig,
     /// The signing key after the production checks.
     pub jwt_secret: Secret,
 }
@@ -68,12 +74,14 @@ impl ServiceConfig for UserServiceConfig {
     const DEFAULT_PORT: u16 = DEFAULT_PORT;
     const DEFAULTS: &'static [(&'static str, &'static str)] =
         &[("database_url", DEFAULT_DATABASE_URL)];
+    const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &["DATABASE_URL"];
 
     fn sections() -> Vec<SectionRef> {
         vec![
             SectionRef::of::<CommonConfig>(),
             SectionRef::of::<DatabaseConfig>(),
             SectionRef::of::<AuthConfig>(),
+            SectionRef::of::<RedisConfig>(),
         ]
     }
 
@@ -81,6 +89,8 @@ impl ServiceConfig for UserServiceConfig {
         let common: CommonConfig = settings.extract()?;
         let auth: AuthConfig = settings.extract()?;
         let jwt_secret = checked_secret(common.app_profile, auth.jwt_secret.as_ref())?;
+        let redis: RedisConfig = settings.extract()?;
+        redis.validate()?;
         if auth.bootstrap_admin_username.is_some() != auth.bootstrap_admin_password.is_some() {
             return Err(ConfigError::new(
                 "BOOTSTRAP_ADMIN_PASSWORD",
@@ -91,6 +101,7 @@ impl ServiceConfig for UserServiceConfig {
             common,
             database: settings.extract()?,
             auth,
+            redis,
             jwt_secret,
         })
     }
@@ -105,7 +116,7 @@ fn checked_secret(profile: Profile, secret: Option<&Secret>) -> Result<Secret, C
             "is required (or set APP_PROFILE=development for a local run)",
         )),
         (Profile::Production, Some(secret)) => {
-            if KNOWN_WEAK_SECRETS.contains(&secret.expose()) {
+            if secrets::is_published(secret.expose()) {
                 Err(ConfigError::new(
                     "JWT_SECRET",
                     "is a published example value; generate a random one",
@@ -125,7 +136,13 @@ mod tests {
 
     fn load(pairs: &[(&'static str, &str)]) -> Result<UserServiceConfig, ConfigError> {
         UserServiceConfig::from_settings(Settings::from_pairs(
-            pairs.iter().map(|(key, value)| (*key, (*value).to_owned())),
+            // Production requires the URL explicitly; a test that means to leave it out
+            // builds its settings itself.
+            std::iter::once((
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/users".to_owned(),
+            ))
+            .chain(pairs.iter().map(|(key, value)| (*key, (*value).to_owned()))),
         ))
     }
 

@@ -23,10 +23,17 @@ pub enum UserError {
     InvalidCredentials,
     #[error("too many failed logins")]
     TooManyAttempts { retry_after: Duration },
+    #[error("too many registrations from this client")]
+    TooManyRegistrations { retry_after: Duration },
     #[error(transparent)]
     Database(#[from] DbError),
     #[error(transparent)]
     Hash(#[from] HashError),
+}
+
+/// Rounded up, so a client that waits exactly this long is let in.
+fn whole_seconds(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 impl From<Problem> for UserError {
@@ -57,8 +64,15 @@ impl UserError {
                 "Too many failed logins",
             )
             .detail("Wait before trying again.")
-            // Round up so a client that waits exactly this long is let in.
-            .retry_after(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)),
+            .retry_after(whole_seconds(retry_after)),
+            Self::TooManyRegistrations { retry_after } => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-registrations",
+                "Too many registrations from this client",
+            )
+            .detail("Wait before registering another account.")
+            .retry_after(whole_seconds(retry_after)),
+            Self::Hash(HashError::Busy) => Problem::unavailable("Password checking"),
             Self::Database(DbError::Unavailable(_)) => Problem::unavailable("The user database"),
             Self::Database(DbError::UniqueViolation { .. }) => Self::UsernameTaken.into_problem(),
             Self::Database(_) | Self::Hash(_) => Problem::internal(),
@@ -70,6 +84,7 @@ impl UserError {
 impl Writer for UserError {
     async fn write(self, req: &mut Request, depot: &mut Depot, res: &mut Response) {
         match &self {
+            Self::Hash(HashError::Busy) => tracing::warn!("password hashing queue full: 503"),
             Self::Database(DbError::Unavailable(cause)) => {
                 tracing::warn!(error = %cause, "database unavailable");
             }

@@ -4,14 +4,18 @@
 //!   `/health*`, `/metrics`, `/openapi.json` and `/docs`.
 //! - [`domain`]: `Username`, `Password`, `Role`, valid by construction.
 //! - [`repository`]: the `users` table in raw SQL (migrations in `sql/user/`).
+//! - [`bootstrap`]: the first admin, created once and never promoted or revived.
 //! - [`password`]: bcrypt on the blocking pool, bounded; [`tokens`]: HS256 JWTs;
-//!   [`throttle`]: failed-login lockout.
+//!   [`limiter`]: login and registration attempts counted in Redis for every replica, with
+//!   [`throttle`] as each replica's own fallback.
 //! - [`Application`]: builds all of it from a [`config::UserServiceConfig`] and serves it.
 
 mod app;
+pub mod bootstrap;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod limiter;
 pub mod metrics;
 pub mod password;
 pub mod repository;

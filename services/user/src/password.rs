@@ -6,7 +6,13 @@
 //! storm waits there, asynchronously, instead of oversubscribing the cores. The threads run at
 //! a lowered scheduling priority (nice 4), so the cores they keep busy are still handed to the Tokio
 //! workers at once when a cheap request (a health check, a token validation) arrives.
+//!
+//! The queue is bounded (`BCRYPT_QUEUE_CAPACITY` waiting jobs): past that, [`HashError::Busy`]
+//! becomes a 503 with `Retry-After` at once, instead of a queue that grows with a storm and
+//! answers everyone late. A job whose caller has gone (the client disconnected and its request
+//! was dropped) is skipped when its turn comes: nobody would read the result.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +26,8 @@ pub enum HashError {
     Bcrypt(#[from] bcrypt::BcryptError),
     #[error("password hashing workers are gone")]
     Workers,
+    #[error("password hashing queue is full")]
+    Busy,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -28,14 +36,18 @@ type Job = Box<dyn FnOnce() + Send>;
 pub struct PasswordHasher {
     cost: u32,
     jobs: mpsc::Sender<Job>,
-    /// A hash of a random password with the configured cost: checking an unknown user's
-    /// password against it costs as much as a real check, so response time does not reveal
-    /// whether a username exists.
+    /// Jobs sent and not yet started; at most `capacity`.
+    queued: Arc<AtomicUsize>,
+    capacity: usize,
+    /// A hash carrying the configured cost: checking an unknown user's password against it costs
+    /// as much as a real check, so response time does not reveal whether a username exists.
     dummy_hash: Arc<str>,
 }
 
 impl PasswordHasher {
-    pub async fn new(cost: u32, workers: usize) -> Result<Self, HashError> {
+    /// `capacity` jobs may wait for the `workers` threads; more are refused with
+    /// [`HashError::Busy`].
+    pub async fn new(cost: u32, workers: usize, capacity: usize) -> Result<Self, HashError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for index in 0..workers.max(1) {
@@ -65,31 +77,39 @@ impl PasswordHasher {
                 })
                 .map_err(|_| HashError::Workers)?;
         }
-        let mut hasher = Self {
+        Ok(Self {
             cost,
             jobs,
-            dummy_hash: Arc::from(""),
-        };
-        let filler = uuid::Uuid::new_v4().to_string();
-        hasher.dummy_hash = hasher
-            .run(move || bcrypt::hash(filler, cost))
-            .await??
-            .into();
-        Ok(hasher)
+            queued: Arc::new(AtomicUsize::new(0)),
+            capacity: capacity.max(1),
+            dummy_hash: dummy_hash(cost)?.into(),
+        })
     }
 
     /// Runs `work` on a hashing thread and waits for its result without blocking the caller's
-    /// worker.
+    /// worker. Refused at once when the queue is full; skipped if the caller is gone by the
+    /// time a thread takes it.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(HashError::Busy);
+        }
         let (done, result) = oneshot::channel();
-        self.jobs
-            .send(Box::new(move || {
-                let _ = done.send(work());
-            }))
-            .map_err(|_| HashError::Workers)?;
+        let queued = self.queued.clone();
+        let job: Job = Box::new(move || {
+            queued.fetch_sub(1, Ordering::AcqRel);
+            if done.is_closed() {
+                return;
+            }
+            let _ = done.send(work());
+        });
+        if self.jobs.send(job).is_err() {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(HashError::Workers);
+        }
         result.await.map_err(|_| HashError::Workers)
     }
 
@@ -110,13 +130,23 @@ impl PasswordHasher {
     }
 }
 
+/// A well-formed bcrypt hash that announces `cost` without costing it to make: a cheap cost-4
+/// hash of a random password with its cost field rewritten. Verifying against it runs the full
+/// `cost` rounds (the work depends on the cost field and salt, not on how the hash was made)
+/// and never matches. Start-up thus spends no real hash on it.
+fn dummy_hash(cost: u32) -> Result<String, HashError> {
+    let cheap = bcrypt::hash(uuid::Uuid::new_v4().to_string(), 4)?;
+    // "$2b$04$<salt><digest>": the cost is the two digits after the second '$'.
+    Ok(format!("{}{cost:02}{}", &cheap[..4], &cheap[6..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
     async fn hash_then_verify() {
-        let hasher = PasswordHasher::new(4, 2).await.unwrap();
+        let hasher = PasswordHasher::new(4, 2, 8).await.unwrap();
         let password = Password::parse("correct horse").unwrap();
         let hash = hasher.hash(&password).await.unwrap();
         assert!(hash.starts_with("$2b$04$"));
@@ -124,9 +154,84 @@ mod tests {
         assert!(!hasher.verify("wrong horse!", Some(&hash)).await.unwrap());
     }
 
+    #[test]
+    fn the_dummy_hash_carries_the_configured_cost() {
+        let dummy = dummy_hash(12).unwrap();
+        assert!(dummy.starts_with("$2b$12$"), "{dummy}");
+        assert_eq!(dummy.len(), 60);
+    }
+
     #[tokio::test]
     async fn unknown_user_never_verifies_even_with_the_dummy_password() {
-        let hasher = PasswordHasher::new(4, 1).await.unwrap();
+        let hasher = PasswordHasher::new(4, 1, 8).await.unwrap();
         assert!(!hasher.verify("anything-at-all", None).await.unwrap());
+    }
+
+    /// Polls `check` with a 5 s deadline.
+    async fn poll_until(check: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !check() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "condition not reached"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Occupies the only worker until the returned sender fires.
+    async fn block_the_worker(hasher: &PasswordHasher) -> std::sync::mpsc::Sender<()> {
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let blocker = hasher.clone();
+        tokio::spawn(async move {
+            blocker
+                .run(move || {
+                    let _ = started.send(());
+                    let _ = blocked.recv();
+                })
+                .await
+        });
+        running.await.unwrap();
+        release
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once() {
+        let hasher = PasswordHasher::new(4, 1, 1).await.unwrap();
+        let release = block_the_worker(&hasher).await;
+        let waiting = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.run(|| 1).await }
+        });
+        poll_until(|| hasher.queued.load(Ordering::Acquire) == 1).await;
+        assert!(matches!(hasher.run(|| 2).await, Err(HashError::Busy)));
+        release.send(()).unwrap();
+        assert_eq!(waiting.await.unwrap().unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_caller_left_is_skipped() {
+        let hasher = PasswordHasher::new(4, 1, 4).await.unwrap();
+        let release = block_the_worker(&hasher).await;
+        let ran = Arc::new(AtomicUsize::new(0));
+        let abandoned = {
+            let ran = ran.clone();
+            hasher.run(move || ran.fetch_add(1, Ordering::AcqRel))
+        };
+        // The caller gives up (a client that disconnected drops its request's future).
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(50), abandoned)
+                .await
+                .is_err()
+        );
+        release.send(()).unwrap();
+        // A job queued after the abandoned one has run, so the abandoned one had its turn.
+        assert_eq!(hasher.run(|| 7).await.unwrap(), 7);
+        assert_eq!(
+            ran.load(Ordering::Acquire),
+            0,
+            "the abandoned job was hashed"
+        );
     }
 }

@@ -1,9 +1,9 @@
 //! The `users` table, in raw SQL.
 
 use chrono::{DateTime, Utc};
-use service_runtime::db::deadpool_postgres::Pool;
-use service_runtime::db::tokio_postgres::Row;
+use deadpool_postgres::Pool;
 use service_runtime::db::{DbError, Traced};
+use tokio_postgres::Row;
 
 use crate::domain::{Role, Username};
 
@@ -110,27 +110,6 @@ impl UsersRepository {
             )
             .await?;
         Ok(updated == 1)
-    }
-
-    /// Creates `username` as an admin, or promotes the existing account (keeping its password).
-    pub async fn ensure_admin(
-        &self,
-        username: &Username,
-        hashed_password: &str,
-    ) -> Result<UserRecord, DbError> {
-        let client = self.pool.get().await?;
-        let row = client
-            .query_one_traced(
-                &format!(
-                    "INSERT INTO users (username, hashed_password, role) VALUES ($1, $2, 'admin') \
-                     ON CONFLICT ((lower(username))) \
-                     DO UPDATE SET role = 'admin', is_active = TRUE, updated_at = now() \
-                     RETURNING {COLUMNS}"
-                ),
-                &[&username.as_str(), &hashed_password],
-            )
-            .await?;
-        Ok(UserRecord::from_row(&row))
     }
 
     /// Enables or disables an account; a disabled account cannot log in and its tokens stop

@@ -1,9 +1,9 @@
 //! What handlers share.
 
+use crate::limiter::AttemptLimiter;
 use crate::metrics::UserMetrics;
 use crate::password::PasswordHasher;
 use crate::repository::UsersRepository;
-use crate::throttle::LoginThrottle;
 use crate::tokens::TokenIssuer;
 
 #[derive(Debug)]
@@ -11,6 +11,9 @@ pub struct AppState {
     pub users: UsersRepository,
     pub hasher: PasswordHasher,
     pub tokens: TokenIssuer,
-    pub throttle: LoginThrottle,
+    /// Login attempts, per username and per client address.
+    pub login_attempts: AttemptLimiter,
+    /// Registrations, per client address.
+    pub registrations: AttemptLimiter,
     pub metrics: UserMetrics,
 }

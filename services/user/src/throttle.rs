@@ -1,71 +1,99 @@
-//! Brute-force protection for `POST /login`: a sliding window of recent failures per key (the
-//! username, and separately the client address). Once a key holds `max_failures` failures
-//! within `window`, further attempts are refused until the oldest failure leaves the window.
+//! The in-memory attempt window: a sliding window of recent attempts per key (a username, a
+//! client address). Once a key holds `max_attempts` attempts within `window`, further attempts
+//! are refused until the oldest leaves the window.
 //!
-//! The counts live in this process. With several replicas each keeps its own, so the effective
-//! limit is `max_failures × replicas`; a shared store would be needed for an exact global limit.
+//! This is the fallback of [`crate::limiter::AttemptLimiter`] while Redis is unavailable: the
+//! counts live in this process, so with several replicas the effective limit is then
+//! `max_attempts × replicas`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Keys tracked at most; beyond it, keys whose failures all expired are dropped first.
+/// Keys tracked at most; beyond it, keys whose attempts all expired are dropped first.
 const MAX_KEYS: usize = 100_000;
 
 #[derive(Debug)]
 pub struct LoginThrottle {
-    max_failures: usize,
+    max_attempts: usize,
     window: Duration,
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    attempts: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
 impl LoginThrottle {
-    pub fn new(max_failures: u32, window: Duration) -> Self {
+    pub fn new(max_attempts: u32, window: Duration) -> Self {
         Self {
-            max_failures: usize::try_from(max_failures).unwrap_or(usize::MAX),
+            max_attempts: usize::try_from(max_attempts).unwrap_or(usize::MAX),
             window,
-            failures: Mutex::new(HashMap::new()),
+            attempts: Mutex::new(HashMap::new()),
         }
     }
 
-    /// How long `key` must wait, if it is locked out now.
-    pub fn retry_after(&self, key: &str, now: Instant) -> Option<Duration> {
-        let mut failures = self.failures.lock().expect("throttle lock poisoned");
-        let entry = failures.get_mut(key)?;
-        Self::expire(entry, now, self.window);
-        if entry.len() < self.max_failures {
-            return None;
-        }
-        let oldest = *entry.front()?;
-        Some(self.window.saturating_sub(now.duration_since(oldest)))
-    }
-
-    pub fn record_failure(&self, key: &str, now: Instant) {
-        let mut failures = self.failures.lock().expect("throttle lock poisoned");
-        if failures.len() >= MAX_KEYS && !failures.contains_key(key) {
-            let window = self.window;
-            failures.retain(|_, entry| {
-                Self::expire(entry, now, window);
-                !entry.is_empty()
-            });
-            if failures.len() >= MAX_KEYS {
-                // Still full of live keys: forget an arbitrary one rather than grow unbounded.
-                if let Some(victim) = failures.keys().next().cloned() {
-                    failures.remove(&victim);
+    /// Counts an attempt on every key at once, unless one of them is locked out: then nothing is
+    /// counted and the longest wait is returned. One lock for all keys, so concurrent attempts
+    /// cannot all slip under the limit.
+    pub fn try_begin(&self, keys: &[&str], now: Instant) -> Result<(), Duration> {
+        let mut attempts = self.attempts.lock().expect("throttle lock poisoned");
+        let wait = keys
+            .iter()
+            .filter_map(|key| {
+                let entry = attempts.get_mut(*key)?;
+                Self::expire(entry, now, self.window);
+                if entry.len() < self.max_attempts {
+                    return None;
                 }
+                let oldest = *entry.front()?;
+                Some(self.window.saturating_sub(now.duration_since(oldest)))
+            })
+            .max();
+        if let Some(wait) = wait {
+            return Err(wait);
+        }
+        for key in keys {
+            Self::make_room(&mut attempts, key, now, self.window);
+            let entry = attempts.entry((*key).to_owned()).or_default();
+            entry.push_back(now);
+            while entry.len() > self.max_attempts {
+                entry.pop_front();
             }
         }
-        let entry = failures.entry(key.to_owned()).or_default();
-        Self::expire(entry, now, self.window);
-        entry.push_back(now);
-        while entry.len() > self.max_failures {
-            entry.pop_front();
+        Ok(())
+    }
+
+    /// Forgets one attempt made at `at` on `key` (a successful login, from that client).
+    pub fn forget(&self, key: &str, at: Instant) {
+        let mut attempts = self.attempts.lock().expect("throttle lock poisoned");
+        if let Some(entry) = attempts.get_mut(key)
+            && let Some(position) = entry.iter().position(|attempt| *attempt == at)
+        {
+            entry.remove(position);
         }
     }
 
-    /// Forgets `key`'s failures (after a successful login with that username).
+    fn make_room(
+        failures: &mut HashMap<String, VecDeque<Instant>>,
+        key: &str,
+        now: Instant,
+        window: Duration,
+    ) {
+        if failures.len() < MAX_KEYS || failures.contains_key(key) {
+            return;
+        }
+        failures.retain(|_, entry| {
+            Self::expire(entry, now, window);
+            !entry.is_empty()
+        });
+        if failures.len() >= MAX_KEYS {
+            // Still full of live keys: forget an arbitrary one rather than grow unbounded.
+            if let Some(victim) = failures.keys().next().cloned() {
+                failures.remove(&victim);
+            }
+        }
+    }
+
+    /// Forgets `key`'s attempts (after a successful login with that username).
     pub fn reset(&self, key: &str) {
-        self.failures
+        self.attempts
             .lock()
             .expect("throttle lock poisoned")
             .remove(key);
@@ -86,33 +114,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn locks_after_max_failures_until_the_window_passes() {
+    fn locks_after_max_attempts_until_the_window_passes() {
         let throttle = LoginThrottle::new(3, Duration::from_secs(60));
         let start = Instant::now();
         for second in 0..3 {
-            assert!(throttle.retry_after("bob", start).is_none());
-            throttle.record_failure("bob", start + Duration::from_secs(second));
+            let at = start + Duration::from_secs(second);
+            assert!(throttle.try_begin(&["bob"], at).is_ok());
         }
         let later = start + Duration::from_secs(10);
         assert_eq!(
-            throttle.retry_after("bob", later),
-            Some(Duration::from_secs(50))
+            throttle.try_begin(&["bob"], later),
+            Err(Duration::from_secs(50))
         );
-        assert!(throttle.retry_after("alice", later).is_none());
+        assert!(throttle.try_begin(&["alice"], later).is_ok());
         assert!(
             throttle
-                .retry_after("bob", start + Duration::from_secs(61))
-                .is_none()
+                .try_begin(&["bob"], start + Duration::from_secs(61))
+                .is_ok()
         );
     }
 
     #[test]
-    fn reset_clears_a_key() {
+    fn a_locked_key_refuses_the_attempt_on_every_key() {
         let throttle = LoginThrottle::new(1, Duration::from_secs(60));
         let now = Instant::now();
-        throttle.record_failure("bob", now);
-        assert!(throttle.retry_after("bob", now).is_some());
+        throttle.try_begin(&["user:bob"], now).unwrap();
+        assert!(throttle.try_begin(&["user:bob", "ip:a"], now).is_err());
+        // Nothing was counted for the client: it may still try another name.
+        assert!(throttle.try_begin(&["user:eve", "ip:a"], now).is_ok());
+    }
+
+    #[test]
+    fn reset_and_forget_clear_attempts() {
+        let throttle = LoginThrottle::new(1, Duration::from_secs(60));
+        let now = Instant::now();
+        throttle.try_begin(&["bob", "ip"], now).unwrap();
         throttle.reset("bob");
-        assert!(throttle.retry_after("bob", now).is_none());
+        throttle.forget("ip", now);
+        assert!(throttle.try_begin(&["bob", "ip"], now).is_ok());
     }
 }

@@ -8,6 +8,7 @@
 //! - [`nomad`]: the Nomad job files parse as HCL2 and hold what a deployable job needs.
 //! - [`settings`]: every environment variable compose and Nomad give a service is a setting that
 //!   service reads, as listed from its configuration types.
+//! - [`secrets`]: every secret `.env.example` publishes is refused in production, naming the key.
 //! - [`grafana`]: dashboards, data sources, Loki and Promtail against real log lines.
 //! - [`prometheus`]: `promtool` checks the scrape configurations, the rules and their unit tests.
 //! - [`live`]: a real Prometheus scrapes the services under traffic; every dashboard panel's and
@@ -20,5 +21,6 @@ mod live;
 mod nix;
 mod nomad;
 mod prometheus;
+mod secrets;
 mod settings;
 mod support;

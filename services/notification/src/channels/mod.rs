@@ -10,7 +10,7 @@ pub mod webhook;
 use std::sync::Arc;
 
 use crate::config::{ChannelKind, NotificationConfig};
-use crate::event::{EventType, OrderEvent};
+use crate::event::{EventType, OrderEvent, OrderStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
@@ -97,32 +97,29 @@ impl Message {
                     order.product_name,
                     order.unit_price,
                     order.total_price,
-                    status_name(order.status),
+                    order.status,
                 ),
             },
             EventType::OrderStatusChanged => Self {
-                subject: format!("Order #{} is {}", order.id, status_name(order.status)),
+                subject: format!("Order #{} is {}", order.id, order.status),
                 text: format!(
                     "Hello {}, your order #{} ({} x {}) changed from {} to {}.",
                     order.username,
                     order.id,
                     order.quantity,
                     order.product_name,
-                    event.previous_status.map_or("unknown", status_name),
-                    status_name(order.status),
+                    event.previous_status.map_or("unknown", OrderStatus::as_str),
+                    order.status,
+                ),
+            },
+            // Not in `event::HANDLED` (dead-lettered on arrival); worded for completeness.
+            EventType::OrderDeleted => Self {
+                subject: format!("Order #{} deleted", order.id),
+                text: format!(
+                    "Hello {}, your order #{} ({} x {}) was deleted.",
+                    order.username, order.id, order.quantity, order.product_name,
                 ),
             },
         }
-    }
-}
-
-fn status_name(status: crate::event::OrderStatus) -> &'static str {
-    use crate::event::OrderStatus::{Cancelled, Completed, Confirmed, Pending, Shipped};
-    match status {
-        Pending => "pending",
-        Confirmed => "confirmed",
-        Shipped => "shipped",
-        Completed => "completed",
-        Cancelled => "cancelled",
     }
 }

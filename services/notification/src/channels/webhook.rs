@@ -18,7 +18,7 @@ use service_runtime::http_client::HttpClient;
 use sha2::Sha256;
 
 use super::{Message, SendError};
-use crate::event::{Order, OrderEvent, OrderStatus};
+use crate::event::{OrderEvent, OrderSnapshot, OrderStatus};
 
 pub const SIGNATURE_HEADER: &str = "x-shop-signature";
 pub const TIMESTAMP_HEADER: &str = "x-shop-timestamp";
@@ -87,7 +87,7 @@ struct WebhookBody<'a> {
     previous_status: Option<OrderStatus>,
     subject: &'a str,
     text: &'a str,
-    order: &'a Order,
+    order: &'a OrderSnapshot,
 }
 
 #[derive(Debug)]

@@ -1,8 +1,8 @@
 //! Events that cannot go out now or ever: retried through the delay queues with bounded
 //! attempts, or dead-lettered at once, never requeued in a loop.
 
+use lapin::BasicProperties;
 use serde_json::json;
-use service_runtime::amqp::lapin::BasicProperties;
 use test_support::broker::{TestBroker, event_properties, order_created};
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
 use test_support::smtp_sink::SmtpSink;
@@ -152,6 +152,26 @@ async fn a_failure_that_outlasts_the_attempts_ends_in_the_dead_letter_queue() {
         event["event_id"].as_str()
     );
     assert!(letter.headers.contains_key("x-schema-version"));
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn a_webhook_redirect_is_not_followed() {
+    // Following it would send the signed event wherever the receiving end points, including
+    // internal addresses only this service can reach.
+    let elsewhere = WebhookSink::start().await;
+    let sink = WebhookSink::start().await;
+    sink.redirect_to(&elsewhere.url);
+    let topology = NotificationTopology::unique();
+    let service = NotificationServiceHandle::start(&topology, &webhook_channel(&sink)).await;
+    let broker = TestBroker::connect().await;
+
+    broker
+        .publish_event(&topology.exchange, &order_created(53), None)
+        .await;
+    wait_for_metric(&service, &dead_lettered("permanent_failure"), 1.0).await;
+    assert_eq!(sink.received().len(), 1);
+    assert!(elsewhere.received().is_empty(), "the redirect was followed");
     service.stop().await;
 }
 

@@ -9,11 +9,10 @@ use service_runtime::auth::caller;
 use service_runtime::body;
 use service_runtime::server::state;
 
-use super::{OrderResponse, check_visible};
+use super::OrderResponse;
+use crate::commands;
 use crate::domain::OrderStatus;
 use crate::error::OrderError;
-use crate::metrics::StatusLabels;
-use crate::repository::Change;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -37,37 +36,9 @@ pub async fn update_order(
     depot: &mut Depot,
 ) -> Result<Json<OrderResponse>, OrderError> {
     let request: UpdateOrderRequest = body::json(req).await?;
-    let state = state::<Arc<AppState>>(depot).clone();
-    let caller = caller(depot).clone();
-    let next = request.status;
-    let changed = state
-        .orders
-        .change(id.into_inner(), |order| {
-            check_visible(order, &caller)?;
-            order.status.check_transition(next, caller.is_admin())?;
-            Ok::<_, OrderError>(Change::Status(next))
-        })
-        .await?
-        .ok_or(OrderError::NotFound)??;
-    state
-        .metrics
-        .status_changes
-        .get_or_create(&StatusLabels {
-            status: next.as_str(),
-        })
-        .inc();
-    tracing::info!(
-        order_id = changed.id,
-        status = next.as_str(),
-        "order status changed"
-    );
-    if !next.holds_stock() {
-        state
-            .releaser
-            .release(changed.id, changed.reservation_id)
-            .await;
-    }
-    Ok(Json(changed.into()))
+    let state = state::<Arc<AppState>>(depot);
+    let changed = commands::change_status(state, caller(depot), id.into_inner(), request.status);
+    Ok(Json(changed.await?.into()))
 }
 
 /// Delete a pending or cancelled order; a pending order's stock is given back.
@@ -81,25 +52,8 @@ pub async fn delete_order(
     depot: &mut Depot,
     res: &mut Response,
 ) -> Result<(), OrderError> {
-    let state = state::<Arc<AppState>>(depot).clone();
-    let caller = caller(depot).clone();
-    let deleted = state
-        .orders
-        .change(id.into_inner(), |order| {
-            check_visible(order, &caller)?;
-            match order.status {
-                OrderStatus::Pending | OrderStatus::Cancelled => Ok(Change::Delete),
-                other => Err(OrderError::NotDeletable(other.as_str())),
-            }
-        })
-        .await?
-        .ok_or(OrderError::NotFound)??;
-    tracing::info!(order_id = deleted.id, "order deleted");
-    // Releasing an already released (cancelled) reservation is a no-op at the Product Service.
-    state
-        .releaser
-        .release(deleted.id, deleted.reservation_id)
-        .await;
+    let state = state::<Arc<AppState>>(depot);
+    commands::delete_order(state, caller(depot), id.into_inner()).await?;
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())
 }

@@ -5,18 +5,15 @@ use salvo::http::header::HeaderValue;
 use salvo::oapi::ToSchema;
 use salvo::prelude::*;
 use serde::Deserialize;
-use service_runtime::auth::{Caller, caller};
+use service_runtime::auth::caller;
 use service_runtime::body;
 use service_runtime::problem::{FieldError, Problem};
 use service_runtime::server::state;
-use uuid::Uuid;
 
 use super::OrderResponse;
-use crate::domain::{Quantity, total_price};
+use crate::commands::{PlaceOrder, Placed, place_order};
+use crate::domain::Quantity;
 use crate::error::OrderError;
-use crate::metrics::OutcomeLabels;
-use crate::product_client::ProductError;
-use crate::repository::{KeyClaim, NewOrder};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -46,129 +43,45 @@ pub async fn create_order(
     res: &mut Response,
 ) -> Result<(), OrderError> {
     let request: CreateOrderRequest = body::json(req).await?;
-    let quantity = Quantity::parse(request.quantity);
-    let product_id = if request.product_id > 0 {
-        Ok(request.product_id)
-    } else {
-        Err(FieldError::new("product_id", "must be a positive integer"))
-    };
-    let (product_id, quantity) = match (product_id, quantity) {
-        (Ok(product_id), Ok(quantity)) => (product_id, quantity),
-        (product_id, quantity) => {
-            let errors = [product_id.err(), quantity.err()]
-                .into_iter()
-                .flatten()
-                .collect();
-            return Err(OrderError::Validation(errors));
+    let command = request.validate(idempotency_key(req))?;
+    let state = state::<Arc<AppState>>(depot);
+    let order = match place_order(state, caller(depot), command).await? {
+        Placed::Created(order) => order,
+        Placed::Replayed(order) => {
+            res.headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            order
         }
     };
-    let key = idempotency_key(req)?;
-    let state = state::<Arc<AppState>>(depot).clone();
-    let caller = caller(depot).clone();
-
-    if let Some(key) = key.as_deref() {
-        let fingerprint = format!("product_id={product_id};quantity={}", quantity.get());
-        match state
-            .orders
-            .claim_key(caller.user_id, key, &fingerprint)
-            .await?
-        {
-            KeyClaim::Claimed => {}
-            KeyClaim::Replay(order_id) => {
-                let order = state
-                    .orders
-                    .find(order_id)
-                    .await?
-                    .ok_or(OrderError::NotFound)?;
-                res.headers_mut()
-                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
-                res.status_code(StatusCode::CREATED);
-                res.render(Json(OrderResponse::from(order)));
-                return Ok(());
-            }
-            KeyClaim::Mismatch => return Err(OrderError::KeyReused),
-            KeyClaim::InProgress => return Err(OrderError::KeyInProgress),
-        }
-    }
-
-    let outcome = place(&state, &caller, product_id, quantity, key.as_deref()).await;
-    if outcome.is_err()
-        && let Some(key) = key.as_deref()
-        && let Err(error) = state.orders.drop_claim(caller.user_id, key).await
-    {
-        tracing::warn!(error = %error, "idempotency claim not dropped; it expires on its own");
-    }
-    let order = outcome?;
     res.status_code(StatusCode::CREATED);
-    res.render(Json(order));
+    res.render(Json(OrderResponse::from(order)));
     Ok(())
 }
 
-async fn place(
-    state: &AppState,
-    caller: &Caller,
-    product_id: i64,
-    quantity: Quantity,
-    key: Option<&str>,
-) -> Result<OrderResponse, OrderError> {
-    let reservation_id = Uuid::now_v7();
-    let reservation = state
-        .products
-        .reserve(reservation_id, product_id, quantity)
-        .await
-        .map_err(|error| {
-            let reason = match &error {
-                ProductError::InsufficientStock(_) => "insufficient_stock",
-                ProductError::NotFound(_) => "unknown_product",
-                ProductError::Rejected(_) => "rejected",
-                ProductError::Unavailable(_) => "unavailable",
-            };
-            state
-                .metrics
-                .reservations_failed
-                .get_or_create(&OutcomeLabels { outcome: reason })
-                .inc();
-            match error {
-                ProductError::NotFound(id) => OrderError::UnknownProduct(id),
-                ProductError::InsufficientStock(reason) => OrderError::InsufficientStock(reason),
-                ProductError::Rejected(reason) => OrderError::ProductRejected(reason),
-                ProductError::Unavailable(reason) => OrderError::ProductUnavailable(reason),
-            }
-        })?;
-    let new_order = NewOrder {
-        user_id: caller.user_id,
-        username: caller.username.clone(),
-        product_id,
-        product_name: reservation.product_name,
-        unit_price: reservation.unit_price,
-        quantity: quantity.get(),
-        total_price: total_price(reservation.unit_price, quantity),
-        reservation_id,
-    };
-    match state.orders.create(&new_order, key).await {
-        Ok(order) => {
-            state.metrics.orders_created.inc();
-            state
-                .metrics
-                .revenue
-                .inc_by(order.total_price.try_into().unwrap_or(0.0));
-            tracing::info!(
-                order_id = order.id,
+impl CreateOrderRequest {
+    /// The command, or every invalid field at once; then the key header's own error.
+    fn validate(
+        self,
+        idempotency_key: Result<Option<String>, OrderError>,
+    ) -> Result<PlaceOrder, OrderError> {
+        let quantity = Quantity::parse(self.quantity);
+        let product_id = if self.product_id > 0 {
+            Ok(self.product_id)
+        } else {
+            Err(FieldError::new("product_id", "must be a positive integer"))
+        };
+        match (product_id, quantity) {
+            (Ok(product_id), Ok(quantity)) => Ok(PlaceOrder {
                 product_id,
-                quantity = order.quantity,
-                "order placed"
-            );
-            Ok(OrderResponse::from(order))
-        }
-        Err(error) => {
-            // The stock is held for an order that does not exist: give it back.
-            let releaser = state.releaser.clone();
-            tokio::spawn(async move {
-                if !releaser.release_orphan(reservation_id).await {
-                    tracing::error!(%reservation_id, "reserved stock of an unsaved order could not be released");
-                }
-            });
-            Err(error.into())
+                quantity,
+                idempotency_key: idempotency_key?,
+            }),
+            (product_id, quantity) => Err(OrderError::Validation(
+                [product_id.err(), quantity.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            )),
         }
     }
 }

@@ -16,9 +16,8 @@ use serde::{Deserialize, Serialize};
 use service_runtime::auth::{AuthClient, Authenticate, Caller};
 use service_runtime::server::{Provide, route};
 
-use crate::domain::OrderStatus;
+use crate::domain::{Order, OrderStatus};
 use crate::error::OrderError;
-use crate::repository::Order;
 use crate::state::AppState;
 
 pub use change::UpdateOrderRequest;
@@ -78,17 +77,7 @@ impl From<Order> for OrderResponse {
 
 /// The order if `caller` may see it: its owner or an admin. Anyone else gets NotFound.
 fn visible(order: Option<Order>, caller: &Caller) -> Result<Order, OrderError> {
-    match order {
-        Some(order) if order.user_id == caller.user_id || caller.is_admin() => Ok(order),
-        _ => Err(OrderError::NotFound),
-    }
-}
-
-/// Like [`visible`], for a decision taken under the order's row lock.
-fn check_visible(order: &Order, caller: &Caller) -> Result<(), OrderError> {
-    if order.user_id == caller.user_id || caller.is_admin() {
-        Ok(())
-    } else {
-        Err(OrderError::NotFound)
-    }
+    order
+        .filter(|order| order.visible_to(caller.user_id, caller.is_admin()))
+        .ok_or(OrderError::NotFound)
 }

@@ -122,3 +122,38 @@ async fn the_order_list_is_the_callers_newest_first_in_pages() {
     .await;
     assert_problem(shop.orders.get(&shop.customer, "/orders/abc").await, 400).await;
 }
+
+/// The status in the API is the event contract's type; the document keeps the schema name it
+/// always had, so generated clients see no renamed type.
+#[tokio::test]
+async fn openapi_documents_the_routes_and_the_status_schema() {
+    let shop = Shop::start().await;
+    let document: Value = shop
+        .orders
+        .client
+        .get(shop.orders.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (path, method) in [
+        ("/orders", "post"),
+        ("/orders", "get"),
+        ("/orders/{id}", "get"),
+        ("/orders/{id}", "put"),
+        ("/orders/{id}", "delete"),
+    ] {
+        assert!(
+            document["paths"][path][method].is_object(),
+            "{method} {path}"
+        );
+    }
+    let status = &document["components"]["schemas"]["order_service.domain.OrderStatus"];
+    assert_eq!(
+        status["enum"],
+        json!(["pending", "confirmed", "shipped", "completed", "cancelled"]),
+        "{status}"
+    );
+}

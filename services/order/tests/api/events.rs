@@ -1,6 +1,7 @@
 use std::cell::RefCell;
 use std::time::Duration;
 
+use order_events::{EventType, OrderEvent, OrderStatus, decode, wire};
 use serde_json::{Value, json};
 use test_support::broker::TestBroker;
 use test_support::wait_until;
@@ -80,6 +81,51 @@ async fn each_change_publishes_one_event_per_the_contract() {
     assert_eq!(changed["event_type"], "order.status_changed");
     assert_eq!(changed["previous_status"], "pending");
     assert_eq!(changed["order"]["status"], "cancelled");
+    broker.delete_exchange(&shop.orders.exchange).await;
+}
+
+/// Every body the service publishes is a contract event: it decodes with `order_events`, its
+/// `message_id` is its event id, and deleting an order publishes `order.deleted`.
+#[tokio::test]
+async fn published_bodies_decode_under_the_contract_including_deletion() {
+    let shop = Shop::start().await;
+    let broker = TestBroker::connect().await;
+    let tap = broker.tap(&shop.orders.exchange, "#").await;
+    let product = shop.product(10).await;
+    let order = shop.order(product, 1).await;
+    let path = format!("/orders/{}", order["id"]);
+    let deleted = shop.orders.delete(&shop.customer, &path).await;
+    assert_eq!(deleted.status(), 204);
+
+    let collected = RefCell::new(Vec::new());
+    wait_until(
+        "two events on the exchange",
+        Duration::from_secs(10),
+        || async {
+            let taken = broker.take_all(&tap).await;
+            let mut messages = collected.borrow_mut();
+            messages.extend(taken);
+            (messages.len() >= 2).then_some(())
+        },
+    )
+    .await;
+    let events: Vec<OrderEvent> = collected
+        .into_inner()
+        .iter()
+        .map(|message| {
+            let header = message.headers.get(wire::SCHEMA_VERSION_HEADER);
+            let event = decode(&message.data, header.map(String::as_str), &EventType::ALL)
+                .expect("a contract event");
+            let message_id = message.properties.message_id().clone().unwrap();
+            assert_eq!(message_id.as_str(), event.event_id.to_string());
+            event
+        })
+        .collect();
+    let kinds: Vec<EventType> = events.iter().map(|event| event.event_type).collect();
+    assert_eq!(kinds, [EventType::OrderCreated, EventType::OrderDeleted]);
+    assert_eq!(events[1].previous_status, Some(OrderStatus::Pending));
+    assert_eq!(events[1].order.id, order["id"].as_i64().unwrap());
+    assert_eq!(events[1].order.total_price.as_str(), "19.99");
     broker.delete_exchange(&shop.orders.exchange).await;
 }
 

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use redis::AsyncCommands;
 use reqwest::Method;
 use serde_json::{Value, json};
-use service_runtime::redis::redis::AsyncCommands;
 use test_support::REDIS_URL;
 
 use crate::{Shop, redis_connection};

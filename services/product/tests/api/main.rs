@@ -13,7 +13,6 @@ mod validation;
 
 use reqwest::Response;
 use serde_json::Value;
-use service_runtime::redis::redis;
 use test_support::{ProductServiceHandle, UserServiceHandle};
 
 /// A User Service, a Product Service using it, and an admin's token.

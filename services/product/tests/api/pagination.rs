@@ -3,7 +3,6 @@
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
-use service_runtime::db::tokio_postgres;
 
 use crate::Shop;
 

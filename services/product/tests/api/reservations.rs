@@ -136,7 +136,7 @@ async fn release_returns_stock_exactly_once() {
         .products
         .client
         .delete(shop.products.url("/internal/reservations/not-a-uuid"))
-        .header("x-service-token", test_support::TEST_SERVICE_TOKEN)
+        .header("x-service-token", test_support::TEST_SERVICE_TOKEN.as_str())
         .send()
         .await
         .unwrap();

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use redis::AsyncCommands;
 use reqwest::Method;
 use serde_json::{Value, json};
-use service_runtime::redis::redis::AsyncCommands;
 use test_support::redis_server::PrivateRedis;
 use test_support::wait_until;
 

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use super::reference::{ServiceReference, process_settings};
-use super::{ConfigError, Section, SettingDoc, Settings};
+use super::{CommonConfig, ConfigError, Section, SettingDoc, Settings, secrets};
 
 /// A section as a service lists it.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +37,9 @@ pub trait ServiceConfig: Sized {
     /// Defaults of this service that differ from the sections' own (its database URL, say),
     /// as (lower-case key, value). They sit below every other source.
     const DEFAULTS: &'static [(&'static str, &'static str)] = &[];
+    /// Settings production must be given explicitly: the development fallbacks (a local server
+    /// with default credentials) are refused there (see [`super::secrets`]).
+    const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &[];
 
     /// Every section the service reads, in the order the reference lists them.
     fn sections() -> Vec<SectionRef>;
@@ -52,6 +55,9 @@ pub trait ServiceConfig: Sized {
     /// # Errors
     /// The first bad value, naming its key.
     fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
+        // Before the service's own defaults are added, so that "not set" can be told apart.
+        let profile = settings.extract::<CommonConfig>()?.app_profile;
+        secrets::check_production(&settings, profile, Self::REQUIRED_IN_PRODUCTION)?;
         Self::assemble(&with_service_defaults::<Self>(settings))
     }
 

@@ -1,5 +1,4 @@
 use std::sync::Arc;
-use std::time::Instant;
 
 use salvo::oapi::ToSchema;
 use salvo::prelude::*;
@@ -7,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use service_runtime::body;
 use service_runtime::server::state;
 
+use crate::domain::Username;
 use crate::error::UserError;
 use crate::metrics::LoginOutcome;
 use crate::state::AppState;
@@ -30,8 +30,11 @@ pub struct TokenResponse {
 
 /// Exchange a username and password for an access token.
 ///
-/// Wrong username and wrong password get the same 401 in about the same time. Repeated failures
-/// for one username or from one client address are refused with 429 and `Retry-After`.
+/// Wrong username and wrong password get the same 401 in about the same time. Attempts are
+/// counted per username and per client address, across replicas, before the password is
+/// checked; past `LOGIN_MAX_FAILURES` in the window they are refused with 429 and
+/// `Retry-After`. A username that breaks the registration rules is a 422. When hashing is
+/// saturated the answer is 503 with `Retry-After`.
 #[endpoint(
     tags("users"),
     request_body(
@@ -45,34 +48,40 @@ pub struct TokenResponse {
 pub async fn login(req: &mut Request, depot: &mut Depot) -> Result<Json<TokenResponse>, UserError> {
     let request: LoginRequest = body::json_or_form(req).await?;
     let state = state::<Arc<AppState>>(depot);
-    let user_key = format!("user:{}", request.username.to_lowercase());
-    let client_key = format!("ip:{}", client_address(req));
+    // People type passwords into the username field: a value that cannot be a username is
+    // refused here, never used as a key, and never logged.
+    let username = Username::parse(&request.username).map_err(|error| {
+        state.metrics.login(LoginOutcome::Failure);
+        UserError::Validation(vec![error])
+    })?;
+    let keys = [
+        format!("user:{}", username.as_str().to_lowercase()),
+        format!("ip:{}", client_address(req)),
+    ];
+    // Counted before bcrypt runs: concurrent guesses cannot all pass a limit they have not yet
+    // been counted against.
+    let attempt = match state.login_attempts.begin(&keys).await {
+        Ok(attempt) => attempt,
+        Err(retry_after) => {
+            state.metrics.login(LoginOutcome::Throttled);
+            return Err(UserError::TooManyAttempts { retry_after });
+        }
+    };
 
-    let now = Instant::now();
-    let locked = [&user_key, &client_key]
-        .into_iter()
-        .filter_map(|key| state.throttle.retry_after(key, now))
-        .max();
-    if let Some(retry_after) = locked {
-        state.metrics.login(LoginOutcome::Throttled);
-        return Err(UserError::TooManyAttempts { retry_after });
-    }
-
-    let user = state.users.find_by_username(&request.username).await?;
+    let user = state.users.find_by_username(username.as_str()).await?;
     let hash = user.as_ref().map(|user| user.hashed_password.as_str());
     let verified = state.hasher.verify(&request.password, hash).await?;
     let user = match user {
         Some(user) if verified && user.is_active => user,
-        _ => {
-            let now = Instant::now();
-            state.throttle.record_failure(&user_key, now);
-            state.throttle.record_failure(&client_key, now);
+        other => {
             state.metrics.login(LoginOutcome::Failure);
-            tracing::info!(username = %request.username, "login failed");
+            // The account id when there is one; the typed name never reaches the logs.
+            tracing::info!(user_id = other.map(|user| user.id), "login failed");
             return Err(UserError::InvalidCredentials);
         }
     };
-    state.throttle.reset(&user_key);
+    // The username proved its password: its count starts again; the client keeps the rest.
+    state.login_attempts.succeeded(attempt, 1).await;
     let access_token = state
         .tokens
         .issue(user.id, &user.username, user.role)
@@ -87,7 +96,7 @@ pub async fn login(req: &mut Request, depot: &mut Depot) -> Result<Json<TokenRes
 }
 
 /// The peer's IP address. Forwarded-for headers are not trusted: any client could set them.
-fn client_address(req: &Request) -> String {
+pub(crate) fn client_address(req: &Request) -> String {
     req.remote_addr()
         .as_ipv4()
         .map(|addr| addr.ip().to_string())

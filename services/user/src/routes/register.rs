@@ -48,11 +48,14 @@ impl From<UserRecord> for UserResponse {
 }
 
 /// Register a new customer account.
+///
+/// At most `REGISTER_MAX_PER_CLIENT` registrations per client address in
+/// `REGISTER_WINDOW_SECS`; beyond that 429 with `Retry-After`.
 #[endpoint(
     tags("users"),
     request_body = RegisterRequest,
     responses((status_code = 201, description = "Account created", body = UserResponse)),
-    status_codes(201, 400, 409, 413, 415, 422, 500, 503)
+    status_codes(201, 400, 409, 413, 415, 422, 429, 500, 503)
 )]
 pub async fn register(
     req: &mut Request,
@@ -74,6 +77,11 @@ pub async fn register(
         }
     };
     let state = state::<Arc<AppState>>(depot);
+    // Counted before the hash (the expensive part), per client, across replicas.
+    let client = format!("ip:{}", super::login::client_address(req));
+    if let Err(retry_after) = state.registrations.begin(&[client]).await {
+        return Err(UserError::TooManyRegistrations { retry_after });
+    }
     let hash = state.hasher.hash(&password).await?;
     let user = match state.users.insert(&username, &hash, Role::Customer).await {
         Ok(user) => user,
@@ -81,7 +89,7 @@ pub async fn register(
         Err(error) => return Err(error.into()),
     };
     state.metrics.registrations.inc();
-    tracing::info!(user_id = user.id, username = %user.username, "user registered");
+    tracing::info!(user_id = user.id, "user registered");
     res.status_code(StatusCode::CREATED);
     res.render(Json(UserResponse::from(user)));
     Ok(())

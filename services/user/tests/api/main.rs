@@ -1,6 +1,8 @@
 //! The User Service over HTTP: the real service on a random port against a fresh PostgreSQL
 //! database per test.
 
+mod abuse;
+mod bootstrap;
 mod login;
 mod platform;
 mod register;

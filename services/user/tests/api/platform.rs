@@ -129,6 +129,27 @@ async fn the_callers_trace_continues_in_the_service() {
 }
 
 #[tokio::test]
+async fn a_trace_context_relayed_from_a_client_is_not_continued() {
+    let users = UserServiceHandle::start().await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = users
+        .client
+        .post(users.url("/login"))
+        // As the gateway passes on a public client's request: relayed, so not a peer's.
+        .header("x-forwarded-for", "203.0.113.7")
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .header("tracestate", "vendor=chosen-by-the-client")
+        .json(&json!({"username": "nobody", "password": "password-1"}))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 401).await;
+    let own = problem["trace_id"].as_str().expect("a trace id of its own");
+    assert_eq!(own.len(), 32);
+    assert_ne!(own, trace_id, "the client chose the trace");
+}
+
+#[tokio::test]
 async fn the_bootstrap_admin_is_created_and_can_log_in() {
     let users = UserServiceHandle::start_with(&[
         ("BOOTSTRAP_ADMIN_USERNAME", "root-admin"),
@@ -181,6 +202,10 @@ async fn shutdown_drains_within_the_deadline_despite_an_idle_keep_alive_client()
 async fn a_bad_setting_stops_start_up_naming_the_key() {
     let error = UserServiceConfig::from_settings(Settings::from_pairs([
         ("JWT_SECRET", "x".repeat(40)),
+        (
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/users".to_owned(),
+        ),
         ("DB_POOL_MAX_SIZE", "many".to_owned()),
     ]))
     .unwrap_err();

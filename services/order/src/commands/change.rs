@@ -1,0 +1,75 @@
+//! Changing an order: a status change or a deletion, decided under the order's row lock, then
+//! the stock given back when the order no longer holds it.
+
+use service_runtime::auth::Caller;
+
+use crate::domain::{Change, Lifecycle, Order, OrderStatus, Refusal};
+use crate::error::OrderError;
+use crate::metrics::StatusLabels;
+use crate::state::AppState;
+
+/// The order unless `caller` may not see it.
+fn check_visible(order: &Order, caller: &Caller) -> Result<(), Refusal> {
+    if order.visible_to(caller.user_id, caller.is_admin()) {
+        Ok(())
+    } else {
+        Err(Refusal::NotFound)
+    }
+}
+
+/// Moves order `id` to `next`, if `caller` may.
+pub async fn change_status(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    next: OrderStatus,
+) -> Result<Order, OrderError> {
+    let changed = state
+        .orders
+        .change(id, |order| {
+            check_visible(order, caller)?;
+            order.status.check_transition(next, caller.is_admin())?;
+            Ok(Change::Status(next))
+        })
+        .await?;
+    state
+        .metrics
+        .status_changes
+        .get_or_create(&StatusLabels {
+            status: next.as_str(),
+        })
+        .inc();
+    tracing::info!(
+        order_id = changed.id,
+        status = next.as_str(),
+        "order status changed"
+    );
+    if !next.holds_stock() {
+        state
+            .releaser
+            .release(changed.id, changed.reservation_id)
+            .await;
+    }
+    Ok(changed)
+}
+
+/// Deletes a pending or cancelled order `id` of `caller`'s and gives its stock back.
+pub async fn delete_order(state: &AppState, caller: &Caller, id: i64) -> Result<Order, OrderError> {
+    let deleted = state
+        .orders
+        .change(id, |order| {
+            check_visible(order, caller)?;
+            match order.status {
+                OrderStatus::Pending | OrderStatus::Cancelled => Ok(Change::Delete),
+                other => Err(Refusal::NotDeletable(other)),
+            }
+        })
+        .await?;
+    tracing::info!(order_id = deleted.id, "order deleted");
+    // Releasing an already released (cancelled) reservation is a no-op at the Product Service.
+    state
+        .releaser
+        .release(deleted.id, deleted.reservation_id)
+        .await;
+    Ok(deleted)
+}

@@ -1,0 +1,33 @@
+//! What the write endpoints do, apart from HTTP: [`place`] an order (claim the idempotency key,
+//! reserve stock, store the order and its event, give the stock back on failure) and [`change`]
+//! one (status changes and deletion under the order's row lock, then stock release). Handlers
+//! parse the request, call one function here and render its result.
+
+pub mod change;
+pub mod place;
+
+use crate::domain::Refusal;
+use crate::error::OrderError;
+use crate::repository::ChangeError;
+
+pub use change::{change_status, delete_order};
+pub use place::{PlaceOrder, Placed, place_order};
+
+impl From<Refusal> for OrderError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NotFound => Self::NotFound,
+            Refusal::Transition(error) => Self::Transition(error),
+            Refusal::NotDeletable(status) => Self::NotDeletable(status.as_str()),
+        }
+    }
+}
+
+impl From<ChangeError> for OrderError {
+    fn from(error: ChangeError) -> Self {
+        match error {
+            ChangeError::Refused(refusal) => refusal.into(),
+            ChangeError::Database(error) => Self::Database(error),
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Placing an order: claim the idempotency key → reserve stock → store the order with its
+//! `order.created` event → on failure, give the stock and the key back.
+
+use service_runtime::auth::Caller;
+use uuid::Uuid;
+
+use crate::domain::{NewOrder, Order, Quantity, total_price};
+use crate::error::OrderError;
+use crate::metrics::OutcomeLabels;
+use crate::product_client::{ProductError, Reservation};
+use crate::repository::KeyClaim;
+use crate::state::AppState;
+
+/// A valid request to place an order.
+#[derive(Debug, Clone)]
+pub struct PlaceOrder {
+    pub product_id: i64,
+    pub quantity: Quantity,
+    /// Makes retries safe: the same key and request return the original order.
+    pub idempotency_key: Option<String>,
+}
+
+/// The order, new or created earlier by a request with the same idempotency key.
+#[derive(Debug)]
+pub enum Placed {
+    Created(Order),
+    Replayed(Order),
+}
+
+/// Places `command` for `caller`.
+pub async fn place_order(
+    state: &AppState,
+    caller: &Caller,
+    command: PlaceOrder,
+) -> Result<Placed, OrderError> {
+    let key = command.idempotency_key.as_deref();
+    if let Some(key) = key {
+        let fingerprint = format!(
+            "product_id={};quantity={}",
+            command.product_id,
+            command.quantity.get()
+        );
+        match state
+            .orders
+            .claim_key(caller.user_id, key, &fingerprint)
+            .await?
+        {
+            KeyClaim::Claimed => {}
+            KeyClaim::Replay(order_id) => {
+                let order = state.orders.find(order_id).await?;
+                return order.map(Placed::Replayed).ok_or(OrderError::NotFound);
+            }
+            KeyClaim::Mismatch => return Err(OrderError::KeyReused),
+            KeyClaim::InProgress => return Err(OrderError::KeyInProgress),
+        }
+    }
+    let outcome = reserve_and_store(state, caller, &command).await;
+    if outcome.is_err()
+        && let Some(key) = key
+        && let Err(error) = state.orders.drop_claim(caller.user_id, key).await
+    {
+        tracing::warn!(error = %error, "idempotency claim not dropped; it expires on its own");
+    }
+    outcome.map(Placed::Created)
+}
+
+async fn reserve_and_store(
+    state: &AppState,
+    caller: &Caller,
+    command: &PlaceOrder,
+) -> Result<Order, OrderError> {
+    let reservation_id = Uuid::now_v7();
+    let reservation = reserve(state, reservation_id, command).await?;
+    let new_order = NewOrder {
+        user_id: caller.user_id,
+        username: caller.username.clone(),
+        product_id: command.product_id,
+        product_name: reservation.product_name,
+        unit_price: reservation.unit_price,
+        quantity: command.quantity.get(),
+        total_price: total_price(reservation.unit_price, command.quantity),
+        reservation_id,
+    };
+    let key = command.idempotency_key.as_deref();
+    match state.orders.create(&new_order, key).await {
+        Ok(order) => {
+            state.metrics.orders_created.inc();
+            state
+                .metrics
+                .revenue
+                .inc_by(order.total_price.try_into().unwrap_or(0.0));
+            tracing::info!(
+                order_id = order.id,
+                product_id = order.product_id,
+                quantity = order.quantity,
+                "order placed"
+            );
+            Ok(order)
+        }
+        Err(error) => {
+            // The stock is held for an order that does not exist: give it back.
+            state.releaser.release_orphan_later(reservation_id);
+            Err(error.into())
+        }
+    }
+}
+
+/// Reserves the stock in the Product Service, counting why it failed when it does.
+async fn reserve(
+    state: &AppState,
+    reservation_id: Uuid,
+    command: &PlaceOrder,
+) -> Result<Reservation, OrderError> {
+    let reserved = state
+        .products
+        .reserve(reservation_id, command.product_id, command.quantity)
+        .await;
+    reserved.map_err(|error| {
+        let outcome = match &error {
+            ProductError::InsufficientStock(_) => "insufficient_stock",
+            ProductError::NotFound(_) => "unknown_product",
+            ProductError::Rejected(_) => "rejected",
+            ProductError::Unavailable(_) => "unavailable",
+        };
+        state
+            .metrics
+            .reservations_failed
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+        match error {
+            ProductError::NotFound(id) => OrderError::UnknownProduct(id),
+            ProductError::InsufficientStock(reason) => OrderError::InsufficientStock(reason),
+            ProductError::Rejected(reason) => OrderError::ProductRejected(reason),
+            ProductError::Unavailable(reason) => OrderError::ProductUnavailable(reason),
+        }
+    })
+}

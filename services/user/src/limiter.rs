@@ -1,0 +1,163 @@
+//! Attempt limits shared by every replica: `POST /login` (per username and per client) and
+//! `POST /register` (per client).
+//!
+//! An attempt is counted *before* the expensive work (bcrypt) starts, atomically across all its
+//! keys, in one Lua script on Redis: with `max` attempts allowed, N concurrent guesses let
+//! exactly `max` through, on whichever replicas they land. The window slides: each key is a
+//! sorted set of attempt times (Redis's clock, so replicas' clocks do not matter) and an attempt
+//! is refused while `max` of them are younger than the window. A successful login forgets the
+//! username's attempts and its own attempt on the client key; failures stay counted.
+//!
+//! When Redis is down or slow (the runtime's breaker opens after a few failures, so this costs
+//! nothing per request), each replica falls back to its own in-memory window, [`LoginThrottle`].
+//! That is a deliberate choice: failing closed would lock every user out of the shop for as
+//! long as a cache is down, and failing open would drop the guard entirely. With the fallback a
+//! guesser gets at most `max × replicas` attempts per window during the outage, and logins keep
+//! working. Attempts counted locally are not copied to Redis when it comes back.
+
+use std::time::{Duration, Instant};
+
+use service_runtime::redis::Redis;
+
+use crate::throttle::LoginThrottle;
+
+/// Counts the attempt on every key, or says how long the busiest key must wait.
+/// KEYS: the keys. ARGV: window (ms), max attempts, this attempt's unique member.
+const BEGIN: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local window = tonumber(ARGV[1])
+local max = tonumber(ARGV[2])
+local wait = 0
+for _, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= max then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    wait = math.max(wait, tonumber(oldest[2]) + window - now)
+  end
+end
+if wait > 0 then return wait end
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[3])
+  redis.call('PEXPIRE', key, window)
+end
+return 0
+";
+
+/// Forgets a successful attempt. KEYS: the keys; ARGV: the member, how many of the first keys
+/// to clear entirely.
+const SUCCEED: &str = r"
+local clear = tonumber(ARGV[2])
+for index, key in ipairs(KEYS) do
+  if index <= clear then
+    redis.call('DEL', key)
+  else
+    redis.call('ZREM', key, ARGV[1])
+  end
+end
+return 0
+";
+
+/// A counted attempt, to be reported as a success or simply dropped (a failure stays counted).
+#[derive(Debug)]
+pub struct Attempt {
+    keys: Vec<String>,
+    member: String,
+    at: Instant,
+    /// Counted in Redis (else in this replica's memory).
+    shared: bool,
+}
+
+#[derive(Debug)]
+pub struct AttemptLimiter {
+    begin_script: redis::Script,
+    succeed_script: redis::Script,
+    max: u32,
+    window: Duration,
+    key_prefix: String,
+    local: LoginThrottle,
+    redis: Option<Redis>,
+}
+
+impl AttemptLimiter {
+    /// `key_prefix` separates this limiter's keys (and a test's) from everything else in Redis.
+    pub fn new(max: u32, window: Duration, key_prefix: String, redis: Option<Redis>) -> Self {
+        Self {
+            begin_script: redis::Script::new(BEGIN),
+            succeed_script: redis::Script::new(SUCCEED),
+            max,
+            window,
+            key_prefix,
+            local: LoginThrottle::new(max, window),
+            redis,
+        }
+    }
+
+    /// Counts an attempt on every key in `keys`, or refuses it with how long to wait.
+    pub async fn begin(&self, keys: &[String]) -> Result<Attempt, Duration> {
+        let keys: Vec<String> = keys
+            .iter()
+            .map(|key| format!("{}{key}", self.key_prefix))
+            .collect();
+        let member = uuid::Uuid::new_v4().simple().to_string();
+        if let Some(redis) = &self.redis {
+            let mut invocation = self.begin_script.prepare_invoke();
+            for key in &keys {
+                invocation.key(key);
+            }
+            invocation
+                .arg(u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX))
+                .arg(self.max)
+                .arg(&member);
+            match redis.invoke::<u64>(&invocation).await {
+                Ok(0) => {
+                    return Ok(Attempt {
+                        keys,
+                        member,
+                        at: Instant::now(),
+                        shared: true,
+                    });
+                }
+                Ok(wait_ms) => return Err(Duration::from_millis(wait_ms)),
+                Err(error) => {
+                    tracing::warn!(%error, "shared attempt limit unavailable; counting locally");
+                }
+            }
+        }
+        let at = Instant::now();
+        let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+        self.local.try_begin(&names, at)?;
+        Ok(Attempt {
+            keys,
+            member,
+            at,
+            shared: false,
+        })
+    }
+
+    /// Forgets a successful attempt: the first `clear` keys are cleared entirely (the username
+    /// that just proved its password), the others lose only this attempt (the client address).
+    pub async fn succeeded(&self, attempt: Attempt, clear: usize) {
+        if attempt.shared
+            && let Some(redis) = &self.redis
+        {
+            let mut invocation = self.succeed_script.prepare_invoke();
+            for key in &attempt.keys {
+                invocation.key(key);
+            }
+            invocation.arg(&attempt.member).arg(clear);
+            if let Err(error) = redis.invoke::<u64>(&invocation).await {
+                // The attempt stays counted until the window passes: harmless.
+                tracing::warn!(%error, "could not forget a successful attempt");
+            }
+            return;
+        }
+        for (index, key) in attempt.keys.iter().enumerate() {
+            if index < clear {
+                self.local.reset(key);
+            } else {
+                self.local.forget(key, attempt.at);
+            }
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Login and registration abuse: attempts counted before bcrypt and shared by replicas, the
+//! fallback while Redis is down, the per-client registration limit, the bounded hashing queue,
+//! and usernames that are never used as keys or logged when they cannot be usernames.
+
+use std::time::{Duration, Instant};
+
+use service_runtime::config::ServiceConfig as _;
+use futures_util::future::join_all;
+use serde_json::json;
+use test_support::logs::capture_json_logs;
+use test_support::redis_server::PrivateRedis;
+use test_support::{UserServiceHandle, user_service_settings, wait_until};
+use tokio_util::sync::CancellationToken;
+use user_service::Application;
+use user_service::config::UserServiceConfig;
+
+use crate::assert_problem;
+
+async fn login_status(users: &UserServiceHandle, base_url: &str, password: &str) -> u16 {
+    users
+        .client
+        .post(format!("{base_url}/login"))
+        .json(&json!({"username": "victim", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn concurrent_guesses_cannot_pass_the_lockout() {
+    let users = UserServiceHandle::start_with(&[("LOGIN_MAX_FAILURES", "5")]).await;
+    users.register("victim", "the-real-password").await;
+    let guesses = (0..20).map(|guess| {
+        let users = &users;
+        async move { login_status(users, &users.base_url, &format!("guess-{guess:04}")).await }
+    });
+    let statuses = join_all(guesses).await;
+    let checked = statuses.iter().filter(|status| **status == 401).count();
+    let refused = statuses.iter().filter(|status| **status == 429).count();
+    assert_eq!(
+        (checked, refused),
+        (5, 15),
+        "passwords checked / refused: {statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn failures_spread_over_two_replicas_lock_the_account_at_the_limit() {
+    let first = UserServiceHandle::start_with(&[("LOGIN_MAX_FAILURES", "3")]).await;
+    first.register("victim", "the-real-password").await;
+    // A second replica: same database, same Redis, same settings.
+    let settings = user_service_settings(&first.database, &[("LOGIN_MAX_FAILURES", "3")]);
+    let second = Application::build(UserServiceConfig::from_settings(settings).unwrap())
+        .await
+        .unwrap();
+    let second_url = format!("http://{}", second.local_addr());
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(second.run(shutdown.clone()));
+
+    for (round, base_url) in [&first.base_url, &second_url, &first.base_url]
+        .into_iter()
+        .enumerate()
+    {
+        let status = login_status(&first, base_url, &format!("wrong-{round}")).await;
+        assert_eq!(status, 401, "attempt {round}");
+    }
+    assert_eq!(login_status(&first, &second_url, "wrong-3").await, 429);
+    assert_eq!(
+        login_status(&first, &second_url, "the-real-password").await,
+        429,
+        "the lock holds even for the right password"
+    );
+    shutdown.cancel();
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn with_redis_down_logins_work_and_each_replica_still_limits_attempts() {
+    let mut redis = PrivateRedis::start().await;
+    let url = redis.url();
+    let users = UserServiceHandle::start_with(&[
+        ("REDIS_URL", &url),
+        ("LOGIN_MAX_FAILURES", "3"),
+        ("REDIS_TIMEOUT_MS", "100"),
+    ])
+    .await;
+    users.register("victim", "the-real-password").await;
+    redis.kill().await;
+
+    let started = Instant::now();
+    assert_eq!(
+        login_status(&users, &users.base_url, "the-real-password").await,
+        200
+    );
+    assert!(started.elapsed() < Duration::from_secs(2), "login was slow");
+    for round in 0..3 {
+        let status = login_status(&users, &users.base_url, &format!("wrong-{round}")).await;
+        assert_eq!(status, 401, "attempt {round}");
+    }
+    assert_eq!(
+        login_status(&users, &users.base_url, "wrong-3").await,
+        429,
+        "the replica's own window holds while Redis is down"
+    );
+
+    // Redis back: attempts are shared again (a new name, so the local lock plays no part).
+    redis.restart().await;
+    // Multiplexed connections are cheap handles: each poll clones one.
+    let connection = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let key = format!(
+        "{}login:user:someone-else",
+        test_support::throttle_key_prefix(&users.database)
+    );
+    wait_until(
+        "attempts counted in Redis again",
+        Duration::from_secs(10),
+        || {
+            let (users, key, mut connection) = (&users, &key, connection.clone());
+            async move {
+                users
+                    .post_json(
+                        "/login",
+                        &json!({"username": "someone-else", "password": "wrong-pass"}),
+                    )
+                    .await;
+                let exists: bool = redis::cmd("EXISTS")
+                    .arg(key)
+                    .query_async(&mut connection)
+                    .await
+                    .ok()?;
+                exists.then_some(())
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn registrations_are_limited_per_client() {
+    let users = UserServiceHandle::start_with(&[("REGISTER_MAX_PER_CLIENT", "3")]).await;
+    for index in 0..3 {
+        users
+            .register(&format!("member-{index}"), "member-password")
+            .await;
+    }
+    let response = users
+        .post_json(
+            "/register",
+            &json!({"username": "member-3", "password": "member-password"}),
+        )
+        .await;
+    assert!(response.headers().contains_key("retry-after"));
+    let problem = assert_problem(response, 429).await;
+    assert_eq!(problem["type"], "urn:problem:too-many-registrations");
+}
+
+#[tokio::test]
+async fn a_full_hashing_queue_answers_503_with_retry_after() {
+    // One hashing thread, one waiting job, slow hashes: a burst overflows at once.
+    let users = UserServiceHandle::start_with(&[
+        ("BCRYPT_COST", "10"),
+        ("BCRYPT_MAX_CONCURRENCY", "1"),
+        ("BCRYPT_QUEUE_CAPACITY", "1"),
+        ("REGISTER_MAX_PER_CLIENT", "100"),
+    ])
+    .await;
+    let burst = (0..8).map(|index| {
+        let body = json!({"username": format!("burst-{index}"), "password": "burst-password"});
+        let users = &users;
+        async move { users.post_json("/register", &body).await }
+    });
+    let mut busy = 0;
+    for response in join_all(burst).await {
+        match response.status().as_u16() {
+            201 => {}
+            503 => {
+                assert!(response.headers().contains_key("retry-after"));
+                assert_problem(response, 503).await;
+                busy += 1;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(busy > 0, "a burst of 8 over a queue of 1 was never refused");
+}
+
+#[tokio::test]
+async fn a_username_that_cannot_exist_is_refused_and_no_typed_name_is_logged() {
+    let (logs, _guard) = capture_json_logs("user-service");
+    let users = UserServiceHandle::start().await;
+    let response = users
+        .post_json(
+            "/login",
+            &json!({"username": "my secret pass 42!", "password": "whatever-1"}),
+        )
+        .await;
+    let problem = assert_problem(response, 422).await;
+    assert_eq!(problem["errors"][0]["field"], "username");
+    // A plausible name that is somebody's password typed in the wrong field.
+    let response = users
+        .post_json(
+            "/login",
+            &json!({"username": "Hunter2Hunter2", "password": "whatever-1"}),
+        )
+        .await;
+    assert_problem(response, 401).await;
+    let logged = serde_json::to_string(&logs.lines()).unwrap();
+    assert!(logged.contains("login failed"), "the failure is logged");
+    for typed in ["Hunter2Hunter2", "my secret pass"] {
+        assert!(!logged.contains(typed), "{typed} reached the logs");
+    }
+}
