@@ -5,7 +5,8 @@
 //! - [`nix`]: every `.nix` file parses; every binary has a package, an image and a port.
 //! - [`compose`]: `compose.yaml` validates and is structurally sound (health, start order,
 //!   scaling, networks, volumes).
-//! - [`nomad`]: the Nomad job files parse as HCL2 and hold what a deployable job needs.
+//! - [`nomad`]: the Nomad job files parse as HCL2 and hold what a deployable job needs, once
+//!   their `dynamic` blocks are expanded ([`hcl_dynamic`]).
 //! - [`settings`]: every environment variable compose and Nomad give a service is a setting that
 //!   service reads, as listed from its configuration types.
 //! - [`secrets`]: every secret `.env.example` publishes is refused in production, naming the key.
@@ -17,6 +18,7 @@
 mod compose;
 mod configuration;
 mod grafana;
+mod hcl_dynamic;
 mod live;
 mod nix;
 mod nomad;
