@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use service_runtime::config::ServiceConfig as _;
 use async_nats::jetstream::message::StreamMessage;
 use async_nats::{self, jetstream};
 use event_bridge::Application;
@@ -14,6 +13,7 @@ use event_bridge::config::BridgeConfig;
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::types::ShortString;
 use serde_json::Value;
+use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 use tokio_util::sync::CancellationToken;
 
