@@ -2,6 +2,7 @@
 //! real services:
 //!
 //! - [`configuration`]: docs/configuration.md is what the services' settings sections render.
+//! - [`flake_lock`]: flake.lock pins every input of flake.nix at a rev with its narHash.
 //! - [`nix`]: every `.nix` file parses; every binary has a package, an image and a port.
 //! - [`compose`]: `compose.yaml` validates and is structurally sound (health, start order,
 //!   scaling, networks, volumes).
@@ -17,6 +18,7 @@
 
 mod compose;
 mod configuration;
+mod flake_lock;
 mod grafana;
 mod hcl_dynamic;
 mod live;
