@@ -13,6 +13,8 @@
 //! - [`secrets`]: every secret `.env.example` publishes is refused in production, naming the key.
 //! - [`grafana`]: dashboards, data sources, Loki and Promtail against real log lines.
 //! - [`prometheus`]: `promtool` checks the scrape configurations, the rules and their unit tests.
+//! - [`workflow`]: actionlint accepts the GitHub workflow; its test job brings what the tests
+//!   start themselves.
 //! - [`live`]: a real Prometheus scrapes the services under traffic; every dashboard panel's and
 //!   every rule's query returns data.
 
@@ -28,3 +30,4 @@ mod prometheus;
 mod secrets;
 mod settings;
 mod support;
+mod workflow;
