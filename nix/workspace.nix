@@ -44,6 +44,7 @@ let
     order-service = "order-service";
     notification-service = "notification-service";
     event-bridge = "event-bridge";
+    storefront = "storefront";
   };
 
   # The port each binary listens on by default (images expose it).
@@ -53,6 +54,7 @@ let
     order-service = 8003;
     notification-service = 8004;
     event-bridge = 8005;
+    storefront = 8006;
   };
 
   binary = name: crate: craneLib.buildPackage (commonArgs // {

@@ -2,7 +2,8 @@
 # discovery (provider = "nomad"; no Consul). Run after nomad/infrastructure.nomad.hcl:
 #
 #   nomad var put nomad/jobs/shop postgres_password=... rabbitmq_password=... \
-#     jwt_secret=... service_token=... bootstrap_admin_username=admin bootstrap_admin_password=...
+#     jwt_secret=... service_token=... bootstrap_admin_username=admin bootstrap_admin_password=... \
+#     storefront_csrf_secret=...
 #   nomad job run nomad/shop.nomad.hcl
 #
 # Images: `nix build .#image-<binary>` and `docker load < result` on every client (or push them
@@ -17,7 +18,7 @@
 # Each group's service has two checks: /health/ready (routing: an unready replica is taken out
 # of nomadService answers) and /health/live (restart a replica that stops answering).
 #
-# The five groups differ only in what `var.services` holds (port, replicas, resources, the
+# The groups differ only in what `var.services` holds (port, replicas, resources, the
 # environment template); one `dynamic "group"` block writes them all, so a check, a restart
 # policy or a drain window is changed in one place.
 
@@ -115,6 +116,25 @@ variable "services" {
       environment = <<-EOT
         {{ range nomadService "rabbitmq" }}AMQP_URL=amqp://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .rabbitmq_password }}{{ end }}@{{ .Address }}:{{ .Port }}/%2f{{ end }}
         {{ range nomadService "nats" }}NATS_URL=nats://{{ .Address }}:{{ .Port }}{{ end }}
+        {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
+      EOT
+    }
+    # Each replica follows the order events with a durable consumer of its own, named after
+    # its allocation: stable across task restarts; a replaced allocation starts a new one and
+    # the old expires after a day unused. Open live streams end at once on SIGTERM.
+    "storefront" = {
+      group       = "storefront"
+      port        = 8006
+      count       = 2
+      cpu         = 100
+      memory      = 64
+      environment = <<-EOT
+        STOREFRONT_CONSUMER=storefront-{{ env "NOMAD_ALLOC_ID" }}
+        {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "user-service" }}USER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
+        {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "product-service" }}PRODUCT_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
+        {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "order-service" }}ORDER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
+        {{ range nomadService "nats" }}NATS_URL=nats://{{ .Address }}:{{ .Port }}{{ end }}
+        {{ with nomadVar "nomad/jobs/shop" }}STOREFRONT_CSRF_SECRET={{ .storefront_csrf_secret }}{{ end }}
         {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
       EOT
     }

@@ -19,4 +19,4 @@ pub mod mirror;
 pub mod routes;
 pub mod topology;
 
-pub use app::{Application, INFO};
+pub use app::{Application, INFO, build};

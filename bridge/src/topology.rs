@@ -11,12 +11,9 @@
 
 use std::sync::Arc;
 
-use lapin::ExchangeKind;
-use lapin::options::{
-    BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicQosOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use service_runtime::amqp::Topology;
+use service_runtime::amqp::{self, Topology};
 
 use crate::config::BridgeSettings;
 
@@ -35,17 +32,7 @@ pub fn topology(settings: &BridgeSettings) -> Topology {
         let (exchange, queue, binding_keys) =
             (exchange.clone(), queue.clone(), binding_keys.clone());
         Box::pin(async move {
-            channel
-                .exchange_declare(
-                    ShortString::from(exchange.as_str()),
-                    ExchangeKind::Topic,
-                    ExchangeDeclareOptions {
-                        durable: true,
-                        ..ExchangeDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await?;
+            amqp::declare_durable_topic_exchange(&channel, &exchange).await?;
             let durable = QueueDeclareOptions {
                 durable: true,
                 ..QueueDeclareOptions::default()

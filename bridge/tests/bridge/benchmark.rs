@@ -82,8 +82,8 @@ async fn benchmark() {
     let names = Names::unique();
     let file = [("BRIDGE_STREAM_STORAGE", "file")];
     // Declare the queue, then stop: the backlog builds up with no consumer.
-    let mut bridge = TestBridge::start_with(names.clone(), BROKER, SHARED_NATS, &file).await;
-    bridge.stop().await;
+    let bridge = TestBridge::start_with(names.clone(), BROKER, SHARED_NATS, &file).await;
+    let _stopped = bridge.stop().await;
     let publisher = Publisher::new(&names.exchange).await;
     publish(&publisher, 1, EVENTS, None).await;
     assert_eq!(u64::from(publisher.ready_in(&names.queue).await), EVENTS);

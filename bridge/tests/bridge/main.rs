@@ -5,5 +5,4 @@ mod harness;
 mod mirroring;
 mod outages;
 mod platform;
-mod private_nats;
 mod publisher;

@@ -17,7 +17,7 @@ const DEADLINE: Duration = Duration::from_secs(20);
 
 #[tokio::test]
 async fn every_event_is_stored_once_in_order_with_its_payload_headers_and_trace() {
-    let bridge = TestBridge::start().await;
+    let bridge = TestBridge::start_unique().await;
     let publisher = Publisher::new(&bridge.names.exchange).await;
     let span = tracing::info_span!("test.order_service.outbox");
     let trace_id = span
@@ -83,7 +83,7 @@ async fn every_event_is_stored_once_in_order_with_its_payload_headers_and_trace(
 
 #[tokio::test]
 async fn a_message_without_message_id_is_stored_once_under_its_event_id_or_content_hash() {
-    let bridge = TestBridge::start().await;
+    let bridge = TestBridge::start_unique().await;
     let publisher = Publisher::new(&bridge.names.exchange).await;
     let (event_id, body) = Publisher::event(1, "order.created");
     let opaque = json!("not an order event");
@@ -116,7 +116,7 @@ async fn a_message_without_message_id_is_stored_once_under_its_event_id_or_conte
 
 #[tokio::test]
 async fn a_routing_key_that_is_no_subject_is_dead_lettered_without_blocking_the_rest() {
-    let bridge = TestBridge::start().await;
+    let bridge = TestBridge::start_unique().await;
     let publisher = Publisher::new(&bridge.names.exchange).await;
     let (bad_id, bad_body) = Publisher::event(1, "order.created");
     publisher
@@ -148,7 +148,7 @@ async fn a_routing_key_that_is_no_subject_is_dead_lettered_without_blocking_the_
 /// The README's extra consumer: a durable pull consumer of one event type, acking each event.
 #[tokio::test]
 async fn a_durable_jetstream_consumer_receives_the_order_events() {
-    let bridge = TestBridge::start().await;
+    let bridge = TestBridge::start_unique().await;
     let publisher = Publisher::new(&bridge.names.exchange).await;
     let published = publisher.publish_events(1, 6).await;
     let js = bridge.jetstream().await;

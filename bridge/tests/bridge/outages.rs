@@ -9,7 +9,7 @@ use crate::harness::{
     BROKER, Names, Publisher, TestBridge, assert_exactly_once_in_order, read_stream, stream_count,
     wait_for_stream,
 };
-use crate::private_nats::PrivateNats;
+use test_support::nats_server::PrivateNats;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 

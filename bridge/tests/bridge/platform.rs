@@ -8,7 +8,7 @@ use crate::harness::{
 
 #[tokio::test]
 async fn health_metrics_and_docs_are_served() {
-    let bridge = TestBridge::start().await;
+    let bridge = TestBridge::start_unique().await;
     let (status, health) = bridge.health().await;
     assert_eq!(status, 200, "{health}");
     assert_eq!(health["service"], "event-bridge");
@@ -74,10 +74,10 @@ async fn health_metrics_and_docs_are_served() {
 
 #[tokio::test]
 async fn shutdown_finishes_the_deliveries_in_hand_and_leaves_the_rest_queued() {
-    let mut bridge = TestBridge::start().await;
+    let bridge = TestBridge::start_unique().await;
     let publisher = Publisher::new(&bridge.names.exchange).await;
     let published = publisher.publish_events(1, 200).await;
-    bridge.stop().await;
+    let bridge = bridge.stop().await;
 
     // Everything is either in the stream (and acked) or back in the queue; nothing in between.
     // (RabbitMQ requeues the unacked ones when the connection closes, a moment later.)

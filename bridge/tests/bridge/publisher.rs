@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use lapin::options::{BasicGetOptions, ExchangeDeclareOptions, QueueDeclareOptions};
+use lapin::BasicProperties;
+use lapin::options::{BasicGetOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, ExchangeKind};
 use order_events::{EventType, OrderEvent, OrderStatus, wire};
 use serde_json::Value;
-use service_runtime::amqp::{AmqpConfig, AmqpLink, Topology};
+use service_runtime::amqp::{self, AmqpConfig, AmqpLink};
 use service_runtime::config::Secret;
 
 use test_support::broker::order_snapshot;
@@ -24,23 +24,7 @@ pub struct Publisher {
 
 impl Publisher {
     pub async fn new(exchange: &str) -> Self {
-        let name = exchange.to_owned();
-        let topology: Topology = Arc::new(move |channel| {
-            let name = name.clone();
-            Box::pin(async move {
-                channel
-                    .exchange_declare(
-                        ShortString::from(name.as_str()),
-                        ExchangeKind::Topic,
-                        ExchangeDeclareOptions {
-                            durable: true,
-                            ..ExchangeDeclareOptions::default()
-                        },
-                        FieldTable::default(),
-                    )
-                    .await
-            })
-        });
+        let topology = amqp::durable_topic_exchange(exchange.to_owned());
         let config = AmqpConfig {
             amqp_url: Secret::new(BROKER),
             amqp_timeout_ms: 5_000,

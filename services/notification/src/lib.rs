@@ -24,4 +24,4 @@ pub mod metrics;
 pub mod queues;
 pub mod topology;
 
-pub use app::{Application, INFO};
+pub use app::{Application, INFO, build};

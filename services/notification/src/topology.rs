@@ -20,12 +20,9 @@
 
 use std::sync::Arc;
 
-use lapin::ExchangeKind;
-use lapin::options::{
-    BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicQosOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use service_runtime::amqp::Topology;
+use service_runtime::amqp::{self, Topology};
 
 use crate::config::ConsumerConfig;
 
@@ -40,17 +37,7 @@ pub fn declare(config: &ConsumerConfig) -> Topology {
             let expires = config.queue_expires_ms;
             // Declared exactly as the Order Service declares it (durable, never auto-deleted):
             // declarations of one exchange with different flags fail.
-            channel
-                .exchange_declare(
-                    ShortString::from(names.exchange.as_str()),
-                    ExchangeKind::Topic,
-                    ExchangeDeclareOptions {
-                        durable: true,
-                        ..ExchangeDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await?;
+            amqp::declare_durable_topic_exchange(&channel, &names.exchange).await?;
             let durable = QueueDeclareOptions {
                 durable: true,
                 ..QueueDeclareOptions::default()

@@ -28,4 +28,4 @@ pub mod repository;
 pub mod routes;
 pub mod state;
 
-pub use app::{Application, INFO, migrations};
+pub use app::{Application, Exposed, INFO, build, migrations};

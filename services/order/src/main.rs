@@ -1,6 +1,6 @@
 //! `order-service`: serves the Order API and publishes order events.
+use order_service::INFO;
 use order_service::config::OrderServiceConfig;
-use order_service::{Application, INFO};
 use service_runtime::config::ServiceConfig as _;
 
 #[tokio::main]
@@ -9,12 +9,7 @@ async fn main() {
         INFO,
         OrderServiceConfig::from_env(),
         |config| &config.common,
-        |config, shutdown| async move {
-            let app = Application::build(config).await?;
-            tracing::info!(address = %app.local_addr(), "order-service listening");
-            app.run(shutdown).await;
-            Ok(())
-        },
+        order_service::build,
     )
     .await;
 }

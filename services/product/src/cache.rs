@@ -26,7 +26,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -101,6 +101,9 @@ pub struct ProductCache {
     pending_len: AtomicUsize,
     flushing: tokio::sync::Mutex<()>,
     metrics: ProductMetrics,
+    /// Set only by a test's [`ProductCache::pause_next_fill`]: production fills read this one
+    /// flag and never take the lock behind it.
+    pause_armed: AtomicBool,
     pause: Mutex<Option<Arc<FillPause>>>,
 }
 
@@ -115,6 +118,7 @@ impl ProductCache {
             pending_len: AtomicUsize::new(0),
             flushing: tokio::sync::Mutex::new(()),
             metrics,
+            pause_armed: AtomicBool::new(false),
             pause: Mutex::new(None),
         }
     }
@@ -158,10 +162,8 @@ impl ProductCache {
 
     /// Caches `json` as product `id` at `version`, unless the cache knows a newer state.
     pub async fn fill(&self, id: i64, version: i64, json: &[u8]) {
-        let pause = self.pause.lock().expect("pause lock").take();
-        if let Some(pause) = pause {
-            pause.reached.notify_one();
-            pause.resume.notified().await;
+        if self.pause_armed.load(Ordering::Acquire) {
+            self.pause_if_asked().await;
         }
         if !self.usable_for(id).await {
             return;
@@ -200,7 +202,22 @@ impl ProductCache {
     pub fn pause_next_fill(&self) -> Arc<FillPause> {
         let pause = Arc::new(FillPause::default());
         *self.pause.lock().expect("pause lock") = Some(pause.clone());
+        self.pause_armed.store(true, Ordering::Release);
         pause
+    }
+
+    /// The test hook's slow path: the first fill after [`ProductCache::pause_next_fill`] takes
+    /// the pause and waits.
+    async fn pause_if_asked(&self) {
+        let pause = {
+            let mut slot = self.pause.lock().expect("pause lock");
+            self.pause_armed.store(false, Ordering::Release);
+            slot.take()
+        };
+        if let Some(pause) = pause {
+            pause.reached.notify_one();
+            pause.resume.notified().await;
+        }
     }
 
     async fn tombstone(&self, id: i64, version: i64) -> Result<i64, RedisError> {

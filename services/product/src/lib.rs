@@ -21,4 +21,4 @@ pub mod repository;
 pub mod routes;
 pub mod state;
 
-pub use app::{Application, INFO, migrations};
+pub use app::{Application, INFO, build, migrations};

@@ -1,6 +1,6 @@
 //! `product-service` serves the catalogue API on port 8002.
+use product_service::INFO;
 use product_service::config::ProductServiceConfig;
-use product_service::{Application, INFO};
 use service_runtime::config::ServiceConfig as _;
 
 #[tokio::main]
@@ -9,12 +9,7 @@ async fn main() {
         INFO,
         ProductServiceConfig::from_env(),
         |config| &config.common,
-        |config, shutdown| async move {
-            let app = Application::build(config).await?;
-            tracing::info!(address = %app.local_addr(), "product-service listening");
-            app.run(shutdown).await;
-            Ok(())
-        },
+        product_service::build,
     )
     .await;
 }

@@ -3,14 +3,15 @@
 //! [`AmqpLink`] owns one connection and one channel. Whoever needs the channel asks
 //! [`AmqpLink::channel`]: while the connection is open it gets the same channel; after a drop it
 //! gets a new connection and channel with the topology (exchanges, queues, bindings, QoS,
-//! confirms) declared again. Consumers run under [`consume`], which restarts the subscription
-//! when its stream ends, errors or its channel silently dies, backing off between attempts.
-//! [`consume_concurrently`] does the same with several deliveries in hand at once, and
-//! [`consume_ordered`] with many in hand but in order per routing key.
+//! confirms) declared again. Consumers run under one loop that restarts the subscription when
+//! its stream ends, errors or its channel silently dies, backing off between attempts:
+//! [`consume_concurrently`] with one or several deliveries in hand at once, [`consume_ordered`]
+//! with many in hand but in order per routing key.
 //! Trace context travels in message headers (`traceparent`, `tracestate`); [`delivery_span`]
 //! continues it in the consumer.
 
 mod concurrent;
+mod consumer;
 mod ordered;
 
 use std::future::Future;
@@ -20,14 +21,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use futures_util::StreamExt;
 use lapin::Confirmation;
-use lapin::message::Delivery;
-use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions};
+use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use tokio::sync::Mutex;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::Secret;
@@ -234,80 +232,32 @@ pub fn reconnect_backoff() -> impl Iterator<Item = Duration> {
         .build()
 }
 
-/// How often an idle consumer checks that its channel is still open.
-const STALL_CHECK: Duration = Duration::from_secs(2);
+/// Declares `exchange` the way every party to the order events declares it: a durable topic
+/// exchange, never auto-deleted. RabbitMQ refuses a second declaration of one exchange with
+/// other flags, so the flags are written here only.
+pub async fn declare_durable_topic_exchange(
+    channel: &Channel,
+    exchange: &str,
+) -> lapin::Result<()> {
+    channel
+        .exchange_declare(
+            ShortString::from(exchange),
+            lapin::ExchangeKind::Topic,
+            lapin::options::ExchangeDeclareOptions {
+                durable: true,
+                ..lapin::options::ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+}
 
-/// Consumes `queue` until `shutdown`, handing each delivery to `handle` (which acks or rejects
-/// it). The subscription is rebuilt after any failure; on shutdown the consumer is cancelled
-/// and the delivery in hand is finished first.
-pub async fn consume<H, Fut>(
-    link: Arc<AmqpLink>,
-    queue: &str,
-    consumer_tag: &str,
-    shutdown: CancellationToken,
-    mut handle: H,
-) where
-    H: FnMut(Delivery) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let mut backoff = reconnect_backoff();
-    while !shutdown.is_cancelled() {
-        let subscribed = async {
-            let channel = link.channel().await?;
-            let consumer = channel
-                .basic_consume(
-                    ShortString::from(queue),
-                    ShortString::from(consumer_tag),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .map_err(AmqpError::Unavailable)?;
-            Ok::<_, AmqpError>((channel, consumer))
-        }
-        .await;
-        let (channel, mut consumer) = match subscribed {
-            Ok(subscription) => subscription,
-            Err(error) => {
-                let delay = backoff.next().unwrap_or(Duration::from_secs(5));
-                tracing::warn!(queue, error = %error, retry_in_ms = delay.as_millis() as u64, "cannot consume");
-                link.reset().await;
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(delay) => continue,
-                }
-            }
-        };
-        tracing::info!(queue, "consuming");
-        backoff = reconnect_backoff();
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => {
-                    let _ = channel
-                        .basic_cancel(ShortString::from(consumer_tag), BasicCancelOptions::default())
-                        .await;
-                    return;
-                }
-                next = tokio::time::timeout(STALL_CHECK, consumer.next()) => match next {
-                    Ok(Some(Ok(delivery))) => handle(delivery).await,
-                    Ok(Some(Err(error))) => {
-                        tracing::warn!(queue, error = %error, "consumer failed; resubscribing");
-                        break;
-                    }
-                    Ok(None) => {
-                        tracing::warn!(queue, "consumer stream ended; resubscribing");
-                        break;
-                    }
-                    Err(_) if channel.status().connected() => {}
-                    Err(_) => {
-                        tracing::warn!(queue, "consumer channel closed; resubscribing");
-                        break;
-                    }
-                },
-            }
-        }
-        link.reset().await;
-    }
+/// The topology of a publisher: only the durable topic exchange it publishes to.
+pub fn durable_topic_exchange(exchange: String) -> Topology {
+    Arc::new(move |channel| {
+        let exchange = exchange.clone();
+        Box::pin(async move { declare_durable_topic_exchange(&channel, &exchange).await })
+    })
 }
 
 /// Message headers carrying the current trace context plus `extra` pairs.

@@ -60,5 +60,5 @@ impl Caller {
 
 /// The caller an [`Authenticate`] hoop admitted.
 pub fn caller(depot: &Depot) -> &Caller {
-    crate::server::state::<Caller>(depot)
+    crate::route::state::<Caller>(depot)
 }

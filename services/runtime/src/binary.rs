@@ -4,23 +4,23 @@
 
 use std::future::Future;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::ServiceInfo;
 use crate::config::{CommonConfig, ConfigError};
 use crate::health::probe;
+use crate::host::ServiceHost;
 use crate::server;
 
-/// Runs a service binary. `serve` builds the service from its configuration and runs it until
-/// the token fires; an error it returns is printed and exits 1.
-pub async fn run<C, S, Fut>(
+/// Runs a service binary. `build` makes the service from its configuration; the host then
+/// serves it until SIGTERM or SIGINT. A build error is printed and exits 1.
+pub async fn run<C, B, Fut, E>(
     info: ServiceInfo,
     config: Result<C, ConfigError>,
     common: fn(&C) -> &CommonConfig,
-    serve: S,
+    build: B,
 ) where
-    S: FnOnce(C, CancellationToken) -> Fut,
-    Fut: Future<Output = anyhow::Result<()>>,
+    B: FnOnce(C) -> Fut,
+    Fut: Future<Output = anyhow::Result<ServiceHost<E>>>,
+    E: Send,
 {
     server::install_crypto_provider();
     let config = match config {
@@ -40,7 +40,14 @@ pub async fn run<C, S, Fut>(
             std::process::exit(2);
         }
     };
-    let outcome = serve(config, server::shutdown_signal()).await;
+    let shutdown = server::shutdown_signal();
+    let outcome = match build(config).await {
+        Ok(host) => {
+            host.run(shutdown).await;
+            Ok(())
+        }
+        Err(error) => Err(error),
+    };
     match &outcome {
         Ok(()) => tracing::info!(service = info.name, "stopped"),
         Err(error) => tracing::error!(service = info.name, error = %format!("{error:#}"), "failed"),

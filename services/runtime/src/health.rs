@@ -139,16 +139,16 @@ impl Health {
 /// Mounts `/health`, `/health/live` and `/health/ready`.
 pub fn router(health: Arc<Health>) -> Router {
     Router::with_path("health")
-        .hoop(crate::server::route_template("/health"))
+        .hoop(crate::route::route_template("/health"))
         .get(HealthEndpoint(health.clone()))
         .push(
             Router::with_path("live")
-                .hoop(crate::server::route_template("/health/live"))
+                .hoop(crate::route::route_template("/health/live"))
                 .get(live),
         )
         .push(
             Router::with_path("ready")
-                .hoop(crate::server::route_template("/health/ready"))
+                .hoop(crate::route::route_template("/health/ready"))
                 .get(ReadyEndpoint(health)),
         )
 }

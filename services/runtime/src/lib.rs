@@ -23,6 +23,9 @@
 //! - [`redis`]: a bb8-redis pool for optional uses (caches) with short timeouts, traced commands
 //!   and a [`breaker`] so Redis being down costs nothing per request.
 //! - [`service_auth`]: the `X-Service-Token` credential guarding internal routes.
+//! - [`host`]: the one service host: a service hands over its routes, checks, background tasks
+//!   and what to close; the host serves and shuts all of it down in one order.
+//! - [`route`]: route templates and handler state, shared by the server and health routes.
 //! - [`trace_trust`]: whose inbound `traceparent` a request span continues.
 //! - [`server`]: assembles a service's router with the common routes and middleware and serves
 //!   it until the shutdown token fires, draining within a deadline.
@@ -38,6 +41,7 @@ pub mod config;
 #[cfg(feature = "postgres")]
 pub mod db;
 pub mod health;
+pub mod host;
 pub mod http_client;
 pub mod metrics;
 #[cfg(feature = "nats")]
@@ -45,6 +49,7 @@ pub mod nats;
 pub mod problem;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod route;
 pub mod server;
 pub mod service_auth;
 pub mod telemetry;
@@ -55,4 +60,16 @@ pub mod trace_trust;
 pub struct ServiceInfo {
     pub name: &'static str,
     pub version: &'static str,
+}
+
+/// The [`ServiceInfo`] of the crate that invokes it: its package name and version, so that no
+/// service writes its own name a second time.
+#[macro_export]
+macro_rules! service_info {
+    () => {
+        $crate::ServiceInfo {
+            name: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    };
 }

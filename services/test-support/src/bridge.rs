@@ -1,81 +1,113 @@
-//! The event bridge started in-process for tests, with names unique to the test (or the
-//! production names on a broker of the test's own), and a private `nats-server` when the test
-//! wants one.
+//! The event bridge started in-process for tests: on names unique to the test (exchange,
+//! queues with `x-expires`, subject prefix, stream), removed again when the handle goes, or on
+//! the production names against brokers of the test's own.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
-use event_bridge::Application;
+use async_nats::jetstream;
 use event_bridge::config::BridgeConfig;
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::types::ShortString;
+use serde_json::Value;
 use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
-use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
-use crate::{free_port, wait_until};
+use crate::TestService;
+use crate::broker::BROKER_URL;
+use crate::notification::metric_value;
 
-/// A `nats-server` with JetStream on a free port, killed (by its PID) when dropped.
-#[derive(Debug)]
-pub struct PrivateNats {
-    pub port: u16,
-    directory: PathBuf,
-    _child: Child,
+/// The machine's NATS server, shared by the tests that do not need to stop it.
+pub const SHARED_NATS: &str = "nats://127.0.0.1:4222";
+
+/// Names no other test (or engineer) uses.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub exchange: String,
+    pub queue: String,
+    pub prefix: String,
+    pub stream: String,
 }
 
-impl PrivateNats {
-    pub async fn start() -> Self {
-        let port = free_port();
-        let directory =
-            std::env::temp_dir().join(format!("test-nats-{}", uuid::Uuid::new_v4().simple()));
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(&directory)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("nats-server is installed");
-        let address = SocketAddr::from(([127, 0, 0, 1], port));
-        wait_until(
-            "the private nats-server",
-            Duration::from_secs(10),
-            || async { tokio::net::TcpStream::connect(address).await.ok().map(drop) },
-        )
-        .await;
+impl Names {
+    pub fn unique() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
         Self {
-            port,
-            directory,
-            _child: child,
+            exchange: format!("test.bridge.{id}"),
+            queue: format!("test.bridge.{id}"),
+            prefix: format!("test.{id}"),
+            stream: format!("TEST_BRIDGE_{id}"),
         }
     }
+}
 
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+/// What a running bridge adds to its handle.
+#[derive(Debug)]
+pub struct Bridge {
+    /// The names it runs on: the test's own ([`BridgeHandle::start_with`]) or the defaults.
+    pub names: Names,
+    pub nats_url: String,
+    stop_on_drop: CancellationToken,
+    _cleanup: Option<Cleanup>,
+}
+
+impl Bridge {
+    /// A JetStream context on the bridge's NATS server.
+    pub async fn jetstream(&self) -> jetstream::Context {
+        jetstream::new(async_nats::connect(&self.nats_url).await.unwrap())
     }
 }
 
-impl Drop for PrivateNats {
+impl Drop for Bridge {
+    /// Stops consuming before the queues are deleted, so a consumer cancelled by the deletion
+    /// does not resubscribe (and declare them again).
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.directory);
+        self.stop_on_drop.cancel();
     }
 }
 
 /// The event bridge running in this process.
-#[derive(Debug)]
-pub struct BridgeHandle {
-    pub address: SocketAddr,
-    pub base_url: String,
-    pub client: reqwest::Client,
-    pub shutdown: CancellationToken,
-    pub server: tokio::task::JoinHandle<()>,
-}
+pub type BridgeHandle = TestService<Bridge>;
 
 impl BridgeHandle {
     /// Starts the bridge with `settings` (`AMQP_URL`, `NATS_URL`, `BRIDGE_*`, …) on a random
     /// port and waits until `/health` reports both brokers and the stream.
     pub async fn start(settings: &[(&'static str, &str)]) -> Self {
+        Self::launch(settings, None).await
+    }
+
+    /// A bridge on the shared brokers, on names of its own.
+    pub async fn start_unique() -> Self {
+        Self::start_with(Names::unique(), BROKER_URL, SHARED_NATS, &[]).await
+    }
+
+    /// A bridge on `names`, which it removes from the brokers when the handle goes (even when
+    /// the test fails).
+    pub async fn start_with(
+        names: Names,
+        amqp_url: &str,
+        nats_url: &str,
+        extra: &[(&'static str, &str)],
+    ) -> Self {
+        let mut settings: Vec<(&'static str, &str)> = vec![
+            ("AMQP_URL", amqp_url),
+            ("NATS_URL", nats_url),
+            ("NATS_TIMEOUT_MS", "1000"),
+            ("BRIDGE_EXCHANGE", &names.exchange),
+            ("BRIDGE_QUEUE", &names.queue),
+            ("BRIDGE_QUEUE_EXPIRES_MS", "300000"),
+            ("BRIDGE_SUBJECT_PREFIX", &names.prefix),
+            ("BRIDGE_STREAM", &names.stream),
+        ];
+        settings.extend_from_slice(extra);
+        let cleanup = Cleanup {
+            names: names.clone(),
+            nats_url: nats_url.to_owned(),
+        };
+        Self::launch(&settings, Some(cleanup)).await
+    }
+
+    async fn launch(settings: &[(&'static str, &str)], cleanup: Option<Cleanup>) -> Self {
         crate::init();
         let mut pairs: Vec<(&'static str, String)> = vec![
             ("HOST", "127.0.0.1".into()),
@@ -92,47 +124,103 @@ impl BridgeHandle {
         );
         let config = BridgeConfig::from_settings(Settings::from_pairs(pairs))
             .expect("test configuration is valid");
-        let app = Application::build(config).await.expect("the bridge starts");
-        let address = app.local_addr();
-        let shutdown = CancellationToken::new();
-        let server = tokio::spawn(app.run(shutdown.clone()));
-        let bridge = Self {
-            address,
-            base_url: format!("http://{address}"),
-            client: crate::http_client(),
-            shutdown,
-            server,
+        let settings = &config.bridge;
+        let names = Names {
+            exchange: settings.bridge_exchange.clone(),
+            queue: settings.bridge_queue.clone(),
+            prefix: settings.bridge_subject_prefix.clone(),
+            stream: settings.bridge_stream.clone(),
         };
-        wait_until(
-            "the bridge to be healthy",
-            Duration::from_secs(20),
-            || async {
-                let response = bridge.client.get(bridge.url("/health")).send().await.ok()?;
-                response.status().is_success().then_some(())
-            },
-        )
-        .await;
+        let nats_url = config.nats.nats_url.expose().to_owned();
+        let app = event_bridge::build(config)
+            .await
+            .expect("the bridge starts");
+        let parts = Bridge {
+            names,
+            nats_url,
+            stop_on_drop: CancellationToken::new(),
+            _cleanup: cleanup,
+        };
+        let mut bridge = Self::spawn(app, parts);
+        bridge.parts.stop_on_drop = bridge.shutdown.clone();
+        bridge.wait_healthy().await;
         bridge
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
+    pub async fn health(&self) -> (u16, Value) {
+        let response = self.client.get(self.url("/health")).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
     }
 
-    /// The value of one sample of `/metrics` (0 when absent).
+    /// Until `/health` says every broker is up (which also means the topology is declared).
+    pub async fn wait_healthy(&self) {
+        crate::wait_until(
+            "the bridge to be healthy",
+            Duration::from_secs(20),
+            || async { (self.health().await.0 == 200).then_some(()) },
+        )
+        .await;
+    }
+
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
+    /// The value of one sample line of `/metrics` (0 when absent).
     pub async fn metric(&self, sample: &str) -> f64 {
-        let response = self
-            .client
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics");
-        crate::notification::metric_value(&response.text().await.unwrap_or_default(), sample)
+        metric_value(&self.metrics().await, sample)
     }
+}
 
-    /// Stops consuming, drains and closes both connections.
-    pub async fn stop(self) {
-        self.shutdown.cancel();
-        let _ = self.server.await;
+/// Removes what a test created on the shared brokers, even when the test fails.
+#[derive(Debug)]
+struct Cleanup {
+    names: Names,
+    nats_url: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let names = self.names.clone();
+        let nats_url = self.nats_url.clone();
+        // Drop runs inside or outside a runtime; a thread with its own runtime works in both.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime for cleaning up");
+            runtime.block_on(async move {
+                let nats = async {
+                    let client = async_nats::connect(&nats_url).await.ok()?;
+                    let _ = jetstream::new(client).delete_stream(&names.stream).await;
+                    Some(())
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(5), nats).await;
+                let amqp = delete_queues_and_exchange(&names);
+                let _ = tokio::time::timeout(Duration::from_secs(5), amqp).await;
+            });
+        })
+        .join();
     }
+}
+
+async fn delete_queues_and_exchange(names: &Names) -> Option<()> {
+    let connection = lapin::Connection::connect(BROKER_URL, lapin::ConnectionProperties::default())
+        .await
+        .ok()?;
+    let channel = connection.create_channel().await.ok()?;
+    for queue in [names.queue.clone(), format!("{}.dead", names.queue)] {
+        let _ = channel
+            .queue_delete(ShortString::from(queue), QueueDeleteOptions::default())
+            .await;
+    }
+    let _ = channel
+        .exchange_delete(
+            ShortString::from(names.exchange.as_str()),
+            ExchangeDeleteOptions::default(),
+        )
+        .await;
+    Some(())
 }

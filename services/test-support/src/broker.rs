@@ -10,7 +10,7 @@ use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel};
 use order_events::{Money, OrderEvent, OrderSnapshot, OrderStatus, wire};
 use serde_json::Value;
-use service_runtime::amqp::{AmqpConfig, AmqpLink, Topology};
+use service_runtime::amqp::{self, AmqpConfig, AmqpLink, Topology};
 use service_runtime::config::Secret;
 
 pub const BROKER_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -152,16 +152,7 @@ impl TestBroker {
     /// declaring the exchange as the Order Service does. Returns the queue's name.
     pub async fn tap(&self, exchange: &str, binding_key: &str) -> String {
         let channel = self.channel().await;
-        channel
-            .exchange_declare(
-                ShortString::from(exchange),
-                lapin::ExchangeKind::Topic,
-                lapin::options::ExchangeDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
+        amqp::declare_durable_topic_exchange(&channel, exchange)
             .await
             .expect("exchange declared");
         let queue = format!("test.tap.{}", uuid::Uuid::new_v4().simple());

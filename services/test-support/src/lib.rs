@@ -3,6 +3,8 @@
 //! - [`init`]: once per test process: the crypto provider, the W3C propagator and, with
 //!   `TEST_LOG=1`, logs on stderr.
 //! - [`TestDatabase`]: a uniquely named database URL, dropped when the value is dropped.
+//! - [`TestService`]: the one handle of a service running in-process on a random port; each
+//!   service's handle is a `TestService` of its own parts (state, database, names).
 //! - [`UserServiceHandle`]: the real User Service started in-process on a random port against a
 //!   fresh database, with helpers to create customers and admins and get their tokens.
 //! - [`wait_until`]: polling with a deadline, never a bare sleep.
@@ -15,42 +17,42 @@
 //!   Prometheus endpoint.
 //! - [`logs::capture_json_logs`]: a thread's log lines as production writes them.
 //! - [`broker::TestBroker`]: publish order events per `docs/events.md`, look into queues.
-//! - [`bridge::BridgeHandle`]: the event bridge in-process; [`bridge::PrivateNats`] a
-//!   nats-server of the test's own.
+//! - [`bridge::BridgeHandle`]: the event bridge in-process, on names unique to the test;
+//!   [`nats_server::PrivateNats`] a nats-server of the test's own, to kill and restart.
 //! - [`notification::NotificationServiceHandle`]: the Notification Service in-process on its
 //!   own queue; [`smtp_sink::SmtpSink`] and [`webhook_sink::WebhookSink`] receive what it sends.
 
 pub mod bridge;
 pub mod broker;
 pub mod logs;
+pub mod nats_server;
 pub mod notification;
 mod order;
 mod product;
 pub mod proxy;
 pub mod rabbitmq_server;
 pub mod redis_server;
+mod service;
 pub mod smtp_sink;
+mod user;
 pub mod webhook_sink;
 
-pub use order::{OrderServiceHandle, order_service_settings};
-pub use product::{ProductServiceHandle, REDIS_URL, TEST_SERVICE_TOKEN, product_service_settings};
+pub use order::{OrderServiceHandle, Orders, order_service_settings};
+pub use product::{
+    ProductServiceHandle, Products, REDIS_URL, TEST_SERVICE_TOKEN, product_service_settings,
+};
+pub use service::TestService;
+pub use user::{UserServiceHandle, Users, throttle_key_prefix, user_service_settings};
 
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::{Arc, Once, OnceLock};
+use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use serde_json::{Value, json};
-use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
-use tokio_util::sync::CancellationToken;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use user_service::Application;
-use user_service::config::UserServiceConfig;
-use user_service::state::AppState;
 
 pub const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432";
 /// A JWT key that passes the production checks, generated per test process (a key written in
@@ -117,6 +119,17 @@ fn init_tracing(otlp_endpoint: Option<&str>) {
             .with(logs)
             .try_init();
     });
+}
+
+/// Settings of a service under test: loopback on a random port, then `pairs`, then `extra`,
+/// which override both.
+fn service_settings(
+    pairs: Vec<(&'static str, String)>,
+    extra: &[(&'static str, &str)],
+) -> Settings {
+    let local = [("HOST", "127.0.0.1".to_owned()), ("PORT", "0".to_owned())];
+    let overrides = extra.iter().map(|(key, value)| (*key, (*value).to_owned()));
+    Settings::from_pairs(local.into_iter().chain(pairs).chain(overrides))
 }
 
 /// A database that exists for one test: its name is unique; it is dropped (connections and
@@ -199,140 +212,4 @@ pub fn http_client() -> reqwest::Client {
         .timeout(Duration::from_secs(30))
         .build()
         .expect("test HTTP client")
-}
-
-/// The User Service running in this process.
-#[derive(Debug)]
-pub struct UserServiceHandle {
-    pub address: SocketAddr,
-    pub base_url: String,
-    pub client: reqwest::Client,
-    pub state: Arc<AppState>,
-    pub shutdown: CancellationToken,
-    pub server: tokio::task::JoinHandle<()>,
-    pub database: TestDatabase,
-}
-
-/// The Redis key prefix of the login and registration counts of the User Service on `database`.
-pub fn throttle_key_prefix(database: &TestDatabase) -> String {
-    format!("test:{}:", database.name)
-}
-
-/// Settings for a User Service under test; `extra` overrides or adds keys.
-pub fn user_service_settings(database: &TestDatabase, extra: &[(&'static str, &str)]) -> Settings {
-    let mut pairs: Vec<(&'static str, String)> = vec![
-        ("HOST", "127.0.0.1".into()),
-        ("PORT", "0".into()),
-        ("DATABASE_URL", database.url.clone()),
-        ("JWT_SECRET", TEST_JWT_SECRET.clone()),
-        // The minimum cost keeps tests fast; the timing tests compare paths at equal cost.
-        ("BCRYPT_COST", "4".into()),
-        // Attempts are counted in the shared Redis: each test's service (and its replicas, which
-        // share the database) counts under its own keys.
-        ("THROTTLE_KEY_PREFIX", throttle_key_prefix(database)),
-    ];
-    pairs.extend(extra.iter().map(|(key, value)| (*key, (*value).to_owned())));
-    Settings::from_pairs(pairs)
-}
-
-impl UserServiceHandle {
-    pub async fn start() -> Self {
-        Self::start_with(&[]).await
-    }
-
-    pub async fn start_with(extra: &[(&'static str, &str)]) -> Self {
-        init();
-        let database = TestDatabase::new("users");
-        let config = UserServiceConfig::from_settings(user_service_settings(&database, extra))
-            .expect("test configuration is valid");
-        let app = Application::build(config)
-            .await
-            .expect("user service starts");
-        let address = app.local_addr();
-        let state = app.state();
-        let shutdown = CancellationToken::new();
-        let server = tokio::spawn(app.run(shutdown.clone()));
-        Self {
-            address,
-            base_url: format!("http://{address}"),
-            client: http_client(),
-            state,
-            shutdown,
-            server,
-            database,
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
-    }
-
-    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request reaches the user service")
-    }
-
-    /// Registers `username` with `password`; panics unless the service answers 201.
-    pub async fn register(&self, username: &str, password: &str) -> Value {
-        let response = self
-            .post_json(
-                "/register",
-                &json!({"username": username, "password": password}),
-            )
-            .await;
-        assert_eq!(response.status(), 201, "registering {username}");
-        response.json().await.expect("user JSON")
-    }
-
-    /// Logs in and returns the access token; panics unless the service answers 200.
-    pub async fn login(&self, username: &str, password: &str) -> String {
-        let response = self
-            .post_json(
-                "/login",
-                &json!({"username": username, "password": password}),
-            )
-            .await;
-        assert_eq!(response.status(), 200, "logging in {username}");
-        let body: Value = response.json().await.expect("token JSON");
-        body["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_owned()
-    }
-
-    /// A new customer with a unique name; returns (username, token).
-    pub async fn customer(&self) -> (String, String) {
-        let username = format!(
-            "customer-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
-        self.register(&username, "customer-password").await;
-        let token = self.login(&username, "customer-password").await;
-        (username, token)
-    }
-
-    /// A new admin with a unique name; returns (username, token).
-    pub async fn admin(&self) -> (String, String) {
-        let username = format!("admin-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        self.register(&username, "admin-password").await;
-        assert!(
-            self.state
-                .users
-                .promote_to_admin(&username)
-                .await
-                .expect("promote")
-        );
-        let token = self.login(&username, "admin-password").await;
-        (username, token)
-    }
-
-    /// Stops the server and waits for it to drain.
-    pub async fn stop(self) {
-        self.shutdown.cancel();
-        let _ = self.server.await;
-    }
 }

@@ -5,15 +5,14 @@
 //! For an end-to-end test with the Order Service, give both the same exchange name:
 //! `NotificationTopology::unique().with_exchange(&order_service_exchange)`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use notification_service::Application;
 use notification_service::config::NotificationConfig;
 use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 use service_runtime::metrics::Metrics;
-use tokio_util::sync::CancellationToken;
+
+use crate::TestService;
 
 /// Queue names of one test.
 #[derive(Debug, Clone)]
@@ -41,17 +40,15 @@ impl NotificationTopology {
     }
 }
 
-/// The Notification Service running in this process.
+/// What a running Notification Service adds to its handle.
 #[derive(Debug)]
-pub struct NotificationServiceHandle {
-    pub address: SocketAddr,
-    pub base_url: String,
-    pub client: reqwest::Client,
+pub struct Notifications {
     pub topology: NotificationTopology,
     pub metrics: Arc<Metrics>,
-    pub shutdown: CancellationToken,
-    pub server: tokio::task::JoinHandle<()>,
 }
+
+/// The Notification Service running in this process.
+pub type NotificationServiceHandle = TestService<Notifications>;
 
 /// Settings for a Notification Service under test; `extra` overrides or adds keys (e.g.
 /// `NOTIFY_CHANNELS`, `NOTIFY_WEBHOOK_URL`, `AMQP_URL` through a proxy).
@@ -59,21 +56,20 @@ pub fn notification_settings(
     topology: &NotificationTopology,
     extra: &[(&'static str, &str)],
 ) -> Settings {
-    let mut pairs: Vec<(&'static str, String)> = vec![
-        ("HOST", "127.0.0.1".into()),
-        ("PORT", "0".into()),
-        ("AMQP_URL", crate::broker::BROKER_URL.into()),
-        ("AMQP_TIMEOUT_MS", "2000".into()),
-        ("NOTIFY_EXCHANGE", topology.exchange.clone()),
-        ("NOTIFY_QUEUE", topology.queue.clone()),
-        ("NOTIFY_QUEUE_EXPIRES_MS", "300000".into()),
-        // Short delays keep retry tests quick; the policy is the same.
-        ("NOTIFY_RETRY_DELAY_MS", "100".into()),
-        ("NOTIFY_RETRY_MAX_DELAY_MS", "400".into()),
-        ("SHUTDOWN_TIMEOUT_SECS", "5".into()),
-    ];
-    pairs.extend(extra.iter().map(|(key, value)| (*key, (*value).to_owned())));
-    Settings::from_pairs(pairs)
+    crate::service_settings(
+        vec![
+            ("AMQP_URL", crate::broker::BROKER_URL.into()),
+            ("AMQP_TIMEOUT_MS", "2000".into()),
+            ("NOTIFY_EXCHANGE", topology.exchange.clone()),
+            ("NOTIFY_QUEUE", topology.queue.clone()),
+            ("NOTIFY_QUEUE_EXPIRES_MS", "300000".into()),
+            // Short delays keep retry tests quick; the policy is the same.
+            ("NOTIFY_RETRY_DELAY_MS", "100".into()),
+            ("NOTIFY_RETRY_MAX_DELAY_MS", "400".into()),
+            ("SHUTDOWN_TIMEOUT_SECS", "5".into()),
+        ],
+        extra,
+    )
 }
 
 impl NotificationServiceHandle {
@@ -82,38 +78,20 @@ impl NotificationServiceHandle {
         crate::init();
         let config = NotificationConfig::from_settings(notification_settings(topology, extra))
             .expect("test configuration is valid");
-        let app = Application::build(config)
+        let app = notification_service::build(config)
             .await
             .expect("notification service starts");
-        let address = app.local_addr();
-        let metrics = app.metrics();
-        let shutdown = CancellationToken::new();
-        let server = tokio::spawn(app.run(shutdown.clone()));
-        Self {
-            address,
-            base_url: format!("http://{address}"),
-            client: crate::http_client(),
+        let parts = Notifications {
             topology: topology.clone(),
-            metrics,
-            shutdown,
-            server,
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
+            metrics: app.exposed().clone(),
+        };
+        Self::spawn(app, parts)
     }
 
     /// The value of one sample in `/metrics`, e.g.
     /// `notifications_handled_total{outcome="delivered"}`; 0 when it was never recorded.
     pub fn metric(&self, sample: &str) -> f64 {
         metric_value(&self.metrics.encode(), sample)
-    }
-
-    /// Stops taking messages, finishes those in hand and waits for the service to end.
-    pub async fn stop(self) {
-        self.shutdown.cancel();
-        let _ = self.server.await;
     }
 }
 

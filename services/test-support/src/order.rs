@@ -1,37 +1,32 @@
 //! The Order Service started in-process for tests, against a fresh database, a
 //! [`UserServiceHandle`] and a [`ProductServiceHandle`], publishing to an exchange of its own.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use order_service::Application;
 use order_service::config::OrderServiceConfig;
 use order_service::outbox::OutboxRelay;
 use order_service::state::AppState;
 use serde_json::Value;
 use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
-use tokio_util::sync::CancellationToken;
 
 use crate::broker::BROKER_URL;
 use crate::{
-    ProductServiceHandle, TEST_SERVICE_TOKEN, TestDatabase, UserServiceHandle, http_client, init,
+    ProductServiceHandle, TEST_SERVICE_TOKEN, TestDatabase, TestService, UserServiceHandle, init,
 };
 
-/// The Order Service running in this process.
+/// What a running Order Service adds to its handle.
 #[derive(Debug)]
-pub struct OrderServiceHandle {
-    pub address: SocketAddr,
-    pub base_url: String,
-    pub client: reqwest::Client,
+pub struct Orders {
     pub state: Arc<AppState>,
     pub relay: Arc<OutboxRelay>,
     /// The topic exchange this instance publishes to, unique per test.
     pub exchange: String,
-    pub shutdown: CancellationToken,
-    pub server: tokio::task::JoinHandle<()>,
     pub database: TestDatabase,
 }
+
+/// The Order Service running in this process.
+pub type OrderServiceHandle = TestService<Orders>;
 
 /// Settings for an Order Service under test; `extra` overrides or adds keys.
 pub fn order_service_settings(
@@ -41,20 +36,19 @@ pub fn order_service_settings(
     exchange: &str,
     extra: &[(&'static str, &str)],
 ) -> Settings {
-    let mut pairs: Vec<(&'static str, String)> = vec![
-        ("HOST", "127.0.0.1".into()),
-        ("PORT", "0".into()),
-        ("DATABASE_URL", database.url.clone()),
-        ("USER_SERVICE_URL", users.base_url.clone()),
-        ("PRODUCT_SERVICE_URL", products.base_url.clone()),
-        ("SERVICE_TOKEN", TEST_SERVICE_TOKEN.clone()),
-        ("AMQP_URL", BROKER_URL.into()),
-        ("AMQP_TIMEOUT_MS", "2000".into()),
-        ("ORDER_EVENTS_EXCHANGE", exchange.into()),
-        ("RELEASE_RETRY_INTERVAL_MS", "200".into()),
-    ];
-    pairs.extend(extra.iter().map(|(key, value)| (*key, (*value).to_owned())));
-    Settings::from_pairs(pairs)
+    crate::service_settings(
+        vec![
+            ("DATABASE_URL", database.url.clone()),
+            ("USER_SERVICE_URL", users.base_url.clone()),
+            ("PRODUCT_SERVICE_URL", products.base_url.clone()),
+            ("SERVICE_TOKEN", TEST_SERVICE_TOKEN.clone()),
+            ("AMQP_URL", BROKER_URL.into()),
+            ("AMQP_TIMEOUT_MS", "2000".into()),
+            ("ORDER_EVENTS_EXCHANGE", exchange.into()),
+            ("RELEASE_RETRY_INTERVAL_MS", "200".into()),
+        ],
+        extra,
+    )
 }
 
 impl OrderServiceHandle {
@@ -74,29 +68,17 @@ impl OrderServiceHandle {
             &database, users, products, &exchange, extra,
         ))
         .expect("test configuration is valid");
-        let app = Application::build(config)
+        let app = order_service::build(config)
             .await
             .expect("order service starts");
-        let address = app.local_addr();
-        let state = app.state();
-        let relay = app.relay();
-        let shutdown = CancellationToken::new();
-        let server = tokio::spawn(app.run(shutdown.clone()));
-        Self {
-            address,
-            base_url: format!("http://{address}"),
-            client: http_client(),
+        let order_service::Exposed { state, relay } = app.exposed().clone();
+        let parts = Orders {
             state,
             relay,
             exchange,
-            shutdown,
-            server,
             database,
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
+        };
+        Self::spawn(app, parts)
     }
 
     /// `POST /orders` as `token`, with an Idempotency-Key when given.
@@ -141,10 +123,5 @@ impl OrderServiceHandle {
             .send()
             .await
             .expect("request reaches the order service")
-    }
-
-    pub async fn stop(self) {
-        self.shutdown.cancel();
-        let _ = self.server.await;
     }
 }

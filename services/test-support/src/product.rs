@@ -1,19 +1,16 @@
 //! The Product Service started in-process for tests, against a fresh database, the shared
 //! Redis (under a key prefix of its own) and a [`UserServiceHandle`] for authentication.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use product_service::Application;
 use product_service::config::ProductServiceConfig;
 use product_service::state::AppState;
 use serde_json::{Value, json};
 use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 use service_runtime::service_auth::SERVICE_TOKEN_HEADER;
-use tokio_util::sync::CancellationToken;
 
-use crate::{TestDatabase, UserServiceHandle, http_client, init};
+use crate::{TestDatabase, TestService, UserServiceHandle, init};
 
 /// The shared Redis every test uses, each service under its own key prefix.
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -22,19 +19,17 @@ pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 pub static TEST_SERVICE_TOKEN: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("generated-{}", uuid::Uuid::new_v4().simple()));
 
-/// The Product Service running in this process.
+/// What a running Product Service adds to its handle.
 #[derive(Debug)]
-pub struct ProductServiceHandle {
-    pub address: SocketAddr,
-    pub base_url: String,
-    pub client: reqwest::Client,
+pub struct Products {
     pub state: Arc<AppState>,
     /// Put before every cache key, so tests sharing Redis never see each other's entries.
     pub cache_key_prefix: String,
-    pub shutdown: CancellationToken,
-    pub server: tokio::task::JoinHandle<()>,
     pub database: TestDatabase,
 }
+
+/// The Product Service running in this process.
+pub type ProductServiceHandle = TestService<Products>;
 
 /// Settings for a Product Service under test; `extra` overrides or adds keys.
 pub fn product_service_settings(
@@ -43,17 +38,16 @@ pub fn product_service_settings(
     cache_key_prefix: &str,
     extra: &[(&'static str, &str)],
 ) -> Settings {
-    let mut pairs: Vec<(&'static str, String)> = vec![
-        ("HOST", "127.0.0.1".into()),
-        ("PORT", "0".into()),
-        ("DATABASE_URL", database.url.clone()),
-        ("REDIS_URL", REDIS_URL.into()),
-        ("CACHE_KEY_PREFIX", cache_key_prefix.into()),
-        ("USER_SERVICE_URL", users.base_url.clone()),
-        ("SERVICE_TOKEN", TEST_SERVICE_TOKEN.clone()),
-    ];
-    pairs.extend(extra.iter().map(|(key, value)| (*key, (*value).to_owned())));
-    Settings::from_pairs(pairs)
+    crate::service_settings(
+        vec![
+            ("DATABASE_URL", database.url.clone()),
+            ("REDIS_URL", REDIS_URL.into()),
+            ("CACHE_KEY_PREFIX", cache_key_prefix.into()),
+            ("USER_SERVICE_URL", users.base_url.clone()),
+            ("SERVICE_TOKEN", TEST_SERVICE_TOKEN.clone()),
+        ],
+        extra,
+    )
 }
 
 impl ProductServiceHandle {
@@ -68,27 +62,16 @@ impl ProductServiceHandle {
         let settings = product_service_settings(&database, users, &cache_key_prefix, extra);
         let config =
             ProductServiceConfig::from_settings(settings).expect("test configuration is valid");
-        let app = Application::build(config)
+        let app = product_service::build(config)
             .await
             .expect("product service starts");
-        let address = app.local_addr();
-        let state = app.state();
-        let shutdown = CancellationToken::new();
-        let server = tokio::spawn(app.run(shutdown.clone()));
-        Self {
-            address,
-            base_url: format!("http://{address}"),
-            client: http_client(),
+        let state = app.exposed().clone();
+        let parts = Products {
             state,
             cache_key_prefix,
-            shutdown,
-            server,
             database,
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
+        };
+        Self::spawn(app, parts)
     }
 
     /// The Redis key product `id` is cached under.
@@ -157,11 +140,5 @@ impl ProductServiceHandle {
             .send()
             .await
             .expect("request reaches the product service")
-    }
-
-    /// Stops the server and waits for it to drain.
-    pub async fn stop(self) {
-        self.shutdown.cancel();
-        let _ = self.server.await;
     }
 }

@@ -24,4 +24,4 @@ pub mod state;
 pub mod throttle;
 pub mod tokens;
 
-pub use app::{Application, INFO, migrations};
+pub use app::{Application, INFO, build, migrations};

@@ -4,9 +4,9 @@
 
 use service_runtime::config::ServiceConfig as _;
 use service_runtime::server;
+use user_service::INFO;
 use user_service::config::UserServiceConfig;
 use user_service::repository::UsersRepository;
-use user_service::{Application, INFO};
 
 #[tokio::main]
 async fn main() {
@@ -29,12 +29,7 @@ async fn main() {
         INFO,
         UserServiceConfig::from_env(),
         |config| &config.common,
-        |config, shutdown| async move {
-            let app = Application::build(config).await?;
-            tracing::info!(address = %app.local_addr(), "user-service listening");
-            app.run(shutdown).await;
-            Ok(())
-        },
+        user_service::build,
     )
     .await;
 }

@@ -16,6 +16,7 @@ fn rendered() -> String {
         order_service::config::OrderServiceConfig::reference(),
         notification_service::config::NotificationConfig::reference(),
         event_bridge::config::BridgeConfig::reference(),
+        storefront::config::StorefrontConfig::reference(),
     ])
 }
 
@@ -53,6 +54,7 @@ fn every_setting_a_service_reads_is_in_the_reference() {
         order_service::config::OrderServiceConfig::setting_names(),
         notification_service::config::NotificationConfig::setting_names(),
         event_bridge::config::BridgeConfig::setting_names(),
+        storefront::config::StorefrontConfig::setting_names(),
     ] {
         for name in names {
             assert!(

@@ -17,8 +17,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use test_support::bridge::{BridgeHandle, PrivateNats};
+use service_runtime::config::ServiceConfig as _;
+use test_support::bridge::BridgeHandle;
 use test_support::broker::{TestBroker, order_created};
+use test_support::nats_server::PrivateNats;
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
 use test_support::rabbitmq_server::PrivateRabbitMq;
 use test_support::{
@@ -319,6 +321,30 @@ async fn traffic(
     assert_eq!(orders.get(&customer, "/orders/999999").await.status(), 404);
 }
 
+/// The storefront in-process on a random port, scraped like every service; it runs until the
+/// test's runtime ends.
+async fn start_storefront(
+    users: &UserServiceHandle,
+    products: &ProductServiceHandle,
+    orders: &OrderServiceHandle,
+    nats: &str,
+) -> std::net::SocketAddr {
+    let settings = service_runtime::config::Settings::from_pairs([
+        ("HOST", "127.0.0.1".to_owned()),
+        ("PORT", "0".to_owned()),
+        ("APP_PROFILE", "development".to_owned()),
+        ("USER_SERVICE_URL", users.base_url.clone()),
+        ("PRODUCT_SERVICE_URL", products.base_url.clone()),
+        ("ORDER_SERVICE_URL", orders.base_url.clone()),
+        ("NATS_URL", nats.to_owned()),
+    ]);
+    let config = storefront::config::StorefrontConfig::from_settings(settings).unwrap();
+    let app = storefront::Application::build(config).await.unwrap();
+    let address = app.local_addr();
+    tokio::spawn(app.run(tokio_util::sync::CancellationToken::new()));
+    address
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_panel_and_rule_returns_data_from_a_real_prometheus() {
     let rabbitmq = PrivateRabbitMq::start().await;
@@ -351,6 +377,7 @@ async fn every_dashboard_panel_and_rule_returns_data_from_a_real_prometheus() {
     // The bridge with its production names too, on a nats-server of the test's own.
     let nats = PrivateNats::start().await;
     let bridge = BridgeHandle::start(&[("AMQP_URL", &amqp), ("NATS_URL", &nats.url())]).await;
+    let storefront = start_storefront(&users, &products, &orders, &nats.url()).await;
 
     let redis_exporter = format!("127.0.0.1:{}", free_port());
     // Debian names the exporter's binary after its package, nixpkgs after the project.
@@ -373,6 +400,7 @@ async fn every_dashboard_panel_and_rule_returns_data_from_a_real_prometheus() {
     targets.insert("order-service", orders.address.to_string());
     targets.insert("notification-service", notifications.address.to_string());
     targets.insert("event-bridge", bridge.address.to_string());
+    targets.insert("storefront", storefront.to_string());
     targets.insert("redis", redis_exporter.clone());
     targets.insert("rabbitmq", rabbitmq.metrics_address());
     targets.insert("rabbitmq-queues", rabbitmq.metrics_address());

@@ -215,7 +215,14 @@ fn the_service_groups_are_written_once_and_expand_to_one_per_binary() {
     seen.sort();
     assert_eq!(
         seen,
-        ["bridge", "notification", "order", "product", "user"],
+        [
+            "bridge",
+            "notification",
+            "order",
+            "product",
+            "storefront",
+            "user"
+        ],
         "one group per binary, named as before"
     );
 }

@@ -81,10 +81,17 @@ fn order(example_key: &str) -> Result<(), ConfigError> {
     order_service::config::OrderServiceConfig::from_settings(settings(&pairs)).map(drop)
 }
 
+fn storefront(example_key: &str) -> Result<(), ConfigError> {
+    let value = compose_like(example_key);
+    let pairs = [("STOREFRONT_CSRF_SECRET", value("STOREFRONT_CSRF_SECRET"))];
+    storefront::config::StorefrontConfig::from_settings(settings(&pairs)).map(drop)
+}
+
 #[test]
 fn generated_secrets_pass_the_production_checks() {
     user("none").expect("the user service accepts generated secrets");
     order("none").expect("the order service accepts generated secrets");
+    storefront("none").expect("the storefront accepts generated secrets");
 }
 
 #[test]
@@ -96,6 +103,11 @@ fn every_published_example_secret_is_refused_naming_the_setting() {
         ("POSTGRES_PASSWORD", order, "DATABASE_URL"),
         ("RABBITMQ_PASSWORD", order, "AMQP_URL"),
         ("SERVICE_TOKEN", order, "SERVICE_TOKEN"),
+        (
+            "STOREFRONT_CSRF_SECRET",
+            storefront,
+            "STOREFRONT_CSRF_SECRET",
+        ),
     ] {
         let error = service(example_key).expect_err(example_key);
         assert_eq!(error.key, setting, "{example_key}: {error}");

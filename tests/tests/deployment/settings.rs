@@ -19,6 +19,7 @@ fn settings_of(binary: &str) -> BTreeSet<String> {
         "order-service" => order_service::config::OrderServiceConfig::setting_names(),
         "notification-service" => notification_service::config::NotificationConfig::setting_names(),
         "event-bridge" => event_bridge::config::BridgeConfig::setting_names(),
+        "storefront" => storefront::config::StorefrontConfig::setting_names(),
         other => panic!("no settings list for {other}: add it here"),
     }
 }

@@ -7,7 +7,7 @@ use test_support::broker::{BROKER_URL, TestBroker};
 use test_support::proxy::TcpProxy;
 use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle, wait_until};
 
-use crate::assert_problem;
+use crate::{Shop, assert_problem};
 
 #[tokio::test]
 async fn orders_are_accepted_while_rabbitmq_is_down_and_every_event_goes_out_once() {
@@ -146,4 +146,62 @@ async fn the_user_service_down_is_503_not_401() {
     users.shutdown.cancel();
     let response = orders.get(&customer, "/orders").await;
     assert_problem(response, 503).await;
+}
+
+/// Stock reserved for an order that then cannot be stored goes back to the Product Service, and
+/// the idempotency key is freed so that a retry places the order.
+#[tokio::test]
+async fn a_failed_insert_gives_the_reserved_stock_and_the_key_back() {
+    let shop = Shop::start().await;
+    let product = shop.product(5).await;
+    let orders_db = connect(&shop.orders.database.url).await;
+    orders_db
+        .batch_execute(
+            "CREATE FUNCTION refuse_orders() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+             CREATE TRIGGER refuse_orders BEFORE INSERT ON orders \
+             FOR EACH ROW EXECUTE FUNCTION refuse_orders();",
+        )
+        .await
+        .unwrap();
+    let body = json!({"product_id": product, "quantity": 2});
+    let failed = shop.orders.place(&shop.customer, &body, Some("k-1")).await;
+    assert_eq!(failed.status(), 500);
+
+    // The reservation was made, then released: the stock is whole again.
+    let products_db = connect(&shop.products.database.url).await;
+    wait_until(
+        "the reservation released",
+        Duration::from_secs(10),
+        || async {
+            let rows = products_db
+                .query(
+                    "SELECT status FROM reservations WHERE product_id = $1",
+                    &[&product],
+                )
+                .await
+                .unwrap();
+            let statuses: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+            (statuses == ["released"]).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(shop.stock(product).await, 5);
+
+    orders_db
+        .batch_execute("DROP TRIGGER refuse_orders ON orders")
+        .await
+        .unwrap();
+    let retried = shop.orders.place(&shop.customer, &body, Some("k-1")).await;
+    assert_eq!(retried.status(), 201);
+    assert!(retried.headers().get("idempotent-replayed").is_none());
+    assert_eq!(shop.stock(product).await, 3);
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("the test database answers");
+    tokio::spawn(connection);
+    client
 }

@@ -194,11 +194,9 @@ async fn production_without_a_service_token_shuts_internal_routes() {
         ("USER_SERVICE_URL", users.base_url.clone()),
     ]);
     let config = product_service::config::ProductServiceConfig::from_settings(settings).unwrap();
-    let app = product_service::Application::build(config).await.unwrap();
-    let base = format!("http://{}", app.local_addr());
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let server = tokio::spawn(app.run(shutdown.clone()));
-    let client = test_support::http_client();
+    let app = product_service::build(config).await.unwrap();
+    let service = test_support::TestService::spawn(app, database);
+    let (base, client) = (&service.base_url, &service.client);
     for token in ["dev-service-token", ""] {
         let response = client
             .post(format!("{base}/internal/reservations"))
@@ -216,6 +214,5 @@ async fn production_without_a_service_token_shuts_internal_routes() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200, "the public API keeps serving");
-    shutdown.cancel();
-    let _ = server.await;
+    service.stop().await;
 }

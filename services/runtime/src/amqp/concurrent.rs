@@ -1,25 +1,23 @@
 //! Consuming with several deliveries in hand at once, and the span each delivery is handled in.
 //!
-//! [`consume`](super::consume) hands deliveries over one at a time, which is right for work that
-//! is quick or must stay in order. Work that waits on another system (mail, webhooks) wants the
-//! channel's prefetch window worked through in parallel: [`consume_concurrently`] spawns one task
-//! per delivery, up to a limit, with the same resubscription after drops and stalls. On shutdown
-//! it cancels the subscription, lets the deliveries in hand finish within a deadline and
-//! abandons the rest unacknowledged, so the broker hands them to another consumer.
+//! Work that waits on another system (mail, webhooks) wants the channel's prefetch window
+//! worked through in parallel: [`consume_concurrently`] spawns one task per delivery, up to a
+//! limit; a limit of one hands deliveries over one at a time, for work that is quick or must
+//! stay in order. On shutdown it cancels the subscription, lets the deliveries in hand finish
+//! within a deadline and abandons the rest unacknowledged, so the broker hands them to another
+//! consumer.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicCancelOptions, BasicConsumeOptions};
-use lapin::types::{FieldTable, ShortString};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::{AmqpError, AmqpLink, STALL_CHECK, reconnect_backoff, trace_context};
+use super::consumer::{self, Ended, Mode, Next, Subscription};
+use super::{AmqpLink, trace_context};
 
 /// What [`consume_concurrently`] subscribes to and how much it takes on.
 #[derive(Debug, Clone)]
@@ -27,15 +25,15 @@ pub struct ConsumerOptions {
     pub queue: String,
     /// Unique per process, so a cancel cancels only this subscription.
     pub consumer_tag: String,
-    /// Deliveries handled at once; match it with the channel's prefetch (`basic_qos`).
+    /// Deliveries handled at once; match it with the channel's prefetch (`basic_qos`). One
+    /// means one after the other.
     pub concurrency: usize,
     /// How long deliveries in hand may take to finish once shutdown fires.
     pub drain: Duration,
 }
 
 /// Consumes until `shutdown`, running `handle` (which acks or rejects) for up to
-/// `options.concurrency` deliveries at once. Resubscribes after any failure, like
-/// [`consume`](super::consume).
+/// `options.concurrency` deliveries at once, resubscribing after any failure.
 pub async fn consume_concurrently<H, Fut>(
     link: Arc<AmqpLink>,
     options: ConsumerOptions,
@@ -45,93 +43,75 @@ pub async fn consume_concurrently<H, Fut>(
     H: Fn(Delivery) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let handle = Arc::new(handle);
-    let limit = options.concurrency.max(1);
-    let queue = options.queue.as_str();
-    let mut in_hand: JoinSet<()> = JoinSet::new();
-    let mut backoff = reconnect_backoff();
-    'subscriptions: while !shutdown.is_cancelled() {
-        let subscribed = async {
-            let channel = link.channel().await?;
-            let consumer = channel
-                .basic_consume(
-                    ShortString::from(queue),
-                    ShortString::from(options.consumer_tag.as_str()),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .map_err(AmqpError::Unavailable)?;
-            Ok::<_, AmqpError>((channel, consumer))
-        }
-        .await;
-        let (channel, mut consumer) = match subscribed {
-            Ok(subscription) => subscription,
-            Err(error) => {
-                let delay = backoff.next().unwrap_or(Duration::from_secs(5));
-                tracing::warn!(queue, error = %error, retry_in_ms = delay.as_millis() as u64, "cannot consume");
-                link.reset().await;
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(delay) => continue,
-                }
-            }
-        };
-        tracing::info!(queue, concurrency = limit, "consuming");
-        backoff = reconnect_backoff();
+    let mut mode = Concurrent {
+        handle,
+        limit: options.concurrency.max(1),
+        drain: options.drain,
+        queue: options.queue.clone(),
+        in_hand: JoinSet::new(),
+    };
+    consumer::run(
+        link,
+        &options.queue,
+        &options.consumer_tag,
+        shutdown,
+        &mut mode,
+    )
+    .await;
+}
+
+/// The deliveries in hand outlive a subscription: they finish while the consumer resubscribes.
+struct Concurrent<H> {
+    handle: H,
+    limit: usize,
+    drain: Duration,
+    queue: String,
+    in_hand: JoinSet<()>,
+}
+
+impl<H, Fut> Mode for Concurrent<H>
+where
+    H: Fn(Delivery) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    async fn run(&mut self, mut subscription: Subscription, shutdown: &CancellationToken) -> Ended {
+        let queue = subscription.queue().to_owned();
+        tracing::info!(queue, concurrency = self.limit, "consuming");
         loop {
-            while let Some(finished) = in_hand.try_join_next() {
-                report_panic(queue, finished);
+            while let Some(finished) = self.in_hand.try_join_next() {
+                report_panic(&queue, finished);
             }
-            if in_hand.len() >= limit {
+            if self.in_hand.len() >= self.limit {
                 tokio::select! {
                     () = shutdown.cancelled() => {
-                        cancel(&channel, &options.consumer_tag).await;
-                        break 'subscriptions;
+                        subscription.cancel().await;
+                        return Ended::Shutdown;
                     }
-                    Some(finished) = in_hand.join_next() => {
-                        report_panic(queue, finished);
+                    Some(finished) = self.in_hand.join_next() => {
+                        report_panic(&queue, finished);
                         continue;
                     }
                 }
             }
             tokio::select! {
                 () = shutdown.cancelled() => {
-                    cancel(&channel, &options.consumer_tag).await;
-                    break 'subscriptions;
+                    subscription.cancel().await;
+                    return Ended::Shutdown;
                 }
-                next = tokio::time::timeout(STALL_CHECK, consumer.next()) => match next {
-                    Ok(Some(Ok(delivery))) => {
-                        in_hand.spawn(handle(delivery));
+                next = subscription.next() => match next {
+                    Next::Delivery(delivery) => {
+                        self.in_hand.spawn((self.handle)(delivery));
                     }
-                    Ok(Some(Err(error))) => {
-                        tracing::warn!(queue, error = %error, "consumer failed; resubscribing");
-                        break;
-                    }
-                    Ok(None) => {
-                        tracing::warn!(queue, "consumer stream ended; resubscribing");
-                        break;
-                    }
-                    Err(_) if channel.status().connected() => {}
-                    Err(_) => {
-                        tracing::warn!(queue, "consumer channel closed; resubscribing");
-                        break;
-                    }
+                    Next::Idle => {}
+                    Next::Lost => return Ended::Resubscribe,
                 },
             }
         }
-        link.reset().await;
     }
-    drain(queue, &mut in_hand, options.drain).await;
-}
 
-async fn cancel(channel: &lapin::Channel, consumer_tag: &str) {
-    let _ = channel
-        .basic_cancel(
-            ShortString::from(consumer_tag),
-            BasicCancelOptions::default(),
-        )
-        .await;
+    async fn finish(&mut self) {
+        drain(&self.queue, &mut self.in_hand, self.drain).await;
+    }
 }
 
 /// Waits for the deliveries in hand; past `deadline` they are abandoned unacknowledged and the

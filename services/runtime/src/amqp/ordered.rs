@@ -20,12 +20,11 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use lapin::message::Delivery;
-use lapin::options::{BasicCancelOptions, BasicConsumeOptions};
-use lapin::types::{FieldTable, ShortString};
 use prometheus_client::metrics::gauge::Gauge;
 use tokio_util::sync::CancellationToken;
 
-use super::{AmqpError, AmqpLink, STALL_CHECK, reconnect_backoff};
+use super::AmqpLink;
+use super::consumer::{self, Ended, Mode, Next, Subscription};
 
 /// What a handler did with its delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,12 +49,6 @@ pub struct OrderedConsumer {
     pub in_flight: Gauge,
 }
 
-/// Why one subscription ended.
-enum Ended {
-    Shutdown,
-    Resubscribe,
-}
-
 /// Consumes until `shutdown` with per-routing-key order, rebuilding the subscription after any
 /// failure. On shutdown the consumer is cancelled and the deliveries in hand get `drain` to
 /// finish (their handler should stop retrying once `shutdown` fires).
@@ -68,42 +61,27 @@ pub async fn consume_ordered<H, Fut>(
     H: Fn(Delivery) -> Fut,
     Fut: Future<Output = Settlement>,
 {
-    let mut backoff = reconnect_backoff();
-    while !shutdown.is_cancelled() {
-        let subscribed = async {
-            let channel = link.channel().await?;
-            let stream = channel
-                .basic_consume(
-                    ShortString::from(consumer.queue.as_str()),
-                    ShortString::from(consumer.consumer_tag.as_str()),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .map_err(AmqpError::Unavailable)?;
-            Ok::<_, AmqpError>((channel, stream))
-        }
-        .await;
-        let (channel, stream) = match subscribed {
-            Ok(subscription) => subscription,
-            Err(error) => {
-                let delay = backoff.next().unwrap_or(Duration::from_secs(5));
-                tracing::warn!(queue = %consumer.queue, error = %error, retry_in_ms = delay.as_millis() as u64, "cannot consume");
-                link.reset().await;
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(delay) => continue,
-                }
-            }
-        };
+    let mut mode = Ordered { consumer, handle };
+    let (queue, tag) = (&consumer.queue, &consumer.consumer_tag);
+    consumer::run(link, queue, tag, shutdown, &mut mode).await;
+}
+
+struct Ordered<'a, H> {
+    consumer: &'a OrderedConsumer,
+    handle: H,
+}
+
+impl<H, Fut> Mode for Ordered<'_, H>
+where
+    H: Fn(Delivery) -> Fut,
+    Fut: Future<Output = Settlement>,
+{
+    async fn run(&mut self, mut subscription: Subscription, shutdown: &CancellationToken) -> Ended {
+        let consumer = self.consumer;
         tracing::info!(queue = %consumer.queue, max_in_flight = consumer.max_in_flight, "consuming in order per routing key");
-        backoff = reconnect_backoff();
-        let ended = run_subscription(&channel, stream, consumer, &shutdown, &handle).await;
+        let ended = run_subscription(&mut subscription, consumer, shutdown, &self.handle).await;
         consumer.in_flight.set(0);
-        match ended {
-            Ended::Shutdown => return,
-            Ended::Resubscribe => link.reset().await,
-        }
+        ended
     }
 }
 
@@ -114,8 +92,7 @@ struct Lanes {
 }
 
 async fn run_subscription<H, Fut>(
-    channel: &lapin::Channel,
-    mut stream: lapin::Consumer,
+    subscription: &mut Subscription,
     consumer: &OrderedConsumer,
     shutdown: &CancellationToken,
     handle: &H,
@@ -153,12 +130,7 @@ where
             drain_deadline.unwrap_or_else(|| tokio::time::Instant::now() + consumer.drain);
         tokio::select! {
             () = shutdown.cancelled(), if drain_deadline.is_none() => {
-                let _ = channel
-                    .basic_cancel(
-                        ShortString::from(consumer.consumer_tag.as_str()),
-                        BasicCancelOptions::default(),
-                    )
-                    .await;
+                subscription.cancel().await;
                 drain_deadline = Some(tokio::time::Instant::now() + consumer.drain);
             }
             () = tokio::time::sleep_until(deadline), if drain_deadline.is_some() => {
@@ -189,8 +161,8 @@ where
                     }
                 }
             }
-            next = tokio::time::timeout(STALL_CHECK, stream.next()), if accepting => match next {
-                Ok(Some(Ok(delivery))) => {
+            next = subscription.next(), if accepting => match next {
+                Next::Delivery(delivery) => {
                     lanes.held += 1;
                     let key = delivery.routing_key.as_str().to_owned();
                     match lanes.waiting.get_mut(&key) {
@@ -201,24 +173,13 @@ where
                         }
                     }
                 }
-                Ok(Some(Err(error))) => {
-                    tracing::warn!(queue = %consumer.queue, error = %error, "consumer failed; resubscribing");
-                    return Ended::Resubscribe;
-                }
-                Ok(None) => {
-                    tracing::warn!(queue = %consumer.queue, "consumer stream ended; resubscribing");
-                    return Ended::Resubscribe;
-                }
-                Err(_) if channel.status().connected() => {}
-                Err(_) => {
-                    tracing::warn!(queue = %consumer.queue, "consumer channel closed; resubscribing");
-                    return Ended::Resubscribe;
-                }
+                Next::Idle => {}
+                Next::Lost => return Ended::Resubscribe,
             },
             // While the window is full, still notice a dead channel: what is in hand can no
             // longer be acked and will be redelivered, so handling it further is wasted.
-            () = tokio::time::sleep(STALL_CHECK), if !accepting && drain_deadline.is_none() => {
-                if !channel.status().connected() {
+            () = consumer::stall_check(), if !accepting && drain_deadline.is_none() => {
+                if !subscription.is_open() {
                     tracing::warn!(queue = %consumer.queue, "consumer channel closed; resubscribing");
                     return Ended::Resubscribe;
                 }

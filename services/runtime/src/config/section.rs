@@ -78,7 +78,7 @@ macro_rules! shown_as_number {
         }
     )*};
 }
-shown_as_number!(u16, u32, u64, usize, i64, f64, bool);
+shown_as_number!(u8, u16, u32, u64, usize, i64, f64, bool);
 
 impl SettingValue for String {
     fn show(&self) -> String {

@@ -10,8 +10,6 @@ use service_runtime::config::ServiceConfig as _;
 use test_support::logs::capture_json_logs;
 use test_support::redis_server::PrivateRedis;
 use test_support::{UserServiceHandle, user_service_settings, wait_until};
-use tokio_util::sync::CancellationToken;
-use user_service::Application;
 use user_service::config::UserServiceConfig;
 
 use crate::assert_problem;
@@ -52,12 +50,11 @@ async fn failures_spread_over_two_replicas_lock_the_account_at_the_limit() {
     first.register("victim", "the-real-password").await;
     // A second replica: same database, same Redis, same settings.
     let settings = user_service_settings(&first.database, &[("LOGIN_MAX_FAILURES", "3")]);
-    let second = Application::build(UserServiceConfig::from_settings(settings).unwrap())
+    let second = user_service::build(UserServiceConfig::from_settings(settings).unwrap())
         .await
         .unwrap();
-    let second_url = format!("http://{}", second.local_addr());
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(second.run(shutdown.clone()));
+    let second = test_support::TestService::spawn(second, ());
+    let second_url = second.base_url.clone();
 
     for (round, base_url) in [&first.base_url, &second_url, &first.base_url]
         .into_iter()
@@ -72,8 +69,7 @@ async fn failures_spread_over_two_replicas_lock_the_account_at_the_limit() {
         429,
         "the lock holds even for the right password"
     );
-    shutdown.cancel();
-    server.await.unwrap();
+    second.stop().await;
 }
 
 #[tokio::test]

@@ -22,7 +22,7 @@ async fn restart_with(
             ("BOOTSTRAP_ADMIN_PASSWORD", password),
         ],
     );
-    Application::build(UserServiceConfig::from_settings(settings)?).await
+    user_service::build(UserServiceConfig::from_settings(settings)?).await
 }
 
 #[tokio::test]

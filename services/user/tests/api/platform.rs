@@ -7,7 +7,6 @@ use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 use test_support::{TestDatabase, UserServiceHandle, user_service_settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use user_service::Application;
 use user_service::config::UserServiceConfig;
 
 use crate::assert_problem;
@@ -173,7 +172,7 @@ async fn replicas_starting_together_migrate_once() {
     let build = || async {
         let config = UserServiceConfig::from_settings(user_service_settings(&database, &[]))
             .expect("config");
-        Application::build(config).await
+        user_service::build(config).await
     };
     let (a, b, c) = tokio::join!(build(), build(), build());
     for app in [a, b, c] {
@@ -193,8 +192,7 @@ async fn shutdown_drains_within_the_deadline_despite_an_idle_keep_alive_client()
     let read = idle.read(&mut buffer).await.unwrap();
     assert!(String::from_utf8_lossy(&buffer[..read]).starts_with("HTTP/1.1 200"));
 
-    users.shutdown.cancel();
-    let stopped = tokio::time::timeout(Duration::from_secs(10), users.server).await;
+    let stopped = tokio::time::timeout(Duration::from_secs(10), users.stop()).await;
     assert!(stopped.is_ok(), "server did not stop within 10 s");
 }
 

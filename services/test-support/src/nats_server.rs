@@ -17,12 +17,9 @@ pub struct PrivateNats {
 
 impl PrivateNats {
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        let port = crate::free_port();
         let store =
-            std::env::temp_dir().join(format!("bridge-nats-{}", uuid::Uuid::new_v4().simple()));
+            std::env::temp_dir().join(format!("test-nats-{}", uuid::Uuid::new_v4().simple()));
         let mut server = Self {
             port,
             store,
@@ -56,7 +53,7 @@ impl PrivateNats {
             .expect("nats-server is installed");
         self.child = Some(child);
         let port = self.port;
-        test_support::wait_until(
+        crate::wait_until(
             "the private nats-server to listen",
             Duration::from_secs(10),
             || async move { TcpStream::connect(("127.0.0.1", port)).await.ok().map(drop) },

@@ -1,0 +1,316 @@
+//! The shop's client of the public APIs (User, Product and Order Services), and what their
+//! answers mean to a page: a value, a problem document the page turns into a message, an
+//! expired session, or a service that cannot be reached.
+
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use service_runtime::http_client::HttpClient;
+use service_runtime::problem::Problem;
+
+/// What went wrong with one API call.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The service refused the request; its problem document says why.
+    #[error("{} answered {}: {}", .service, .problem.status, .problem.title)]
+    Refused {
+        service: &'static str,
+        problem: Problem,
+    },
+    /// The token was not (or no longer) accepted: the person logs in again.
+    #[error("the session is no longer valid")]
+    SessionExpired,
+    /// Unreachable, too slow, a 5xx, or an answer that does not parse.
+    #[error("{0} is unavailable")]
+    Unavailable(&'static str),
+}
+
+impl ApiError {
+    /// The problem type without its `urn:problem:` prefix, when the service sent one.
+    pub fn kind(&self) -> Option<&str> {
+        match self {
+            Self::Refused { problem, .. } => Some(
+                problem
+                    .kind
+                    .strip_prefix("urn:problem:")
+                    .unwrap_or(&problem.kind),
+            ),
+            _ => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Refused { problem, .. } => Some(problem.status),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Product {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub price: Decimal,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProductPage {
+    pub items: Vec<Product>,
+    pub next_cursor: Option<String>,
+}
+
+/// What the catalogue asks for; prices already parsed, so only valid filters reach the API.
+#[derive(Debug, Clone, Default)]
+pub struct ProductQuery {
+    pub name: Option<String>,
+    pub min_price: Option<Decimal>,
+    pub max_price: Option<Decimal>,
+    pub limit: u8,
+    pub skip: u32,
+}
+
+/// The fields an admin edits; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProductChanges {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Order {
+    pub id: i64,
+    pub user_id: i64,
+    pub product_id: i64,
+    pub product_name: String,
+    pub unit_price: Decimal,
+    pub quantity: i32,
+    pub total_price: Decimal,
+    pub status: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderPage {
+    pub items: Vec<Order>,
+    pub next_cursor: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+}
+
+fn with_query(path: &str, params: &[(&str, String)]) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in params {
+        query.append_pair(key, value);
+    }
+    format!("{path}?{}", query.finish())
+}
+
+/// One client for the three services; each call names the service it talks to in its errors.
+#[derive(Debug, Clone)]
+pub struct Api {
+    http: HttpClient,
+    users: String,
+    products: String,
+    orders: String,
+}
+
+impl Api {
+    pub fn new(
+        users: &str,
+        products: &str,
+        orders: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let base = |url: &str| url.trim_end_matches('/').to_owned();
+        Ok(Self {
+            http: HttpClient::new("shop-api", timeout)?,
+            users: base(users),
+            products: base(products),
+            orders: base(orders),
+        })
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Result<(), ApiError> {
+        let body = json!({"username": username, "password": password});
+        let request = self
+            .request(Method::POST, &self.users, "/register")
+            .json(&body);
+        self.call::<Value>("the account service", request, false)
+            .await
+            .map(drop)
+    }
+
+    /// The access token for these credentials.
+    pub async fn login(&self, username: &str, password: &str) -> Result<String, ApiError> {
+        let body = json!({"username": username, "password": password});
+        let request = self
+            .request(Method::POST, &self.users, "/login")
+            .json(&body);
+        // A 401 here means wrong credentials, not an expired session.
+        let answer: TokenAnswer = self.call("the account service", request, false).await?;
+        Ok(answer.access_token)
+    }
+
+    pub async fn products(&self, query: &ProductQuery) -> Result<ProductPage, ApiError> {
+        let mut params: Vec<(&str, String)> = vec![
+            ("limit", query.limit.to_string()),
+            ("skip", query.skip.to_string()),
+        ];
+        if let Some(name) = &query.name {
+            params.push(("name", name.clone()));
+        }
+        if let Some(min) = query.min_price {
+            params.push(("min_price", min.to_string()));
+        }
+        if let Some(max) = query.max_price {
+            params.push(("max_price", max.to_string()));
+        }
+        let path = with_query("/products", &params);
+        let request = self.request(Method::GET, &self.products, &path);
+        self.call("the catalogue", request, false).await
+    }
+
+    pub async fn product(&self, id: i64) -> Result<Product, ApiError> {
+        let path = format!("/products/{id}");
+        let request = self.request(Method::GET, &self.products, &path);
+        self.call("the catalogue", request, false).await
+    }
+
+    pub async fn create_product(
+        &self,
+        token: &str,
+        changes: &ProductChanges,
+    ) -> Result<Product, ApiError> {
+        let request = self
+            .request(Method::POST, &self.products, "/products")
+            .bearer_auth(token)
+            .json(changes);
+        self.call("the catalogue", request, true).await
+    }
+
+    pub async fn update_product(
+        &self,
+        token: &str,
+        id: i64,
+        changes: &ProductChanges,
+    ) -> Result<Product, ApiError> {
+        let path = format!("/products/{id}");
+        let request = self
+            .request(Method::PUT, &self.products, &path)
+            .bearer_auth(token)
+            .json(changes);
+        self.call("the catalogue", request, true).await
+    }
+
+    /// Places an order; the same `idempotency_key` again returns the order placed first.
+    pub async fn place_order(
+        &self,
+        token: &str,
+        product_id: i64,
+        quantity: i64,
+        idempotency_key: &str,
+    ) -> Result<Order, ApiError> {
+        let request = self
+            .request(Method::POST, &self.orders, "/orders")
+            .bearer_auth(token)
+            .header("idempotency-key", idempotency_key)
+            .json(&json!({"product_id": product_id, "quantity": quantity}));
+        self.call("the order service", request, true).await
+    }
+
+    /// A page of orders, newest first: the caller's own, or every order for an admin.
+    pub async fn orders(&self, token: &str, cursor: Option<i64>) -> Result<OrderPage, ApiError> {
+        let mut params = vec![("limit", "50".to_owned())];
+        if let Some(cursor) = cursor {
+            params.push(("cursor", cursor.to_string()));
+        }
+        let path = with_query("/orders", &params);
+        let request = self
+            .request(Method::GET, &self.orders, &path)
+            .bearer_auth(token);
+        self.call("the order service", request, true).await
+    }
+
+    pub async fn order(&self, token: &str, id: i64) -> Result<Order, ApiError> {
+        let path = format!("/orders/{id}");
+        let request = self
+            .request(Method::GET, &self.orders, &path)
+            .bearer_auth(token);
+        self.call("the order service", request, true).await
+    }
+
+    pub async fn set_order_status(
+        &self,
+        token: &str,
+        id: i64,
+        status: &str,
+    ) -> Result<Order, ApiError> {
+        let path = format!("/orders/{id}");
+        let request = self
+            .request(Method::PUT, &self.orders, &path)
+            .bearer_auth(token)
+            .json(&json!({ "status": status }));
+        self.call("the order service", request, true).await
+    }
+
+    fn request(&self, method: Method, base: &str, path: &str) -> RequestBuilder {
+        self.http.inner().request(method, format!("{base}{path}"))
+    }
+
+    /// Sends, then sorts the answer: 2xx parsed as `T`; 401 with a token is an expired session;
+    /// other 4xx carry a problem document; everything else is "unavailable".
+    async fn call<T: DeserializeOwned>(
+        &self,
+        service: &'static str,
+        request: RequestBuilder,
+        with_token: bool,
+    ) -> Result<T, ApiError> {
+        let request = request.build().map_err(|error| {
+            tracing::error!(error = %error, service, "cannot build an API request");
+            ApiError::Unavailable(service)
+        })?;
+        let response = self.http.send(request).await.map_err(|error| {
+            tracing::warn!(error = %error, service, "API call failed");
+            ApiError::Unavailable(service)
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return response.json().await.map_err(|error| {
+                tracing::warn!(error = %error, service, "API answer does not parse");
+                ApiError::Unavailable(service)
+            });
+        }
+        if status == StatusCode::UNAUTHORIZED && with_token {
+            return Err(ApiError::SessionExpired);
+        }
+        if status.is_client_error() {
+            let problem = response
+                .json::<Problem>()
+                .await
+                .unwrap_or_else(|_| Problem::from_status(status));
+            return Err(ApiError::Refused { service, problem });
+        }
+        tracing::warn!(
+            status = status.as_u16(),
+            service,
+            "API answered with an error"
+        );
+        Err(ApiError::Unavailable(service))
+    }
+}

@@ -1,0 +1,21 @@
+//! The storefront (port 8006): the web shop people use, server-rendered HTML over the public
+//! APIs of the User, Product and Order Services, with order status live from the NATS mirror.
+//!
+//! - [`config`]: the service URLs, the CSRF key, the stream and this replica's consumer.
+//! - [`api`]: the client of the three APIs; a refusal keeps its problem document.
+//! - [`session`]: the session cookie, the CSRF check of every form, the [`session::Visitor`].
+//! - [`live`]: this replica's durable JetStream consumer and the hub that fans events out.
+//! - `routes`: one module per area (shop, account, orders, live events, admin, assets).
+//! - [`views`]: the maud templates, and problems turned into sentences.
+//! - [`Application`]: builds all of it; serving, draining and the health/metrics routes come
+//!   from `service_runtime`.
+
+pub mod api;
+mod app;
+pub mod config;
+pub mod live;
+mod routes;
+pub mod session;
+pub mod views;
+
+pub use app::{Application, INFO};

@@ -1,0 +1,127 @@
+//! Registering, logging in and out. The token the User Service issues goes into the session
+//! cookie and nowhere else: the page never sees it.
+
+use salvo::prelude::*;
+
+use crate::api::ApiError;
+use crate::routes::{field, page, shop};
+use crate::session::visitor;
+use crate::views::account::{login as login_view, register as register_view};
+use crate::views::errors::{ErrorPage, safe_return_path};
+use crate::views::{Notice, explain};
+
+#[handler]
+pub async fn login_form(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let next = safe_return_path(req.query::<String>("next").as_deref());
+    let notice = match (
+        req.query::<String>("expired"),
+        req.query::<String>("registered"),
+    ) {
+        (Some(_), _) => Some(Notice::Error(
+            "Please log in (again) to continue.".to_owned(),
+        )),
+        (_, Some(_)) => Some(Notice::Info(
+            "Your account is ready. Log in to start shopping.".to_owned(),
+        )),
+        _ => None,
+    };
+    let body = login_view(visitor(depot), "", &next);
+    page(res, visitor(depot), "Log in", notice.as_ref(), None, &body);
+}
+
+#[handler]
+pub async fn login(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ErrorPage> {
+    let username = field(req, "username").await;
+    let password = req.form::<String>("password").await.unwrap_or_default();
+    let next = safe_return_path(Some(&field(req, "next").await));
+    let shop = shop(depot);
+    match shop.api.login(&username, &password).await {
+        Ok(token) => {
+            shop.sessions.log_in(req, res, token);
+            res.render(Redirect::other(next));
+            Ok(())
+        }
+        Err(error @ ApiError::Refused { .. }) => {
+            let message = if error.status() == Some(401) || error.status() == Some(422) {
+                "That username and password do not match an account.".to_owned()
+            } else {
+                explain(&error)
+            };
+            res.status_code(if error.status() == Some(429) {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNAUTHORIZED
+            });
+            let body = login_view(visitor(depot), &username, &next);
+            page(
+                res,
+                visitor(depot),
+                "Log in",
+                Some(&Notice::Error(message)),
+                None,
+                &body,
+            );
+            Ok(())
+        }
+        Err(error) => Err(ErrorPage::from_api(&error, "/login")),
+    }
+}
+
+#[handler]
+pub async fn register_form(depot: &mut Depot, res: &mut Response) {
+    let body = register_view(visitor(depot), "");
+    page(res, visitor(depot), "Create an account", None, None, &body);
+}
+
+#[handler]
+pub async fn register(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ErrorPage> {
+    let username = field(req, "username").await;
+    let password = req.form::<String>("password").await.unwrap_or_default();
+    let shop = shop(depot);
+    match shop.api.register(&username, &password).await {
+        Ok(()) => {
+            // Logging in straight away saves typing the password twice.
+            match shop.api.login(&username, &password).await {
+                Ok(token) => {
+                    shop.sessions.log_in(req, res, token);
+                    res.render(Redirect::other("/"));
+                }
+                Err(_) => res.render(Redirect::other("/login?registered=1")),
+            }
+            Ok(())
+        }
+        Err(error @ ApiError::Refused { .. }) => {
+            let message = if error.status() == Some(409) {
+                "That username is taken. Please choose another.".to_owned()
+            } else {
+                explain(&error)
+            };
+            res.status_code(StatusCode::UNPROCESSABLE_ENTITY);
+            let body = register_view(visitor(depot), &username);
+            page(
+                res,
+                visitor(depot),
+                "Create an account",
+                Some(&Notice::Error(message)),
+                None,
+                &body,
+            );
+            Ok(())
+        }
+        Err(error) => Err(ErrorPage::from_api(&error, "/register")),
+    }
+}
+
+#[handler]
+pub async fn logout(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    shop(depot).sessions.log_out(req, res);
+    res.render(Redirect::other("/"));
+}

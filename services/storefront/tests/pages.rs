@@ -1,0 +1,231 @@
+//! The pages at the HTTP level: forms need their CSRF token, the session cookie has the right
+//! attributes, errors are pages a person can read, and bad input is a 4xx page, never a 5xx.
+
+mod support;
+
+use std::collections::HashMap;
+
+use support::{StorefrontHandle, no_redirect_client};
+use test_support::{ProductServiceHandle, UserServiceHandle};
+
+/// A browser's worth of state for a plain HTTP client: its cookies.
+#[derive(Default)]
+struct Cookies(HashMap<String, String>);
+
+impl Cookies {
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Keeps the cookies a response sets; returns their `Set-Cookie` lines.
+    fn take(&mut self, response: &reqwest::Response) -> Vec<String> {
+        let lines: Vec<String> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|value| value.to_str().unwrap().to_owned())
+            .collect();
+        for line in &lines {
+            let pair = line.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.0.insert(name.to_owned(), value.to_owned());
+        }
+        lines
+    }
+}
+
+/// The CSRF token a page's forms carry.
+fn csrf_token(page: &str) -> String {
+    let start = page
+        .find(r#"name="csrf" value=""#)
+        .expect("a form with a CSRF token")
+        + 19;
+    page[start..start + 64].to_owned()
+}
+
+async fn shop() -> (UserServiceHandle, ProductServiceHandle, StorefrontHandle) {
+    let users = UserServiceHandle::start().await;
+    let products = ProductServiceHandle::start(&users).await;
+    let storefront = StorefrontHandle::start(&[
+        ("USER_SERVICE_URL", users.base_url.clone()),
+        ("PRODUCT_SERVICE_URL", products.base_url.clone()),
+        // Nothing listens there: these pages do not need orders or live updates.
+        (
+            "ORDER_SERVICE_URL",
+            format!("http://127.0.0.1:{}", test_support::free_port()),
+        ),
+        (
+            "NATS_URL",
+            format!("nats://127.0.0.1:{}", test_support::free_port()),
+        ),
+    ])
+    .await;
+    (users, products, storefront)
+}
+
+#[tokio::test]
+async fn forms_need_their_csrf_token_and_sessions_get_safe_cookies() {
+    let (users, _products, storefront) = shop().await;
+    users.register("carol", "carol-password").await;
+    let client = no_redirect_client();
+    let mut cookies = Cookies::default();
+    let response = client.get(storefront.url("/login")).send().await.unwrap();
+    cookies.take(&response);
+    let token = csrf_token(&response.text().await.unwrap());
+    let form = [("username", "carol"), ("password", "carol-password")];
+
+    for (what, sent) in [("no token", None), ("a wrong token", Some("0".repeat(64)))] {
+        let mut fields = form.to_vec();
+        if let Some(sent) = &sent {
+            fields.push(("csrf", sent));
+        }
+        let response = client
+            .post(storefront.url("/login"))
+            .header("cookie", cookies.header())
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{what}");
+        assert!(
+            response.headers().get("set-cookie").is_none(),
+            "{what}: no session"
+        );
+        assert!(response.text().await.unwrap().contains("Not allowed"));
+    }
+
+    let mut fields = form.to_vec();
+    fields.push(("csrf", &token));
+    let response = client
+        .post(storefront.url("/login"))
+        .header("cookie", cookies.header())
+        .header("x-forwarded-proto", "https")
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let session = cookies
+        .take(&response)
+        .into_iter()
+        .find(|line| line.starts_with("sf_session="))
+        .expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(session.contains(attribute), "{attribute} in {session}");
+    }
+
+    // The token on a page rendered before logging in is bound to that (absent) session.
+    let response = client
+        .post(storefront.url("/login"))
+        .header("cookie", cookies.header())
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        403,
+        "the token belonged to the old session"
+    );
+
+    // Over plain HTTP the cookie cannot be Secure, or the browser would never send it back.
+    let response = client
+        .get(storefront.url("/login"))
+        .header("cookie", cookies.header())
+        .send()
+        .await
+        .unwrap();
+    let token = csrf_token(&response.text().await.unwrap());
+    let mut fields = form.to_vec();
+    fields.push(("csrf", &token));
+    let response = client
+        .post(storefront.url("/login"))
+        .header("cookie", cookies.header())
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let session = cookies
+        .take(&response)
+        .into_iter()
+        .find(|line| line.starts_with("sf_session="))
+        .expect("a session cookie");
+    assert!(
+        session.contains("HttpOnly") && !session.contains("Secure"),
+        "{session}"
+    );
+    let response = client
+        .get(storefront.url("/"))
+        .header("cookie", cookies.header())
+        .send()
+        .await
+        .unwrap();
+    assert!(response.text().await.unwrap().contains("Log out carol"));
+}
+
+#[tokio::test]
+async fn errors_and_bad_input_are_pages_a_person_can_read() {
+    let (users, products, storefront) = shop().await;
+    let (_, admin) = users.admin().await;
+    products.product_with_stock(&admin, "Lamp", 3).await;
+    let client = no_redirect_client();
+    for (path, status, says) in [
+        ("/no-such-page", 404, "Page not found"),
+        ("/products/abc", 404, "Page not found"),
+        ("/products/999999", 404, "Page not found"),
+        ("/?min=ten", 422, "Min price must be an amount"),
+        ("/?min=9&max=1", 422, "must not be above"),
+        ("/?page=99999999", 404, "Page not found"),
+        ("/?q=%00%FF&page=-3", 200, "Catalogue"),
+    ] {
+        let response = client.get(storefront.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), status, "{path}");
+        let kind = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(kind.starts_with("text/html"), "{path}: {kind}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains(says), "{path}: {page}");
+        assert!(page.contains("<title>"), "{path}");
+        assert!(!page.contains("urn:problem"), "{path}");
+    }
+    // Pages that need a person send them to log in and back.
+    let response = client
+        .get(storefront.url("/orders/7"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        "/login?expired=1&next=/orders/7"
+    );
+    // An expired or forged session is dropped and the page says so.
+    let response = client
+        .get(storefront.url("/"))
+        .header("cookie", "sf_session=not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Your session has expired")
+    );
+    // The live stream tells a logged-out page to stop trying.
+    let response = client
+        .get(storefront.url("/live/orders"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+}

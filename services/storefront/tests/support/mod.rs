@@ -1,0 +1,170 @@
+//! The whole shop for a test: the real User, Product and Order Services and the event bridge
+//! in-process on random ports (fresh databases, an exchange of their own, a private NATS), and
+//! storefront replicas pointed at them.
+
+#![allow(dead_code)]
+
+pub mod webdriver;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use service_runtime::config::ServiceConfig as _;
+use service_runtime::config::Settings;
+use storefront::Application;
+use storefront::config::StorefrontConfig;
+use storefront::live::Hub;
+use test_support::bridge::{BridgeHandle, PrivateNats};
+use test_support::{
+    OrderServiceHandle, ProductServiceHandle, UserServiceHandle, http_client, wait_until,
+};
+use tokio_util::sync::CancellationToken;
+
+/// Generated per process, as every test credential: no test constant is a usable secret.
+pub fn csrf_secret() -> String {
+    static SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SECRET
+        .get_or_init(|| {
+            format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            )
+        })
+        .clone()
+}
+
+/// A storefront running in this process.
+#[derive(Debug)]
+pub struct StorefrontHandle {
+    pub address: SocketAddr,
+    pub base_url: String,
+    pub hub: Arc<Hub>,
+    pub shutdown: CancellationToken,
+    pub server: tokio::task::JoinHandle<()>,
+}
+
+impl StorefrontHandle {
+    /// Starts a replica with the given settings on top of the defaults below.
+    pub async fn start(settings: &[(&'static str, String)]) -> Self {
+        test_support::init();
+        let mut pairs: Vec<(&'static str, String)> = vec![
+            ("HOST", "127.0.0.1".into()),
+            ("PORT", "0".into()),
+            ("STOREFRONT_CSRF_SECRET", csrf_secret()),
+            ("NATS_TIMEOUT_MS", "2000".into()),
+            ("SHUTDOWN_TIMEOUT_SECS", "5".into()),
+            // Tests change roles and sessions under the cache's feet.
+            ("AUTH_CACHE_TTL_SECS", "0".into()),
+        ];
+        pairs.extend(settings.iter().cloned());
+        let config = StorefrontConfig::from_settings(Settings::from_pairs(pairs))
+            .expect("test configuration is valid");
+        let app = Application::build(config)
+            .await
+            .expect("the storefront starts");
+        let address = app.local_addr();
+        let hub = app.hub();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(app.run(shutdown.clone()));
+        Self {
+            address,
+            base_url: format!("http://{address}"),
+            hub,
+            shutdown,
+            server,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub async fn wait_live(&self) {
+        wait_until("live updates to run", Duration::from_secs(20), || async {
+            self.hub.is_live().then_some(())
+        })
+        .await;
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.server.await;
+    }
+}
+
+/// Every service of the shop plus one storefront.
+#[derive(Debug)]
+pub struct System {
+    pub users: UserServiceHandle,
+    pub products: ProductServiceHandle,
+    pub orders: OrderServiceHandle,
+    pub nats: PrivateNats,
+    pub bridge: BridgeHandle,
+    pub storefront: StorefrontHandle,
+}
+
+impl System {
+    pub async fn start() -> Self {
+        let users = UserServiceHandle::start().await;
+        let products = ProductServiceHandle::start(&users).await;
+        let orders = OrderServiceHandle::start(&users, &products).await;
+        let nats = PrivateNats::start().await;
+        let bridge_queue = format!("test.bridge.{}", uuid::Uuid::new_v4().simple());
+        let bridge = BridgeHandle::start(&[
+            ("AMQP_URL", test_support::broker::BROKER_URL),
+            ("NATS_URL", &nats.url()),
+            ("BRIDGE_EXCHANGE", &orders.exchange),
+            ("BRIDGE_QUEUE", &bridge_queue),
+            ("BRIDGE_QUEUE_EXPIRES_MS", "300000"),
+        ])
+        .await;
+        let system_settings = Self::settings_for(&users, &products, &orders, &nats);
+        let storefront = StorefrontHandle::start(&system_settings).await;
+        storefront.wait_live().await;
+        Self {
+            users,
+            products,
+            orders,
+            nats,
+            bridge,
+            storefront,
+        }
+    }
+
+    fn settings_for(
+        users: &UserServiceHandle,
+        products: &ProductServiceHandle,
+        orders: &OrderServiceHandle,
+        nats: &PrivateNats,
+    ) -> Vec<(&'static str, String)> {
+        vec![
+            ("USER_SERVICE_URL", users.base_url.clone()),
+            ("PRODUCT_SERVICE_URL", products.base_url.clone()),
+            ("ORDER_SERVICE_URL", orders.base_url.clone()),
+            ("NATS_URL", nats.url()),
+            (
+                "STOREFRONT_CONSUMER",
+                format!("storefront-{}", uuid::Uuid::new_v4().simple()),
+            ),
+        ]
+    }
+
+    /// The settings of this system's storefront, to start another replica (which then needs a
+    /// `STOREFRONT_CONSUMER` of its own) or to restart one (the same consumer).
+    pub fn storefront_settings(&self) -> Vec<(&'static str, String)> {
+        Self::settings_for(&self.users, &self.products, &self.orders, &self.nats)
+    }
+}
+
+/// A client that does not follow redirects, to look at them.
+pub fn no_redirect_client() -> reqwest::Client {
+    let _ = http_client();
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
