@@ -175,7 +175,12 @@ job "shop-infrastructure" {
       driver = "docker"
       config {
         image = "redis:7-alpine"
-        args  = ["redis-server", "--appendonly", "yes"]
+        # A cache, not a store (see compose.yaml): nothing persisted, memory bounded, only
+        # keys with a TTL evicted, soonest to expire first.
+        args = [
+          "redis-server", "--appendonly", "no", "--save", "",
+          "--maxmemory", "256mb", "--maxmemory-policy", "volatile-ttl",
+        ]
         ports = ["redis"]
       }
       service {

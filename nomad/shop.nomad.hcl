@@ -58,6 +58,7 @@ variable "services" {
         {{ with nomadVar "nomad/jobs/shop" }}JWT_SECRET={{ .jwt_secret }}
         BOOTSTRAP_ADMIN_USERNAME={{ .bootstrap_admin_username }}
         BOOTSTRAP_ADMIN_PASSWORD={{ .bootstrap_admin_password }}{{ end }}
+        {{ range nomadService "redis" }}REDIS_URL=redis://{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
       EOT
     }

@@ -9,11 +9,17 @@
 //!   then `cargo test --workspace` (extra arguments are passed on). This is the test command.
 //! - `docs`: regenerates the files rendered from code (docs/configuration.md, from the
 //!   services' settings sections); a deployment test fails while they are out of date.
+//! - `bench`: each endpoint beside its floor (bare handler, redis-benchmark, pgbench) in the
+//!   same run, with the load average; writes the table into `docs/benchmarks.md`.
+//! - `load`: the load generator with user journeys (`load/`, on goose) against the running
+//!   system or a gateway; see `cargo xtask load --help`.
 //! - `demo`: against the running system, shows a user, products, an order placed and
 //!   cancelled, its notification and its events read back from NATS, step by step.
 
+mod bench;
 mod demo;
 mod infra;
+mod load;
 mod tools;
 mod up;
 
@@ -26,8 +32,10 @@ fn main() -> anyhow::Result<()> {
         Some("test") => runtime.block_on(test()),
         Some("demo") => runtime.block_on(demo::run()),
         Some("docs") => runtime.block_on(docs()),
+        Some("load") => runtime.block_on(load::run()),
+        Some("bench") => runtime.block_on(bench::run()),
         _ => {
-            eprintln!("usage: cargo xtask <up|infra|test|docs|demo>");
+            eprintln!("usage: cargo xtask <up|infra|test|docs|demo|load|bench>");
             std::process::exit(2);
         }
     }

@@ -85,7 +85,7 @@ const PROGRAMS: &[Program] = &[
     },
 ];
 
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace")

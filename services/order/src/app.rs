@@ -13,6 +13,7 @@ use service_runtime::host::{HostParts, ServiceHost, Tasks};
 use service_runtime::metrics::Metrics;
 
 use crate::config::OrderServiceConfig;
+use crate::housekeeping::{Housekeeper, Retention};
 use crate::metrics::OrderMetrics;
 use crate::outbox::{OutboxCheck, OutboxRelay};
 use crate::product_client::ProductClient;
@@ -60,7 +61,8 @@ pub async fn build(config: OrderServiceConfig) -> anyhow::Result<Application> {
     if let Err(error) = link.channel().await {
         tracing::warn!(error = %error, "RabbitMQ unreachable at start; events will wait in the outbox");
     }
-    let orders = OrdersRepository::new(pool.clone());
+    let orders = OrdersRepository::new(pool.clone())
+        .with_pending_cap(settings.max_pending_orders_per_customer);
     let products = ProductClient::new(
         &settings.product_service_url,
         config.service_token.clone(),
@@ -72,13 +74,24 @@ pub async fn build(config: OrderServiceConfig) -> anyhow::Result<Application> {
         order_metrics.clone(),
         Duration::from_millis(settings.release_retry_interval_ms),
     ));
+    let housekeeper = Arc::new(Housekeeper::new(
+        pool.clone(),
+        orders.clone(),
+        releaser.clone(),
+        Retention {
+            pending_order_ttl: Duration::from_secs(settings.pending_order_ttl_secs),
+            outbox: Duration::from_secs(settings.outbox_retention_secs),
+            idempotency_keys: Duration::from_secs(settings.idempotency_key_retention_secs),
+            interval: Duration::from_millis(settings.housekeeping_interval_ms),
+        },
+    ));
     let relay = Arc::new(OutboxRelay::new(
         pool.clone(),
         link.clone(),
         settings.order_events_exchange.clone(),
         settings.outbox_batch_size,
         Duration::from_millis(settings.outbox_poll_interval_ms),
-        config.database.database_url.expose().to_owned(),
+        config.database.database_url.clone(),
         order_metrics.clone(),
     ));
     let state = Arc::new(AppState {
@@ -112,6 +125,8 @@ pub async fn build(config: OrderServiceConfig) -> anyhow::Result<Application> {
     // The release worker also waits, when stopping, for the releases of orders that were never
     // stored, which handlers start in the background.
     .worker("stock release retries", move |stop| releaser.run(stop))
+    // Pending-order expiry and retention purging.
+    .worker("housekeeping", move |stop| housekeeper.run(stop))
     .on_close(async move {
         link.close().await;
         pool.close();

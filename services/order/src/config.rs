@@ -33,6 +33,21 @@ service_runtime::settings_section! {
         /// How often reservations whose release failed are retried (milliseconds).
         #[range(1..)]
         pub release_retry_interval_ms: u64 = 2_000;
+        /// A pending order older than this is cancelled and its stock released (seconds).
+        #[range(1..)]
+        pub pending_order_ttl_secs: u64 = 1_800;
+        /// Pending orders one customer may hold at once.
+        #[range(1..)]
+        pub max_pending_orders_per_customer: i64 = 10;
+        /// Published outbox rows are deleted after this long (seconds).
+        #[range(1..)]
+        pub outbox_retention_secs: u64 = 7 * 24 * 3600;
+        /// Idempotency keys are forgotten after this long (seconds).
+        #[range(1..)]
+        pub idempotency_key_retention_secs: u64 = 24 * 3600;
+        /// How often expiry and purging run (milliseconds).
+        #[range(1..)]
+        pub housekeeping_interval_ms: u64 = 10_000;
     }
 }
 

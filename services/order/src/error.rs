@@ -32,6 +32,8 @@ pub enum OrderError {
     KeyReused,
     #[error("a request with this idempotency key is in progress")]
     KeyInProgress,
+    #[error("too many pending orders")]
+    TooManyPending,
     #[error(transparent)]
     Database(#[from] DbError),
 }
@@ -95,6 +97,14 @@ impl OrderError {
             )
             .detail("A request with this Idempotency-Key is still being processed.")
             .retry_after(1),
+            Self::TooManyPending => Problem::new(
+                StatusCode::CONFLICT,
+                "too-many-pending-orders",
+                "Too many pending orders",
+            )
+            .detail(
+                "Complete or cancel a pending order first; pending orders expire on their own.",
+            ),
             Self::Database(DbError::Unavailable(_)) => Problem::unavailable("The order database"),
             Self::Database(_) => Problem::internal(),
         }

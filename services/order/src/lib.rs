@@ -20,6 +20,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod housekeeping;
 pub mod metrics;
 pub mod outbox;
 pub mod product_client;

@@ -131,3 +131,65 @@ impl Releaser {
         self.orphans.wait().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use service_runtime::config::Secret;
+    use service_runtime::metrics::Metrics;
+
+    use super::*;
+
+    /// A releaser whose Product Service refuses connections (a port nobody listens on) and
+    /// whose database is never reached (the periodic retry never comes round).
+    async fn releaser_without_products() -> Arc<Releaser> {
+        service_runtime::server::install_crypto_provider();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let closed = listener.local_addr().unwrap();
+        drop(listener);
+        let products = ProductClient::new(
+            &format!("http://{closed}"),
+            Secret::new("test-service-token"),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let mut database = deadpool_postgres::Config::new();
+        database.url = Some("postgres://127.0.0.1:9/never".into());
+        let pool = database
+            .create_pool(
+                Some(deadpool_postgres::Runtime::Tokio1),
+                tokio_postgres::NoTls,
+            )
+            .unwrap();
+        let metrics = OrderMetrics::register(&Metrics::new());
+        Arc::new(Releaser::new(
+            OrdersRepository::new(pool),
+            products,
+            metrics,
+            Duration::from_secs(3600),
+        ))
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_an_unsaved_orders_release_and_waits_for_it() {
+        let releaser = releaser_without_products().await;
+        releaser.release_orphan_later(Uuid::now_v7());
+        let shutdown = CancellationToken::new();
+        shutdown.cancel();
+        let started = Instant::now();
+        tokio::time::timeout(Duration::from_secs(10), releaser.clone().run(shutdown))
+            .await
+            .expect("the worker ends");
+        // Its retries alone would take 6.2 s; at shutdown it gives up after the current one.
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            releaser.orphans.is_empty(),
+            "the release task ended before the worker"
+        );
+    }
+}

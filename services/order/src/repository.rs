@@ -52,11 +52,42 @@ const STALE_CLAIM_SECS: f64 = 60.0;
 #[derive(Debug, Clone)]
 pub struct OrdersRepository {
     pool: Pool,
+    /// Pending orders one customer may hold; checked in the insert's transaction.
+    pending_cap: i64,
 }
 
+/// The name under which [`OrdersRepository::create`] reports a customer at the pending cap.
+pub const PENDING_CAP: &str = "orders_pending_per_customer_cap";
+
 impl OrdersRepository {
+    /// Limits the pending orders per customer (unlimited otherwise).
+    pub fn with_pending_cap(mut self, cap: i64) -> Self {
+        self.pending_cap = cap;
+        self
+    }
+
+    pub fn pending_cap(&self) -> i64 {
+        self.pending_cap
+    }
+
+    /// Pending orders `user_id` holds now.
+    pub async fn pending_count(&self, user_id: i64) -> Result<i64, DbError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one_traced(
+                "SELECT count(*) AS pending FROM orders \
+                 WHERE user_id = $1 AND status = 'pending' AND deleted_at IS NULL",
+                &[&user_id],
+            )
+            .await?;
+        Ok(row.get("pending"))
+    }
+
     pub fn new(pool: Pool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            pending_cap: i64::MAX,
+        }
     }
 
     pub async fn claim_key(
@@ -117,6 +148,28 @@ impl OrdersRepository {
     ) -> Result<Order, DbError> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
+        // One customer's inserts queue on this lock (on every replica), so concurrent requests
+        // cannot all see room under the cap. The count is a statement of its own: its snapshot
+        // is taken after the lock is held, so it sees what the previous holder committed.
+        transaction
+            .execute_traced(
+                "SELECT pg_advisory_xact_lock(hashtext('orders.pending'), hashtext($1))",
+                &[&order.user_id.to_string()],
+            )
+            .await?;
+        let pending: i64 = transaction
+            .query_one_traced(
+                "SELECT count(*) AS pending FROM orders \
+                 WHERE user_id = $1 AND status = 'pending' AND deleted_at IS NULL",
+                &[&order.user_id],
+            )
+            .await?
+            .get("pending");
+        if pending >= self.pending_cap {
+            return Err(DbError::ConstraintViolation {
+                constraint: PENDING_CAP.to_owned(),
+            });
+        }
         let row = transaction
             .query_one_traced(
                 &format!(

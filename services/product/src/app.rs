@@ -42,17 +42,23 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
     redis.register_metrics(&metrics);
     let product_metrics = ProductMetrics::register(&metrics);
 
+    // Every cache key names the database it came from: see `incarnation`.
+    let key_prefix = format!(
+        "{}{}:",
+        config.cache.cache_key_prefix,
+        crate::incarnation::read(&pool).await?
+    );
     let state = Arc::new(AppState {
         products: ProductsRepository::new(pool.clone()),
         cache: ProductCache::new(
             redis.clone(),
-            config.cache.cache_key_prefix.clone(),
+            key_prefix.clone(),
             Duration::from_secs(config.cache.product_cache_ttl_secs),
             product_metrics.clone(),
         ),
         pages: ListCache::new(
             redis.clone(),
-            &config.cache.cache_key_prefix,
+            &key_prefix,
             // Pages go stale with any write anywhere; a short life bounds their memory.
             Duration::from_secs(config.cache.product_cache_ttl_secs.min(60)),
             product_metrics.clone(),

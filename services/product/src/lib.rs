@@ -7,7 +7,8 @@
 //! - [`domain`]: `Price` (exact decimal), `ProductName`, `Stock`, …, valid by construction.
 //! - [`repository`]: the `products` and `reservations` tables in raw SQL (`sql/product/`).
 //! - [`cache`]: cache-aside in Redis that never serves a value older than a returned write;
-//!   [`list_cache`]: listing pages cached by generation, with the same guarantee.
+//!   [`list_cache`]: listing pages cached by generation, with the same guarantee;
+//!   [`incarnation`]: which database the cache keys belong to.
 //! - [`Application`]: builds all of it from a [`config::ProductServiceConfig`] and serves it.
 
 mod app;
@@ -15,6 +16,7 @@ pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod incarnation;
 pub mod list_cache;
 pub mod metrics;
 pub mod repository;

@@ -9,7 +9,8 @@
 //! which no later read uses — the race of plain cache-aside cannot happen here.
 //!
 //! If the increment fails (Redis down), pages are not used by this process until an increment
-//! succeeds. Page keys expire after `ttl`, which bounds the memory that filtered queries take.
+//! succeeds. Only unfiltered first pages are cached ([`ListCache::query_key`]), so the keys a
+//! generation can hold are bounded whatever clients send; they expire after `ttl`.
 
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,17 +72,18 @@ impl ListCache {
         }
     }
 
-    /// The cache key part that identifies a listing query.
-    pub fn query_key(filter: &ListFilter) -> String {
-        format!(
-            "l={}:s={}:a={}:min={}:max={}:n={}",
-            filter.limit,
-            filter.skip,
-            filter.after_id.unwrap_or(0),
-            filter.min_price.map(|p| p.to_string()).unwrap_or_default(),
-            filter.max_price.map(|p| p.to_string()).unwrap_or_default(),
-            filter.name.as_deref().unwrap_or_default(),
-        )
+    /// The cache key part of a listing query, for the only queries that are cached: unfiltered
+    /// first pages. Any other query goes to PostgreSQL. Caching every distinct query would let
+    /// anonymous clients create Redis keys without bound (one per name, price or offset); first
+    /// pages are what most visitors ask for, and at most 100 of them (one per `limit`) exist
+    /// per generation.
+    pub fn query_key(filter: &ListFilter) -> Option<String> {
+        let first_unfiltered_page = filter.skip == 0
+            && filter.after_id.is_none()
+            && filter.name.is_none()
+            && filter.min_price.is_none()
+            && filter.max_price.is_none();
+        first_unfiltered_page.then(|| format!("first:l={}", filter.limit))
     }
 
     pub async fn get(&self, query: &str) -> PageLookup {

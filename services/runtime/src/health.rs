@@ -1,31 +1,32 @@
 //! Health endpoints.
 //!
-//! - `GET /health`: service, version and every dependency's status and latency. 200 while every
-//!   *required* dependency is up (an optional one such as a cache may be down: "degraded"),
-//!   otherwise 503.
+//! - `GET /health`: service, version and each dependency's `up`/`down`, as the background
+//!   [`prober`] last found them. 200 while every *required* dependency is up (an optional one
+//!   such as a cache may be down: "degraded"), otherwise 503. It never runs a check itself and
+//!   never shows error text: why a dependency is down is in the logs, and latencies are in the
+//!   `health_*` metrics.
 //! - `GET /health/live`: the process is serving; never touches a dependency.
-//! - `GET /health/ready`: 200 only while required dependencies are up and the service is not
-//!   draining, so a load balancer stops sending traffic before shutdown.
+//! - `GET /health/ready`: 200 only while required dependencies are up (same probe, so a
+//!   dependency going down flips it within about a second) and the service is not draining, so
+//!   a load balancer stops sending traffic before shutdown.
 //!
 //! [`probe`] asks a running instance from the command line (`<binary> healthcheck`).
 
 pub mod probe;
+pub mod prober;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
-use futures_util::future::join_all;
 use salvo::http::StatusCode;
 use salvo::oapi::ToSchema;
 use salvo::prelude::*;
 use serde::Serialize;
+use tokio::sync::watch;
 
 use crate::ServiceInfo;
-
-/// How long one dependency check may take before it counts as down.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+use prober::{DependencyLabel, ProbeMetrics, Round};
 
 /// A dependency the service can probe.
 #[async_trait]
@@ -36,24 +37,16 @@ pub trait DependencyCheck: Send + Sync {
     fn required(&self) -> bool {
         true
     }
-    /// Ok when usable; the error text is shown in the report.
+    /// Ok when usable; the error text goes to the log, never to a client.
     async fn check(&self) -> Result<(), String>;
-    /// Extra facts for the report (a backlog, a lag), shown under `detail`.
-    async fn detail(&self) -> Option<serde_json::Value> {
-        None
-    }
 }
 
+/// One dependency as the public report shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DependencyStatus {
     /// `up` or `down`.
     pub status: &'static str,
     pub required: bool,
-    pub latency_ms: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -65,11 +58,13 @@ pub struct HealthReport {
     pub dependencies: BTreeMap<&'static str, DependencyStatus>,
 }
 
-/// The set of checks behind the health endpoints.
+/// The set of checks behind the health endpoints and the last thing they found.
 pub struct Health {
     info: ServiceInfo,
     checks: Vec<Arc<dyn DependencyCheck>>,
     draining: AtomicBool,
+    latest: watch::Sender<Option<Arc<HealthReport>>>,
+    metrics: ProbeMetrics,
 }
 
 impl std::fmt::Debug for Health {
@@ -82,12 +77,20 @@ impl std::fmt::Debug for Health {
 }
 
 impl Health {
+    /// The checks of a service. Inside a Tokio runtime this starts the background probe, which
+    /// runs until the returned value is dropped.
     pub fn new(info: ServiceInfo, checks: Vec<Arc<dyn DependencyCheck>>) -> Arc<Self> {
-        Arc::new(Self {
+        let health = Arc::new(Self {
             info,
             checks,
             draining: AtomicBool::new(false),
-        })
+            latest: watch::Sender::new(None),
+            metrics: ProbeMetrics::default(),
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(prober::run(Arc::downgrade(&health)));
+        }
+        health
     }
 
     /// Marks the service as shutting down: readiness turns false at once.
@@ -95,32 +98,31 @@ impl Health {
         self.draining.store(true, Ordering::Relaxed);
     }
 
-    pub async fn report(&self) -> HealthReport {
-        let results = join_all(self.checks.iter().map(|check| async move {
-            let started = Instant::now();
-            let outcome = match tokio::time::timeout(CHECK_TIMEOUT, check.check()).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(format!("no answer within {} ms", CHECK_TIMEOUT.as_millis())),
-            };
-            let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
-            let detail = match outcome {
-                Ok(()) => check.detail().await,
-                Err(_) => None,
-            };
-            let status = DependencyStatus {
-                detail,
-                status: if outcome.is_ok() { "up" } else { "down" },
-                required: check.required(),
-                latency_ms,
-                error: outcome.err(),
-            };
-            (check.name(), status)
-        }))
-        .await;
-        let required_down = results
-            .iter()
-            .any(|(_, status)| status.required && status.error.is_some());
-        let optional_down = results.iter().any(|(_, status)| status.error.is_some());
+    /// Adds the probe's gauges to the service's registry.
+    pub fn register_metrics(&self, metrics: &crate::metrics::Metrics) {
+        self.metrics.register(metrics);
+    }
+
+    /// Turns a probe round into the public report and the gauges.
+    fn publish(&self, round: &Round) {
+        for (&dependency, outcome) in round {
+            let label = DependencyLabel { dependency };
+            self.metrics
+                .up
+                .get_or_create(&label)
+                .set(i64::from(outcome.error.is_none()));
+            self.metrics
+                .duration
+                .get_or_create(&label)
+                .set(outcome.latency.as_secs_f64());
+        }
+        let report = Arc::new(self.summarise(round));
+        self.latest.send_replace(Some(report));
+    }
+
+    fn summarise(&self, round: &Round) -> HealthReport {
+        let required_down = round.values().any(|o| o.required && o.error.is_some());
+        let optional_down = round.values().any(|o| o.error.is_some());
         HealthReport {
             status: if required_down {
                 "unhealthy"
@@ -131,8 +133,40 @@ impl Health {
             },
             service: self.info.name,
             version: self.info.version,
-            dependencies: results.into_iter().collect(),
+            dependencies: round
+                .iter()
+                .map(|(&name, outcome)| {
+                    let status = DependencyStatus {
+                        status: if outcome.error.is_none() {
+                            "up"
+                        } else {
+                            "down"
+                        },
+                        required: outcome.required,
+                    };
+                    (name, status)
+                })
+                .collect(),
         }
+    }
+
+    /// The last probe's report. Right after start this waits for the first round (bounded by
+    /// the check timeout); without a background probe (no runtime at construction) it probes.
+    pub async fn report(&self) -> Arc<HealthReport> {
+        let mut latest = self.latest.subscribe();
+        let first = tokio::time::timeout(
+            prober::CHECK_TIMEOUT + prober::PROBE_INTERVAL,
+            latest.wait_for(Option::is_some),
+        )
+        .await
+        // The guard must not live across the probe below.
+        .map(|seen| seen.ok().and_then(|report| report.clone()));
+        if let Ok(Some(report)) = first {
+            return report;
+        }
+        let round = prober::probe(&self.checks).await;
+        self.publish(&round);
+        Arc::new(self.summarise(&round))
     }
 }
 
@@ -162,7 +196,7 @@ impl Handler for HealthEndpoint {
         if report.status == "unhealthy" {
             res.status_code(StatusCode::SERVICE_UNAVAILABLE);
         }
-        res.render(Json(report));
+        res.render(Json(&*report));
     }
 }
 
@@ -189,3 +223,6 @@ impl Handler for ReadyEndpoint {
 async fn live(res: &mut Response) {
     res.render(Json(serde_json::json!({ "status": "alive" })));
 }
+
+#[cfg(test)]
+mod tests;

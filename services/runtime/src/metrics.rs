@@ -22,6 +22,25 @@ pub struct HttpLabels {
     pub status: u16,
 }
 
+/// The `method` label of a request: the standard methods by name, anything else `OTHER`. The
+/// method is whatever token a client sends, and every distinct label value is a new series
+/// kept for the life of the process, so an unbounded label would be unbounded memory.
+pub fn method_label(method: &salvo::http::Method) -> &'static str {
+    use salvo::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
+}
+
 /// Request latency buckets in seconds: fine below 10 ms where most requests land.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -159,6 +178,16 @@ mod tests {
         ));
         assert!(text.contains("http_request_duration_seconds_bucket"));
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        use salvo::http::Method;
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        for made_up in ["BREW", "get", "PROPFIND"] {
+            let method = Method::from_bytes(made_up.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), "OTHER", "{made_up}");
+        }
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl Handler for Observe {
     ) {
         req.set_secure_max_size(self.max_body_bytes);
         let started = Instant::now();
-        let method = req.method().as_str().to_owned();
+        let method = crate::metrics::method_label(req.method());
         let span = tracing::info_span!(
             "http.request",
             otel.kind = "server",
@@ -102,7 +102,7 @@ impl Handler for Observe {
             span.record("otel.status_code", "ERROR");
         }
         let labels = HttpLabels {
-            method,
+            method: method.to_owned(),
             route: route.to_owned(),
             status: status.as_u16(),
         };
@@ -128,6 +128,7 @@ pub struct ServiceParts {
 
 /// The complete salvo service: the API plus the common routes, middleware and catcher.
 pub fn build_service(parts: ServiceParts) -> Service {
+    parts.health.register_metrics(&parts.metrics);
     let router = Router::new()
         .push(parts.api)
         .push(health::router(parts.health))

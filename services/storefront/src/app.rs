@@ -2,21 +2,15 @@
 //! server does the serving, draining and common routes; this file only hands it the pages,
 //! the health checks and the live-updates worker.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use async_nats::Client;
-use salvo::Service;
 use salvo::catcher::Catcher;
-use salvo::conn::tcp::TcpAcceptor;
 use service_runtime::ServiceInfo;
 use service_runtime::auth::AuthClient;
-use service_runtime::health::{DependencyCheck, Health};
+use service_runtime::health::DependencyCheck;
+use service_runtime::host::{HostParts, ServiceHost, Tasks};
 use service_runtime::metrics::Metrics;
 use service_runtime::nats::{self, NatsCheck};
-use service_runtime::server::{self, ServiceParts};
-use tokio_util::sync::CancellationToken;
 
 use crate::api::Api;
 use crate::config::StorefrontConfig;
@@ -52,117 +46,62 @@ impl DependencyCheck for LiveCheck {
     }
 }
 
-/// A built storefront: HTTP bound to its port, NATS connecting in the background.
-#[derive(Debug)]
-pub struct Application {
-    acceptor: TcpAcceptor,
-    service: Service,
-    health: Arc<Health>,
-    drain: Duration,
-    nats: Client,
-    nats_timeout: Duration,
-    source: Source,
-    hub: Arc<Hub>,
-    shutdown: CancellationToken,
-}
-
-impl Application {
-    /// Never waits for NATS or the APIs: pages say what is missing meanwhile.
-    pub async fn build(config: StorefrontConfig) -> anyhow::Result<Self> {
-        let settings = &config.storefront;
-        let api = Api::new(
-            &config.auth.user_service_url,
-            &settings.product_service_url,
-            &settings.order_service_url,
-            settings.api_timeout(),
-        )?;
-        let sessions = Arc::new(Sessions {
-            auth: AuthClient::new(&config.auth)?,
-            csrf_secret: config.csrf_secret.clone(),
-            secure: settings.storefront_secure_cookies,
-        });
-        let client = nats::connect(&config.nats, INFO.name).await?;
-        let hub = Hub::new(settings.storefront_replay_capacity);
-        let shutdown = CancellationToken::new();
-        let shop = Arc::new(Shop {
-            api,
-            sessions,
-            hub: hub.clone(),
-            page_size: settings.storefront_page_size,
-            shutdown: shutdown.clone(),
-        });
-        let health = Health::new(
-            INFO,
-            vec![
-                Arc::new(NatsCheck {
-                    client: client.clone(),
-                    required: false,
-                }),
-                Arc::new(LiveCheck(hub.clone())),
-            ],
-        );
-        let service = server::build_service(ServiceParts {
-            info: INFO,
-            api: routes::router(shop),
-            health: health.clone(),
-            metrics: Metrics::new(),
-            max_body_bytes: config.common.max_body_bytes,
+/// Builds the storefront: HTTP bound to its port, NATS connecting in the background. Never
+/// waits for NATS or the APIs: pages say what is missing meanwhile. The host exposes the hub
+/// the pages' live updates come from (tests look at its state).
+pub async fn build(config: StorefrontConfig) -> anyhow::Result<ServiceHost<Arc<Hub>>> {
+    let settings = &config.storefront;
+    let api = Api::new(
+        &config.auth.user_service_url,
+        &settings.product_service_url,
+        &settings.order_service_url,
+        settings.api_timeout(),
+    )?;
+    let sessions = Arc::new(Sessions {
+        auth: AuthClient::new(&config.auth)?,
+        csrf_secret: config.csrf_secret.clone(),
+        secure: settings.storefront_secure_cookies,
+    });
+    let client = nats::connect(&config.nats, INFO.name).await?;
+    let hub = Hub::new(settings.storefront_replay_capacity);
+    let tasks = Tasks::new();
+    let shop = Arc::new(Shop {
+        api,
+        sessions,
+        hub: hub.clone(),
+        page_size: settings.storefront_page_size,
+        // Open live streams end when draining starts, so draining does not wait for them.
+        shutdown: tasks.draining(),
+    });
+    let checks: Vec<Arc<dyn DependencyCheck>> = vec![
+        Arc::new(NatsCheck {
+            client: client.clone(),
+            required: false,
+        }),
+        Arc::new(LiveCheck(hub.clone())),
+    ];
+    let host = ServiceHost::bind(HostParts {
+        info: INFO,
+        api: routes::router(shop),
+        checks,
+        metrics: Metrics::new(),
+        common: &config.common,
+        tasks,
+    })
+    .await?;
+    let nats_timeout = config.nats.timeout();
+    let jetstream = nats::jetstream(client.clone(), nats_timeout);
+    let source = Source {
+        stream: settings.storefront_stream.clone(),
+        subject_prefix: settings.storefront_subject_prefix.clone(),
+        consumer: settings.consumer_name(),
+    };
+    let live_hub = hub.clone();
+    Ok(host
+        .catcher(Catcher::new(errors::catcher))
+        .intake("live-updates", move |token| {
+            live::run(jetstream, source, live_hub, token)
         })
-        .catcher(Catcher::new(errors::catcher));
-        let acceptor = server::bind(config.common.host, config.common.port).await?;
-        Ok(Self {
-            acceptor,
-            service,
-            health,
-            drain: Duration::from_secs(config.common.shutdown_timeout_secs),
-            nats: client,
-            nats_timeout: config.nats.timeout(),
-            source: Source {
-                stream: settings.storefront_stream.clone(),
-                subject_prefix: settings.storefront_subject_prefix.clone(),
-                consumer: settings.consumer_name(),
-            },
-            hub,
-            shutdown,
-        })
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        server::local_addr(&self.acceptor)
-    }
-
-    /// The hub the pages' live updates come from (tests look at its state).
-    pub fn hub(&self) -> Arc<Hub> {
-        self.hub.clone()
-    }
-
-    /// Serves until `shutdown`; then ends the live streams, drains requests, stops consuming
-    /// and closes NATS.
-    pub async fn run(self, shutdown: CancellationToken) {
-        let stop = self.shutdown.clone();
-        let trigger = shutdown.clone();
-        tokio::spawn(async move {
-            trigger.cancelled().await;
-            stop.cancel();
-        });
-        let jetstream = nats::jetstream(self.nats.clone(), self.nats_timeout);
-        let worker = tokio::spawn(live::run(
-            jetstream,
-            self.source,
-            self.hub,
-            self.shutdown.clone(),
-        ));
-        server::serve(
-            self.acceptor,
-            self.service,
-            self.health,
-            shutdown,
-            self.drain,
-        )
-        .await;
-        if let Err(error) = worker.await {
-            tracing::error!(error = %error, "the live-updates task failed");
-        }
-        nats::close(&self.nats, self.nats_timeout).await;
-    }
+        .on_close(async move { nats::close(&client, nats_timeout).await })
+        .exposing(hub))
 }

@@ -7,7 +7,7 @@
 //! - [`live`]: this replica's durable JetStream consumer and the hub that fans events out.
 //! - `routes`: one module per area (shop, account, orders, live events, admin, assets).
 //! - [`views`]: the maud templates, and problems turned into sentences.
-//! - [`Application`]: builds all of it; serving, draining and the health/metrics routes come
+//! - [`build`]: builds all of it; serving, draining and the health/metrics routes come
 //!   from `service_runtime`.
 
 pub mod api;
@@ -18,4 +18,4 @@ mod routes;
 pub mod session;
 pub mod views;
 
-pub use app::{Application, INFO};
+pub use app::{INFO, build};

@@ -1,7 +1,7 @@
 //! `storefront`: the web shop, until SIGTERM.
 use service_runtime::config::ServiceConfig as _;
+use storefront::INFO;
 use storefront::config::StorefrontConfig;
-use storefront::{Application, INFO};
 
 #[tokio::main]
 async fn main() {
@@ -9,12 +9,7 @@ async fn main() {
         INFO,
         StorefrontConfig::from_env(),
         |config| &config.common,
-        |config, shutdown| async move {
-            let app = Application::build(config).await?;
-            tracing::info!(address = %app.local_addr(), "storefront listening");
-            app.run(shutdown).await;
-            Ok(())
-        },
+        storefront::build,
     )
     .await;
 }

@@ -56,9 +56,20 @@ impl ProductServiceHandle {
     }
 
     pub async fn start_with(users: &UserServiceHandle, extra: &[(&'static str, &str)]) -> Self {
-        init();
         let database = TestDatabase::new("products");
         let cache_key_prefix = format!("test-{}:", uuid::Uuid::new_v4().simple());
+        Self::start_on(users, database, cache_key_prefix, extra).await
+    }
+
+    /// A service on a given database (created at start if missing) and cache key prefix: how a
+    /// test starts a second replica, or a service on a database recreated under the same name.
+    pub async fn start_on(
+        users: &UserServiceHandle,
+        database: TestDatabase,
+        cache_key_prefix: String,
+        extra: &[(&'static str, &str)],
+    ) -> Self {
+        init();
         let settings = product_service_settings(&database, users, &cache_key_prefix, extra);
         let config =
             ProductServiceConfig::from_settings(settings).expect("test configuration is valid");

@@ -4,6 +4,7 @@
 //! - [`configuration`]: docs/configuration.md is what the services' settings sections render.
 //! - [`flake_lock`]: flake.lock pins every input of flake.nix at a rev with its narHash.
 //! - [`nix`]: every `.nix` file parses; every binary has a package, an image and a port.
+//! - [`cache_redis`]: the cache Redis persists nothing and has bounded memory.
 //! - [`compose`]: `compose.yaml` validates and is structurally sound (health, start order,
 //!   scaling, networks, volumes).
 //! - [`nomad`]: the Nomad job files parse as HCL2 and hold what a deployable job needs, once
@@ -18,6 +19,7 @@
 //! - [`live`]: a real Prometheus scrapes the services under traffic; every dashboard panel's and
 //!   every rule's query returns data.
 
+mod cache_redis;
 mod compose;
 mod configuration;
 mod flake_lock;

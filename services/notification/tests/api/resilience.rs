@@ -55,7 +55,11 @@ async fn consumption_resumes_by_itself_after_the_broker_connection_drops() {
     proxy.restore();
 
     wait_for_metric(&service, DELIVERED, 2.0).await;
-    assert_eq!(rabbitmq_status(&service).await, (200, "up".into()));
+    // Health is the background probe's last round: it catches up within about a second.
+    wait_until("health to report rabbitmq up again", WAIT, || async {
+        (rabbitmq_status(&service).await == (200, "up".into())).then_some(())
+    })
+    .await;
     service.stop().await;
 }
 

@@ -8,8 +8,9 @@ use crate::domain::{NewOrder, Order, Quantity, total_price};
 use crate::error::OrderError;
 use crate::metrics::OutcomeLabels;
 use crate::product_client::{ProductError, Reservation};
-use crate::repository::KeyClaim;
+use crate::repository::{KeyClaim, PENDING_CAP};
 use crate::state::AppState;
+use service_runtime::db::DbError;
 
 /// A valid request to place an order.
 #[derive(Debug, Clone)]
@@ -69,6 +70,10 @@ async fn reserve_and_store(
     caller: &Caller,
     command: &PlaceOrder,
 ) -> Result<Order, OrderError> {
+    // Refused before any stock is touched; the insert checks again under a per-customer lock.
+    if state.orders.pending_count(caller.user_id).await? >= state.orders.pending_cap() {
+        return Err(OrderError::TooManyPending);
+    }
     let reservation_id = Uuid::now_v7();
     let reservation = reserve(state, reservation_id, command).await?;
     let new_order = NewOrder {
@@ -100,7 +105,12 @@ async fn reserve_and_store(
         Err(error) => {
             // The stock is held for an order that does not exist: give it back.
             state.releaser.release_orphan_later(reservation_id);
-            Err(error.into())
+            match error {
+                DbError::ConstraintViolation { constraint } if constraint == PENDING_CAP => {
+                    Err(OrderError::TooManyPending)
+                }
+                other => Err(other.into()),
+            }
         }
     }
 }

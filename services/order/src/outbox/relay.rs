@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use service_runtime::amqp::{self, AmqpLink};
+use service_runtime::config::Secret;
 use service_runtime::db::DbError;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -35,8 +36,9 @@ pub struct OutboxRelay {
     publisher: Publisher,
     batch_size: i64,
     poll_interval: Duration,
-    /// Connection string for the LISTEN connection (outside the pool: it stays open).
-    listen_url: String,
+    /// Connection string for the LISTEN connection (outside the pool: it stays open). It holds
+    /// the database password, so it is a `Secret`: this type's `Debug` must not print it.
+    listen_url: Secret,
     metrics: OrderMetrics,
 }
 
@@ -47,7 +49,7 @@ impl OutboxRelay {
         exchange: String,
         batch_size: i64,
         poll_interval: Duration,
-        listen_url: String,
+        listen_url: Secret,
         metrics: OrderMetrics,
     ) -> Self {
         Self {
@@ -67,7 +69,7 @@ impl OutboxRelay {
         let mut backoff = amqp::reconnect_backoff();
         while !shutdown.is_cancelled() {
             if listening.as_ref().is_none_or(JoinHandle::is_finished) {
-                listening = listener::listen(&self.listen_url, wake.clone()).await;
+                listening = listener::listen(self.listen_url.expose(), wake.clone()).await;
             }
             let pause = match self.drain().await {
                 Ok(_) => {
@@ -109,9 +111,8 @@ impl OutboxRelay {
                 Err(error) => break Err(error),
             }
         };
-        if let Ok(backlog) = self.backlog().await {
-            self.metrics.outbox_backlog.set(backlog.count);
-        }
+        // Refreshes the gauge; a failure here changes nothing about the outcome.
+        let _ = self.backlog().await;
         outcome
     }
 
@@ -139,7 +140,44 @@ impl OutboxRelay {
     }
 
     /// Events waiting, and the age of the oldest.
+    /// The events not yet published; also sets the `outbox_backlog` gauge, which the health
+    /// probe thereby keeps current every second.
     pub async fn backlog(&self) -> Result<Backlog, DbError> {
-        store::backlog(&self.pool).await
+        let backlog = store::backlog(&self.pool).await?;
+        self.metrics.outbox_backlog.set(backlog.count);
+        Ok(backlog)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn debug_output_never_shows_the_database_password() {
+        let url = "postgres://shop:Zq81-database-password@db:5432/orders";
+        let pool = deadpool_postgres::Config {
+            url: Some(url.into()),
+            ..deadpool_postgres::Config::default()
+        }
+        .create_pool(
+            Some(deadpool_postgres::Runtime::Tokio1),
+            tokio_postgres::NoTls,
+        )
+        .unwrap();
+        let topology: amqp::Topology = Arc::new(|_| Box::pin(async { Ok(()) }));
+        let link = AmqpLink::new(&amqp::AmqpConfig::default(), "test", true, topology);
+        let metrics = service_runtime::metrics::Metrics::new();
+        let relay = OutboxRelay::new(
+            pool,
+            link,
+            "order_events".into(),
+            10,
+            Duration::from_secs(1),
+            Secret::new(url),
+            OrderMetrics::register(&metrics),
+        );
+        let printed = format!("{relay:?}");
+        assert!(!printed.contains("Zq81-database-password"), "{printed}");
     }
 }

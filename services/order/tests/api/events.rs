@@ -145,5 +145,19 @@ async fn health_reports_rabbitmq_and_the_outbox_backlog() {
     assert_eq!(health["status"], "healthy");
     assert_eq!(health["dependencies"]["rabbitmq"]["status"], "up");
     assert_eq!(health["dependencies"]["database"]["status"], "up");
-    assert_eq!(health["dependencies"]["outbox"]["detail"]["backlog"], 0);
+    assert_eq!(health["dependencies"]["outbox"]["status"], "up");
+    // Public health says up or down only: no error text, latency or backlog.
+    assert!(health["dependencies"]["outbox"].get("detail").is_none());
+    let metrics = shop
+        .orders
+        .client
+        .get(shop.orders.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("outbox_backlog 0"), "{metrics}");
+    assert!(metrics.contains(r#"health_dependency_up{dependency="rabbitmq"} 1"#));
 }

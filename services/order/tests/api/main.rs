@@ -4,6 +4,7 @@
 mod access;
 mod create;
 mod events;
+mod housekeeping;
 mod lifecycle;
 mod resilience;
 

@@ -70,12 +70,15 @@ pub async fn list_products(
     let filter = validate(query)?;
     let state = state::<Arc<AppState>>(depot);
     let query_key = ListCache::query_key(&filter);
-    let generation = match state.pages.get(&query_key).await {
-        PageLookup::Hit(page) => {
-            write_json(res, page);
-            return Ok(());
-        }
-        PageLookup::Miss { generation } => generation,
+    let generation = match &query_key {
+        Some(query_key) => match state.pages.get(query_key).await {
+            PageLookup::Hit(page) => {
+                write_json(res, page);
+                return Ok(());
+            }
+            PageLookup::Miss { generation } => generation,
+        },
+        None => None,
     };
     // One row more than asked tells whether another page follows.
     let mut products = state
@@ -95,8 +98,8 @@ pub async fn list_products(
         limit: filter.limit,
         next_cursor,
     })?;
-    if let Some(generation) = generation {
-        state.pages.fill(generation, &query_key, &page).await;
+    if let (Some(generation), Some(query_key)) = (generation, &query_key) {
+        state.pages.fill(generation, query_key, &page).await;
     }
     write_json(res, page);
     Ok(())

@@ -3,6 +3,7 @@
 //! fault tests) and the real User Service for tokens.
 
 mod auth;
+mod bounds;
 mod cache;
 mod crud;
 mod pagination;

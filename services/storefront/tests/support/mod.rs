@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
-use storefront::Application;
 use storefront::config::StorefrontConfig;
 use storefront::live::Hub;
-use test_support::bridge::{BridgeHandle, PrivateNats};
+use test_support::bridge::BridgeHandle;
+use test_support::nats_server::PrivateNats;
 use test_support::{
     OrderServiceHandle, ProductServiceHandle, UserServiceHandle, http_client, wait_until,
 };
@@ -61,13 +61,13 @@ impl StorefrontHandle {
         pairs.extend(settings.iter().cloned());
         let config = StorefrontConfig::from_settings(Settings::from_pairs(pairs))
             .expect("test configuration is valid");
-        let app = Application::build(config)
+        let host = storefront::build(config)
             .await
             .expect("the storefront starts");
-        let address = app.local_addr();
-        let hub = app.hub();
+        let address = host.local_addr();
+        let hub = host.exposed().clone();
         let shutdown = CancellationToken::new();
-        let server = tokio::spawn(app.run(shutdown.clone()));
+        let server = tokio::spawn(host.run(shutdown.clone()));
         Self {
             address,
             base_url: format!("http://{address}"),
@@ -90,7 +90,11 @@ impl StorefrontHandle {
 
     pub async fn stop(self) {
         self.shutdown.cancel();
-        let _ = self.server.await;
+        if let Err(error) = self.server.await
+            && error.is_panic()
+        {
+            std::panic::resume_unwind(error.into_panic());
+        }
     }
 }
 

@@ -21,7 +21,11 @@ async fn health_reports_service_version_and_database() {
     assert_eq!(body["service"], "user-service");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(body["dependencies"]["database"]["status"], "up");
-    assert!(body["dependencies"]["database"]["latency_ms"].is_number());
+    // Up or down only: latencies are in the metrics, error text in the logs.
+    assert_eq!(
+        body["dependencies"]["database"],
+        serde_json::json!({"status": "up", "required": true})
+    );
 
     for path in ["/health/live", "/health/ready"] {
         let response = users.client.get(users.url(path)).send().await.unwrap();

@@ -1,0 +1,459 @@
+//! `cargo xtask bench [--quick] [--duration SECS]`: each endpoint beside its floor, measured in
+//! the same run, with the load average at the time, written into `docs/benchmarks.md`.
+//!
+//! Floors: a bare salvo handler answering the same product JSON
+//! (`services/product/examples/bare_floor.rs`), `redis-benchmark` GETs, and `pgbench` running
+//! the reservation's own transaction (conditional stock UPDATE + reservation INSERT) on one hot
+//! row and spread over the catalogue. The Product Service runs beside them against the local
+//! PostgreSQL and Redis (database `bench_products`, keys under `bench:`), loaded by wrk
+//! (installed from Debian's packages when missing). `--quick` uses the debug build and 3 s
+//! runs: it checks that the command works, its figures are not benchmarks.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::process::{Child, Command};
+
+const DATABASE: &str = "bench_products";
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+const ROWS: u32 = 1000;
+const CONNECTIONS: &str = "32";
+
+/// One measured line: what, its figures, and the floor it is compared with.
+struct Line {
+    what: String,
+    figure: Figure,
+    floor: Option<(String, f64)>,
+    load: String,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Figure {
+    per_sec: f64,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let quick = args.iter().any(|arg| arg == "--quick");
+    let seconds: u32 = match args.iter().position(|arg| arg == "--duration") {
+        Some(at) => args.get(at + 1).context("--duration SECS")?.parse()?,
+        None if quick => 3,
+        None => 15,
+    };
+    crate::infra::ensure_running().await?;
+    ensure_wrk().await?;
+    let root = crate::up::workspace_root();
+    let binaries = build(&root, quick).await?;
+    let mut lines = Vec::new();
+    let mut children = Vec::new();
+    let outcome = measure(&root, &binaries, seconds, &mut lines, &mut children).await;
+    for mut child in children {
+        let _ = child.kill().await;
+    }
+    cleanup().await;
+    outcome?;
+    let table = render(&lines, quick, seconds);
+    println!("{table}");
+    write_docs(&root.join("docs/benchmarks.md"), &table)?;
+    println!("docs/benchmarks.md updated");
+    Ok(())
+}
+
+async fn measure(
+    root: &Path,
+    binaries: &Path,
+    seconds: u32,
+    lines: &mut Vec<Line>,
+    children: &mut Vec<Child>,
+) -> anyhow::Result<()> {
+    let (floor_port, service_port) = (free_port()?, free_port()?);
+    cleanup().await;
+    children.push(
+        Command::new(binaries.join("examples/bare_floor"))
+            .arg(floor_port.to_string())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the bare floor")?,
+    );
+    let port = service_port.to_string();
+    let database_url = format!("{POSTGRES}/{DATABASE}");
+    children.push(
+        Command::new(binaries.join("product-service"))
+            .envs([
+                ("APP_PROFILE", "development"),
+                ("HOST", "127.0.0.1"),
+                ("PORT", port.as_str()),
+                ("DATABASE_URL", database_url.as_str()),
+                ("CACHE_KEY_PREFIX", "bench:"),
+                ("LOG_LEVEL", "warn"),
+            ])
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the product service")?,
+    );
+    let service = format!("http://127.0.0.1:{service_port}");
+    let floor_url = format!("http://127.0.0.1:{floor_port}");
+    wait_for(&format!("{service}/health/ready")).await?;
+    wait_for(&format!("{floor_url}/products/1")).await?;
+    psql(&format!(
+        "INSERT INTO products (name, description, price, quantity, created_at, updated_at) \
+         SELECT 'item ' || g, 'benchmark product ' || g, (g % 1000) + 0.99, 100000000, \
+                '2026-11-25T00:00:00Z', '2026-11-25T00:00:00Z' \
+         FROM generate_series(1, {ROWS}) g; ANALYZE products;"
+    ))
+    .await?;
+    reqwest::get(format!("{service}/products/1")).await?;
+
+    let script = root.join("docs/bench/report.lua");
+    let wrk_get = |url: String| wrk(seconds, &script, url, &[]);
+    let floor = wrk_get(format!("{floor_url}/products/1")).await?;
+    lines.push(line("bare salvo handler, same JSON (floor)", floor, None).await);
+    let live = wrk_get(format!("{service}/health/live")).await?;
+    lines.push(
+        line(
+            "GET /health/live (the middleware only)",
+            live,
+            Some(("floor", floor)),
+        )
+        .await,
+    );
+    let health = wrk_get(format!("{service}/health")).await?;
+    lines.push(
+        line(
+            "GET /health (background probe)",
+            health,
+            Some(("/health/live", live)),
+        )
+        .await,
+    );
+    let cached = wrk_get(format!("{service}/products/1")).await?;
+    lines.push(line("GET /products/{id} cached", cached, Some(("floor", floor))).await);
+    let page = wrk_get(format!("{service}/products?limit=20")).await?;
+    lines.push(
+        line(
+            "GET /products?limit=20 (page cache)",
+            page,
+            Some(("floor", floor)),
+        )
+        .await,
+    );
+
+    let redis = redis_benchmark().await?;
+    lines.push(line("redis-benchmark GET, 32 connections (floor)", redis, None).await);
+    let reserve = root.join("docs/bench/reserve.lua");
+    for (hot, name) in [(true, "one hot row"), (false, "spread over 1,000 rows")] {
+        let floor = pgbench(root, hot, seconds).await?;
+        let label = format!("pgbench: the reservation transaction, {name} (floor)");
+        lines.push(line(&label, floor, None).await);
+        let env = [("HOT", if hot { "1" } else { "0" }), ("ROWS", "1000")];
+        let endpoint = wrk(seconds, &reserve, service.clone(), &env).await?;
+        let label = format!("POST /internal/reservations, {name}");
+        lines.push(line(&label, endpoint, Some(("pgbench", floor))).await);
+    }
+    Ok(())
+}
+
+async fn line(what: &str, figure: Figure, floor: Option<(&str, Figure)>) -> Line {
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    Line {
+        what: what.to_owned(),
+        figure,
+        floor: floor.map(|(name, floor)| (name.to_owned(), floor.per_sec)),
+        load,
+    }
+}
+
+fn render(lines: &[Line], quick: bool, seconds: u32) -> String {
+    let mut text = String::new();
+    let build = if quick {
+        "debug build (--quick: not a benchmark)"
+    } else {
+        "release build"
+    };
+    let _ = writeln!(
+        text,
+        "Command: `cargo xtask bench{}` ({build}, wrk -t2 -c{CONNECTIONS} -d{seconds}s, \
+         pgbench -c{CONNECTIONS} -j2 -T{seconds}). Run of {} UTC, commit {}.\n",
+        if quick { " --quick" } else { "" },
+        now(),
+        commit(),
+    );
+    text.push_str("| what | per second | p50 | p99 | beside its floor | load average |\n");
+    text.push_str("|---|---:|---:|---:|---|---|\n");
+    let ms = |value: Option<f64>| value.map_or("—".to_owned(), |ms| format!("{ms:.2} ms"));
+    for line in lines {
+        let ratio = line.floor.as_ref().map_or("—".to_owned(), |(name, floor)| {
+            format!(
+                "{:.0} % of {name}",
+                100.0 * line.figure.per_sec / floor.max(1.0)
+            )
+        });
+        let _ = writeln!(
+            text,
+            "| {} | {:.0} | {} | {} | {ratio} | {} |",
+            line.what,
+            line.figure.per_sec,
+            ms(line.figure.p50_ms),
+            ms(line.figure.p99_ms),
+            line.load
+        );
+    }
+    text
+}
+
+/// Replaces what lies between the bench markers in `docs/benchmarks.md`.
+fn write_docs(path: &Path, table: &str) -> anyhow::Result<()> {
+    const START: &str = "<!-- cargo xtask bench: start -->";
+    const END: &str = "<!-- cargo xtask bench: end -->";
+    let text = std::fs::read_to_string(path)?;
+    let (Some(start), Some(end)) = (text.find(START), text.find(END)) else {
+        bail!("{} lacks the bench markers", path.display());
+    };
+    let updated = format!("{}{START}\n{table}{}", &text[..start], &text[end..]);
+    std::fs::write(path, updated)?;
+    Ok(())
+}
+
+async fn build(root: &Path, quick: bool) -> anyhow::Result<PathBuf> {
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo
+        .current_dir(root)
+        .args(["build", "-p", "product-service"]);
+    cargo.args(["--bin", "product-service", "--example", "bare_floor"]);
+    if !quick {
+        cargo.arg("--release");
+    }
+    if !cargo.status().await?.success() {
+        bail!("the build failed");
+    }
+    Ok(root
+        .join("target")
+        .join(if quick { "debug" } else { "release" }))
+}
+
+async fn wrk(
+    seconds: u32,
+    script: &Path,
+    url: String,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Figure> {
+    let output = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{CONNECTIONS}"),
+            &format!("-d{seconds}s"),
+            "-s",
+        ])
+        .arg(script)
+        .arg(&url)
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .context("running wrk")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let summary = text
+        .lines()
+        .find(|line| line.starts_with("requests/s "))
+        .with_context(|| format!("wrk printed no summary for {url}: {text}"))?;
+    let words: Vec<&str> = summary.split_whitespace().collect();
+    let number = |at: usize| words.get(at).and_then(|word| word.parse::<f64>().ok());
+    if number(9).unwrap_or(0.0) > 0.0 || number(7).unwrap_or(0.0) > 0.0 {
+        bail!("{url}: errors or non-2xx answers: {summary}");
+    }
+    Ok(Figure {
+        per_sec: number(1).unwrap_or(0.0),
+        p50_ms: number(3),
+        p99_ms: number(5),
+    })
+}
+
+async fn redis_benchmark() -> anyhow::Result<Figure> {
+    let output = Command::new("redis-benchmark")
+        .args(["-t", "get", "-c", CONNECTIONS, "-n", "200000", "-q"])
+        .output()
+        .await
+        .context("running redis-benchmark (Debian's redis-tools)")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // "GET: 52631.58 requests per second, p50=0.311 msec" (the last of its \r updates).
+    let last = text
+        .rsplit(['\r', '\n'])
+        .find(|part| part.starts_with("GET:"));
+    let per_sec = last
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|number| number.parse().ok())
+        .with_context(|| format!("redis-benchmark printed: {text}"))?;
+    let p50_ms = last
+        .and_then(|line| line.split("p50=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|number| number.parse().ok());
+    Ok(Figure {
+        per_sec,
+        p50_ms,
+        p99_ms: None,
+    })
+}
+
+/// pgbench running the reservation's own transaction against the bench database.
+async fn pgbench(root: &Path, hot: bool, seconds: u32) -> anyhow::Result<Figure> {
+    let script = root.join("target/bench-reserve.sql");
+    let pick = if hot {
+        "\\set id 1"
+    } else {
+        "\\set id random(1, 1000)"
+    };
+    std::fs::write(
+        &script,
+        format!(
+            "{pick}\nBEGIN;\n\
+             UPDATE products SET quantity = quantity - 1, version = version + 1, \
+             updated_at = now() WHERE id = :id AND quantity >= 1 RETURNING name, price, version;\n\
+             INSERT INTO reservations (reservation_id, product_id, product_name, unit_price, \
+             quantity) VALUES (gen_random_uuid(), :id, 'item', 1.99, 1);\nCOMMIT;\n"
+        ),
+    )?;
+    let output = Command::new("pgbench")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-n",
+            "-c",
+            CONNECTIONS,
+            "-j",
+            "2",
+        ])
+        .args(["-T", &seconds.to_string(), "-f"])
+        .arg(&script)
+        .arg(DATABASE)
+        .output()
+        .await
+        .context("running pgbench")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let find = |prefix: &str| {
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|number| number.parse::<f64>().ok())
+    };
+    let per_sec = find("tps = ").with_context(|| format!("pgbench printed: {text}"))?;
+    Ok(Figure {
+        per_sec,
+        p50_ms: None,
+        p99_ms: None,
+    }
+    .with_average(find("latency average = ")))
+}
+
+impl Figure {
+    /// pgbench gives an average, not percentiles: shown in the p50 column, marked as such in
+    /// the docs.
+    fn with_average(mut self, average_ms: Option<f64>) -> Self {
+        self.p50_ms = average_ms;
+        self
+    }
+}
+
+async fn psql(sql: &str) -> anyhow::Result<()> {
+    let status = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            DATABASE,
+            "-qc",
+            sql,
+        ])
+        .status()
+        .await?;
+    if !status.success() {
+        bail!("psql failed: {sql}");
+    }
+    Ok(())
+}
+
+/// Drops the bench database and the bench keys, before and after a run.
+async fn cleanup() {
+    let _ = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
+        .arg(format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
+        .status()
+        .await;
+    let _ = Command::new("sh")
+        .args([
+            "-c",
+            "redis-cli --scan --pattern 'bench:*' | xargs -r redis-cli del > /dev/null",
+        ])
+        .status()
+        .await;
+}
+
+async fn wait_for(url: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if reqwest::get(url)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{url} did not answer within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn ensure_wrk() -> anyhow::Result<()> {
+    let present = Command::new("sh")
+        .args(["-c", "command -v wrk"])
+        .output()
+        .await?;
+    if present.status.success() {
+        return Ok(());
+    }
+    println!("bench: installing wrk (Debian)");
+    let installed = Command::new("apt-get")
+        .args(["install", "-y", "wrk"])
+        .status()
+        .await?;
+    if !installed.success() {
+        bail!("wrk is missing and apt-get could not install it");
+    }
+    Ok(())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn now() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M"])
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
