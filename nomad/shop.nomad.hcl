@@ -15,6 +15,10 @@
 # (`nomadService 1 (env "NOMAD_ALLOC_ID") ...`), so callers spread over the callee's replicas and
 # a caller is re-rendered onto another replica when the chosen one goes away.
 #
+# Clients come in through nomad/gateway.nomad.hcl; the user, product, order and storefront
+# services believe X-Forwarded-For only from the gateway's address (TRUSTED_PROXIES, from
+# nomadService "gateway").
+#
 # Each group's service has two checks: /health/ready (routing: an unready replica is taken out
 # of nomadService answers) and /health/live (restart a replica that stops answering).
 #
@@ -60,6 +64,7 @@ variable "services" {
         BOOTSTRAP_ADMIN_PASSWORD={{ .bootstrap_admin_password }}{{ end }}
         {{ range nomadService "redis" }}REDIS_URL=redis://{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
+        TRUSTED_PROXIES={{ range nomadService "gateway" }}{{ .Address }},{{ end }}
       EOT
     }
     "product-service" = {
@@ -75,6 +80,7 @@ variable "services" {
         {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "user-service" }}USER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
         {{ with nomadVar "nomad/jobs/shop" }}SERVICE_TOKEN={{ .service_token }}{{ end }}
         {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
+        TRUSTED_PROXIES={{ range nomadService "gateway" }}{{ .Address }},{{ end }}
       EOT
     }
     "order-service" = {
@@ -91,6 +97,7 @@ variable "services" {
         {{ range nomadService "rabbitmq" }}AMQP_URL=amqp://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .rabbitmq_password }}{{ end }}@{{ .Address }}:{{ .Port }}/%2f{{ end }}
         {{ with nomadVar "nomad/jobs/shop" }}SERVICE_TOKEN={{ .service_token }}{{ end }}
         {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
+        TRUSTED_PROXIES={{ range nomadService "gateway" }}{{ .Address }},{{ end }}
       EOT
     }
     # Competing consumers on one queue: at least two workers.
@@ -137,6 +144,7 @@ variable "services" {
         {{ range nomadService "nats" }}NATS_URL=nats://{{ .Address }}:{{ .Port }}{{ end }}
         {{ with nomadVar "nomad/jobs/shop" }}STOREFRONT_CSRF_SECRET={{ .storefront_csrf_secret }}{{ end }}
         {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
+        TRUSTED_PROXIES={{ range nomadService "gateway" }}{{ .Address }},{{ end }}
       EOT
     }
   }

@@ -3,6 +3,8 @@
 //! - `up`: makes sure the local infrastructure runs, builds every service binary and starts
 //!   each on its documented port with the development profile, prefixing their output with the
 //!   service name. Ctrl-C or SIGTERM stops them all; a service that dies is reported.
+//! - `cluster [--replicas N] [--port P]` (or `up --replicas N`): N replicas of every service
+//!   in the production profile behind the real Traefik gateway on one public port (8080).
 //! - `infra`: makes sure PostgreSQL, Redis, RabbitMQ and NATS answer on their usual local ports,
 //!   starting any that is down.
 //! - `test`: `infra`, then installs the offline checkers the deployment tests use if missing,
@@ -17,6 +19,7 @@
 //!   cancelled, its notification and its events read back from NATS, step by step.
 
 mod bench;
+mod cluster;
 mod demo;
 mod infra;
 mod load;
@@ -26,8 +29,10 @@ mod up;
 fn main() -> anyhow::Result<()> {
     let command = std::env::args().nth(1);
     let runtime = tokio::runtime::Runtime::new()?;
+    let rest: Vec<String> = std::env::args().skip(2).collect();
     match command.as_deref() {
-        Some("up") => runtime.block_on(up::run()),
+        Some("up") if rest.is_empty() => runtime.block_on(up::run()),
+        Some("up" | "cluster") => runtime.block_on(cluster::run(&rest)),
         Some("infra") => runtime.block_on(infra::ensure_running()),
         Some("test") => runtime.block_on(test()),
         Some("demo") => runtime.block_on(demo::run()),
@@ -35,7 +40,9 @@ fn main() -> anyhow::Result<()> {
         Some("load") => runtime.block_on(load::run()),
         Some("bench") => runtime.block_on(bench::run()),
         _ => {
-            eprintln!("usage: cargo xtask <up|infra|test|docs|demo|load|bench>");
+            eprintln!(
+                "usage: cargo xtask <up [--replicas N]|cluster [--replicas N] [--port P]|infra|test|docs|demo|load|bench>"
+            );
             std::process::exit(2);
         }
     }

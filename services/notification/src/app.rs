@@ -8,12 +8,14 @@ use service_runtime::ServiceInfo;
 use service_runtime::amqp::{self, AmqpCheck, AmqpLink, ConsumerOptions};
 use service_runtime::host::{HostParts, ServiceHost, Tasks};
 use service_runtime::metrics::Metrics;
+use service_runtime::redis::Redis;
 
 use crate::channels::Channel;
 use crate::config::NotificationConfig;
 use crate::dedup::Dedup;
 use crate::handler::Handler;
 use crate::metrics::NotificationMetrics;
+use crate::shared_dedup::SharedDedup;
 use crate::topology;
 
 pub const INFO: ServiceInfo = service_runtime::service_info!();
@@ -45,6 +47,15 @@ pub async fn build(config: NotificationConfig) -> anyhow::Result<Application> {
         retry: config.consumer.retry,
         channels: Channel::from_config(&config)?,
         dedup: Dedup::new(config.consumer.dedup_window, config.consumer.dedup_capacity),
+        shared_dedup: match &config.shared_dedup {
+            Some(shared) => Some(SharedDedup::new(
+                Redis::new(&shared.redis)?,
+                &shared.key_prefix,
+                shared.lease,
+                config.consumer.dedup_window,
+            )),
+            None => None,
+        },
         metrics: NotificationMetrics::register(&metrics, &config.channels),
     });
     let consumer = ConsumerOptions {

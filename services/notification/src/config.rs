@@ -11,6 +11,8 @@ use service_runtime::config::{CommonConfig, ConfigError, SectionRef, ServiceConf
 use crate::channels::email::{EmailConfig, EmailSection};
 use crate::channels::webhook::{WebhookConfig, WebhookSection};
 use crate::queues::{QueueNames, RetryPolicy};
+use crate::shared_dedup::{SharedDedupConfig, SharedDedupSection};
+use service_runtime::redis::RedisConfig;
 
 pub const DEFAULT_PORT: u16 = 8004;
 
@@ -99,6 +101,8 @@ pub struct NotificationConfig {
     pub email: Option<EmailConfig>,
     /// Present when the webhook channel is on.
     pub webhook: Option<WebhookConfig>,
+    /// Present when replicas share their dedup record in Redis.
+    pub shared_dedup: Option<SharedDedupConfig>,
 }
 
 impl ServiceConfig for NotificationConfig {
@@ -113,6 +117,8 @@ impl ServiceConfig for NotificationConfig {
             SectionRef::of::<ConsumerSection>(),
             SectionRef::of::<EmailSection>(),
             SectionRef::of::<WebhookSection>(),
+            SectionRef::of::<SharedDedupSection>(),
+            SectionRef::of::<RedisConfig>(),
         ]
     }
 
@@ -138,6 +144,7 @@ impl ServiceConfig for NotificationConfig {
             channels,
             email,
             webhook,
+            shared_dedup: SharedDedupConfig::from_settings(&settings)?,
         })
     }
 }

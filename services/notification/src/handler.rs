@@ -32,6 +32,7 @@ use crate::headers::{
 };
 use crate::metrics::{NotificationMetrics, Outcome};
 use crate::queues::{QueueNames, RetryPolicy};
+use crate::shared_dedup::{Claim, SharedDedup};
 
 #[derive(Debug)]
 pub struct Handler {
@@ -40,6 +41,8 @@ pub struct Handler {
     pub retry: RetryPolicy,
     pub channels: Vec<Arc<Channel>>,
     pub dedup: Dedup,
+    /// The record shared by all replicas (`NOTIFY_DEDUP_STORE=redis`), consulted after `dedup`.
+    pub shared_dedup: Option<SharedDedup>,
     pub metrics: NotificationMetrics,
 }
 
@@ -173,14 +176,34 @@ impl Handler {
         if !self.dedup.claim(&key) {
             return (name, Ok(true));
         }
+        if let Some(shared) = &self.shared_dedup {
+            match shared.claim(&key).await {
+                Claim::Mine | Claim::Unavailable => {}
+                Claim::Delivered => {
+                    self.dedup.delivered(&key);
+                    return (name, Ok(true));
+                }
+                Claim::Elsewhere => {
+                    self.dedup.release(&key);
+                    let error = "another replica is sending this notification".to_owned();
+                    return (name, Err(SendError::Transient(error)));
+                }
+            }
+        }
         match channel.send(event).await {
             Ok(()) => {
                 self.dedup.delivered(&key);
+                if let Some(shared) = &self.shared_dedup {
+                    shared.delivered(&key).await;
+                }
                 self.metrics.sent(name);
                 (name, Ok(false))
             }
             Err(error) => {
                 self.dedup.release(&key);
+                if let Some(shared) = &self.shared_dedup {
+                    shared.release(&key).await;
+                }
                 let kind = match error {
                     SendError::Transient(_) => "transient",
                     SendError::Permanent(_) => "permanent",

@@ -8,7 +8,8 @@
 //! - [`handler`]: one delivery from decoding to ack, retry or dead letter; [`headers`]: what
 //!   it writes on the copies it parks.
 //! - [`channels`]: log (default), email over SMTP, signed HTTP webhook.
-//! - [`dedup`]: the bounded memory that keeps a redelivered event from notifying twice.
+//! - [`dedup`]: the bounded memory that keeps a redelivered event from notifying twice;
+//!   [`shared_dedup`]: the same across replicas, in Redis (`NOTIFY_DEDUP_STORE=redis`).
 //! - [`metrics`]: handled, failed, retried, dead-lettered, handling latency.
 //! - [`Application`]: builds all of it from a [`config::NotificationConfig`]; the runtime adds
 //!   `/health*` (with RabbitMQ), `/metrics`, `/openapi.json` and `/docs`.
@@ -22,6 +23,7 @@ pub mod handler;
 pub mod headers;
 pub mod metrics;
 pub mod queues;
+pub mod shared_dedup;
 pub mod topology;
 
 pub use app::{Application, INFO, build};

@@ -62,7 +62,8 @@ pub async fn build(config: OrderServiceConfig) -> anyhow::Result<Application> {
         tracing::warn!(error = %error, "RabbitMQ unreachable at start; events will wait in the outbox");
     }
     let orders = OrdersRepository::new(pool.clone())
-        .with_pending_cap(settings.max_pending_orders_per_customer);
+        .with_pending_cap(settings.max_pending_orders_per_customer)
+        .with_stale_claim_secs(settings.idempotency_stale_claim_secs);
     let products = ProductClient::new(
         &settings.product_service_url,
         config.service_token.clone(),

@@ -48,6 +48,10 @@ service_runtime::settings_section! {
         /// How often expiry and purging run (milliseconds).
         #[range(1..)]
         pub housekeeping_interval_ms: u64 = 10_000;
+        /// When an idempotency key claimed by a request that died (its replica killed) may be
+        /// used again (seconds).
+        #[range(1..)]
+        pub idempotency_stale_claim_secs: u64 = 60;
     }
 }
 

@@ -46,14 +46,15 @@ pub enum KeyClaim {
     InProgress,
 }
 
-/// A claim left by a request that died mid-way may be taken over after this long.
-const STALE_CLAIM_SECS: f64 = 60.0;
-
 #[derive(Debug, Clone)]
 pub struct OrdersRepository {
     pool: Pool,
     /// Pending orders one customer may hold; checked in the insert's transaction.
     pending_cap: i64,
+    /// A key claimed by a request that died mid-way (its replica killed) may be taken over
+    /// after this many seconds (`IDEMPOTENCY_STALE_CLAIM_SECS`). It must exceed the longest a
+    /// live request can take, or a slow request and its retry would both place the order.
+    stale_claim_secs: f64,
 }
 
 /// The name under which [`OrdersRepository::create`] reports a customer at the pending cap.
@@ -83,10 +84,20 @@ impl OrdersRepository {
         Ok(row.get("pending"))
     }
 
+    /// How long a claimed idempotency key stays in progress before a retry may take it over.
+    pub fn with_stale_claim_secs(mut self, secs: u64) -> Self {
+        // Seconds fit an f64 exactly far beyond any sensible setting.
+        #[allow(clippy::cast_precision_loss)]
+        let secs = secs as f64;
+        self.stale_claim_secs = secs;
+        self
+    }
+
     pub fn new(pool: Pool) -> Self {
         Self {
             pool,
             pending_cap: i64::MAX,
+            stale_claim_secs: 60.0,
         }
     }
 
@@ -105,7 +116,7 @@ impl OrdersRepository {
                  WHERE idempotency_keys.order_id IS NULL \
                    AND idempotency_keys.created_at < now() - make_interval(secs => $4) \
                  RETURNING 1",
-                &[&user_id, &key, &request_hash, &STALE_CLAIM_SECS],
+                &[&user_id, &key, &request_hash, &self.stale_claim_secs],
             )
             .await?;
         if claimed.is_some() {

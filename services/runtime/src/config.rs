@@ -159,6 +159,9 @@ crate::settings_section! {
         /// Larger request bodies are refused with 413.
         #[range(1..)]
         pub max_body_bytes: u64 = 64 * 1024;
+        /// CIDR blocks of the gateways whose `X-Forwarded-For` names the client; empty trusts
+        /// nobody (the peer address is the client).
+        pub trusted_proxies: crate::client_addr::TrustedProxies = Default::default();
     }
 }
 

@@ -22,6 +22,8 @@
 //! - [`db`]: the PostgreSQL pool, database creation, locked migrations and traced statements.
 //! - [`redis`]: a bb8-redis pool for optional uses (caches) with short timeouts, traced commands
 //!   and a [`breaker`] so Redis being down costs nothing per request.
+//! - [`client_addr`]: the client's address behind trusted proxies (`TRUSTED_PROXIES`) and the
+//!   per-client key limits count under.
 //! - [`service_auth`]: the `X-Service-Token` credential guarding internal routes.
 //! - [`host`]: the one service host: a service hands over its routes, checks, background tasks
 //!   and what to close; the host serves and shuts all of it down in one order.
@@ -37,6 +39,7 @@ pub mod auth;
 pub mod binary;
 pub mod body;
 pub mod breaker;
+pub mod client_addr;
 pub mod config;
 #[cfg(feature = "postgres")]
 pub mod db;

@@ -219,6 +219,8 @@ impl Api {
     }
 
     /// Places an order; the same `idempotency_key` again returns the order placed first.
+    /// A duplicate that arrives while the first is still being placed (a double click) waits
+    /// for it, up to about 3 s, and then gets that same order.
     pub async fn place_order(
         &self,
         token: &str,
@@ -226,12 +228,26 @@ impl Api {
         quantity: i64,
         idempotency_key: &str,
     ) -> Result<Order, ApiError> {
-        let request = self
-            .request(Method::POST, &self.orders, "/orders")
-            .bearer_auth(token)
-            .header("idempotency-key", idempotency_key)
-            .json(&json!({"product_id": product_id, "quantity": quantity}));
-        self.call("the order service", request, true).await
+        let mut pause = Duration::from_millis(50);
+        let mut waited = Duration::ZERO;
+        loop {
+            let request = self
+                .request(Method::POST, &self.orders, "/orders")
+                .bearer_auth(token)
+                .header("idempotency-key", idempotency_key)
+                .json(&json!({"product_id": product_id, "quantity": quantity}));
+            match self.call("the order service", request, true).await {
+                Err(error)
+                    if error.kind() == Some("request-in-progress")
+                        && waited < Duration::from_secs(3) =>
+                {
+                    tokio::time::sleep(pause).await;
+                    waited += pause;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
     /// A page of orders, newest first: the caller's own, or every order for an admin.

@@ -1,10 +1,8 @@
-//! Wiring: from a configuration to a running storefront. Kept thin on purpose: the runtime's
-//! server does the serving, draining and common routes; this file only hands it the pages,
-//! the health checks and the live-updates worker.
+//! Wiring: from a configuration to a storefront handed to the runtime's service host, which
+//! serves it, runs the live-updates consumer and shuts both down in order.
 
 use std::sync::Arc;
 
-use salvo::catcher::Catcher;
 use service_runtime::ServiceInfo;
 use service_runtime::auth::AuthClient;
 use service_runtime::health::DependencyCheck;
@@ -17,12 +15,11 @@ use crate::config::StorefrontConfig;
 use crate::live::{self, Hub, Source};
 use crate::routes::{self, Shop};
 use crate::session::Sessions;
-use crate::views::errors;
 
-pub const INFO: ServiceInfo = ServiceInfo {
-    name: "storefront",
-    version: env!("CARGO_PKG_VERSION"),
-};
+pub const INFO: ServiceInfo = service_runtime::service_info!();
+
+/// A built storefront; tests look at its live-updates hub.
+pub type Application = ServiceHost<Arc<Hub>>;
 
 /// Health check of the live updates: optional, the shop works without them.
 struct LiveCheck(Arc<Hub>);
@@ -46,10 +43,10 @@ impl DependencyCheck for LiveCheck {
     }
 }
 
-/// Builds the storefront: HTTP bound to its port, NATS connecting in the background. Never
-/// waits for NATS or the APIs: pages say what is missing meanwhile. The host exposes the hub
-/// the pages' live updates come from (tests look at its state).
-pub async fn build(config: StorefrontConfig) -> anyhow::Result<ServiceHost<Arc<Hub>>> {
+/// Never waits for NATS or the APIs: pages say what is missing meanwhile. On shutdown the open
+/// live streams end as soon as draining begins (so requests drain at once), the consumer
+/// stops, and NATS is flushed and closed.
+pub async fn build(config: StorefrontConfig) -> anyhow::Result<Application> {
     let settings = &config.storefront;
     let api = Api::new(
         &config.auth.user_service_url,
@@ -63,6 +60,7 @@ pub async fn build(config: StorefrontConfig) -> anyhow::Result<ServiceHost<Arc<H
         secure: settings.storefront_secure_cookies,
     });
     let client = nats::connect(&config.nats, INFO.name).await?;
+    let jetstream = nats::jetstream(client.clone(), config.nats.timeout());
     let hub = Hub::new(settings.storefront_replay_capacity);
     let tasks = Tasks::new();
     let shop = Arc::new(Shop {
@@ -70,7 +68,6 @@ pub async fn build(config: StorefrontConfig) -> anyhow::Result<ServiceHost<Arc<H
         sessions,
         hub: hub.clone(),
         page_size: settings.storefront_page_size,
-        // Open live streams end when draining starts, so draining does not wait for them.
         shutdown: tasks.draining(),
     });
     let checks: Vec<Arc<dyn DependencyCheck>> = vec![
@@ -80,6 +77,12 @@ pub async fn build(config: StorefrontConfig) -> anyhow::Result<ServiceHost<Arc<H
         }),
         Arc::new(LiveCheck(hub.clone())),
     ];
+    let source = Source {
+        stream: settings.storefront_stream.clone(),
+        subject_prefix: settings.storefront_subject_prefix.clone(),
+        consumer: settings.consumer_name(),
+    };
+    let nats_timeout = config.nats.timeout();
     let host = ServiceHost::bind(HostParts {
         info: INFO,
         api: routes::router(shop),
@@ -88,20 +91,12 @@ pub async fn build(config: StorefrontConfig) -> anyhow::Result<ServiceHost<Arc<H
         common: &config.common,
         tasks,
     })
-    .await?;
-    let nats_timeout = config.nats.timeout();
-    let jetstream = nats::jetstream(client.clone(), nats_timeout);
-    let source = Source {
-        stream: settings.storefront_stream.clone(),
-        subject_prefix: settings.storefront_subject_prefix.clone(),
-        consumer: settings.consumer_name(),
-    };
-    let live_hub = hub.clone();
-    Ok(host
-        .catcher(Catcher::new(errors::catcher))
-        .intake("live-updates", move |token| {
-            live::run(jetstream, source, live_hub, token)
-        })
-        .on_close(async move { nats::close(&client, nats_timeout).await })
-        .exposing(hub))
+    .await?
+    .intake("live-updates", {
+        let hub = hub.clone();
+        move |stop| live::run(jetstream, source, hub, stop)
+    })
+    .on_close(async move { nats::close(&client, nats_timeout).await })
+    .exposing(hub);
+    Ok(host)
 }

@@ -7,8 +7,8 @@
 //! - [`live`]: this replica's durable JetStream consumer and the hub that fans events out.
 //! - `routes`: one module per area (shop, account, orders, live events, admin, assets).
 //! - [`views`]: the maud templates, and problems turned into sentences.
-//! - [`build`]: builds all of it; serving, draining and the health/metrics routes come
-//!   from `service_runtime`.
+//! - [`build`]: builds all of it into an [`Application`], the runtime's service host, which
+//!   serves, runs the consumer and shuts down.
 
 pub mod api;
 mod app;
@@ -18,4 +18,4 @@ mod routes;
 pub mod session;
 pub mod views;
 
-pub use app::{INFO, build};
+pub use app::{Application, INFO, build};

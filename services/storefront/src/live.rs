@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_nats::jetstream::Context;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use futures_util::StreamExt;
-use serde::Deserialize;
+use order_events::{EventType, Rejection};
 use service_runtime::nats::reconnect_delay;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -150,40 +150,26 @@ impl Hub {
     }
 }
 
-#[derive(Deserialize)]
-struct Event {
-    event_type: String,
-    order: EventOrder,
-}
+/// The events a page follows; anything else in the stream (a deleted order) is passed over.
+const FOLLOWED: [EventType; 2] = [EventType::OrderCreated, EventType::OrderStatusChanged];
 
-#[derive(Deserialize)]
-struct EventOrder {
-    id: i64,
-    user_id: i64,
-    status: String,
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    product_name: String,
-    #[serde(default)]
-    quantity: i64,
-}
-
-/// The update an event body carries, when it is an order event this page understands.
-pub fn parse_update(seq: u64, body: &[u8]) -> Option<OrderUpdate> {
-    let event: Event = serde_json::from_slice(body).ok()?;
-    matches!(
-        event.event_type.as_str(),
-        "order.created" | "order.status_changed"
-    )
-    .then_some(OrderUpdate {
+/// The update an event carries, decoded by the events' own contract crate (`x-schema-version`
+/// is the header the bridge copies from the AMQP message).
+pub fn parse_update(
+    seq: u64,
+    body: &[u8],
+    schema_version: Option<&str>,
+) -> Result<OrderUpdate, Rejection> {
+    let event = order_events::decode(body, schema_version, &FOLLOWED)?;
+    let order = event.order;
+    Ok(OrderUpdate {
         seq,
-        order_id: event.order.id,
-        user_id: event.order.user_id,
-        status: event.order.status,
-        username: event.order.username,
-        product_name: event.order.product_name,
-        quantity: event.order.quantity,
+        order_id: order.id,
+        user_id: order.user_id,
+        status: order.status.as_str().to_owned(),
+        username: order.username,
+        product_name: order.product_name,
+        quantity: i64::from(order.quantity),
     })
 }
 
@@ -266,9 +252,17 @@ async fn consume(
             .info()
             .map_err(|error| anyhow::anyhow!("no JetStream metadata: {error}"))?
             .stream_sequence;
-        match parse_update(seq, &message.payload) {
-            Some(update) => hub.publish(update),
-            None => tracing::warn!(seq, subject = %message.subject, "event ignored"),
+        let schema = message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get("x-schema-version"))
+            .map(|value| value.as_str().to_owned());
+        match parse_update(seq, &message.payload, schema.as_deref()) {
+            Ok(update) => hub.publish(update),
+            Err(Rejection::UnknownEventType(kind)) => {
+                tracing::debug!(seq, kind, "event not followed by pages");
+            }
+            Err(rejection) => tracing::warn!(seq, %rejection, "event ignored"),
         }
         message
             .ack()
@@ -338,14 +332,25 @@ mod tests {
         assert!(receiver.try_recv().is_err());
     }
 
+    fn event(kind: EventType) -> String {
+        let snapshot = serde_json::json!({
+            "id": 42, "user_id": 7, "username": "ann", "product_id": 3,
+            "product_name": "Desk", "unit_price": "10.00", "quantity": 2,
+            "total_price": "20.00", "status": "shipped",
+            "created_at": "2026-11-30T12:00:00.000Z", "updated_at": "2026-11-30T12:00:00.000Z",
+        });
+        let mut event =
+            order_events::OrderEvent::created(serde_json::from_value(snapshot).unwrap());
+        event.event_type = kind;
+        event.to_json()
+    }
+
     #[test]
-    fn only_order_events_become_updates() {
-        let body = br#"{"event_type":"order.status_changed","schema_version":1,
-            "order":{"id":42,"user_id":7,"username":"ann","product_name":"Desk",
-            "status":"shipped","quantity":2}}"#;
+    fn only_followed_order_events_become_updates() {
+        let body = event(EventType::OrderStatusChanged);
         assert_eq!(
-            parse_update(9, body),
-            Some(OrderUpdate {
+            parse_update(9, body.as_bytes(), Some("1")).unwrap(),
+            OrderUpdate {
                 seq: 9,
                 order_id: 42,
                 user_id: 7,
@@ -353,9 +358,14 @@ mod tests {
                 username: "ann".into(),
                 product_name: "Desk".into(),
                 quantity: 2,
-            })
+            }
         );
-        assert_eq!(parse_update(9, br#"{"event_type":"user.deleted"}"#), None);
-        assert_eq!(parse_update(9, b"not json"), None);
+        let deleted = event(EventType::OrderDeleted);
+        assert!(matches!(
+            parse_update(9, deleted.as_bytes(), None),
+            Err(Rejection::UnknownEventType(_))
+        ));
+        assert!(parse_update(9, body.as_bytes(), Some("2")).is_err());
+        assert!(parse_update(9, b"not json", None).is_err());
     }
 }

@@ -63,6 +63,25 @@ async fn order_count(system: &System, token: &str) -> usize {
     body["items"].as_array().map_or(0, Vec::len)
 }
 
+/// Checkout requests the storefront has answered (any status).
+async fn checkout_posts(system: &System) -> f64 {
+    let metrics = test_support::http_client()
+        .get(system.storefront.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with("http_requests_total{") && line.contains("route=\"/checkout\"")
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 async fn stock(system: &System, id: i64) -> i64 {
     let response = system
         .products
@@ -116,6 +135,11 @@ async fn a_customer_shops_and_sees_the_order_ship_live() {
         .await;
     log_in(&customer, &base, &username, "shopper-password").await;
     customer.screenshot(&shots, "catalogue").await;
+    assert_eq!(
+        customer.layout_shift().await,
+        0.0,
+        "layout shift on the catalogue"
+    );
 
     // Search, open the desk, buy 2, see the order.
     open_product(&customer, &base, "Walnut").await;
@@ -199,6 +223,13 @@ async fn a_customer_shops_and_sees_the_order_ship_live() {
         "a shipped order cannot be cancelled"
     );
     customer.screenshot(&shots, "order-shipped").await;
+    // The live-status line has its space from the start and updates change text in place:
+    // nothing on the page moved while it followed the order.
+    assert_eq!(
+        customer.layout_shift().await,
+        0.0,
+        "layout shift on the order page"
+    );
     eprintln!("shipped status on the customer's page {seen_after:?} after the admin's click");
 
     // Cancel another order: the stock comes back.
@@ -214,16 +245,29 @@ async fn a_customer_shops_and_sees_the_order_ship_live() {
         .await;
     assert_eq!(stock(&system, chair).await, 5);
 
-    // A double-clicked checkout places one order.
+    // A double-clicked checkout places one order. Chrome itself sends only one of two quick
+    // submissions of a form; the same form submitted twice in parallel (as a browser that
+    // does not coalesce, a retry or a second tab would) must not place two either.
     let before = order_count(&system, &token).await;
     open_product(&customer, &base, "Walnut").await;
     customer.fill("#quantity", "1").await;
-    customer
-        .execute("const b = document.getElementById('buy'); b.click(); b.click(); return null")
+    let posts_before = checkout_posts(&system).await;
+    let landed = customer
+        .execute_async(
+            "const done = arguments[0]; const form = document.querySelector('form.buy');\
+             const send = () => fetch(form.action, {method: 'POST', body: new URLSearchParams(new FormData(form))})\
+               .then(response => response.url);\
+             Promise.all([send(), send()]).then(done);",
+        )
         .await;
+    assert_eq!(checkout_posts(&system).await - posts_before, 2.0);
+    assert_eq!(landed[0], landed[1], "both submissions show the same order");
+    assert_eq!(order_count(&system, &token).await, before + 1);
+    customer.double_click(&customer.find("#buy").await).await;
     customer
         .wait_for_text("Your order is placed", Duration::from_secs(10))
         .await;
+    assert_eq!(customer.current_url().await, landed[0].as_str().unwrap());
     assert_eq!(order_count(&system, &token).await, before + 1);
     assert_eq!(stock(&system, desk).await, 10 - 2 - 1);
 

@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{StorefrontHandle, System};
+use support::{StorefrontHandle, System, start_storefront, wait_live};
 
 /// One server-sent event.
 #[derive(Debug)]
@@ -133,8 +133,8 @@ async fn every_replica_streams_each_user_only_their_orders_and_a_restart_resumes
         settings.push(("STOREFRONT_CONSUMER", "storefront-second-replica".into()));
         settings
     };
-    let second = StorefrontHandle::start(&second_settings).await;
-    second.wait_live().await;
+    let second = start_storefront(&second_settings).await;
+    wait_live(&second).await;
     let (_, admin) = system.users.admin().await;
     let (_, ann) = system.users.customer().await;
     let (_, bob) = system.users.customer().await;
@@ -163,7 +163,7 @@ async fn every_replica_streams_each_user_only_their_orders_and_a_restart_resumes
     second.stop().await;
     set_status(&system, &admin, anns_order, "shipped").await;
     ann_first.expect(anns_order, "shipped").await;
-    let restarted = StorefrontHandle::start(&second_settings).await;
+    let restarted = start_storefront(&second_settings).await;
     let mut reconnected = EventReader::open(&restarted, &ann, Some(seen)).await;
     let id = reconnected.expect(anns_order, "shipped").await;
     assert!(id > seen);
@@ -176,7 +176,7 @@ async fn without_nats_pages_work_and_say_live_updates_are_paused() {
     let products = test_support::ProductServiceHandle::start(&users).await;
     let orders = test_support::OrderServiceHandle::start(&users, &products).await;
     let nowhere = format!("nats://127.0.0.1:{}", test_support::free_port());
-    let storefront = StorefrontHandle::start(&[
+    let storefront = start_storefront(&[
         ("USER_SERVICE_URL", users.base_url.clone()),
         ("PRODUCT_SERVICE_URL", products.base_url.clone()),
         ("ORDER_SERVICE_URL", orders.base_url.clone()),

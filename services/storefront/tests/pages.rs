@@ -5,7 +5,7 @@ mod support;
 
 use std::collections::HashMap;
 
-use support::{StorefrontHandle, no_redirect_client};
+use support::{StorefrontHandle, no_redirect_client, start_storefront};
 use test_support::{ProductServiceHandle, UserServiceHandle};
 
 /// A browser's worth of state for a plain HTTP client: its cookies.
@@ -50,7 +50,7 @@ fn csrf_token(page: &str) -> String {
 async fn shop() -> (UserServiceHandle, ProductServiceHandle, StorefrontHandle) {
     let users = UserServiceHandle::start().await;
     let products = ProductServiceHandle::start(&users).await;
-    let storefront = StorefrontHandle::start(&[
+    let storefront = start_storefront(&[
         ("USER_SERVICE_URL", users.base_url.clone()),
         ("PRODUCT_SERVICE_URL", products.base_url.clone()),
         // Nothing listens there: these pages do not need orders or live updates.
@@ -176,6 +176,7 @@ async fn errors_and_bad_input_are_pages_a_person_can_read() {
     let client = no_redirect_client();
     for (path, status, says) in [
         ("/no-such-page", 404, "Page not found"),
+        ("/logout", 404, "Page not found"),
         ("/products/abc", 404, "Page not found"),
         ("/products/999999", 404, "Page not found"),
         ("/?min=ten", 422, "Min price must be an amount"),
@@ -221,6 +222,19 @@ async fn errors_and_bad_input_are_pages_a_person_can_read() {
             .unwrap()
             .contains("Your session has expired")
     );
+    // The runtime's own routes keep their JSON next to the pages.
+    let response = client
+        .get(storefront.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("json")
+    );
     // The live stream tells a logged-out page to stop trying.
     let response = client
         .get(storefront.url("/live/orders"))
@@ -228,4 +242,119 @@ async fn errors_and_bad_input_are_pages_a_person_can_read() {
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
+}
+
+/// Posts a form the way the page would: with the session and the page's CSRF token.
+async fn submit(
+    client: &reqwest::Client,
+    storefront: &StorefrontHandle,
+    cookies: &mut Cookies,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let response = client
+        .get(storefront.url(page))
+        .header("cookie", cookies.header())
+        .send()
+        .await
+        .unwrap();
+    cookies.take(&response);
+    let token = csrf_token(&response.text().await.unwrap());
+    let mut fields = fields.to_vec();
+    fields.push(("csrf", &token));
+    client
+        .post(storefront.url(action))
+        .header("cookie", cookies.header())
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_admin_creates_edits_and_restocks_products_and_a_customer_may_not() {
+    let (users, products, storefront) = shop().await;
+    let (_, admin) = users.admin().await;
+    let (_, customer) = users.customer().await;
+    let client = no_redirect_client();
+    let mut cookies = Cookies::default();
+    cookies.0.insert("sf_session".into(), admin);
+    let product = [
+        ("name", "Teak shelf"),
+        ("description", "Oiled teak"),
+        ("price", "$120.50"),
+        ("quantity", "4"),
+    ];
+    let page = "/admin/products";
+    let response = submit(&client, &storefront, &mut cookies, page, page, &product).await;
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let id = location.rsplit('=').next().unwrap().to_owned();
+    let stored: serde_json::Value = products
+        .client
+        .get(products.url(&format!("/products/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["price"], "120.50");
+    assert_eq!(stored["quantity"], 4);
+
+    let edit = format!("/admin/products/{id}");
+    let changed = [
+        ("name", "Teak shelf, large"),
+        ("description", "Oiled teak"),
+        ("price", "130"),
+        ("quantity", "4"),
+    ];
+    let response = submit(&client, &storefront, &mut cookies, &edit, &edit, &changed).await;
+    assert_eq!(response.status(), 303);
+    let restock = format!("{edit}/restock");
+    let response = submit(
+        &client,
+        &storefront,
+        &mut cookies,
+        &edit,
+        &restock,
+        &[("add", "6")],
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+    let page = client
+        .get(storefront.url(&edit))
+        .header("cookie", cookies.header())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(r#"value="Teak shelf, large""#), "{page}");
+    assert!(page.contains(r#"value="10""#), "4 + 6 in stock: {page}");
+
+    // A refused price comes back as a sentence next to what was typed.
+    let bad = [
+        ("name", "X"),
+        ("description", ""),
+        ("price", "1.234"),
+        ("quantity", "1"),
+    ];
+    let response = submit(&client, &storefront, &mut cookies, &edit, &edit, &bad).await;
+    assert_eq!(response.status(), 422);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Please check: price"), "{page}");
+
+    // A customer gets a refusal page, not the form.
+    let mut cookies = Cookies::default();
+    cookies.0.insert("sf_session".into(), customer);
+    let response = client
+        .get(storefront.url("/admin/products"))
+        .header("cookie", cookies.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
 }

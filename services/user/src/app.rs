@@ -57,6 +57,7 @@ pub async fn build(config: UserServiceConfig) -> anyhow::Result<Application> {
             format!("{}login:", auth.throttle_key_prefix),
             Some(redis.clone()),
         ),
+        trusted_proxies: config.common.trusted_proxies.clone(),
         registrations: AttemptLimiter::new(
             auth.register_max_per_client,
             Duration::from_secs(auth.register_window_secs),

@@ -1,5 +1,7 @@
 //! What handlers share.
 
+use service_runtime::client_addr::TrustedProxies;
+
 use crate::limiter::AttemptLimiter;
 use crate::metrics::UserMetrics;
 use crate::password::PasswordHasher;
@@ -15,5 +17,7 @@ pub struct AppState {
     pub login_attempts: AttemptLimiter,
     /// Registrations, per client address.
     pub registrations: AttemptLimiter,
+    /// Gateways whose `X-Forwarded-For` names the client the throttle counts against.
+    pub trusted_proxies: TrustedProxies,
     pub metrics: UserMetrics,
 }

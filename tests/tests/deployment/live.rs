@@ -339,9 +339,9 @@ async fn start_storefront(
         ("NATS_URL", nats.to_owned()),
     ]);
     let config = storefront::config::StorefrontConfig::from_settings(settings).unwrap();
-    let host = storefront::build(config).await.unwrap();
-    let address = host.local_addr();
-    tokio::spawn(host.run(tokio_util::sync::CancellationToken::new()));
+    let app = storefront::build(config).await.unwrap();
+    let address = app.local_addr();
+    tokio::spawn(app.run(tokio_util::sync::CancellationToken::new()));
     address
 }
 

@@ -7,6 +7,7 @@
 //! - [`cache_redis`]: the cache Redis persists nothing and has bounded memory.
 //! - [`compose`]: `compose.yaml` validates and is structurally sound (health, start order,
 //!   scaling, networks, volumes).
+//! - [`edge`]: compose and Nomad run the pinned Traefik with the shared routes file.
 //! - [`nomad`]: the Nomad job files parse as HCL2 and hold what a deployable job needs, once
 //!   their `dynamic` blocks are expanded ([`hcl_dynamic`]).
 //! - [`settings`]: every environment variable compose and Nomad give a service is a setting that
@@ -22,6 +23,7 @@
 mod cache_redis;
 mod compose;
 mod configuration;
+mod edge;
 mod flake_lock;
 mod grafana;
 mod hcl_dynamic;

@@ -158,8 +158,10 @@ fn the_infrastructure_job_registers_what_the_services_look_up() {
         );
     }
     // Every nomadService lookup of the services job names a service one of the jobs registers.
-    let own: Vec<String> = blocks(blocks(&services_file, "job")[0].body(), "group")
-        .iter()
+    let gateway_file = nomad_file("gateway.nomad.hcl");
+    let own: Vec<String> = [&services_file, &gateway_file]
+        .into_iter()
+        .flat_map(|file| blocks(blocks(file, "job")[0].body(), "group"))
         .flat_map(|group| service_names(group.body()))
         .collect();
     let text = crate::support::read("nomad/shop.nomad.hcl");

@@ -12,14 +12,15 @@ mod shop;
 use std::sync::Arc;
 
 use maud::Markup;
+use salvo::catch_panic::CatchPanic;
 use salvo::prelude::*;
 use service_runtime::auth::Caller;
-use service_runtime::server::{Provide, route, state};
+use service_runtime::route::{Provide, route, route_template, state};
 
 use crate::api::Api;
 use crate::live::Hub;
 use crate::session::{LoadSession, Sessions, Visitor};
-use crate::views::errors::ErrorPage;
+use crate::views::errors::{ErrorPage, HtmlErrors, not_found};
 use crate::views::{Live, Notice, layout};
 
 /// What the handlers share.
@@ -35,6 +36,8 @@ pub struct Shop {
 
 pub fn router(shop: Arc<Shop>) -> Router {
     let pages = Router::new()
+        .hoop(HtmlErrors)
+        .hoop(CatchPanic::new())
         .hoop(SecurityHeaders)
         .hoop(Provide(shop.clone()))
         .hoop(LoadSession(shop.sessions.clone()))
@@ -68,8 +71,24 @@ pub fn router(shop: Arc<Shop>) -> Router {
         )
         .push(route("/admin/products/{id}/restock").post(admin::restock))
         .push(route("/admin/orders").get(admin::orders))
-        .push(route("/admin/orders/{id}/advance").post(admin::advance));
+        .push(route("/admin/orders/{id}/advance").post(admin::advance))
+        .push(fallback());
     Router::new().push(assets::router()).push(pages)
+}
+
+/// Every other path, in any method, gets the 404 page, except those the runtime serves next
+/// to the pages (health, metrics, API docs).
+fn fallback() -> Router {
+    Router::with_filter_fn(|req, _| {
+        let path = req.uri().path();
+        !(path.starts_with("/health")
+            || path == "/metrics"
+            || path == "/openapi.json"
+            || path.starts_with("/docs"))
+    })
+    .path("{**rest}")
+    .hoop(route_template("unmatched"))
+    .goal(not_found)
 }
 
 /// Headers that make injected content and framing harmless: scripts, styles and form targets

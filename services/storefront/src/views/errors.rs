@@ -118,48 +118,51 @@ pub fn safe_return_path(next: Option<&str>) -> String {
     }
 }
 
-/// The catcher for what no handler answered (unknown paths, wrong methods, oversized bodies,
-/// panics): the same pages the handlers use. Health, metrics and API docs keep their
-/// problem+json, and a response that already has a body keeps it.
-#[handler]
-pub async fn catcher(
-    req: &mut Request,
-    depot: &mut Depot,
-    res: &mut Response,
-    ctrl: &mut FlowCtrl,
-) {
-    let status = res.status_code.unwrap_or(StatusCode::NOT_FOUND);
-    if !(status.is_client_error() || status.is_server_error())
-        || !matches!(res.body, ResBody::None | ResBody::Error(_))
-    {
-        return;
-    }
-    if status.is_server_error() {
-        tracing::error!(
-            status = status.as_u16(),
-            path = req.uri().path(),
-            "request failed"
-        );
-    }
-    let path = req.uri().path();
-    if path.starts_with("/health") || path == "/metrics" || path.starts_with("/openapi") {
-        let problem = match &res.body {
-            ResBody::Error(error) => service_runtime::problem::from_status_error(error),
-            _ => service_runtime::problem::Problem::from_status(status),
+/// Turns what no handler rendered itself into a page: an error status without a body (a
+/// wrong method, an oversized form) or a panic, caught here so the page can be HTML. Health,
+/// metrics and API docs are outside the pages' router and keep their problem+json.
+#[derive(Debug)]
+pub struct HtmlErrors;
+
+#[async_trait]
+impl Handler for HtmlErrors {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        ctrl.call_next(req, depot, res).await;
+        let status = res.status_code.unwrap_or(StatusCode::OK);
+        if !(status.is_client_error() || status.is_server_error())
+            || !matches!(res.body, ResBody::None | ResBody::Error(_))
+        {
+            return;
+        }
+        if status.is_server_error() {
+            tracing::error!(
+                status = status.as_u16(),
+                path = req.uri().path(),
+                "request failed"
+            );
+        }
+        let page = match status {
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => ErrorPage::NotFound,
+            StatusCode::FORBIDDEN => ErrorPage::Forbidden,
+            status if status.is_server_error() => ErrorPage::Internal,
+            status => ErrorPage::BadRequest(status),
         };
-        problem.write_to(req, res);
-        ctrl.skip_rest();
-        return;
+        let visitor = depot.get_typed::<Visitor>().cloned().unwrap_or_default();
+        page.render(res, &visitor);
     }
+}
+
+/// The goal of every path no page has: the 404 page.
+#[handler]
+pub async fn not_found(depot: &mut Depot, res: &mut Response) {
     let visitor = depot.get_typed::<Visitor>().cloned().unwrap_or_default();
-    let page = match status {
-        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => ErrorPage::NotFound,
-        StatusCode::FORBIDDEN => ErrorPage::Forbidden,
-        status if status.is_server_error() => ErrorPage::Internal,
-        status => ErrorPage::BadRequest(status),
-    };
-    page.render(res, &visitor);
-    ctrl.skip_rest();
+    ErrorPage::NotFound.render(res, &visitor);
 }
 
 #[cfg(test)]

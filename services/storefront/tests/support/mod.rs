@@ -6,7 +6,6 @@
 
 pub mod webdriver;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,12 +13,12 @@ use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 use storefront::config::StorefrontConfig;
 use storefront::live::Hub;
+use test_support::TestService;
 use test_support::bridge::BridgeHandle;
 use test_support::nats_server::PrivateNats;
 use test_support::{
     OrderServiceHandle, ProductServiceHandle, UserServiceHandle, http_client, wait_until,
 };
-use tokio_util::sync::CancellationToken;
 
 /// Generated per process, as every test credential: no test constant is a usable secret.
 pub fn csrf_secret() -> String {
@@ -35,67 +34,37 @@ pub fn csrf_secret() -> String {
         .clone()
 }
 
-/// A storefront running in this process.
-#[derive(Debug)]
-pub struct StorefrontHandle {
-    pub address: SocketAddr,
-    pub base_url: String,
-    pub hub: Arc<Hub>,
-    pub shutdown: CancellationToken,
-    pub server: tokio::task::JoinHandle<()>,
+/// A storefront running in this process; its parts are the live-updates hub.
+pub type StorefrontHandle = TestService<Arc<Hub>>;
+
+/// Starts a replica with the given settings on top of the defaults below.
+pub async fn start_storefront(settings: &[(&'static str, String)]) -> StorefrontHandle {
+    test_support::init();
+    let mut pairs: Vec<(&'static str, String)> = vec![
+        ("HOST", "127.0.0.1".into()),
+        ("PORT", "0".into()),
+        ("STOREFRONT_CSRF_SECRET", csrf_secret()),
+        ("NATS_TIMEOUT_MS", "2000".into()),
+        ("SHUTDOWN_TIMEOUT_SECS", "5".into()),
+        // Tests change roles and sessions under the cache's feet.
+        ("AUTH_CACHE_TTL_SECS", "0".into()),
+    ];
+    pairs.extend(settings.iter().cloned());
+    let config = StorefrontConfig::from_settings(Settings::from_pairs(pairs))
+        .expect("test configuration is valid");
+    let host = storefront::build(config)
+        .await
+        .expect("the storefront starts");
+    let hub = host.exposed().clone();
+    TestService::spawn(host, hub)
 }
 
-impl StorefrontHandle {
-    /// Starts a replica with the given settings on top of the defaults below.
-    pub async fn start(settings: &[(&'static str, String)]) -> Self {
-        test_support::init();
-        let mut pairs: Vec<(&'static str, String)> = vec![
-            ("HOST", "127.0.0.1".into()),
-            ("PORT", "0".into()),
-            ("STOREFRONT_CSRF_SECRET", csrf_secret()),
-            ("NATS_TIMEOUT_MS", "2000".into()),
-            ("SHUTDOWN_TIMEOUT_SECS", "5".into()),
-            // Tests change roles and sessions under the cache's feet.
-            ("AUTH_CACHE_TTL_SECS", "0".into()),
-        ];
-        pairs.extend(settings.iter().cloned());
-        let config = StorefrontConfig::from_settings(Settings::from_pairs(pairs))
-            .expect("test configuration is valid");
-        let host = storefront::build(config)
-            .await
-            .expect("the storefront starts");
-        let address = host.local_addr();
-        let hub = host.exposed().clone();
-        let shutdown = CancellationToken::new();
-        let server = tokio::spawn(host.run(shutdown.clone()));
-        Self {
-            address,
-            base_url: format!("http://{address}"),
-            hub,
-            shutdown,
-            server,
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
-    }
-
-    pub async fn wait_live(&self) {
-        wait_until("live updates to run", Duration::from_secs(20), || async {
-            self.hub.is_live().then_some(())
-        })
-        .await;
-    }
-
-    pub async fn stop(self) {
-        self.shutdown.cancel();
-        if let Err(error) = self.server.await
-            && error.is_panic()
-        {
-            std::panic::resume_unwind(error.into_panic());
-        }
-    }
+/// Waits until the replica consumes the order events.
+pub async fn wait_live(storefront: &StorefrontHandle) {
+    wait_until("live updates to run", Duration::from_secs(20), || async {
+        storefront.is_live().then_some(())
+    })
+    .await;
 }
 
 /// Every service of the shop plus one storefront.
@@ -125,8 +94,8 @@ impl System {
         ])
         .await;
         let system_settings = Self::settings_for(&users, &products, &orders, &nats);
-        let storefront = StorefrontHandle::start(&system_settings).await;
-        storefront.wait_live().await;
+        let storefront = start_storefront(&system_settings).await;
+        wait_live(&storefront).await;
         Self {
             users,
             products,

@@ -206,6 +206,26 @@ impl Browser {
             .await;
     }
 
+    /// Two clicks in quick succession with the mouse, as a person double-clicks.
+    pub async fn double_click(&self, element: &Element) {
+        let origin = json!({ ELEMENT: element.0 });
+        let actions = json!([
+            {"type": "pointerMove", "origin": origin, "x": 0, "y": 0},
+            {"type": "pointerDown", "button": 0},
+            {"type": "pointerUp", "button": 0},
+            {"type": "pointerDown", "button": 0},
+            {"type": "pointerUp", "button": 0},
+        ]);
+        self.post(
+            "/actions",
+            json!({"actions": [{
+                "type": "pointer", "id": "mouse",
+                "parameters": {"pointerType": "mouse"}, "actions": actions,
+            }]}),
+        )
+        .await;
+    }
+
     /// Replaces the text of an input.
     pub async fn fill(&self, css: &str, text: &str) {
         let element = self.find(css).await;
@@ -231,6 +251,26 @@ impl Browser {
     pub async fn execute(&self, script: &str) -> Value {
         self.post("/execute/sync", json!({"script": script, "args": []}))
             .await
+    }
+
+    /// Runs `script`, which ends by calling `arguments[0]` with its result.
+    pub async fn execute_async(&self, script: &str) -> Value {
+        self.post("/execute/async", json!({"script": script, "args": []}))
+            .await
+    }
+
+    /// The page's cumulative layout shift so far (0 when nothing moved after it was drawn):
+    /// the buffered `layout-shift` entries, taken synchronously.
+    pub async fn layout_shift(&self) -> f64 {
+        let total = self
+            .execute(
+                "const observer = new PerformanceObserver(() => {});\
+                 observer.observe({type: 'layout-shift', buffered: true});\
+                 const entries = observer.takeRecords(); observer.disconnect();\
+                 return entries.filter(e => !e.hadRecentInput).reduce((sum, e) => sum + e.value, 0);",
+            )
+            .await;
+        total.as_f64().expect("a number")
     }
 
     /// Presses keys in the focused element (WebDriver's key codes, e.g. `\u{E004}` for Tab).

@@ -3,8 +3,8 @@ use std::sync::Arc;
 use salvo::oapi::ToSchema;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
-use service_runtime::body;
 use service_runtime::server::state;
+use service_runtime::{body, client_addr};
 
 use crate::domain::Username;
 use crate::error::UserError;
@@ -56,7 +56,7 @@ pub async fn login(req: &mut Request, depot: &mut Depot) -> Result<Json<TokenRes
     })?;
     let keys = [
         format!("user:{}", username.as_str().to_lowercase()),
-        format!("ip:{}", client_address(req)),
+        format!("ip:{}", client_address(req, state)),
     ];
     // Counted before bcrypt runs: concurrent guesses cannot all pass a limit they have not yet
     // been counted against.
@@ -95,15 +95,8 @@ pub async fn login(req: &mut Request, depot: &mut Depot) -> Result<Json<TokenRes
     }))
 }
 
-/// The peer's IP address. Forwarded-for headers are not trusted: any client could set them.
-pub(crate) fn client_address(req: &Request) -> String {
-    req.remote_addr()
-        .as_ipv4()
-        .map(|addr| addr.ip().to_string())
-        .or_else(|| {
-            req.remote_addr()
-                .as_ipv6()
-                .map(|addr| addr.ip().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
+/// The client's address, as per-client limits key it: the peer, or the address a trusted
+/// gateway (`TRUSTED_PROXIES`) put in `X-Forwarded-For`; IPv6 by its /64.
+pub(crate) fn client_address(req: &Request, state: &AppState) -> String {
+    client_addr::request_client_key(req, &state.trusted_proxies)
 }

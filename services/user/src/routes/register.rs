@@ -78,7 +78,7 @@ pub async fn register(
     };
     let state = state::<Arc<AppState>>(depot);
     // Counted before the hash (the expensive part), per client, across replicas.
-    let client = format!("ip:{}", super::login::client_address(req));
+    let client = format!("ip:{}", super::login::client_address(req, state));
     if let Err(retry_after) = state.registrations.begin(&[client]).await {
         return Err(UserError::TooManyRegistrations { retry_after });
     }

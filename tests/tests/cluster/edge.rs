@@ -1,0 +1,318 @@
+//! The gateway as clients meet it: the public flows work through it, nothing internal is
+//! reachable, every replica serves fresh data, and per-client limits see the real client.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use test_support::webhook_sink::WebhookSink;
+
+use crate::harness::{Cluster, Role};
+
+/// A client whose connections leave from `source` (any 127/8 address works on loopback).
+fn client_from(source: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .local_address(source.parse::<IpAddr>().expect("loopback address"))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// The answer is the gateway's own 404: no router matched, so no service saw the request.
+async fn assert_not_routed(cluster: &Cluster, method: reqwest::Method, path: &str) {
+    let response = cluster
+        .client
+        .request(method.clone(), cluster.url(path))
+        .header("X-Service-Token", &cluster.identity.service_token)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("gateway answers");
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    assert_eq!(status, 404, "{method} {path} must not be routed: {body}");
+    assert_eq!(
+        body.trim(),
+        "404 page not found",
+        "{method} {path} reached a service: {body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_the_public_api_is_reachable_and_every_replica_serves_fresh_data() {
+    let _serial = crate::harness::SERIAL.lock().await;
+    let sink = WebhookSink::start().await;
+    let cluster = Cluster::start(&sink.url).await;
+    let (_, customer) = cluster.customer().await;
+    let admin = cluster.admin_token().await;
+    let product = cluster.product(&admin, 50).await;
+
+    // The public flows: catalogue, order, cancel.
+    let listing = cluster
+        .client
+        .get(cluster.url("/products"))
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listing.status(), 200);
+    let order: Value = {
+        let response = cluster
+            .client
+            .post(cluster.url("/orders"))
+            .bearer_auth(&customer)
+            .json(&json!({"product_id": product, "quantity": 2}))
+            .send()
+            .await
+            .expect("order");
+        assert_eq!(
+            response.status(),
+            201,
+            "placing an order through the gateway"
+        );
+        response.json().await.expect("order JSON")
+    };
+    let order_url = cluster.url(&format!("/orders/{}", order["id"]));
+    let cancelled = cluster
+        .client
+        .put(&order_url)
+        .bearer_auth(&customer)
+        .json(&json!({"status": "cancelled"}))
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled.status(), 200, "cancelling through the gateway");
+    let mine = cluster
+        .client
+        .get(cluster.url("/orders"))
+        .bearer_auth(&customer)
+        .send()
+        .await
+        .expect("orders");
+    assert_eq!(mine.status(), 200);
+
+    // Internal and operational routes, and services without a public API.
+    for path in [
+        "/internal/reservations",
+        "/metrics",
+        "/health",
+        "/health/ready",
+        "/validate-token",
+        "/docs",
+        "/openapi.json",
+        "/products/../internal/reservations",
+        "/products/%2e%2e/metrics",
+        "/productsx",
+    ] {
+        assert_not_routed(&cluster, reqwest::Method::GET, path).await;
+    }
+    assert_not_routed(&cluster, reqwest::Method::POST, "/internal/reservations").await;
+
+    // Ten updates, each read back through the gateway four times (round robin: twice from
+    // each replica) and never stale.
+    for round in 0..10_i64 {
+        let quantity = 100 + round;
+        let response = cluster
+            .client
+            .put(cluster.url(&format!("/products/{product}")))
+            .bearer_auth(&admin)
+            .json(&json!({"quantity": quantity}))
+            .send()
+            .await
+            .expect("update");
+        assert_eq!(response.status(), 200, "updating through the gateway");
+        for read in 0..4 {
+            let body: Value = cluster
+                .client
+                .get(cluster.url(&format!("/products/{product}")))
+                .send()
+                .await
+                .expect("read")
+                .json()
+                .await
+                .expect("product JSON");
+            assert_eq!(
+                body["quantity"], quantity,
+                "read {read} after update {round} was stale"
+            );
+        }
+    }
+    // Both replicas really served reads (their own metrics, read directly).
+    for replica in cluster.replicas_of(Role::Product) {
+        let metrics = cluster
+            .client
+            .get(format!("{}/metrics", replica.url))
+            .send()
+            .await
+            .expect("metrics");
+        let text = metrics.text().await.expect("metrics text");
+        let reads: f64 = text
+            .lines()
+            .filter(|line| {
+                line.starts_with("http_requests_total{")
+                    && line.contains("route=\"/products/{id}\"")
+                    && line.contains("method=\"GET\"")
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert!(
+            reads >= 10.0,
+            "replica {} served {reads} reads",
+            replica.url
+        );
+    }
+}
+
+/// Logs in with a wrong password for an unknown user from `client`; the status.
+async fn failed_login(cluster: &Cluster, client: &reqwest::Client, forwarded: Option<&str>) -> u16 {
+    let mut request = client.post(cluster.url("/login")).json(&json!({
+        "username": format!("nobody{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+        "password": "wrong-password"
+    }));
+    if let Some(forwarded) = forwarded {
+        request = request.header("X-Forwarded-For", forwarded);
+    }
+    request
+        .send()
+        .await
+        .expect("login through the gateway")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clients_behind_the_gateway_are_throttled_by_their_own_address() {
+    let _serial = crate::harness::SERIAL.lock().await;
+    let sink = WebhookSink::start().await;
+    let cluster = Cluster::start(&sink.url).await;
+    let (username, _) = cluster.customer().await;
+    let guesser = client_from("127.0.0.2");
+    let neighbour = client_from("127.0.0.3");
+
+    // Failures from one address until every replica refuses it (bounded: the per-address
+    // limit is 5 failures, and at worst each replica counts its own).
+    let mut refused_in_a_row = 0;
+    for _ in 0..14 {
+        let status = failed_login(&cluster, &guesser, None).await;
+        assert!(matches!(status, 401 | 429), "unexpected {status}");
+        refused_in_a_row = if status == 429 {
+            refused_in_a_row + 1
+        } else {
+            0
+        };
+        if refused_in_a_row == 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        refused_in_a_row, 2,
+        "the guessing address was never locked out"
+    );
+
+    // A forged X-Forwarded-For changes nothing: the gateway does not trust its client...
+    for _ in 0..2 {
+        assert_eq!(
+            failed_login(&cluster, &guesser, Some("127.0.0.9")).await,
+            429
+        );
+    }
+    // ...and a replica does not trust a peer that is not the gateway.
+    for replica in cluster.replicas_of(Role::User) {
+        let status = guesser
+            .post(format!("{}/login", replica.url))
+            .header("X-Forwarded-For", "127.0.0.10")
+            .json(&json!({"username": "nobody", "password": "wrong-password"}))
+            .send()
+            .await
+            .expect("direct login")
+            .status();
+        assert_eq!(
+            status, 429,
+            "a forged header from an untrusted peer unlocked {}",
+            replica.url
+        );
+    }
+
+    // Another client on another address is not locked out by the guesser.
+    for _ in 0..2 {
+        let response = neighbour
+            .post(cluster.url("/login"))
+            .json(&json!({"username": username, "password": "customer-password"}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(
+            response.status(),
+            200,
+            "the neighbour was throttled for the guesser"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_gateway_rate_limits_credential_endpoints_per_client() {
+    let _serial = crate::harness::SERIAL.lock().await;
+    let sink = WebhookSink::start().await;
+    let cluster = Cluster::start(&sink.url).await;
+    let flooder = client_from("127.0.0.4");
+    let mut limited = 0;
+    for _ in 0..40 {
+        let response = flooder
+            .post(cluster.url("/register"))
+            .json(&json!({"username": "x", "password": "short"}))
+            .send()
+            .await
+            .expect("register");
+        if response.status() == 429 {
+            limited += 1;
+        } else {
+            assert_eq!(response.status(), 422, "an invalid registration");
+        }
+    }
+    assert!(
+        limited >= 5,
+        "only {limited} of 40 registrations were rate limited"
+    );
+    // Another address still gets through.
+    let response = client_from("127.0.0.5")
+        .post(cluster.url("/register"))
+        .json(&json!({"username": "x", "password": "short"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(response.status(), 422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_logins_spread_over_both_replicas_lock_the_account_at_the_limit() {
+    let _serial = crate::harness::SERIAL.lock().await;
+    let sink = WebhookSink::start().await;
+    let cluster = Cluster::start(&sink.url).await;
+    let (username, _) = cluster.customer().await;
+    // Five wrong passwords (LOGIN_MAX_FAILURES), each from another address so that only the
+    // username's count can lock; round robin spreads them over both user replicas.
+    for n in 11..16 {
+        let status = client_from(&format!("127.0.0.{n}"))
+            .post(cluster.url("/login"))
+            .json(&json!({"username": username, "password": "wrong-password"}))
+            .send()
+            .await
+            .expect("login")
+            .status();
+        assert_eq!(status, 401, "failure {n}");
+    }
+    // The right password now, on either replica, from yet another address: locked.
+    for n in 16..18 {
+        let status = client_from(&format!("127.0.0.{n}"))
+            .post(cluster.url("/login"))
+            .json(&json!({"username": username, "password": "customer-password"}))
+            .send()
+            .await
+            .expect("login")
+            .status();
+        assert_eq!(
+            status, 429,
+            "the account was not locked at the limit (attempt {n})"
+        );
+    }
+}

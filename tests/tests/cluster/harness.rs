@@ -1,0 +1,432 @@
+//! A production-shaped system on loopback: every service as separate processes (two replicas
+//! each, production profile, generated secrets) behind the real Traefik with the repository's
+//! routes. A replica is this test binary started again on its hidden `serve_replica` entry
+//! point, so a test can `kill -9` one for real.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use gateway::{Backend, Gateway};
+use serde_json::Value;
+use test_support::{REDIS_URL, TestDatabase, broker::BROKER_URL, free_port, wait_until};
+use tokio::process::{Child, Command};
+
+/// The environment variable that turns this test binary into a replica of that role.
+pub const ROLE_VAR: &str = "SHOP_REPLICA_ROLE";
+/// Clusters of this binary run one at a time: ten processes and a gateway each are enough
+/// load for two cores.
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The machine's NATS with JetStream; each cluster uses a stream and subjects of its own.
+pub const NATS_URL: &str = "nats://127.0.0.1:4222";
+/// How often the gateway probes each replica's `/health/ready`.
+pub const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Product,
+    Order,
+    Notification,
+    Bridge,
+}
+
+impl Role {
+    pub const ALL: [Self; 5] = [
+        Self::User,
+        Self::Product,
+        Self::Order,
+        Self::Notification,
+        Self::Bridge,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Product => "product",
+            Self::Order => "order",
+            Self::Notification => "notification",
+            Self::Bridge => "bridge",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|role| role.name() == name)
+    }
+
+    /// Whether the gateway routes to this role (notification and bridge have no public API).
+    fn routed(self) -> bool {
+        matches!(self, Self::User | Self::Product | Self::Order)
+    }
+}
+
+/// One replica process; killed when dropped.
+#[derive(Debug)]
+pub struct Replica {
+    pub role: Role,
+    pub url: String,
+    pid: u32,
+    _child: Child,
+}
+
+impl Replica {
+    /// `kill -9` of this replica's PID: no drain, no goodbye to the brokers.
+    pub fn kill(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-KILL", &self.pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -9 {}", self.pid);
+    }
+}
+
+/// Names and secrets of one cluster, unique so clusters and other tests never share state.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub id: String,
+    pub jwt_secret: String,
+    pub service_token: String,
+    pub admin: (String, String),
+    pub exchange: String,
+    pub notification_queue: String,
+    pub bridge_queue: String,
+    pub stream: String,
+    pub subject_prefix: String,
+    pub webhook_url: String,
+}
+
+impl Identity {
+    fn new(webhook_url: String) -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let random = || {
+            format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            )
+        };
+        Self {
+            jwt_secret: random(),
+            service_token: random(),
+            admin: (format!("admin{}", &id[..8]), random()),
+            exchange: format!("test.cluster.{id}"),
+            notification_queue: format!("test.cluster.notifications.{id}"),
+            bridge_queue: format!("test.cluster.bridge.{id}"),
+            stream: format!("TEST_CLUSTER_{id}"),
+            subject_prefix: format!("test.cluster.{id}"),
+            webhook_url,
+            id,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Cluster {
+    pub gateway: Gateway,
+    pub replicas: Vec<Replica>,
+    pub identity: Identity,
+    pub client: reqwest::Client,
+    _databases: Vec<TestDatabase>,
+    config_dir: PathBuf,
+}
+
+impl Cluster {
+    /// Two replicas of every service behind the gateway; `webhook_url` receives every
+    /// notification. Hold [`SERIAL`] while the cluster runs.
+    pub async fn start(webhook_url: &str) -> Self {
+        test_support::init();
+        let identity = Identity::new(webhook_url.to_owned());
+        let databases: Vec<TestDatabase> = ["users", "products", "orders"]
+            .into_iter()
+            .map(TestDatabase::new)
+            .collect();
+        let ports: Vec<(Role, u16)> = Role::ALL
+            .into_iter()
+            .flat_map(|role| [(role, free_port()), (role, free_port())])
+            .collect();
+        let backends: Vec<Backend> = Role::ALL
+            .into_iter()
+            .filter(|role| role.routed())
+            .map(|role| Backend {
+                name: role.name(),
+                urls: ports
+                    .iter()
+                    .filter(|(r, _)| *r == role)
+                    .map(|(_, port)| format!("http://127.0.0.1:{port}"))
+                    .collect(),
+            })
+            .collect();
+        let config_dir = std::env::temp_dir().join(format!("test-gateway-{}", identity.id));
+        let gateway = Gateway::start(&config_dir, 0, &backends, HEALTH_INTERVAL)
+            .await
+            .expect("traefik starts");
+        let mut replicas = Vec::new();
+        // The first replica of each service creates its database and runs the migrations;
+        // the second then starts against an existing schema, as a scaled-out deployment does.
+        for wave in 0..2 {
+            let mut started = Vec::new();
+            for (role, port) in ports.iter().skip(wave).step_by(2) {
+                let env = settings(*role, *port, &identity, &databases, &gateway);
+                started.push(spawn_replica(*role, *port, &env));
+            }
+            for replica in &started {
+                wait_ready(replica).await;
+            }
+            replicas.extend(started);
+        }
+        let cluster = Self {
+            gateway,
+            replicas,
+            identity,
+            client: test_support::http_client(),
+            _databases: databases,
+            config_dir,
+        };
+        for backend in &backends {
+            cluster.wait_for_servers_up(backend.name, 2).await;
+        }
+        cluster
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway.url)
+    }
+
+    pub fn replicas_of(&self, role: Role) -> impl Iterator<Item = &Replica> {
+        self.replicas
+            .iter()
+            .filter(move |replica| replica.role == role)
+    }
+
+    /// How many of `backend`'s servers the gateway currently counts as up.
+    pub async fn servers_up(&self, backend: &str) -> Option<usize> {
+        let url = format!(
+            "{}/api/http/services/{backend}@file",
+            self.gateway.admin_url
+        );
+        let body: Value = self.client.get(url).send().await.ok()?.json().await.ok()?;
+        let status = body.get("serverStatus")?.as_object()?;
+        Some(status.values().filter(|state| *state == "UP").count())
+    }
+
+    pub async fn wait_for_servers_up(&self, backend: &str, count: usize) {
+        wait_until(
+            &format!("the gateway to see {count} {backend} replicas up"),
+            Duration::from_secs(20),
+            || async { (self.servers_up(backend).await == Some(count)).then_some(()) },
+        )
+        .await;
+    }
+
+    /// Registers a customer through the gateway and logs in; returns (username, token).
+    pub async fn customer(&self) -> (String, String) {
+        let username = format!("c{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let credentials =
+            serde_json::json!({"username": username, "password": "customer-password"});
+        let response = self
+            .client
+            .post(self.url("/register"))
+            .json(&credentials)
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(response.status(), 201, "registering through the gateway");
+        (
+            username.clone(),
+            self.login(&username, "customer-password").await,
+        )
+    }
+
+    pub async fn admin_token(&self) -> String {
+        let (username, password) = &self.identity.admin;
+        self.login(username, password).await
+    }
+
+    async fn login(&self, username: &str, password: &str) -> String {
+        let response = self
+            .client
+            .post(self.url("/login"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(
+            response.status(),
+            200,
+            "logging in {username} through the gateway"
+        );
+        let body: Value = response.json().await.expect("token JSON");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    /// Creates a product through the gateway; returns its id.
+    pub async fn product(&self, admin_token: &str, quantity: i64) -> i64 {
+        let response = self
+            .client
+            .post(self.url("/products"))
+            .bearer_auth(admin_token)
+            .json(&serde_json::json!({"name": "Cluster lamp", "price": "12.50", "quantity": quantity}))
+            .send()
+            .await
+            .expect("create product");
+        assert_eq!(
+            response.status(),
+            201,
+            "creating a product through the gateway"
+        );
+        let body: Value = response.json().await.expect("product JSON");
+        body["id"].as_i64().expect("product id")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.config_dir);
+    }
+}
+
+fn settings(
+    role: Role,
+    port: u16,
+    identity: &Identity,
+    databases: &[TestDatabase],
+    gateway: &Gateway,
+) -> Vec<(&'static str, String)> {
+    let internal = |name| {
+        gateway
+            .internal_url(name)
+            .expect("internal entry point")
+            .to_owned()
+    };
+    let mut env: Vec<(&'static str, String)> = vec![
+        ("APP_PROFILE", "production".into()),
+        ("HOST", "127.0.0.1".into()),
+        ("PORT", port.to_string()),
+        // The gateway connects from 127.0.0.1; nobody else may name a client.
+        ("TRUSTED_PROXIES", "127.0.0.1/32".into()),
+        ("SHUTDOWN_TIMEOUT_SECS", "5".into()),
+        ("AMQP_TIMEOUT_MS", "2000".into()),
+    ];
+    match role {
+        Role::User => env.extend([
+            ("DATABASE_URL", databases[0].url.clone()),
+            ("JWT_SECRET", identity.jwt_secret.clone()),
+            ("BCRYPT_COST", "4".into()),
+            // The login and registration limits are shared by the replicas through Redis.
+            ("REDIS_URL", REDIS_URL.into()),
+            (
+                "THROTTLE_KEY_PREFIX",
+                format!("test-cluster-{}:", identity.id),
+            ),
+            ("BOOTSTRAP_ADMIN_USERNAME", identity.admin.0.clone()),
+            ("BOOTSTRAP_ADMIN_PASSWORD", identity.admin.1.clone()),
+        ]),
+        Role::Product => env.extend([
+            ("DATABASE_URL", databases[1].url.clone()),
+            ("REDIS_URL", REDIS_URL.into()),
+            ("CACHE_KEY_PREFIX", format!("test-cluster-{}:", identity.id)),
+            ("USER_SERVICE_URL", internal("user")),
+            ("SERVICE_TOKEN", identity.service_token.clone()),
+        ]),
+        Role::Order => env.extend([
+            ("DATABASE_URL", databases[2].url.clone()),
+            ("USER_SERVICE_URL", internal("user")),
+            ("PRODUCT_SERVICE_URL", internal("product")),
+            ("SERVICE_TOKEN", identity.service_token.clone()),
+            ("AMQP_URL", BROKER_URL.into()),
+            ("ORDER_EVENTS_EXCHANGE", identity.exchange.clone()),
+            ("OUTBOX_POLL_INTERVAL_MS", "200".into()),
+            ("RELEASE_RETRY_INTERVAL_MS", "200".into()),
+            // Requests here take milliseconds; a key left by a killed replica frees up soon.
+            ("IDEMPOTENCY_STALE_CLAIM_SECS", "3".into()),
+            // The tests' one customer keeps many orders pending at once.
+            ("MAX_PENDING_ORDERS_PER_CUSTOMER", "100000".into()),
+        ]),
+        Role::Notification => env.extend([
+            ("AMQP_URL", BROKER_URL.into()),
+            ("NOTIFY_EXCHANGE", identity.exchange.clone()),
+            ("NOTIFY_QUEUE", identity.notification_queue.clone()),
+            ("NOTIFY_QUEUE_EXPIRES_MS", "300000".into()),
+            ("NOTIFY_CHANNELS", "webhook".into()),
+            ("NOTIFY_WEBHOOK_URL", identity.webhook_url.clone()),
+            ("NOTIFY_WEBHOOK_SECRET", identity.service_token.clone()),
+            ("NOTIFY_RETRY_DELAY_MS", "100".into()),
+            ("NOTIFY_RETRY_MAX_DELAY_MS", "400".into()),
+            // Replicas share their dedup record; a lease left by a killed replica expires soon.
+            ("NOTIFY_DEDUP_STORE", "redis".into()),
+            ("REDIS_URL", REDIS_URL.into()),
+            (
+                "NOTIFY_DEDUP_KEY_PREFIX",
+                format!("test-cluster-{}:", identity.id),
+            ),
+            ("NOTIFY_DEDUP_LEASE_MS", "3000".into()),
+        ]),
+        Role::Bridge => env.extend([
+            ("AMQP_URL", BROKER_URL.into()),
+            ("NATS_URL", NATS_URL.into()),
+            ("BRIDGE_EXCHANGE", identity.exchange.clone()),
+            ("BRIDGE_QUEUE", identity.bridge_queue.clone()),
+            ("BRIDGE_QUEUE_EXPIRES_MS", "300000".into()),
+            ("BRIDGE_STREAM", identity.stream.clone()),
+            ("BRIDGE_SUBJECT_PREFIX", identity.subject_prefix.clone()),
+            ("BRIDGE_STREAM_STORAGE", "memory".into()),
+        ]),
+    }
+    env
+}
+
+fn spawn_replica(role: Role, port: u16, env: &[(&'static str, String)]) -> Replica {
+    let verbose = std::env::var_os("TEST_LOG").is_some();
+    let output = || {
+        if verbose {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        }
+    };
+    let child = Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["serve_replica", "--exact", "--ignored", "--nocapture"])
+        .env_clear()
+        .env(ROLE_VAR, role.name())
+        .envs(env.iter().map(|(key, value)| (*key, value.as_str())))
+        .envs(std::env::var_os("TEST_LOG").map(|value| ("TEST_LOG", value)))
+        .stdin(Stdio::null())
+        .stdout(output())
+        .stderr(output())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("a replica process starts");
+    Replica {
+        role,
+        url: format!("http://127.0.0.1:{port}"),
+        pid: child.id().expect("a running child has a PID"),
+        _child: child,
+    }
+}
+
+async fn wait_ready(replica: &Replica) {
+    let client = test_support::http_client();
+    let started = Instant::now();
+    wait_until(
+        &format!(
+            "{} replica at {} to be ready",
+            replica.role.name(),
+            replica.url
+        ),
+        Duration::from_secs(60),
+        || async {
+            let response = client
+                .get(format!("{}/health/ready", replica.url))
+                .send()
+                .await
+                .ok()?;
+            response.status().is_success().then_some(())
+        },
+    )
+    .await;
+    tracing::debug!(role = replica.role.name(), elapsed = ?started.elapsed(), "replica ready");
+}
