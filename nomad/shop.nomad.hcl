@@ -15,11 +15,16 @@
 # (`nomadService 1 (env "NOMAD_ALLOC_ID") ...`), so callers spread over the callee's replicas and
 # a caller is re-rendered onto another replica when the chosen one goes away.
 #
-# Clients come in through nomad/gateway.nomad.hcl; the user, product and order services believe
-# X-Forwarded-For only from the gateway's address (TRUSTED_PROXIES, from nomadService "gateway").
+# Clients come in through nomad/gateway.nomad.hcl; the user, product, order and storefront
+# services believe X-Forwarded-For only from the gateway's address (TRUSTED_PROXIES, from
+# nomadService "gateway").
 #
 # Each group's service has two checks: /health/ready (routing: an unready replica is taken out
 # of nomadService answers) and /health/live (restart a replica that stops answering).
+#
+# The groups differ only in what `var.services` holds (port, replicas, resources, the
+# environment template); one `dynamic "group"` block writes them all, so a check, a restart
+# policy or a drain window is changed in one place.
 
 variable "version" {
   type        = string
@@ -30,6 +35,119 @@ variable "version" {
 variable "datacenters" {
   type    = list(string)
   default = ["dc1"]
+}
+
+variable "services" {
+  description = "Each service binary's group: name, port, replicas, resources, environment."
+  type = map(object({
+    group  = string
+    port   = number
+    count  = number
+    cpu    = number
+    memory = number
+    # Rendered into the task's environment: dependencies' addresses from nomadService, secrets
+    # from the job's Nomad variable, and the service's own settings.
+    environment = string
+  }))
+  default = {
+    "user-service" = {
+      group       = "user"
+      port        = 8001
+      count       = 2
+      cpu         = 300
+      memory      = 256
+      environment = <<-EOT
+        DB_CREATE_DATABASE=false
+        {{ range nomadService "users-db" }}DATABASE_URL=postgres://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .postgres_password }}{{ end }}@{{ .Address }}:{{ .Port }}/users{{ end }}
+        {{ with nomadVar "nomad/jobs/shop" }}JWT_SECRET={{ .jwt_secret }}
+        BOOTSTRAP_ADMIN_USERNAME={{ .bootstrap_admin_username }}
+        BOOTSTRAP_ADMIN_PASSWORD={{ .bootstrap_admin_password }}{{ end }}
+        {{ range nomadService "redis" }}REDIS_URL=redis://{{ .Address }}:{{ .Port }}{{ end }}
+        {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
+        TRUSTED_PROXIES={{ range nomadService "gateway" }}{{ .Address }},{{ end }}
+      EOT
+    }
+    "product-service" = {
+      group       = "product"
+      port        = 8002
+      count       = 2
+      cpu         = 200
+      memory      = 128
+      environment = <<-EOT
+        DB_CREATE_DATABASE=false
+        {{ range nomadService "products-db" }}DATABASE_URL=postgres://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .postgres_password }}{{ end }}@{{ .Address }}:{{ .Port }}/products{{ end }}
+        {{ range nomadService "redis" }}REDIS_URL=redis://{{ .Address }}:{{ .Port }}{{ end }}
+        {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "user-service" }}USER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
+        {{ with nomadVar "nomad/jobs/shop" }}SERVICE_TOKEN={{ .service_token }}{{ end }}
+        {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
+        TRUSTED_PROXIES={{ range nomadService "gateway" }}{{ .Address }},{{ end }}
+      EOT
+    }
+    "order-service" = {
+      group       = "order"
+      port        = 8003
+      count       = 2
+      cpu         = 200
+      memory      = 128
+      environment = <<-EOT
+        DB_CREATE_DATABASE=false
+        {{ range nomadService "orders-db" }}DATABASE_URL=postgres://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .postgres_password }}{{ end }}@{{ .Address }}:{{ .Port }}/orders{{ end }}
+        {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "user-service" }}USER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
+        {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "product-service" }}PRODUCT_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
+        {{ range nomadService "rabbitmq" }}AMQP_URL=amqp://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .rabbitmq_password }}{{ end }}@{{ .Address }}:{{ .Port }}/%2f{{ end }}
+        {{ with nomadVar "nomad/jobs/shop" }}SERVICE_TOKEN={{ .service_token }}{{ end }}
+        {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
+        TRUSTED_PROXIES={{ range nomadService "gateway" }}{{ .Address }},{{ end }}
+      EOT
+    }
+    # Competing consumers on one queue: at least two workers.
+    "notification-service" = {
+      group       = "notification"
+      port        = 8004
+      count       = 2
+      cpu         = 100
+      memory      = 96
+      environment = <<-EOT
+        NOTIFY_CHANNELS=log
+        NOTIFY_ROUTING_KEYS=order.created,order.status_changed
+        {{ range nomadService "rabbitmq" }}AMQP_URL=amqp://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .rabbitmq_password }}{{ end }}@{{ .Address }}:{{ .Port }}/%2f{{ end }}
+        {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
+      EOT
+    }
+    # The bridge queue has a single active consumer: the second replica stands by.
+    "event-bridge" = {
+      group       = "bridge"
+      port        = 8005
+      count       = 2
+      cpu         = 100
+      memory      = 96
+      environment = <<-EOT
+        {{ range nomadService "rabbitmq" }}AMQP_URL=amqp://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .rabbitmq_password }}{{ end }}@{{ .Address }}:{{ .Port }}/%2f{{ end }}
+        {{ range nomadService "nats" }}NATS_URL=nats://{{ .Address }}:{{ .Port }}{{ end }}
+        {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
+      EOT
+    }
+    # Each replica follows the order events with a durable consumer of its own, named after
+    # its allocation: stable across task restarts; a replaced allocation starts a new one and
+    # the old expires after a day unused. Open live streams end at once on SIGTERM.
+    "storefront" = {
+      group       = "storefront"
+      port        = 8006
+      count       = 2
+      cpu         = 100
+      memory      = 64
+      environment = <<-EOT
+        STOREFRONT_CONSUMER=storefront-{{ env "NOMAD_ALLOC_ID" }}
+        {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "user-service" }}USER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
+        {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "product-service" }}PRODUCT_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
+        {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "order-service" }}ORDER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
+        {{ range nomadService "nats" }}NATS_URL=nats://{{ .Address }}:{{ .Port }}{{ end }}
+        {{ with nomadVar "nomad/jobs/shop" }}STOREFRONT_CSRF_SECRET={{ .storefront_csrf_secret }}{{ end }}
+        {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
+        TRUSTED_PROXIES={{ range nomadService "gateway" }}{{ .Address }},{{ end }}
+      EOT
+    }
+  }
 }
 
 job "shop" {
@@ -56,494 +174,89 @@ job "shop" {
     unlimited      = true
   }
 
-  group "user" {
-    count = 2
+  dynamic "group" {
+    for_each = var.services
+    labels   = [group.value.group]
 
-    network {
-      port "http" {
-        to = 8001
-      }
-    }
+    content {
+      count = group.value.count
 
-    service {
-      provider = "nomad"
-      name     = "user-service"
-      port     = "http"
-      tags     = ["shop", "metrics"]
-
-      check {
-        name     = "ready"
-        type     = "http"
-        path     = "/health/ready"
-        interval = "10s"
-        timeout  = "2s"
-      }
-
-      check {
-        name     = "live"
-        type     = "http"
-        path     = "/health/live"
-        interval = "10s"
-        timeout  = "2s"
-
-        check_restart {
-          limit = 3
-          grace = "30s"
+      network {
+        port "http" {
+          to = group.value.port
         }
       }
-    }
 
-    restart {
-      attempts = 3
-      interval = "5m"
-      delay    = "10s"
-      mode     = "delay"
-    }
+      service {
+        provider = "nomad"
+        name     = group.key
+        port     = "http"
+        tags     = ["shop", "metrics"]
 
-    task "user-service" {
-      driver = "docker"
+        check {
+          name     = "ready"
+          type     = "http"
+          path     = "/health/ready"
+          interval = "10s"
+          timeout  = "2s"
+        }
 
-      config {
-        image = "shop/user-service:${var.version}"
-        ports = ["http"]
-      }
+        check {
+          name     = "live"
+          type     = "http"
+          path     = "/health/live"
+          interval = "10s"
+          timeout  = "2s"
 
-      env {
-        LOG_FORMAT         = "json"
-        LOG_LEVEL          = "info"
-        DB_CREATE_DATABASE = "false"
-      }
-
-      template {
-        destination = "secrets/service.env"
-        env         = true
-        change_mode = "restart"
-        data        = <<-EOT
-          {{ range nomadService "users-db" }}DATABASE_URL=postgres://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .postgres_password }}{{ end }}@{{ .Address }}:{{ .Port }}/users{{ end }}
-          {{ with nomadVar "nomad/jobs/shop" }}JWT_SECRET={{ .jwt_secret }}
-          BOOTSTRAP_ADMIN_USERNAME={{ .bootstrap_admin_username }}
-          BOOTSTRAP_ADMIN_PASSWORD={{ .bootstrap_admin_password }}{{ end }}
-          {{ range nomadService "redis" }}REDIS_URL=redis://{{ .Address }}:{{ .Port }}{{ end }}
-          {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
-          TRUSTED_PROXIES={{ range nomadService "gateway" }}{{ .Address }},{{ end }}
-        EOT
-      }
-
-      # Drain window: SIGTERM, then SHUTDOWN_TIMEOUT_SECS (10 s) for requests and deliveries in hand.
-      kill_timeout = "15s"
-
-      resources {
-        cpu    = 300
-        memory = 256
-      }
-    }
-  }
-
-  group "product" {
-    count = 2
-
-    network {
-      port "http" {
-        to = 8002
-      }
-    }
-
-    service {
-      provider = "nomad"
-      name     = "product-service"
-      port     = "http"
-      tags     = ["shop", "metrics"]
-
-      check {
-        name     = "ready"
-        type     = "http"
-        path     = "/health/ready"
-        interval = "10s"
-        timeout  = "2s"
-      }
-
-      check {
-        name     = "live"
-        type     = "http"
-        path     = "/health/live"
-        interval = "10s"
-        timeout  = "2s"
-
-        check_restart {
-          limit = 3
-          grace = "30s"
+          check_restart {
+            limit = 3
+            grace = "30s"
+          }
         }
       }
-    }
 
-    restart {
-      attempts = 3
-      interval = "5m"
-      delay    = "10s"
-      mode     = "delay"
-    }
-
-    task "product-service" {
-      driver = "docker"
-
-      config {
-        image = "shop/product-service:${var.version}"
-        ports = ["http"]
+      restart {
+        attempts = 3
+        interval = "5m"
+        delay    = "10s"
+        mode     = "delay"
       }
 
-      env {
-        LOG_FORMAT         = "json"
-        LOG_LEVEL          = "info"
-        DB_CREATE_DATABASE = "false"
-      }
+      # The task is named after the binary; a block label cannot be an expression, hence the
+      # one-element dynamic block.
+      dynamic "task" {
+        for_each = [group.key]
+        labels   = [task.value]
 
-      template {
-        destination = "secrets/service.env"
-        env         = true
-        change_mode = "restart"
-        data        = <<-EOT
-          {{ range nomadService "products-db" }}DATABASE_URL=postgres://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .postgres_password }}{{ end }}@{{ .Address }}:{{ .Port }}/products{{ end }}
-          {{ range nomadService "redis" }}REDIS_URL=redis://{{ .Address }}:{{ .Port }}{{ end }}
-          {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "user-service" }}USER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
-          {{ with nomadVar "nomad/jobs/shop" }}SERVICE_TOKEN={{ .service_token }}{{ end }}
-          {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
-          TRUSTED_PROXIES={{ range nomadService "gateway" }}{{ .Address }},{{ end }}
-        EOT
-      }
+        content {
+          driver = "docker"
 
-      # Drain window: SIGTERM, then SHUTDOWN_TIMEOUT_SECS (10 s) for requests and deliveries in hand.
-      kill_timeout = "15s"
+          config {
+            image = "shop/${group.key}:${var.version}"
+            ports = ["http"]
+          }
 
-      resources {
-        cpu    = 200
-        memory = 128
-      }
-    }
-  }
+          env {
+            LOG_FORMAT = "json"
+            LOG_LEVEL  = "info"
+          }
 
-  group "order" {
-    count = 2
+          template {
+            destination = "secrets/service.env"
+            env         = true
+            change_mode = "restart"
+            data        = group.value.environment
+          }
 
-    network {
-      port "http" {
-        to = 8003
-      }
-    }
+          # Drain window: SIGTERM, then SHUTDOWN_TIMEOUT_SECS (10 s) for requests and
+          # deliveries in hand.
+          kill_timeout = "15s"
 
-    service {
-      provider = "nomad"
-      name     = "order-service"
-      port     = "http"
-      tags     = ["shop", "metrics"]
-
-      check {
-        name     = "ready"
-        type     = "http"
-        path     = "/health/ready"
-        interval = "10s"
-        timeout  = "2s"
-      }
-
-      check {
-        name     = "live"
-        type     = "http"
-        path     = "/health/live"
-        interval = "10s"
-        timeout  = "2s"
-
-        check_restart {
-          limit = 3
-          grace = "30s"
+          resources {
+            cpu    = group.value.cpu
+            memory = group.value.memory
+          }
         }
-      }
-    }
-
-    restart {
-      attempts = 3
-      interval = "5m"
-      delay    = "10s"
-      mode     = "delay"
-    }
-
-    task "order-service" {
-      driver = "docker"
-
-      config {
-        image = "shop/order-service:${var.version}"
-        ports = ["http"]
-      }
-
-      env {
-        LOG_FORMAT         = "json"
-        LOG_LEVEL          = "info"
-        DB_CREATE_DATABASE = "false"
-      }
-
-      template {
-        destination = "secrets/service.env"
-        env         = true
-        change_mode = "restart"
-        data        = <<-EOT
-          {{ range nomadService "orders-db" }}DATABASE_URL=postgres://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .postgres_password }}{{ end }}@{{ .Address }}:{{ .Port }}/orders{{ end }}
-          {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "user-service" }}USER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
-          {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "product-service" }}PRODUCT_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
-          {{ range nomadService "rabbitmq" }}AMQP_URL=amqp://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .rabbitmq_password }}{{ end }}@{{ .Address }}:{{ .Port }}/%2f{{ end }}
-          {{ with nomadVar "nomad/jobs/shop" }}SERVICE_TOKEN={{ .service_token }}{{ end }}
-          {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
-          TRUSTED_PROXIES={{ range nomadService "gateway" }}{{ .Address }},{{ end }}
-        EOT
-      }
-
-      # Drain window: SIGTERM, then SHUTDOWN_TIMEOUT_SECS (10 s) for requests and deliveries in hand.
-      kill_timeout = "15s"
-
-      resources {
-        cpu    = 200
-        memory = 128
-      }
-    }
-  }
-
-  group "notification" {
-    # Competing consumers on one queue: at least two workers.
-    count = 2
-
-    network {
-      port "http" {
-        to = 8004
-      }
-    }
-
-    service {
-      provider = "nomad"
-      name     = "notification-service"
-      port     = "http"
-      tags     = ["shop", "metrics"]
-
-      check {
-        name     = "ready"
-        type     = "http"
-        path     = "/health/ready"
-        interval = "10s"
-        timeout  = "2s"
-      }
-
-      check {
-        name     = "live"
-        type     = "http"
-        path     = "/health/live"
-        interval = "10s"
-        timeout  = "2s"
-
-        check_restart {
-          limit = 3
-          grace = "30s"
-        }
-      }
-    }
-
-    restart {
-      attempts = 3
-      interval = "5m"
-      delay    = "10s"
-      mode     = "delay"
-    }
-
-    task "notification-service" {
-      driver = "docker"
-
-      config {
-        image = "shop/notification-service:${var.version}"
-        ports = ["http"]
-      }
-
-      env {
-        LOG_FORMAT          = "json"
-        LOG_LEVEL           = "info"
-        NOTIFY_CHANNELS     = "log"
-        NOTIFY_ROUTING_KEYS = "order.created,order.status_changed"
-      }
-
-      template {
-        destination = "secrets/service.env"
-        env         = true
-        change_mode = "restart"
-        data        = <<-EOT
-          {{ range nomadService "rabbitmq" }}AMQP_URL=amqp://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .rabbitmq_password }}{{ end }}@{{ .Address }}:{{ .Port }}/%2f{{ end }}
-          {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
-        EOT
-      }
-
-      # Drain window: SIGTERM, then SHUTDOWN_TIMEOUT_SECS (10 s) for requests and deliveries in hand.
-      kill_timeout = "15s"
-
-      resources {
-        cpu    = 100
-        memory = 96
-      }
-    }
-  }
-
-  group "bridge" {
-    # The bridge queue has a single active consumer: the second replica stands by.
-    count = 2
-
-    network {
-      port "http" {
-        to = 8005
-      }
-    }
-
-    service {
-      provider = "nomad"
-      name     = "event-bridge"
-      port     = "http"
-      tags     = ["shop", "metrics"]
-
-      check {
-        name     = "ready"
-        type     = "http"
-        path     = "/health/ready"
-        interval = "10s"
-        timeout  = "2s"
-      }
-
-      check {
-        name     = "live"
-        type     = "http"
-        path     = "/health/live"
-        interval = "10s"
-        timeout  = "2s"
-
-        check_restart {
-          limit = 3
-          grace = "30s"
-        }
-      }
-    }
-
-    restart {
-      attempts = 3
-      interval = "5m"
-      delay    = "10s"
-      mode     = "delay"
-    }
-
-    task "event-bridge" {
-      driver = "docker"
-
-      config {
-        image = "shop/event-bridge:${var.version}"
-        ports = ["http"]
-      }
-
-      env {
-        LOG_FORMAT = "json"
-        LOG_LEVEL  = "info"
-      }
-
-      template {
-        destination = "secrets/service.env"
-        env         = true
-        change_mode = "restart"
-        data        = <<-EOT
-          {{ range nomadService "rabbitmq" }}AMQP_URL=amqp://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .rabbitmq_password }}{{ end }}@{{ .Address }}:{{ .Port }}/%2f{{ end }}
-          {{ range nomadService "nats" }}NATS_URL=nats://{{ .Address }}:{{ .Port }}{{ end }}
-          {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
-        EOT
-      }
-
-      # Drain window: SIGTERM, then SHUTDOWN_TIMEOUT_SECS (10 s) for requests and deliveries in hand.
-      kill_timeout = "15s"
-
-      resources {
-        cpu    = 100
-        memory = 96
-      }
-    }
-  }
-
-  group "storefront" {
-    # Each replica follows the order events with a durable consumer of its own.
-    count = 2
-
-    network {
-      port "http" {
-        to = 8006
-      }
-    }
-
-    service {
-      provider = "nomad"
-      name     = "storefront"
-      port     = "http"
-      tags     = ["shop", "metrics"]
-
-      check {
-        name     = "ready"
-        type     = "http"
-        path     = "/health/ready"
-        interval = "10s"
-        timeout  = "2s"
-      }
-
-      check {
-        name     = "live"
-        type     = "http"
-        path     = "/health/live"
-        interval = "10s"
-        timeout  = "2s"
-
-        check_restart {
-          limit = 3
-          grace = "30s"
-        }
-      }
-    }
-
-    restart {
-      attempts = 3
-      interval = "5m"
-      delay    = "10s"
-      mode     = "delay"
-    }
-
-    task "storefront" {
-      driver = "docker"
-
-      config {
-        image = "shop/storefront:${var.version}"
-        ports = ["http"]
-      }
-
-      env {
-        LOG_FORMAT = "json"
-        LOG_LEVEL  = "info"
-        # Stable while the allocation lives (task restarts resume the consumer); a replaced
-        # allocation starts a new one and the old expires after a day unused.
-        STOREFRONT_CONSUMER = "storefront-${NOMAD_ALLOC_ID}"
-      }
-
-      template {
-        destination = "secrets/service.env"
-        env         = true
-        change_mode = "restart"
-        data        = <<-EOT
-          {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "user-service" }}USER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
-          {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "product-service" }}PRODUCT_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
-          {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "order-service" }}ORDER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
-          {{ range nomadService "nats" }}NATS_URL=nats://{{ .Address }}:{{ .Port }}{{ end }}
-          {{ with nomadVar "nomad/jobs/shop" }}STOREFRONT_CSRF_SECRET={{ .storefront_csrf_secret }}{{ end }}
-          {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
-        EOT
-      }
-
-      # Drain window: SIGTERM, then SHUTDOWN_TIMEOUT_SECS (10 s); open live streams end at once.
-      kill_timeout = "15s"
-
-      resources {
-        cpu    = 100
-        memory = 64
       }
     }
   }

@@ -1,36 +1,21 @@
-//! The bridge's settings. Besides the common, `AMQP_*` and `NATS_*` sections it reads:
-//!
-//! | variable | default | meaning |
-//! |---|---|---|
-//! | `BRIDGE_EXCHANGE` | `order_events` | topic exchange the events are published to |
-//! | `BRIDGE_QUEUE` | `order_events_bridge` | the bridge's own durable queue |
-//! | `BRIDGE_BINDING_KEYS` | `#` | comma-separated binding keys of that queue |
-//! | `BRIDGE_QUEUE_EXPIRES_MS` | unset | `x-expires` of the queues (tests; never in production) |
-//! | `BRIDGE_MAX_IN_FLIGHT` | 256 | deliveries held at once (also the prefetch) |
-//! | `BRIDGE_SUBJECT_PREFIX` | `events` | `order.created` → `events.order.created` |
-//! | `BRIDGE_STREAM` | `ORDER_EVENTS` | JetStream stream, created or updated at start |
-//! | `BRIDGE_STREAM_RETENTION` | `limits` | `limits`, `interest` or `workqueue` |
-//! | `BRIDGE_STREAM_STORAGE` | `file` | `file` or `memory` |
-//! | `BRIDGE_STREAM_MAX_AGE_SECS` | 604800 (7 days) | age after which events leave the stream; 0 = never |
-//! | `BRIDGE_STREAM_MAX_BYTES` | -1 (unlimited) | size limit of the stream |
-//! | `BRIDGE_DUPLICATE_WINDOW_SECS` | 900 | how long JetStream remembers a message id |
+//! The bridge's settings: the common, RabbitMQ and NATS sections, and its own
+//! [`BridgeSettings`]. Every setting's default, range and meaning are in
+//! docs/configuration.md, generated from these declarations.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use async_nats::jetstream::stream::{
     Config as StreamConfig, DiscardPolicy, RetentionPolicy, StorageType,
 };
 use order_events::wire;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use service_runtime::amqp::AmqpConfig;
-use service_runtime::config::keys::{section_keys, setting_names as names_of};
-use service_runtime::config::{CommonConfig, ConfigError, Settings, secrets};
+use service_runtime::config::{CommonConfig, ConfigError, SectionRef, ServiceConfig, Settings};
 use service_runtime::nats::NatsConfig;
 
 pub const DEFAULT_PORT: u16 = 8005;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Retention {
     Limits,
@@ -38,50 +23,46 @@ pub enum Retention {
     Workqueue,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Storage {
     File,
     Memory,
 }
 
-/// The `BRIDGE_*` section.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct BridgeSettings {
-    pub bridge_exchange: String,
-    pub bridge_queue: String,
-    pub bridge_binding_keys: String,
-    pub bridge_queue_expires_ms: Option<u32>,
-    pub bridge_max_in_flight: u16,
-    pub bridge_subject_prefix: String,
-    pub bridge_stream: String,
-    pub bridge_stream_retention: Retention,
-    pub bridge_stream_storage: Storage,
-    pub bridge_stream_max_age_secs: u64,
-    pub bridge_stream_max_bytes: i64,
-    pub bridge_duplicate_window_secs: u64,
-}
+service_runtime::setting_value_by_serde_name!(Retention, Storage);
 
-impl Default for BridgeSettings {
-    fn default() -> Self {
-        Self {
-            bridge_exchange: wire::EXCHANGE.into(),
-            bridge_queue: wire::BRIDGE_QUEUE.into(),
-            bridge_binding_keys: "#".into(),
-            bridge_queue_expires_ms: None,
-            bridge_max_in_flight: 256,
-            bridge_subject_prefix: wire::NATS_SUBJECT_PREFIX.into(),
-            bridge_stream: wire::NATS_STREAM.into(),
-            bridge_stream_retention: Retention::Limits,
-            bridge_stream_storage: Storage::File,
-            bridge_stream_max_age_secs: 7 * 24 * 3600,
-            bridge_stream_max_bytes: -1,
-            // Exactly-once holds for redeliveries within this window. It covers a RabbitMQ
-            // outage between JetStream's PubAck and the AMQP ack of up to 15 minutes, at the
-            // cost of remembering every message id of the last 15 minutes.
-            bridge_duplicate_window_secs: 900,
-        }
+service_runtime::settings_section! {
+    /// Event bridge
+    pub struct BridgeSettings {
+        /// Topic exchange the order events are published to.
+        pub bridge_exchange: String = wire::EXCHANGE.into();
+        /// The bridge's own durable queue.
+        pub bridge_queue: String = wire::BRIDGE_QUEUE.into();
+        /// Comma-separated binding keys of that queue.
+        pub bridge_binding_keys: String = "#".into();
+        /// `x-expires` of the queues, in milliseconds (tests; never in production).
+        pub bridge_queue_expires_ms: Option<u32> = None;
+        /// Deliveries held at once (also the prefetch).
+        #[range(1..)]
+        pub bridge_max_in_flight: u16 = 256;
+        /// Subject prefix: `order.created` becomes `events.order.created`.
+        pub bridge_subject_prefix: String = wire::NATS_SUBJECT_PREFIX.into();
+        /// JetStream stream, created or updated at start.
+        pub bridge_stream: String = wire::NATS_STREAM.into();
+        /// `limits`, `interest` or `workqueue`.
+        pub bridge_stream_retention: Retention = Retention::Limits;
+        /// `file` or `memory`.
+        pub bridge_stream_storage: Storage = Storage::File;
+        /// Age in seconds after which events leave the stream (7 days); 0 keeps them.
+        pub bridge_stream_max_age_secs: u64 = 7 * 24 * 3600;
+        /// Size limit of the stream in bytes; -1 is unlimited.
+        pub bridge_stream_max_bytes: i64 = -1;
+        /// How long JetStream remembers a message id, in seconds. Redeliveries within it land
+        /// once: 15 minutes covers a RabbitMQ outage between JetStream's PubAck and the AMQP
+        /// ack, at the cost of remembering every id of the last 15 minutes.
+        #[range(1..)]
+        pub bridge_duplicate_window_secs: u64 = 900;
     }
 }
 
@@ -127,9 +108,6 @@ impl BridgeSettings {
                 "needs at least one key",
             ));
         }
-        if self.bridge_max_in_flight == 0 {
-            return Err(ConfigError::new("BRIDGE_MAX_IN_FLIGHT", "must be positive"));
-        }
         let prefix = &self.bridge_subject_prefix;
         if prefix.is_empty()
             || prefix
@@ -152,12 +130,6 @@ impl BridgeSettings {
                 "must be a name without spaces, dots, wildcards or slashes",
             ));
         }
-        if self.bridge_duplicate_window_secs == 0 {
-            return Err(ConfigError::new(
-                "BRIDGE_DUPLICATE_WINDOW_SECS",
-                "must be positive: it is what makes redeliveries land once",
-            ));
-        }
         if self.bridge_stream_max_age_secs != 0
             && self.bridge_stream_max_age_secs < self.bridge_duplicate_window_secs
         {
@@ -170,16 +142,6 @@ impl BridgeSettings {
     }
 }
 
-/// Every environment variable the bridge reads (deployment files are checked against it).
-pub fn setting_names() -> BTreeSet<String> {
-    names_of(&[
-        section_keys::<CommonConfig>(),
-        section_keys::<AmqpConfig>(),
-        section_keys::<NatsConfig>(),
-        section_keys::<BridgeSettings>(),
-    ])
-}
-
 #[derive(Debug, Clone)]
 pub struct BridgeConfig {
     pub common: CommonConfig,
@@ -188,18 +150,22 @@ pub struct BridgeConfig {
     pub bridge: BridgeSettings,
 }
 
-impl BridgeConfig {
-    /// Reads the process environment (and `CONFIG_FILE`).
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_settings(Settings::load(DEFAULT_PORT))
+impl ServiceConfig for BridgeConfig {
+    const BINARY: &'static str = "event-bridge";
+    const DEFAULT_PORT: u16 = DEFAULT_PORT;
+    const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &["AMQP_URL"];
+
+    fn sections() -> Vec<SectionRef> {
+        vec![
+            SectionRef::of::<CommonConfig>(),
+            SectionRef::of::<AmqpConfig>(),
+            SectionRef::of::<NatsConfig>(),
+            SectionRef::of::<BridgeSettings>(),
+        ]
     }
 
-    pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
-        let profile = settings.extract::<CommonConfig>()?.app_profile;
-        secrets::check_production(&settings, profile, &["AMQP_URL"])?;
-        let settings = settings.with_default("port", DEFAULT_PORT);
+    fn assemble(settings: &Settings) -> Result<Self, ConfigError> {
         let common: CommonConfig = settings.extract()?;
-        common.validate()?;
         let bridge: BridgeSettings = settings.extract()?;
         bridge.validate()?;
         Ok(Self {

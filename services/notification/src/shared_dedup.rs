@@ -14,29 +14,20 @@
 use std::time::Duration;
 
 use redis::Script;
-use serde::Deserialize;
-use service_runtime::config::keys::section_keys as keys_of;
 use service_runtime::config::{ConfigError, Settings};
 use service_runtime::redis::{Redis, RedisConfig, RedisError};
 
-/// `NOTIFY_DEDUP_STORE` (`memory`, the default, or `redis`), `NOTIFY_DEDUP_LEASE_MS` (how long
-/// a replica may take to send before another may try, default 60 000) and
-/// `NOTIFY_DEDUP_KEY_PREFIX` (default `notify:dedup:`); with `redis`, the `REDIS_*` settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-struct SharedDedupSection {
-    notify_dedup_store: String,
-    notify_dedup_lease_ms: u64,
-    notify_dedup_key_prefix: String,
-}
-
-impl Default for SharedDedupSection {
-    fn default() -> Self {
-        Self {
-            notify_dedup_store: "memory".into(),
-            notify_dedup_lease_ms: 60_000,
-            notify_dedup_key_prefix: "notify:dedup:".into(),
-        }
+service_runtime::settings_section! {
+    /// Notification Service: dedup record shared by replicas
+    pub(crate) struct SharedDedupSection {
+        /// `memory` (each replica remembers alone) or `redis` (replicas share the record; the
+        /// `REDIS_*` settings then apply).
+        notify_dedup_store: String = "memory".into();
+        /// How long a replica may take to send before another may try (milliseconds).
+        #[range(1..)]
+        notify_dedup_lease_ms: u64 = 60_000;
+        /// Prefix of the shared record's Redis keys.
+        notify_dedup_key_prefix: String = "notify:dedup:".into();
     }
 }
 
@@ -54,12 +45,6 @@ impl SharedDedupConfig {
         match section.notify_dedup_store.trim() {
             "memory" => Ok(None),
             "redis" => {
-                if section.notify_dedup_lease_ms == 0 {
-                    return Err(ConfigError::new(
-                        "NOTIFY_DEDUP_LEASE_MS",
-                        "must be positive",
-                    ));
-                }
                 let redis: RedisConfig = settings.extract()?;
                 redis.validate()?;
                 Ok(Some(Self {
@@ -77,9 +62,6 @@ impl SharedDedupConfig {
 }
 
 /// The setting names this module reads.
-pub fn section_keys() -> Vec<&'static [&'static str]> {
-    vec![keys_of::<SharedDedupSection>(), keys_of::<RedisConfig>()]
-}
 
 /// What the shared record says about a key this replica wants to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,25 +1,12 @@
-//! The Order Service's settings. Besides the common, database (`DATABASE_URL`, …), auth
-//! (`USER_SERVICE_URL`, `AUTH_CACHE_TTL_SECS`, …) and RabbitMQ (`AMQP_URL`, `AMQP_TIMEOUT_MS`)
-//! sections it reads:
-//!
-//! | variable | default | meaning |
-//! |---|---|---|
-//! | `PRODUCT_SERVICE_URL` | `http://127.0.0.1:8002` | Product Service base URL |
-//! | `PRODUCT_TIMEOUT_MS` | 2000 | longest a Product Service call may take |
-//! | `SERVICE_TOKEN` | dev value in development, required in production | credential for the Product Service's internal routes |
-//! | `ORDER_EVENTS_EXCHANGE` | `order_events` | topic exchange events go to |
-//! | `OUTBOX_BATCH_SIZE` | 100 | events the relay publishes per round |
-//! | `OUTBOX_POLL_INTERVAL_MS` | 1000 | fallback poll when no notification arrives |
-//! | `RELEASE_RETRY_INTERVAL_MS` | 2000 | how often unreleased reservations are retried |
-//! | `IDEMPOTENCY_STALE_CLAIM_SECS` | 60 | when a key claimed by a request that died (its replica killed) may be used again |
+//! The Order Service's settings: the common, database, User Service client and RabbitMQ
+//! sections, and its own [`OrderSettings`]. Every setting's default, range and meaning are in
+//! docs/configuration.md, generated from these declarations.
 
-use std::collections::BTreeSet;
-
-use serde::Deserialize;
 use service_runtime::amqp::AmqpConfig;
 use service_runtime::auth::AuthConfig;
-use service_runtime::config::keys::{section_keys, setting_names as names_of};
-use service_runtime::config::{CommonConfig, ConfigError, Secret, Settings, secrets};
+use service_runtime::config::{
+    CommonConfig, ConfigError, Secret, SectionRef, ServiceConfig, Settings,
+};
 use service_runtime::db::DatabaseConfig;
 pub use service_runtime::service_auth::DEVELOPMENT_SERVICE_TOKEN;
 use service_runtime::service_auth::ServiceTokenConfig;
@@ -27,46 +14,44 @@ use service_runtime::service_auth::ServiceTokenConfig;
 pub const DEFAULT_PORT: u16 = 8003;
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/orders";
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct OrderSettings {
-    pub product_service_url: String,
-    pub product_timeout_ms: u64,
-    pub service_token: Option<Secret>,
-    pub order_events_exchange: String,
-    pub outbox_batch_size: i64,
-    pub outbox_poll_interval_ms: u64,
-    pub release_retry_interval_ms: u64,
-    /// A pending order older than this is cancelled and its stock released.
-    pub pending_order_ttl_secs: u64,
-    /// Pending orders one customer may hold at once.
-    pub max_pending_orders_per_customer: i64,
-    /// Published outbox rows are deleted after this long.
-    pub outbox_retention_secs: u64,
-    /// Idempotency keys are forgotten after this long.
-    pub idempotency_key_retention_secs: u64,
-    /// How often expiry and purging run.
-    pub housekeeping_interval_ms: u64,
-    pub idempotency_stale_claim_secs: u64,
-}
-
-impl Default for OrderSettings {
-    fn default() -> Self {
-        Self {
-            product_service_url: "http://127.0.0.1:8002".into(),
-            product_timeout_ms: 2_000,
-            service_token: None,
-            order_events_exchange: "order_events".into(),
-            outbox_batch_size: 100,
-            outbox_poll_interval_ms: 1_000,
-            release_retry_interval_ms: 2_000,
-            pending_order_ttl_secs: 1_800,
-            max_pending_orders_per_customer: 10,
-            outbox_retention_secs: 7 * 24 * 3600,
-            idempotency_key_retention_secs: 24 * 3600,
-            housekeeping_interval_ms: 10_000,
-            idempotency_stale_claim_secs: 60,
-        }
+service_runtime::settings_section! {
+    /// Order Service: stock, events and the outbox
+    pub struct OrderSettings {
+        /// Base URL of the Product Service.
+        pub product_service_url: String = "http://127.0.0.1:8002".into();
+        /// The longest a Product Service call may take (milliseconds).
+        #[range(1..)]
+        pub product_timeout_ms: u64 = 2_000;
+        /// Topic exchange order events are published to.
+        pub order_events_exchange: String = "order_events".into();
+        /// Events the outbox relay publishes per round.
+        #[range(1..=1000)]
+        pub outbox_batch_size: i64 = 100;
+        /// Fallback poll of the outbox when no notification arrives (milliseconds).
+        #[range(1..)]
+        pub outbox_poll_interval_ms: u64 = 1_000;
+        /// How often reservations whose release failed are retried (milliseconds).
+        #[range(1..)]
+        pub release_retry_interval_ms: u64 = 2_000;
+        /// A pending order older than this is cancelled and its stock released (seconds).
+        #[range(1..)]
+        pub pending_order_ttl_secs: u64 = 1_800;
+        /// Pending orders one customer may hold at once.
+        #[range(1..)]
+        pub max_pending_orders_per_customer: i64 = 10;
+        /// Published outbox rows are deleted after this long (seconds).
+        #[range(1..)]
+        pub outbox_retention_secs: u64 = 7 * 24 * 3600;
+        /// Idempotency keys are forgotten after this long (seconds).
+        #[range(1..)]
+        pub idempotency_key_retention_secs: u64 = 24 * 3600;
+        /// How often expiry and purging run (milliseconds).
+        #[range(1..)]
+        pub housekeeping_interval_ms: u64 = 10_000;
+        /// When an idempotency key claimed by a request that died (its replica killed) may be
+        /// used again (seconds).
+        #[range(1..)]
+        pub idempotency_stale_claim_secs: u64 = 60;
     }
 }
 
@@ -80,73 +65,37 @@ pub struct OrderServiceConfig {
     pub service_token: Secret,
 }
 
-/// Every environment variable the Order Service reads (deployment files are checked against it).
-pub fn setting_names() -> BTreeSet<String> {
-    names_of(&[
-        section_keys::<CommonConfig>(),
-        section_keys::<DatabaseConfig>(),
-        section_keys::<AuthConfig>(),
-        section_keys::<AmqpConfig>(),
-        section_keys::<OrderSettings>(),
-    ])
-}
+impl ServiceConfig for OrderServiceConfig {
+    const BINARY: &'static str = "order-service";
+    const DEFAULT_PORT: u16 = DEFAULT_PORT;
+    const DEFAULTS: &'static [(&'static str, &'static str)] =
+        &[("database_url", DEFAULT_DATABASE_URL)];
+    const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &["DATABASE_URL", "AMQP_URL"];
 
-impl OrderServiceConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_settings(Settings::load(DEFAULT_PORT))
+    fn sections() -> Vec<SectionRef> {
+        vec![
+            SectionRef::of::<CommonConfig>(),
+            SectionRef::of::<DatabaseConfig>(),
+            SectionRef::of::<AuthConfig>(),
+            SectionRef::of::<AmqpConfig>(),
+            SectionRef::of::<OrderSettings>(),
+            SectionRef::of::<ServiceTokenConfig>(),
+        ]
     }
 
-    pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
-        let profile = settings.extract::<CommonConfig>()?.app_profile;
-        secrets::check_production(&settings, profile, &["DATABASE_URL", "AMQP_URL"])?;
-        let settings = settings
-            .with_default("port", DEFAULT_PORT)
-            .with_default("database_url", DEFAULT_DATABASE_URL);
+    fn assemble(settings: &Settings) -> Result<Self, ConfigError> {
         let common: CommonConfig = settings.extract()?;
-        common.validate()?;
         let orders: OrderSettings = settings.extract()?;
         // The order side cannot work without the credential: unset in production is fatal.
-        let service_token = ServiceTokenConfig {
-            service_token: orders.service_token.clone(),
-        }
-        .resolve(common.app_profile)?
-        .ok_or_else(|| {
-            ConfigError::new(
-                "SERVICE_TOKEN",
-                "is required to reserve stock in the Product Service",
-            )
-        })?;
-        for (key, value) in [
-            ("PENDING_ORDER_TTL_SECS", orders.pending_order_ttl_secs),
-            ("OUTBOX_RETENTION_SECS", orders.outbox_retention_secs),
-            (
-                "IDEMPOTENCY_KEY_RETENTION_SECS",
-                orders.idempotency_key_retention_secs,
-            ),
-            ("HOUSEKEEPING_INTERVAL_MS", orders.housekeeping_interval_ms),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::new(key, "must be positive"));
-            }
-        }
-        if orders.max_pending_orders_per_customer < 1 {
-            return Err(ConfigError::new(
-                "MAX_PENDING_ORDERS_PER_CUSTOMER",
-                "must be positive",
-            ));
-        }
-        if !(1..=1000).contains(&orders.outbox_batch_size) {
-            return Err(ConfigError::new(
-                "OUTBOX_BATCH_SIZE",
-                "must be between 1 and 1000",
-            ));
-        }
-        if orders.idempotency_stale_claim_secs == 0 {
-            return Err(ConfigError::new(
-                "IDEMPOTENCY_STALE_CLAIM_SECS",
-                "must be positive: a claim in use must never look abandoned",
-            ));
-        }
+        let service_token = settings
+            .extract::<ServiceTokenConfig>()?
+            .resolve(common.app_profile)?
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "SERVICE_TOKEN",
+                    "is required to reserve stock in the Product Service",
+                )
+            })?;
         Ok(Self {
             database: settings.extract()?,
             auth: settings.extract()?,

@@ -1,6 +1,7 @@
 //! `order-service`: serves the Order API and publishes order events.
 use order_service::INFO;
 use order_service::config::OrderServiceConfig;
+use service_runtime::config::ServiceConfig as _;
 
 #[tokio::main]
 async fn main() {

@@ -1,18 +1,11 @@
-//! The Product Service's settings. Besides the common, database, Redis (`REDIS_*`) and User
-//! Service client (`USER_SERVICE_URL`, `AUTH_*`) sections it reads:
-//!
-//! | variable | default | meaning |
-//! |---|---|---|
-//! | `PRODUCT_CACHE_TTL_SECS` | 300 | lifetime of a cached product |
-//! | `CACHE_KEY_PREFIX` | empty | put before `product:{id}`, to share one Redis between deployments |
-//! | `SERVICE_TOKEN` | `dev-service-token` in development, none in production | credential of the internal routes |
+//! The Product Service's settings: the common, database, Redis, User Service client and
+//! service credential sections, and its own [`CacheConfig`]. Every setting's default, range
+//! and meaning are in docs/configuration.md, generated from these declarations.
 
-use std::collections::BTreeSet;
-
-use serde::Deserialize;
 use service_runtime::auth::AuthConfig;
-use service_runtime::config::keys::{section_keys, setting_names as names_of};
-use service_runtime::config::{CommonConfig, ConfigError, Secret, Settings, secrets};
+use service_runtime::config::{
+    CommonConfig, ConfigError, Secret, SectionRef, ServiceConfig, Settings,
+};
 use service_runtime::db::DatabaseConfig;
 use service_runtime::redis::RedisConfig;
 use service_runtime::service_auth::ServiceTokenConfig;
@@ -20,19 +13,15 @@ use service_runtime::service_auth::ServiceTokenConfig;
 pub const DEFAULT_PORT: u16 = 8002;
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/products";
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct CacheConfig {
-    pub product_cache_ttl_secs: u64,
-    pub cache_key_prefix: String,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        Self {
-            product_cache_ttl_secs: 300,
-            cache_key_prefix: String::new(),
-        }
+service_runtime::settings_section! {
+    /// Product Service: cache
+    pub struct CacheConfig {
+        /// Lifetime of a cached product, in seconds (listing pages: at most 60 s).
+        #[range(1..)]
+        pub product_cache_ttl_secs: u64 = 300;
+        /// Put before every cache key (`product:{id}`, …), to share one Redis between
+        /// deployments; tests use one per service.
+        pub cache_key_prefix: String = String::new();
     }
 }
 
@@ -47,51 +36,37 @@ pub struct ProductServiceConfig {
     pub service_token: Option<Secret>,
 }
 
-/// Every environment variable the Product Service reads (deployment files are checked against
-/// it).
-pub fn setting_names() -> BTreeSet<String> {
-    names_of(&[
-        section_keys::<CommonConfig>(),
-        section_keys::<DatabaseConfig>(),
-        section_keys::<RedisConfig>(),
-        section_keys::<AuthConfig>(),
-        section_keys::<CacheConfig>(),
-        section_keys::<ServiceTokenConfig>(),
-    ])
-}
+impl ServiceConfig for ProductServiceConfig {
+    const BINARY: &'static str = "product-service";
+    const DEFAULT_PORT: u16 = DEFAULT_PORT;
+    const DEFAULTS: &'static [(&'static str, &'static str)] =
+        &[("database_url", DEFAULT_DATABASE_URL)];
+    const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &["DATABASE_URL"];
 
-impl ProductServiceConfig {
-    /// Reads the process environment (and `CONFIG_FILE`).
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_settings(Settings::load(DEFAULT_PORT))
+    fn sections() -> Vec<SectionRef> {
+        vec![
+            SectionRef::of::<CommonConfig>(),
+            SectionRef::of::<DatabaseConfig>(),
+            SectionRef::of::<RedisConfig>(),
+            SectionRef::of::<AuthConfig>(),
+            SectionRef::of::<CacheConfig>(),
+            SectionRef::of::<ServiceTokenConfig>(),
+        ]
     }
 
-    pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
-        let profile = settings.extract::<CommonConfig>()?.app_profile;
-        secrets::check_production(&settings, profile, &["DATABASE_URL"])?;
-        let settings = settings
-            .with_default("port", DEFAULT_PORT)
-            .with_default("database_url", DEFAULT_DATABASE_URL);
+    fn assemble(settings: &Settings) -> Result<Self, ConfigError> {
         let common: CommonConfig = settings.extract()?;
-        common.validate()?;
         let redis: RedisConfig = settings.extract()?;
         redis.validate()?;
-        let cache: CacheConfig = settings.extract()?;
-        if cache.product_cache_ttl_secs == 0 {
-            return Err(ConfigError::new(
-                "PRODUCT_CACHE_TTL_SECS",
-                "must be positive",
-            ));
-        }
         let service_token = settings
             .extract::<ServiceTokenConfig>()?
             .resolve(common.app_profile)?;
         Ok(Self {
             database: settings.extract()?,
             auth: settings.extract()?,
+            cache: settings.extract()?,
             common,
             redis,
-            cache,
             service_token,
         })
     }

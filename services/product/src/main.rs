@@ -1,6 +1,7 @@
 //! `product-service` serves the catalogue API on port 8002.
 use product_service::INFO;
 use product_service::config::ProductServiceConfig;
+use service_runtime::config::ServiceConfig as _;
 
 #[tokio::main]
 async fn main() {

@@ -25,7 +25,6 @@ use lapin::Confirmation;
 use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use serde::Deserialize;
 use tokio::sync::Mutex;
 use tracing::Instrument;
 
@@ -35,22 +34,14 @@ use crate::health::DependencyCheck;
 pub use concurrent::{ConsumerOptions, consume_concurrently, delivery_span};
 pub use ordered::{OrderedConsumer, Settlement, consume_ordered};
 
-/// RabbitMQ settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct AmqpConfig {
-    /// `AMQP_URL`: `amqp://user:password@host:port/vhost`.
-    pub amqp_url: Secret,
-    /// `AMQP_TIMEOUT_MS`: the longest a connect, declare or publisher confirm may take.
-    pub amqp_timeout_ms: u64,
-}
-
-impl Default for AmqpConfig {
-    fn default() -> Self {
-        Self {
-            amqp_url: Secret::new("amqp://guest:guest@127.0.0.1:5672/%2f"),
-            amqp_timeout_ms: 5_000,
-        }
+crate::settings_section! {
+    /// RabbitMQ
+    pub struct AmqpConfig {
+        /// `amqp://user:password@host:port/vhost`.
+        pub amqp_url: Secret = Secret::new("amqp://guest:guest@127.0.0.1:5672/%2f");
+        /// The longest a connect, declare or publisher confirm may take (milliseconds).
+        #[range(1..)]
+        pub amqp_timeout_ms: u64 = 5_000;
     }
 }
 

@@ -58,6 +58,18 @@ fn parse_net(item: &str) -> Result<IpNet, ConfigError> {
         })
 }
 
+/// In the configuration reference: the blocks as they would be written, or "empty".
+impl crate::config::SettingValue for TrustedProxies {
+    fn show(&self) -> String {
+        if self.0.is_empty() {
+            "empty".into()
+        } else {
+            let blocks: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+            format!("`{}`", blocks.join(","))
+        }
+    }
+}
+
 impl fmt::Debug for TrustedProxies {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()

@@ -1,16 +1,29 @@
 //! Settings: built-in defaults, then an optional TOML file named by `CONFIG_FILE`, then the
 //! environment. Environment variables use the plain names operators expect (`PORT`,
 //! `DATABASE_URL`, `OTEL_EXPORTER_OTLP_ENDPOINT`, …): the lower-cased variable name is the key.
+//!
+//! - [`section`]: a section of settings declared once with [`settings_section!`](crate::settings_section):
+//!   names, types, defaults, ranges checked while extracting, and meanings.
+//! - [`service`]: [`ServiceConfig`], the one loading path of every service, and its list of
+//!   variable names.
+//! - [`reference`]: docs/configuration.md rendered from those sections.
 
-pub mod keys;
+mod reference;
 pub mod secrets;
+mod section;
+mod service;
+
+pub use reference::{ServiceReference, markdown as reference_markdown, process_settings};
+pub use section::{
+    Section, SettingDoc, SettingValue, check_range, range_text, requirement, serde_name,
+};
+pub use service::{SectionRef, ServiceConfig};
 
 use std::fmt;
 use std::net::IpAddr;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A loaded configuration source, from which each part of a service extracts its own section.
@@ -59,9 +72,12 @@ impl Settings {
         self
     }
 
-    /// Extracts one typed section. The error is a single line naming the offending key.
-    pub fn extract<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        self.figment.extract().map_err(ConfigError::from)
+    /// Extracts one section and checks its bounds. The error is a single line naming the
+    /// offending key.
+    pub fn extract<T: Section>(&self) -> Result<T, ConfigError> {
+        let section: T = self.figment.extract().map_err(ConfigError::from)?;
+        section.check_bounds()?;
+        Ok(section)
     }
 }
 
@@ -116,61 +132,36 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// Settings every service reads.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct CommonConfig {
-    /// `APP_PROFILE`: `production` (default) or `development`.
-    pub app_profile: Profile,
-    /// `HOST`: address to listen on.
-    pub host: IpAddr,
-    /// `PORT`: port to listen on.
-    pub port: u16,
-    /// `LOG_FORMAT`: `json` (default) or `pretty`.
-    pub log_format: LogFormat,
-    /// `LOG_LEVEL`: a tracing filter such as `info` or `info,tokio_postgres=warn`.
-    pub log_level: String,
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: OTLP/HTTP collector base URL; unset turns export off.
-    pub otel_exporter_otlp_endpoint: Option<String>,
-    /// `OTEL_TRACES_SAMPLER_ARG`: fraction of new traces to sample, 0.0 to 1.0.
-    pub otel_traces_sampler_arg: f64,
-    /// `SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests may take to drain on SIGTERM.
-    pub shutdown_timeout_secs: u64,
-    /// `MAX_BODY_BYTES`: larger request bodies are refused with 413.
-    pub max_body_bytes: u64,
-    /// `TRUSTED_PROXIES`: CIDR blocks of the gateways whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: crate::client_addr::TrustedProxies,
-}
+crate::setting_value_by_serde_name!(Profile, LogFormat);
 
-impl Default for CommonConfig {
-    fn default() -> Self {
-        Self {
-            app_profile: Profile::Production,
-            host: IpAddr::from([0, 0, 0, 0]),
-            port: 0,
-            log_format: LogFormat::Json,
-            log_level: "info".into(),
-            otel_exporter_otlp_endpoint: None,
-            otel_traces_sampler_arg: 1.0,
-            shutdown_timeout_secs: 10,
-            max_body_bytes: 64 * 1024,
-            trusted_proxies: crate::client_addr::TrustedProxies::default(),
-        }
-    }
-}
-
-impl CommonConfig {
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(0.0..=1.0).contains(&self.otel_traces_sampler_arg) {
-            return Err(ConfigError::new(
-                "OTEL_TRACES_SAMPLER_ARG",
-                "must be between 0.0 and 1.0",
-            ));
-        }
-        if self.max_body_bytes == 0 {
-            return Err(ConfigError::new("MAX_BODY_BYTES", "must be positive"));
-        }
-        Ok(())
+crate::settings_section! {
+    /// Common (every service)
+    pub struct CommonConfig {
+        /// `production` refuses built-in and weak secrets; `development` (what `cargo xtask up`
+        /// runs) supplies development values for them.
+        pub app_profile: Profile = Profile::Production;
+        /// Address to listen on.
+        pub host: IpAddr = IpAddr::from([0, 0, 0, 0]);
+        /// Port to listen on.
+        pub port: u16 = 0;
+        /// `json` (one object per line, with `trace_id`/`span_id`) or `pretty` (for a terminal).
+        pub log_format: LogFormat = LogFormat::Json;
+        /// A tracing filter such as `info` or `info,tokio_postgres=warn`.
+        pub log_level: String = "info".into();
+        /// OTLP/HTTP collector base URL such as `http://jaeger:4318`; unset turns trace export
+        /// off.
+        pub otel_exporter_otlp_endpoint: Option<String> = None;
+        /// Fraction of new traces sampled (a parent's decision is always followed).
+        #[range(0.0..=1.0)]
+        pub otel_traces_sampler_arg: f64 = 1.0;
+        /// Seconds in-flight requests get to finish after SIGTERM.
+        pub shutdown_timeout_secs: u64 = 10;
+        /// Larger request bodies are refused with 413.
+        #[range(1..)]
+        pub max_body_bytes: u64 = 64 * 1024;
+        /// CIDR blocks of the gateways whose `X-Forwarded-For` names the client; empty trusts
+        /// nobody (the peer address is the client).
+        pub trusted_proxies: crate::client_addr::TrustedProxies = Default::default();
     }
 }
 
@@ -236,10 +227,8 @@ mod tests {
     #[test]
     fn sampler_ratio_out_of_range_is_rejected() {
         let settings = Settings::from_pairs([("OTEL_TRACES_SAMPLER_ARG", "2.5".to_string())]);
-        let config: CommonConfig = settings.extract().unwrap();
-        assert_eq!(
-            config.validate().unwrap_err().key,
-            "OTEL_TRACES_SAMPLER_ARG"
-        );
+        let error = settings.extract::<CommonConfig>().unwrap_err();
+        assert_eq!(error.key, "OTEL_TRACES_SAMPLER_ARG");
+        assert_eq!(error.reason, "must be between 0 and 1");
     }
 }

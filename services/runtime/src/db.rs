@@ -13,7 +13,6 @@ use deadpool_postgres::{
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use serde::Deserialize;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
@@ -23,29 +22,22 @@ use crate::config::{ConfigError, Secret};
 use crate::health::DependencyCheck;
 use crate::metrics::Metrics;
 
-/// Database settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct DatabaseConfig {
-    /// `DATABASE_URL`: `postgres://user[:password]@host:port/dbname`.
-    pub database_url: Secret,
-    /// `DB_POOL_MAX_SIZE`: connections in the pool.
-    pub db_pool_max_size: usize,
-    /// `DB_TIMEOUT_MS`: the longest a request waits for a connection, for a new connection to be
-    /// made, or for an idle one to be verified.
-    pub db_timeout_ms: u64,
-    /// `DB_CREATE_DATABASE`: create the database when it does not exist.
-    pub db_create_database: bool,
-}
-
-impl Default for DatabaseConfig {
-    fn default() -> Self {
-        Self {
-            database_url: Secret::new("postgres://postgres@127.0.0.1:5432/postgres"),
-            db_pool_max_size: 16,
-            db_timeout_ms: 2_000,
-            db_create_database: true,
-        }
+crate::settings_section! {
+    /// PostgreSQL
+    pub struct DatabaseConfig {
+        /// `postgres://user[:password]@host:port/dbname`; created if missing, migrations from
+        /// `sql/<service>/` applied at start.
+        pub database_url: Secret = Secret::new("postgres://postgres@127.0.0.1:5432/postgres");
+        /// Connections in the pool.
+        #[range(1..)]
+        pub db_pool_max_size: usize = 16;
+        /// The longest a request waits for a connection, for a new connection to be made, or
+        /// for an idle one to be verified (milliseconds): an exhausted or unreachable database
+        /// is a fast 503.
+        #[range(1..)]
+        pub db_timeout_ms: u64 = 2_000;
+        /// Create the database when it does not exist.
+        pub db_create_database: bool = true;
     }
 }
 

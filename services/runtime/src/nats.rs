@@ -13,27 +13,18 @@ use std::time::Duration;
 use async_nats::jetstream::stream::{self, Config as StreamConfig};
 use async_nats::jetstream::{self as js, Context};
 use async_nats::{Client, ConnectOptions, Event, HeaderMap};
-use serde::Deserialize;
 
 use crate::config::Secret;
 use crate::health::DependencyCheck;
 
-/// NATS settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct NatsConfig {
-    /// `NATS_URL`: `nats://[user:password@]host:port`, several separated by commas.
-    pub nats_url: Secret,
-    /// `NATS_TIMEOUT_MS`: the longest a connect, JetStream API request or PubAck may take.
-    pub nats_timeout_ms: u64,
-}
-
-impl Default for NatsConfig {
-    fn default() -> Self {
-        Self {
-            nats_url: Secret::new("nats://127.0.0.1:4222"),
-            nats_timeout_ms: 5_000,
-        }
+crate::settings_section! {
+    /// NATS
+    pub struct NatsConfig {
+        /// `nats://[user:password@]host:port`, several separated by commas.
+        pub nats_url: Secret = Secret::new("nats://127.0.0.1:4222");
+        /// The longest a connect, JetStream API request or PubAck may take (milliseconds).
+        #[range(1..)]
+        pub nats_timeout_ms: u64 = 5_000;
     }
 }
 

@@ -19,7 +19,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use redis::aio::MultiplexedConnection;
 use redis::io::tcp::TcpSettings;
 use redis::{Cmd, FromRedisValue, IntoConnectionInfo, ScriptInvocation};
-use serde::Deserialize;
 use tracing::Instrument;
 use tracing::field::Empty;
 
@@ -28,52 +27,32 @@ use crate::config::{ConfigError, Secret};
 use crate::health::DependencyCheck;
 use crate::metrics::Metrics;
 
-/// Redis settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct RedisConfig {
-    /// `REDIS_URL`: `redis://[:password@]host:port[/db]`.
-    pub redis_url: Secret,
-    /// `REDIS_POOL_MAX_SIZE`: connections in the pool (each one multiplexes many commands).
-    pub redis_pool_max_size: u32,
-    /// `REDIS_TIMEOUT_MS`: the longest one command may take.
-    pub redis_timeout_ms: u64,
-    /// `REDIS_CONNECT_TIMEOUT_MS`: the longest a request waits for a pooled connection.
-    pub redis_connect_timeout_ms: u64,
-    /// `REDIS_BREAKER_FAILURES`: consecutive failures that open the circuit.
-    pub redis_breaker_failures: u32,
-    /// `REDIS_BREAKER_OPEN_MS`: how long an open circuit skips Redis before a trial call.
-    pub redis_breaker_open_ms: u64,
-}
-
-impl Default for RedisConfig {
-    fn default() -> Self {
-        Self {
-            redis_url: Secret::new("redis://127.0.0.1:6379"),
-            redis_pool_max_size: 8,
-            redis_timeout_ms: 100,
-            redis_connect_timeout_ms: 250,
-            redis_breaker_failures: 3,
-            redis_breaker_open_ms: 1_000,
-        }
+crate::settings_section! {
+    /// Redis
+    pub struct RedisConfig {
+        /// `redis://[:password@]host:port[/db]`, the cache; optional: the service runs without
+        /// it.
+        pub redis_url: Secret = Secret::new("redis://127.0.0.1:6379");
+        /// Connections in the pool (each one multiplexes many commands).
+        #[range(1..)]
+        pub redis_pool_max_size: u32 = 8;
+        /// The longest one command may take (milliseconds).
+        #[range(1..)]
+        pub redis_timeout_ms: u64 = 100;
+        /// The longest a request waits for a pooled connection (milliseconds).
+        #[range(1..)]
+        pub redis_connect_timeout_ms: u64 = 250;
+        /// Consecutive failures that open the circuit.
+        #[range(1..)]
+        pub redis_breaker_failures: u32 = 3;
+        /// How long an open circuit skips Redis before a trial call (milliseconds).
+        pub redis_breaker_open_ms: u64 = 1_000;
     }
 }
 
 impl RedisConfig {
+    /// Checks that the URL is one the client accepts (the ranges are checked while extracting).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        for (key, value) in [
-            ("REDIS_TIMEOUT_MS", self.redis_timeout_ms),
-            ("REDIS_CONNECT_TIMEOUT_MS", self.redis_connect_timeout_ms),
-            ("REDIS_POOL_MAX_SIZE", u64::from(self.redis_pool_max_size)),
-            (
-                "REDIS_BREAKER_FAILURES",
-                u64::from(self.redis_breaker_failures),
-            ),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::new(key, "must be positive"));
-            }
-        }
         redis::Client::open(self.redis_url.expose())
             .map(drop)
             .map_err(|error| ConfigError::new("REDIS_URL", error.to_string()))

@@ -11,7 +11,6 @@
 
 use salvo::http::StatusCode;
 use salvo::prelude::*;
-use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use crate::config::{ConfigError, Profile, Secret};
@@ -24,11 +23,14 @@ pub const DEVELOPMENT_SERVICE_TOKEN: &str = "dev-service-token";
 /// Shorter tokens are refused in production: they can be guessed.
 pub const MIN_TOKEN_BYTES: usize = 16;
 
-/// `SERVICE_TOKEN`, as configured.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct ServiceTokenConfig {
-    pub service_token: Option<Secret>,
+crate::settings_section! {
+    /// Service credential
+    pub struct ServiceTokenConfig {
+        /// Credential of the internal routes, shared by the services of one deployment, at
+        /// least 16 bytes in production.
+        #[shown("`dev-service-token` in development; unset in production")]
+        pub service_token: Option<Secret> = None;
+    }
 }
 
 impl ServiceTokenConfig {

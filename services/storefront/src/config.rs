@@ -1,34 +1,22 @@
-//! The storefront's settings. Besides the common section and `NATS_URL` / `NATS_TIMEOUT_MS`:
-//!
-//! | variable | default | meaning |
-//! |---|---|---|
-//! | `USER_SERVICE_URL` | `http://127.0.0.1:8001` | register, log in, validate tokens |
-//! | `PRODUCT_SERVICE_URL` | `http://127.0.0.1:8002` | the catalogue |
-//! | `ORDER_SERVICE_URL` | `http://127.0.0.1:8003` | orders |
-//! | `STOREFRONT_API_TIMEOUT_MS` | 5000 | the longest one API call may take |
-//! | `STOREFRONT_CSRF_SECRET` | development only | key that binds form tokens to the browser; ≥ 32 bytes, the same on every replica |
-//! | `STOREFRONT_SECURE_COOKIES` | `auto` | `auto` (Secure when the request came over TLS), `always`, `never` |
-//! | `STOREFRONT_PAGE_SIZE` | 12 | products per catalogue page |
-//! | `STOREFRONT_STREAM` | `ORDER_EVENTS` | the JetStream stream the bridge fills |
-//! | `STOREFRONT_SUBJECT_PREFIX` | `events` | the bridge's subject prefix |
-//! | `STOREFRONT_CONSUMER` | `storefront-<host name>` | this replica's durable consumer: unique per replica, stable across its restarts |
-//! | `STOREFRONT_REPLAY_CAPACITY` | 4096 | recent events kept to replay to reconnecting pages |
+//! The storefront's settings: the common, User Service client and NATS sections, and its own
+//! [`StorefrontSettings`]. Every setting's default, range and meaning are in
+//! docs/configuration.md, generated from these declarations.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use service_runtime::auth::AuthConfig;
-use service_runtime::config::keys::{section_keys, setting_names as names_of};
-use service_runtime::config::secrets::{self, is_published};
-use service_runtime::config::{CommonConfig, ConfigError, Profile, Secret, Settings};
+use service_runtime::config::secrets::is_published;
+use service_runtime::config::{
+    CommonConfig, ConfigError, Profile, Secret, SectionRef, ServiceConfig, Settings,
+};
 use service_runtime::nats::NatsConfig;
 
 pub const DEFAULT_PORT: u16 = 8006;
 /// Good enough for a laptop; production refuses it.
 const DEVELOPMENT_CSRF_SECRET: &str = "development-only-storefront-csrf-secret!";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SecureCookies {
     Auto,
@@ -36,36 +24,37 @@ pub enum SecureCookies {
     Never,
 }
 
-/// The storefront's own section.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct StorefrontSettings {
-    pub product_service_url: String,
-    pub order_service_url: String,
-    pub storefront_api_timeout_ms: u64,
-    pub storefront_csrf_secret: Option<Secret>,
-    pub storefront_secure_cookies: SecureCookies,
-    pub storefront_page_size: u8,
-    pub storefront_stream: String,
-    pub storefront_subject_prefix: String,
-    pub storefront_consumer: Option<String>,
-    pub storefront_replay_capacity: usize,
-}
+service_runtime::setting_value_by_serde_name!(SecureCookies);
 
-impl Default for StorefrontSettings {
-    fn default() -> Self {
-        Self {
-            product_service_url: "http://127.0.0.1:8002".into(),
-            order_service_url: "http://127.0.0.1:8003".into(),
-            storefront_api_timeout_ms: 5_000,
-            storefront_csrf_secret: None,
-            storefront_secure_cookies: SecureCookies::Auto,
-            storefront_page_size: 12,
-            storefront_stream: "ORDER_EVENTS".into(),
-            storefront_subject_prefix: "events".into(),
-            storefront_consumer: None,
-            storefront_replay_capacity: 4096,
-        }
+service_runtime::settings_section! {
+    /// Storefront
+    pub struct StorefrontSettings {
+        /// Base URL of the Product Service (the catalogue).
+        pub product_service_url: String = "http://127.0.0.1:8002".into();
+        /// Base URL of the Order Service.
+        pub order_service_url: String = "http://127.0.0.1:8003".into();
+        /// The longest one API call may take (milliseconds).
+        #[range(1..)]
+        pub storefront_api_timeout_ms: u64 = 5_000;
+        /// Key that binds form tokens to the browser; at least 32 bytes, the same on every
+        /// replica.
+        #[shown("required in production; a development value in development")]
+        pub storefront_csrf_secret: Option<Secret> = None;
+        /// `auto` (Secure when the request came over TLS), `always` or `never`.
+        pub storefront_secure_cookies: SecureCookies = SecureCookies::Auto;
+        /// Products per catalogue page.
+        #[range(1..=100)]
+        pub storefront_page_size: u8 = 12;
+        /// The JetStream stream the bridge fills.
+        pub storefront_stream: String = "ORDER_EVENTS".into();
+        /// The bridge's subject prefix.
+        pub storefront_subject_prefix: String = "events".into();
+        /// This replica's durable consumer: unique per replica, stable across its restarts.
+        #[shown("`storefront-<host name>`")]
+        pub storefront_consumer: Option<String> = None;
+        /// Recent events kept to replay to reconnecting pages.
+        #[range(1..)]
+        pub storefront_replay_capacity: usize = 4096;
     }
 }
 
@@ -120,18 +109,6 @@ impl StorefrontSettings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if self.storefront_page_size == 0 || self.storefront_page_size > 100 {
-            return Err(ConfigError::new(
-                "STOREFRONT_PAGE_SIZE",
-                "must be between 1 and 100",
-            ));
-        }
-        if self.storefront_replay_capacity == 0 {
-            return Err(ConfigError::new(
-                "STOREFRONT_REPLAY_CAPACITY",
-                "must be positive",
-            ));
-        }
         if self.storefront_stream.is_empty() || self.storefront_subject_prefix.is_empty() {
             return Err(ConfigError::new(
                 "STOREFRONT_STREAM",
@@ -140,16 +117,6 @@ impl StorefrontSettings {
         }
         Ok(())
     }
-}
-
-/// Every environment variable the storefront reads.
-pub fn setting_names() -> BTreeSet<String> {
-    names_of(&[
-        section_keys::<CommonConfig>(),
-        section_keys::<AuthConfig>(),
-        section_keys::<NatsConfig>(),
-        section_keys::<StorefrontSettings>(),
-    ])
 }
 
 #[derive(Debug, Clone)]
@@ -161,18 +128,22 @@ pub struct StorefrontConfig {
     pub csrf_secret: Secret,
 }
 
-impl StorefrontConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_settings(Settings::load(DEFAULT_PORT))
+impl ServiceConfig for StorefrontConfig {
+    const BINARY: &'static str = "storefront";
+    const DEFAULT_PORT: u16 = DEFAULT_PORT;
+    // NATS_URL may carry a password (checked); every other dependency is reached over HTTP.
+
+    fn sections() -> Vec<SectionRef> {
+        vec![
+            SectionRef::of::<CommonConfig>(),
+            SectionRef::of::<AuthConfig>(),
+            SectionRef::of::<NatsConfig>(),
+            SectionRef::of::<StorefrontSettings>(),
+        ]
     }
 
-    pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
-        let profile = settings.extract::<CommonConfig>()?.app_profile;
-        // NATS_URL may carry a password; every other dependency is reached over HTTP.
-        secrets::check_production(&settings, profile, &[])?;
-        let settings = settings.with_default("port", DEFAULT_PORT);
+    fn assemble(settings: &Settings) -> Result<Self, ConfigError> {
         let common: CommonConfig = settings.extract()?;
-        common.validate()?;
         let storefront: StorefrontSettings = settings.extract()?;
         storefront.validate()?;
         let csrf_secret = storefront.csrf_secret(common.app_profile)?;

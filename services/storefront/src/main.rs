@@ -1,4 +1,5 @@
 //! `storefront`: the web shop, until SIGTERM.
+use service_runtime::config::ServiceConfig as _;
 use storefront::INFO;
 use storefront::config::StorefrontConfig;
 

@@ -9,6 +9,7 @@ use event_bridge::config::BridgeConfig;
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::types::ShortString;
 use serde_json::Value;
+use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 use tokio_util::sync::CancellationToken;
 

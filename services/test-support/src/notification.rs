@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use notification_service::config::NotificationConfig;
+use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 use service_runtime::metrics::Metrics;
 

@@ -7,6 +7,7 @@ use order_service::config::OrderServiceConfig;
 use order_service::outbox::OutboxRelay;
 use order_service::state::AppState;
 use serde_json::Value;
+use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 
 use crate::broker::BROKER_URL;

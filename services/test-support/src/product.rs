@@ -8,6 +8,7 @@ use product_service::config::ProductServiceConfig;
 use product_service::state::AppState;
 use redis::TypedCommands;
 use serde_json::{Value, json};
+use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 use service_runtime::service_auth::SERVICE_TOKEN_HEADER;
 

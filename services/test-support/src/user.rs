@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 use user_service::config::UserServiceConfig;
 use user_service::state::AppState;

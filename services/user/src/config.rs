@@ -1,24 +1,11 @@
-//! The User Service's settings. Besides the common and database sections it reads:
-//!
-//! | variable | default | meaning |
-//! |---|---|---|
-//! | `JWT_SECRET` | none (required in production) | HS256 signing key, at least 32 bytes |
-//! | `JWT_TTL_SECS` | 3600 | access-token lifetime |
-//! | `BCRYPT_COST` | 12 | bcrypt work factor (4–31) |
-//! | `BCRYPT_MAX_CONCURRENCY` | cores | hashes computed at once |
-//! | `BCRYPT_QUEUE_CAPACITY` | 64 | hashes waiting for a thread; more get 503 + `Retry-After` |
-//! | `LOGIN_MAX_FAILURES` | 5 | login attempts per username and per client in the window (a success forgets them) |
-//! | `LOGIN_FAILURE_WINDOW_SECS` | 300 | window those attempts are counted in |
-//! | `REGISTER_MAX_PER_CLIENT` / `REGISTER_WINDOW_SECS` | 10 / 3600 | registrations per client address |
-//! | `THROTTLE_KEY_PREFIX` | `user-throttle:` | Redis key prefix of those counts |
-//! | `REDIS_URL`, `REDIS_*` | as the runtime's | where the counts are shared by every replica |
-//! | `BOOTSTRAP_ADMIN_USERNAME` / `BOOTSTRAP_ADMIN_PASSWORD` | unset | admin created once, if absent |
+//! The User Service's settings: the common, database and Redis (where login and registration
+//! attempts are counted for every replica) sections, and its own [`AuthConfig`].
+//! Every setting's default, range and meaning are in docs/configuration.md, generated from
+//! these declarations.
 
-use std::collections::BTreeSet;
-
-use serde::Deserialize;
-use service_runtime::config::keys::{section_keys, setting_names as names_of};
-use service_runtime::config::{CommonConfig, ConfigError, Profile, Secret, Settings, secrets};
+use service_runtime::config::{
+    CommonConfig, ConfigError, Profile, Secret, SectionRef, ServiceConfig, Settings, secrets,
+};
 use service_runtime::db::DatabaseConfig;
 use service_runtime::redis::RedisConfig;
 
@@ -28,39 +15,46 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/users
 /// Used only under `APP_PROFILE=development`; refused in production.
 const DEVELOPMENT_SECRET: &str = "development-only-jwt-secret-never-use-in-production";
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct AuthConfig {
-    pub jwt_secret: Option<Secret>,
-    pub jwt_ttl_secs: u64,
-    pub bcrypt_cost: u32,
-    pub bcrypt_max_concurrency: usize,
-    pub bcrypt_queue_capacity: usize,
-    pub login_max_failures: u32,
-    pub login_failure_window_secs: u64,
-    pub register_max_per_client: u32,
-    pub register_window_secs: u64,
-    pub throttle_key_prefix: String,
-    pub bootstrap_admin_username: Option<String>,
-    pub bootstrap_admin_password: Option<Secret>,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        Self {
-            jwt_secret: None,
-            jwt_ttl_secs: 3600,
-            bcrypt_cost: 12,
-            bcrypt_max_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
-            bcrypt_queue_capacity: 64,
-            login_max_failures: 5,
-            login_failure_window_secs: 300,
-            register_max_per_client: 10,
-            register_window_secs: 3600,
-            throttle_key_prefix: "user-throttle:".into(),
-            bootstrap_admin_username: None,
-            bootstrap_admin_password: None,
-        }
+service_runtime::settings_section! {
+    /// User Service: tokens and passwords
+    pub struct AuthConfig {
+        /// HS256 signing key of the access tokens, at least 32 bytes; a published example
+        /// value is refused.
+        #[shown("required in production; a development value in development")]
+        pub jwt_secret: Option<Secret> = None;
+        /// Access-token lifetime in seconds.
+        #[range(1..)]
+        pub jwt_ttl_secs: u64 = 3600;
+        /// bcrypt work factor.
+        #[range(4..=31)]
+        pub bcrypt_cost: u32 = 12;
+        /// Hashes computed at once on the blocking pool; a login storm queues there.
+        #[range(1..)]
+        #[shown("number of CPU cores")]
+        pub bcrypt_max_concurrency: usize =
+            std::thread::available_parallelism().map_or(2, usize::from);
+        /// Hashes waiting for a thread; more get 503 with `Retry-After`.
+        #[range(1..)]
+        pub bcrypt_queue_capacity: usize = 64;
+        /// Brute-force lockout: login attempts per username, and per client address, in the
+        /// window before a 429 with `Retry-After` (a success forgets them).
+        #[range(1..)]
+        pub login_max_failures: u32 = 5;
+        /// Window those attempts are counted in, in seconds.
+        #[range(1..)]
+        pub login_failure_window_secs: u64 = 300;
+        /// Registrations per client address in `REGISTER_WINDOW_SECS`.
+        #[range(1..)]
+        pub register_max_per_client: u32 = 10;
+        /// Window registrations are counted in, in seconds.
+        #[range(1..)]
+        pub register_window_secs: u64 = 3600;
+        /// Redis key prefix of those counts, which every replica shares.
+        pub throttle_key_prefix: String = "user-throttle:".into();
+        /// With `BOOTSTRAP_ADMIN_PASSWORD`: this admin is created once at start, if absent.
+        pub bootstrap_admin_username: Option<String> = None;
+        /// The bootstrap admin's password (set both or neither).
+        pub bootstrap_admin_password: Option<Secret> = None;
     }
 }
 
@@ -75,59 +69,26 @@ pub struct UserServiceConfig {
     pub jwt_secret: Secret,
 }
 
-/// Every environment variable the User Service reads (deployment files are checked against it).
-pub fn setting_names() -> BTreeSet<String> {
-    names_of(&[
-        section_keys::<CommonConfig>(),
-        section_keys::<DatabaseConfig>(),
-        section_keys::<AuthConfig>(),
-        section_keys::<RedisConfig>(),
-    ])
-}
+impl ServiceConfig for UserServiceConfig {
+    const BINARY: &'static str = "user-service";
+    const DEFAULT_PORT: u16 = DEFAULT_PORT;
+    const DEFAULTS: &'static [(&'static str, &'static str)] =
+        &[("database_url", DEFAULT_DATABASE_URL)];
+    const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &["DATABASE_URL"];
 
-impl UserServiceConfig {
-    /// Reads the process environment (and `CONFIG_FILE`).
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_settings(Settings::load(DEFAULT_PORT))
+    fn sections() -> Vec<SectionRef> {
+        vec![
+            SectionRef::of::<CommonConfig>(),
+            SectionRef::of::<DatabaseConfig>(),
+            SectionRef::of::<AuthConfig>(),
+            SectionRef::of::<RedisConfig>(),
+        ]
     }
 
-    pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
-        let profile = settings.extract::<CommonConfig>()?.app_profile;
-        secrets::check_production(&settings, profile, &["DATABASE_URL"])?;
-        let settings = settings
-            .with_default("port", DEFAULT_PORT)
-            .with_default("database_url", DEFAULT_DATABASE_URL);
+    fn assemble(settings: &Settings) -> Result<Self, ConfigError> {
         let common: CommonConfig = settings.extract()?;
-        common.validate()?;
-        let database: DatabaseConfig = settings.extract()?;
         let auth: AuthConfig = settings.extract()?;
         let jwt_secret = checked_secret(common.app_profile, auth.jwt_secret.as_ref())?;
-        if !(4..=31).contains(&auth.bcrypt_cost) {
-            return Err(ConfigError::new("BCRYPT_COST", "must be between 4 and 31"));
-        }
-        if auth.bcrypt_max_concurrency == 0 {
-            return Err(ConfigError::new(
-                "BCRYPT_MAX_CONCURRENCY",
-                "must be positive",
-            ));
-        }
-        if auth.jwt_ttl_secs == 0 {
-            return Err(ConfigError::new("JWT_TTL_SECS", "must be positive"));
-        }
-        for (key, value) in [
-            ("LOGIN_MAX_FAILURES", u64::from(auth.login_max_failures)),
-            ("LOGIN_FAILURE_WINDOW_SECS", auth.login_failure_window_secs),
-            (
-                "REGISTER_MAX_PER_CLIENT",
-                u64::from(auth.register_max_per_client),
-            ),
-            ("REGISTER_WINDOW_SECS", auth.register_window_secs),
-            ("BCRYPT_QUEUE_CAPACITY", auth.bcrypt_queue_capacity as u64),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::new(key, "must be positive"));
-            }
-        }
         let redis: RedisConfig = settings.extract()?;
         redis.validate()?;
         if auth.bootstrap_admin_username.is_some() != auth.bootstrap_admin_password.is_some() {
@@ -138,7 +99,7 @@ impl UserServiceConfig {
         }
         Ok(Self {
             common,
-            database,
+            database: settings.extract()?,
             auth,
             redis,
             jwt_secret,

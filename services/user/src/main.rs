@@ -2,6 +2,7 @@
 //! an admin, for operators who would otherwise need SQL; `user-service healthcheck` asks the
 //! running instance whether it is ready (the container healthcheck).
 
+use service_runtime::config::ServiceConfig as _;
 use service_runtime::server;
 use user_service::INFO;
 use user_service::config::UserServiceConfig;

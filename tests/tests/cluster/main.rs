@@ -13,6 +13,7 @@ mod harness;
 mod replica_loss;
 
 use harness::{ROLE_VAR, Role};
+use service_runtime::config::ServiceConfig;
 use tokio_util::sync::CancellationToken;
 
 /// Not a test: the entry point of the replica processes the cluster starts (`ROLE_VAR` names

@@ -17,6 +17,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use service_runtime::config::ServiceConfig as _;
 use test_support::bridge::BridgeHandle;
 use test_support::broker::{TestBroker, order_created};
 use test_support::nats_server::PrivateNats;

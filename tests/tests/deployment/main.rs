@@ -1,24 +1,32 @@
 //! Deployment files checked offline, and the observability configuration checked against the
 //! real services:
 //!
+//! - [`configuration`]: docs/configuration.md is what the services' settings sections render.
+//! - [`flake_lock`]: flake.lock pins every input of flake.nix at a rev with its narHash.
 //! - [`nix`]: every `.nix` file parses; every binary has a package, an image and a port.
 //! - [`cache_redis`]: the cache Redis persists nothing and has bounded memory.
 //! - [`compose`]: `compose.yaml` validates and is structurally sound (health, start order,
 //!   scaling, networks, volumes).
 //! - [`edge`]: compose and Nomad run the pinned Traefik with the shared routes file.
-//! - [`nomad`]: the Nomad job files parse as HCL2 and hold what a deployable job needs.
+//! - [`nomad`]: the Nomad job files parse as HCL2 and hold what a deployable job needs, once
+//!   their `dynamic` blocks are expanded ([`hcl_dynamic`]).
 //! - [`settings`]: every environment variable compose and Nomad give a service is a setting that
 //!   service reads, as listed from its configuration types.
 //! - [`secrets`]: every secret `.env.example` publishes is refused in production, naming the key.
 //! - [`grafana`]: dashboards, data sources, Loki and Promtail against real log lines.
 //! - [`prometheus`]: `promtool` checks the scrape configurations, the rules and their unit tests.
+//! - [`workflow`]: actionlint accepts the GitHub workflow; its test job brings what the tests
+//!   start themselves.
 //! - [`live`]: a real Prometheus scrapes the services under traffic; every dashboard panel's and
 //!   every rule's query returns data.
 
 mod cache_redis;
 mod compose;
+mod configuration;
 mod edge;
+mod flake_lock;
 mod grafana;
+mod hcl_dynamic;
 mod live;
 mod nix;
 mod nomad;
@@ -26,3 +34,4 @@ mod prometheus;
 mod secrets;
 mod settings;
 mod support;
+mod workflow;

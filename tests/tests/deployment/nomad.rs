@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use hcl::Expression;
 
 use crate::support::{
-    VERSION, attribute, blocks, label, nomad_file, shop_binary, text, workspace_binaries,
+    VERSION, attribute, blocks, image_ports, label, nomad_file, shop_binary, text,
+    workspace_binaries,
 };
 
 fn number(body: &hcl::Body, key: &str) -> Option<i64> {
@@ -179,4 +180,51 @@ fn the_infrastructure_job_registers_what_the_services_look_up() {
             "nomadService {looked_up:?} is registered by no job"
         );
     }
+}
+
+#[test]
+fn the_service_groups_are_written_once_and_expand_to_one_per_binary() {
+    let raw = hcl::parse(&crate::support::read("nomad/shop.nomad.hcl")).unwrap();
+    let raw_job = blocks(&raw, "job")[0].body();
+    assert!(
+        blocks(raw_job, "group").is_empty(),
+        "groups come from the one dynamic block, not copies"
+    );
+    assert_eq!(blocks(raw_job, "dynamic").len(), 1);
+
+    let file = nomad_file("shop.nomad.hcl");
+    let ports = image_ports();
+    let mut seen = Vec::new();
+    for group in blocks(blocks(&file, "job")[0].body(), "group") {
+        let task = blocks(group.body(), "task")[0];
+        let image = text(blocks(task.body(), "config")[0].body(), "image").unwrap();
+        let (binary, _) = shop_binary(&image).unwrap();
+        assert_eq!(label(task), binary, "the task is named after its binary");
+        let port = &blocks(blocks(group.body(), "network")[0].body(), "port")[0];
+        assert_eq!(label(port), "http");
+        assert_eq!(
+            number(port.body(), "to").and_then(|to| u16::try_from(to).ok()),
+            ports.get(binary).copied(),
+            "{binary} listens on its documented port"
+        );
+        let environment = crate::support::nomad_task_environment(task.body());
+        // The shared env block and the service's own rendered template both reach the task.
+        for key in ["LOG_FORMAT", "OTEL_EXPORTER_OTLP_ENDPOINT"] {
+            assert!(environment.contains_key(key), "{binary}: {key}");
+        }
+        seen.push(label(group).to_owned());
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "bridge",
+            "notification",
+            "order",
+            "product",
+            "storefront",
+            "user"
+        ],
+        "one group per binary, named as before"
+    );
 }

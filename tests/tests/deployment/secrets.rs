@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::{ConfigError, Settings};
 
 use super::support::read;

@@ -1,9 +1,11 @@
 //! Every environment variable a deployment file gives a service must be a setting that service
-//! reads. The lists come from the services' configuration types (`setting_names()`, built by the
-//! runtime from each section's serde fields), so a renamed or removed setting fails here
+//! reads. The lists come from the services' configuration types
+//! (`ServiceConfig::setting_names`, built by the runtime from each declared section), so a renamed or removed setting fails here
 //! instead of being silently ignored in production.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use service_runtime::config::ServiceConfig;
 
 use crate::support::{
     blocks, label, nomad_file, nomad_task_environment, resolved_compose, shop_binary, text,
@@ -12,12 +14,12 @@ use crate::support::{
 /// The settings `binary` reads.
 fn settings_of(binary: &str) -> BTreeSet<String> {
     match binary {
-        "user-service" => user_service::config::setting_names(),
-        "product-service" => product_service::config::setting_names(),
-        "order-service" => order_service::config::setting_names(),
-        "notification-service" => notification_service::config::setting_names(),
-        "event-bridge" => event_bridge::config::setting_names(),
-        "storefront" => storefront::config::setting_names(),
+        "user-service" => user_service::config::UserServiceConfig::setting_names(),
+        "product-service" => product_service::config::ProductServiceConfig::setting_names(),
+        "order-service" => order_service::config::OrderServiceConfig::setting_names(),
+        "notification-service" => notification_service::config::NotificationConfig::setting_names(),
+        "event-bridge" => event_bridge::config::BridgeConfig::setting_names(),
+        "storefront" => storefront::config::StorefrontConfig::setting_names(),
         other => panic!("no settings list for {other}: add it here"),
     }
 }

@@ -111,10 +111,12 @@ pub fn shop_binary(image: &str) -> Option<(&str, &str)> {
     image.strip_prefix("shop/")?.split_once(':')
 }
 
-/// A Nomad job file parsed as HCL2.
+/// A Nomad job file parsed as HCL2, its `dynamic` blocks expanded as Nomad expands them.
 pub fn nomad_file(name: &str) -> hcl::Body {
     let text = read(&format!("nomad/{name}"));
-    hcl::parse(&text).unwrap_or_else(|error| panic!("nomad/{name} is not valid HCL2: {error}"))
+    let body =
+        hcl::parse(&text).unwrap_or_else(|error| panic!("nomad/{name} is not valid HCL2: {error}"));
+    crate::hcl_dynamic::expand(body)
 }
 
 pub fn blocks<'a>(body: &'a hcl::Body, identifier: &'a str) -> Vec<&'a hcl::Block> {

@@ -1,13 +1,5 @@
-//! Email over SMTP with lettre (tokio, rustls on ring; no TLS for a local sink).
-//!
-//! | variable | default | meaning |
-//! |---|---|---|
-//! | `NOTIFY_EMAIL_TO` | required | recipient; `{username}` is replaced by the customer's name |
-//! | `NOTIFY_EMAIL_FROM` | `Shop <notifications@shop.local>` | sender |
-//! | `SMTP_HOST` / `SMTP_PORT` | `127.0.0.1` / `1025` | the relay |
-//! | `SMTP_TLS` | `none` | `none`, `starttls` or `tls` (implicit TLS) |
-//! | `SMTP_USERNAME` / `SMTP_PASSWORD` | unset | credentials, if the relay wants them |
-//! | `SMTP_TIMEOUT_MS` | 5000 | bound on one whole send |
+//! Email over SMTP with lettre (tokio, rustls on ring; no TLS for a local sink). Its settings
+//! are the [`EmailSection`] below (documented in docs/configuration.md).
 
 use std::time::Duration;
 
@@ -16,14 +8,14 @@ use lettre::message::{Mailbox, MessageBuilder};
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use service_runtime::config::{ConfigError, Secret, Settings};
 use tracing::Instrument;
 
 use super::{Message, SendError};
 use crate::event::OrderEvent;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
     None,
@@ -31,36 +23,29 @@ pub enum SmtpTls {
     Tls,
 }
 
-/// The settings this channel reads.
-pub fn section_keys() -> &'static [&'static str] {
-    service_runtime::config::keys::section_keys::<EmailSection>()
-}
+service_runtime::setting_value_by_serde_name!(SmtpTls);
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-struct EmailSection {
-    notify_email_to: Option<String>,
-    notify_email_from: String,
-    smtp_host: String,
-    smtp_port: u16,
-    smtp_tls: SmtpTls,
-    smtp_username: Option<String>,
-    smtp_password: Option<Secret>,
-    smtp_timeout_ms: u64,
-}
-
-impl Default for EmailSection {
-    fn default() -> Self {
-        Self {
-            notify_email_to: None,
-            notify_email_from: "Shop <notifications@shop.local>".into(),
-            smtp_host: "127.0.0.1".into(),
-            smtp_port: 1025,
-            smtp_tls: SmtpTls::None,
-            smtp_username: None,
-            smtp_password: None,
-            smtp_timeout_ms: 5_000,
-        }
+service_runtime::settings_section! {
+    /// Notification Service: email channel
+    pub(crate) struct EmailSection {
+        /// Recipient; `{username}` is replaced by the customer's name. Required with the
+        /// email channel.
+        notify_email_to: Option<String> = None;
+        /// Sender.
+        notify_email_from: String = "Shop <notifications@shop.local>".into();
+        /// SMTP relay host.
+        smtp_host: String = "127.0.0.1".into();
+        /// SMTP relay port.
+        smtp_port: u16 = 1025;
+        /// `none`, `starttls` or `tls` (implicit TLS).
+        smtp_tls: SmtpTls = SmtpTls::None;
+        /// User name, if the relay wants credentials (set both or neither).
+        smtp_username: Option<String> = None;
+        /// Password, if the relay wants credentials.
+        smtp_password: Option<Secret> = None;
+        /// Bound on one whole send (milliseconds).
+        #[range(1..)]
+        smtp_timeout_ms: u64 = 5_000;
     }
 }
 
@@ -101,9 +86,6 @@ impl EmailConfig {
                 ));
             }
         };
-        if section.smtp_timeout_ms == 0 {
-            return Err(ConfigError::new("SMTP_TIMEOUT_MS", "must be positive"));
-        }
         Ok(Self {
             to_template,
             from,

@@ -1,11 +1,7 @@
 //! An HTTP webhook: the event as JSON, signed with HMAC-SHA256 so the receiver can check that
 //! it came from this service and was not replayed long after.
 //!
-//! | variable | default | meaning |
-//! |---|---|---|
-//! | `NOTIFY_WEBHOOK_URL` | required | where to POST |
-//! | `NOTIFY_WEBHOOK_SECRET` | required, ≥ 16 bytes | HMAC key shared with the receiver |
-//! | `NOTIFY_WEBHOOK_TIMEOUT_MS` | 5000 | bound on one whole request |
+//! Its settings are the [`WebhookSection`] below (documented in docs/configuration.md).
 //!
 //! Headers: `X-Shop-Timestamp` (Unix seconds), `X-Shop-Signature: sha256=<hex>` over
 //! `"{timestamp}.{body}"`, `X-Shop-Event-Id` and `Idempotency-Key` (the event id, the same on
@@ -16,7 +12,7 @@ use std::time::Duration;
 use hmac::{Hmac, KeyInit, Mac};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use service_runtime::config::{ConfigError, Secret, Settings};
 use service_runtime::http_client::HttpClient;
 use sha2::Sha256;
@@ -28,26 +24,17 @@ pub const SIGNATURE_HEADER: &str = "x-shop-signature";
 pub const TIMESTAMP_HEADER: &str = "x-shop-timestamp";
 pub const EVENT_ID_HEADER: &str = "x-shop-event-id";
 
-/// The settings this channel reads.
-pub fn section_keys() -> &'static [&'static str] {
-    service_runtime::config::keys::section_keys::<WebhookSection>()
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-struct WebhookSection {
-    notify_webhook_url: Option<String>,
-    notify_webhook_secret: Option<Secret>,
-    notify_webhook_timeout_ms: u64,
-}
-
-impl Default for WebhookSection {
-    fn default() -> Self {
-        Self {
-            notify_webhook_url: None,
-            notify_webhook_secret: None,
-            notify_webhook_timeout_ms: 5_000,
-        }
+service_runtime::settings_section! {
+    /// Notification Service: webhook channel
+    pub(crate) struct WebhookSection {
+        /// Where to POST; required with the webhook channel.
+        notify_webhook_url: Option<String> = None;
+        /// HMAC key shared with the receiver, at least 16 bytes; required with the webhook
+        /// channel.
+        notify_webhook_secret: Option<Secret> = None;
+        /// Bound on one whole request (milliseconds).
+        #[range(1..)]
+        notify_webhook_timeout_ms: u64 = 5_000;
     }
 }
 
@@ -83,12 +70,6 @@ impl WebhookConfig {
                     "is required with the webhook channel, at least 16 bytes",
                 )
             })?;
-        if section.notify_webhook_timeout_ms == 0 {
-            return Err(ConfigError::new(
-                "NOTIFY_WEBHOOK_TIMEOUT_MS",
-                "must be positive",
-            ));
-        }
         Ok(Self {
             url,
             secret,

@@ -6,6 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Method;
 use serde_json::json;
+use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 use service_runtime::service_auth::SERVICE_TOKEN_HEADER;
 use test_support::{TestDatabase, UserServiceHandle};

@@ -13,28 +13,19 @@ use super::{Caller, Role};
 use crate::http_client::HttpClient;
 use crate::problem::Problem;
 
-/// Settings of the User Service client.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct AuthConfig {
-    /// `USER_SERVICE_URL`: base URL of the User Service.
-    pub user_service_url: String,
-    /// `AUTH_CACHE_TTL_SECS`: how long a positive answer is reused (0 turns the cache off).
-    pub auth_cache_ttl_secs: u64,
-    /// `AUTH_CACHE_CAPACITY`: tokens remembered at most.
-    pub auth_cache_capacity: usize,
-    /// `AUTH_TIMEOUT_MS`: the longest a validation call may take before the request gets a 503.
-    pub auth_timeout_ms: u64,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        Self {
-            user_service_url: "http://127.0.0.1:8001".into(),
-            auth_cache_ttl_secs: 30,
-            auth_cache_capacity: 10_000,
-            auth_timeout_ms: 1_500,
-        }
+crate::settings_section! {
+    /// User Service client (token validation)
+    pub struct AuthConfig {
+        /// Base URL of the User Service.
+        pub user_service_url: String = "http://127.0.0.1:8001".into();
+        /// How long a positive answer is reused, in seconds, never past the token's expiry (0
+        /// turns the cache off).
+        pub auth_cache_ttl_secs: u64 = 30;
+        /// Tokens remembered at most.
+        pub auth_cache_capacity: usize = 10_000;
+        /// The longest a validation call may take before the request gets a 503 (milliseconds).
+        #[range(1..)]
+        pub auth_timeout_ms: u64 = 1_500;
     }
 }
 

@@ -9,6 +9,7 @@ pub mod webdriver;
 use std::sync::Arc;
 use std::time::Duration;
 
+use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 use storefront::config::StorefrontConfig;
 use storefront::live::Hub;

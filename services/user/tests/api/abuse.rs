@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use serde_json::json;
+use service_runtime::config::ServiceConfig as _;
 use test_support::logs::capture_json_logs;
 use test_support::redis_server::PrivateRedis;
 use test_support::{UserServiceHandle, user_service_settings, wait_until};

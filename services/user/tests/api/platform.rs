@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 use test_support::{TestDatabase, UserServiceHandle, user_service_settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
