@@ -144,7 +144,7 @@ impl ServiceConfig for NotificationConfig {
             channels,
             email,
             webhook,
-            shared_dedup: SharedDedupConfig::from_settings(&settings)?,
+            shared_dedup: SharedDedupConfig::from_settings(settings)?,
         })
     }
 }

@@ -61,8 +61,6 @@ impl SharedDedupConfig {
     }
 }
 
-/// The setting names this module reads.
-
 /// What the shared record says about a key this replica wants to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
