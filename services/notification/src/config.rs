@@ -218,15 +218,7 @@ mod tests {
     use super::*;
 
     fn load(pairs: &[(&'static str, &str)]) -> Result<NotificationConfig, ConfigError> {
-        NotificationConfig::from_settings(Settings::from_pairs(
-            // Production requires the URL explicitly; a test that means to leave it out
-            // builds its settings itself.
-            std::iter::once((
-                "AMQP_URL",
-                "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
-            ))
-            .chain(pairs.iter().map(|(key, value)| (*key, (*value).to_owned()))),
-        ))
+        NotificationConfig::from_settings(test_support::broker::settings_with_broker(pairs))
     }
 
     #[test]

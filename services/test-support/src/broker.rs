@@ -11,10 +11,20 @@ use lapin::{BasicProperties, Channel};
 use order_events::{Money, OrderEvent, OrderSnapshot, OrderStatus, wire};
 use serde_json::Value;
 use service_runtime::amqp::{self, AmqpConfig, AmqpLink, Topology};
-use service_runtime::config::Secret;
+use service_runtime::config::{Secret, Settings};
 
 pub const BROKER_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub const BROKER_ADDRESS: &str = "127.0.0.1:5672";
+
+/// Settings naming the shared broker, then `pairs`: production refuses to start an AMQP
+/// service without `AMQP_URL`, so a config test that means to leave it out builds its
+/// settings itself.
+pub fn settings_with_broker(pairs: &[(&'static str, &str)]) -> Settings {
+    Settings::from_pairs(
+        std::iter::once(("AMQP_URL", BROKER_URL.to_owned()))
+            .chain(pairs.iter().map(|(key, value)| (*key, (*value).to_owned()))),
+    )
+}
 
 /// A message taken from a queue.
 #[derive(Debug, Clone)]
