@@ -17,5 +17,6 @@ pub mod live;
 mod routes;
 pub mod session;
 pub mod views;
+mod visitor;
 
 pub use app::{Application, INFO, build};

@@ -16,38 +16,19 @@ use std::sync::Arc;
 use hmac::{Hmac, KeyInit, Mac};
 use salvo::http::cookie::{Cookie, SameSite};
 use salvo::prelude::*;
-use service_runtime::auth::{AuthClient, AuthError, Caller};
+use service_runtime::auth::{AuthClient, AuthError};
 use service_runtime::config::Secret;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::config::SecureCookies;
+// Defined below both this module and the views, which render for a visitor and name the
+// form field; re-exported so the paths callers know keep working.
 use crate::views::errors::ErrorPage;
+pub use crate::visitor::{CSRF_FIELD, Visitor};
 
 pub const SESSION_COOKIE: &str = "sf_session";
 const CSRF_COOKIE: &str = "sf_csrf";
-pub const CSRF_FIELD: &str = "csrf";
-
-/// What every page knows about its visitor; put in the depot by [`LoadSession`].
-#[derive(Debug, Clone, Default)]
-pub struct Visitor {
-    /// The access token and whose it is, when logged in.
-    pub user: Option<(String, Caller)>,
-    /// The token the forms of this page carry.
-    pub csrf_token: String,
-    /// A session cookie was present but is no longer valid.
-    pub expired: bool,
-}
-
-impl Visitor {
-    pub fn caller(&self) -> Option<&Caller> {
-        self.user.as_ref().map(|(_, caller)| caller)
-    }
-
-    pub fn is_admin(&self) -> bool {
-        self.caller().is_some_and(Caller::is_admin)
-    }
-}
 
 /// Cookie and CSRF settings, shared by the hoop and the handlers that log in and out.
 #[derive(Debug)]

@@ -2,8 +2,8 @@
 
 use maud::{Markup, html};
 
-use crate::session::Visitor;
 use crate::views::csrf;
+use crate::visitor::Visitor;
 
 /// The log-in form; `next` is where to go afterwards.
 pub fn login(visitor: &Visitor, username: &str, next: &str) -> Markup {

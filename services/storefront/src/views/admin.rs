@@ -3,8 +3,8 @@
 use maud::{Markup, html};
 
 use crate::api::Product;
-use crate::session::Visitor;
 use crate::views::{csrf, money, status_label};
+use crate::visitor::Visitor;
 
 /// What a product form shows: the stored product, or what was typed before a refusal.
 #[derive(Debug, Clone, Default)]

@@ -7,8 +7,8 @@ use salvo::http::StatusCode;
 use salvo::prelude::*;
 
 use crate::api::ApiError;
-use crate::session::Visitor;
 use crate::views::{explain, layout};
+use crate::visitor::Visitor;
 
 /// An error page, or the redirect that stands for one.
 #[derive(Debug)]

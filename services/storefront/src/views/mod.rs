@@ -12,7 +12,7 @@ use maud::{DOCTYPE, Markup, html};
 use rust_decimal::Decimal;
 
 use crate::api::ApiError;
-use crate::session::{CSRF_FIELD, Visitor};
+use crate::visitor::{CSRF_FIELD, Visitor};
 
 /// A message at the top of a page.
 #[derive(Debug, Clone)]

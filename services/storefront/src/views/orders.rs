@@ -4,8 +4,8 @@
 use maud::{Markup, html};
 
 use crate::api::Order;
-use crate::session::Visitor;
 use crate::views::{csrf, money, status_label};
+use crate::visitor::Visitor;
 
 fn status(order: &Order) -> Markup {
     html! {

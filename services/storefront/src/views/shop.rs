@@ -3,8 +3,8 @@
 use maud::{Markup, html};
 
 use crate::api::Product;
-use crate::session::Visitor;
 use crate::views::{csrf, money};
+use crate::visitor::Visitor;
 
 /// The catalogue's filters as the person typed them (shown back in the form).
 #[derive(Debug, Clone, Default)]
