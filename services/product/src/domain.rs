@@ -226,13 +226,7 @@ impl ReservedQuantity {
     pub const MAX: i64 = 10_000;
 
     pub fn parse(raw: i64) -> Result<Self, FieldError> {
-        if !(1..=Self::MAX).contains(&raw) {
-            return Err(FieldError::new(
-                "quantity",
-                format!("must be between 1 and {}", Self::MAX),
-            ));
-        }
-        Ok(Self(i32::try_from(raw).expect("bounded")))
+        FieldError::count_in("quantity", raw, 1, Self::MAX).map(Self)
     }
 
     pub fn value(self) -> i32 {

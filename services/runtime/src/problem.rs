@@ -28,6 +28,15 @@ impl FieldError {
             message: message.into(),
         }
     }
+
+    /// A count such as a quantity: `raw` when it lies in `min..=max`, else the error naming
+    /// `field`. Callers keep the bounds within `i32`, the column type that stores the count.
+    pub fn count_in(field: &str, raw: i64, min: i64, max: i64) -> Result<i32, Self> {
+        if !(min..=max).contains(&raw) {
+            return Err(Self::new(field, format!("must be between {min} and {max}")));
+        }
+        Ok(i32::try_from(raw).expect("callers bound counts within i32"))
+    }
 }
 
 /// An RFC 9457 problem document.
