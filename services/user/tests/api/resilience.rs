@@ -38,13 +38,21 @@ async fn database_down_gives_fast_503s_and_recovers() {
         )
         .await;
     assert_problem(response, 503).await;
-    let ready = users
-        .client
-        .get(users.url("/health/ready"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 503);
+    // Readiness is served from the background probe (a check a second): it turns soon.
+    wait_until(
+        "readiness to report the database down",
+        Duration::from_secs(10),
+        || async {
+            let ready = users
+                .client
+                .get(users.url("/health/ready"))
+                .send()
+                .await
+                .unwrap();
+            (ready.status() == 503).then_some(())
+        },
+    )
+    .await;
 
     proxy.restore();
     wait_until(
