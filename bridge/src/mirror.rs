@@ -94,17 +94,7 @@ impl Mirror {
         span.record("messaging.message.id", message_id.as_str());
         span.record("nats.subject", subject.as_str());
         if source != IdSource::MessageId {
-            self.metrics
-                .missing_id
-                .get_or_create(&FallbackLabel {
-                    fallback: source.as_str(),
-                })
-                .inc();
-            tracing::warn!(
-                message_id,
-                fallback = source.as_str(),
-                "message without message_id; using a stable fallback id"
-            );
+            self.note_fallback_id(&message_id, source);
         }
         let mut headers = message::headers(&delivery.properties, &routing_key, &message_id);
         // The JetStream publish (all its attempts) is a producer span of its own under this
@@ -144,22 +134,7 @@ impl Mirror {
                 return Settlement::Unsettled;
             }
         };
-        span.record("nats.stream.sequence", ack.sequence);
-        let label = RoutingKeyLabel { routing_key };
-        if ack.duplicate {
-            self.metrics.duplicates.get_or_create(&label).inc();
-            span.record("outcome", "duplicate");
-            tracing::info!(message_id, "already in the stream; acking the redelivery");
-        } else {
-            self.metrics.mirrored.get_or_create(&label).inc();
-            span.record("outcome", "mirrored");
-            if let Some(occurred_at) = occurred_at {
-                let latency = chrono::Utc::now() - occurred_at;
-                if let Ok(latency) = latency.to_std() {
-                    self.metrics.end_to_end.observe(latency.as_secs_f64());
-                }
-            }
-        }
+        self.count_stored(&span, &ack, routing_key, &message_id, occurred_at);
         match delivery.ack(BasicAckOptions::default()).await {
             Ok(_) => {
                 self.metrics
@@ -178,6 +153,49 @@ impl Mirror {
     /// Publishes until JetStream has the message. Gives up only on a permanent failure, or
     /// on shutdown (a transient failure then), never after a PubAck was asked for and not yet
     /// awaited.
+    /// Counts and logs a delivery whose id had to be derived: publishers should set one.
+    fn note_fallback_id(&self, message_id: &str, source: IdSource) {
+        self.metrics
+            .missing_id
+            .get_or_create(&FallbackLabel {
+                fallback: source.as_str(),
+            })
+            .inc();
+        tracing::warn!(
+            message_id,
+            fallback = source.as_str(),
+            "message without message_id; using a stable fallback id"
+        );
+    }
+
+    /// Records what the PubAck says: a new message (with its end-to-end latency) or a copy
+    /// JetStream already held.
+    fn count_stored(
+        &self,
+        span: &tracing::Span,
+        ack: &PublishAck,
+        routing_key: String,
+        message_id: &str,
+        occurred_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) {
+        span.record("nats.stream.sequence", ack.sequence);
+        let label = RoutingKeyLabel { routing_key };
+        if ack.duplicate {
+            self.metrics.duplicates.get_or_create(&label).inc();
+            span.record("outcome", "duplicate");
+            tracing::info!(message_id, "already in the stream; acking the redelivery");
+        } else {
+            self.metrics.mirrored.get_or_create(&label).inc();
+            span.record("outcome", "mirrored");
+            if let Some(occurred_at) = occurred_at {
+                let latency = chrono::Utc::now() - occurred_at;
+                if let Ok(latency) = latency.to_std() {
+                    self.metrics.end_to_end.observe(latency.as_secs_f64());
+                }
+            }
+        }
+    }
+
     async fn publish_until_stored(
         &self,
         subject: &str,
