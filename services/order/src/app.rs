@@ -12,7 +12,7 @@ use service_runtime::health::DependencyCheck;
 use service_runtime::host::{HostParts, ServiceHost, Tasks};
 use service_runtime::metrics::Metrics;
 
-use crate::config::OrderServiceConfig;
+use crate::config::{OrderServiceConfig, OrderSettings};
 use crate::housekeeping::{Housekeeper, Retention};
 use crate::metrics::OrderMetrics;
 use crate::outbox::{OutboxCheck, OutboxRelay};
@@ -50,17 +50,7 @@ pub async fn build(config: OrderServiceConfig) -> anyhow::Result<Application> {
     let order_metrics = OrderMetrics::register(&metrics);
     let settings = &config.orders;
 
-    let link = AmqpLink::new(
-        &config.amqp,
-        "order-service",
-        true,
-        // Only the exchange: the queues belong to the consumers.
-        amqp::durable_topic_exchange(settings.order_events_exchange.clone()),
-    );
-    // Not fatal: orders are accepted while RabbitMQ is down and their events wait.
-    if let Err(error) = link.channel().await {
-        tracing::warn!(error = %error, "RabbitMQ unreachable at start; events will wait in the outbox");
-    }
+    let link = event_link(&config).await;
     let orders = OrdersRepository::new(pool.clone())
         .with_pending_cap(settings.max_pending_orders_per_customer)
         .with_stale_claim_secs(settings.idempotency_stale_claim_secs);
@@ -79,12 +69,7 @@ pub async fn build(config: OrderServiceConfig) -> anyhow::Result<Application> {
         pool.clone(),
         orders.clone(),
         releaser.clone(),
-        Retention {
-            pending_order_ttl: Duration::from_secs(settings.pending_order_ttl_secs),
-            outbox: Duration::from_secs(settings.outbox_retention_secs),
-            idempotency_keys: Duration::from_secs(settings.idempotency_key_retention_secs),
-            interval: Duration::from_millis(settings.housekeeping_interval_ms),
-        },
+        retention(settings),
     ));
     let relay = Arc::new(OutboxRelay::new(
         pool.clone(),
@@ -133,4 +118,30 @@ pub async fn build(config: OrderServiceConfig) -> anyhow::Result<Application> {
         pool.close();
     });
     Ok(host.exposing(Exposed { state, relay }))
+}
+
+/// The link the outbox relay publishes order events through.
+async fn event_link(config: &OrderServiceConfig) -> Arc<AmqpLink> {
+    let link = AmqpLink::new(
+        &config.amqp,
+        "order-service",
+        true,
+        // Only the exchange: the queues belong to the consumers.
+        amqp::durable_topic_exchange(config.orders.order_events_exchange.clone()),
+    );
+    // Not fatal: orders are accepted while RabbitMQ is down and their events wait.
+    if let Err(error) = link.channel().await {
+        tracing::warn!(error = %error, "RabbitMQ unreachable at start; events will wait in the outbox");
+    }
+    link
+}
+
+/// How long housekeeping keeps what, and how often it looks.
+fn retention(settings: &OrderSettings) -> Retention {
+    Retention {
+        pending_order_ttl: Duration::from_secs(settings.pending_order_ttl_secs),
+        outbox: Duration::from_secs(settings.outbox_retention_secs),
+        idempotency_keys: Duration::from_secs(settings.idempotency_key_retention_secs),
+        interval: Duration::from_millis(settings.housekeeping_interval_ms),
+    }
 }
