@@ -91,6 +91,43 @@ struct Lanes {
     held: usize,
 }
 
+impl Lanes {
+    /// Queues a delivery behind its routing key; gives it back, to be started, when its lane
+    /// was idle.
+    fn admit(&mut self, delivery: Delivery) -> Option<(String, Delivery)> {
+        self.held += 1;
+        let key = delivery.routing_key.as_str().to_owned();
+        if let Some(lane) = self.waiting.get_mut(&key) {
+            lane.push_back(delivery);
+            return None;
+        }
+        self.waiting.insert(key.clone(), VecDeque::new());
+        Some((key, delivery))
+    }
+
+    /// The head of `key`'s lane is done. When it settled and consuming goes on, gives the
+    /// lane's next delivery to start; otherwise (unsettled, or resubscribing anyway) drops the
+    /// lane, whose followers wait for their redelivery.
+    fn finish(&mut self, key: &str, go_on: bool) -> Option<Delivery> {
+        self.held -= 1;
+        match self.waiting.get_mut(key) {
+            Some(lane) if go_on => {
+                let next = lane.pop_front();
+                if next.is_none() {
+                    self.waiting.remove(key);
+                }
+                next
+            }
+            lane => {
+                let dropped = lane.map_or(0, |lane| std::mem::take(lane).len());
+                self.held -= dropped;
+                self.waiting.remove(key);
+                None
+            }
+        }
+    }
+}
+
 async fn run_subscription<H, Fut>(
     subscription: &mut Subscription,
     consumer: &OrderedConsumer,
@@ -138,39 +175,20 @@ where
                 return Ended::Shutdown;
             }
             Some((key, settlement)) = running.next(), if !running.is_empty() => {
-                lanes.held -= 1;
-                let lane = lanes.waiting.get_mut(&key);
-                match (settlement, lane) {
-                    (Settlement::Settled, Some(lane)) if !stopping => {
-                        if let Some(next) = lane.pop_front() {
-                            running.push(start(key, next));
-                        } else {
-                            lanes.waiting.remove(&key);
-                        }
-                    }
-                    (_, lane) => {
-                        // Unsettled, or resubscribing anyway: this lane's followers wait for
-                        // their redelivery.
-                        let dropped = lane.map_or(0, |lane| std::mem::take(lane).len());
-                        lanes.held -= dropped;
-                        lanes.waiting.remove(&key);
-                        if settlement == Settlement::Unsettled && !stopping {
-                            tracing::warn!(queue = %consumer.queue, routing_key = %key, "a delivery stayed unsettled; resubscribing for its redelivery");
-                            stopping = true;
-                        }
-                    }
+                // Named, so the select's pattern does not take the `&str` below as its type.
+                let key: String = key;
+                let go_on = settlement == Settlement::Settled && !stopping;
+                if let Some(next) = lanes.finish(&key, go_on) {
+                    running.push(start(key, next));
+                } else if settlement == Settlement::Unsettled && !stopping {
+                    tracing::warn!(queue = %consumer.queue, routing_key = %key, "a delivery stayed unsettled; resubscribing for its redelivery");
+                    stopping = true;
                 }
             }
             next = subscription.next(), if accepting => match next {
                 Next::Delivery(delivery) => {
-                    lanes.held += 1;
-                    let key = delivery.routing_key.as_str().to_owned();
-                    match lanes.waiting.get_mut(&key) {
-                        Some(lane) => lane.push_back(delivery),
-                        None => {
-                            lanes.waiting.insert(key.clone(), VecDeque::new());
-                            running.push(start(key, delivery));
-                        }
+                    if let Some((key, delivery)) = lanes.admit(delivery) {
+                        running.push(start(key, delivery));
                     }
                 }
                 Next::Idle => {}
