@@ -39,6 +39,30 @@ impl Cookies {
 }
 
 /// The CSRF token a page's forms carry.
+/// Posts the login form, marked as having reached the gateway over HTTPS when `https`, and
+/// returns the session's `Set-Cookie` line.
+async fn log_in(
+    client: &reqwest::Client,
+    storefront: &StorefrontHandle,
+    cookies: &mut Cookies,
+    fields: &[(&str, &str)],
+    https: bool,
+) -> String {
+    let mut request = client
+        .post(storefront.url("/login"))
+        .header("cookie", cookies.header());
+    if https {
+        request = request.header("x-forwarded-proto", "https");
+    }
+    let response = request.form(fields).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    cookies
+        .take(&response)
+        .into_iter()
+        .find(|line| line.starts_with("sf_session="))
+        .expect("a session cookie")
+}
+
 fn csrf_token(page: &str) -> String {
     let start = page
         .find(r#"name="csrf" value=""#)
@@ -100,20 +124,7 @@ async fn forms_need_their_csrf_token_and_sessions_get_safe_cookies() {
 
     let mut fields = form.to_vec();
     fields.push(("csrf", &token));
-    let response = client
-        .post(storefront.url("/login"))
-        .header("cookie", cookies.header())
-        .header("x-forwarded-proto", "https")
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303);
-    let session = cookies
-        .take(&response)
-        .into_iter()
-        .find(|line| line.starts_with("sf_session="))
-        .expect("a session cookie");
+    let session = log_in(&client, &storefront, &mut cookies, &fields, true).await;
     for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
         assert!(session.contains(attribute), "{attribute} in {session}");
     }
@@ -142,19 +153,7 @@ async fn forms_need_their_csrf_token_and_sessions_get_safe_cookies() {
     let token = csrf_token(&response.text().await.unwrap());
     let mut fields = form.to_vec();
     fields.push(("csrf", &token));
-    let response = client
-        .post(storefront.url("/login"))
-        .header("cookie", cookies.header())
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303);
-    let session = cookies
-        .take(&response)
-        .into_iter()
-        .find(|line| line.starts_with("sf_session="))
-        .expect("a session cookie");
+    let session = log_in(&client, &storefront, &mut cookies, &fields, false).await;
     assert!(
         session.contains("HttpOnly") && !session.contains("Secure"),
         "{session}"
