@@ -147,16 +147,6 @@ impl<E: Send> ServiceHost<E> {
         server::local_addr(&self.acceptor)
     }
 
-    /// Replaces the catcher that turns framework errors into problem+json, for a service whose
-    /// clients are people (the storefront renders error pages instead).
-    #[must_use]
-    pub fn catcher(self, catcher: salvo::catcher::Catcher) -> Self {
-        Self {
-            service: self.service.catcher(catcher),
-            ..self
-        }
-    }
-
     /// Keeps `exposed` with the host, for tests that look behind the API.
     pub fn exposing<X>(self, exposed: X) -> ServiceHost<X> {
         ServiceHost {
