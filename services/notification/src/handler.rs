@@ -14,7 +14,7 @@
 //! is returned to the queue instead.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use lapin::message::Delivery;
@@ -48,9 +48,24 @@ pub struct Handler {
 
 /// What the channels made of one attempt.
 enum Verdict {
-    Delivered { duplicates_only: bool },
+    Delivered {
+        duplicates_only: bool,
+    },
+    /// Every other channel is done, but another replica holds the lease on at least one: it is
+    /// sending, or it died while sending and its lease has yet to expire.
+    Busy,
     Transient(String),
     Permanent(String),
+}
+
+/// What one channel made of one attempt.
+enum ChannelResult {
+    Sent,
+    /// This replica, or (per the shared record) another one, has already sent it.
+    AlreadySent,
+    /// Another replica holds the lease on it.
+    Busy,
+    Failed(SendError),
 }
 
 impl Handler {
@@ -117,6 +132,7 @@ impl Handler {
                     Outcome::Delivered
                 }
             }
+            Verdict::Busy => self.wait_for_lease(delivery, &event, attempt, &done).await,
             Verdict::Permanent(error) => {
                 let failure = ("permanent_failure", error);
                 self.dead_letter_event(delivery, &event, failure, attempt, &done)
@@ -146,16 +162,21 @@ impl Handler {
         };
         for (name, result) in results {
             match result {
-                Ok(duplicate) => {
+                ChannelResult::Sent | ChannelResult::AlreadySent => {
                     done.push(name.to_owned());
                     if let Verdict::Delivered { duplicates_only } = &mut verdict {
-                        *duplicates_only &= duplicate;
+                        *duplicates_only &= matches!(result, ChannelResult::AlreadySent);
                     }
                 }
-                Err(SendError::Permanent(error)) => {
+                ChannelResult::Busy => {
+                    if matches!(verdict, Verdict::Delivered { .. }) {
+                        verdict = Verdict::Busy;
+                    }
+                }
+                ChannelResult::Failed(SendError::Permanent(error)) => {
                     verdict = Verdict::Permanent(format!("{name}: {error}"));
                 }
-                Err(SendError::Transient(error)) => {
+                ChannelResult::Failed(SendError::Transient(error)) => {
                     if !matches!(verdict, Verdict::Permanent(_)) {
                         verdict = Verdict::Transient(format!("{name}: {error}"));
                     }
@@ -165,28 +186,26 @@ impl Handler {
         verdict
     }
 
-    /// Ok(true) when the dedup memory says this replica already sent it.
     async fn send_one(
         &self,
         channel: &Channel,
         event: &OrderEvent,
-    ) -> (&'static str, Result<bool, SendError>) {
+    ) -> (&'static str, ChannelResult) {
         let name = channel.kind().name();
         let key = format!("{}/{name}", event.event_id);
         if !self.dedup.claim(&key) {
-            return (name, Ok(true));
+            return (name, ChannelResult::AlreadySent);
         }
         if let Some(shared) = &self.shared_dedup {
             match shared.claim(&key).await {
                 Claim::Mine | Claim::Unavailable => {}
                 Claim::Delivered => {
                     self.dedup.delivered(&key);
-                    return (name, Ok(true));
+                    return (name, ChannelResult::AlreadySent);
                 }
                 Claim::Elsewhere => {
                     self.dedup.release(&key);
-                    let error = "another replica is sending this notification".to_owned();
-                    return (name, Err(SendError::Transient(error)));
+                    return (name, ChannelResult::Busy);
                 }
             }
         }
@@ -197,7 +216,7 @@ impl Handler {
                     shared.delivered(&key).await;
                 }
                 self.metrics.sent(name);
-                (name, Ok(false))
+                (name, ChannelResult::Sent)
             }
             Err(error) => {
                 self.dedup.release(&key);
@@ -217,7 +236,7 @@ impl Handler {
                     error = %error,
                     "notification failed"
                 );
-                (name, Err(error))
+                (name, ChannelResult::Failed(error))
             }
         }
     }
@@ -231,8 +250,51 @@ impl Handler {
         error: &str,
     ) -> Outcome {
         let delay = self.retry.delay_after(attempt);
+        self.park(delivery, event, (attempt, attempt + 1), delay, done, error)
+            .await
+    }
+
+    /// Another replica holds the lease on a channel of this event. Dropping the copy could
+    /// lose the notification (that replica may have died mid-send), and counting the wait as
+    /// a failed attempt could use up every attempt before the lease expires and dead-letter
+    /// it. So the copy waits in the longest delay queue, keeping its attempt number, and comes
+    /// back until the lease is released, marked delivered or expired; the lease bounds the
+    /// wait. With no delay queue (`NOTIFY_MAX_ATTEMPTS=1`) it is a failed attempt like any.
+    async fn wait_for_lease(
+        &self,
+        delivery: &Delivery,
+        event: &OrderEvent,
+        attempt: u32,
+        done: &[String],
+    ) -> Outcome {
+        let error = "another replica holds the lease on this notification";
+        match self.retry.delays().last() {
+            Some(&delay) => {
+                self.park(delivery, event, (attempt, attempt), delay, done, error)
+                    .await
+            }
+            None => {
+                let failure = ("attempts_exhausted", error.to_owned());
+                self.dead_letter_event(delivery, event, failure, attempt, done)
+                    .await
+            }
+        }
+    }
+
+    /// Publishes a copy to the delay queue of `delay`, carrying attempt number `next`, then
+    /// acks the original.
+    async fn park(
+        &self,
+        delivery: &Delivery,
+        event: &OrderEvent,
+        (attempt, next): (u32, u32),
+        delay: Duration,
+        done: &[String],
+        error: &str,
+    ) -> Outcome {
         let delay_queue = self.names.delay_queue(delay);
-        let next = (attempt + 1).to_string();
+        let next_attempt = next;
+        let next = next.to_string();
         let done = done.join(",");
         let properties = forwarded(
             delivery,
@@ -249,7 +311,7 @@ impl Handler {
                     order_id = event.order.id,
                     event_id = %event.event_id,
                     attempt,
-                    next_attempt = attempt + 1,
+                    next_attempt,
                     delay_ms = delay.as_millis() as u64,
                     error,
                     "notification retry scheduled"

@@ -5,6 +5,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
+use test_support::REDIS_URL;
 use test_support::broker::{BROKER_ADDRESS, BROKER_URL, TestBroker, order_created};
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
 use test_support::proxy::TcpProxy;
@@ -206,6 +207,79 @@ async fn sigterm_finishes_the_delivery_in_hand_and_leaves_the_rest_queued() {
     // Anything unacknowledged went back to the queue when the connection closed: one message
     // ready means the one in hand was acked and the other one waits for the next consumer.
     assert_eq!(broker.queue_counts(&topology.queue).await, Some((1, 0)));
+}
+
+/// A replica killed with SIGKILL while a webhook is in flight leaves its lease in the shared
+/// record. The broker redelivers the event to the survivor, which must wait for that lease to
+/// expire and then send, not use up its attempts against the lease and dead-letter the event.
+#[tokio::test]
+async fn a_replica_killed_mid_send_leaves_the_event_to_the_survivor() {
+    let sink = WebhookSink::start().await;
+    sink.hold();
+    let topology = NotificationTopology::unique();
+    let prefix = format!("test-notify-{}:", uuid::Uuid::new_v4().simple());
+    // Three attempts 100 ms and 200 ms apart are spent long before the 2 s lease expires.
+    let shared_dedup = [
+        ("NOTIFY_CHANNELS", "webhook"),
+        ("NOTIFY_WEBHOOK_URL", sink.url.as_str()),
+        ("NOTIFY_WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ("NOTIFY_PREFETCH", "1"),
+        ("NOTIFY_DEDUP_STORE", "redis"),
+        ("REDIS_URL", REDIS_URL),
+        ("NOTIFY_DEDUP_KEY_PREFIX", prefix.as_str()),
+        ("NOTIFY_DEDUP_LEASE_MS", "2000"),
+        ("NOTIFY_MAX_ATTEMPTS", "3"),
+        ("NOTIFY_RETRY_DELAY_MS", "100"),
+        ("NOTIFY_RETRY_MAX_DELAY_MS", "200"),
+    ];
+    let mut doomed = tokio::process::Command::new(env!("CARGO_BIN_EXE_notification-service"))
+        .envs(notification_env(&topology))
+        .envs(shared_dedup)
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the service binary starts");
+    let broker = TestBroker::connect().await;
+    wait_until("the doomed replica to subscribe", WAIT, || async {
+        (broker.queue_counts(&topology.queue).await?.1 == 1).then_some(())
+    })
+    .await;
+    broker
+        .publish_event(&topology.exchange, &order_created(90), None)
+        .await;
+    wait_until("the webhook in flight", WAIT, || async {
+        (!sink.received().is_empty()).then_some(())
+    })
+    .await;
+
+    doomed.start_kill().expect("SIGKILL is sent");
+    tokio::time::timeout(WAIT, doomed.wait())
+        .await
+        .expect("the killed replica exits")
+        .expect("exit status");
+    sink.release();
+    let survivor = NotificationServiceHandle::start(&topology, &shared_dedup).await;
+
+    let event_id = sink.received()[0].json()["event_id"]
+        .as_str()
+        .expect("event_id")
+        .to_owned();
+    wait_until("the survivor to send the notification", WAIT, || async {
+        let calls = sink
+            .received()
+            .iter()
+            .filter(|hook| hook.json()["event_id"] == event_id.as_str())
+            .count();
+        (calls >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(survivor.metric(DELIVERED), 1.0);
+    assert_eq!(
+        broker.queue_counts(&topology.dead_letters()).await,
+        Some((0, 0)),
+        "nothing was dead-lettered"
+    );
+    survivor.stop().await;
 }
 
 /// The environment `notification_settings` gives an in-process service, for the binary.
