@@ -127,7 +127,8 @@ impl Gateway {
         std::fs::create_dir_all(config_dir)
             .with_context(|| format!("creating {}", config_dir.display()))?;
         std::fs::copy(ROUTES_FILE, config_dir.join("routes.yml")).context("copying routes")?;
-        std::fs::write(config_dir.join("tls.yml"), tls.traefik_yaml()).context("writing tls.yml")?;
+        std::fs::write(config_dir.join("tls.yml"), tls.traefik_yaml())
+            .context("writing tls.yml")?;
         std::fs::write(
             config_dir.join("backends.yml"),
             backends_yaml(backends, health_interval),

@@ -75,7 +75,10 @@ async fn the_gateway_serves_its_certificate_and_redirects_plain_http() {
         .unwrap_or_default();
     assert_eq!(
         location,
-        format!("https://127.0.0.1:{}/products?page=2", gateway.address.port())
+        format!(
+            "https://127.0.0.1:{}/products?page=2",
+            gateway.address.port()
+        )
     );
 
     gateway.stop().await;
