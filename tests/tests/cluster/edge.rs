@@ -2,7 +2,6 @@
 //! reachable, every replica serves fresh data, and per-client limits see the real client.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use test_support::webhook_sink::WebhookSink;

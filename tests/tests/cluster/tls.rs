@@ -4,16 +4,41 @@
 
 use std::time::Duration;
 
-use gateway::{Gateway, LocalTls};
+use gateway::{Backend, Gateway, LocalTls};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::{HEALTH_INTERVAL, https_client_builder};
+
+/// A backend answering every request with 200 `backend` (plain HTTP, as the services speak it
+/// behind the gateway); returns its base URL.
+async fn stub_backend() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = [0_u8; 4096];
+                let _ = stream.read(&mut head).await;
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nbackend",
+                    )
+                    .await;
+            });
+        }
+    });
+    url
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_serves_its_certificate_and_redirects_plain_http() {
     let dir = std::env::temp_dir().join(format!("test-gateway-tls-{}", uuid::Uuid::new_v4()));
     let tls = LocalTls::load_or_create(&dir.join("tls")).expect("local certificate");
-    // No backends: every path is the gateway's own 404, which is enough to see the handshake.
-    let gateway = Gateway::start(&dir, 0, &[], HEALTH_INTERVAL, &tls)
+    let backends = [Backend {
+        name: "product",
+        urls: vec![stub_backend().await],
+    }];
+    let gateway = Gateway::start(&dir, 0, &backends, HEALTH_INTERVAL, &tls)
         .await
         .expect("traefik starts");
     assert!(gateway.url.starts_with("https://"), "{}", gateway.url);
@@ -22,12 +47,21 @@ async fn the_gateway_serves_its_certificate_and_redirects_plain_http() {
         .tls_info(true)
         .build()
         .expect("client");
-    let response = trusting
-        .get(format!("{}/products", gateway.url))
-        .send()
-        .await
-        .expect("an HTTPS answer from a client trusting the local CA");
-    assert_eq!(response.status(), 404, "the gateway itself answered");
+    // Routed over HTTPS: the public routers serve TLS (an entry point without TLS would still
+    // complete a handshake, then answer every HTTPS request with its own 404).
+    let response = test_support::wait_until(
+        "the gateway to route /products over HTTPS",
+        Duration::from_secs(10),
+        || async {
+            let response = trusting
+                .get(format!("{}/products", gateway.url))
+                .send()
+                .await
+                .expect("an HTTPS answer from a client trusting the local CA");
+            (response.status() == 200).then_some(response)
+        },
+    )
+    .await;
     let served = response
         .extensions()
         .get::<reqwest::tls::TlsInfo>()
@@ -39,6 +73,17 @@ async fn the_gateway_serves_its_certificate_and_redirects_plain_http() {
             .windows(b"shop local gateway".len())
             .any(|window| window == b"shop local gateway"),
         "the served certificate is the generated one"
+    );
+
+    assert_eq!(response.text().await.unwrap(), "backend");
+    // Plain HTTP on the HTTPS port reaches no backend.
+    let plain = test_support::http_client()
+        .get(format!("http://{}/products", gateway.address))
+        .send()
+        .await;
+    assert!(
+        plain.map_or(true, |response| response.status() != 200),
+        "plain HTTP was routed on the HTTPS port"
     );
 
     // The machine's roots do not know the local CA: the handshake must fail.
