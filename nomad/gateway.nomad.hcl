@@ -94,8 +94,8 @@ job "shop-gateway" {
         ]
       }
 
-      # The routes as written once. Nomad's own template actions use [[ ]] here so that the
-      # file's {{ }} actions reach Traefik untouched.
+      # The routes as written once. Nomad's own template actions use [[ ]] here so that any
+      # {{ }} in the file (Traefik's own templating) reaches Traefik untouched.
       template {
         destination     = "local/dynamic/routes.yml"
         data            = file("gateway/traefik/routes.yml")

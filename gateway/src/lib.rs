@@ -262,8 +262,6 @@ fn spawn_quiet(mut command: Command) -> anyhow::Result<Child> {
         }
     };
     command
-        // Local runs discover backends through the file provider, whatever the shell says.
-        .env_remove("SHOP_BACKEND_PROVIDER")
         .stdin(Stdio::null())
         .stdout(output())
         .stderr(output())
