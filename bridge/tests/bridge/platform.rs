@@ -108,3 +108,11 @@ async fn shutdown_finishes_the_deliveries_in_hand_and_leaves_the_rest_queued() {
     let messages = read_stream(&js, &bridge.names.stream).await;
     assert_exactly_once_in_order(&messages, &bridge.names.prefix, &published);
 }
+
+/// The binary, not the library: a bad setting stops it before it serves, naming the key.
+#[tokio::test]
+async fn the_binary_refuses_a_bad_setting_naming_it() {
+    let binary = env!("CARGO_BIN_EXE_event-bridge");
+    test_support::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
+    test_support::startup::assert_refuses_setting(binary, "BRIDGE_MAX_IN_FLIGHT", "0").await;
+}
