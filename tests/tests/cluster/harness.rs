@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use gateway::{Backend, Gateway};
 use serde_json::Value;
-use test_support::{REDIS_URL, TestDatabase, broker::BROKER_URL, free_port, wait_until};
+use test_support::broker::{BROKER_URL, ExchangeCleanup};
+use test_support::{REDIS_URL, TestDatabase, free_port, wait_until};
 use tokio::process::{Child, Command};
 
 /// The environment variable that turns this test binary into a replica of that role.
@@ -128,6 +129,8 @@ pub struct Cluster {
     pub identity: Identity,
     pub client: reqwest::Client,
     _databases: Vec<TestDatabase>,
+    /// The replicas declare the cluster's exchange durable: deleted once they are gone.
+    _exchange: ExchangeCleanup,
     config_dir: PathBuf,
 }
 
@@ -175,12 +178,16 @@ impl Cluster {
             }
             replicas.extend(started);
         }
+        let exchange_cleanup = ExchangeCleanup {
+            exchange: identity.exchange.clone(),
+        };
         let cluster = Self {
             gateway,
             replicas,
             identity,
             client: test_support::http_client(),
             _databases: databases,
+            _exchange: exchange_cleanup,
             config_dir,
         };
         for backend in &backends {
