@@ -75,8 +75,11 @@ impl EventLedger {
     ) {
         let ledger = std::cell::RefCell::new(self);
         wait_until("every stored event at the exchange", WAIT, || async {
+            let messages = broker.take_all(queue).await;
             let mut ledger = ledger.borrow_mut();
-            ledger.take(broker, queue).await;
+            for message in &messages {
+                ledger.record(message);
+            }
             expected
                 .keys()
                 .all(|id| ledger.copies.contains_key(id))
