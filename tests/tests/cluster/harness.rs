@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use gateway::{Backend, Gateway, LocalTls};
 use serde_json::Value;
-use test_support::{REDIS_URL, TestDatabase, broker::BROKER_URL, free_port, wait_until};
+use test_support::broker::{BROKER_URL, ExchangeCleanup};
+use test_support::{REDIS_URL, TestDatabase, free_port, wait_until};
 use tokio::process::{Child, Command};
 
 /// The environment variable that turns this test binary into a replica of that role.
@@ -130,6 +131,8 @@ pub struct Cluster {
     pub client: reqwest::Client,
     pub tls: LocalTls,
     _databases: Vec<TestDatabase>,
+    /// The replicas declare the cluster's exchange durable: deleted once they are gone.
+    _exchange: ExchangeCleanup,
     config_dir: PathBuf,
 }
 
@@ -179,6 +182,9 @@ impl Cluster {
             }
             replicas.extend(started);
         }
+        let exchange_cleanup = ExchangeCleanup {
+            exchange: identity.exchange.clone(),
+        };
         let cluster = Self {
             gateway,
             replicas,
@@ -186,6 +192,7 @@ impl Cluster {
             client: https_client_builder(&tls).build().expect("HTTPS client"),
             tls,
             _databases: databases,
+            _exchange: exchange_cleanup,
             config_dir,
         };
         for backend in &backends {

@@ -364,6 +364,7 @@ async fn every_dashboard_panel_and_rule_returns_data_from_a_real_prometheus() {
     let topology = NotificationTopology {
         exchange: "order_events".into(),
         queue: "order_notifications".into(),
+        exchange_cleanup: None,
     };
     let notifications = NotificationServiceHandle::start(
         &topology,
