@@ -37,6 +37,7 @@ mod live;
 mod nix;
 mod nomad;
 mod prometheus;
+mod promql;
 mod secrets;
 mod settings;
 mod support;
