@@ -46,7 +46,13 @@ pub const SECRET_KEYS: [&str; 5] = [
 ];
 
 /// Settings that are URLs which may carry a password.
-pub const URL_KEYS: [&str; 4] = ["DATABASE_URL", "AMQP_URL", "REDIS_URL", "NATS_URL"];
+pub const URL_KEYS: [&str; 5] = [
+    "DATABASE_URL",
+    "DATABASE_MIGRATION_URL",
+    "AMQP_URL",
+    "REDIS_URL",
+    "NATS_URL",
+];
 
 /// Whether `value` is one of the repository's published secrets.
 pub fn is_published(value: &str) -> bool {
