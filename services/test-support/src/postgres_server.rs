@@ -133,7 +133,7 @@ impl Drop for PrivatePostgres {
         let data = self.path(&self.directory.join("data"));
         let _ = as_postgres("pg_ctl")
             .args(["-D", &data, "-m", "immediate", "stop"])
-            .status();
+            .output();
         let _ = std::fs::remove_dir_all(&self.directory);
     }
 }

@@ -53,19 +53,18 @@ impl Endpoint {
         &self,
         config: &tokio_postgres::Config,
     ) -> anyhow::Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>)> {
-        let (client, connection) = config
-            .connect(self.tls.clone())
-            .await
-            .with_context(|| format!("{}: cannot connect to {}", self.key, self.describe()))?;
+        let (client, connection) = config.connect(self.tls.clone()).await.with_context(|| {
+            format!("{}: cannot connect to {}", self.key, self.describe(config))
+        })?;
         let task = tokio::spawn(async move {
             let _ = connection.await;
         });
         Ok((client, task))
     }
 
-    /// Host, port and database, never the password.
-    fn describe(&self) -> String {
-        let host = match self.config.get_hosts().first() {
+    /// Host, port and database of `config`, never the password.
+    fn describe(&self, config: &tokio_postgres::Config) -> String {
+        let host = match config.get_hosts().first() {
             Some(Host::Tcp(host)) => host.clone(),
             Some(Host::Unix(path)) => path.display().to_string(),
             None => "localhost".to_owned(),

@@ -50,6 +50,17 @@ impl SslMode {
         })
     }
 
+    /// The libpq spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+            Self::VerifyCa => "verify-ca",
+            Self::VerifyFull => "verify-full",
+        }
+    }
+
     /// Whether the connection is encrypted.
     pub fn encrypts(self) -> bool {
         matches!(self, Self::Require | Self::VerifyCa | Self::VerifyFull)
