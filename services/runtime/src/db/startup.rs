@@ -69,11 +69,11 @@ impl Endpoint {
             Some(Host::Unix(path)) => path.display().to_string(),
             None => "localhost".to_owned(),
         };
-        let port = self.config.get_ports().first().copied().unwrap_or(5432);
-        let database = self.config.get_dbname().unwrap_or_default();
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let database = config.get_dbname().unwrap_or_default();
         format!(
-            "PostgreSQL at {host}:{port}/{database} (sslmode {:?})",
-            self.mode
+            "PostgreSQL at {host}:{port}/{database} (sslmode={})",
+            self.mode.name()
         )
     }
 
