@@ -150,12 +150,20 @@ mod tests {
 
     #[test]
     fn published_passwords_inside_urls_are_refused() {
-        let pairs = [(
-            "AMQP_URL",
-            "amqp://shop:dev%2Donly-rabbitmq-password@rabbitmq:5672/%2f",
-        )];
-        let error = check_production(&settings(&pairs), Profile::Production, &[]).unwrap_err();
-        assert_eq!(error.key, "AMQP_URL");
+        for (key, url) in [
+            (
+                "AMQP_URL",
+                "amqp://shop:dev%2Donly-rabbitmq-password@rabbitmq:5672/%2f",
+            ),
+            (
+                "DATABASE_MIGRATION_URL",
+                "postgres://owner:changeme@db:5432/users?sslmode=verify-full",
+            ),
+        ] {
+            let error =
+                check_production(&settings(&[(key, url)]), Profile::Production, &[]).unwrap_err();
+            assert_eq!(error.key, key);
+        }
     }
 
     #[test]
