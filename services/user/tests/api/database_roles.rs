@@ -60,12 +60,12 @@ impl SplitRoles {
 
 impl Drop for SplitRoles {
     fn drop(&mut self) {
-        let sql = format!(
-            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE); DROP ROLE IF EXISTS \"{}\", \"{}\";",
-            self.database, self.owner, self.app
-        );
+        // Separate commands: DROP DATABASE may not share a transaction with anything.
+        let drop_database = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.database);
+        let drop_roles = format!("DROP ROLE IF EXISTS \"{}\", \"{}\"", self.owner, self.app);
         let _ = Command::new("psql")
-            .args([&format!("{POSTGRES_URL}/postgres"), "-q", "-c", &sql])
+            .args([&format!("{POSTGRES_URL}/postgres"), "-q"])
+            .args(["-c", &drop_database, "-c", &drop_roles])
             .output();
     }
 }
@@ -121,4 +121,16 @@ async fn the_app_role_alone_on_an_empty_database_is_refused_with_a_hint() {
     assert!(stderr.contains("DATABASE_MIGRATION_URL"), "{stderr}");
     assert!(stderr.contains("permission denied"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // Roles outlive databases on a shared server: the guard must take them away.
+    let owner = roles.owner.clone();
+    drop(roles);
+    let output = Command::new("psql")
+        .args([&format!("{POSTGRES_URL}/postgres"), "-Atc"])
+        .arg(format!(
+            "SELECT count(*) FROM pg_roles WHERE rolname = '{owner}'"
+        ))
+        .output()
+        .expect("psql runs");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "0");
 }
