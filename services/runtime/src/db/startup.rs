@@ -206,3 +206,37 @@ async fn migrate(endpoint: &Endpoint, migrations: &refinery::Runner) -> anyhow::
     let _ = task.await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(url: &str) -> Endpoint {
+        Endpoint::read("DATABASE_URL", url, &DatabaseConfig::default()).unwrap()
+    }
+
+    #[test]
+    fn plain_text_is_flagged_only_over_a_network() {
+        assert!(endpoint("postgres://u@db.internal/users").plain_text_over_network());
+        assert!(endpoint("postgres://u@10.0.0.5/users?sslmode=prefer").plain_text_over_network());
+        for local_or_encrypted in [
+            "postgres://u@127.0.0.1/users",
+            "postgres://u@localhost/users?sslmode=disable",
+            "postgres://u@[::1]/users",
+            "host=/var/run/postgresql dbname=users",
+            "postgres://u@db.internal/users?sslmode=require",
+        ] {
+            assert!(
+                !endpoint(local_or_encrypted).plain_text_over_network(),
+                "{local_or_encrypted}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_error_names_the_database_and_mode_but_not_the_password() {
+        let endpoint = endpoint("postgres://u:hunter2@db:6432/users?sslmode=require");
+        let described = endpoint.describe(&endpoint.config);
+        assert_eq!(described, "PostgreSQL at db:6432/users (sslmode=require)");
+    }
+}
