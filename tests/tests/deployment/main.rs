@@ -7,11 +7,15 @@
 //! - [`cache_redis`]: the cache Redis persists nothing and has bounded memory.
 //! - [`compose`]: `compose.yaml` validates and is structurally sound (health, start order,
 //!   scaling, networks, volumes).
-//! - [`edge`]: compose and Nomad run the pinned Traefik with the shared routes file.
+//! - [`edge`]: compose and Nomad run the pinned Traefik with the shared routes file, over TLS.
+//! - [`hardening`]: no Docker socket, hardened containers, UIs on loopback, credentials of
+//!   each service's own for the broker, the databases, Redis and NATS.
 //! - [`nomad`]: the Nomad job files parse as HCL2 and hold what a deployable job needs, once
 //!   their `dynamic` blocks are expanded ([`hcl_dynamic`]).
 //! - [`settings`]: every environment variable compose and Nomad give a service is a setting that
 //!   service reads, as listed from its configuration types.
+//! - [`accepted`]: the environment compose and Nomad give each service passes its production
+//!   configuration loader (with generated secrets).
 //! - [`secrets`]: every secret `.env.example` publishes is refused in production, naming the key.
 //! - [`grafana`]: dashboards, data sources, Loki and Promtail against real log lines.
 //! - [`prometheus`]: `promtool` checks the scrape configurations, the rules and their unit tests.
@@ -20,17 +24,20 @@
 //! - [`live`]: a real Prometheus scrapes the services under traffic; every dashboard panel's and
 //!   every rule's query returns data.
 
+mod accepted;
 mod cache_redis;
 mod compose;
 mod configuration;
 mod edge;
 mod flake_lock;
 mod grafana;
+mod hardening;
 mod hcl_dynamic;
 mod live;
 mod nix;
 mod nomad;
 mod prometheus;
+mod promql;
 mod secrets;
 mod settings;
 mod support;

@@ -9,6 +9,7 @@ mod login;
 mod platform;
 mod register;
 mod resilience;
+mod shutdown;
 mod validate_token;
 
 use reqwest::Response;
