@@ -3,6 +3,8 @@
 
 mod abuse;
 mod bootstrap;
+mod database_roles;
+mod database_tls;
 mod login;
 mod platform;
 mod register;
