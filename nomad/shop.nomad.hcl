@@ -10,10 +10,10 @@
 #     jwt_secret=... service_token=... bootstrap_admin_username=admin bootstrap_admin_password=... \
 #     storefront_csrf_secret=...
 #
-# Each service connects with credentials of its own: its database's <db>_owner role (migrations
-# run at start; once DATABASE_MIGRATION_URL is available the service runs as <db>_app and
-# migrates as <db>_owner), its own RabbitMQ user, and the Redis and NATS passwords. The
-# passwords are the ones nomad/jobs/shop-infrastructure gives the databases and brokers.
+# Each service connects with credentials of its own: its database's <db>_app role (rows only)
+# and <db>_owner role (DATABASE_MIGRATION_URL: the migrations at start), its own RabbitMQ
+# user, and the Redis and NATS passwords. The passwords are the ones
+# nomad/jobs/shop-infrastructure gives the databases and brokers.
 #   nomad job run nomad/shop.nomad.hcl
 #
 # Images: `nix build .#image-<binary>` and `docker load < result` on every client (or push them
@@ -68,7 +68,8 @@ variable "services" {
       memory      = 256
       environment = <<-EOT
         DB_CREATE_DATABASE=false
-        {{ range nomadService "users-db" }}DATABASE_URL=postgres://users_owner:{{ with nomadVar "nomad/jobs/shop" }}{{ .users_db_owner_password }}{{ end }}@{{ .Address }}:{{ .Port }}/users{{ end }}
+        {{ range nomadService "users-db" }}DATABASE_URL=postgres://users_app:{{ with nomadVar "nomad/jobs/shop" }}{{ .users_db_app_password }}{{ end }}@{{ .Address }}:{{ .Port }}/users{{ end }}
+        {{ range nomadService "users-db" }}DATABASE_MIGRATION_URL=postgres://users_owner:{{ with nomadVar "nomad/jobs/shop" }}{{ .users_db_owner_password }}{{ end }}@{{ .Address }}:{{ .Port }}/users{{ end }}
         {{ with nomadVar "nomad/jobs/shop" }}JWT_SECRET={{ .jwt_secret }}
         BOOTSTRAP_ADMIN_USERNAME={{ .bootstrap_admin_username }}
         BOOTSTRAP_ADMIN_PASSWORD={{ .bootstrap_admin_password }}{{ end }}
@@ -85,7 +86,8 @@ variable "services" {
       memory      = 128
       environment = <<-EOT
         DB_CREATE_DATABASE=false
-        {{ range nomadService "products-db" }}DATABASE_URL=postgres://products_owner:{{ with nomadVar "nomad/jobs/shop" }}{{ .products_db_owner_password }}{{ end }}@{{ .Address }}:{{ .Port }}/products{{ end }}
+        {{ range nomadService "products-db" }}DATABASE_URL=postgres://products_app:{{ with nomadVar "nomad/jobs/shop" }}{{ .products_db_app_password }}{{ end }}@{{ .Address }}:{{ .Port }}/products{{ end }}
+        {{ range nomadService "products-db" }}DATABASE_MIGRATION_URL=postgres://products_owner:{{ with nomadVar "nomad/jobs/shop" }}{{ .products_db_owner_password }}{{ end }}@{{ .Address }}:{{ .Port }}/products{{ end }}
         {{ range nomadService "redis" }}REDIS_URL=redis://:{{ with nomadVar "nomad/jobs/shop" }}{{ .redis_password }}{{ end }}@{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "user-service" }}USER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
         {{ with nomadVar "nomad/jobs/shop" }}SERVICE_TOKEN={{ .service_token }}{{ end }}
@@ -101,7 +103,8 @@ variable "services" {
       memory      = 128
       environment = <<-EOT
         DB_CREATE_DATABASE=false
-        {{ range nomadService "orders-db" }}DATABASE_URL=postgres://orders_owner:{{ with nomadVar "nomad/jobs/shop" }}{{ .orders_db_owner_password }}{{ end }}@{{ .Address }}:{{ .Port }}/orders{{ end }}
+        {{ range nomadService "orders-db" }}DATABASE_URL=postgres://orders_app:{{ with nomadVar "nomad/jobs/shop" }}{{ .orders_db_app_password }}{{ end }}@{{ .Address }}:{{ .Port }}/orders{{ end }}
+        {{ range nomadService "orders-db" }}DATABASE_MIGRATION_URL=postgres://orders_owner:{{ with nomadVar "nomad/jobs/shop" }}{{ .orders_db_owner_password }}{{ end }}@{{ .Address }}:{{ .Port }}/orders{{ end }}
         {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "user-service" }}USER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "product-service" }}PRODUCT_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService "rabbitmq" }}AMQP_URL=amqp://shop-order:{{ with nomadVar "nomad/jobs/shop" }}{{ .rabbitmq_order_password }}{{ end }}@{{ .Address }}:{{ .Port }}/%2f{{ end }}

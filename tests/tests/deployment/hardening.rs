@@ -290,20 +290,30 @@ fn every_service_has_a_broker_user_of_its_own_and_none_is_an_administrator() {
 fn services_log_in_to_postgres_with_roles_of_their_own_not_the_superuser() {
     let roles = read("deploy/postgres/roles.sh");
     assert!(roles.contains("NOSUPERUSER") && !roles.contains(" SUPERUSER"));
+    let user_of = |url: &str| {
+        url.trim_start_matches("postgres://")
+            .split(':')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
     for (name, service) in compose_services() {
         let Some(url) = service["environment"]["DATABASE_URL"].as_str() else {
             continue;
         };
-        let user = url
-            .trim_start_matches("postgres://")
-            .split(':')
-            .next()
-            .unwrap();
+        let user = user_of(url);
         let database = url.rsplit('/').next().unwrap();
-        assert!(
-            user == format!("{database}_owner") || user == format!("{database}_app"),
-            "compose {name} logs in as {user}"
+        // Serving with the rows-only role; migrating with the schema owner.
+        assert_eq!(user, format!("{database}_app"), "compose {name}");
+        let migration = service["environment"]["DATABASE_MIGRATION_URL"]
+            .as_str()
+            .unwrap_or_else(|| panic!("compose {name} has no DATABASE_MIGRATION_URL"));
+        assert_eq!(
+            user_of(migration),
+            format!("{database}_owner"),
+            "compose {name}"
         );
+        let user = user.as_str();
         let db_service = &resolved_compose()["services"][format!("{database}-db").as_str()];
         assert_ne!(
             db_service["environment"]["POSTGRES_USER"].as_str(),
@@ -320,7 +330,10 @@ fn services_log_in_to_postgres_with_roles_of_their_own_not_the_superuser() {
     let shop = read("nomad/shop.nomad.hcl");
     assert_eq!(shop.matches("DATABASE_URL=postgres://").count(), 3);
     for database in ["users", "products", "orders"] {
-        assert!(shop.contains(&format!("DATABASE_URL=postgres://{database}_owner:")));
+        assert!(shop.contains(&format!("}}DATABASE_URL=postgres://{database}_app:")));
+        assert!(shop.contains(&format!(
+            "}}DATABASE_MIGRATION_URL=postgres://{database}_owner:"
+        )));
     }
     assert_eq!(
         read("nomad/infrastructure.nomad.hcl")
