@@ -16,6 +16,7 @@ use crate::config::ProductServiceConfig;
 use crate::list_cache::ListCache;
 use crate::metrics::ProductMetrics;
 use crate::repository::ProductsRepository;
+use crate::reservations::{ReservationLedger, SweepSchedule, run_sweeper};
 use crate::state::AppState;
 
 pub const INFO: ServiceInfo = service_runtime::service_info!();
@@ -50,6 +51,7 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
     );
     let state = Arc::new(AppState {
         products: ProductsRepository::new(pool.clone()),
+        ledger: ReservationLedger::new(pool.clone()),
         cache: ProductCache::new(
             redis.clone(),
             key_prefix.clone(),
@@ -80,6 +82,15 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
         tasks: Tasks::new(),
     })
     .await?
+    // Returns reservations no order confirmed to stock.
+    .worker("reservation sweeper", {
+        let state = state.clone();
+        let schedule = SweepSchedule {
+            ttl: Duration::from_secs(config.reservations.reservation_ttl_secs),
+            interval: Duration::from_millis(config.reservations.reservation_sweep_interval_ms),
+        };
+        move |stop| run_sweeper(state, schedule, stop)
+    })
     .on_close(async move { pool.close() });
     Ok(host.exposing(state))
 }

@@ -4,10 +4,12 @@ use crate::cache::ProductCache;
 use crate::list_cache::ListCache;
 use crate::metrics::ProductMetrics;
 use crate::repository::ProductsRepository;
+use crate::reservations::ReservationLedger;
 
 #[derive(Debug)]
 pub struct AppState {
     pub products: ProductsRepository,
+    pub ledger: ReservationLedger,
     pub cache: ProductCache,
     pub pages: ListCache,
     pub metrics: ProductMetrics,
