@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use service_runtime::auth::Caller;
 use tokio::sync::oneshot;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::domain::{NewOrder, Order, Quantity, total_price};
@@ -45,7 +46,9 @@ pub async fn place_order(
     let (answer, answered) = oneshot::channel();
     let task_state = state.clone();
     let caller = caller.clone();
-    state.tasks.spawn(async move {
+    // In the request's span, so the order's SQL, its Product Service calls and its event
+    // continue the request's trace.
+    let placing = async move {
         let placed = place(&task_state, &caller, command).await;
         let created = match &placed {
             Ok(Placed::Created(order)) => Some((order.id, order.reservation_id)),
@@ -56,7 +59,10 @@ pub async fn place_order(
         if let Some((order_id, reservation_id)) = created {
             task_state.releaser.confirm(order_id, reservation_id).await;
         }
-    });
+    };
+    state
+        .tasks
+        .spawn(placing.instrument(tracing::Span::current()));
     answered.await.map_err(|_| OrderError::Interrupted)?
 }
 
