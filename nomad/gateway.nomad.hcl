@@ -2,9 +2,11 @@
 # (gateway/traefik/routes.yml) and backends rendered from Nomad's native service discovery.
 # Run from the repository root, after nomad/shop.nomad.hcl:
 #
+#   nomad var put nomad/jobs/shop-gateway tls_cert=@fullchain.pem tls_key=@privkey.pem
 #   nomad job run nomad/gateway.nomad.hcl
 #
-# Clients reach the public API on port 8080 of the gateway's node and nothing else: internal
+# Clients reach the public API over HTTPS on port 8443 of the gateway's node (the certificate
+# and key from the Nomad variable above); plain HTTP on 8080 only redirects to HTTPS. Internal
 # routes, /metrics, /health details and the notification and bridge services are not routed.
 # The task uses host networking so that the address the services see is the node's address,
 # which the services' TRUSTED_PROXIES is rendered from (nomadService "gateway").
@@ -37,6 +39,9 @@ job "shop-gateway" {
     network {
       mode = "host"
       port "web" {
+        static = 8443
+      }
+      port "web-redirect" {
         static = 8080
       }
       port "ping" {
@@ -70,8 +75,16 @@ job "shop-gateway" {
       config {
         image        = "traefik:${var.traefik_version}"
         network_mode = "host"
+        # Hardened: a read-only root file system, no capabilities, no privilege gain.
+        readonly_rootfs = true
+        cap_drop        = ["ALL"]
+        security_opt    = ["no-new-privileges"]
         args = [
-          "--entrypoints.web.address=:8080",
+          "--entrypoints.web.address=:8443",
+          "--entrypoints.web.http.tls=true",
+          "--entrypoints.web-redirect.address=:8080",
+          "--entrypoints.web-redirect.http.redirections.entrypoint.to=web",
+          "--entrypoints.web-redirect.http.redirections.entrypoint.scheme=https",
           "--entrypoints.traefik.address=127.0.0.1:8081",
           "--ping=true",
           "--providers.file.directory=/local/dynamic",
@@ -81,14 +94,32 @@ job "shop-gateway" {
         ]
       }
 
-      # The routes as written once. Nomad's own template actions use [[ ]] here so that the
-      # file's {{ }} actions reach Traefik untouched.
+      # The routes as written once. Nomad's own template actions use [[ ]] here so that any
+      # {{ }} in the file (Traefik's own templating) reaches Traefik untouched.
       template {
         destination     = "local/dynamic/routes.yml"
         data            = file("gateway/traefik/routes.yml")
         left_delimiter  = "[["
         right_delimiter = "]]"
         change_mode     = "noop"
+      }
+
+      # The certificate: from the job's Nomad variable, served to every client.
+      template {
+        destination = "secrets/gateway-tls-cert"
+        change_mode = "restart"
+        data        = "{{ with nomadVar \"nomad/jobs/shop-gateway\" }}{{ .tls_cert }}{{ end }}"
+      }
+      template {
+        destination = "secrets/gateway-tls-key"
+        change_mode = "restart"
+        perms       = "600"
+        data        = "{{ with nomadVar \"nomad/jobs/shop-gateway\" }}{{ .tls_key }}{{ end }}"
+      }
+      template {
+        destination = "local/dynamic/tls.yml"
+        change_mode = "noop"
+        data        = replace(file("gateway/traefik/tls.yml"), "/run/secrets/gateway-tls-", "/secrets/gateway-tls-")
       }
 
       # Discovery: every registered replica, probed by the gateway on /health/ready as well.

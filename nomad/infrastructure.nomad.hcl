@@ -6,9 +6,25 @@
 # Run from the repository root (the `file(...)` calls read the Prometheus, Loki, Promtail and
 # Grafana configuration from grafana/):
 #
-#   nomad var put nomad/jobs/shop-infrastructure postgres_password=... rabbitmq_password=... \
-#     grafana_admin_password=...
+#   nomad var put nomad/jobs/shop-infrastructure postgres_password=... \
+#     users_db_owner_password=... users_db_app_password=... \
+#     products_db_owner_password=... products_db_app_password=... \
+#     orders_db_owner_password=... orders_db_app_password=... \
+#     rabbitmq_admin_password=... rabbitmq_order_password=... \
+#     rabbitmq_notification_password=... rabbitmq_bridge_password=... \
+#     redis_password=... nats_password=... grafana_admin_password=...
 #   nomad job run nomad/infrastructure.nomad.hcl
+#
+# (The service passwords are the same values as in nomad/jobs/shop, where the services read
+# them; docs/deploy.md.)
+#
+# Hardening: every task runs with a read-only root file system (tmpfs where it must write), no
+# capabilities and no-new-privileges, with a memory limit. The UIs (RabbitMQ management,
+# Prometheus, Grafana, Jaeger) are published on the client's `loopback` host network only
+# (client configuration: host_network "loopback" { cidr = "127.0.0.1/32" }): reach them
+# through an SSH tunnel. Redis and NATS require a password; RabbitMQ has one user per service.
+# The observability group shares one network namespace (bridge mode): Grafana reaches
+# Prometheus, Loki and Jaeger on localhost, so none of those need a port on the node's address.
 #
 # Data lives in host volumes declared in the client's configuration (host_volume "shop-users-db"
 # { path = ... } and so on for each `volume` below).
@@ -16,6 +32,12 @@
 variable "datacenters" {
   type    = list(string)
   default = ["dc1"]
+}
+
+variable "nomad_alloc_dir" {
+  type        = string
+  default     = "/opt/nomad/data/alloc"
+  description = "The client's alloc dir (data_dir/alloc), whose task logs Promtail reads."
 }
 
 job "shop-infrastructure" {
@@ -54,21 +76,54 @@ job "shop-infrastructure" {
     task "users-db" {
       driver = "docker"
       config {
+        # Hardened: nothing written outside the task's directories and tmpfs, no
+        # capabilities, no privilege gain.
+        readonly_rootfs = true
+        cap_drop        = ["ALL"]
+        security_opt    = ["no-new-privileges"]
         image = "postgres:16-alpine"
         ports = ["users"]
+        # The role script runs once, when the data directory is first initialised.
+        volumes = ["local/initdb:/docker-entrypoint-initdb.d"]
+        mount {
+          type     = "tmpfs"
+          target   = "/var/run/postgresql"
+          readonly = false
+          tmpfs_options {
+            size = 16777216
+          }
+        }
+        mount {
+          type     = "tmpfs"
+          target   = "/tmp"
+          readonly = false
+          tmpfs_options {
+            size = 67108864
+          }
+        }
       }
       volume_mount {
         volume      = "users-db"
         destination = "/var/lib/postgresql/data"
       }
+      # The superuser is for operators; the service logs in as users_owner / users_app.
+      user = "postgres"
       env {
-        POSTGRES_USER = "shop"
+        POSTGRES_USER = "postgres"
         POSTGRES_DB   = "users"
       }
       template {
         destination = "secrets/postgres.env"
         env         = true
-        data        = "{{ with nomadVar \"nomad/jobs/shop-infrastructure\" }}POSTGRES_PASSWORD={{ .postgres_password }}{{ end }}"
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/shop-infrastructure" }}POSTGRES_PASSWORD={{ .postgres_password }}
+          DB_OWNER_PASSWORD={{ .users_db_owner_password }}
+          DB_APP_PASSWORD={{ .users_db_app_password }}{{ end }}
+        EOT
+      }
+      template {
+        destination = "local/initdb/roles.sh"
+        data        = file("deploy/postgres/roles.sh")
       }
       service {
         provider = "nomad"
@@ -89,21 +144,54 @@ job "shop-infrastructure" {
     task "products-db" {
       driver = "docker"
       config {
+        # Hardened: nothing written outside the task's directories and tmpfs, no
+        # capabilities, no privilege gain.
+        readonly_rootfs = true
+        cap_drop        = ["ALL"]
+        security_opt    = ["no-new-privileges"]
         image = "postgres:16-alpine"
         ports = ["products"]
+        # The role script runs once, when the data directory is first initialised.
+        volumes = ["local/initdb:/docker-entrypoint-initdb.d"]
+        mount {
+          type     = "tmpfs"
+          target   = "/var/run/postgresql"
+          readonly = false
+          tmpfs_options {
+            size = 16777216
+          }
+        }
+        mount {
+          type     = "tmpfs"
+          target   = "/tmp"
+          readonly = false
+          tmpfs_options {
+            size = 67108864
+          }
+        }
       }
       volume_mount {
         volume      = "products-db"
         destination = "/var/lib/postgresql/data"
       }
+      # The superuser is for operators; the service logs in as products_owner / products_app.
+      user = "postgres"
       env {
-        POSTGRES_USER = "shop"
+        POSTGRES_USER = "postgres"
         POSTGRES_DB   = "products"
       }
       template {
         destination = "secrets/postgres.env"
         env         = true
-        data        = "{{ with nomadVar \"nomad/jobs/shop-infrastructure\" }}POSTGRES_PASSWORD={{ .postgres_password }}{{ end }}"
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/shop-infrastructure" }}POSTGRES_PASSWORD={{ .postgres_password }}
+          DB_OWNER_PASSWORD={{ .products_db_owner_password }}
+          DB_APP_PASSWORD={{ .products_db_app_password }}{{ end }}
+        EOT
+      }
+      template {
+        destination = "local/initdb/roles.sh"
+        data        = file("deploy/postgres/roles.sh")
       }
       service {
         provider = "nomad"
@@ -124,21 +212,54 @@ job "shop-infrastructure" {
     task "orders-db" {
       driver = "docker"
       config {
+        # Hardened: nothing written outside the task's directories and tmpfs, no
+        # capabilities, no privilege gain.
+        readonly_rootfs = true
+        cap_drop        = ["ALL"]
+        security_opt    = ["no-new-privileges"]
         image = "postgres:16-alpine"
         ports = ["orders"]
+        # The role script runs once, when the data directory is first initialised.
+        volumes = ["local/initdb:/docker-entrypoint-initdb.d"]
+        mount {
+          type     = "tmpfs"
+          target   = "/var/run/postgresql"
+          readonly = false
+          tmpfs_options {
+            size = 16777216
+          }
+        }
+        mount {
+          type     = "tmpfs"
+          target   = "/tmp"
+          readonly = false
+          tmpfs_options {
+            size = 67108864
+          }
+        }
       }
       volume_mount {
         volume      = "orders-db"
         destination = "/var/lib/postgresql/data"
       }
+      # The superuser is for operators; the service logs in as orders_owner / orders_app.
+      user = "postgres"
       env {
-        POSTGRES_USER = "shop"
+        POSTGRES_USER = "postgres"
         POSTGRES_DB   = "orders"
       }
       template {
         destination = "secrets/postgres.env"
         env         = true
-        data        = "{{ with nomadVar \"nomad/jobs/shop-infrastructure\" }}POSTGRES_PASSWORD={{ .postgres_password }}{{ end }}"
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/shop-infrastructure" }}POSTGRES_PASSWORD={{ .postgres_password }}
+          DB_OWNER_PASSWORD={{ .orders_db_owner_password }}
+          DB_APP_PASSWORD={{ .orders_db_app_password }}{{ end }}
+        EOT
+      }
+      template {
+        destination = "local/initdb/roles.sh"
+        data        = file("deploy/postgres/roles.sh")
       }
       service {
         provider = "nomad"
@@ -163,8 +284,9 @@ job "shop-infrastructure" {
       port "redis-exporter" { to = 9121 }
       port "amqp" { to = 5672 }
       port "rabbitmq-management" {
-        static = 15672
-        to     = 15672
+        static       = 15672
+        to           = 15672
+        host_network = "loopback"
       }
       port "rabbitmq-metrics" { to = 15692 }
       port "nats" { to = 4222 }
@@ -174,14 +296,25 @@ job "shop-infrastructure" {
     task "redis" {
       driver = "docker"
       config {
+        # Hardened: nothing written outside the task's directories and tmpfs, no
+        # capabilities, no privilege gain.
+        readonly_rootfs = true
+        cap_drop        = ["ALL"]
+        security_opt    = ["no-new-privileges"]
         image = "redis:7-alpine"
         # A cache, not a store (see compose.yaml): nothing persisted, memory bounded, only
         # keys with a TTL evicted, soonest to expire first.
+        # The password comes from a rendered file, not the command line.
         args = [
-          "redis-server", "--appendonly", "no", "--save", "",
+          "redis-server", "/secrets/redis.conf", "--appendonly", "no", "--save", "",
           "--maxmemory", "256mb", "--maxmemory-policy", "volatile-ttl",
         ]
         ports = ["redis"]
+      }
+      user = "redis"
+      template {
+        destination = "secrets/redis.conf"
+        data        = "{{ with nomadVar \"nomad/jobs/shop-infrastructure\" }}requirepass {{ .redis_password }}{{ end }}"
       }
       service {
         provider = "nomad"
@@ -202,13 +335,18 @@ job "shop-infrastructure" {
     task "redis-exporter" {
       driver = "docker"
       config {
+        # Hardened: nothing written outside the task's directories and tmpfs, no
+        # capabilities, no privilege gain.
+        readonly_rootfs = true
+        cap_drop        = ["ALL"]
+        security_opt    = ["no-new-privileges"]
         image = "oliver006/redis_exporter:v1.62.0"
         ports = ["redis-exporter"]
       }
       template {
-        destination = "local/exporter.env"
+        destination = "secrets/exporter.env"
         env         = true
-        data        = "{{ range nomadService \"redis\" }}REDIS_ADDR=redis://{{ .Address }}:{{ .Port }}{{ end }}"
+        data        = "{{ range nomadService \"redis\" }}REDIS_ADDR=redis://{{ .Address }}:{{ .Port }}{{ end }}\n{{ with nomadVar \"nomad/jobs/shop-infrastructure\" }}REDIS_PASSWORD={{ .redis_password }}{{ end }}"
       }
       service {
         provider = "nomad"
@@ -230,16 +368,58 @@ job "shop-infrastructure" {
     task "rabbitmq" {
       driver = "docker"
       config {
+        # Hardened: nothing written outside the task's directories and tmpfs, no
+        # capabilities, no privilege gain.
+        readonly_rootfs = true
+        cap_drop        = ["ALL"]
+        security_opt    = ["no-new-privileges"]
         image    = "rabbitmq:3.13-management-alpine"
         hostname = "rabbitmq"
-        command  = "sh"
-        args     = ["-c", "rabbitmq-plugins enable --offline rabbitmq_management rabbitmq_prometheus && exec rabbitmq-server"]
-        ports    = ["amqp", "rabbitmq-management", "rabbitmq-metrics"]
+        # The users (one per service, an administrator for the UI) are rendered into a
+        # definitions file the broker loads (deploy/rabbitmq): no default or shared user.
+        command = "sh"
+        args    = ["-c", "sh /local/render-definitions.sh /tmp/rabbitmq/definitions.json && rabbitmq-plugins enable --offline rabbitmq_management rabbitmq_prometheus && exec rabbitmq-server"]
+        ports   = ["amqp", "rabbitmq-management", "rabbitmq-metrics"]
+        volumes = ["local/shop.conf:/etc/rabbitmq/conf.d/20-shop.conf"]
+        mount {
+          type     = "tmpfs"
+          target   = "/tmp"
+          readonly = false
+          tmpfs_options {
+            size = 16777216
+          }
+        }
+        # The node's state (as before, not kept across restarts of the task).
+        mount {
+          type     = "tmpfs"
+          target   = "/var/lib/rabbitmq"
+          readonly = false
+          tmpfs_options {
+            size = 268435456
+          }
+        }
+      }
+      user = "rabbitmq"
+      env {
+        RABBITMQ_ENABLED_PLUGINS_FILE = "/var/lib/rabbitmq/enabled_plugins"
       }
       template {
         destination = "secrets/rabbitmq.env"
         env         = true
-        data        = "RABBITMQ_DEFAULT_USER=shop\n{{ with nomadVar \"nomad/jobs/shop-infrastructure\" }}RABBITMQ_DEFAULT_PASS={{ .rabbitmq_password }}{{ end }}"
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/shop-infrastructure" }}RABBITMQ_ADMIN_PASSWORD={{ .rabbitmq_admin_password }}
+          RABBITMQ_ORDER_PASSWORD={{ .rabbitmq_order_password }}
+          RABBITMQ_NOTIFICATION_PASSWORD={{ .rabbitmq_notification_password }}
+          RABBITMQ_BRIDGE_PASSWORD={{ .rabbitmq_bridge_password }}{{ end }}
+        EOT
+      }
+      template {
+        destination = "local/render-definitions.sh"
+        data        = file("deploy/rabbitmq/render-definitions.sh")
+      }
+      template {
+        destination = "local/shop.conf"
+        data        = file("deploy/rabbitmq/shop.conf")
       }
       service {
         provider = "nomad"
@@ -264,16 +444,26 @@ job "shop-infrastructure" {
       }
       resources {
         cpu    = 500
-        memory = 512
+        memory = 768 # the tmpfs above counts against it
       }
     }
 
     task "nats" {
       driver = "docker"
       config {
+        # Hardened: nothing written outside the task's directories and tmpfs, no
+        # capabilities, no privilege gain.
+        readonly_rootfs = true
+        cap_drop        = ["ALL"]
+        security_opt    = ["no-new-privileges"]
         image = "nats:2.10-alpine"
-        args  = ["--jetstream", "--store_dir", "/alloc/data/nats", "--http_port", "8222"]
+        # Clients authenticate as `shop`; the password comes from a rendered file.
+        args  = ["--jetstream", "--store_dir", "/alloc/data/nats", "--http_port", "8222", "--config", "/secrets/nats.conf"]
         ports = ["nats", "nats-monitor"]
+      }
+      template {
+        destination = "secrets/nats.conf"
+        data        = "{{ with nomadVar \"nomad/jobs/shop-infrastructure\" }}authorization { user: shop, password: \"{{ .nats_password }}\" }{{ end }}"
       }
       service {
         provider = "nomad"
@@ -295,34 +485,51 @@ job "shop-infrastructure" {
   }
 
   group "observability" {
+    # One network namespace for the group: Grafana and Promtail reach Prometheus, Loki and
+    # Jaeger on localhost. Only Jaeger's OTLP port is on the node's address (the services
+    # export to it); everything else on the loopback host network.
     network {
+      mode = "bridge"
       port "prometheus" {
-        static = 9090
-        to     = 9090
+        static       = 9090
+        to           = 9090
+        host_network = "loopback"
       }
-      port "loki" { to = 3100 }
+      port "loki" {
+        to           = 3100
+        host_network = "loopback"
+      }
       port "grafana" {
-        static = 3000
-        to     = 3000
+        static       = 3000
+        to           = 3000
+        host_network = "loopback"
       }
       port "jaeger-ui" {
-        static = 16686
-        to     = 16686
+        static       = 16686
+        to           = 16686
+        host_network = "loopback"
       }
       port "jaeger-otlp" { to = 4318 }
-      port "jaeger-admin" { to = 14269 }
+      port "jaeger-admin" {
+        to           = 14269
+        host_network = "loopback"
+      }
     }
 
     task "prometheus" {
       driver = "docker"
       config {
+        # Hardened: nothing written outside the task's directories and tmpfs, no
+        # capabilities, no privilege gain.
+        readonly_rootfs = true
+        cap_drop        = ["ALL"]
+        security_opt    = ["no-new-privileges"]
         image = "prom/prometheus:v2.54.1"
         args = [
           "--config.file=/local/prometheus.yml",
           "--storage.tsdb.path=/alloc/data/prometheus",
           "--storage.tsdb.retention.time=7d",
         ]
-        ports = ["prometheus"]
       }
       template {
         destination = "local/prometheus.yml"
@@ -392,9 +599,30 @@ job "shop-infrastructure" {
     task "loki" {
       driver = "docker"
       config {
+        # Hardened: nothing written outside the task's directories and tmpfs, no
+        # capabilities, no privilege gain.
+        readonly_rootfs = true
+        cap_drop        = ["ALL"]
+        security_opt    = ["no-new-privileges"]
         image = "grafana/loki:3.1.1"
         args  = ["-config.file=/local/loki.yaml"]
-        ports = ["loki"]
+        # Loki's data (not kept across restarts of the task, as before).
+        mount {
+          type     = "tmpfs"
+          target   = "/loki"
+          readonly = false
+          tmpfs_options {
+            size = 536870912
+          }
+        }
+        mount {
+          type     = "tmpfs"
+          target   = "/tmp"
+          readonly = false
+          tmpfs_options {
+            size = 16777216
+          }
+        }
       }
       template {
         destination = "local/loki.yaml"
@@ -413,22 +641,33 @@ job "shop-infrastructure" {
       }
       resources {
         cpu    = 200
-        memory = 256
+        memory = 1024 # the tmpfs above counts against it
       }
     }
 
-    # Reads the node's containers through the Docker socket, as under compose; it needs the
-    # docker driver's `volumes { enabled = true }` in the client configuration.
+    # Reads the task logs Nomad writes under the client's alloc dir, read-only (no Docker
+    # socket); the host path needs the docker driver's `volumes { enabled = true }`.
     task "promtail" {
       driver = "docker"
       config {
+        # Hardened: nothing written outside the task's directories and tmpfs, no
+        # capabilities, no privilege gain.
+        readonly_rootfs = true
+        cap_drop        = ["ALL"]
+        security_opt    = ["no-new-privileges"]
         image   = "grafana/promtail:3.1.1"
         args    = ["-config.file=/local/promtail.yaml"]
-        volumes = ["/var/run/docker.sock:/var/run/docker.sock:ro"]
+        volumes = ["${var.nomad_alloc_dir}:/nomad/alloc:ro"]
+        # Read positions, kept across restarts of the task.
+        mount {
+          type   = "bind"
+          source = "../alloc/data"
+          target = "/var/lib/promtail"
+        }
       }
       template {
         destination = "local/promtail.yaml"
-        data        = file("grafana/promtail/promtail.yaml")
+        data        = replace(file("grafana/promtail/promtail.yaml"), "http://loki:3100", "http://127.0.0.1:3100")
       }
       resources {
         cpu    = 100
@@ -439,8 +678,20 @@ job "shop-infrastructure" {
     task "jaeger" {
       driver = "docker"
       config {
+        # Hardened: nothing written outside the task's directories and tmpfs, no
+        # capabilities, no privilege gain.
+        readonly_rootfs = true
+        cap_drop        = ["ALL"]
+        security_opt    = ["no-new-privileges"]
         image = "jaegertracing/all-in-one:1.60"
-        ports = ["jaeger-ui", "jaeger-otlp", "jaeger-admin"]
+        mount {
+          type     = "tmpfs"
+          target   = "/tmp"
+          readonly = false
+          tmpfs_options {
+            size = 16777216
+          }
+        }
       }
       env {
         COLLECTOR_OTLP_ENABLED = "true"
@@ -471,8 +722,29 @@ job "shop-infrastructure" {
     task "grafana" {
       driver = "docker"
       config {
+        # Hardened: nothing written outside the task's directories and tmpfs, no
+        # capabilities, no privilege gain.
+        readonly_rootfs = true
+        cap_drop        = ["ALL"]
+        security_opt    = ["no-new-privileges"]
         image = "grafana/grafana:11.2.0"
-        ports = ["grafana"]
+        # Grafana's own state: everything it shows is provisioned from files.
+        mount {
+          type     = "tmpfs"
+          target   = "/var/lib/grafana"
+          readonly = false
+          tmpfs_options {
+            size = 67108864
+          }
+        }
+        mount {
+          type     = "tmpfs"
+          target   = "/tmp"
+          readonly = false
+          tmpfs_options {
+            size = 16777216
+          }
+        }
         volumes = [
           "local/provisioning:/etc/grafana/provisioning",
           "local/dashboards:/var/lib/grafana/dashboards",
@@ -483,10 +755,10 @@ job "shop-infrastructure" {
         env         = true
         data        = "GF_SECURITY_ADMIN_USER=admin\nGF_USERS_ALLOW_SIGN_UP=false\n{{ with nomadVar \"nomad/jobs/shop-infrastructure\" }}GF_SECURITY_ADMIN_PASSWORD={{ .grafana_admin_password }}{{ end }}"
       }
-      # Same provisioning as compose; the data source URLs point at the Nomad services.
+      # Same provisioning as compose; the data sources are on the group's localhost.
       template {
         destination = "local/provisioning/datasources/datasources.yaml"
-        data        = replace(replace(replace(file("grafana/provisioning/datasources/datasources.yaml"), "http://prometheus:9090", "{{ range nomadService \"prometheus\" }}http://{{ .Address }}:{{ .Port }}{{ end }}"), "http://loki:3100", "{{ range nomadService \"loki\" }}http://{{ .Address }}:{{ .Port }}{{ end }}"), "http://jaeger:16686", "{{ range nomadService \"jaeger-ui\" }}http://{{ .Address }}:{{ .Port }}{{ end }}")
+        data        = replace(replace(replace(file("grafana/provisioning/datasources/datasources.yaml"), "http://prometheus:9090", "http://127.0.0.1:9090"), "http://loki:3100", "http://127.0.0.1:3100"), "http://jaeger:16686", "http://127.0.0.1:16686")
       }
       template {
         destination = "local/provisioning/dashboards/dashboards.yaml"

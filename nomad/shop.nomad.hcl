@@ -1,9 +1,19 @@
 # The shop's services and the event bridge on Nomad, found through Nomad's native service
 # discovery (provider = "nomad"; no Consul). Run after nomad/infrastructure.nomad.hcl:
 #
-#   nomad var put nomad/jobs/shop postgres_password=... rabbitmq_password=... \
+#   nomad var put nomad/jobs/shop \
+#     users_db_owner_password=... users_db_app_password=... \
+#     products_db_owner_password=... products_db_app_password=... \
+#     orders_db_owner_password=... orders_db_app_password=... \
+#     rabbitmq_order_password=... rabbitmq_notification_password=... \
+#     rabbitmq_bridge_password=... redis_password=... nats_password=... \
 #     jwt_secret=... service_token=... bootstrap_admin_username=admin bootstrap_admin_password=... \
 #     storefront_csrf_secret=...
+#
+# Each service connects with credentials of its own: its database's <db>_owner role (migrations
+# run at start; once DATABASE_MIGRATION_URL is available the service runs as <db>_app and
+# migrates as <db>_owner), its own RabbitMQ user, and the Redis and NATS passwords. The
+# passwords are the ones nomad/jobs/shop-infrastructure gives the databases and brokers.
 #   nomad job run nomad/shop.nomad.hcl
 #
 # Images: `nix build .#image-<binary>` and `docker load < result` on every client (or push them
@@ -58,11 +68,11 @@ variable "services" {
       memory      = 256
       environment = <<-EOT
         DB_CREATE_DATABASE=false
-        {{ range nomadService "users-db" }}DATABASE_URL=postgres://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .postgres_password }}{{ end }}@{{ .Address }}:{{ .Port }}/users{{ end }}
+        {{ range nomadService "users-db" }}DATABASE_URL=postgres://users_owner:{{ with nomadVar "nomad/jobs/shop" }}{{ .users_db_owner_password }}{{ end }}@{{ .Address }}:{{ .Port }}/users{{ end }}
         {{ with nomadVar "nomad/jobs/shop" }}JWT_SECRET={{ .jwt_secret }}
         BOOTSTRAP_ADMIN_USERNAME={{ .bootstrap_admin_username }}
         BOOTSTRAP_ADMIN_PASSWORD={{ .bootstrap_admin_password }}{{ end }}
-        {{ range nomadService "redis" }}REDIS_URL=redis://{{ .Address }}:{{ .Port }}{{ end }}
+        {{ range nomadService "redis" }}REDIS_URL=redis://:{{ with nomadVar "nomad/jobs/shop" }}{{ .redis_password }}{{ end }}@{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
         TRUSTED_PROXIES={{ range nomadService "gateway" }}{{ .Address }},{{ end }}
       EOT
@@ -75,8 +85,8 @@ variable "services" {
       memory      = 128
       environment = <<-EOT
         DB_CREATE_DATABASE=false
-        {{ range nomadService "products-db" }}DATABASE_URL=postgres://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .postgres_password }}{{ end }}@{{ .Address }}:{{ .Port }}/products{{ end }}
-        {{ range nomadService "redis" }}REDIS_URL=redis://{{ .Address }}:{{ .Port }}{{ end }}
+        {{ range nomadService "products-db" }}DATABASE_URL=postgres://products_owner:{{ with nomadVar "nomad/jobs/shop" }}{{ .products_db_owner_password }}{{ end }}@{{ .Address }}:{{ .Port }}/products{{ end }}
+        {{ range nomadService "redis" }}REDIS_URL=redis://:{{ with nomadVar "nomad/jobs/shop" }}{{ .redis_password }}{{ end }}@{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "user-service" }}USER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
         {{ with nomadVar "nomad/jobs/shop" }}SERVICE_TOKEN={{ .service_token }}{{ end }}
         {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
@@ -91,10 +101,10 @@ variable "services" {
       memory      = 128
       environment = <<-EOT
         DB_CREATE_DATABASE=false
-        {{ range nomadService "orders-db" }}DATABASE_URL=postgres://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .postgres_password }}{{ end }}@{{ .Address }}:{{ .Port }}/orders{{ end }}
+        {{ range nomadService "orders-db" }}DATABASE_URL=postgres://orders_owner:{{ with nomadVar "nomad/jobs/shop" }}{{ .orders_db_owner_password }}{{ end }}@{{ .Address }}:{{ .Port }}/orders{{ end }}
         {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "user-service" }}USER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "product-service" }}PRODUCT_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
-        {{ range nomadService "rabbitmq" }}AMQP_URL=amqp://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .rabbitmq_password }}{{ end }}@{{ .Address }}:{{ .Port }}/%2f{{ end }}
+        {{ range nomadService "rabbitmq" }}AMQP_URL=amqp://shop-order:{{ with nomadVar "nomad/jobs/shop" }}{{ .rabbitmq_order_password }}{{ end }}@{{ .Address }}:{{ .Port }}/%2f{{ end }}
         {{ with nomadVar "nomad/jobs/shop" }}SERVICE_TOKEN={{ .service_token }}{{ end }}
         {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
         TRUSTED_PROXIES={{ range nomadService "gateway" }}{{ .Address }},{{ end }}
@@ -110,7 +120,7 @@ variable "services" {
       environment = <<-EOT
         NOTIFY_CHANNELS=log
         NOTIFY_ROUTING_KEYS=order.created,order.status_changed
-        {{ range nomadService "rabbitmq" }}AMQP_URL=amqp://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .rabbitmq_password }}{{ end }}@{{ .Address }}:{{ .Port }}/%2f{{ end }}
+        {{ range nomadService "rabbitmq" }}AMQP_URL=amqp://shop-notification:{{ with nomadVar "nomad/jobs/shop" }}{{ .rabbitmq_notification_password }}{{ end }}@{{ .Address }}:{{ .Port }}/%2f{{ end }}
         {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
       EOT
     }
@@ -122,8 +132,8 @@ variable "services" {
       cpu         = 100
       memory      = 96
       environment = <<-EOT
-        {{ range nomadService "rabbitmq" }}AMQP_URL=amqp://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .rabbitmq_password }}{{ end }}@{{ .Address }}:{{ .Port }}/%2f{{ end }}
-        {{ range nomadService "nats" }}NATS_URL=nats://{{ .Address }}:{{ .Port }}{{ end }}
+        {{ range nomadService "rabbitmq" }}AMQP_URL=amqp://shop-bridge:{{ with nomadVar "nomad/jobs/shop" }}{{ .rabbitmq_bridge_password }}{{ end }}@{{ .Address }}:{{ .Port }}/%2f{{ end }}
+        {{ range nomadService "nats" }}NATS_URL=nats://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .nats_password }}{{ end }}@{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
       EOT
     }
@@ -141,7 +151,7 @@ variable "services" {
         {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "user-service" }}USER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "product-service" }}PRODUCT_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "order-service" }}ORDER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
-        {{ range nomadService "nats" }}NATS_URL=nats://{{ .Address }}:{{ .Port }}{{ end }}
+        {{ range nomadService "nats" }}NATS_URL=nats://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .nats_password }}{{ end }}@{{ .Address }}:{{ .Port }}{{ end }}
         {{ with nomadVar "nomad/jobs/shop" }}STOREFRONT_CSRF_SECRET={{ .storefront_csrf_secret }}{{ end }}
         {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
         TRUSTED_PROXIES={{ range nomadService "gateway" }}{{ .Address }},{{ end }}
@@ -234,6 +244,18 @@ job "shop" {
           config {
             image = "shop/${group.key}:${var.version}"
             ports = ["http"]
+            # Hardened: a read-only root file system, no capabilities, no privilege gain.
+            readonly_rootfs = true
+            cap_drop        = ["ALL"]
+            security_opt    = ["no-new-privileges"]
+            mount {
+              type     = "tmpfs"
+              target   = "/tmp"
+              readonly = false
+              tmpfs_options {
+                size = 16777216
+              }
+            }
           }
 
           env {

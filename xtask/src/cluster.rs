@@ -1,7 +1,8 @@
 //! `cargo xtask cluster [--replicas N] [--port P]` (also `cargo xtask up --replicas N`): the
 //! production shape on one machine. N replicas of every service (default 2), each on a port of
 //! its own, in the production profile, behind the real Traefik with the repository's routes on
-//! one public port (8080 unless `--port`). Secrets are generated on first use into
+//! one public HTTPS port (8080 unless `--port`; a self-signed certificate generated into
+//! `.cluster/tls/` on first use, its CA in `.cluster/tls/ca.pem`). Secrets are generated on first use into
 //! `.cluster/secrets.env` (git-ignored) and reused afterwards; the admin's credentials are
 //! printed. The cluster has databases, queues, a stream and cache keys of its own, so it can
 //! run beside `cargo xtask up`.
@@ -11,7 +12,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use gateway::{Backend, Gateway};
+use gateway::{Backend, Gateway, LocalTls};
 use tokio::process::Command;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -222,11 +223,14 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
                 .collect(),
         })
         .collect();
+    // The gateway's certificate, generated on first use beside the secrets (git-ignored).
+    let tls = LocalTls::load_or_create(&root.join(".cluster/tls"))?;
     let gateway = Gateway::start(
         &root.join(".cluster/gateway"),
         options.port,
         &backends,
         Duration::from_secs(1),
+        &tls,
     )
     .await?;
 
@@ -264,8 +268,9 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
             .map_or("", |(_, value)| value.as_str())
     };
     println!(
-        "cluster: gateway (the only public entry point) {}",
-        gateway.url
+        "cluster: gateway (the only public entry point, HTTPS) {}; its CA: .cluster/tls/ca.pem \
+         (e.g. curl --cacert .cluster/tls/ca.pem); plain HTTP {} only redirects",
+        gateway.url, gateway.redirect_url
     );
     println!(
         "cluster: gateway dashboard API (loopback) {}/api/http/services",

@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
+use test_support::nats_server::PrivateNats;
+
 use crate::harness::{
-    Publisher, TestBridge, assert_exactly_once_in_order, read_stream, stream_count,
+    BROKER, Names, Publisher, TestBridge, assert_exactly_once_in_order, read_stream, stream_count,
 };
 
 #[tokio::test]
@@ -107,4 +109,20 @@ async fn shutdown_finishes_the_deliveries_in_hand_and_leaves_the_rest_queued() {
     .await;
     let messages = read_stream(&js, &bridge.names.stream).await;
     assert_exactly_once_in_order(&messages, &bridge.names.prefix, &published);
+}
+
+/// NATS with a password, as compose and Nomad run it: the credentials in `NATS_URL` (user and
+/// percent-encoded password) reach the server, so the bridge connects and reports NATS up.
+#[tokio::test]
+async fn the_bridge_authenticates_with_the_credentials_in_its_nats_url() {
+    let nats = PrivateNats::start_with_password("bridge", "pa:ss@word").await;
+    let url = format!("nats://bridge:pa%3Ass%40word@127.0.0.1:{}", nats.port);
+    // `start_with` waits until /health says every broker is up.
+    let bridge = TestBridge::start_with(Names::unique(), BROKER, &url, &[]).await;
+    let (_, health) = bridge.health().await;
+    assert_eq!(health["dependencies"]["nats"]["status"], "up", "{health}");
+    assert_eq!(
+        health["dependencies"]["jetstream"]["status"], "up",
+        "{health}"
+    );
 }

@@ -14,6 +14,7 @@ use service_runtime::service_auth::RequireServiceToken;
 use crate::cache::ProductCache;
 use crate::config::ProductServiceConfig;
 use crate::list_cache::ListCache;
+use crate::local_copy::LocalCopies;
 use crate::metrics::ProductMetrics;
 use crate::repository::ProductsRepository;
 use crate::reservations::{ReservationLedger, SweepSchedule, run_sweeper};
@@ -57,6 +58,10 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
             key_prefix.clone(),
             Duration::from_secs(config.cache.product_cache_ttl_secs),
             product_metrics.clone(),
+        ),
+        local: LocalCopies::new(
+            Duration::from_millis(config.cache.product_local_copy_ms),
+            config.cache.product_local_copy_capacity,
         ),
         pages: ListCache::new(
             redis.clone(),

@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use redis::{self, Script};
 use service_runtime::redis::{Redis, RedisError};
 use tokio::sync::Notify;
@@ -129,7 +130,7 @@ impl ProductCache {
     }
 
     /// The cached JSON of product `id`, or `None` on a miss (or when the cache cannot be used).
-    pub async fn get(&self, id: i64) -> Option<Vec<u8>> {
+    pub async fn get(&self, id: i64) -> Option<Bytes> {
         if !self.usable_for(id).await {
             self.metrics.cache_miss();
             return None;
@@ -139,10 +140,10 @@ impl ProductCache {
             .query::<Option<Vec<u8>>>(redis::cmd("GET").arg(self.key(id)))
             .await
         {
-            Ok(Some(value)) => match entry_payload(&value) {
-                Some(payload) => {
+            Ok(Some(value)) => match payload_start(&value) {
+                Some(start) => {
                     self.metrics.cache_hit();
-                    Some(payload.to_vec())
+                    Some(Bytes::from(value).slice(start..))
                 }
                 None => {
                     self.metrics.cache_miss();
@@ -282,18 +283,24 @@ impl ProductCache {
     }
 }
 
-/// The product JSON of a cache value, or `None` for a tombstone or a value not in our format.
-fn entry_payload(value: &[u8]) -> Option<&[u8]> {
+/// Where the product JSON of a cache value starts, or `None` for a tombstone or a value not in
+/// our format.
+fn payload_start(value: &[u8]) -> Option<usize> {
     let bar = value.iter().position(|byte| *byte == b'|')?;
-    let (version, rest) = value.split_at(bar);
-    std::str::from_utf8(version).ok()?.parse::<i64>().ok()?;
-    let payload = &rest[1..];
-    (!payload.is_empty()).then_some(payload)
+    std::str::from_utf8(&value[..bar])
+        .ok()?
+        .parse::<i64>()
+        .ok()?;
+    (bar + 1 < value.len()).then_some(bar + 1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry_payload(value: &[u8]) -> Option<&[u8]> {
+        payload_start(value).map(|start| &value[start..])
+    }
 
     #[test]
     fn values_are_version_bar_payload() {

@@ -22,6 +22,14 @@ service_runtime::settings_section! {
         /// Put before every cache key (`product:{id}`, …), to share one Redis between
         /// deployments; tests use one per service.
         pub cache_key_prefix: String = String::new();
+        /// How long a replica serves its own copy of a product read from Redis or PostgreSQL
+        /// (milliseconds; 0 = always ask Redis). Every product write waits this long before it
+        /// returns, so no replica serves a value older than a returned write.
+        #[range(0..=1000)]
+        pub product_local_copy_ms: u64 = 10;
+        /// Most products a replica keeps a local copy of at once.
+        #[range(1..)]
+        pub product_local_copy_capacity: usize = 10_000;
     }
 }
 

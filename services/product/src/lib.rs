@@ -20,6 +20,7 @@ pub mod domain;
 pub mod error;
 pub mod incarnation;
 pub mod list_cache;
+pub mod local_copy;
 pub mod metrics;
 pub mod repository;
 pub mod reservations;

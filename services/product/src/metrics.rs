@@ -18,6 +18,7 @@ struct OutcomeLabels {
 #[derive(Debug, Clone, Default)]
 pub struct ProductMetrics {
     cache_hits: Counter,
+    local_copy_hits: Counter,
     cache_misses: Counter,
     cache_errors: Family<ErrorLabels, Counter>,
     list_cache_hits: Counter,
@@ -34,6 +35,11 @@ impl ProductMetrics {
             "product_cache_hits",
             "GET /products/{id} answered from Redis",
             this.cache_hits.clone(),
+        );
+        metrics.register(
+            "product_local_copy_hits",
+            "GET /products/{id} answered from this replica's copy (at most PRODUCT_LOCAL_COPY_MS old)",
+            this.local_copy_hits.clone(),
         );
         metrics.register(
             "product_cache_misses",
@@ -71,6 +77,10 @@ impl ProductMetrics {
             this.reservations_swept.clone(),
         );
         this
+    }
+
+    pub fn local_copy_hit(&self) {
+        self.local_copy_hits.inc();
     }
 
     pub fn cache_hit(&self) {

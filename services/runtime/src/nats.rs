@@ -58,7 +58,16 @@ pub async fn connect(config: &NatsConfig, name: &str) -> Result<Client, async_na
         .map_err(|error| {
             async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::ServerParse, error)
         })?;
-    ConnectOptions::new()
+    // async-nats parses `nats://user:password@host` but does not send what it parsed: pass the
+    // credentials of the first URL that carries some explicitly.
+    let options = match urls.iter().find(|url| url.has_user_pass()) {
+        Some(url) => ConnectOptions::with_user_and_password(
+            decoded(url.username().unwrap_or_default()),
+            decoded(url.password().unwrap_or_default()),
+        ),
+        None => ConnectOptions::new(),
+    };
+    options
         .name(name)
         .connection_timeout(config.timeout())
         .request_timeout(Some(config.timeout()))
@@ -71,6 +80,13 @@ pub async fn connect(config: &NatsConfig, name: &str) -> Result<Client, async_na
         })
         .connect(urls)
         .await
+}
+
+/// A URL's user or password as typed, before percent-encoding.
+fn decoded(part: &str) -> String {
+    percent_encoding::percent_decode_str(part)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn log_event(link: &str, event: &Event) {

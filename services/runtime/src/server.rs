@@ -101,8 +101,8 @@ impl Handler for Observe {
             span.record("otel.status_code", "ERROR");
         }
         let labels = HttpLabels {
-            method: method.to_owned(),
-            route: route.to_owned(),
+            method,
+            route,
             status: status.as_u16(),
         };
         self.metrics.http.requests.get_or_create(&labels).inc();

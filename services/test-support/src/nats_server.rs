@@ -12,17 +12,29 @@ use tokio::process::{Child, Command};
 pub struct PrivateNats {
     pub port: u16,
     store: PathBuf,
+    /// `--user` and `--pass`, when the server requires them.
+    credentials: Option<(String, String)>,
     child: Option<Child>,
 }
 
 impl PrivateNats {
     pub async fn start() -> Self {
+        Self::launch(None).await
+    }
+
+    /// A server that accepts only `user` with `password`, as deployments run it.
+    pub async fn start_with_password(user: &str, password: &str) -> Self {
+        Self::launch(Some((user.to_owned(), password.to_owned()))).await
+    }
+
+    async fn launch(credentials: Option<(String, String)>) -> Self {
         let port = crate::free_port();
         let store =
             std::env::temp_dir().join(format!("test-nats-{}", uuid::Uuid::new_v4().simple()));
         let mut server = Self {
             port,
             store,
+            credentials,
             child: None,
         };
         server.restart().await;
@@ -36,7 +48,8 @@ impl PrivateNats {
     /// Starts the server (again, with the same port and store) and waits until it answers.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let child = Command::new(nats_server_binary())
+        let mut command = Command::new(nats_server_binary());
+        command
             .args([
                 "-a",
                 "127.0.0.1",
@@ -45,7 +58,11 @@ impl PrivateNats {
                 "-js",
                 "-sd",
             ])
-            .arg(&self.store)
+            .arg(&self.store);
+        if let Some((user, password)) = &self.credentials {
+            command.args(["--user", user, "--pass", password]);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)

@@ -2,19 +2,16 @@
 //! reachable, every replica serves fresh data, and per-client limits see the real client.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use test_support::webhook_sink::WebhookSink;
 
-use crate::harness::{Cluster, Role};
+use crate::harness::{Cluster, Role, https_client_builder};
 
 /// A client whose connections leave from `source` (any 127/8 address works on loopback).
-fn client_from(source: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
+fn client_from(cluster: &Cluster, source: &str) -> reqwest::Client {
+    https_client_builder(&cluster.tls)
         .local_address(source.parse::<IpAddr>().expect("loopback address"))
-        .timeout(Duration::from_secs(30))
         .build()
         .expect("client")
 }
@@ -186,8 +183,8 @@ async fn clients_behind_the_gateway_are_throttled_by_their_own_address() {
     let sink = WebhookSink::start().await;
     let cluster = Cluster::start(&sink.url).await;
     let (username, _) = cluster.customer().await;
-    let guesser = client_from("127.0.0.2");
-    let neighbour = client_from("127.0.0.3");
+    let guesser = client_from(&cluster, "127.0.0.2");
+    let neighbour = client_from(&cluster, "127.0.0.3");
 
     // Failures from one address until every replica refuses it (bounded: the per-address
     // limit is 5 failures, and at worst each replica counts its own).
@@ -254,7 +251,7 @@ async fn the_gateway_rate_limits_credential_endpoints_per_client() {
     let _serial = crate::harness::SERIAL.lock().await;
     let sink = WebhookSink::start().await;
     let cluster = Cluster::start(&sink.url).await;
-    let flooder = client_from("127.0.0.4");
+    let flooder = client_from(&cluster, "127.0.0.4");
     let mut limited = 0;
     for _ in 0..40 {
         let response = flooder
@@ -274,7 +271,7 @@ async fn the_gateway_rate_limits_credential_endpoints_per_client() {
         "only {limited} of 40 registrations were rate limited"
     );
     // Another address still gets through.
-    let response = client_from("127.0.0.5")
+    let response = client_from(&cluster, "127.0.0.5")
         .post(cluster.url("/register"))
         .json(&json!({"username": "x", "password": "short"}))
         .send()
@@ -292,7 +289,7 @@ async fn failed_logins_spread_over_both_replicas_lock_the_account_at_the_limit()
     // Five wrong passwords (LOGIN_MAX_FAILURES), each from another address so that only the
     // username's count can lock; round robin spreads them over both user replicas.
     for n in 11..16 {
-        let status = client_from(&format!("127.0.0.{n}"))
+        let status = client_from(&cluster, &format!("127.0.0.{n}"))
             .post(cluster.url("/login"))
             .json(&json!({"username": username, "password": "wrong-password"}))
             .send()
@@ -303,7 +300,7 @@ async fn failed_logins_spread_over_both_replicas_lock_the_account_at_the_limit()
     }
     // The right password now, on either replica, from yet another address: locked.
     for n in 16..18 {
-        let status = client_from(&format!("127.0.0.{n}"))
+        let status = client_from(&cluster, &format!("127.0.0.{n}"))
             .post(cluster.url("/login"))
             .json(&json!({"username": username, "password": "customer-password"}))
             .send()

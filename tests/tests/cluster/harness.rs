@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use gateway::{Backend, Gateway};
+use gateway::{Backend, Gateway, LocalTls};
 use serde_json::Value;
 use test_support::{REDIS_URL, TestDatabase, broker::BROKER_URL, free_port, wait_until};
 use tokio::process::{Child, Command};
@@ -126,7 +126,9 @@ pub struct Cluster {
     pub gateway: Gateway,
     pub replicas: Vec<Replica>,
     pub identity: Identity,
+    /// Trusts only [`Cluster::tls`]'s CA.
     pub client: reqwest::Client,
+    pub tls: LocalTls,
     _databases: Vec<TestDatabase>,
     config_dir: PathBuf,
 }
@@ -158,7 +160,9 @@ impl Cluster {
             })
             .collect();
         let config_dir = std::env::temp_dir().join(format!("test-gateway-{}", identity.id));
-        let gateway = Gateway::start(&config_dir, 0, &backends, HEALTH_INTERVAL)
+        // A certificate of the cluster's own, generated as `cargo xtask cluster` does.
+        let tls = LocalTls::load_or_create(&config_dir.join("tls")).expect("local certificate");
+        let gateway = Gateway::start(&config_dir, 0, &backends, HEALTH_INTERVAL, &tls)
             .await
             .expect("traefik starts");
         let mut replicas = Vec::new();
@@ -179,7 +183,8 @@ impl Cluster {
             gateway,
             replicas,
             identity,
-            client: test_support::http_client(),
+            client: https_client_builder(&tls).build().expect("HTTPS client"),
+            tls,
             _databases: databases,
             config_dir,
         };
@@ -281,6 +286,17 @@ impl Cluster {
         let body: Value = response.json().await.expect("product JSON");
         body["id"].as_i64().expect("product id")
     }
+}
+
+/// A client trusting only the cluster's CA: a request through the gateway succeeds only if it
+/// served the certificate that CA signed.
+pub fn https_client_builder(tls: &LocalTls) -> reqwest::ClientBuilder {
+    test_support::init();
+    let ca = reqwest::Certificate::from_pem(tls.ca_pem.as_bytes()).expect("the CA is PEM");
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .tls_certs_only([ca])
 }
 
 impl Drop for Cluster {

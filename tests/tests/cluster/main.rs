@@ -1,16 +1,19 @@
 //! The production shape on one machine: two replicas of every service, each a process of its
 //! own in the production profile, behind the real Traefik loading the repository's gateway
-//! routes (`gateway/traefik/routes.yml`). Every client request goes through the gateway.
+//! routes (`gateway/traefik/routes.yml`). Every client request goes through the gateway, over
+//! HTTPS with a certificate generated for the cluster.
 //!
 //! - [`harness`]: starts the cluster; replicas are this binary re-run on [`serve_replica`].
 //! - [`edge`]: what the gateway exposes and what it hides; client addresses and throttling.
 //! - [`events`]: two relays and two bridges store every event once, in order per order.
 //! - [`replica_loss`]: `kill -9` of one replica of each service loses no order or event.
+//! - [`tls`]: the gateway serves HTTPS with the local certificate; plain HTTP redirects.
 
 mod edge;
 mod events;
 mod harness;
 mod replica_loss;
+mod tls;
 
 use harness::{ROLE_VAR, Role};
 use service_runtime::config::ServiceConfig;

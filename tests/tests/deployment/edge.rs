@@ -1,10 +1,11 @@
 //! The gateway as compose and Nomad deploy it: the same Traefik release as the tests run, the
-//! routes file written once and mounted unchanged, discovery the only difference, and no
-//! Docker socket in the gateway. (What the routes expose is tested live: `tests/cluster`.)
+//! routes file written once and mounted unchanged, discovery the only difference, no Docker
+//! socket in the gateway, and TLS on the public entry point with plain HTTP only redirecting.
+//! (What the routes expose, and the local certificate, are tested live: `tests/cluster`.)
 
 use serde_norway::Value;
 
-use crate::support::{blocks, label, nomad_file, read, resolved_compose, text};
+use crate::support::{attribute, blocks, label, nomad_file, read, resolved_compose, text};
 
 fn gateway_service() -> &'static Value {
     &resolved_compose()["services"]["gateway"]
@@ -52,24 +53,39 @@ fn compose_runs_the_pinned_traefik_with_the_shared_routes_and_no_docker_socket()
         volumes.iter().all(|volume| !volume.contains("docker.sock")),
         "no Docker socket in the gateway: {volumes:?}"
     );
+    for mounted in [
+        "gateway/traefik/compose-backends.yml:/etc/traefik/dynamic/backends.yml",
+        "gateway/traefik/tls.yml:/etc/traefik/dynamic/tls.yml",
+    ] {
+        assert!(
+            volumes.iter().any(|volume| volume.contains(mounted)),
+            "{mounted}: {volumes:?}"
+        );
+    }
     let command = strings(&gateway["command"]);
     assert!(command.contains(&"--providers.file.directory=/etc/traefik/dynamic".to_owned()));
     assert!(
-        command
+        !command
             .iter()
-            .any(|arg| arg.starts_with("--providers.docker.endpoint=tcp://")),
-        "discovery through the read-only API proxy: {command:?}"
+            .any(|arg| arg.starts_with("--providers.docker")),
+        "backends by DNS name, not through the Docker API: {command:?}"
+    );
+    assert_serves_tls_and_redirects_plain_http(&command, "compose");
+    let secrets: Vec<&str> = gateway["secrets"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|secret| secret["source"].as_str().or(secret.as_str()))
+        .collect();
+    assert_eq!(secrets, ["gateway-tls-cert", "gateway-tls-key"]);
+    let tls = read("gateway/traefik/tls.yml");
+    assert!(
+        tls.contains("certFile: /run/secrets/gateway-tls-cert"),
+        "{tls}"
     );
     assert!(
-        command
-            .iter()
-            .any(|arg| arg == "--providers.docker.defaultRule=ClientIP(`0.0.0.0/32`)"),
-        "labelled backends get no default router: {command:?}"
-    );
-    assert_eq!(
-        gateway["environment"]["SHOP_BACKEND_PROVIDER"].as_str(),
-        Some("docker"),
-        "the routes point at the Docker-discovered services"
+        tls.contains("keyFile: /run/secrets/gateway-tls-key"),
+        "{tls}"
     );
     let published: Vec<u64> = gateway["ports"]
         .as_sequence()
@@ -82,7 +98,7 @@ fn compose_runs_the_pinned_traefik_with_the_shared_routes_and_no_docker_socket()
                 .or_else(|| port["published"].as_u64())
         })
         .collect();
-    assert_eq!(published, [8080], "one public entry point");
+    assert_eq!(published, [8443, 8080], "HTTPS, and HTTP redirecting to it");
     // No other service defines a router: routing lives in the routes file only.
     for (name, service) in resolved_compose()["services"]
         .as_mapping()
@@ -96,6 +112,22 @@ fn compose_runs_the_pinned_traefik_with_the_shared_routes_and_no_docker_socket()
                 "{name:?} defines a router: {label}"
             );
         }
+    }
+}
+
+/// The public entry point `web` is HTTPS on 8443; `web-redirect` (8080) only redirects to it.
+fn assert_serves_tls_and_redirects_plain_http(args: &[String], whence: &str) {
+    for expected in [
+        "--entrypoints.web.address=:8443",
+        "--entrypoints.web.http.tls=true",
+        "--entrypoints.web-redirect.address=:8080",
+        "--entrypoints.web-redirect.http.redirections.entrypoint.to=web",
+        "--entrypoints.web-redirect.http.redirections.entrypoint.scheme=https",
+    ] {
+        assert!(
+            args.iter().any(|arg| arg == expected),
+            "{whence}: {expected} missing from {args:?}"
+        );
     }
 }
 
@@ -117,6 +149,26 @@ fn nomad_runs_the_pinned_traefik_with_the_shared_routes_and_native_discovery() {
         source.contains(r#"left_delimiter  = "[[""#),
         "Nomad leaves Traefik's template actions alone"
     );
+    let traefik = blocks(&file, "job")
+        .into_iter()
+        .flat_map(|job| blocks(job.body(), "group"))
+        .flat_map(|group| blocks(group.body(), "task"))
+        .find(|task| label(task) == "traefik")
+        .expect("a traefik task");
+    let args: Vec<String> = match attribute(blocks(traefik.body(), "config")[0].body(), "args") {
+        Some(hcl::Expression::Array(items)) => items
+            .iter()
+            .filter_map(|item| match item {
+                hcl::Expression::String(arg) => Some(arg.clone()),
+                _ => None,
+            })
+            .collect(),
+        other => panic!("traefik args: {other:?}"),
+    };
+    assert_serves_tls_and_redirects_plain_http(&args, "nomad");
+    assert!(source.contains(r#"destination = "secrets/gateway-tls-cert""#));
+    assert!(source.contains(r#"destination = "secrets/gateway-tls-key""#));
+    assert!(source.contains(r#"file("gateway/traefik/tls.yml")"#));
     // The shop job's groups come from one `dynamic` block: look at them expanded.
     let shop = nomad_file("shop.nomad.hcl");
     let registered: Vec<String> = blocks(&shop, "job")

@@ -95,11 +95,18 @@ fn promtail_parses_the_fields_the_services_write() {
     let line = real_log_line();
     let promtail = yaml("grafana/promtail/promtail.yaml");
     let job = &promtail["scrape_configs"][0];
-    assert!(
-        job.get("docker_sd_configs").is_some(),
-        "container logs through the Docker API"
+    let path = job["static_configs"][0]["labels"]["__path__"].as_str();
+    assert_eq!(
+        path,
+        Some("/var/lib/docker/containers/*/*-json.log"),
+        "container logs read from Docker's json-file logs"
     );
-    let stages = job["pipeline_stages"][0]["match"]["stages"]
+    let stages = job["pipeline_stages"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find_map(|stage| stage.get("match"))
+        .expect("a stage for the services' lines")["stages"]
         .as_sequence()
         .unwrap();
     let json = stages

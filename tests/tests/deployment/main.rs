@@ -7,7 +7,9 @@
 //! - [`cache_redis`]: the cache Redis persists nothing and has bounded memory.
 //! - [`compose`]: `compose.yaml` validates and is structurally sound (health, start order,
 //!   scaling, networks, volumes).
-//! - [`edge`]: compose and Nomad run the pinned Traefik with the shared routes file.
+//! - [`edge`]: compose and Nomad run the pinned Traefik with the shared routes file, over TLS.
+//! - [`hardening`]: no Docker socket, hardened containers, UIs on loopback, credentials of
+//!   each service's own for the broker, the databases, Redis and NATS.
 //! - [`nomad`]: the Nomad job files parse as HCL2 and hold what a deployable job needs, once
 //!   their `dynamic` blocks are expanded ([`hcl_dynamic`]).
 //! - [`settings`]: every environment variable compose and Nomad give a service is a setting that
@@ -26,6 +28,7 @@ mod configuration;
 mod edge;
 mod flake_lock;
 mod grafana;
+mod hardening;
 mod hcl_dynamic;
 mod live;
 mod nix;

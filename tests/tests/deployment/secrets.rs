@@ -45,11 +45,15 @@ fn user(example_key: &str) -> Result<(), ConfigError> {
         (
             "DATABASE_URL",
             format!(
-                "postgres://shop:{}@users-db:5432/users",
-                value("POSTGRES_PASSWORD")
+                "postgres://users_owner:{}@users-db:5432/users",
+                value("USERS_DB_OWNER_PASSWORD")
             ),
         ),
         ("JWT_SECRET", value("JWT_SECRET")),
+        (
+            "REDIS_URL",
+            format!("redis://:{}@redis:6379", value("REDIS_PASSWORD")),
+        ),
         ("BOOTSTRAP_ADMIN_USERNAME", "admin".to_owned()),
         (
             "BOOTSTRAP_ADMIN_PASSWORD",
@@ -65,15 +69,15 @@ fn order(example_key: &str) -> Result<(), ConfigError> {
         (
             "DATABASE_URL",
             format!(
-                "postgres://shop:{}@orders-db:5432/orders",
-                value("POSTGRES_PASSWORD")
+                "postgres://orders_owner:{}@orders-db:5432/orders",
+                value("ORDERS_DB_OWNER_PASSWORD")
             ),
         ),
         (
             "AMQP_URL",
             format!(
-                "amqp://shop:{}@rabbitmq:5672/%2f",
-                value("RABBITMQ_PASSWORD")
+                "amqp://shop-order:{}@rabbitmq:5672/%2f",
+                value("RABBITMQ_ORDER_PASSWORD")
             ),
         ),
         ("SERVICE_TOKEN", value("SERVICE_TOKEN")),
@@ -99,9 +103,10 @@ fn every_published_example_secret_is_refused_naming_the_setting() {
     for (example_key, service, setting) in [
         ("JWT_SECRET", user as fn(&str) -> _, "JWT_SECRET"),
         ("BOOTSTRAP_ADMIN_PASSWORD", user, "BOOTSTRAP_ADMIN_PASSWORD"),
-        ("POSTGRES_PASSWORD", user, "DATABASE_URL"),
-        ("POSTGRES_PASSWORD", order, "DATABASE_URL"),
-        ("RABBITMQ_PASSWORD", order, "AMQP_URL"),
+        ("USERS_DB_OWNER_PASSWORD", user, "DATABASE_URL"),
+        ("REDIS_PASSWORD", user, "REDIS_URL"),
+        ("ORDERS_DB_OWNER_PASSWORD", order, "DATABASE_URL"),
+        ("RABBITMQ_ORDER_PASSWORD", order, "AMQP_URL"),
         ("SERVICE_TOKEN", order, "SERVICE_TOKEN"),
         (
             "STOREFRONT_CSRF_SECRET",

@@ -1,6 +1,9 @@
 //! `GET /products/{id}`: one product, public, through the Redis cache.
 
 use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
 
 use salvo::http::header::{CONTENT_TYPE, HeaderValue};
 use salvo::prelude::*;
@@ -25,17 +28,16 @@ pub async fn get_product(
 ) -> Result<(), ProductError> {
     let id = product_id(req)?;
     let state = state::<Arc<AppState>>(depot);
-    let json = match state.cache.get(id).await {
-        // The cached bytes are the response: no parsing on the hot path.
-        Some(json) => json,
+    // Taken before any read: a local copy's age counts from when its read began.
+    let read_at = Instant::now();
+    let json = match state.local.get(id) {
+        Some(json) => {
+            state.metrics.local_copy_hit();
+            json
+        }
         None => {
-            let product = state
-                .products
-                .find(id)
-                .await?
-                .ok_or(ProductError::ProductNotFound)?;
-            let json = serde_json::to_vec(&ProductResponse::from(&product))?;
-            state.cache.fill(id, product.version, &json).await;
+            let json = read_through_cache(state, id).await?;
+            state.local.keep(id, read_at, json.clone());
             json
         }
     };
@@ -44,4 +46,20 @@ pub async fn get_product(
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res.body(json);
     Ok(())
+}
+
+/// The product's JSON from Redis, or from PostgreSQL (then cached).
+async fn read_through_cache(state: &AppState, id: i64) -> Result<Bytes, ProductError> {
+    // The cached bytes are the response: no parsing on the hot path.
+    if let Some(json) = state.cache.get(id).await {
+        return Ok(json);
+    }
+    let product = state
+        .products
+        .find(id)
+        .await?
+        .ok_or(ProductError::ProductNotFound)?;
+    let json = serde_json::to_vec(&ProductResponse::from(&product))?;
+    state.cache.fill(id, product.version, &json).await;
+    Ok(Bytes::from(json))
 }

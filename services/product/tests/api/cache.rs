@@ -8,12 +8,16 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use reqwest::Method;
 use serde_json::{Value, json};
-use test_support::REDIS_URL;
+use test_support::{ProductServiceHandle, REDIS_URL, TestDatabase};
 
 use crate::{Shop, redis_connection};
 
 async fn metric(shop: &Shop, name: &str) -> f64 {
-    let text = shop.products.get("/metrics").await.text().await.unwrap();
+    metric_of(&shop.products, name).await
+}
+
+async fn metric_of(service: &ProductServiceHandle, name: &str) -> f64 {
+    let text = service.get("/metrics").await.text().await.unwrap();
     text.lines()
         .find_map(|line| line.strip_prefix(&format!("{name} ")))
         .map_or(0.0, |value| value.parse().unwrap())
@@ -21,7 +25,12 @@ async fn metric(shop: &Shop, name: &str) -> f64 {
 
 #[tokio::test]
 async fn get_caches_under_product_id_with_the_configured_ttl() {
-    let shop = Shop::start_with(&[("PRODUCT_CACHE_TTL_SECS", "120")]).await;
+    // The Redis layer alone: no local copy in front of it.
+    let shop = Shop::start_with(&[
+        ("PRODUCT_CACHE_TTL_SECS", "120"),
+        ("PRODUCT_LOCAL_COPY_MS", "0"),
+    ])
+    .await;
     let id = shop
         .products
         .product_with_stock(&shop.admin, "Kettle", 4)
@@ -130,27 +139,63 @@ async fn a_slow_reader_cannot_put_a_stale_row_back() {
 /// returned must see that write or a later one.
 #[tokio::test]
 async fn concurrent_readers_never_see_a_value_older_than_a_returned_write() {
-    const WRITES: i64 = 40;
+    let shop = Shop::start().await;
+    race_readers_against_writer(&shop.products, &shop.products, &shop.admin, 40).await;
+}
+
+/// The same race across replicas: the writer writes through one replica while the readers read
+/// through another, each keeping local copies (a long window here, so that a write that did not
+/// wait it out would be caught).
+#[tokio::test]
+async fn readers_of_another_replica_never_see_a_value_older_than_a_returned_write() {
+    let window = [("PRODUCT_LOCAL_COPY_MS", "200")];
+    let shop = Shop::start_with(&window).await;
+    let second = ProductServiceHandle::start_on(
+        &shop.users,
+        TestDatabase {
+            name: shop.products.database.name.clone(),
+            url: shop.products.database.url.clone(),
+        },
+        shop.products.cache_key_prefix.clone(),
+        &window,
+    )
+    .await;
+    race_readers_against_writer(&shop.products, &second, &shop.admin, 12).await;
+    assert!(
+        metric_of(&second, "product_local_copy_hits_total").await > 0.0,
+        "the reading replica served local copies"
+    );
+    second.stop().await;
+}
+
+/// `writes` updates of one product's quantity through `writer`, while 8 readers read it through
+/// `reader`; every read must show at least the last quantity whose write had returned.
+async fn race_readers_against_writer(
+    writer: &ProductServiceHandle,
+    reader: &ProductServiceHandle,
+    admin: &str,
+    writes: i64,
+) {
     const READERS: usize = 8;
-    let shop = Arc::new(Shop::start().await);
-    let id = shop
-        .products
-        .product_with_stock(&shop.admin, "Racer", 0)
-        .await;
-    let path = format!("/products/{id}");
+    let id = writer.product_with_stock(admin, "Racer", 0).await;
+    let url = reader.url(&format!("/products/{id}"));
     let committed = Arc::new(AtomicI64::new(0));
 
     let readers: Vec<_> = (0..READERS)
         .map(|_| {
-            let (shop, path, committed) = (shop.clone(), path.clone(), committed.clone());
+            let (client, url, committed) = (reader.client.clone(), url.clone(), committed.clone());
             tokio::spawn(async move {
                 let mut reads = 0;
                 loop {
                     let floor = committed.load(Ordering::SeqCst);
-                    if floor >= WRITES {
+                    if floor >= writes {
                         return reads;
                     }
-                    let seen = shop.get_json(&path).await["quantity"].as_i64().unwrap();
+                    let response = client.get(&url).send().await.unwrap();
+                    assert_eq!(response.status(), 200);
+                    let seen = response.json::<Value>().await.unwrap()["quantity"]
+                        .as_i64()
+                        .unwrap();
                     assert!(
                         seen >= floor,
                         "read {seen} after write {floor} had returned"
@@ -160,10 +205,15 @@ async fn concurrent_readers_never_see_a_value_older_than_a_returned_write() {
             })
         })
         .collect();
-    for quantity in 1..=WRITES {
-        let response = shop
-            .admin_json(Method::PUT, &path, &json!({"quantity": quantity}))
-            .await;
+    for quantity in 1..=writes {
+        let response = writer
+            .client
+            .put(writer.url(&format!("/products/{id}")))
+            .bearer_auth(admin)
+            .json(&json!({"quantity": quantity}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
         committed.store(quantity, Ordering::SeqCst);
     }
@@ -175,7 +225,13 @@ async fn concurrent_readers_never_see_a_value_older_than_a_returned_write() {
         reads > READERS,
         "the readers raced the writer ({reads} reads)"
     );
-    assert_eq!(shop.get_json(&path).await["quantity"], WRITES);
+    let last: Value = reader
+        .get(&format!("/products/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(last["quantity"], writes);
 }
 
 /// Listing pages are cached too; every kind of write that has returned shows in them.

@@ -26,6 +26,44 @@ fn price(text: &str, label: &str) -> Result<Option<Decimal>, String> {
     }
 }
 
+/// The catalogue's filters from the query string, trimmed; control characters cannot be part
+/// of a product name (a NUL would not even reach the database).
+fn read_filters(req: &Request) -> Filters {
+    let query = |name: &str| {
+        req.query::<String>(name)
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    let q = query("q");
+    Filters {
+        q: q.chars().filter(|c| !c.is_control()).take(200).collect(),
+        min: query("min"),
+        max: query("max"),
+        page: req.query::<u32>("page").unwrap_or(1).max(1),
+    }
+}
+
+/// The price range the filters ask for, or what to tell the visitor about it.
+fn price_range(filters: &Filters) -> Result<(Option<Decimal>, Option<Decimal>), String> {
+    let min = price(&filters.min, "Min price")?;
+    let max = price(&filters.max, "Max price")?;
+    match (min, max) {
+        (Some(min), Some(max)) if min > max => {
+            Err("Min price must not be above max price.".to_owned())
+        }
+        range => Ok(range),
+    }
+}
+
+/// An empty catalogue with `message`: a search the visitor has to fix.
+fn refused_search(res: &mut Response, depot: &Depot, filters: &Filters, message: String) {
+    let body = catalogue_view(filters, &[], false);
+    res.status_code(StatusCode::UNPROCESSABLE_ENTITY);
+    let notice = Notice::Error(message);
+    page(res, visitor(depot), "Catalogue", Some(&notice), None, &body);
+}
+
 #[handler]
 pub async fn catalogue(
     req: &mut Request,
@@ -33,55 +71,19 @@ pub async fn catalogue(
     res: &mut Response,
 ) -> Result<(), ErrorPage> {
     let shop = shop(depot);
-    let query = |name: &str| {
-        req.query::<String>(name)
-            .unwrap_or_default()
-            .trim()
-            .to_owned()
-    };
-    let mut filters = Filters {
-        q: query("q"),
-        min: query("min"),
-        max: query("max"),
-        page: req.query::<u32>("page").unwrap_or(1).max(1),
-    };
-    // Control characters cannot be part of a product name; a NUL would not even reach the
-    // database.
-    filters.q = filters
-        .q
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect();
+    let filters = read_filters(req);
     let limit = shop.page_size;
     let skip = (filters.page - 1).saturating_mul(u32::from(limit));
-    let parsed = price(&filters.min, "Min price").and_then(|min| {
-        let max = price(&filters.max, "Max price")?;
-        match (min, max) {
-            (Some(min), Some(max)) if min > max => {
-                Err("Min price must not be above max price.".to_owned())
-            }
-            _ => Ok((min, max)),
-        }
-    });
-    let visitor = visitor(depot);
-    let (min_price, max_price) = match parsed {
-        Ok(prices) if skip <= MAX_SKIP => prices,
-        Ok(_) => return Err(ErrorPage::NotFound),
+    let (min_price, max_price) = match price_range(&filters) {
+        Ok(range) => range,
         Err(message) => {
-            let body = catalogue_view(&filters, &[], false);
-            res.status_code(StatusCode::UNPROCESSABLE_ENTITY);
-            page(
-                res,
-                visitor,
-                "Catalogue",
-                Some(&Notice::Error(message)),
-                None,
-                &body,
-            );
+            refused_search(res, depot, &filters, message);
             return Ok(());
         }
     };
+    if skip > MAX_SKIP {
+        return Err(ErrorPage::NotFound);
+    }
     let listing = shop
         .api
         .products(&ProductQuery {
@@ -96,10 +98,7 @@ pub async fn catalogue(
         Ok(products) => products,
         // A search the catalogue refuses (a price beyond its range, say) is the searcher's to fix.
         Err(error @ ApiError::Refused { .. }) => {
-            let body = catalogue_view(&filters, &[], false);
-            res.status_code(StatusCode::UNPROCESSABLE_ENTITY);
-            let notice = Notice::Error(explain(&error));
-            page(res, visitor, "Catalogue", Some(&notice), None, &body);
+            refused_search(res, depot, &filters, explain(&error));
             return Ok(());
         }
         Err(error) => return Err(ErrorPage::from_api(&error, "/")),
@@ -110,7 +109,7 @@ pub async fn catalogue(
     } else {
         format!("“{}” · Catalogue", filters.q)
     };
-    page(res, visitor, &title, None, None, &body);
+    page(res, visitor(depot), &title, None, None, &body);
     Ok(())
 }
 

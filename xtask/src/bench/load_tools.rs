@@ -1,0 +1,140 @@
+//! The load tools the bench drives and how their output is read: wrk (with
+//! `docs/bench/report.lua` printing one summary line), redis-benchmark and pgbench.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use tokio::process::Command;
+
+use super::{CONNECTIONS, DATABASE};
+
+/// Throughput and latency of one run.
+#[derive(Clone, Copy, Default)]
+pub struct Figure {
+    pub per_sec: f64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+pub async fn wrk(
+    seconds: u32,
+    script: &Path,
+    url: String,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Figure> {
+    let output = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{CONNECTIONS}"),
+            &format!("-d{seconds}s"),
+            "-s",
+        ])
+        .arg(script)
+        .arg(&url)
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .context("running wrk")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let summary = text
+        .lines()
+        .find(|line| line.starts_with("requests/s "))
+        .with_context(|| format!("wrk printed no summary for {url}: {text}"))?;
+    let words: Vec<&str> = summary.split_whitespace().collect();
+    let number = |at: usize| words.get(at).and_then(|word| word.parse::<f64>().ok());
+    if number(9).unwrap_or(0.0) > 0.0 || number(7).unwrap_or(0.0) > 0.0 {
+        bail!("{url}: errors or non-2xx answers: {summary}");
+    }
+    Ok(Figure {
+        per_sec: number(1).unwrap_or(0.0),
+        p50_ms: number(3),
+        p99_ms: number(5),
+    })
+}
+
+pub async fn redis_benchmark() -> anyhow::Result<Figure> {
+    let output = Command::new("redis-benchmark")
+        .args(["-t", "get", "-c", CONNECTIONS, "-n", "200000", "-q"])
+        .output()
+        .await
+        .context("running redis-benchmark (Debian's redis-tools)")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // "GET: 52631.58 requests per second, p50=0.311 msec" (the last of its \r updates).
+    let last = text
+        .rsplit(['\r', '\n'])
+        .find(|part| part.starts_with("GET:"));
+    let per_sec = last
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|number| number.parse().ok())
+        .with_context(|| format!("redis-benchmark printed: {text}"))?;
+    let p50_ms = last
+        .and_then(|line| line.split("p50=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|number| number.parse().ok());
+    Ok(Figure {
+        per_sec,
+        p50_ms,
+        p99_ms: None,
+    })
+}
+
+/// pgbench running the reservation's own transaction against the bench database.
+pub async fn pgbench(root: &Path, hot: bool, seconds: u32) -> anyhow::Result<Figure> {
+    let script = root.join("target/bench-reserve.sql");
+    let pick = if hot {
+        "\\set id 1"
+    } else {
+        "\\set id random(1, 1000)"
+    };
+    std::fs::write(
+        &script,
+        format!(
+            "{pick}\nBEGIN;\n\
+             UPDATE products SET quantity = quantity - 1, version = version + 1, \
+             updated_at = now() WHERE id = :id AND quantity >= 1 RETURNING name, price, version;\n\
+             INSERT INTO reservations (reservation_id, product_id, product_name, unit_price, \
+             quantity) VALUES (gen_random_uuid(), :id, 'item', 1.99, 1);\nCOMMIT;\n"
+        ),
+    )?;
+    let output = Command::new("pgbench")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-n",
+            "-c",
+            CONNECTIONS,
+            "-j",
+            "2",
+        ])
+        .args(["-T", &seconds.to_string(), "-f"])
+        .arg(&script)
+        .arg(DATABASE)
+        .output()
+        .await
+        .context("running pgbench")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let find = |prefix: &str| {
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|number| number.parse::<f64>().ok())
+    };
+    let per_sec = find("tps = ").with_context(|| format!("pgbench printed: {text}"))?;
+    Ok(Figure {
+        per_sec,
+        p50_ms: None,
+        p99_ms: None,
+    }
+    .with_average(find("latency average = ")))
+}
+
+impl Figure {
+    /// pgbench gives an average, not percentiles: shown in the p50 column, marked as such in
+    /// the docs.
+    fn with_average(mut self, average_ms: Option<f64>) -> Self {
+        self.p50_ms = average_ms;
+        self
+    }
+}
