@@ -126,3 +126,11 @@ async fn the_bridge_authenticates_with_the_credentials_in_its_nats_url() {
         "{health}"
     );
 }
+
+/// The binary, not the library: a bad setting stops it before it serves, naming the key.
+#[tokio::test]
+async fn the_binary_refuses_a_bad_setting_naming_it() {
+    let binary = env!("CARGO_BIN_EXE_event-bridge");
+    test_support::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
+    test_support::startup::assert_refuses_setting(binary, "BRIDGE_MAX_IN_FLIGHT", "0").await;
+}

@@ -44,7 +44,7 @@ pub type Application = ServiceHost<Exposed>;
 /// Connects, migrates and binds: everything but serving. The relay and release worker stop
 /// after the last request has drained, so the events of those requests still go out.
 pub async fn build(config: OrderServiceConfig) -> anyhow::Result<Application> {
-    let pool = db::connect(&config.database, &migrations()).await?;
+    let pool = db::connect(&config.database, config.common.app_profile, &migrations()).await?;
     let metrics = Metrics::new();
     db::register_pool_metrics(&metrics, &pool);
     let order_metrics = OrderMetrics::register(&metrics);

@@ -37,7 +37,7 @@ pub type Application = ServiceHost<Arc<AppState>>;
 
 /// Connects, migrates and binds: everything but serving.
 pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> {
-    let pool = db::connect(&config.database, &migrations()).await?;
+    let pool = db::connect(&config.database, config.common.app_profile, &migrations()).await?;
     let metrics = Metrics::new();
     db::register_pool_metrics(&metrics, &pool);
     let redis = Redis::new(&config.redis)?;

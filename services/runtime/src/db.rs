@@ -4,30 +4,43 @@
 //! may), applies the service's plain-SQL migrations under a PostgreSQL advisory lock so replicas
 //! starting together do not race, and returns a pool whose wait, create and recycle timeouts
 //! turn an exhausted or unreachable database into a fast error rather than a hung request.
+//! `startup` holds that sequence and the optional second role that migrates; `tls` reads the
+//! URL's `sslmode` and builds the rustls connector.
 
-use std::time::Duration;
+mod startup;
+mod tls;
 
-use deadpool_postgres::{
-    ClientWrapper, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime,
-};
+pub use startup::connect;
+
+use deadpool_postgres::{ClientWrapper, Pool, PoolError};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
 use tracing::Instrument;
 
-use crate::config::{ConfigError, Secret};
+use crate::config::Secret;
 use crate::health::DependencyCheck;
 use crate::metrics::Metrics;
 
 crate::settings_section! {
     /// PostgreSQL
     pub struct DatabaseConfig {
-        /// `postgres://user[:password]@host:port/dbname`; created if missing, migrations from
-        /// `sql/<service>/` applied at start.
+        /// `postgres://user[:password]@host:port/dbname[?sslmode=…]`; created if missing,
+        /// migrations from `sql/<service>/` applied at start. `sslmode`: `disable` or `prefer`
+        /// (the default; both plain text, `prefer` does not try TLS), `require` (TLS, the
+        /// certificate not checked), `verify-ca` (signed by `DATABASE_CA_FILE`), `verify-full`
+        /// (and issued for the host). Production warns about plain text to a non-loopback host.
         pub database_url: Secret = Secret::new("postgres://postgres@127.0.0.1:5432/postgres");
+        /// The schema owner's URL (same form): when set, the database is created and migrated
+        /// over it, and `DATABASE_URL` may be a role that only reads and writes rows
+        /// (`sql/roles.sql`).
+        pub database_migration_url: Option<Secret> = None;
+        /// PEM file of the CA certificates the server's certificate must chain to, for
+        /// `sslmode=verify-ca`/`verify-full` (a URL's `sslrootcert` wins).
+        pub database_ca_file: Option<String> = None;
         /// Connections in the pool.
         #[range(1..)]
         pub db_pool_max_size: usize = 16;
@@ -93,101 +106,6 @@ impl From<tokio_postgres::Error> for DbError {
             Self::Query(error)
         }
     }
-}
-
-/// Creates the database if needed, runs `migrations` and returns the pool.
-pub async fn connect(
-    config: &DatabaseConfig,
-    migrations: &refinery::Runner,
-) -> anyhow::Result<Pool> {
-    let mut pg_config: tokio_postgres::Config = config
-        .database_url
-        .expose()
-        .parse()
-        .map_err(|error| ConfigError::new("DATABASE_URL", format!("{error}")))?;
-    let timeout = Duration::from_millis(config.db_timeout_ms);
-    pg_config.connect_timeout(timeout);
-    if pg_config.get_application_name().is_none() {
-        pg_config.application_name(env!("CARGO_PKG_NAME"));
-    }
-    if config.db_create_database {
-        create_database_if_missing(&pg_config).await?;
-    }
-    migrate(&pg_config, migrations).await?;
-
-    let manager = Manager::from_config(
-        pg_config,
-        NoTls,
-        ManagerConfig {
-            // A connection that died while idle is noticed before a request gets it.
-            recycling_method: RecyclingMethod::Verified,
-        },
-    );
-    let pool = Pool::builder(manager)
-        .max_size(config.db_pool_max_size)
-        .runtime(Runtime::Tokio1)
-        .wait_timeout(Some(timeout))
-        .create_timeout(Some(timeout))
-        .recycle_timeout(Some(timeout))
-        .build()?;
-    Ok(pool)
-}
-
-async fn create_database_if_missing(config: &tokio_postgres::Config) -> anyhow::Result<()> {
-    let name = config
-        .get_dbname()
-        .ok_or_else(|| ConfigError::new("DATABASE_URL", "names no database"))?
-        .to_owned();
-    let mut admin = config.clone();
-    admin.dbname("postgres");
-    let (client, connection) = admin.connect(NoTls).await?;
-    let task = tokio::spawn(connection);
-    let exists = client
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
-        .await?
-        .is_some();
-    if !exists {
-        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-        match client
-            .batch_execute(&format!("CREATE DATABASE {quoted}"))
-            .await
-        {
-            Ok(()) => tracing::info!(database = %name, "created database"),
-            // Another replica created it first.
-            Err(error) if error.code() == Some(&SqlState::DUPLICATE_DATABASE) => {}
-            Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {}
-            Err(error) => return Err(error.into()),
-        }
-    }
-    drop(client);
-    let _ = task.await;
-    Ok(())
-}
-
-/// Advisory lock id held while migrating; the lock is per database.
-const MIGRATION_LOCK: i64 = 0x5348_4f50_4d49_4752; // "SHOPMIGR"
-
-async fn migrate(
-    config: &tokio_postgres::Config,
-    migrations: &refinery::Runner,
-) -> anyhow::Result<()> {
-    let (mut client, connection) = config.connect(NoTls).await?;
-    let task = tokio::spawn(connection);
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
-        .await?;
-    let outcome = migrations.run_async(&mut client).await;
-    // Unlock even when a migration failed; closing the connection would release it too.
-    let _ = client
-        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
-        .await;
-    let report = outcome?;
-    for migration in report.applied_migrations() {
-        tracing::info!(migration = %migration, "applied migration");
-    }
-    drop(client);
-    let _ = task.await;
-    Ok(())
 }
 
 /// A span for one SQL statement: the text with placeholders, never the values.

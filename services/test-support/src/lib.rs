@@ -12,6 +12,8 @@
 //! - [`ProductServiceHandle`]: the real Product Service in-process, authenticating against a
 //!   [`UserServiceHandle`], with its own Redis key prefix.
 //! - [`OrderServiceHandle`]: the Order Service in-process, on an exchange of its own.
+//! - [`postgres_server::PrivatePostgres`]: a PostgreSQL of the test's own that accepts only TLS,
+//!   with the CA that signed its certificate.
 //! - [`redis_server::PrivateRedis`]: a redis-server of the test's own, to kill and restart.
 //! - [`rabbitmq_server::PrivateRabbitMq`]: a RabbitMQ node of the test's own, with its
 //!   Prometheus endpoint.
@@ -28,6 +30,7 @@ pub mod logs;
 pub mod nats_server;
 pub mod notification;
 mod order;
+pub mod postgres_server;
 mod product;
 pub mod proxy;
 pub mod rabbitmq_server;

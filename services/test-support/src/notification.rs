@@ -1,6 +1,7 @@
 //! The Notification Service started in-process, consuming its own uniquely named queue (and,
 //! unless told otherwise, its own exchange) on the shared RabbitMQ. The queues expire on their
-//! own after a test, and the exchange goes with its last binding.
+//! own after a test; the exchange is durable (declared as the Order Service declares it), so
+//! the topology deletes its own when the last copy of it is dropped.
 //!
 //! For an end-to-end test with the Order Service, give both the same exchange name:
 //! `NotificationTopology::unique().with_exchange(&order_service_exchange)`.
@@ -13,12 +14,16 @@ use service_runtime::config::Settings;
 use service_runtime::metrics::Metrics;
 
 use crate::TestService;
+use crate::broker::ExchangeCleanup;
 
 /// Queue names of one test.
 #[derive(Debug, Clone)]
 pub struct NotificationTopology {
     pub exchange: String,
     pub queue: String,
+    /// Deletes `exchange` when the last copy goes, if this topology made it up (not one
+    /// given by [`NotificationTopology::with_exchange`]: that belongs to its owner).
+    pub exchange_cleanup: Option<Arc<ExchangeCleanup>>,
 }
 
 impl NotificationTopology {
@@ -27,11 +32,15 @@ impl NotificationTopology {
         Self {
             exchange: format!("test.order_events.{id}"),
             queue: format!("test.order_notifications.{id}"),
+            exchange_cleanup: Some(Arc::new(ExchangeCleanup {
+                exchange: format!("test.order_events.{id}"),
+            })),
         }
     }
 
     pub fn with_exchange(mut self, exchange: &str) -> Self {
         exchange.clone_into(&mut self.exchange);
+        self.exchange_cleanup = None;
         self
     }
 

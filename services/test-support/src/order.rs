@@ -10,7 +10,7 @@ use serde_json::Value;
 use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 
-use crate::broker::BROKER_URL;
+use crate::broker::{BROKER_URL, ExchangeCleanup};
 use crate::{
     ProductServiceHandle, TEST_SERVICE_TOKEN, TestDatabase, TestService, UserServiceHandle, init,
 };
@@ -23,6 +23,8 @@ pub struct Orders {
     /// The topic exchange this instance publishes to, unique per test.
     pub exchange: String,
     pub database: TestDatabase,
+    /// Deletes `exchange` from the shared broker when these parts are dropped.
+    pub exchange_cleanup: ExchangeCleanup,
 }
 
 /// The Order Service running in this process.
@@ -61,24 +63,52 @@ impl OrderServiceHandle {
         products: &ProductServiceHandle,
         extra: &[(&'static str, &str)],
     ) -> Self {
-        init();
         let database = TestDatabase::new("orders");
         let exchange = format!("test.order_events.{}", uuid::Uuid::new_v4().simple());
-        let config = OrderServiceConfig::from_settings(order_service_settings(
-            &database, users, products, &exchange, extra,
-        ))
-        .expect("test configuration is valid");
-        let app = order_service::build(config)
-            .await
-            .expect("order service starts");
+        let exchange_cleanup = ExchangeCleanup {
+            exchange: exchange.clone(),
+        };
+        let app = Self::build(users, products, &database, &exchange, extra).await;
         let order_service::Exposed { state, relay } = app.exposed().clone();
         let parts = Orders {
             state,
             relay,
             exchange,
             database,
+            exchange_cleanup,
         };
         Self::spawn(app, parts)
+    }
+
+    /// Another instance on the database and exchange of `first` (running or stopped): a
+    /// replica, or the service restarted. Database and exchange stay with `first`'s parts,
+    /// which must outlive this handle.
+    pub async fn start_beside(
+        users: &UserServiceHandle,
+        products: &ProductServiceHandle,
+        first: &Orders,
+        extra: &[(&'static str, &str)],
+    ) -> TestService<Arc<OutboxRelay>> {
+        let app = Self::build(users, products, &first.database, &first.exchange, extra).await;
+        let relay = app.exposed().relay.clone();
+        TestService::spawn(app, relay)
+    }
+
+    async fn build(
+        users: &UserServiceHandle,
+        products: &ProductServiceHandle,
+        database: &TestDatabase,
+        exchange: &str,
+        extra: &[(&'static str, &str)],
+    ) -> order_service::Application {
+        init();
+        let config = OrderServiceConfig::from_settings(order_service_settings(
+            database, users, products, exchange, extra,
+        ))
+        .expect("test configuration is valid");
+        order_service::build(config)
+            .await
+            .expect("order service starts")
     }
 
     /// `POST /orders` as `token`, with an Idempotency-Key when given.

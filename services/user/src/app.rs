@@ -34,7 +34,7 @@ pub type Application = ServiceHost<Arc<AppState>>;
 
 /// Connects, migrates and binds: everything but serving.
 pub async fn build(config: UserServiceConfig) -> anyhow::Result<Application> {
-    let pool = db::connect(&config.database, &migrations()).await?;
+    let pool = db::connect(&config.database, config.common.app_profile, &migrations()).await?;
     let metrics = Metrics::new();
     db::register_pool_metrics(&metrics, &pool);
 

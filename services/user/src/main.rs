@@ -35,7 +35,12 @@ async fn main() {
 }
 
 async fn promote_admin(config: UserServiceConfig, username: &str) -> anyhow::Result<()> {
-    let pool = service_runtime::db::connect(&config.database, &user_service::migrations()).await?;
+    let pool = service_runtime::db::connect(
+        &config.database,
+        config.common.app_profile,
+        &user_service::migrations(),
+    )
+    .await?;
     if UsersRepository::new(pool)
         .promote_to_admin(username)
         .await?

@@ -9,8 +9,13 @@ use std::time::{Duration, Instant};
 
 use gateway::{Backend, Gateway, LocalTls};
 use serde_json::Value;
-use test_support::{REDIS_URL, TestDatabase, broker::BROKER_URL, free_port, wait_until};
+use test_support::broker::ExchangeCleanup;
+use test_support::{TestDatabase, free_port, wait_until};
 use tokio::process::{Child, Command};
+
+mod replica_env;
+
+use replica_env::settings;
 
 /// The environment variable that turns this test binary into a replica of that role.
 pub const ROLE_VAR: &str = "SHOP_REPLICA_ROLE";
@@ -130,6 +135,8 @@ pub struct Cluster {
     pub client: reqwest::Client,
     pub tls: LocalTls,
     _databases: Vec<TestDatabase>,
+    /// The replicas declare the cluster's exchange durable: deleted once they are gone.
+    _exchange: ExchangeCleanup,
     config_dir: PathBuf,
 }
 
@@ -179,6 +186,9 @@ impl Cluster {
             }
             replicas.extend(started);
         }
+        let exchange_cleanup = ExchangeCleanup {
+            exchange: identity.exchange.clone(),
+        };
         let cluster = Self {
             gateway,
             replicas,
@@ -186,6 +196,7 @@ impl Cluster {
             client: https_client_builder(&tls).build().expect("HTTPS client"),
             tls,
             _databases: databases,
+            _exchange: exchange_cleanup,
             config_dir,
         };
         for backend in &backends {
@@ -303,96 +314,6 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.config_dir);
     }
-}
-
-fn settings(
-    role: Role,
-    port: u16,
-    identity: &Identity,
-    databases: &[TestDatabase],
-    gateway: &Gateway,
-) -> Vec<(&'static str, String)> {
-    let internal = |name| {
-        gateway
-            .internal_url(name)
-            .expect("internal entry point")
-            .to_owned()
-    };
-    let mut env: Vec<(&'static str, String)> = vec![
-        ("APP_PROFILE", "production".into()),
-        ("HOST", "127.0.0.1".into()),
-        ("PORT", port.to_string()),
-        // The gateway connects from 127.0.0.1; nobody else may name a client.
-        ("TRUSTED_PROXIES", "127.0.0.1/32".into()),
-        ("SHUTDOWN_TIMEOUT_SECS", "5".into()),
-        ("AMQP_TIMEOUT_MS", "2000".into()),
-    ];
-    match role {
-        Role::User => env.extend([
-            ("DATABASE_URL", databases[0].url.clone()),
-            ("JWT_SECRET", identity.jwt_secret.clone()),
-            ("BCRYPT_COST", "4".into()),
-            // The login and registration limits are shared by the replicas through Redis.
-            ("REDIS_URL", REDIS_URL.into()),
-            (
-                "THROTTLE_KEY_PREFIX",
-                format!("test-cluster-{}:", identity.id),
-            ),
-            ("BOOTSTRAP_ADMIN_USERNAME", identity.admin.0.clone()),
-            ("BOOTSTRAP_ADMIN_PASSWORD", identity.admin.1.clone()),
-        ]),
-        Role::Product => env.extend([
-            ("DATABASE_URL", databases[1].url.clone()),
-            ("REDIS_URL", REDIS_URL.into()),
-            ("CACHE_KEY_PREFIX", format!("test-cluster-{}:", identity.id)),
-            ("USER_SERVICE_URL", internal("user")),
-            ("SERVICE_TOKEN", identity.service_token.clone()),
-        ]),
-        Role::Order => env.extend([
-            ("DATABASE_URL", databases[2].url.clone()),
-            ("USER_SERVICE_URL", internal("user")),
-            ("PRODUCT_SERVICE_URL", internal("product")),
-            ("SERVICE_TOKEN", identity.service_token.clone()),
-            ("AMQP_URL", BROKER_URL.into()),
-            ("ORDER_EVENTS_EXCHANGE", identity.exchange.clone()),
-            ("OUTBOX_POLL_INTERVAL_MS", "200".into()),
-            ("RELEASE_RETRY_INTERVAL_MS", "200".into()),
-            // Requests here take milliseconds; a key left by a killed replica frees up soon.
-            ("IDEMPOTENCY_STALE_CLAIM_SECS", "3".into()),
-            // The tests' one customer keeps many orders pending at once.
-            ("MAX_PENDING_ORDERS_PER_CUSTOMER", "100000".into()),
-        ]),
-        Role::Notification => env.extend([
-            ("AMQP_URL", BROKER_URL.into()),
-            ("NOTIFY_EXCHANGE", identity.exchange.clone()),
-            ("NOTIFY_QUEUE", identity.notification_queue.clone()),
-            ("NOTIFY_QUEUE_EXPIRES_MS", "300000".into()),
-            ("NOTIFY_CHANNELS", "webhook".into()),
-            ("NOTIFY_WEBHOOK_URL", identity.webhook_url.clone()),
-            ("NOTIFY_WEBHOOK_SECRET", identity.service_token.clone()),
-            ("NOTIFY_RETRY_DELAY_MS", "100".into()),
-            ("NOTIFY_RETRY_MAX_DELAY_MS", "400".into()),
-            // Replicas share their dedup record; a lease left by a killed replica expires soon.
-            ("NOTIFY_DEDUP_STORE", "redis".into()),
-            ("REDIS_URL", REDIS_URL.into()),
-            (
-                "NOTIFY_DEDUP_KEY_PREFIX",
-                format!("test-cluster-{}:", identity.id),
-            ),
-            ("NOTIFY_DEDUP_LEASE_MS", "3000".into()),
-        ]),
-        Role::Bridge => env.extend([
-            ("AMQP_URL", BROKER_URL.into()),
-            ("NATS_URL", NATS_URL.into()),
-            ("BRIDGE_EXCHANGE", identity.exchange.clone()),
-            ("BRIDGE_QUEUE", identity.bridge_queue.clone()),
-            ("BRIDGE_QUEUE_EXPIRES_MS", "300000".into()),
-            ("BRIDGE_STREAM", identity.stream.clone()),
-            ("BRIDGE_SUBJECT_PREFIX", identity.subject_prefix.clone()),
-            ("BRIDGE_STREAM_STORAGE", "memory".into()),
-        ]),
-    }
-    env
 }
 
 fn spawn_replica(role: Role, port: u16, env: &[(&'static str, String)]) -> Replica {

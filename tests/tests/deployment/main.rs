@@ -14,6 +14,8 @@
 //!   their `dynamic` blocks are expanded ([`hcl_dynamic`]).
 //! - [`settings`]: every environment variable compose and Nomad give a service is a setting that
 //!   service reads, as listed from its configuration types.
+//! - [`accepted`]: the environment compose and Nomad give each service passes its production
+//!   configuration loader (with generated secrets).
 //! - [`secrets`]: every secret `.env.example` publishes is refused in production, naming the key.
 //! - [`grafana`]: dashboards, data sources, Loki and Promtail against real log lines.
 //! - [`prometheus`]: `promtool` checks the scrape configurations, the rules and their unit tests.
@@ -22,6 +24,7 @@
 //! - [`live`]: a real Prometheus scrapes the services under traffic; every dashboard panel's and
 //!   every rule's query returns data.
 
+mod accepted;
 mod cache_redis;
 mod compose;
 mod configuration;
@@ -34,6 +37,7 @@ mod live;
 mod nix;
 mod nomad;
 mod prometheus;
+mod promql;
 mod secrets;
 mod settings;
 mod support;

@@ -131,3 +131,11 @@ async fn the_healthcheck_command_asks_the_running_instance() {
     service.stop().await;
     assert_eq!(healthcheck(port).await, Some(1));
 }
+
+/// The binary, not the library: a bad setting stops it before it serves, naming the key.
+#[tokio::test]
+async fn the_binary_refuses_a_bad_setting_naming_it() {
+    let binary = env!("CARGO_BIN_EXE_notification-service");
+    test_support::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
+    test_support::startup::assert_refuses_setting(binary, "NOTIFY_MAX_ATTEMPTS", "99").await;
+}

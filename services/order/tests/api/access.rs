@@ -157,3 +157,46 @@ async fn openapi_documents_the_routes_and_the_status_schema() {
         "{status}"
     );
 }
+
+/// The auth client reuses a positive validation for `AUTH_CACHE_TTL_SECS`: a user deactivated
+/// meanwhile keeps access for at most that long after the answer was cached, then gets 401
+/// (the window docs/security.md describes).
+#[tokio::test]
+async fn a_deactivated_users_token_works_at_most_for_the_auth_cache_ttl() {
+    let ttl = std::time::Duration::from_secs(3);
+    let shop = Shop::start_with(&[("AUTH_CACHE_TTL_SECS", "3")]).await;
+    let user = shop.users.register("soon-gone", "password-1").await;
+    let token = shop.users.login("soon-gone", "password-1").await;
+    let cached_at = std::time::Instant::now();
+    assert_eq!(shop.orders.get(&token, "/orders").await.status(), 200);
+
+    shop.users
+        .state
+        .users
+        .set_active(user["id"].as_i64().unwrap(), false)
+        .await
+        .unwrap();
+    let inside_window = shop.orders.get(&token, "/orders").await.status();
+    if cached_at.elapsed() < ttl {
+        assert_eq!(inside_window, 200, "the cached answer is reused");
+    }
+    let refused_after = test_support::wait_until(
+        "the token to be refused",
+        std::time::Duration::from_secs(15),
+        || async {
+            let response = shop.orders.get(&token, "/orders").await;
+            (response.status() == 401).then(|| (cached_at.elapsed(), response))
+        },
+    )
+    .await;
+    let (elapsed, response) = refused_after;
+    assert_eq!(
+        assert_problem(response, 401).await["detail"],
+        "user is inactive"
+    );
+    // The poll runs every 20 ms; a second of slack for a loaded machine.
+    assert!(
+        elapsed <= ttl + std::time::Duration::from_secs(1),
+        "accepted for {elapsed:?} after caching, TTL {ttl:?}"
+    );
+}

@@ -6,6 +6,7 @@ mod create;
 mod events;
 mod housekeeping;
 mod lifecycle;
+mod relay;
 mod resilience;
 mod startup;
 

@@ -46,7 +46,13 @@ pub const SECRET_KEYS: [&str; 5] = [
 ];
 
 /// Settings that are URLs which may carry a password.
-pub const URL_KEYS: [&str; 4] = ["DATABASE_URL", "AMQP_URL", "REDIS_URL", "NATS_URL"];
+pub const URL_KEYS: [&str; 5] = [
+    "DATABASE_URL",
+    "DATABASE_MIGRATION_URL",
+    "AMQP_URL",
+    "REDIS_URL",
+    "NATS_URL",
+];
 
 /// Whether `value` is one of the repository's published secrets.
 pub fn is_published(value: &str) -> bool {
@@ -144,12 +150,20 @@ mod tests {
 
     #[test]
     fn published_passwords_inside_urls_are_refused() {
-        let pairs = [(
-            "AMQP_URL",
-            "amqp://shop:dev%2Donly-rabbitmq-password@rabbitmq:5672/%2f",
-        )];
-        let error = check_production(&settings(&pairs), Profile::Production, &[]).unwrap_err();
-        assert_eq!(error.key, "AMQP_URL");
+        for (key, url) in [
+            (
+                "AMQP_URL",
+                "amqp://shop:dev%2Donly-rabbitmq-password@rabbitmq:5672/%2f",
+            ),
+            (
+                "DATABASE_MIGRATION_URL",
+                "postgres://owner:changeme@db:5432/users?sslmode=verify-full",
+            ),
+        ] {
+            let error =
+                check_production(&settings(&[(key, url)]), Profile::Production, &[]).unwrap_err();
+            assert_eq!(error.key, key);
+        }
     }
 
     #[test]

@@ -3,10 +3,13 @@
 
 mod abuse;
 mod bootstrap;
+mod database_roles;
+mod database_tls;
 mod login;
 mod platform;
 mod register;
 mod resilience;
+mod shutdown;
 mod validate_token;
 
 use reqwest::Response;
