@@ -80,6 +80,10 @@ impl OrderMetrics {
              (confirmed, gone, failed)",
             this.confirmations.clone(),
         );
+        // Exported from the start (at 0), so the alert on failures has a series to watch.
+        for outcome in ["confirmed", "gone", "failed"] {
+            this.confirmations.get_or_create(&OutcomeLabels { outcome });
+        }
         metrics.register(
             "outbox_backlog",
             "Events written but not yet confirmed by RabbitMQ",
