@@ -82,7 +82,7 @@ impl OrderMetrics {
         );
         // Exported from the start (at 0), so the alert on failures has a series to watch.
         for outcome in ["confirmed", "gone", "failed"] {
-            this.confirmations.get_or_create(&OutcomeLabels { outcome });
+            let _ = this.confirmations.get_or_create(&OutcomeLabels { outcome });
         }
         metrics.register(
             "outbox_backlog",
