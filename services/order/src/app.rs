@@ -80,11 +80,13 @@ pub async fn build(config: OrderServiceConfig) -> anyhow::Result<Application> {
         config.database.database_url.clone(),
         order_metrics.clone(),
     ));
+    let tasks = Tasks::new();
     let state = Arc::new(AppState {
         orders,
         products,
         releaser: releaser.clone(),
         metrics: order_metrics,
+        tasks: tasks.clone(),
     });
 
     let checks: Vec<Arc<dyn DependencyCheck>> = vec![
@@ -101,7 +103,7 @@ pub async fn build(config: OrderServiceConfig) -> anyhow::Result<Application> {
         checks,
         metrics,
         common: &config.common,
-        tasks: Tasks::new(),
+        tasks,
     })
     .await?
     .worker("outbox relay", {

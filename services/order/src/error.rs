@@ -35,6 +35,9 @@ pub enum OrderError {
     TooManyPending,
     #[error(transparent)]
     Database(#[from] DbError),
+    /// The task placing the order ended without an answer (it panicked).
+    #[error("placing the order stopped before it answered")]
+    Interrupted,
 }
 
 impl From<Problem> for OrderError {
@@ -122,7 +125,7 @@ impl ApiError for OrderError {
                 "Complete or cancel a pending order first; pending orders expire on their own.",
             ),
             Self::Database(DbError::Unavailable(_)) => Problem::unavailable("The order database"),
-            Self::Database(_) => Problem::internal(),
+            Self::Database(_) | Self::Interrupted => Problem::internal(),
         }
     }
 }

@@ -27,6 +27,7 @@ pub struct OrderMetrics {
     pub status_changes: Family<StatusLabels, Counter>,
     pub reservations_failed: Family<OutcomeLabels, Counter>,
     pub releases: Family<OutcomeLabels, Counter>,
+    pub confirmations: Family<OutcomeLabels, Counter>,
     pub outbox_backlog: Gauge,
     pub outbox_published: Counter,
     pub outbox_publish_failures: Counter,
@@ -42,6 +43,7 @@ impl OrderMetrics {
             status_changes: Family::default(),
             reservations_failed: Family::default(),
             releases: Family::default(),
+            confirmations: Family::default(),
             outbox_backlog: Gauge::default(),
             outbox_published: Counter::default(),
             outbox_publish_failures: Counter::default(),
@@ -72,6 +74,16 @@ impl OrderMetrics {
             "Stock given back for cancelled or deleted orders, by outcome",
             this.releases.clone(),
         );
+        metrics.register(
+            "order_reservation_confirmations",
+            "Reservations confirmed to the Product Service after the order was stored, by outcome \
+             (confirmed, gone, failed)",
+            this.confirmations.clone(),
+        );
+        // Exported from the start (at 0), so the alert on failures has a series to watch.
+        for outcome in ["confirmed", "gone", "failed"] {
+            let _ = this.confirmations.get_or_create(&OutcomeLabels { outcome });
+        }
         metrics.register(
             "outbox_backlog",
             "Events written but not yet confirmed by RabbitMQ",

@@ -3,6 +3,10 @@
 //! unreleased and this worker retries until it succeeds. The Product Service releases a
 //! reservation at most once, so retries never return stock twice.
 //!
+//! A stored order's reservation is confirmed to the Product Service (whose sweeper would
+//! otherwise return it to stock after `RESERVATION_TTL_SECS`); a confirmation that failed is
+//! retried here too, as the order row remembers it (`reservation_confirmed`).
+//!
 //! A reservation whose order was never stored is released in the background, as a task of this
 //! worker: it stops retrying at shutdown and the worker waits for it before it ends.
 
@@ -14,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::metrics::{OrderMetrics, OutcomeLabels};
-use crate::product_client::ProductClient;
+use crate::product_client::{Confirmation, ProductClient};
 use crate::repository::OrdersRepository;
 
 #[derive(Debug)]
@@ -73,6 +77,33 @@ impl Releaser {
         }
     }
 
+    /// Confirms a stored order's reservation; false if it must be retried later.
+    pub async fn confirm(&self, order_id: i64, reservation_id: Uuid) -> bool {
+        let outcome = match self.products.confirm(reservation_id).await {
+            Ok(Confirmation::Confirmed) => "confirmed",
+            Ok(Confirmation::Gone(reason)) => {
+                tracing::error!(order_id, %reservation_id, %reason, "reservation could not be confirmed");
+                "gone"
+            }
+            Err(error) => {
+                tracing::warn!(order_id, error = %error, "reservation confirmation failed; will retry");
+                "failed"
+            }
+        };
+        self.metrics
+            .confirmations
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+        if outcome == "failed" {
+            return false;
+        }
+        if let Err(error) = self.orders.mark_confirmed(order_id).await {
+            // Confirmed but not recorded: the retry confirms again, which changes nothing.
+            tracing::warn!(order_id, error = %error, "confirmation not recorded");
+        }
+        true
+    }
+
     /// Releases, in the background, a reservation whose order was never stored.
     pub fn release_orphan_later(self: &Arc<Self>, reservation_id: Uuid) {
         let releaser = self.clone();
@@ -98,8 +129,29 @@ impl Releaser {
         false
     }
 
-    /// Retries every pending release once; returns how many are still pending.
+    /// Retries every pending confirmation and release once; returns how many are still pending.
     pub async fn release_pending(&self) -> usize {
+        self.confirm_pending().await + self.release_unreleased().await
+    }
+
+    async fn confirm_pending(&self) -> usize {
+        let pending = match self.orders.unconfirmed(100).await {
+            Ok(pending) => pending,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot list unconfirmed reservations");
+                return 0;
+            }
+        };
+        let mut left = 0;
+        for (order_id, reservation_id) in pending {
+            if !self.confirm(order_id, reservation_id).await {
+                left += 1;
+            }
+        }
+        left
+    }
+
+    async fn release_unreleased(&self) -> usize {
         let pending = match self.orders.unreleased(100).await {
             Ok(pending) => pending,
             Err(error) => {

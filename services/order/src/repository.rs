@@ -313,6 +313,34 @@ impl OrdersRepository {
         Ok(())
     }
 
+    /// Records that the Product Service knows this order uses its reservation.
+    pub async fn mark_confirmed(&self, id: i64) -> Result<(), DbError> {
+        let client = self.pool.get().await?;
+        client
+            .execute_traced(
+                "UPDATE orders SET reservation_confirmed = TRUE WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Orders whose reservation the Product Service has not yet been told about.
+    pub async fn unconfirmed(&self, limit: i64) -> Result<Vec<(i64, Uuid)>, DbError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query_traced(
+                "SELECT id, reservation_id FROM orders WHERE reservation_confirmed = FALSE \
+                 ORDER BY id LIMIT $1",
+                &[&limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get("id"), row.get("reservation_id")))
+            .collect())
+    }
+
     /// Cancelled or deleted orders whose stock has not been confirmed released.
     pub async fn unreleased(&self, limit: i64) -> Result<Vec<(i64, Uuid)>, DbError> {
         let client = self.pool.get().await?;

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use service_runtime::host::Tasks;
+
 use crate::metrics::OrderMetrics;
 use crate::product_client::ProductClient;
 use crate::releases::Releaser;
@@ -13,4 +15,6 @@ pub struct AppState {
     pub products: ProductClient,
     pub releaser: Arc<Releaser>,
     pub metrics: OrderMetrics,
+    /// The host's task set: orders are placed in tasks of it, which shutdown waits for.
+    pub tasks: Tasks,
 }

@@ -17,6 +17,7 @@ use crate::list_cache::ListCache;
 use crate::local_copy::LocalCopies;
 use crate::metrics::ProductMetrics;
 use crate::repository::ProductsRepository;
+use crate::reservations::{ReservationLedger, SweepSchedule, run_sweeper};
 use crate::state::AppState;
 
 pub const INFO: ServiceInfo = service_runtime::service_info!();
@@ -51,6 +52,7 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
     );
     let state = Arc::new(AppState {
         products: ProductsRepository::new(pool.clone()),
+        ledger: ReservationLedger::new(pool.clone()),
         cache: ProductCache::new(
             redis.clone(),
             key_prefix.clone(),
@@ -85,6 +87,15 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
         tasks: Tasks::new(),
     })
     .await?
+    // Returns reservations no order confirmed to stock.
+    .worker("reservation sweeper", {
+        let state = state.clone();
+        let schedule = SweepSchedule {
+            ttl: Duration::from_secs(config.reservations.reservation_ttl_secs),
+            interval: Duration::from_millis(config.reservations.reservation_sweep_interval_ms),
+        };
+        move |stop| run_sweeper(state, schedule, stop)
+    })
     .on_close(async move { pool.close() });
     Ok(host.exposing(state))
 }

@@ -1,5 +1,5 @@
 //! The Product Service's settings: the common, database, Redis, User Service client and
-//! service credential sections, and its own [`CacheConfig`]. Every setting's default, range
+//! service credential sections, and its own [`CacheConfig`] and [`ReservationConfig`]. Every setting's default, range
 //! and meaning are in docs/configuration.md, generated from these declarations.
 
 use service_runtime::auth::AuthConfig;
@@ -33,6 +33,19 @@ service_runtime::settings_section! {
     }
 }
 
+service_runtime::settings_section! {
+    /// Product Service: reservations
+    pub struct ReservationConfig {
+        /// A reservation no order confirmed within this long is returned to stock (seconds).
+        /// Keep it well above the longest an order takes to be placed.
+        #[range(1..)]
+        pub reservation_ttl_secs: u64 = 300;
+        /// How often unconfirmed reservations are looked for (milliseconds).
+        #[range(1..)]
+        pub reservation_sweep_interval_ms: u64 = 30_000;
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ProductServiceConfig {
     pub common: CommonConfig,
@@ -40,6 +53,7 @@ pub struct ProductServiceConfig {
     pub redis: RedisConfig,
     pub auth: AuthConfig,
     pub cache: CacheConfig,
+    pub reservations: ReservationConfig,
     /// The internal routes' credential; `None` shuts them (production without `SERVICE_TOKEN`).
     pub service_token: Option<Secret>,
 }
@@ -58,6 +72,7 @@ impl ServiceConfig for ProductServiceConfig {
             SectionRef::of::<RedisConfig>(),
             SectionRef::of::<AuthConfig>(),
             SectionRef::of::<CacheConfig>(),
+            SectionRef::of::<ReservationConfig>(),
             SectionRef::of::<ServiceTokenConfig>(),
         ]
     }
@@ -73,6 +88,7 @@ impl ServiceConfig for ProductServiceConfig {
             database: settings.extract()?,
             auth: settings.extract()?,
             cache: settings.extract()?,
+            reservations: settings.extract()?,
             common,
             redis,
             service_token,

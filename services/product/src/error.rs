@@ -18,6 +18,12 @@ pub enum ProductError {
     InsufficientStock { available: i32, requested: i32 },
     #[error("reservation id reused with another product or quantity")]
     ReservationMismatch,
+    #[error("reservation not found")]
+    ReservationNotFound,
+    #[error("reservation given back already")]
+    ReservationReleased,
+    #[error("reservation swept and its stock gone")]
+    ReservationExpired,
     #[error(transparent)]
     Database(#[from] DbError),
     #[error("could not encode a response")]
@@ -76,6 +82,22 @@ impl ApiError for ProductError {
                 "This reservation_id exists with another product or quantity; \
                  use a new id for a new reservation.",
             ),
+            Self::ReservationNotFound => Problem::new(
+                StatusCode::NOT_FOUND,
+                "reservation-not-found",
+                "Reservation not found",
+            ),
+            Self::ReservationReleased => Problem::new(
+                StatusCode::CONFLICT,
+                "reservation-released",
+                "Reservation given back already",
+            ),
+            Self::ReservationExpired => Problem::new(
+                StatusCode::CONFLICT,
+                "reservation-expired",
+                "Reservation expired",
+            )
+            .detail("No order confirmed it in time; its stock was returned and sold since."),
             Self::Database(DbError::Unavailable(_)) => Problem::unavailable("The product database"),
             // The domain types mirror every constraint; one firing is a bug, not bad input.
             Self::Database(_) | Self::Encoding(_) => Problem::internal(),

@@ -2,10 +2,12 @@
 //!
 //! - [`routes`]: public `GET /products` and `GET /products/{id}`; admin `POST /products`,
 //!   `PUT`/`DELETE /products/{id}`; internal `POST /internal/reservations` and
-//!   `DELETE /internal/reservations/{id}` behind the service credential. The runtime adds
+//!   `DELETE /internal/reservations/{id}`, `POST /internal/reservations/{id}/confirmation` behind the service credential. The runtime adds
 //!   `/health*`, `/metrics`, `/openapi.json` and `/docs`.
 //! - [`domain`]: `Price` (exact decimal), `ProductName`, `Stock`, …, valid by construction.
-//! - [`repository`]: the `products` and `reservations` tables in raw SQL (`sql/product/`).
+//! - [`repository`]: the `products` and `reservations` tables in raw SQL (`sql/product/`);
+//!   [`reservations`]: confirmation of a reservation by its order, and the sweeper that returns
+//!   unconfirmed ones to stock.
 //! - [`cache`]: cache-aside in Redis that never serves a value older than a returned write;
 //!   [`list_cache`]: listing pages cached by generation, with the same guarantee;
 //!   [`incarnation`]: which database the cache keys belong to.
@@ -21,6 +23,7 @@ pub mod list_cache;
 pub mod local_copy;
 pub mod metrics;
 pub mod repository;
+pub mod reservations;
 pub mod routes;
 pub mod state;
 

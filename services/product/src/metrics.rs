@@ -25,6 +25,7 @@ pub struct ProductMetrics {
     list_cache_misses: Counter,
     products_viewed: Counter,
     reservations: Family<OutcomeLabels, Counter>,
+    reservations_swept: Counter,
 }
 
 impl ProductMetrics {
@@ -67,8 +68,13 @@ impl ProductMetrics {
         );
         metrics.register(
             "stock_reservations",
-            "Reservation requests by outcome (reserved, repeated, insufficient, released)",
+            "Reservation requests by outcome (reserved, repeated, insufficient, released, confirmed, retaken, lost)",
             this.reservations.clone(),
+        );
+        metrics.register(
+            "stock_reservations_swept",
+            "Reservations no order confirmed within RESERVATION_TTL_SECS, returned to stock",
+            this.reservations_swept.clone(),
         );
         this
     }
@@ -105,5 +111,9 @@ impl ProductMetrics {
         self.reservations
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    pub fn reservations_swept(&self, count: u64) {
+        self.reservations_swept.inc_by(count);
     }
 }

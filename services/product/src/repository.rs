@@ -327,7 +327,7 @@ impl ProductsRepository {
         let released = transaction
             .query_opt_traced(
                 "UPDATE reservations SET status = 'released', released_at = now() \
-                 WHERE reservation_id = $1 AND status = 'reserved' \
+                 WHERE reservation_id = $1 AND status IN ('reserved', 'confirmed') \
                  RETURNING product_id, quantity",
                 &[&reservation_id],
             )

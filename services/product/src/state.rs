@@ -5,10 +5,12 @@ use crate::list_cache::ListCache;
 use crate::local_copy::LocalCopies;
 use crate::metrics::ProductMetrics;
 use crate::repository::ProductsRepository;
+use crate::reservations::ReservationLedger;
 
 #[derive(Debug)]
 pub struct AppState {
     pub products: ProductsRepository,
+    pub ledger: ReservationLedger,
     pub cache: ProductCache,
     /// In front of `cache`: see [`crate::local_copy`].
     pub local: LocalCopies,

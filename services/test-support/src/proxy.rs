@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::io::copy_bidirectional;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -13,6 +14,8 @@ use tokio::sync::watch;
 pub struct TcpProxy {
     pub address: SocketAddr,
     online: Arc<watch::Sender<bool>>,
+    /// While true, what the upstream answers waits in the proxy (requests still go through).
+    held: Arc<watch::Sender<bool>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -22,12 +25,18 @@ impl TcpProxy {
             .await
             .expect("proxy binds a local port");
         let address = listener.local_addr().expect("proxy address");
-        let (online, _) = watch::channel(true);
-        let online = Arc::new(online);
-        let task = tokio::spawn(accept_loop(listener, upstream, online.clone()));
+        let online = Arc::new(watch::channel(true).0);
+        let held = Arc::new(watch::channel(false).0);
+        let task = tokio::spawn(accept_loop(
+            listener,
+            upstream,
+            online.clone(),
+            held.clone(),
+        ));
         Self {
             address,
             online,
+            held,
             task,
         }
     }
@@ -41,6 +50,16 @@ impl TcpProxy {
     /// Forwards again.
     pub fn restore(&self) {
         self.online.send_replace(true);
+    }
+
+    /// Lets requests reach the upstream but keeps its answers back, as a slow upstream would.
+    pub fn hold_answers(&self) {
+        self.held.send_replace(true);
+    }
+
+    /// Delivers the answers held back, and forwards the next ones at once.
+    pub fn release_answers(&self) {
+        self.held.send_replace(false);
     }
 
     /// Replaces host and port of `url` (scheme://[user@]host:port/rest) by the proxy's.
@@ -71,9 +90,10 @@ async fn accept_loop(
     listener: TcpListener,
     upstream: SocketAddr,
     online: Arc<watch::Sender<bool>>,
+    held: Arc<watch::Sender<bool>>,
 ) {
     loop {
-        let Ok((mut inbound, _)) = listener.accept().await else {
+        let Ok((inbound, _)) = listener.accept().await else {
             continue;
         };
         if !*online.borrow() {
@@ -81,14 +101,44 @@ async fn accept_loop(
             continue;
         }
         let mut online_rx = online.subscribe();
+        let held_rx = held.subscribe();
         tokio::spawn(async move {
-            let Ok(mut outbound) = TcpStream::connect(upstream).await else {
+            let Ok(outbound) = TcpStream::connect(upstream).await else {
                 return;
             };
+            let (from_client, to_client) = inbound.into_split();
+            let (from_upstream, to_upstream) = outbound.into_split();
+            let requests = forward(from_client, to_upstream, None);
+            let answers = forward(from_upstream, to_client, Some(held_rx));
             tokio::select! {
-                _ = copy_bidirectional(&mut inbound, &mut outbound) => {}
+                _ = async { tokio::join!(requests, answers) } => {}
                 _ = online_rx.wait_for(|online| !*online) => {}
             }
         });
     }
+}
+
+/// Copies one direction until its end, passing the end on; when `held` is given, each chunk
+/// waits while it reads true.
+async fn forward(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    mut held: Option<watch::Receiver<bool>>,
+) {
+    let mut buffer = vec![0; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        if let Some(held) = &mut held
+            && held.wait_for(|held| !*held).await.is_err()
+        {
+            break;
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }

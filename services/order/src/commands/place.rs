@@ -1,7 +1,16 @@
 //! Placing an order: claim the idempotency key → reserve stock → store the order with its
-//! `order.created` event → on failure, give the stock and the key back.
+//! `order.created` event → on failure, give the stock and the key back; on success, confirm the
+//! reservation so the Product Service never sweeps it.
+//!
+//! The sequence runs in a task of its own that the request only awaits: a client that hangs up
+//! (or a proxy that times the request out) drops the request, not the task, so a reservation is
+//! always followed by its order or its release. The host waits for these tasks at shutdown.
+
+use std::sync::Arc;
 
 use service_runtime::auth::Caller;
+use tokio::sync::oneshot;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::domain::{NewOrder, Order, Quantity, total_price};
@@ -28,8 +37,36 @@ pub enum Placed {
     Replayed(Order),
 }
 
-/// Places `command` for `caller`.
+/// Places `command` for `caller`, to the end even if the caller stops waiting.
 pub async fn place_order(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    command: PlaceOrder,
+) -> Result<Placed, OrderError> {
+    let (answer, answered) = oneshot::channel();
+    let task_state = state.clone();
+    let caller = caller.clone();
+    // In the request's span, so the order's SQL, its Product Service calls and its event
+    // continue the request's trace.
+    let placing = async move {
+        let placed = place(&task_state, &caller, command).await;
+        let created = match &placed {
+            Ok(Placed::Created(order)) => Some((order.id, order.reservation_id)),
+            _ => None,
+        };
+        // Nobody listening any more is fine: the order stands either way.
+        let _ = answer.send(placed);
+        if let Some((order_id, reservation_id)) = created {
+            task_state.releaser.confirm(order_id, reservation_id).await;
+        }
+    };
+    state
+        .tasks
+        .spawn(placing.instrument(tracing::Span::current()));
+    answered.await.map_err(|_| OrderError::Interrupted)?
+}
+
+async fn place(
     state: &AppState,
     caller: &Caller,
     command: PlaceOrder,

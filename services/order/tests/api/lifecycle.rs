@@ -160,3 +160,84 @@ async fn a_release_that_failed_is_retried_until_the_product_service_confirms() {
     assert_eq!(orders.state.releaser.release_pending().await, 0);
     assert_eq!(stock().await, 10);
 }
+
+/// The Product Service's answer to the reservation is held back; the client gives up and hangs
+/// up meanwhile. The order is still placed (or its stock given back): never stock held by
+/// nothing.
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_order_leaks_no_stock() {
+    let users = UserServiceHandle::start().await;
+    let products = ProductServiceHandle::start(&users).await;
+    let proxy = TcpProxy::start(products.address).await;
+    let product_url = format!("http://{}", proxy.address);
+    let orders = OrderServiceHandle::start_with(
+        &users,
+        &products,
+        &[
+            ("PRODUCT_SERVICE_URL", &product_url),
+            ("PRODUCT_TIMEOUT_MS", "30000"),
+        ],
+    )
+    .await;
+    let (_, admin) = users.admin().await;
+    let (_, customer) = users.customer().await;
+    let product = products.product_with_stock(&admin, "Lamp", 10).await;
+    let stock = || async {
+        let product: Value = products
+            .get(&format!("/products/{product}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        product["quantity"].as_i64().unwrap()
+    };
+
+    proxy.hold_answers();
+    let body = json!({"product_id": product, "quantity": 3});
+    let placing = orders.place(&customer, &body, None);
+    tokio::select! {
+        response = placing => panic!("answered while the Product Service was held: {response:?}"),
+        () = wait_until("stock reserved", Duration::from_secs(10), || async {
+            (stock().await == 7).then_some(())
+        }) => {}
+    }
+    // The client has hung up (its request future is gone); now the answer arrives.
+    proxy.release_answers();
+
+    let ordered_units = || async {
+        let page: Value = orders.get(&customer, "/orders").await.json().await.unwrap();
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|order| order["quantity"].as_i64().unwrap())
+            .sum::<i64>()
+    };
+    wait_until(
+        "stock held only by orders",
+        Duration::from_secs(10),
+        || async { (stock().await + ordered_units().await == 10).then_some(()) },
+    )
+    .await;
+
+    // And the Product Service knows which reservations are used: none is left to its sweeper.
+    let (client, connection) =
+        tokio_postgres::connect(&products.database.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    wait_until(
+        "no reservation left unconfirmed",
+        Duration::from_secs(10),
+        || async {
+            let rows = client
+                .query("SELECT status FROM reservations", &[])
+                .await
+                .unwrap();
+            rows.iter()
+                .all(|row| row.get::<_, &str>("status") != "reserved")
+                .then_some(())
+        },
+    )
+    .await;
+}

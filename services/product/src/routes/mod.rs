@@ -81,9 +81,15 @@ pub fn router(
                 .clone()
                 .guard(route("/internal/reservations").post(reservations::reserve_stock)),
         )
-        .push(internal.guard(
+        .push(internal.clone().guard(
             route("/internal/reservations/{reservation_id}").delete(reservations::release_stock),
         ))
+        .push(
+            internal.guard(
+                route("/internal/reservations/{reservation_id}/confirmation")
+                    .post(reservations::confirm_reservation),
+            ),
+        )
 }
 
 /// The `{id}` of the path: a positive integer, or 404 (no product has any other id).

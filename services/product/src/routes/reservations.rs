@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::domain::ReservedQuantity;
 use crate::error::ProductError;
 use crate::repository::{ReservationRecord, ReserveOutcome};
+use crate::reservations::ConfirmOutcome;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -40,7 +41,8 @@ pub struct ReservationResponse {
     #[salvo(schema(value_type = String, example = "19.99"))]
     pub unit_price: Decimal,
     pub quantity: i32,
-    /// `reserved`, or `released` once given back.
+    /// `reserved`; `confirmed` once its order is stored; `released` once given back;
+    /// `expired` when no order confirmed it in time and its stock went back.
     pub status: String,
 }
 
@@ -139,10 +141,7 @@ pub async fn release_stock(
     depot: &mut Depot,
     res: &mut Response,
 ) -> Result<(), ProductError> {
-    let reservation_id = req
-        .param::<String>("reservation_id")
-        .and_then(|raw| Uuid::parse_str(&raw).ok())
-        .ok_or_else(|| FieldError::new("reservation_id", "must be a UUID"))?;
+    let reservation_id = reservation_id(req)?;
     let state = state::<Arc<AppState>>(depot);
     if let Some((product_id, version)) = state.products.release(reservation_id).await? {
         state.product_changed(product_id, version).await;
@@ -151,4 +150,53 @@ pub async fn release_stock(
     }
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())
+}
+
+/// Confirm that a stored order uses a reservation (internal, service credential).
+///
+/// A confirmed reservation is never swept back to stock. Repeats are 204 too. One swept already
+/// (no confirmation within `RESERVATION_TTL_SECS`) takes its stock again if there is enough;
+/// otherwise 409 `urn:problem:reservation-expired`. Given back already: 409
+/// `urn:problem:reservation-released`. Unknown id: 404 `urn:problem:reservation-not-found`.
+#[endpoint(
+    tags("internal"),
+    parameters(
+        ("reservation_id" = Uuid, Path, description = "The reservation to confirm")
+    ),
+    responses((status_code = 204, description = "Confirmed"))
+)]
+pub async fn confirm_reservation(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ProductError> {
+    let reservation_id = reservation_id(req)?;
+    let state = state::<Arc<AppState>>(depot);
+    match state.ledger.confirm(reservation_id).await? {
+        ConfirmOutcome::Confirmed => state.metrics.reservation("confirmed"),
+        ConfirmOutcome::Retaken {
+            product_id,
+            version,
+        } => {
+            state.product_changed(product_id, version).await;
+            state.metrics.reservation("retaken");
+            tracing::warn!(%reservation_id, "reservation confirmed after it was swept; stock taken again");
+        }
+        ConfirmOutcome::Lost => {
+            state.metrics.reservation("lost");
+            tracing::error!(%reservation_id, "reservation confirmed after it was swept; the stock is gone");
+            return Err(ProductError::ReservationExpired);
+        }
+        ConfirmOutcome::Released => return Err(ProductError::ReservationReleased),
+        ConfirmOutcome::NotFound => return Err(ProductError::ReservationNotFound),
+    }
+    res.status_code(StatusCode::NO_CONTENT);
+    Ok(())
+}
+
+/// The `{reservation_id}` of the path.
+fn reservation_id(req: &Request) -> Result<Uuid, FieldError> {
+    req.param::<String>("reservation_id")
+        .and_then(|raw| Uuid::parse_str(&raw).ok())
+        .ok_or_else(|| FieldError::new("reservation_id", "must be a UUID"))
 }

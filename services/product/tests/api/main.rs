@@ -10,6 +10,7 @@ mod pagination;
 mod platform;
 mod reservations;
 mod resilience;
+mod sweep;
 mod validation;
 
 use reqwest::Response;
