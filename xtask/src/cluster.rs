@@ -156,7 +156,6 @@ fn environment(binary: &str, gateway: &Gateway) -> Vec<(&'static str, String)> {
 /// that the URL printed next answers at once.
 async fn wait_until_routed(gateway: &Gateway, backends: &[Backend]) -> anyhow::Result<()> {
     // reqwest is built without a crypto provider of its own (plain HTTP here, but it checks).
-    service_runtime::server::install_crypto_provider();
     let client = reqwest::Client::builder().no_proxy().build()?;
     let started = std::time::Instant::now();
     for backend in backends {

@@ -85,7 +85,6 @@ fn compact(value: &Value) -> String {
 }
 
 pub async fn run() -> anyhow::Result<()> {
-    service_runtime::server::install_crypto_provider();
     let http = Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))
