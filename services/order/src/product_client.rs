@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use service_runtime::config::Secret;
@@ -65,6 +65,31 @@ impl ProductClient {
         })
     }
 
+    /// Sends `method path` (with `body` as JSON) to an internal route with the service
+    /// credential; no answer at all is [`ProductError::Unavailable`].
+    async fn internal(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&ReserveRequest>,
+    ) -> Result<reqwest::Response, ProductError> {
+        let mut request = self
+            .http
+            .inner()
+            .request(method, format!("{}{path}", self.base_url))
+            .header(SERVICE_TOKEN_HEADER, self.service_token.expose());
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let request = request
+            .build()
+            .map_err(|error| ProductError::Unavailable(error.to_string()))?;
+        self.http
+            .send(request)
+            .await
+            .map_err(|error| ProductError::Unavailable(error.to_string()))
+    }
+
     /// Takes `quantity` units of `product_id` out of stock for the order named by
     /// `reservation_id`. Repeating it with the same id reserves nothing more.
     pub async fn reserve(
@@ -73,23 +98,14 @@ impl ProductClient {
         product_id: i64,
         quantity: Quantity,
     ) -> Result<Reservation, ProductError> {
-        let request = self
-            .http
-            .inner()
-            .post(format!("{}/internal/reservations", self.base_url))
-            .header(SERVICE_TOKEN_HEADER, self.service_token.expose())
-            .json(&ReserveRequest {
-                reservation_id,
-                product_id,
-                quantity: quantity.get(),
-            })
-            .build()
-            .map_err(|error| ProductError::Unavailable(error.to_string()))?;
+        let body = ReserveRequest {
+            reservation_id,
+            product_id,
+            quantity: quantity.get(),
+        };
         let response = self
-            .http
-            .send(request)
-            .await
-            .map_err(|error| ProductError::Unavailable(error.to_string()))?;
+            .internal(Method::POST, "/internal/reservations", Some(&body))
+            .await?;
         match response.status() {
             StatusCode::OK | StatusCode::CREATED => response
                 .json()
@@ -122,21 +138,8 @@ impl ProductClient {
     /// Tells the Product Service that a stored order uses this reservation, so it is never
     /// swept back to stock. Idempotent.
     pub async fn confirm(&self, reservation_id: Uuid) -> Result<Confirmation, ProductError> {
-        let request = self
-            .http
-            .inner()
-            .post(format!(
-                "{}/internal/reservations/{reservation_id}/confirmation",
-                self.base_url
-            ))
-            .header(SERVICE_TOKEN_HEADER, self.service_token.expose())
-            .build()
-            .map_err(|error| ProductError::Unavailable(error.to_string()))?;
-        let response = self
-            .http
-            .send(request)
-            .await
-            .map_err(|error| ProductError::Unavailable(error.to_string()))?;
+        let path = format!("/internal/reservations/{reservation_id}/confirmation");
+        let response = self.internal(Method::POST, &path, None).await?;
         match response.status() {
             status if status.is_success() => Ok(Confirmation::Confirmed),
             StatusCode::CONFLICT => {
@@ -165,21 +168,8 @@ impl ProductClient {
     /// Gives a reservation's stock back. Idempotent on the Product Service's side: calling it
     /// again, or for an unknown id, releases nothing more.
     pub async fn release(&self, reservation_id: Uuid) -> Result<(), ProductError> {
-        let request = self
-            .http
-            .inner()
-            .delete(format!(
-                "{}/internal/reservations/{reservation_id}",
-                self.base_url
-            ))
-            .header(SERVICE_TOKEN_HEADER, self.service_token.expose())
-            .build()
-            .map_err(|error| ProductError::Unavailable(error.to_string()))?;
-        let response = self
-            .http
-            .send(request)
-            .await
-            .map_err(|error| ProductError::Unavailable(error.to_string()))?;
+        let path = format!("/internal/reservations/{reservation_id}");
+        let response = self.internal(Method::DELETE, &path, None).await?;
         if response.status().is_success() {
             Ok(())
         } else {
