@@ -1,11 +1,17 @@
 //! SIGTERM to the real binary under the production profile, over real HTTP: the request in
 //! flight gets its whole answer, nobody new gets in, and the process exits 0 in time.
+//!
+//! The request in flight is a registration whose body the test sends in two halves over a raw
+//! TCP connection: the handler is running (waiting for the rest of the body) for exactly as
+//! long as the test wants, whatever the machine's speed.
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use test_support::{TestDatabase, free_port, wait_until};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const WAIT: Duration = Duration::from_secs(30);
 /// The drain deadline the binary is given; its exit is awaited a little longer.
@@ -39,8 +45,6 @@ async fn sigterm_lets_the_request_in_flight_finish_and_refuses_new_connections()
             ("JWT_SECRET", secret.as_str()),
             ("REDIS_URL", "redis://127.0.0.1:6379"),
             ("THROTTLE_KEY_PREFIX", prefix.as_str()),
-            // A registration hashes the password: at this cost it is in flight for a while.
-            ("BCRYPT_COST", "13"),
             ("SHUTDOWN_TIMEOUT_SECS", drain.as_str()),
         ])
         .stdout(Stdio::null())
@@ -59,17 +63,18 @@ async fn sigterm_lets_the_request_in_flight_finish_and_refuses_new_connections()
     })
     .await;
 
-    let registering = tokio::spawn({
-        let client = client.clone();
-        let url = format!("{base}/register");
-        async move {
-            client
-                .post(url)
-                .json(&json!({"username": "slow-hash", "password": "password-1"}))
-                .send()
-                .await
-        }
-    });
+    let body = br#"{"username": "slow-body", "password": "password-1"}"#;
+    let (first_half, second_half) = body.split_at(body.len() / 2);
+    let mut registering = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("the service accepts a connection");
+    let head = format!(
+        "POST /register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    registering.write_all(head.as_bytes()).await.unwrap();
+    registering.write_all(first_half).await.unwrap();
     // In flight: the registration, and the metrics request that sees it.
     wait_until("the registration in flight", WAIT, || async {
         let text = client
@@ -106,18 +111,18 @@ async fn sigterm_lets_the_request_in_flight_finish_and_refuses_new_connections()
             .then_some(())
     })
     .await;
-    assert!(
-        !registering.is_finished(),
-        "the registration was still in flight when new connections were refused"
-    );
 
-    let response = registering
+    // The rest of the body, after the listener closed: the registration completes.
+    registering.write_all(second_half).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(WAIT, registering.read_to_string(&mut answer))
         .await
-        .unwrap()
-        .expect("the response arrives whole");
-    assert_eq!(response.status(), 201);
-    let user: Value = response.json().await.expect("a complete JSON body");
-    assert_eq!(user["username"], "slow-hash");
+        .expect("the answer arrives")
+        .expect("the answer reads whole");
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let (_, json) = answer.split_once("\r\n\r\n").expect("headers, then a body");
+    let user: Value = serde_json::from_str(json).expect("a complete JSON body");
+    assert_eq!(user["username"], "slow-body");
     let status = tokio::time::timeout(Duration::from_secs(DRAIN_SECS + 5), service.wait())
         .await
         .expect("the service exits within its drain deadline")
