@@ -22,7 +22,7 @@ env $common PORT=18202 DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_pro
 PIDS="$PIDS $!"
 env $common PORT=18203 DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_orders_$RUN \
   USER_SERVICE_URL=http://127.0.0.1:18201 PRODUCT_SERVICE_URL=http://127.0.0.1:18202 \
-  ORDER_EVENTS_EXCHANGE=bench.order_events.$RUN \
+  ORDER_EVENTS_EXCHANGE=bench.order_events.$RUN MAX_PENDING_ORDERS_PER_CUSTOMER=100000000 \
   target/release/order-service > /tmp/bench-order-orders.log 2>&1 &
 PIDS="$PIDS $!"
 cleanup() {
