@@ -23,7 +23,16 @@ use bytes::Bytes;
 pub struct LocalCopies {
     window: Duration,
     capacity: usize,
-    copies: Mutex<HashMap<i64, Copy>>,
+    table: Mutex<Table>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    copies: HashMap<i64, Copy>,
+    /// When a full table was last cleared of expired copies. Clearing scans every copy, so it
+    /// happens at most once per window: a stream of distinct ids (a crawler, a scan) cannot make
+    /// every read pay for a scan under the lock.
+    pruned_at: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -37,7 +46,7 @@ impl LocalCopies {
         Self {
             window,
             capacity,
-            copies: Mutex::new(HashMap::new()),
+            table: Mutex::default(),
         }
     }
 
@@ -46,8 +55,8 @@ impl LocalCopies {
         if self.window.is_zero() {
             return None;
         }
-        let copies = self.copies.lock().expect("local copies lock");
-        let copy = copies.get(&id)?;
+        let table = self.table.lock().expect("local copies lock");
+        let copy = table.copies.get(&id)?;
         (copy.read_at.elapsed() < self.window).then(|| copy.json.clone())
     }
 
@@ -56,14 +65,24 @@ impl LocalCopies {
         if self.window.is_zero() {
             return;
         }
-        let mut copies = self.copies.lock().expect("local copies lock");
-        if copies.len() >= self.capacity && !copies.contains_key(&id) {
+        let mut table = self.table.lock().expect("local copies lock");
+        if table.copies.len() >= self.capacity && !table.copies.contains_key(&id) {
+            if table
+                .pruned_at
+                .is_some_and(|pruned| pruned.elapsed() < self.window)
+            {
+                return;
+            }
             // Expired copies are useless; if every copy is fresh, this one is not kept.
-            copies.retain(|_, copy| copy.read_at.elapsed() < self.window);
-            if copies.len() >= self.capacity {
+            table.pruned_at = Some(Instant::now());
+            table
+                .copies
+                .retain(|_, copy| copy.read_at.elapsed() < self.window);
+            if table.copies.len() >= self.capacity {
                 return;
             }
         }
+        let copies = &mut table.copies;
         match copies.get_mut(&id) {
             // A slower read that began earlier must not replace a later one.
             Some(existing) if existing.read_at > read_at => {}
@@ -74,15 +93,24 @@ impl LocalCopies {
         }
     }
 
-    /// After a committed write of product `id`, once its tombstone is in Redis: drops this
-    /// replica's copy and waits until every other replica's copy read before the tombstone is
-    /// too old to be served.
-    pub async fn wait_out(&self, id: i64) {
+    /// After committed writes of products `ids`, once their tombstones are in Redis: drops this
+    /// replica's copies and waits, once for all of them, until every other replica's copy read
+    /// before the tombstones is too old to be served.
+    pub async fn wait_out(&self, ids: impl IntoIterator<Item = i64>) {
         if self.window.is_zero() {
             return;
         }
-        self.copies.lock().expect("local copies lock").remove(&id);
-        tokio::time::sleep(self.window).await;
+        let mut forgotten = false;
+        {
+            let mut table = self.table.lock().expect("local copies lock");
+            for id in ids {
+                table.copies.remove(&id);
+                forgotten = true;
+            }
+        }
+        if forgotten {
+            tokio::time::sleep(self.window).await;
+        }
     }
 }
 

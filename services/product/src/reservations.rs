@@ -186,9 +186,8 @@ pub async fn sweep_once(state: &AppState, ttl: Duration) -> u64 {
                 "unconfirmed reservations returned to stock"
             );
         }
-        for &(product_id, version) in &swept.products {
-            state.product_changed(product_id, version).await;
-        }
+        // One wait of the local-copy window for the whole batch, not one per product.
+        state.products_changed(&swept.products).await;
         total += swept.reservations;
         if swept.reservations < u64::try_from(BATCH).unwrap_or(u64::MAX) {
             return total;
