@@ -99,24 +99,58 @@ async fn deleting_a_pending_order_gives_its_stock_back() {
     assert_problem(shop.orders.delete(&shop.customer, &path).await, 404).await;
 }
 
+/// An Order Service that reaches the Product Service through a proxy the test can cut or hold,
+/// with an admin, a customer and one product of 10 units.
+struct ProxiedShop {
+    /// Kept running: the other services validate tokens with it.
+    _users: UserServiceHandle,
+    products: ProductServiceHandle,
+    proxy: TcpProxy,
+    orders: OrderServiceHandle,
+    customer: String,
+    product: i64,
+}
+
+impl ProxiedShop {
+    async fn start(extra: &[(&'static str, &str)]) -> Self {
+        let users = UserServiceHandle::start().await;
+        let products = ProductServiceHandle::start(&users).await;
+        let proxy = TcpProxy::start(products.address).await;
+        let product_url = format!("http://{}", proxy.address);
+        let mut settings = vec![("PRODUCT_SERVICE_URL", product_url.as_str())];
+        settings.extend_from_slice(extra);
+        let orders = OrderServiceHandle::start_with(&users, &products, &settings).await;
+        let (_, admin) = users.admin().await;
+        let (_, customer) = users.customer().await;
+        let product = products.product_with_stock(&admin, "Lamp", 10).await;
+        Self {
+            _users: users,
+            products,
+            proxy,
+            orders,
+            customer,
+            product,
+        }
+    }
+
+    /// The product's stock, read from the Product Service directly.
+    async fn stock(&self) -> i64 {
+        let product: Value = self
+            .products
+            .get(&format!("/products/{}", self.product))
+            .await
+            .json()
+            .await
+            .unwrap();
+        product["quantity"].as_i64().unwrap()
+    }
+}
+
 #[tokio::test]
 async fn a_release_that_failed_is_retried_until_the_product_service_confirms() {
-    let users = UserServiceHandle::start().await;
-    let products = ProductServiceHandle::start(&users).await;
-    let proxy = TcpProxy::start(products.address).await;
-    let product_url = format!("http://{}", proxy.address);
-    let orders = OrderServiceHandle::start_with(
-        &users,
-        &products,
-        &[
-            ("PRODUCT_SERVICE_URL", &product_url),
-            ("RELEASE_RETRY_INTERVAL_MS", "100"),
-        ],
-    )
-    .await;
-    let (_, admin) = users.admin().await;
-    let (_, customer) = users.customer().await;
-    let product = products.product_with_stock(&admin, "Lamp", 10).await;
+    let shop = ProxiedShop::start(&[("RELEASE_RETRY_INTERVAL_MS", "100")]).await;
+    let (orders, proxy, product) = (&shop.orders, &shop.proxy, shop.product);
+    let customer = shop.customer.clone();
     let order: Value = orders
         .place(
             &customer,
@@ -127,17 +161,7 @@ async fn a_release_that_failed_is_retried_until_the_product_service_confirms() {
         .json()
         .await
         .unwrap();
-    let stock = || async {
-        let response = products
-            .client
-            .get(products.url(&format!("/products/{product}")))
-            .send()
-            .await
-            .unwrap();
-        response.json::<Value>().await.unwrap()["quantity"]
-            .as_i64()
-            .unwrap()
-    };
+    let stock = || shop.stock();
     assert_eq!(stock().await, 8);
 
     // The Product Service is unreachable: the cancel still succeeds, the release waits.
@@ -166,34 +190,13 @@ async fn a_release_that_failed_is_retried_until_the_product_service_confirms() {
 /// nothing.
 #[tokio::test]
 async fn a_client_that_hangs_up_mid_order_leaks_no_stock() {
-    let users = UserServiceHandle::start().await;
-    let products = ProductServiceHandle::start(&users).await;
-    let proxy = TcpProxy::start(products.address).await;
-    let product_url = format!("http://{}", proxy.address);
-    let orders = OrderServiceHandle::start_with(
-        &users,
-        &products,
-        &[
-            ("PRODUCT_SERVICE_URL", &product_url),
-            ("PRODUCT_TIMEOUT_MS", "30000"),
-        ],
-    )
-    .await;
-    let (_, admin) = users.admin().await;
-    let (_, customer) = users.customer().await;
-    let product = products.product_with_stock(&admin, "Lamp", 10).await;
-    let stock = || async {
-        let product: Value = products
-            .get(&format!("/products/{product}"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        product["quantity"].as_i64().unwrap()
-    };
+    let shop = ProxiedShop::start(&[("PRODUCT_TIMEOUT_MS", "30000")]).await;
+    let (orders, products, proxy) = (&shop.orders, &shop.products, &shop.proxy);
+    let customer = shop.customer.clone();
+    let stock = || shop.stock();
 
     proxy.hold_answers();
-    let body = json!({"product_id": product, "quantity": 3});
+    let body = json!({"product_id": shop.product, "quantity": 3});
     let placing = orders.place(&customer, &body, None);
     tokio::select! {
         response = placing => panic!("answered while the Product Service was held: {response:?}"),
