@@ -14,7 +14,9 @@ use regex::Regex;
 use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::{ConfigError, Settings};
 
-use crate::support::{attribute, blocks, label, nomad_file, resolved_compose, shop_binary, text};
+use crate::support::{
+    attribute, blocks, compose_shop_environments, label, nomad_file, shop_binary, text,
+};
 
 /// What an operator generates for one secret: long, random, from no repository file.
 fn generated_secret() -> String {
@@ -77,27 +79,14 @@ fn with_generated_secrets(value: &str, generated: &mut BTreeMap<String, String>)
 
 #[test]
 fn compose_environments_pass_each_services_production_configuration() {
-    let compose = resolved_compose();
     let mut generated = BTreeMap::new();
     let mut checked = 0;
-    for (service, definition) in compose["services"].as_mapping().unwrap() {
-        let Some((binary, _)) = definition["image"].as_str().and_then(shop_binary) else {
-            continue;
-        };
-        let environment: BTreeMap<String, String> = definition["environment"]
-            .as_mapping()
+    for (service, binary, environment) in compose_shop_environments() {
+        let environment: BTreeMap<String, String> = environment
             .into_iter()
-            .flatten()
-            .map(|(key, value)| {
-                let value = match value {
-                    serde_norway::Value::String(text) => text.clone(),
-                    other => serde_norway::to_string(other).unwrap().trim().to_owned(),
-                };
-                let value = with_generated_secrets(&value, &mut generated);
-                (key.as_str().unwrap().to_owned(), value)
-            })
+            .map(|(key, value)| (key, with_generated_secrets(&value, &mut generated)))
             .collect();
-        let source = format!("compose service {}", service.as_str().unwrap());
+        let source = format!("compose service {service}");
         assert_accepted(binary, &source, &environment);
         checked += 1;
     }

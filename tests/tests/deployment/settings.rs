@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use service_runtime::config::ServiceConfig;
 
 use crate::support::{
-    blocks, label, nomad_file, nomad_task_environment, resolved_compose, shop_binary, text,
+    blocks, compose_shop_environments, label, nomad_file, nomad_task_environment, shop_binary, text,
 };
 
 /// The settings `binary` reads.
@@ -61,29 +61,9 @@ fn settings_lists_come_from_the_configuration_types() {
 
 #[test]
 fn compose_gives_services_only_settings_they_read() {
-    let compose = resolved_compose();
     let mut checked = 0;
-    for (service, definition) in compose["services"].as_mapping().unwrap() {
-        let Some((binary, _)) = definition["image"].as_str().and_then(shop_binary) else {
-            continue;
-        };
-        let environment: BTreeMap<String, String> = definition["environment"]
-            .as_mapping()
-            .into_iter()
-            .flatten()
-            .map(|(key, value)| {
-                let value = match value {
-                    serde_norway::Value::String(text) => text.clone(),
-                    other => serde_norway::to_string(other).unwrap(),
-                };
-                (key.as_str().unwrap().to_owned(), value)
-            })
-            .collect();
-        assert_all_read(
-            binary,
-            &format!("compose service {}", service.as_str().unwrap()),
-            &environment,
-        );
+    for (service, binary, environment) in compose_shop_environments() {
+        assert_all_read(binary, &format!("compose service {service}"), &environment);
         checked += 1;
     }
     assert!(checked >= 4);

@@ -111,6 +111,31 @@ pub fn shop_binary(image: &str) -> Option<(&str, &str)> {
     image.strip_prefix("shop/")?.split_once(':')
 }
 
+/// Every compose service that runs a shop binary: (service name, binary, its environment as
+/// `docker compose config` resolved it, every value as the string the process would get).
+pub fn compose_shop_environments() -> Vec<(String, &'static str, BTreeMap<String, String>)> {
+    let mut services = Vec::new();
+    for (service, definition) in resolved_compose()["services"].as_mapping().unwrap() {
+        let Some((binary, _)) = definition["image"].as_str().and_then(shop_binary) else {
+            continue;
+        };
+        let environment = definition["environment"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .map(|(key, value)| {
+                let value = match value {
+                    serde_norway::Value::String(text) => text.clone(),
+                    other => serde_norway::to_string(other).unwrap().trim().to_owned(),
+                };
+                (key.as_str().unwrap().to_owned(), value)
+            })
+            .collect();
+        services.push((service.as_str().unwrap().to_owned(), binary, environment));
+    }
+    services
+}
+
 /// A Nomad job file parsed as HCL2, its `dynamic` blocks expanded as Nomad expands them.
 pub fn nomad_file(name: &str) -> hcl::Body {
     let text = read(&format!("nomad/{name}"));
