@@ -4,10 +4,12 @@
 //! Floors: a bare salvo handler answering the same product JSON
 //! (`services/product/examples/bare_floor.rs`), `redis-benchmark` GETs, and `pgbench` running
 //! the reservation's own transaction (conditional stock UPDATE + reservation INSERT) on one hot
-//! row and spread over the catalogue. The Product Service runs beside them against the local
-//! PostgreSQL and Redis (database `bench_products`, keys under `bench:`), loaded by wrk
-//! (installed from Debian's packages when missing). `--quick` uses the debug build and 3 s
-//! runs: it checks that the command works, its figures are not benchmarks.
+//! row and spread over the catalogue, then every statement one order costs (`orders.rs`). The
+//! Product Service runs beside them against the local PostgreSQL and Redis (database
+//! `bench_products`, keys under `bench:`), then the User and Order Services join it for
+//! `POST /orders`; wrk (installed from Debian's packages when missing) loads them. `--quick`
+//! uses the debug build and 3 s runs: it checks that the command works, its figures are not
+//! benchmarks.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,10 +21,14 @@ use tokio::process::{Child, Command};
 use load_tools::{Figure, pgbench, redis_benchmark, wrk};
 
 mod load_tools;
+mod orders;
 
 pub(crate) const DATABASE: &str = "bench_products";
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
 const ROWS: u32 = 1000;
+const ROWS_TEXT: &str = "1000";
+/// The two shapes of write load: every request on one row, or spread over the catalogue.
+const SPREADS: [(bool, &str); 2] = [(true, "one hot row"), (false, "spread over 1,000 rows")];
 pub(crate) const CONNECTIONS: &str = "32";
 
 /// One measured line: what, its figures, and the floor it is compared with.
@@ -143,16 +149,18 @@ async fn measure(
     let redis = redis_benchmark().await?;
     lines.push(line("redis-benchmark GET, 32 connections (floor)", redis, None).await);
     let reserve = root.join("docs/bench/reserve.lua");
-    for (hot, name) in [(true, "one hot row"), (false, "spread over 1,000 rows")] {
-        let floor = pgbench(root, hot, seconds).await?;
+    let reserve_floor = root.join("docs/bench/reserve-floor.sql");
+    for (hot, name) in SPREADS {
+        let variables = [("hot", if hot { "1" } else { "0" }), ("rows", ROWS_TEXT)];
+        let floor = pgbench(&reserve_floor, DATABASE, &variables, seconds).await?;
         let label = format!("pgbench: the reservation transaction, {name} (floor)");
         lines.push(line(&label, floor, None).await);
-        let env = [("HOT", if hot { "1" } else { "0" }), ("ROWS", "1000")];
+        let env = [("HOT", if hot { "1" } else { "0" }), ("ROWS", ROWS_TEXT)];
         let endpoint = wrk(seconds, &reserve, service.clone(), &env).await?;
         let label = format!("POST /internal/reservations, {name}");
         lines.push(line(&label, endpoint, Some(("pgbench", floor))).await);
     }
-    Ok(())
+    orders::measure(root, binaries, &service, seconds, lines, children).await
 }
 
 async fn line(what: &str, figure: Figure, floor: Option<(&str, Figure)>) -> Line {
@@ -225,10 +233,11 @@ fn write_docs(path: &Path, table: &str) -> anyhow::Result<()> {
 
 async fn build(root: &Path, quick: bool) -> anyhow::Result<PathBuf> {
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo
-        .current_dir(root)
-        .args(["build", "-p", "product-service"]);
-    cargo.args(["--bin", "product-service", "--example", "bare_floor"]);
+    cargo.current_dir(root).args(["build"]);
+    for package in ["product-service", "user-service", "order-service"] {
+        cargo.args(["-p", package, "--bin", package]);
+    }
+    cargo.args(["--example", "bare_floor"]);
     if !quick {
         cargo.arg("--release");
     }
@@ -240,33 +249,42 @@ async fn build(root: &Path, quick: bool) -> anyhow::Result<PathBuf> {
         .join(if quick { "debug" } else { "release" }))
 }
 
+/// Runs `sql` in the bench database.
 async fn psql(sql: &str) -> anyhow::Result<()> {
+    psql_in(DATABASE, sql, &[]).await
+}
+
+/// Runs `sql` (or with `-f`, a file) in `database`, stopping at the first error; `environment`
+/// reaches psql (e.g. `PGOPTIONS`).
+async fn psql_in(database: &str, sql: &str, environment: &[(&str, &str)]) -> anyhow::Result<()> {
     let status = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            DATABASE,
-            "-qc",
-            sql,
-        ])
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1"])
+        .args(["-d", database, "-q"])
+        .args(if sql.ends_with(".sql") {
+            ["-f", sql]
+        } else {
+            ["-c", sql]
+        })
+        .envs(environment.iter().copied())
+        .stdout(std::process::Stdio::null())
         .status()
         .await?;
     if !status.success() {
-        bail!("psql failed: {sql}");
+        bail!("psql failed in {database}: {sql}");
     }
     Ok(())
 }
 
-/// Drops the bench database and the bench keys, before and after a run.
+/// Drops the bench databases and the bench keys, before and after a run.
 async fn cleanup() {
-    let _ = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
-        .arg(format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-        .status()
+    for database in [DATABASE, orders::USERS, orders::ORDERS, orders::FLOOR] {
+        let _ = psql_in(
+            "postgres",
+            &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+            &[],
+        )
         .await;
+    }
     let _ = Command::new("sh")
         .args([
             "-c",

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use tokio::process::Command;
 
-use super::{CONNECTIONS, DATABASE};
+use super::CONNECTIONS;
 
 /// Throughput and latency of one run.
 #[derive(Clone, Copy, Default)]
@@ -78,42 +78,43 @@ pub async fn redis_benchmark() -> anyhow::Result<Figure> {
     })
 }
 
-/// pgbench running the reservation's own transaction against the bench database.
-pub async fn pgbench(root: &Path, hot: bool, seconds: u32) -> anyhow::Result<Figure> {
-    let script = root.join("target/bench-reserve.sql");
-    let pick = if hot {
-        "\\set id 1"
-    } else {
-        "\\set id random(1, 1000)"
-    };
-    std::fs::write(
-        &script,
-        format!(
-            "{pick}\nBEGIN;\n\
-             UPDATE products SET quantity = quantity - 1, version = version + 1, \
-             updated_at = now() WHERE id = :id AND quantity >= 1 RETURNING name, price, version;\n\
-             INSERT INTO reservations (reservation_id, product_id, product_name, unit_price, \
-             quantity) VALUES (gen_random_uuid(), :id, 'item', 1.99, 1);\nCOMMIT;\n"
-        ),
-    )?;
-    let output = Command::new("pgbench")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-n",
-            "-c",
-            CONNECTIONS,
-            "-j",
-            "2",
-        ])
+/// pgbench running `script` (a file under `docs/bench/`) against `database`, with its
+/// variables set by `-D name=value`.
+pub async fn pgbench(
+    script: &Path,
+    database: &str,
+    variables: &[(&str, &str)],
+    seconds: u32,
+) -> anyhow::Result<Figure> {
+    let mut command = Command::new("pgbench");
+    command.args([
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-n",
+        "-c",
+        CONNECTIONS,
+        "-j",
+        "2",
+    ]);
+    for (name, value) in variables {
+        command.arg("-D").arg(format!("{name}={value}"));
+    }
+    let output = command
         .args(["-T", &seconds.to_string(), "-f"])
-        .arg(&script)
-        .arg(DATABASE)
+        .arg(script)
+        .arg(database)
         .output()
         .await
         .context("running pgbench")?;
+    if !output.status.success() {
+        bail!(
+            "pgbench {} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     let text = String::from_utf8_lossy(&output.stdout);
     let find = |prefix: &str| {
         text.lines()
