@@ -14,6 +14,7 @@ use std::time::Duration;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message;
 use salvo::prelude::*;
@@ -31,6 +32,10 @@ struct ReceivedSpan {
     parent_span_id: String,
     name: String,
     kind: SpanKind,
+    /// Attribute values as text (strings as they are, integers in decimal).
+    attributes: HashMap<String, String>,
+    /// `Status.code`: 0 unset, 1 ok, 2 error.
+    status_code: i32,
 }
 
 /// `POST /v1/traces`: OTLP/HTTP with protobuf bodies, every span kept.
@@ -59,11 +64,29 @@ impl Handler for Receiver {
                 parent_span_id: hex(&span.parent_span_id),
                 name: span.name.clone(),
                 kind: SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified),
+                attributes: span
+                    .attributes
+                    .iter()
+                    .map(|attribute| (attribute.key.clone(), attribute_text(attribute)))
+                    .collect(),
+                status_code: span.status.as_ref().map_or(0, |status| status.code),
             });
         self.0.lock().unwrap().extend(spans);
         res.add_header("content-type", "application/x-protobuf", true)
             .unwrap();
         res.body(ExportTraceServiceResponse::default().encode_to_vec());
+    }
+}
+
+fn attribute_text(attribute: &KeyValue) -> String {
+    match attribute
+        .value
+        .as_ref()
+        .and_then(|value| value.value.as_ref())
+    {
+        Some(any_value::Value::StringValue(text)) => text.clone(),
+        Some(any_value::Value::IntValue(number)) => number.to_string(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -211,6 +234,22 @@ async fn an_order_is_one_trace_from_request_to_notification() {
         order_request.parent_span_id.is_empty(),
         "the request starts the trace"
     );
+    // The semantic-convention attributes of an HTTP server span, the route and status set
+    // when the request has been answered.
+    for (key, value) in [
+        ("http.request.method", "POST"),
+        ("url.path", "/orders"),
+        ("http.route", "/orders"),
+        ("http.response.status_code", "201"),
+    ] {
+        assert_eq!(
+            order_request.attributes.get(key).map(String::as_str),
+            Some(value),
+            "{key} of the order request's span: {:?}",
+            order_request.attributes
+        );
+    }
+    assert_ne!(order_request.status_code, 2, "a 201 is not an error");
 
     let validate = trace.find("User Service validation", |span| {
         span.name == "POST /validate-token" && span.kind == SpanKind::Server

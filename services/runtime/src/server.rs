@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use opentelemetry::KeyValue;
 use opentelemetry::trace::TraceContextExt;
 use salvo::catcher::Catcher;
 use salvo::conn::Acceptor;
@@ -16,7 +17,6 @@ use salvo::oapi::swagger_ui::SwaggerUi;
 use salvo::prelude::*;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::ServiceInfo;
@@ -55,11 +55,8 @@ impl Handler for Observe {
         let span = tracing::info_span!(
             "http.request",
             otel.kind = "server",
-            otel.status_code = Empty,
             http.request.method = %method,
             url.path = %req.uri().path(),
-            http.route = Empty,
-            http.response.status_code = Empty,
         );
         // A malformed or absent traceparent simply starts a new trace; so does one sent by a
         // client that is not a peer of the system (see `trace_trust`).
@@ -89,16 +86,21 @@ impl Handler for Observe {
             Err(_) if status == StatusCode::NOT_FOUND => "unmatched",
             Err(_) => "other",
         };
-        // The name is known only now. By this time the OpenTelemetry span has usually been
-        // started (entering it, or propagating its context to a downstream call, does that),
-        // and tracing-opentelemetry ignores a late `otel.name`: rename the span itself.
-        span.context()
-            .span()
-            .update_name(format!("{method} {route}"));
-        span.record("http.route", route);
-        span.record("http.response.status_code", status.as_u16());
+        // The name, route and status are known only now. The OpenTelemetry span has been
+        // started by then (entering it does that, and `context()` would), and
+        // tracing-opentelemetry ignores a late `otel.name`: set all three on the span itself,
+        // which also costs a fraction of recording them as tracing fields (no log line shows
+        // span fields).
+        let context = span.context();
+        let otel_span = context.span();
+        otel_span.update_name(format!("{method} {route}"));
+        otel_span.set_attribute(KeyValue::new("http.route", route));
+        otel_span.set_attribute(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status.as_u16()),
+        ));
         if status.is_server_error() {
-            span.record("otel.status_code", "ERROR");
+            otel_span.set_status(opentelemetry::trace::Status::error(""));
         }
         let labels = HttpLabels {
             method,

@@ -91,7 +91,15 @@ pub fn init(info: ServiceInfo, config: &CommonConfig) -> anyhow::Result<Telemetr
     };
     tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                // Busy/idle timing reads the clock on every enter and exit, and the thread
+                // attributes copy the thread's name into every span: per-request work nobody
+                // reads (a span's duration is its start and end).
+                .with_tracked_inactivity(false)
+                .with_threads(false),
+        )
         .with(format)
         .try_init()?;
     Ok(TelemetryGuard { provider })
