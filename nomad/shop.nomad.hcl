@@ -113,7 +113,7 @@ variable "services" {
         TRUSTED_PROXIES={{ range nomadService "gateway" }}{{ .Address }},{{ end }}
       EOT
     }
-    # Competing consumers on one queue: at least two workers.
+    # Competing consumers on one queue: at least two workers, sharing their dedup record.
     "notification-service" = {
       group       = "notification"
       port        = 8004
@@ -123,6 +123,8 @@ variable "services" {
       environment = <<-EOT
         NOTIFY_CHANNELS=log
         NOTIFY_ROUTING_KEYS=order.created,order.status_changed
+        NOTIFY_DEDUP_STORE=redis
+        {{ range nomadService "redis" }}REDIS_URL=redis://:{{ with nomadVar "nomad/jobs/shop" }}{{ .redis_password }}{{ end }}@{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService "rabbitmq" }}AMQP_URL=amqp://shop-notification:{{ with nomadVar "nomad/jobs/shop" }}{{ .rabbitmq_notification_password }}{{ end }}@{{ .Address }}:{{ .Port }}/%2f{{ end }}
         {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
       EOT

@@ -369,15 +369,15 @@ fn redis_and_nats_require_credentials_and_the_services_present_them() {
         }
     }
     assert_eq!(
-        seen, 4,
-        "user and product (Redis), bridge and storefront (NATS)"
+        seen, 5,
+        "user, product and notification (Redis), bridge and storefront (NATS)"
     );
-    for (key, secret) in [
-        ("REDIS_URL", ".redis_password"),
-        ("NATS_URL", ".nats_password"),
+    for (key, secret, users) in [
+        ("REDIS_URL", ".redis_password", 3),
+        ("NATS_URL", ".nats_password", 2),
     ] {
         let lines = nomad_template_lines(key);
-        assert_eq!(lines.len(), 2, "{key}: {lines:?}");
+        assert_eq!(lines.len(), users, "{key}: {lines:?}");
         for line in lines {
             assert!(line.contains(secret) && line.contains("}}@{{"), "{line}");
         }
@@ -392,5 +392,36 @@ fn redis_and_nats_require_credentials_and_the_services_present_them() {
     assert!(
         infrastructure
             .contains(r#"authorization { user: shop, password: \"{{ .nats_password }}\" }"#)
+    );
+}
+
+/// Compose and Nomad run several notification replicas; a redelivered event that reaches
+/// another replica must find the first one's record, so the record lives in Redis.
+#[test]
+fn notification_replicas_share_their_dedup_record() {
+    let compose = compose_services()
+        .into_iter()
+        .find(|(name, _)| *name == "notification-service")
+        .map(|(_, service)| service)
+        .expect("compose runs the notification service");
+    assert_eq!(
+        compose["environment"]["NOTIFY_DEDUP_STORE"].as_str(),
+        Some("redis")
+    );
+    assert!(
+        compose["environment"]["REDIS_URL"].as_str().is_some(),
+        "{:?}",
+        compose["environment"]
+    );
+    let nomad = read("nomad/shop.nomad.hcl");
+    let notification = nomad
+        .split("\"notification-service\" = {")
+        .nth(1)
+        .and_then(|rest| rest.split("EOT").nth(1))
+        .expect("the Nomad job has a notification-service entry");
+    assert!(
+        notification.contains("NOTIFY_DEDUP_STORE=redis")
+            && notification.contains("REDIS_URL=redis://"),
+        "{notification}"
     );
 }
