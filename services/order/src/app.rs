@@ -77,7 +77,7 @@ pub async fn build(config: OrderServiceConfig) -> anyhow::Result<Application> {
         settings.order_events_exchange.clone(),
         settings.outbox_batch_size,
         Duration::from_millis(settings.outbox_poll_interval_ms),
-        config.database.database_url.clone(),
+        config.database.clone(),
         order_metrics.clone(),
     ));
     let tasks = Tasks::new();

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use service_runtime::amqp::{self, AmqpLink};
-use service_runtime::config::Secret;
-use service_runtime::db::DbError;
+use service_runtime::db::{DatabaseConfig, DbError};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -36,9 +35,9 @@ pub struct OutboxRelay {
     publisher: Publisher,
     batch_size: i64,
     poll_interval: Duration,
-    /// Connection string for the LISTEN connection (outside the pool: it stays open). It holds
-    /// the database password, so it is a `Secret`: this type's `Debug` must not print it.
-    listen_url: Secret,
+    /// Where the LISTEN connection goes (outside the pool: it stays open), with the pool's TLS.
+    /// Its URL holds the database password, a `Secret`: this type's `Debug` must not print it.
+    database: DatabaseConfig,
     metrics: OrderMetrics,
 }
 
@@ -49,7 +48,7 @@ impl OutboxRelay {
         exchange: String,
         batch_size: i64,
         poll_interval: Duration,
-        listen_url: Secret,
+        database: DatabaseConfig,
         metrics: OrderMetrics,
     ) -> Self {
         Self {
@@ -57,7 +56,7 @@ impl OutboxRelay {
             publisher: Publisher::new(link, exchange, metrics.clone()),
             batch_size,
             poll_interval,
-            listen_url,
+            database,
             metrics,
         }
     }
@@ -69,7 +68,7 @@ impl OutboxRelay {
         let mut backoff = amqp::reconnect_backoff();
         while !shutdown.is_cancelled() {
             if listening.as_ref().is_none_or(JoinHandle::is_finished) {
-                listening = listener::listen(self.listen_url.expose(), wake.clone()).await;
+                listening = listener::listen(&self.database, wake.clone()).await;
             }
             let pause = match self.drain().await {
                 Ok(_) => {
@@ -151,6 +150,8 @@ impl OutboxRelay {
 
 #[cfg(test)]
 mod tests {
+    use service_runtime::config::Secret;
+
     use super::*;
 
     #[tokio::test]
@@ -174,7 +175,10 @@ mod tests {
             "order_events".into(),
             10,
             Duration::from_secs(1),
-            Secret::new(url),
+            DatabaseConfig {
+                database_url: Secret::new(url),
+                ..DatabaseConfig::default()
+            },
             OrderMetrics::register(&metrics),
         );
         let printed = format!("{relay:?}");

@@ -5,10 +5,13 @@
 //! and write rows (`sql/roles.sql`), and the pool uses it. Without a migration URL, one role
 //! does both, as before.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use futures_util::Stream;
+use tokio_postgres::AsyncMessage;
 use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -91,6 +94,29 @@ impl Endpoint {
                 Host::Unix(_) => false,
             })
     }
+}
+
+/// The messages of a connection opened by [`connect_unpooled`] (notifications among them).
+/// Polling this stream is what drives the connection: it ends when the connection does.
+pub type ConnectionMessages =
+    Pin<Box<dyn Stream<Item = Result<AsyncMessage, tokio_postgres::Error>> + Send>>;
+
+/// One connection outside the pool, as the pool's role (`DATABASE_URL`) and over the same TLS:
+/// for a session that must stay open, such as a `LISTEN`.
+pub async fn connect_unpooled(
+    config: &DatabaseConfig,
+) -> anyhow::Result<(tokio_postgres::Client, ConnectionMessages)> {
+    let app = Endpoint::read("DATABASE_URL", config.database_url.expose(), config)?;
+    let (client, mut connection) =
+        app.config.connect(app.tls.clone()).await.with_context(|| {
+            format!(
+                "{}: cannot connect to {}",
+                app.key,
+                app.describe(&app.config)
+            )
+        })?;
+    let messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+    Ok((client, Box::pin(messages)))
 }
 
 /// Creates the database if needed, runs `migrations` and returns the pool.
