@@ -24,8 +24,15 @@ use crate::service_auth::SERVICE_TOKEN_HEADER;
 pub const BEARER: &str = "bearer";
 /// Security scheme of the deployment's service credential (`X-Service-Token`).
 pub const SERVICE_TOKEN: &str = "service_token";
-/// Where clients reach every service in a deployment.
-pub const GATEWAY_URL: &str = "http://localhost:8080";
+/// Where clients reach every service: the gateway, HTTPS only, on 8443 as compose and Nomad
+/// deploy it and on 8080 in the local cluster (`cargo xtask cluster`).
+pub const GATEWAY_URLS: [(&str, &str); 2] = [
+    ("https://localhost:8443", "the gateway (compose, Nomad)"),
+    (
+        "https://127.0.0.1:8080",
+        "the gateway of `cargo xtask cluster`",
+    ),
+];
 
 /// Declares that the routes below `router` need `scheme` (one of the constants above). The
 /// hoop that enforces it is attached by the caller next to this, see [`crate::auth`].
@@ -41,10 +48,13 @@ pub fn document(info: ServiceInfo, router: &Router) -> OpenApi {
     NAMER.call_once(|| naming::set_namer(FlexNamer::new().short_mode(true)));
 
     let mut document =
-        OpenApi::with_info(Info::new(info.name, info.version).description(info.description))
-            .add_server(Server::new(GATEWAY_URL).description("the gateway"))
-            .add_server(Server::new("/").description("this instance"))
-            .merge_router(router);
+        OpenApi::with_info(Info::new(info.name, info.version).description(info.description));
+    for (url, description) in GATEWAY_URLS {
+        document = document.add_server(Server::new(url).description(description));
+    }
+    let mut document = document
+        .add_server(Server::new("/").description("this instance"))
+        .merge_router(router);
     let mut used = BTreeSet::new();
     let mut components = std::mem::take(&mut document.components);
     for item in document.paths.values_mut() {

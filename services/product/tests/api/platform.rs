@@ -82,13 +82,18 @@ async fn openapi_states_the_rules_the_service_enforces() {
             .as_str()
             .is_some_and(|text| !text.is_empty())
     );
+    // The gateway is a server, over HTTPS (it serves nothing else).
+    let servers: Vec<&str> = document["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|server| server["url"].as_str())
+        .collect();
+    assert!(servers.contains(&"https://localhost:8443"), "{servers:?}");
+    assert!(servers.contains(&"https://127.0.0.1:8080"), "{servers:?}");
     assert!(
-        document["servers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|server| server["url"] == "http://localhost:8080"),
-        "the gateway is a server"
+        !servers.iter().any(|url| url.starts_with("http://")),
+        "{servers:?}"
     );
     // Authentication is a security scheme (the Authorize button of /docs), not a parameter.
     let schemes = &document["components"]["securitySchemes"];
