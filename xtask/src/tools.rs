@@ -77,12 +77,31 @@ async fn ensure_actionlint() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A browser the environment names instead of Debian's: `CHROME_BIN` (the browser) and
+/// `CHROMEDRIVER` or `CHROMEWEBDRIVER` (its driver, or the directory GitHub's runner images keep
+/// it in), as the storefront's browser test reads them.
+fn given_by_environment(executable: &str) -> bool {
+    let exists = |path: String| std::path::Path::new(&path).is_file();
+    match executable {
+        "chromium" => std::env::var("CHROME_BIN").is_ok_and(exists),
+        "chromedriver" => {
+            std::env::var("CHROMEDRIVER").is_ok_and(exists)
+                || std::env::var("CHROMEWEBDRIVER")
+                    .is_ok_and(|directory| exists(format!("{directory}/chromedriver")))
+        }
+        _ => false,
+    }
+}
+
 pub async fn ensure_installed() -> anyhow::Result<()> {
     ensure_actionlint().await?;
     ensure_traefik().await?;
     let mut packages = Vec::new();
     for (executable, package) in TOOLS {
-        if !on_path(executable).await && !packages.contains(&package) {
+        if !on_path(executable).await
+            && !given_by_environment(executable)
+            && !packages.contains(&package)
+        {
             packages.push(package);
         }
     }

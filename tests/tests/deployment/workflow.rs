@@ -73,4 +73,12 @@ fn the_test_job_installs_what_the_tests_start_themselves() {
         workflow.contains("run: cargo xtask test"),
         "CI runs the README's test command"
     );
+    // The browser test needs a browser: the runner's Chrome, named for the test (xtask would
+    // otherwise stop, not being root, for want of Debian's chromium).
+    assert!(
+        workflow.contains("CHROME_BIN: /usr/bin/google-chrome"),
+        "the test job names its browser"
+    );
+    // The browser test's screenshots are kept, pass or fail.
+    assert!(workflow.contains("path: target/screenshots/"));
 }

@@ -23,10 +23,21 @@ pub struct ChromeDriver {
     _child: Child,
 }
 
+/// `CHROMEDRIVER` if set; else the one in `CHROMEWEBDRIVER` (the directory GitHub's runner
+/// images keep the chromedriver matching their Chrome in); else `chromedriver` on the path
+/// (Debian's `chromium-driver`). The browser is `CHROME_BIN`, else Debian's `/usr/bin/chromium`.
+fn chromedriver_program() -> String {
+    std::env::var("CHROMEDRIVER")
+        .or_else(|_| {
+            std::env::var("CHROMEWEBDRIVER").map(|directory| format!("{directory}/chromedriver"))
+        })
+        .unwrap_or_else(|_| "chromedriver".into())
+}
+
 impl ChromeDriver {
     pub async fn start() -> Self {
         let port = test_support::free_port();
-        let child = Command::new("chromedriver")
+        let child = Command::new(chromedriver_program())
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -89,7 +100,8 @@ impl Browser {
             format!("--user-data-dir={}", profile.display()),
             "--window-size=1280,900".to_owned(),
         ];
-        let mut options = json!({"binary": "/usr/bin/chromium", "args": args});
+        let binary = std::env::var("CHROME_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let mut options = json!({"binary": binary, "args": args});
         if let Viewport::Phone = viewport {
             options["mobileEmulation"] =
                 json!({"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2.0}});
