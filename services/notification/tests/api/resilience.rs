@@ -9,10 +9,11 @@ use test_support::REDIS_URL;
 use test_support::broker::{BROKER_ADDRESS, BROKER_URL, TestBroker, order_created};
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
 use test_support::proxy::TcpProxy;
+use test_support::redis_server::PrivateRedis;
 use test_support::wait_until;
 use test_support::webhook_sink::WebhookSink;
 
-use crate::{DELIVERED, WAIT, WEBHOOK_SECRET, wait_for_metric, webhook_channel};
+use crate::{DELIVERED, DUPLICATE, WAIT, WEBHOOK_SECRET, wait_for_metric, webhook_channel};
 
 async fn rabbitmq_status(service: &NotificationServiceHandle) -> (u16, String) {
     let response = service
@@ -279,6 +280,54 @@ async fn a_replica_killed_mid_send_leaves_the_event_to_the_survivor() {
         "nothing was dead-lettered"
     );
     survivor.stop().await;
+}
+
+/// With the shared record's Redis gone, a replica goes on notifying with its own memory alone
+/// (the behaviour of a single replica): an event sent during the outage is sent once, and a
+/// redelivered copy of it is still dropped.
+#[tokio::test]
+async fn with_the_shared_records_redis_down_events_are_still_notified_once() {
+    let mut redis = PrivateRedis::start().await;
+    let redis_url = redis.url();
+    let sink = WebhookSink::start().await;
+    let topology = NotificationTopology::unique();
+    let mut settings = webhook_channel(&sink).to_vec();
+    settings.extend([
+        ("NOTIFY_DEDUP_STORE", "redis"),
+        ("REDIS_URL", redis_url.as_str()),
+    ]);
+    let service = NotificationServiceHandle::start(&topology, &settings).await;
+    let broker = TestBroker::connect().await;
+    broker
+        .publish_event(&topology.exchange, &order_created(301), None)
+        .await;
+    wait_for_metric(&service, DELIVERED, 1.0).await;
+
+    redis.kill().await;
+    let during = order_created(302);
+    broker
+        .publish_event(&topology.exchange, &during, None)
+        .await;
+    wait_for_metric(&service, DELIVERED, 2.0).await;
+    broker
+        .publish_event(&topology.exchange, &during, None)
+        .await;
+    wait_for_metric(&service, DUPLICATE, 1.0).await;
+
+    let event_id = during["event_id"].as_str().expect("event_id");
+    let calls = sink
+        .received()
+        .iter()
+        .filter(|hook| hook.json()["event_id"] == event_id)
+        .count();
+    assert_eq!(calls, 1, "sent once during the outage, its copy dropped");
+    assert_eq!(service.metric(DELIVERED), 2.0);
+    assert_eq!(
+        broker.queue_counts(&topology.dead_letters()).await,
+        Some((0, 0)),
+        "nothing was dead-lettered"
+    );
+    service.stop().await;
 }
 
 /// The environment `notification_settings` gives an in-process service, for the binary.
