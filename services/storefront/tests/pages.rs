@@ -243,6 +243,77 @@ async fn errors_and_bad_input_are_pages_a_person_can_read() {
     assert_eq!(response.status(), 204);
 }
 
+/// A stand-in for a Product Service gone wrong, the one seam a real service cannot be made to
+/// cross on purpose: the catalogue (`/products`) fails with a 500, and a product
+/// (`/products/{id}`) is refused with a 400 no page expects.
+#[salvo::handler]
+async fn broken_catalogue(req: &mut salvo::Request, res: &mut salvo::Response) {
+    let status = if req.uri().path() == "/products" {
+        salvo::http::StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        salvo::http::StatusCode::BAD_REQUEST
+    };
+    res.status_code(status);
+    res.add_header("content-type", "application/problem+json", true)
+        .unwrap();
+    res.body(format!(
+        r#"{{"type":"urn:problem:broken","title":"Broken on purpose","status":{}}}"#,
+        status.as_u16()
+    ));
+}
+
+/// What a person sees when the API behind a page answers what it never should: a page that
+/// says so in words (500 for an unexpected refusal, 503 for a failing service), never the
+/// API's problem document.
+#[tokio::test]
+async fn an_api_gone_wrong_gives_the_500_and_503_pages() {
+    let acceptor = service_runtime::server::bind("127.0.0.1".parse().unwrap(), 0)
+        .await
+        .unwrap();
+    let broken = service_runtime::server::local_addr(&acceptor);
+    let stand_in = tokio::spawn(salvo::Server::new(acceptor).serve(
+        salvo::Router::new().push(salvo::Router::with_path("{**rest}").goal(broken_catalogue)),
+    ));
+    let storefront = start_storefront(&[
+        ("PRODUCT_SERVICE_URL", format!("http://{broken}")),
+        (
+            "USER_SERVICE_URL",
+            format!("http://127.0.0.1:{}", test_support::free_port()),
+        ),
+        (
+            "ORDER_SERVICE_URL",
+            format!("http://127.0.0.1:{}", test_support::free_port()),
+        ),
+        (
+            "NATS_URL",
+            format!("nats://127.0.0.1:{}", test_support::free_port()),
+        ),
+    ])
+    .await;
+    let client = no_redirect_client();
+    for (path, status, says) in [
+        ("/", 503, "Temporarily unavailable"),
+        ("/products/1", 500, "Something went wrong"),
+    ] {
+        let response = client.get(storefront.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), status, "{path}");
+        let kind = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(kind.starts_with("text/html"), "{path}: {kind}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains(says), "{path}: {page}");
+        assert!(page.contains("<title>"), "{path}");
+        assert!(
+            !page.contains("urn:problem") && !page.contains("Broken on purpose"),
+            "{path}: the API's problem document does not reach the page: {page}"
+        );
+    }
+    storefront.stop().await;
+    stand_in.abort();
+}
+
 /// Posts a form the way the page would: with the session and the page's CSRF token.
 async fn submit(
     client: &reqwest::Client,
