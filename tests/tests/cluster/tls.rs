@@ -53,11 +53,13 @@ async fn the_gateway_serves_its_certificate_and_redirects_plain_http() {
         "the gateway to route /products over HTTPS",
         Duration::from_secs(10),
         || async {
+            // Until Traefik has loaded the certificate from its dynamic configuration it shows
+            // its own default one, which this client rightly refuses: not yet, try again.
             let response = trusting
                 .get(format!("{}/products", gateway.url))
                 .send()
                 .await
-                .expect("an HTTPS answer from a client trusting the local CA");
+                .ok()?;
             (response.status() == 200).then_some(response)
         },
     )
