@@ -336,17 +336,28 @@ impl ProductsRepository {
             return Ok(None);
         };
         let product_id: i64 = released.get("product_id");
-        let quantity: i32 = released.get("quantity");
-        let restocked = transaction
-            .query_opt_traced(
-                "UPDATE products SET quantity = quantity + $2, version = version + 1, \
-                 updated_at = now() WHERE id = $1 RETURNING version",
-                &[&product_id, &quantity],
-            )
-            .await?;
+        let restocked = restock(&transaction, product_id, released.get("quantity")).await?;
         transaction.commit().await?;
-        Ok(restocked.map(|row| (product_id, row.get("version"))))
+        Ok(restocked.map(|version| (product_id, version)))
     }
+}
+
+/// Returns `units` to `product_id`'s stock within `transaction`; its new version, or `None` for
+/// a product deleted meanwhile (it gets nothing back). Every stock return goes through here, so
+/// each bumps the version the read cache compares.
+pub(crate) async fn restock(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    product_id: i64,
+    units: i32,
+) -> Result<Option<i64>, DbError> {
+    let row = transaction
+        .query_opt_traced(
+            "UPDATE products SET quantity = quantity + $2, version = version + 1, \
+             updated_at = now() WHERE id = $1 RETURNING version",
+            &[&product_id, &units],
+        )
+        .await?;
+    Ok(row.map(|row| row.get("version")))
 }
 
 /// Adds `condition $n` with its parameter.

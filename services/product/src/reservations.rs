@@ -16,6 +16,7 @@ use service_runtime::db::{DbError, Traced};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::repository::restock;
 use crate::state::AppState;
 
 /// Reservations swept per statement.
@@ -130,15 +131,8 @@ impl ReservationLedger {
             let units: i32 = row.get("units");
             swept.reservations += u64::try_from(row.get::<_, i64>("reservations")).unwrap_or(0);
             // A deleted product gets nothing back, as with an ordinary release.
-            let restocked = transaction
-                .query_opt_traced(
-                    "UPDATE products SET quantity = quantity + $2, version = version + 1, \
-                     updated_at = now() WHERE id = $1 RETURNING version",
-                    &[&product_id, &units],
-                )
-                .await?;
-            if let Some(row) = restocked {
-                swept.products.push((product_id, row.get("version")));
+            if let Some(version) = restock(&transaction, product_id, units).await? {
+                swept.products.push((product_id, version));
             }
         }
         transaction.commit().await?;
