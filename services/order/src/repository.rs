@@ -327,29 +327,32 @@ impl OrdersRepository {
 
     /// Orders whose reservation the Product Service has not yet been told about.
     pub async fn unconfirmed(&self, limit: i64) -> Result<Vec<(i64, Uuid)>, DbError> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query_traced(
-                "SELECT id, reservation_id FROM orders WHERE reservation_confirmed = FALSE \
-                 ORDER BY id LIMIT $1",
-                &[&limit],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| (row.get("id"), row.get("reservation_id")))
-            .collect())
+        self.reservations_where("reservation_confirmed = FALSE", limit)
+            .await
     }
 
     /// Cancelled or deleted orders whose stock has not been confirmed released.
     pub async fn unreleased(&self, limit: i64) -> Result<Vec<(i64, Uuid)>, DbError> {
+        self.reservations_where(
+            "reservation_released = FALSE AND (status = 'cancelled' OR deleted_at IS NOT NULL)",
+            limit,
+        )
+        .await
+    }
+
+    /// (order id, reservation id) of up to `limit` orders matching `condition` (a fixed SQL
+    /// text, never input), oldest first.
+    async fn reservations_where(
+        &self,
+        condition: &'static str,
+        limit: i64,
+    ) -> Result<Vec<(i64, Uuid)>, DbError> {
         let client = self.pool.get().await?;
         let rows = client
             .query_traced(
-                "SELECT id, reservation_id FROM orders \
-                 WHERE reservation_released = FALSE \
-                   AND (status = 'cancelled' OR deleted_at IS NOT NULL) \
-                 ORDER BY id LIMIT $1",
+                &format!(
+                    "SELECT id, reservation_id FROM orders WHERE {condition} ORDER BY id LIMIT $1"
+                ),
                 &[&limit],
             )
             .await?;
