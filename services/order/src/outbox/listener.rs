@@ -16,7 +16,10 @@ use super::store::OUTBOX_CHANNEL;
 /// Opens the connection and listens; each notification wakes `wake`. The task ends when the
 /// connection does. `None` when it cannot connect or listen.
 pub async fn listen(database: &DatabaseConfig, wake: Arc<Notify>) -> Option<JoinHandle<()>> {
-    let connected = tokio::time::timeout(Duration::from_secs(2), connect_unpooled(database)).await;
+    // `DB_TIMEOUT_MS` bounds the TCP connect only; this bounds the TLS handshake and the
+    // login too, as the pool's create timeout does.
+    let timeout = Duration::from_millis(database.db_timeout_ms);
+    let connected = tokio::time::timeout(timeout, connect_unpooled(database)).await;
     let (client, mut messages) = match connected {
         Ok(Ok(connected)) => connected,
         Ok(Err(error)) => {
@@ -24,7 +27,10 @@ pub async fn listen(database: &DatabaseConfig, wake: Arc<Notify>) -> Option<Join
             return None;
         }
         Err(_) => {
-            tracing::warn!("outbox listener: no connection within 2 s; polling only");
+            tracing::warn!(
+                timeout_ms = database.db_timeout_ms,
+                "outbox listener: no connection in time; polling only"
+            );
             return None;
         }
     };
