@@ -230,8 +230,10 @@ fn the_routes_file_names_only_the_public_services() {
                 + rule.matches(&format!("!Path(`{hidden}")).count();
             assert_eq!(mentioned, excluded, "{hidden} is routed by {rule}");
         }
-        // ...and a catch-all (the storefront's) must exclude the operational routes.
-        if rule.contains("PathPrefix(`/`)") || rule.contains("HeaderRegexp") {
+        // ...and a catch-all (the storefront's: `/`, or no path of its own) must exclude the
+        // operational routes.
+        let names_a_path = rule.replace("!Path", "").contains("Path");
+        if rule.contains("PathPrefix(`/`)") || !names_a_path {
             for hidden in ["/internal", "/metrics", "/health"] {
                 assert!(
                     rule.contains(&format!("!PathPrefix(`{hidden}`)")),

@@ -8,6 +8,8 @@
 //! - [`compose`]: `compose.yaml` validates and is structurally sound (health, start order,
 //!   scaling, networks, volumes).
 //! - [`edge`]: compose and Nomad run the pinned Traefik with the shared routes file, over TLS.
+//! - [`gateway_routes`]: the routes file's rules played through: credential posts rate limited,
+//!   security headers and stripped internal headers on every router.
 //! - [`hardening`]: no Docker socket, hardened containers, UIs on loopback, credentials of
 //!   each service's own for the broker, the databases, Redis and NATS.
 //! - [`nomad`]: the Nomad job files parse as HCL2 and hold what a deployable job needs, once
@@ -30,6 +32,7 @@ mod compose;
 mod configuration;
 mod edge;
 mod flake_lock;
+mod gateway_routes;
 mod grafana;
 mod hardening;
 mod hcl_dynamic;
