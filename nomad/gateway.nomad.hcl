@@ -8,8 +8,11 @@
 # Clients reach the public API over HTTPS on port 8443 of the gateway's node (the certificate
 # and key from the Nomad variable above); plain HTTP on 8080 only redirects to HTTPS. Internal
 # routes, /metrics, /health details and the notification and bridge services are not routed.
-# The task uses host networking so that the address the services see is the node's address,
-# which the services' TRUSTED_PROXIES is rendered from (nomadService "gateway").
+# Only `web` and `web-redirect` are on the node's public address. The task uses host
+# networking; the backends are on the nodes' `private` host network (nomad/shop.nomad.hcl), so
+# the gateway's connections to them come from its node's private address. The `gateway`
+# service is registered at that address (its ping port, on the private network), which is
+# what the services' TRUSTED_PROXIES is rendered from (nomadService "gateway").
 
 variable "traefik_version" {
   type        = string
@@ -44,15 +47,17 @@ job "shop-gateway" {
       port "web-redirect" {
         static = 8080
       }
+      # Traefik's ping entry point, bound to this address only (see args).
       port "ping" {
-        static = 8081
+        static       = 8081
+        host_network = "private"
       }
     }
 
     service {
       provider = "nomad"
       name     = "gateway"
-      port     = "web"
+      port     = "ping"
 
       check {
         name     = "ping"
@@ -85,7 +90,7 @@ job "shop-gateway" {
           "--entrypoints.web-redirect.address=:8080",
           "--entrypoints.web-redirect.http.redirections.entrypoint.to=web",
           "--entrypoints.web-redirect.http.redirections.entrypoint.scheme=https",
-          "--entrypoints.traefik.address=127.0.0.1:8081",
+          "--entrypoints.traefik.address=${NOMAD_ADDR_ping}",
           "--ping=true",
           "--providers.file.directory=/local/dynamic",
           "--providers.file.watch=true",

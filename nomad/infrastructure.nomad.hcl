@@ -26,6 +26,14 @@
 # The observability group shares one network namespace (bridge mode): Grafana reaches
 # Prometheus, Loki and Jaeger on localhost, so none of those need a port on the node's address.
 #
+# Nothing here is published on the node's public address: the ports the services use (the
+# databases, Redis, RabbitMQ, NATS, Jaeger's OTLP, the exporters Prometheus scrapes) are on the
+# client's `private` host network (client configuration: host_network "private" { cidr =
+# "<the nodes' private subnet>" }), the rest on `loopback`. Nomad has no port that is reachable
+# without a host mapping short of Consul Connect, which this deployment does not use, so the
+# host network a port is mapped on is what decides who can reach it. Only the gateway job
+# (nomad/gateway.nomad.hcl) publishes on the public address.
+#
 # Data lives in host volumes declared in the client's configuration (host_volume "shop-users-db"
 # { path = ... } and so on for each `volume` below).
 
@@ -55,9 +63,18 @@ job "shop-infrastructure" {
 
   group "databases" {
     network {
-      port "users" { to = 5432 }
-      port "products" { to = 5432 }
-      port "orders" { to = 5432 }
+      port "users" {
+        to           = 5432
+        host_network = "private"
+      }
+      port "products" {
+        to           = 5432
+        host_network = "private"
+      }
+      port "orders" {
+        to           = 5432
+        host_network = "private"
+      }
     }
 
     volume "users-db" {
@@ -280,17 +297,36 @@ job "shop-infrastructure" {
 
   group "brokers" {
     network {
-      port "redis" { to = 6379 }
-      port "redis-exporter" { to = 9121 }
-      port "amqp" { to = 5672 }
+      port "redis" {
+        to           = 6379
+        host_network = "private"
+      }
+      port "redis-exporter" {
+        to           = 9121
+        host_network = "private"
+      }
+      port "amqp" {
+        to           = 5672
+        host_network = "private"
+      }
       port "rabbitmq-management" {
         static       = 15672
         to           = 15672
         host_network = "loopback"
       }
-      port "rabbitmq-metrics" { to = 15692 }
-      port "nats" { to = 4222 }
-      port "nats-monitor" { to = 8222 }
+      port "rabbitmq-metrics" {
+        to           = 15692
+        host_network = "private"
+      }
+      port "nats" {
+        to           = 4222
+        host_network = "private"
+      }
+      # Only Nomad's health check reads the monitor, from this node: loopback.
+      port "nats-monitor" {
+        to           = 8222
+        host_network = "loopback"
+      }
     }
 
     task "redis" {
@@ -486,8 +522,9 @@ job "shop-infrastructure" {
 
   group "observability" {
     # One network namespace for the group: Grafana and Promtail reach Prometheus, Loki and
-    # Jaeger on localhost. Only Jaeger's OTLP port is on the node's address (the services
-    # export to it); everything else on the loopback host network.
+    # Jaeger on localhost. Only Jaeger's OTLP port is on the private network (the services
+    # export to it); everything else on the loopback host network. Prometheus scrapes the
+    # services at their private addresses (from the bridge, through the node's routing).
     network {
       mode = "bridge"
       port "prometheus" {
@@ -509,7 +546,10 @@ job "shop-infrastructure" {
         to           = 16686
         host_network = "loopback"
       }
-      port "jaeger-otlp" { to = 4318 }
+      port "jaeger-otlp" {
+        to           = 4318
+        host_network = "private"
+      }
       port "jaeger-admin" {
         to           = 14269
         host_network = "loopback"

@@ -26,8 +26,10 @@
 # a caller is re-rendered onto another replica when the chosen one goes away.
 #
 # Clients come in through nomad/gateway.nomad.hcl; the user, product, order and storefront
-# services believe X-Forwarded-For only from the gateway's address (TRUSTED_PROXIES, from
-# nomadService "gateway").
+# services believe X-Forwarded-For only from the gateway's private address (TRUSTED_PROXIES,
+# from nomadService "gateway", which the gateway registers at that address). Every service
+# port is on the client's `private` host network: nothing here is published on a public
+# address.
 #
 # Each group's service has two checks: /health/ready (routing: an unready replica is taken out
 # of nomadService answers) and /health/live (restart a replica that stops answering).
@@ -196,9 +198,13 @@ job "shop" {
     content {
       count = group.value.count
 
+      # The service port (API, /internal, /metrics, /docs) on the nodes' private network only:
+      # the gateway, the other services and Prometheus reach it there; clients only through
+      # the gateway (docs/deploy.md: the client's host_network "private").
       network {
         port "http" {
-          to = group.value.port
+          to           = group.value.port
+          host_network = "private"
         }
       }
 

@@ -14,6 +14,7 @@
 //!   each service's own for the broker, the databases, Redis and NATS.
 //! - [`nomad`]: the Nomad job files parse as HCL2 and hold what a deployable job needs, once
 //!   their `dynamic` blocks are expanded ([`hcl_dynamic`]).
+//! - [`published`]: only the gateway is published on a public address, under Nomad and compose.
 //! - [`settings`]: every environment variable compose and Nomad give a service is a setting that
 //!   service reads, as listed from its configuration types.
 //! - [`accepted`]: the environment compose and Nomad give each service passes its production
@@ -41,6 +42,7 @@ mod nix;
 mod nomad;
 mod prometheus;
 mod promql;
+mod published;
 mod secrets;
 mod settings;
 mod support;
