@@ -12,7 +12,8 @@
 #     orders_db_owner_password=... orders_db_app_password=... \
 #     rabbitmq_admin_password=... rabbitmq_order_password=... \
 #     rabbitmq_notification_password=... rabbitmq_bridge_password=... \
-#     redis_password=... nats_password=... grafana_admin_password=...
+#     redis_password=... nats_bridge_password=... nats_storefront_password=... \
+#     grafana_admin_password=...
 #   nomad job run nomad/infrastructure.nomad.hcl
 #
 # (The service passwords are the same values as in nomad/jobs/shop, where the services read
@@ -22,7 +23,9 @@
 # capabilities and no-new-privileges, with a memory limit. The UIs (RabbitMQ management,
 # Prometheus, Grafana, Jaeger) are published on the client's `loopback` host network only
 # (client configuration: host_network "loopback" { cidr = "127.0.0.1/32" }): reach them
-# through an SSH tunnel. Redis and NATS require a password; RabbitMQ has one user per service.
+# through an SSH tunnel. Redis requires a password; RabbitMQ and NATS have one user per
+# service, each allowed only its own exchanges, queues or subjects (NATS: `bridge` publishes
+# the order events, `storefront` only reads them; deploy/nats/shop.conf).
 # The observability group shares one network namespace (bridge mode): Grafana reaches
 # Prometheus, Loki and Jaeger on localhost, so none of those need a port on the node's address.
 #
@@ -493,13 +496,22 @@ job "shop-infrastructure" {
         cap_drop        = ["ALL"]
         security_opt    = ["no-new-privileges"]
         image = "nats:2.10-alpine"
-        # Clients authenticate as `shop`; the password comes from a rendered file.
-        args  = ["--jetstream", "--store_dir", "/alloc/data/nats", "--http_port", "8222", "--config", "/secrets/nats.conf"]
+        # One user per client with its own permissions (deploy/nats/shop.conf, as compose);
+        # the file reads the passwords from the environment rendered below.
+        args  = ["--jetstream", "--store_dir", "/alloc/data/nats", "--http_port", "8222", "--config", "/local/shop.conf"]
         ports = ["nats", "nats-monitor"]
       }
       template {
-        destination = "secrets/nats.conf"
-        data        = "{{ with nomadVar \"nomad/jobs/shop-infrastructure\" }}authorization { user: shop, password: \"{{ .nats_password }}\" }{{ end }}"
+        destination = "local/shop.conf"
+        data        = file("deploy/nats/shop.conf")
+      }
+      template {
+        destination = "secrets/nats.env"
+        env         = true
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/shop-infrastructure" }}NATS_BRIDGE_PASSWORD={{ .nats_bridge_password }}
+          NATS_STOREFRONT_PASSWORD={{ .nats_storefront_password }}{{ end }}
+        EOT
       }
       service {
         provider = "nomad"

@@ -6,13 +6,15 @@
 #     products_db_owner_password=... products_db_app_password=... \
 #     orders_db_owner_password=... orders_db_app_password=... \
 #     rabbitmq_order_password=... rabbitmq_notification_password=... \
-#     rabbitmq_bridge_password=... redis_password=... nats_password=... \
+#     rabbitmq_bridge_password=... redis_password=... \
+#     nats_bridge_password=... nats_storefront_password=... \
 #     jwt_secret=... service_token=... bootstrap_admin_username=admin bootstrap_admin_password=... \
 #     storefront_csrf_secret=...
 #
 # Each service connects with credentials of its own: its database's <db>_app role (rows only)
 # and <db>_owner role (DATABASE_MIGRATION_URL: the migrations at start), its own RabbitMQ
-# user, and the Redis and NATS passwords. The passwords are the ones
+# user, the Redis password, and (bridge, storefront) its own NATS user: `bridge` may publish
+# the order events, `storefront` may only read them (deploy/nats/shop.conf). The passwords are the ones
 # nomad/jobs/shop-infrastructure gives the databases and brokers.
 #   nomad job run nomad/shop.nomad.hcl
 #
@@ -140,7 +142,7 @@ variable "services" {
       memory      = 96
       environment = <<-EOT
         {{ range nomadService "rabbitmq" }}AMQP_URL=amqp://shop-bridge:{{ with nomadVar "nomad/jobs/shop" }}{{ .rabbitmq_bridge_password }}{{ end }}@{{ .Address }}:{{ .Port }}/%2f{{ end }}
-        {{ range nomadService "nats" }}NATS_URL=nats://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .nats_password }}{{ end }}@{{ .Address }}:{{ .Port }}{{ end }}
+        {{ range nomadService "nats" }}NATS_URL=nats://bridge:{{ with nomadVar "nomad/jobs/shop" }}{{ .nats_bridge_password }}{{ end }}@{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
       EOT
     }
@@ -158,7 +160,7 @@ variable "services" {
         {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "user-service" }}USER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "product-service" }}PRODUCT_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "order-service" }}ORDER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
-        {{ range nomadService "nats" }}NATS_URL=nats://shop:{{ with nomadVar "nomad/jobs/shop" }}{{ .nats_password }}{{ end }}@{{ .Address }}:{{ .Port }}{{ end }}
+        {{ range nomadService "nats" }}NATS_URL=nats://storefront:{{ with nomadVar "nomad/jobs/shop" }}{{ .nats_storefront_password }}{{ end }}@{{ .Address }}:{{ .Port }}{{ end }}
         {{ with nomadVar "nomad/jobs/shop" }}STOREFRONT_CSRF_SECRET={{ .storefront_csrf_secret }}{{ end }}
         {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
         TRUSTED_PROXIES={{ range nomadService "gateway" }}{{ .Address }},{{ end }}

@@ -372,27 +372,55 @@ fn redis_and_nats_require_credentials_and_the_services_present_them() {
         seen, 5,
         "user, product and notification (Redis), bridge and storefront (NATS)"
     );
-    for (key, secret, users) in [
-        ("REDIS_URL", ".redis_password", 3),
-        ("NATS_URL", ".nats_password", 2),
-    ] {
-        let lines = nomad_template_lines(key);
-        assert_eq!(lines.len(), users, "{key}: {lines:?}");
-        for line in lines {
-            assert!(line.contains(secret) && line.contains("}}@{{"), "{line}");
-        }
+    let lines = nomad_template_lines("REDIS_URL");
+    assert_eq!(lines.len(), 3, "REDIS_URL: {lines:?}");
+    for line in lines {
+        assert!(
+            line.contains(".redis_password") && line.contains("}}@{{"),
+            "{line}"
+        );
+    }
+    // NATS: each client its own user and password (deploy/nats/shop.conf names both).
+    let lines = nomad_template_lines("NATS_URL");
+    assert_eq!(lines.len(), 2, "NATS_URL: {lines:?}");
+    for user in ["bridge", "storefront"] {
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.contains(&format!("NATS_URL=nats://{user}:"))
+                    && line.contains(&format!(".nats_{user}_password"))
+                    && line.contains("}}@{{")),
+            "{user}: {lines:?}"
+        );
+    }
+    for (service, user) in [("event-bridge", "bridge"), ("storefront", "storefront")] {
+        let url = resolved_compose()["services"][service]["environment"]["NATS_URL"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            url.starts_with(&format!("nats://{user}:")),
+            "compose {service}: {url}"
+        );
     }
     // The servers refuse clients without them.
     let redis = strings(&resolved_compose()["services"]["redis"]["command"]);
     assert!(redis.contains(&"--requirepass".to_owned()), "{redis:?}");
     let nats = strings(&resolved_compose()["services"]["nats"]["command"]);
-    assert!(nats.contains(&"--user".to_owned()) && nats.contains(&"--pass".to_owned()));
+    assert!(
+        nats.windows(2)
+            .any(|pair| pair == ["--config", "/etc/nats/shop.conf"]),
+        "{nats:?}"
+    );
+    assert!(
+        strings(&resolved_compose()["services"]["nats"]["volumes"])
+            .iter()
+            .any(|volume| volume.contains("deploy/nats/shop.conf")),
+        "compose mounts the users file"
+    );
     let infrastructure = read("nomad/infrastructure.nomad.hcl");
     assert!(infrastructure.contains("requirepass {{ .redis_password }}"));
-    assert!(
-        infrastructure
-            .contains(r#"authorization { user: shop, password: \"{{ .nats_password }}\" }"#)
-    );
+    assert!(infrastructure.contains(r#"data        = file("deploy/nats/shop.conf")"#));
+    assert!(infrastructure.contains(r#""--config", "/local/shop.conf""#));
 }
 
 /// Compose and Nomad run several notification replicas; a redelivered event that reaches

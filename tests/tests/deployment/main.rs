@@ -12,6 +12,8 @@
 //!   security headers and stripped internal headers on every router.
 //! - [`hardening`]: no Docker socket, hardened containers, UIs on loopback, credentials of
 //!   each service's own for the broker, the databases, Redis and NATS.
+//! - [`nats_users`]: a real nats-server with the deployed users: the storefront reads the
+//!   events, cannot publish them or touch the stream; the bridge publishes.
 //! - [`nomad`]: the Nomad job files parse as HCL2 and hold what a deployable job needs, once
 //!   their `dynamic` blocks are expanded ([`hcl_dynamic`]).
 //! - [`published`]: only the gateway is published on a public address, under Nomad and compose.
@@ -38,6 +40,7 @@ mod grafana;
 mod hardening;
 mod hcl_dynamic;
 mod live;
+mod nats_users;
 mod nix;
 mod nomad;
 mod prometheus;
