@@ -48,6 +48,8 @@ pub fn order_service_settings(
             ("AMQP_TIMEOUT_MS", "2000".into()),
             ("ORDER_EVENTS_EXCHANGE", exchange.into()),
             ("RELEASE_RETRY_INTERVAL_MS", "200".into()),
+            // Tests place many orders as one customer; the rate's own tests set it low.
+            ("ORDER_WRITES_PER_USER", "1000000".into()),
         ],
         extra,
     )
