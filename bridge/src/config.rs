@@ -56,8 +56,14 @@ service_runtime::settings_section! {
         pub bridge_stream_storage: Storage = Storage::File;
         /// Age in seconds after which events leave the stream (7 days); 0 keeps them.
         pub bridge_stream_max_age_secs: u64 = 7 * 24 * 3600;
-        /// Size limit of the stream in bytes; -1 is unlimited.
-        pub bridge_stream_max_bytes: i64 = -1;
+        /// Size limit of the stream in bytes (1 GiB); the oldest events go first. -1 is
+        /// unlimited, which lets a stream nobody reads fill the NATS server's disk.
+        #[range(-1..)]
+        pub bridge_stream_max_bytes: i64 = 1 << 30;
+        /// Events the stream keeps at most; the oldest go first. -1 is unlimited (the age and
+        /// size limits still hold).
+        #[range(-1..)]
+        pub bridge_stream_max_msgs: i64 = -1;
         /// How long JetStream remembers a message id, in seconds. Redeliveries within it land
         /// once: 15 minutes covers a RabbitMQ outage between JetStream's PubAck and the AMQP
         /// ack, at the cost of remembering every id of the last 15 minutes.
@@ -92,7 +98,7 @@ impl BridgeSettings {
             },
             max_age: Duration::from_secs(self.bridge_stream_max_age_secs),
             max_bytes: self.bridge_stream_max_bytes,
-            max_messages: -1,
+            max_messages: self.bridge_stream_max_msgs,
             // Refusing new events would block the bridge; age and size limits drop the oldest.
             discard: DiscardPolicy::Old,
             duplicate_window: Duration::from_secs(self.bridge_duplicate_window_secs),
@@ -129,6 +135,18 @@ impl BridgeSettings {
                 "BRIDGE_STREAM",
                 "must be a name without spaces, dots, wildcards or slashes",
             ));
+        }
+        // JetStream reads 0 as "no limit" here, which would surprise whoever wrote it.
+        for (key, value) in [
+            ("BRIDGE_STREAM_MAX_BYTES", self.bridge_stream_max_bytes),
+            ("BRIDGE_STREAM_MAX_MSGS", self.bridge_stream_max_msgs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(
+                    key,
+                    "must be positive, or -1 for unlimited",
+                ));
+            }
         }
         if self.bridge_stream_max_age_secs != 0
             && self.bridge_stream_max_age_secs < self.bridge_duplicate_window_secs
@@ -194,6 +212,10 @@ mod tests {
         assert_eq!(stream.name, "ORDER_EVENTS");
         assert_eq!(stream.subjects, ["events.>"]);
         assert_eq!(stream.retention, RetentionPolicy::Limits);
+        assert_eq!(stream.max_age, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(stream.max_bytes, 1 << 30);
+        assert_eq!(stream.max_messages, -1);
+        assert_eq!(stream.discard, DiscardPolicy::Old);
     }
 
     #[test]
@@ -216,6 +238,9 @@ mod tests {
             ("BRIDGE_BINDING_KEYS", " , "),
             ("BRIDGE_STREAM_RETENTION", "forever"),
             ("BRIDGE_DUPLICATE_WINDOW_SECS", "0"),
+            ("BRIDGE_STREAM_MAX_BYTES", "0"),
+            ("BRIDGE_STREAM_MAX_MSGS", "0"),
+            ("BRIDGE_STREAM_MAX_MSGS", "-2"),
         ] {
             let error = load(&[(key, value)]).unwrap_err();
             assert_eq!(error.key, key, "{key}={value}: {error}");

@@ -20,6 +20,10 @@ use tokio::sync::mpsc;
 
 use crate::up::{build_binaries, supervise, workspace_root};
 
+mod broker_user;
+
+use broker_user::ClusterBrokerUser;
+
 /// (binary, backend name the routes use, or None when the gateway does not route to it).
 const SERVICES: [(&str, Option<&str>); 6] = [
     ("user-service", Some("user")),
@@ -31,13 +35,18 @@ const SERVICES: [(&str, Option<&str>); 6] = [
 ];
 
 /// The generated secrets; a file from an older version lacking one gets it added.
-const SECRET_KEYS: [&str; 5] = [
+const SECRET_KEYS: [&str; 6] = [
     "JWT_SECRET",
     "SERVICE_TOKEN",
     "BOOTSTRAP_ADMIN_USERNAME",
     "BOOTSTRAP_ADMIN_PASSWORD",
     "STOREFRONT_CSRF_SECRET",
+    BROKER_PASSWORD,
 ];
+
+/// The password of the cluster's broker user: kept with the secrets, handed to the replicas
+/// only inside `AMQP_URL`.
+const BROKER_PASSWORD: &str = "RABBITMQ_CLUSTER_PASSWORD";
 
 #[derive(Debug)]
 struct Options {
@@ -127,12 +136,9 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 }
 
 /// What every replica of `binary` gets besides the secrets and its port.
-fn environment(binary: &str, gateway: &Gateway) -> Vec<(&'static str, String)> {
+fn environment(binary: &str, gateway: &Gateway, amqp_url: &str) -> Vec<(&'static str, String)> {
     let internal = |name| gateway.internal_url(name).unwrap_or_default().to_owned();
-    let amqp = (
-        "AMQP_URL",
-        "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
-    );
+    let amqp = ("AMQP_URL", amqp_url.to_owned());
     match binary {
         "user-service" => vec![(
             "DATABASE_URL",
@@ -156,6 +162,8 @@ fn environment(binary: &str, gateway: &Gateway) -> Vec<(&'static str, String)> {
             ("PRODUCT_SERVICE_URL", internal("product")),
             amqp,
             ("ORDER_EVENTS_EXCHANGE", "cluster.order_events".into()),
+            // The load generator and demos order as a handful of users from one machine.
+            ("ORDER_WRITES_PER_USER", "1000000".into()),
         ],
         "notification-service" => vec![
             amqp,
@@ -237,6 +245,13 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let names: Vec<&str> = SERVICES.iter().map(|(binary, _)| *binary).collect();
     let target = build_binaries(&root, &names).await?;
     let secrets = secrets(&root.join(".cluster/secrets.env"))?;
+    let broker_password = secrets
+        .iter()
+        .find(|(key, _)| key == BROKER_PASSWORD)
+        .map(|(_, value)| value.clone())
+        .context("the broker password in .cluster/secrets.env")?;
+    // Deleted when `run` returns, after the replicas have stopped.
+    let broker = ClusterBrokerUser::create(&broker_password)?;
 
     let mut plan = Vec::new();
     for (binary, backend) in SERVICES {
@@ -281,9 +296,10 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
             .envs(
                 secrets
                     .iter()
+                    .filter(|(key, _)| key != BROKER_PASSWORD)
                     .map(|(key, value)| (key.as_str(), value.as_str())),
             )
-            .envs(environment(binary, &gateway))
+            .envs(environment(binary, &gateway, &broker.url()))
             // Each storefront replica reads every event through a durable consumer of its own.
             .envs((*binary == "storefront").then(|| {
                 (
@@ -346,6 +362,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         remaining -= 1;
     }
     gateway.stop().await;
+    drop(broker);
     Ok(())
 }
 

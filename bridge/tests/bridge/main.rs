@@ -6,3 +6,4 @@ mod mirroring;
 mod outages;
 mod platform;
 mod publisher;
+mod stream;

@@ -20,6 +20,7 @@ use crate::product_client::ProductClient;
 use crate::releases::Releaser;
 use crate::repository::OrdersRepository;
 use crate::state::AppState;
+use crate::write_rate::WriteRate;
 
 pub const INFO: ServiceInfo = service_runtime::service_info!();
 
@@ -65,10 +66,16 @@ pub async fn build(config: OrderServiceConfig) -> anyhow::Result<Application> {
         order_metrics.clone(),
         Duration::from_millis(settings.release_retry_interval_ms),
     ));
+    let write_rate = WriteRate::new(
+        pool.clone(),
+        settings.order_writes_per_user,
+        Duration::from_secs(settings.order_write_window_secs),
+    );
     let housekeeper = Arc::new(Housekeeper::new(
         pool.clone(),
         orders.clone(),
         releaser.clone(),
+        write_rate.clone(),
         retention(settings),
     ));
     let relay = Arc::new(OutboxRelay::new(
@@ -86,6 +93,7 @@ pub async fn build(config: OrderServiceConfig) -> anyhow::Result<Application> {
         products,
         releaser: releaser.clone(),
         metrics: order_metrics,
+        write_rate,
         tasks: tasks.clone(),
     });
 

@@ -5,7 +5,7 @@
 use service_runtime::amqp::AmqpConfig;
 use service_runtime::auth::AuthConfig;
 use service_runtime::config::{
-    CommonConfig, ConfigError, Secret, SectionRef, ServiceConfig, Settings,
+    CommonConfig, ConfigError, Profile, Secret, SectionRef, ServiceConfig, Settings,
 };
 use service_runtime::db::DatabaseConfig;
 pub use service_runtime::service_auth::DEVELOPMENT_SERVICE_TOKEN;
@@ -52,8 +52,23 @@ service_runtime::settings_section! {
         /// used again (seconds).
         #[range(1..)]
         pub idempotency_stale_claim_secs: u64 = 60;
+        /// Order writes (placing an order, a customer's status change) one customer may make
+        /// per `ORDER_WRITE_WINDOW_SECS`, counted across all replicas; more are refused with 429.
+        /// Under `APP_PROFILE=development` the default is 1000000, so local test runs never
+        /// meet it.
+        #[range(1..)]
+        pub order_writes_per_user: i64 = 30;
+        /// The window of `ORDER_WRITES_PER_USER` (seconds).
+        #[range(1..)]
+        pub order_write_window_secs: u64 = 60;
     }
 }
+
+/// `ORDER_WRITES_PER_USER` under the development profile when not set: a load or test run from
+/// one machine, all as a few users, must never meet the limit.
+// TODO(#18): move into the runtime's development-profile defaults of `ServiceConfig` once
+// that lands; this const and its use in `assemble` are all there is to move.
+pub const DEVELOPMENT_ORDER_WRITES_PER_USER: i64 = 1_000_000;
 
 #[derive(Debug, Clone)]
 pub struct OrderServiceConfig {
@@ -85,7 +100,15 @@ impl ServiceConfig for OrderServiceConfig {
 
     fn assemble(settings: &Settings) -> Result<Self, ConfigError> {
         let common: CommonConfig = settings.extract()?;
-        let orders: OrderSettings = settings.extract()?;
+        let orders: OrderSettings = if common.app_profile == Profile::Development {
+            // Below every other source, so an explicit value still wins.
+            settings
+                .clone()
+                .with_default("order_writes_per_user", DEVELOPMENT_ORDER_WRITES_PER_USER)
+                .extract()?
+        } else {
+            settings.extract()?
+        };
         // The order side cannot work without the credential: unset in production is fatal.
         let service_token = settings
             .extract::<ServiceTokenConfig>()?
@@ -147,5 +170,31 @@ mod tests {
         assert_eq!(config.service_token.expose(), DEVELOPMENT_SERVICE_TOKEN);
         assert_eq!(config.common.port, DEFAULT_PORT);
         assert_eq!(config.orders.order_events_exchange, "order_events");
+        assert_eq!(
+            config.orders.order_writes_per_user,
+            DEVELOPMENT_ORDER_WRITES_PER_USER
+        );
+    }
+
+    #[test]
+    fn the_write_rate_is_tight_in_production_and_explicit_values_win() {
+        let production = [
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orders"),
+            (
+                "AMQP_URL",
+                "amqp://shop-order:x8Kq2v9LmN4pR7tY@127.0.0.1:5672/%2f",
+            ),
+            ("SERVICE_TOKEN", "x8Kq2v9LmN4pR7tY1wZ3bC6dF0gH5jS2"),
+        ];
+        let load = |pairs: &[(&'static str, &str)]| {
+            let pairs = pairs.iter().map(|(key, value)| (*key, (*value).to_owned()));
+            OrderServiceConfig::from_settings(Settings::from_pairs(pairs)).unwrap()
+        };
+        assert_eq!(load(&production).orders.order_writes_per_user, 30);
+        let explicit = [
+            ("APP_PROFILE", "development"),
+            ("ORDER_WRITES_PER_USER", "5"),
+        ];
+        assert_eq!(load(&explicit).orders.order_writes_per_user, 5);
     }
 }

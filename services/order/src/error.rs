@@ -33,6 +33,9 @@ pub enum OrderError {
     KeyInProgress,
     #[error("too many pending orders")]
     TooManyPending,
+    /// The customer's order writes in this window are used up.
+    #[error("too many order writes")]
+    TooManyWrites { retry_after: u64 },
     #[error(transparent)]
     Database(#[from] DbError),
     /// The task placing the order ended without an answer (it panicked).
@@ -56,6 +59,7 @@ impl ApiError for OrderError {
         StatusCode::PAYLOAD_TOO_LARGE,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::TOO_MANY_REQUESTS,
         StatusCode::INTERNAL_SERVER_ERROR,
         StatusCode::SERVICE_UNAVAILABLE,
     ];
@@ -124,6 +128,13 @@ impl ApiError for OrderError {
             .detail(
                 "Complete or cancel a pending order first; pending orders expire on their own.",
             ),
+            Self::TooManyWrites { retry_after } => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-order-writes",
+                "Too many order changes",
+            )
+            .detail("Wait before placing or changing another order.")
+            .retry_after(*retry_after),
             Self::Database(DbError::Unavailable(_)) => Problem::unavailable("The order database"),
             Self::Database(_) | Self::Interrupted => Problem::internal(),
         }

@@ -6,7 +6,8 @@
 //!   stock released; the row lock and the re-check under it make replicas running this at the
 //!   same time cancel each order once.
 //! - **Old rows are purged**: published outbox rows after `OUTBOX_RETENTION_SECS`, idempotency
-//!   keys after `IDEMPOTENCY_KEY_RETENTION_SECS` (a retry after that is a new order). Deletes
+//!   keys after `IDEMPOTENCY_KEY_RETENTION_SECS` (a retry after that is a new order), write
+//!   counts of windows that have ended. Deletes
 //!   are idempotent, so replicas need no coordination; batches keep each statement short.
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::{Change, OrderStatus, Refusal};
 use crate::releases::Releaser;
 use crate::repository::OrdersRepository;
+use crate::write_rate::WriteRate;
 
 /// Rows handled per statement.
 const BATCH: i64 = 500;
@@ -36,6 +38,7 @@ pub struct Housekeeper {
     pool: Pool,
     orders: OrdersRepository,
     releaser: Arc<Releaser>,
+    write_rate: WriteRate,
     retention: Retention,
 }
 
@@ -44,12 +47,14 @@ impl Housekeeper {
         pool: Pool,
         orders: OrdersRepository,
         releaser: Arc<Releaser>,
+        write_rate: WriteRate,
         retention: Retention,
     ) -> Self {
         Self {
             pool,
             orders,
             releaser,
+            write_rate,
             retention,
         }
     }
@@ -94,7 +99,8 @@ impl Housekeeper {
         Ok(expired)
     }
 
-    /// Deletes published outbox rows and idempotency keys past their retention.
+    /// Deletes published outbox rows, idempotency keys past their retention and write counts of
+    /// ended windows.
     pub async fn purge(&self) -> Result<u64, DbError> {
         let client = self.pool.get().await?;
         let outbox = client
@@ -111,7 +117,9 @@ impl Housekeeper {
                 &[&seconds(self.retention.idempotency_keys), &BATCH],
             )
             .await?;
-        Ok(outbox + keys)
+        drop(client);
+        let counts = self.write_rate.purge(BATCH).await?;
+        Ok(outbox + keys + counts)
     }
 
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {

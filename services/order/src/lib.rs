@@ -10,6 +10,8 @@
 //! - [`repository`]: orders and idempotency keys in raw SQL (`sql/order/`).
 //! - [`product_client`]: stock reservations in the Product Service; [`releases`] gives stock
 //!   back, retrying until the Product Service confirms.
+//! - [`write_rate`]: how many orders a customer may place or change per window, counted in
+//!   PostgreSQL so the replicas share it.
 //! - [`events`]: an order as the event contract ([`order_events`]) shows it; [`outbox`]: the
 //!   store that appends events in the order's transaction and the relay that publishes them
 //!   with publisher confirms.
@@ -28,5 +30,6 @@ pub mod releases;
 pub mod repository;
 pub mod routes;
 pub mod state;
+pub mod write_rate;
 
 pub use app::{Application, Exposed, INFO, build, migrations};

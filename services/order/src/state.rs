@@ -8,6 +8,7 @@ use crate::metrics::OrderMetrics;
 use crate::product_client::ProductClient;
 use crate::releases::Releaser;
 use crate::repository::OrdersRepository;
+use crate::write_rate::WriteRate;
 
 #[derive(Debug)]
 pub struct AppState {
@@ -15,6 +16,8 @@ pub struct AppState {
     pub products: ProductClient,
     pub releaser: Arc<Releaser>,
     pub metrics: OrderMetrics,
+    /// The per-customer rate of order writes, shared by the replicas through the database.
+    pub write_rate: WriteRate,
     /// The host's task set: orders are placed in tasks of it, which shutdown waits for.
     pub tasks: Tasks,
 }

@@ -131,6 +131,9 @@ impl BridgeHandle {
             ("NATS_TIMEOUT_MS", "2000".into()),
             ("SHUTDOWN_TIMEOUT_SECS", "5".into()),
             ("BRIDGE_STREAM_STORAGE", "memory".into()),
+            // NATS sets a memory stream's byte limit aside whole: the 1 GiB default of several
+            // tests' streams at once would exhaust the machine's JetStream memory.
+            ("BRIDGE_STREAM_MAX_BYTES", (64 << 20).to_string()),
         ];
         pairs.extend(
             settings

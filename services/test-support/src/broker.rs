@@ -2,6 +2,10 @@
 //! ([`order_events`]) the way the Order Service does, and look into queues (counts, dead letters) without consuming them by a
 //! service.
 
+mod user;
+
+pub use user::TempBrokerUser;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

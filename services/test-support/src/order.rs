@@ -48,7 +48,15 @@ pub fn order_service_settings(
             ("AMQP_TIMEOUT_MS", "2000".into()),
             ("ORDER_EVENTS_EXCHANGE", exchange.into()),
             ("RELEASE_RETRY_INTERVAL_MS", "200".into()),
-        ],
+        ]
+        .into_iter()
+        // Tests place many orders as one customer; the rate's own tests set it low. Left out
+        // when `extra` sets it: a repeated key in one `Settings::from_pairs` keeps the first.
+        .chain(
+            (!extra.iter().any(|(key, _)| *key == "ORDER_WRITES_PER_USER"))
+                .then(|| ("ORDER_WRITES_PER_USER", "1000000".to_owned())),
+        )
+        .collect(),
         extra,
     )
 }

@@ -99,6 +99,8 @@ pub struct Identity {
     pub stream: String,
     pub subject_prefix: String,
     pub webhook_url: String,
+    /// The replicas' RabbitMQ user: production refuses `guest`. Deleted with the last clone.
+    pub broker: std::sync::Arc<test_support::broker::TempBrokerUser>,
 }
 
 impl Identity {
@@ -121,6 +123,7 @@ impl Identity {
             stream: format!("TEST_CLUSTER_{id}"),
             subject_prefix: format!("test.cluster.{id}"),
             webhook_url,
+            broker: std::sync::Arc::new(test_support::broker::TempBrokerUser::create()),
             id,
         }
     }

@@ -6,9 +6,13 @@
 pub mod change;
 pub mod place;
 
+use service_runtime::auth::Caller;
+
 use crate::domain::Refusal;
 use crate::error::OrderError;
 use crate::repository::ChangeError;
+use crate::state::AppState;
+use crate::write_rate::Admission;
 
 pub use change::{change_status, delete_order};
 pub use place::{PlaceOrder, Placed, place_order};
@@ -28,6 +32,18 @@ impl From<ChangeError> for OrderError {
         match error {
             ChangeError::Refused(refusal) => refusal.into(),
             ChangeError::Database(error) => Self::Database(error),
+        }
+    }
+}
+
+/// Counts one order write of `caller`'s, or refuses it when their window is full. Called before
+/// anything else the write does, so a refused write has no side effect.
+async fn admit_write(state: &AppState, caller: &Caller) -> Result<(), OrderError> {
+    match state.write_rate.admit(caller.user_id).await? {
+        Admission::Admitted => Ok(()),
+        Admission::Refused { retry_after } => {
+            tracing::info!(user_id = caller.user_id, "order write refused: rate limit");
+            Err(OrderError::TooManyWrites { retry_after })
         }
     }
 }

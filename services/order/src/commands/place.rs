@@ -107,6 +107,9 @@ async fn reserve_and_store(
     caller: &Caller,
     command: &PlaceOrder,
 ) -> Result<Order, OrderError> {
+    // After the idempotency key (a replay returns the stored answer and is not counted), before
+    // any stock is touched.
+    super::admit_write(state, caller).await?;
     // Refused before any stock is touched; the insert checks again under a per-customer lock.
     if state.orders.pending_count(caller.user_id).await? >= state.orders.pending_cap() {
         return Err(OrderError::TooManyPending);

@@ -9,6 +9,7 @@ mod lifecycle;
 mod relay;
 mod resilience;
 mod startup;
+mod write_rate;
 
 use reqwest::Response;
 use serde_json::Value;

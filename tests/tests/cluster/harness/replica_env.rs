@@ -5,7 +5,6 @@
 use gateway::Gateway;
 use test_support::REDIS_URL;
 use test_support::TestDatabase;
-use test_support::broker::BROKER_URL;
 
 use super::{Identity, NATS_URL, Role};
 
@@ -57,7 +56,7 @@ pub(super) fn settings(
             ("USER_SERVICE_URL", internal("user")),
             ("PRODUCT_SERVICE_URL", internal("product")),
             ("SERVICE_TOKEN", identity.service_token.clone()),
-            ("AMQP_URL", BROKER_URL.into()),
+            ("AMQP_URL", identity.broker.url()),
             ("ORDER_EVENTS_EXCHANGE", identity.exchange.clone()),
             ("OUTBOX_POLL_INTERVAL_MS", "200".into()),
             ("RELEASE_RETRY_INTERVAL_MS", "200".into()),
@@ -67,7 +66,7 @@ pub(super) fn settings(
             ("MAX_PENDING_ORDERS_PER_CUSTOMER", "100000".into()),
         ]),
         Role::Notification => env.extend([
-            ("AMQP_URL", BROKER_URL.into()),
+            ("AMQP_URL", identity.broker.url()),
             ("NOTIFY_EXCHANGE", identity.exchange.clone()),
             ("NOTIFY_QUEUE", identity.notification_queue.clone()),
             ("NOTIFY_QUEUE_EXPIRES_MS", "300000".into()),
@@ -86,7 +85,7 @@ pub(super) fn settings(
             ("NOTIFY_DEDUP_LEASE_MS", "3000".into()),
         ]),
         Role::Bridge => env.extend([
-            ("AMQP_URL", BROKER_URL.into()),
+            ("AMQP_URL", identity.broker.url()),
             ("NATS_URL", NATS_URL.into()),
             ("BRIDGE_EXCHANGE", identity.exchange.clone()),
             ("BRIDGE_QUEUE", identity.bridge_queue.clone()),
