@@ -35,15 +35,17 @@ pub enum Role {
     Order,
     Notification,
     Bridge,
+    Storefront,
 }
 
 impl Role {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::User,
         Self::Product,
         Self::Order,
         Self::Notification,
         Self::Bridge,
+        Self::Storefront,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +55,7 @@ impl Role {
             Self::Order => "order",
             Self::Notification => "notification",
             Self::Bridge => "bridge",
+            Self::Storefront => "storefront",
         }
     }
 
@@ -62,7 +65,10 @@ impl Role {
 
     /// Whether the gateway routes to this role (notification and bridge have no public API).
     fn routed(self) -> bool {
-        matches!(self, Self::User | Self::Product | Self::Order)
+        matches!(
+            self,
+            Self::User | Self::Product | Self::Order | Self::Storefront
+        )
     }
 }
 
@@ -99,6 +105,8 @@ pub struct Identity {
     pub stream: String,
     pub subject_prefix: String,
     pub webhook_url: String,
+    /// The storefront replicas' shared CSRF key.
+    pub csrf_secret: String,
 }
 
 impl Identity {
@@ -121,6 +129,7 @@ impl Identity {
             stream: format!("TEST_CLUSTER_{id}"),
             subject_prefix: format!("test.cluster.{id}"),
             webhook_url,
+            csrf_secret: random(),
             id,
         }
     }
@@ -178,7 +187,7 @@ impl Cluster {
         for wave in 0..2 {
             let mut started = Vec::new();
             for (role, port) in ports.iter().skip(wave).step_by(2) {
-                let env = settings(*role, *port, &identity, &databases, &gateway);
+                let env = settings(*role, wave, *port, &identity, &databases, &gateway);
                 started.push(spawn_replica(*role, *port, &env));
             }
             for replica in &started {
