@@ -9,7 +9,7 @@ use test_support::webhook_sink::WebhookSink;
 use crate::harness::{Cluster, Role, https_client_builder};
 
 /// A client whose connections leave from `source` (any 127/8 address works on loopback).
-fn client_from(cluster: &Cluster, source: &str) -> reqwest::Client {
+pub(crate) fn client_from(cluster: &Cluster, source: &str) -> reqwest::Client {
     https_client_builder(&cluster.tls)
         .local_address(source.parse::<IpAddr>().expect("loopback address"))
         .build()
@@ -160,14 +160,19 @@ async fn only_the_public_api_is_reachable_and_every_replica_serves_fresh_data() 
     }
 }
 
-/// Logs in with a wrong password for an unknown user from `client`; the status.
-async fn failed_login(cluster: &Cluster, client: &reqwest::Client, forwarded: Option<&str>) -> u16 {
+/// Logs in as `username` with a wrong password from `client`; the status.
+async fn failed_login(
+    cluster: &Cluster,
+    client: &reqwest::Client,
+    username: &str,
+    forged: &[(&str, &str)],
+) -> u16 {
     let mut request = client.post(cluster.url("/login")).json(&json!({
-        "username": format!("nobody{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+        "username": username,
         "password": "wrong-password"
     }));
-    if let Some(forwarded) = forwarded {
-        request = request.header("X-Forwarded-For", forwarded);
+    for (name, value) in forged {
+        request = request.header(*name, *value);
     }
     request
         .send()
@@ -186,11 +191,11 @@ async fn clients_behind_the_gateway_are_throttled_by_their_own_address() {
     let guesser = client_from(&cluster, "127.0.0.2");
     let neighbour = client_from(&cluster, "127.0.0.3");
 
-    // Failures from one address until every replica refuses it (bounded: the per-address
-    // limit is 5 failures, and at worst each replica counts its own).
+    // Failures for one account from one address until every replica refuses that pair
+    // (bounded: LOGIN_MAX_FAILURES is 5, counted for both replicas in Redis).
     let mut refused_in_a_row = 0;
     for _ in 0..14 {
-        let status = failed_login(&cluster, &guesser, None).await;
+        let status = failed_login(&cluster, &guesser, &username, &[]).await;
         assert!(matches!(status, 401 | 429), "unexpected {status}");
         refused_in_a_row = if status == 429 {
             refused_in_a_row + 1
@@ -206,19 +211,28 @@ async fn clients_behind_the_gateway_are_throttled_by_their_own_address() {
         "the guessing address was never locked out"
     );
 
-    // A forged X-Forwarded-For changes nothing: the gateway does not trust its client...
-    for _ in 0..2 {
-        assert_eq!(
-            failed_login(&cluster, &guesser, Some("127.0.0.9")).await,
-            429
-        );
+    // A forged X-Forwarded-For or X-Client-IP changes nothing: the gateway does not trust
+    // its client, and X-Client-IP counts only beside the service token...
+    for forged in [
+        ("X-Forwarded-For", "127.0.0.9"),
+        ("X-Client-IP", "127.0.0.9"),
+    ] {
+        for _ in 0..2 {
+            assert_eq!(
+                failed_login(&cluster, &guesser, &username, &[forged]).await,
+                429,
+                "{} unlocked the guesser",
+                forged.0
+            );
+        }
     }
     // ...and a replica does not trust a peer that is not the gateway.
     for replica in cluster.replicas_of(Role::User) {
         let status = guesser
             .post(format!("{}/login", replica.url))
             .header("X-Forwarded-For", "127.0.0.10")
-            .json(&json!({"username": "nobody", "password": "wrong-password"}))
+            .header("X-Client-IP", "127.0.0.10")
+            .json(&json!({"username": username, "password": "wrong-password"}))
             .send()
             .await
             .expect("direct login")
@@ -230,7 +244,7 @@ async fn clients_behind_the_gateway_are_throttled_by_their_own_address() {
         );
     }
 
-    // Another client on another address is not locked out by the guesser.
+    // The owner, on another address, is not locked out by the guesser.
     for _ in 0..2 {
         let response = neighbour
             .post(cluster.url("/login"))
@@ -241,7 +255,7 @@ async fn clients_behind_the_gateway_are_throttled_by_their_own_address() {
         assert_eq!(
             response.status(),
             200,
-            "the neighbour was throttled for the guesser"
+            "the owner was throttled for the guesser"
         );
     }
 }
@@ -281,26 +295,21 @@ async fn the_gateway_rate_limits_credential_endpoints_per_client() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn failed_logins_spread_over_both_replicas_lock_the_account_at_the_limit() {
+async fn failed_logins_spread_over_both_replicas_lock_the_pair_at_the_limit() {
     let _serial = crate::harness::SERIAL.lock().await;
     let sink = WebhookSink::start().await;
     let cluster = Cluster::start(&sink.url).await;
     let (username, _) = cluster.customer().await;
-    // Five wrong passwords (LOGIN_MAX_FAILURES), each from another address so that only the
-    // username's count can lock; round robin spreads them over both user replicas.
-    for n in 11..16 {
-        let status = client_from(&cluster, &format!("127.0.0.{n}"))
-            .post(cluster.url("/login"))
-            .json(&json!({"username": username, "password": "wrong-password"}))
-            .send()
-            .await
-            .expect("login")
-            .status();
+    let guesser = client_from(&cluster, "127.0.0.11");
+    // Five wrong passwords (LOGIN_MAX_FAILURES) from one address; round robin spreads them
+    // over both user replicas, which count them together.
+    for n in 0..5 {
+        let status = failed_login(&cluster, &guesser, &username, &[]).await;
         assert_eq!(status, 401, "failure {n}");
     }
-    // The right password now, on either replica, from yet another address: locked.
-    for n in 16..18 {
-        let status = client_from(&cluster, &format!("127.0.0.{n}"))
+    // The right password from that address, on either replica: refused at the limit.
+    for attempt in 0..2 {
+        let status = guesser
             .post(cluster.url("/login"))
             .json(&json!({"username": username, "password": "customer-password"}))
             .send()
@@ -309,7 +318,18 @@ async fn failed_logins_spread_over_both_replicas_lock_the_account_at_the_limit()
             .status();
         assert_eq!(
             status, 429,
-            "the account was not locked at the limit (attempt {n})"
+            "the pair was not locked at the limit (attempt {attempt})"
         );
+    }
+    // The account itself stays open: from another address the password works, twice.
+    for attempt in 0..2 {
+        let status = client_from(&cluster, "127.0.0.12")
+            .post(cluster.url("/login"))
+            .json(&json!({"username": username, "password": "customer-password"}))
+            .send()
+            .await
+            .expect("login")
+            .status();
+        assert_eq!(status, 200, "the owner was locked out (attempt {attempt})");
     }
 }

@@ -35,15 +35,17 @@ pub enum Role {
     Order,
     Notification,
     Bridge,
+    Storefront,
 }
 
 impl Role {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::User,
         Self::Product,
         Self::Order,
         Self::Notification,
         Self::Bridge,
+        Self::Storefront,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +55,7 @@ impl Role {
             Self::Order => "order",
             Self::Notification => "notification",
             Self::Bridge => "bridge",
+            Self::Storefront => "storefront",
         }
     }
 
@@ -62,7 +65,10 @@ impl Role {
 
     /// Whether the gateway routes to this role (notification and bridge have no public API).
     fn routed(self) -> bool {
-        matches!(self, Self::User | Self::Product | Self::Order)
+        matches!(
+            self,
+            Self::User | Self::Product | Self::Order | Self::Storefront
+        )
     }
 }
 
@@ -101,6 +107,8 @@ pub struct Identity {
     pub webhook_url: String,
     /// The replicas' RabbitMQ user: production refuses `guest`. Deleted with the last clone.
     pub broker: std::sync::Arc<test_support::broker::TempBrokerUser>,
+    /// The storefront replicas' shared CSRF key.
+    pub csrf_secret: String,
 }
 
 impl Identity {
@@ -124,6 +132,7 @@ impl Identity {
             subject_prefix: format!("test.cluster.{id}"),
             webhook_url,
             broker: std::sync::Arc::new(test_support::broker::TempBrokerUser::create()),
+            csrf_secret: random(),
             id,
         }
     }
@@ -181,7 +190,7 @@ impl Cluster {
         for wave in 0..2 {
             let mut started = Vec::new();
             for (role, port) in ports.iter().skip(wave).step_by(2) {
-                let env = settings(*role, *port, &identity, &databases, &gateway);
+                let env = settings(*role, wave, *port, &identity, &databases, &gateway);
                 started.push(spawn_replica(*role, *port, &env));
             }
             for replica in &started {

@@ -4,11 +4,14 @@
 //! HTTPS with a certificate generated for the cluster.
 //!
 //! - [`harness`]: starts the cluster; replicas are this binary re-run on [`serve_replica`].
+//! - [`abuse`]: an attacker on one address locks no owner out, through the API or the shop;
+//!   logout ends a session everywhere.
 //! - [`edge`]: what the gateway exposes and what it hides; client addresses and throttling.
 //! - [`events`]: two relays and two bridges store every event once, in order per order.
 //! - [`replica_loss`]: `kill -9` of one replica of each service loses no order or event.
 //! - [`tls`]: the gateway serves HTTPS with the local certificate; plain HTTP redirects.
 
+mod abuse;
 mod edge;
 mod events;
 mod harness;
@@ -66,6 +69,10 @@ async fn serve(role: Role, shutdown: CancellationToken) -> anyhow::Result<()> {
         Role::Bridge => {
             let config = event_bridge::config::BridgeConfig::from_env()?;
             event_bridge::build(config).await?.run(shutdown).await;
+        }
+        Role::Storefront => {
+            let config = storefront::config::StorefrontConfig::from_env()?;
+            storefront::build(config).await?.run(shutdown).await;
         }
     }
     Ok(())

@@ -10,6 +10,7 @@ use super::{Identity, NATS_URL, Role};
 
 pub(super) fn settings(
     role: Role,
+    replica: usize,
     port: u16,
     identity: &Identity,
     databases: &[TestDatabase],
@@ -64,6 +65,7 @@ pub(super) fn settings(
             ("IDEMPOTENCY_STALE_CLAIM_SECS", "3".into()),
             // The tests' one customer keeps many orders pending at once.
             ("MAX_PENDING_ORDERS_PER_CUSTOMER", "100000".into()),
+            ("ORDER_WRITES_PER_USER", "1000000".into()),
         ]),
         Role::Notification => env.extend([
             ("AMQP_URL", identity.broker.url()),
@@ -93,6 +95,28 @@ pub(super) fn settings(
             ("BRIDGE_STREAM", identity.stream.clone()),
             ("BRIDGE_SUBJECT_PREFIX", identity.subject_prefix.clone()),
             ("BRIDGE_STREAM_STORAGE", "memory".into()),
+        ]),
+        Role::Storefront => env.extend([
+            ("USER_SERVICE_URL", internal("user")),
+            ("PRODUCT_SERVICE_URL", internal("product")),
+            ("ORDER_SERVICE_URL", internal("order")),
+            // Tells the User Service which shopper a login is for (X-Client-IP).
+            ("SERVICE_TOKEN", identity.service_token.clone()),
+            ("STOREFRONT_CSRF_SECRET", identity.csrf_secret.clone()),
+            ("NATS_URL", NATS_URL.into()),
+            ("STOREFRONT_STREAM", identity.stream.clone()),
+            ("STOREFRONT_SUBJECT_PREFIX", identity.subject_prefix.clone()),
+            // Each replica reads every event through a durable consumer of its own.
+            (
+                "STOREFRONT_CONSUMER",
+                format!("cluster-{}-{replica}", &identity.id[..8]),
+            ),
+            // Sessions live in Redis, shared by the replicas.
+            ("REDIS_URL", REDIS_URL.into()),
+            (
+                "STOREFRONT_SESSION_KEY_PREFIX",
+                format!("test-cluster-{}:storefront:", identity.id),
+            ),
         ]),
     }
     env
