@@ -26,8 +26,8 @@ pub const MIN_TOKEN_BYTES: usize = 16;
 crate::settings_section! {
     /// Service credential
     pub struct ServiceTokenConfig {
-        /// Credential of the internal routes, shared by the services of one deployment, at
-        /// least 16 bytes in production.
+        /// Credential of the internal routes, and beside which a caller's `X-Client-IP` is
+        /// believed, shared by the services of one deployment, at least 16 bytes in production.
         #[shown("`dev-service-token` in development; unset in production")]
         pub service_token: Option<Secret> = None;
     }
