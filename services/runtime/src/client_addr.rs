@@ -7,6 +7,10 @@
 //! skipping trusted hops finds the first address no trusted proxy vouches for being someone
 //! else: the client. Entries further left were written by the client and are ignored.
 //!
+//! A service calling on behalf of a client (the storefront for a shopper) is one address for
+//! all of them; it names the client in `X-Client-IP` instead, believed only beside the service
+//! credential ([`ClientAddressing`]).
+//!
 //! [`client_key`] turns an address into a rate-limit key. An IPv6 host usually owns a whole
 //! /64 and can pick any address in it, so IPv6 clients are keyed by their /64.
 
@@ -18,7 +22,12 @@ use ipnet::IpNet;
 use salvo::http::HeaderMap;
 use serde::{Deserialize, Deserializer};
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Secret};
+use crate::service_auth::carries_service_token;
+
+/// The header in which a service names the end client it calls on behalf of; see
+/// [`ClientAddressing`].
+pub const CLIENT_IP_HEADER: &str = "x-client-ip";
 
 /// The networks whose connections may state the client address in `X-Forwarded-For`.
 /// Empty (the default) trusts nobody: the peer address is the client.
@@ -156,21 +165,71 @@ pub fn client_key(address: IpAddr) -> String {
     }
 }
 
-/// The per-client key of a salvo request: [`client_ip`] then [`client_key`]. A request with
-/// no IP peer (a Unix socket) is keyed `unknown`.
-pub fn request_client_key(req: &salvo::Request, trusted: &TrustedProxies) -> String {
-    let peer = req
-        .remote_addr()
+/// The peer of a salvo request; `None` for a Unix socket.
+fn peer_ip(req: &salvo::Request) -> Option<IpAddr> {
+    let remote = req.remote_addr();
+    remote
         .as_ipv4()
         .map(|addr| IpAddr::V4(*addr.ip()))
-        .or_else(|| {
-            req.remote_addr()
-                .as_ipv6()
-                .map(|addr| IpAddr::V6(*addr.ip()))
-        });
-    match peer {
-        Some(peer) => client_key(client_ip(peer, req.headers(), trusted)),
-        None => "unknown".into(),
+        .or_else(|| remote.as_ipv6().map(|addr| IpAddr::V6(*addr.ip())))
+}
+
+/// How a service finds the client a request counts against. A service calling on behalf of
+/// someone else (the storefront for a shopper) names that client in [`CLIENT_IP_HEADER`]; the
+/// header is believed only beside the service credential, since anyone can send it. A trusted
+/// proxy is not enough: gateways append to `X-Forwarded-For` but pass other headers through, so
+/// a shopper's own `X-Client-IP` would arrive from a trusted peer. Without the credential the
+/// client is [`client_ip`]'s.
+#[derive(Debug, Clone, Default)]
+pub struct ClientAddressing {
+    trusted_proxies: TrustedProxies,
+    service_token: Option<Secret>,
+}
+
+impl ClientAddressing {
+    /// `service_token` from [`ServiceTokenConfig::resolve`](crate::service_auth::ServiceTokenConfig::resolve):
+    /// `None` believes no `X-Client-IP`.
+    pub fn new(trusted_proxies: TrustedProxies, service_token: Option<Secret>) -> Self {
+        Self {
+            trusted_proxies,
+            service_token,
+        }
+    }
+
+    /// The client's address. A service stating an unusable `X-Client-IP` (garbled, or more than
+    /// one) is a bug on its side, not the shopper's: the request counts against the address
+    /// found without the header, and the mistake is logged.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let found = client_ip(peer, headers, &self.trusted_proxies);
+        let mut stated = headers.get_all(CLIENT_IP_HEADER).iter();
+        let Some(first) = stated.next() else {
+            return found;
+        };
+        if !carries_service_token(headers, self.service_token.as_ref()) {
+            return found;
+        }
+        let parsed = match (first.to_str(), stated.next()) {
+            (Ok(value), None) => parse_hop(value.trim()),
+            _ => None,
+        };
+        parsed.unwrap_or_else(|| {
+            let value = String::from_utf8_lossy(first.as_bytes());
+            tracing::warn!(
+                stated = %value.chars().take(64).collect::<String>(),
+                client = %found,
+                "a service stated an unusable X-Client-IP; counting the request against its sender"
+            );
+            found
+        })
+    }
+
+    /// The per-client key of a salvo request: [`Self::client_ip`] then [`client_key`]. A
+    /// request with no IP peer (a Unix socket) is keyed `unknown`.
+    pub fn request_client_key(&self, req: &salvo::Request) -> String {
+        match peer_ip(req) {
+            Some(peer) => client_key(self.client_ip(peer, req.headers())),
+            None => "unknown".into(),
+        }
     }
 }
 
@@ -257,5 +316,70 @@ mod tests {
         let parsed: TrustedProxies =
             serde_json::from_str(r#"["10.0.0.0/8", "::1"]"#).expect("array form");
         assert!(parsed.contains(ip("::1")));
+    }
+
+    fn stating(client: &str, token: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            CLIENT_IP_HEADER,
+            HeaderValue::from_str(client).expect("header"),
+        );
+        if let Some(token) = token {
+            headers.insert(
+                crate::service_auth::SERVICE_TOKEN_HEADER,
+                HeaderValue::from_str(token).expect("header"),
+            );
+        }
+        headers
+    }
+
+    #[test]
+    fn x_client_ip_is_believed_only_beside_the_service_token() {
+        let token = "right-token-right-token";
+        let addressing = ClientAddressing::new(
+            TrustedProxies::parse("127.0.0.1").expect("list"),
+            Some(Secret::new(token)),
+        );
+        let caller = ip("198.51.100.7");
+        let stated = |headers: &HeaderMap| addressing.client_ip(caller, headers);
+        assert_eq!(
+            stated(&stating("203.0.113.9", Some(token))),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            stated(&stating("[2001:db8::1]:443", Some(token))),
+            ip("2001:db8::1")
+        );
+        assert_eq!(stated(&stating("203.0.113.9", None)), caller);
+        assert_eq!(
+            stated(&stating("203.0.113.9", Some("wrong-token-wrong"))),
+            caller
+        );
+        // A trusted proxy passes a shopper's own header through: not believed on its word.
+        let headers = stating("203.0.113.9", None);
+        assert_eq!(
+            addressing.client_ip(ip("127.0.0.1"), &headers),
+            ip("127.0.0.1")
+        );
+        // Without a configured token (production without SERVICE_TOKEN) nobody is believed.
+        let shut = ClientAddressing::new(TrustedProxies::default(), None);
+        assert_eq!(
+            shut.client_ip(caller, &stating("203.0.113.9", Some(token))),
+            caller
+        );
+    }
+
+    #[test]
+    fn an_unusable_x_client_ip_from_a_service_counts_against_the_sender() {
+        let token = "right-token-right-token";
+        let addressing = ClientAddressing::new(TrustedProxies::default(), Some(Secret::new(token)));
+        let caller = ip("198.51.100.7");
+        assert_eq!(
+            addressing.client_ip(caller, &stating("not-an-address", Some(token))),
+            caller
+        );
+        let mut twice = stating("203.0.113.9", Some(token));
+        twice.append(CLIENT_IP_HEADER, HeaderValue::from_static("203.0.113.10"));
+        assert_eq!(addressing.client_ip(caller, &twice), caller);
     }
 }

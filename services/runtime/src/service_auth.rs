@@ -9,7 +9,7 @@
 //! token leaves the service running with its internal routes shut (503, logged), and the
 //! development value or a short one stops start-up.
 
-use salvo::http::StatusCode;
+use salvo::http::{HeaderMap, StatusCode};
 use salvo::prelude::*;
 use subtle::ConstantTimeEq;
 
@@ -26,8 +26,8 @@ pub const MIN_TOKEN_BYTES: usize = 16;
 crate::settings_section! {
     /// Service credential
     pub struct ServiceTokenConfig {
-        /// Credential of the internal routes, shared by the services of one deployment, at
-        /// least 16 bytes in production.
+        /// Credential of the internal routes, and beside which a caller's `X-Client-IP` is
+        /// believed, shared by the services of one deployment, at least 16 bytes in production.
         #[shown("`dev-service-token` in development; unset in production")]
         pub service_token: Option<Secret> = None;
     }
@@ -98,8 +98,7 @@ impl RequireServiceToken {
             )
             .detail("Internal routes need the 'X-Service-Token' header."));
         };
-        // Constant time in the content; only the length can show through timing.
-        if bool::from(presented.ct_eq(expected.expose().as_bytes())) {
+        if matches(presented, expected) {
             Ok(())
         } else {
             Err(Problem::new(
@@ -109,6 +108,21 @@ impl RequireServiceToken {
             ))
         }
     }
+}
+
+/// Whether `headers` carry the service credential `expected`. `None` (production without a
+/// token) is carried by nobody. For a route open to everyone that believes more of a caller who
+/// proves to be a service (the end client's address, say); internal routes use the hoop.
+pub fn carries_service_token(headers: &HeaderMap, expected: Option<&Secret>) -> bool {
+    match (headers.get(SERVICE_TOKEN_HEADER), expected) {
+        (Some(presented), Some(expected)) => matches(presented.as_bytes(), expected),
+        _ => false,
+    }
+}
+
+fn matches(presented: &[u8], expected: &Secret) -> bool {
+    // Constant time in the content; only the length can show through timing.
+    bool::from(presented.ct_eq(expected.expose().as_bytes()))
 }
 
 #[async_trait]
@@ -175,5 +189,23 @@ mod tests {
         assert_eq!(hoop.verdict(None).unwrap_err().status, 401);
         let shut = RequireServiceToken::new(None);
         assert_eq!(shut.verdict(Some(b"anything")).unwrap_err().status, 503);
+    }
+
+    #[test]
+    fn carrying_the_token_needs_the_header_and_a_configured_token() {
+        let expected = Secret::new("right-token-right-token");
+        let mut headers = HeaderMap::new();
+        assert!(!carries_service_token(&headers, Some(&expected)));
+        headers.insert(
+            SERVICE_TOKEN_HEADER,
+            "wrong-token-wrong-token".parse().unwrap(),
+        );
+        assert!(!carries_service_token(&headers, Some(&expected)));
+        headers.insert(
+            SERVICE_TOKEN_HEADER,
+            "right-token-right-token".parse().unwrap(),
+        );
+        assert!(carries_service_token(&headers, Some(&expected)));
+        assert!(!carries_service_token(&headers, None));
     }
 }

@@ -9,7 +9,7 @@ use service_runtime::config::Settings;
 use user_service::config::UserServiceConfig;
 use user_service::state::AppState;
 
-use crate::{TEST_JWT_SECRET, TestDatabase, TestService, init};
+use crate::{REDIS_URL, TEST_JWT_SECRET, TestDatabase, TestService, init};
 
 /// What a running User Service adds to its handle.
 #[derive(Debug)]
@@ -34,8 +34,10 @@ pub fn user_service_settings(database: &TestDatabase, extra: &[(&'static str, &s
             ("JWT_SECRET", TEST_JWT_SECRET.clone()),
             // The minimum cost keeps tests fast; the timing tests compare paths at equal cost.
             ("BCRYPT_COST", "4".into()),
-            // Attempts are counted in the shared Redis: each test's service (and its replicas,
-            // which share the database) counts under its own keys.
+            // Attempts are counted in the shared Redis (production requires it to be named):
+            // each test's service (and its replicas, which share the database) counts under its
+            // own keys.
+            ("REDIS_URL", REDIS_URL.into()),
             ("THROTTLE_KEY_PREFIX", throttle_key_prefix(database)),
         ],
         extra,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use service_runtime::ServiceInfo;
+use service_runtime::client_addr::ClientAddressing;
 use service_runtime::db::{self, PostgresCheck};
 use service_runtime::host::{HostParts, ServiceHost, Tasks};
 use service_runtime::metrics::Metrics;
@@ -14,7 +15,7 @@ use crate::limiter::AttemptLimiter;
 use crate::metrics::UserMetrics;
 use crate::password::PasswordHasher;
 use crate::repository::UsersRepository;
-use crate::state::AppState;
+use crate::state::{AppState, Limits};
 use crate::tokens::TokenIssuer;
 
 pub const INFO: ServiceInfo = service_runtime::service_info!();
@@ -52,17 +53,23 @@ pub async fn build(config: UserServiceConfig) -> anyhow::Result<Application> {
         .await?,
         tokens: TokenIssuer::new(config.jwt_secret.expose().as_bytes(), auth.jwt_ttl_secs),
         login_attempts: AttemptLimiter::new(
-            auth.login_max_failures,
             Duration::from_secs(auth.login_failure_window_secs),
             format!("{}login:", auth.throttle_key_prefix),
             Some(redis.clone()),
         ),
-        trusted_proxies: config.common.trusted_proxies.clone(),
         registrations: AttemptLimiter::new(
-            auth.register_max_per_client,
             Duration::from_secs(auth.register_window_secs),
             format!("{}register:", auth.throttle_key_prefix),
             Some(redis.clone()),
+        ),
+        limits: Limits {
+            login_per_user_and_client: auth.login_max_failures,
+            login_per_client: auth.login_max_failures_per_client,
+            register_per_client: auth.register_max_per_client,
+        },
+        clients: ClientAddressing::new(
+            config.common.trusted_proxies.clone(),
+            config.service_token.clone(),
         ),
         metrics: UserMetrics::register(&metrics),
     });

@@ -1,5 +1,8 @@
-//! The User Service's settings: the common, database and Redis (where login and registration
-//! attempts are counted for every replica) sections, and its own [`AuthConfig`].
+//! The User Service's settings: the common, database, Redis (where login and registration
+//! attempts are counted for every replica) and service-credential (which lets the storefront
+//! name the shopper it calls for) sections, and its own [`AuthConfig`]. The abuse limits are
+//! strict by default and loose under the development profile, where one machine's test runs
+//! are every client.
 //! Every setting's default, range and meaning are in docs/configuration.md, generated from
 //! these declarations.
 
@@ -8,6 +11,7 @@ use service_runtime::config::{
 };
 use service_runtime::db::DatabaseConfig;
 use service_runtime::redis::RedisConfig;
+use service_runtime::service_auth::ServiceTokenConfig;
 
 pub const DEFAULT_PORT: u16 = 8001;
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/users";
@@ -36,10 +40,15 @@ service_runtime::settings_section! {
         /// Hashes waiting for a thread; more get 503 with `Retry-After`.
         #[range(1..)]
         pub bcrypt_queue_capacity: usize = 64;
-        /// Brute-force lockout: login attempts per username, and per client address, in the
-        /// window before a 429 with `Retry-After` (a success forgets them).
+        /// Brute-force lockout: login attempts per username from one client address in the
+        /// window before a 429 with `Retry-After` (a success forgets them). Keyed on the pair,
+        /// so failures elsewhere never lock the owner out.
         #[range(1..)]
         pub login_max_failures: u32 = 5;
+        /// Login attempts per client address, whatever the usernames, in the same window: a
+        /// guesser spreading over many names, without making one NAT address one account.
+        #[range(1..)]
+        pub login_max_failures_per_client: u32 = 100;
         /// Window those attempts are counted in, in seconds.
         #[range(1..)]
         pub login_failure_window_secs: u64 = 300;
@@ -67,14 +76,25 @@ pub struct UserServiceConfig {
     pub redis: RedisConfig,
     /// The signing key after the production checks.
     pub jwt_secret: Secret,
+    /// The credential beside which a caller's `X-Client-IP` is believed; `None` believes none.
+    pub service_token: Option<Secret>,
 }
+
+/// Loose enough that a test run from one machine never meets them.
+const LOOSE_LIMIT: &str = "100000";
 
 impl ServiceConfig for UserServiceConfig {
     const BINARY: &'static str = "user-service";
     const DEFAULT_PORT: u16 = DEFAULT_PORT;
     const DEFAULTS: &'static [(&'static str, &'static str)] =
         &[("database_url", DEFAULT_DATABASE_URL)];
-    const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &["DATABASE_URL"];
+    const DEVELOPMENT_DEFAULTS: &'static [(&'static str, &'static str)] = &[
+        ("login_max_failures", LOOSE_LIMIT),
+        ("login_max_failures_per_client", LOOSE_LIMIT),
+        ("register_max_per_client", LOOSE_LIMIT),
+    ];
+    // Without Redis every replica counts attempts alone: the limits multiply by the replicas.
+    const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &["DATABASE_URL", "REDIS_URL"];
 
     fn sections() -> Vec<SectionRef> {
         vec![
@@ -82,6 +102,7 @@ impl ServiceConfig for UserServiceConfig {
             SectionRef::of::<DatabaseConfig>(),
             SectionRef::of::<AuthConfig>(),
             SectionRef::of::<RedisConfig>(),
+            SectionRef::of::<ServiceTokenConfig>(),
         ]
     }
 
@@ -91,6 +112,9 @@ impl ServiceConfig for UserServiceConfig {
         let jwt_secret = checked_secret(common.app_profile, auth.jwt_secret.as_ref())?;
         let redis: RedisConfig = settings.extract()?;
         redis.validate()?;
+        let service_token = settings
+            .extract::<ServiceTokenConfig>()?
+            .resolve(common.app_profile)?;
         if auth.bootstrap_admin_username.is_some() != auth.bootstrap_admin_password.is_some() {
             return Err(ConfigError::new(
                 "BOOTSTRAP_ADMIN_PASSWORD",
@@ -103,6 +127,7 @@ impl ServiceConfig for UserServiceConfig {
             auth,
             redis,
             jwt_secret,
+            service_token,
         })
     }
 }
@@ -136,12 +161,16 @@ mod tests {
 
     fn load(pairs: &[(&'static str, &str)]) -> Result<UserServiceConfig, ConfigError> {
         UserServiceConfig::from_settings(Settings::from_pairs(
-            // Production requires the URL explicitly; a test that means to leave it out
+            // Production requires the URLs explicitly; a test that means to leave one out
             // builds its settings itself.
-            std::iter::once((
-                "DATABASE_URL",
-                "postgres://postgres@127.0.0.1:5432/users".to_owned(),
-            ))
+            [
+                (
+                    "DATABASE_URL",
+                    "postgres://postgres@127.0.0.1:5432/users".to_owned(),
+                ),
+                ("REDIS_URL", "redis://127.0.0.1:6379".to_owned()),
+            ]
+            .into_iter()
             .chain(pairs.iter().map(|(key, value)| (*key, (*value).to_owned()))),
         ))
     }
@@ -185,5 +214,60 @@ mod tests {
     fn unknown_profile_names_the_key() {
         let error = load(&[("APP_PROFILE", "staging")]).unwrap_err();
         assert_eq!(error.key, "APP_PROFILE");
+    }
+
+    const PRODUCTION: [(&str, &str); 1] =
+        [("JWT_SECRET", "a-random-signing-key-of-32-bytes-or-more")];
+
+    fn limits(config: &UserServiceConfig) -> (u32, u32, u32) {
+        let auth = &config.auth;
+        (
+            auth.login_max_failures,
+            auth.login_max_failures_per_client,
+            auth.register_max_per_client,
+        )
+    }
+
+    #[test]
+    fn production_limits_are_strict_and_development_ones_loose() {
+        assert_eq!(limits(&load(&PRODUCTION).unwrap()), (5, 100, 10));
+        let development = load(&[("APP_PROFILE", "development")]).unwrap();
+        assert_eq!(limits(&development), (100_000, 100_000, 100_000));
+    }
+
+    #[test]
+    fn set_limits_win_in_both_profiles() {
+        let set = [
+            ("LOGIN_MAX_FAILURES", "3"),
+            ("LOGIN_MAX_FAILURES_PER_CLIENT", "7"),
+            ("REGISTER_MAX_PER_CLIENT", "2"),
+        ];
+        let production: Vec<_> = PRODUCTION.into_iter().chain(set).collect();
+        assert_eq!(limits(&load(&production).unwrap()), (3, 7, 2));
+        let development: Vec<_> = [("APP_PROFILE", "development")]
+            .into_iter()
+            .chain(set)
+            .collect();
+        assert_eq!(limits(&load(&development).unwrap()), (3, 7, 2));
+    }
+
+    #[test]
+    fn production_requires_redis() {
+        let settings = Settings::from_pairs([
+            (
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/users".to_owned(),
+            ),
+            ("JWT_SECRET", PRODUCTION[0].1.to_owned()),
+        ]);
+        let error = UserServiceConfig::from_settings(settings).unwrap_err();
+        assert_eq!(error.key, "REDIS_URL");
+    }
+
+    #[test]
+    fn the_service_token_defaults_in_development_only() {
+        let development = load(&[("APP_PROFILE", "development")]).unwrap();
+        assert!(development.service_token.is_some());
+        assert!(load(&PRODUCTION).unwrap().service_token.is_none());
     }
 }

@@ -6,8 +6,9 @@
 //! - [`repository`]: the `users` table in raw SQL (migrations in `sql/user/`).
 //! - [`bootstrap`]: the first admin, created once and never promoted or revived.
 //! - [`password`]: bcrypt on the blocking pool, bounded; [`tokens`]: HS256 JWTs;
-//!   [`limiter`]: login and registration attempts counted in Redis for every replica, with
-//!   [`throttle`] as each replica's own fallback.
+//!   [`limiter`]: login attempts (per username from one client, and per client) and
+//!   registrations (per client) counted in Redis for every replica, with [`throttle`] as each
+//!   replica's own fallback; the client is the one `service_runtime::client_addr` finds.
 //! - [`Application`]: builds all of it from a [`config::UserServiceConfig`] and serves it.
 
 mod app;

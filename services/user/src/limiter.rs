@@ -1,12 +1,14 @@
-//! Attempt limits shared by every replica: `POST /login` (per username and per client) and
-//! `POST /register` (per client).
+//! Attempt limits shared by every replica: `POST /login` (per username from one client, and per
+//! client) and `POST /register` (per client).
 //!
 //! An attempt is counted *before* the expensive work (bcrypt) starts, atomically across all its
 //! keys, in one Lua script on Redis: with `max` attempts allowed, N concurrent guesses let
-//! exactly `max` through, on whichever replicas they land. The window slides: each key is a
-//! sorted set of attempt times (Redis's clock, so replicas' clocks do not matter) and an attempt
-//! is refused while `max` of them are younger than the window. A successful login forgets the
-//! username's attempts and its own attempt on the client key; failures stay counted.
+//! exactly `max` through, on whichever replicas they land. Each key has its own `max` (a
+//! username from one client allows few, the client as a whole many). The window slides: each
+//! key is a sorted set of attempt times (Redis's clock, so replicas' clocks do not matter) and
+//! an attempt is refused while one of its keys holds `max` times younger than the window. A
+//! successful login forgets the attempts of that username from that client and its own attempt
+//! on the client key; failures stay counted.
 //!
 //! When Redis is down or slow (the runtime's breaker opens after a few failures, so this costs
 //! nothing per request), each replica falls back to its own in-memory window, [`LoginThrottle`].
@@ -22,23 +24,23 @@ use service_runtime::redis::Redis;
 use crate::throttle::LoginThrottle;
 
 /// Counts the attempt on every key, or says how long the busiest key must wait.
-/// KEYS: the keys. ARGV: window (ms), max attempts, this attempt's unique member.
+/// KEYS: the keys. ARGV: window (ms), this attempt's unique member, then each key's max
+/// attempts in the order of KEYS.
 const BEGIN: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local window = tonumber(ARGV[1])
-local max = tonumber(ARGV[2])
 local wait = 0
-for _, key in ipairs(KEYS) do
+for index, key in ipairs(KEYS) do
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  if redis.call('ZCARD', key) >= max then
+  if redis.call('ZCARD', key) >= tonumber(ARGV[2 + index]) then
     local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     wait = math.max(wait, tonumber(oldest[2]) + window - now)
   end
 end
 if wait > 0 then return wait end
 for _, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now, ARGV[3])
+  redis.call('ZADD', key, now, ARGV[2])
   redis.call('PEXPIRE', key, window)
 end
 return 0
@@ -58,6 +60,19 @@ end
 return 0
 ";
 
+/// A key an attempt is counted on, and how many attempts it allows in the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limit {
+    pub key: String,
+    pub max: u32,
+}
+
+impl Limit {
+    pub fn new(key: String, max: u32) -> Self {
+        Self { key, max }
+    }
+}
+
 /// A counted attempt, to be reported as a success or simply dropped (a failure stays counted).
 #[derive(Debug)]
 pub struct Attempt {
@@ -72,7 +87,6 @@ pub struct Attempt {
 pub struct AttemptLimiter {
     begin_script: redis::Script,
     succeed_script: redis::Script,
-    max: u32,
     window: Duration,
     key_prefix: String,
     local: LoginThrottle,
@@ -81,23 +95,22 @@ pub struct AttemptLimiter {
 
 impl AttemptLimiter {
     /// `key_prefix` separates this limiter's keys (and a test's) from everything else in Redis.
-    pub fn new(max: u32, window: Duration, key_prefix: String, redis: Option<Redis>) -> Self {
+    pub fn new(window: Duration, key_prefix: String, redis: Option<Redis>) -> Self {
         Self {
             begin_script: redis::Script::new(BEGIN),
             succeed_script: redis::Script::new(SUCCEED),
-            max,
             window,
             key_prefix,
-            local: LoginThrottle::new(max, window),
+            local: LoginThrottle::new(window),
             redis,
         }
     }
 
-    /// Counts an attempt on every key in `keys`, or refuses it with how long to wait.
-    pub async fn begin(&self, keys: &[String]) -> Result<Attempt, Duration> {
-        let keys: Vec<String> = keys
+    /// Counts an attempt on every key in `limits`, or refuses it with how long to wait.
+    pub async fn begin(&self, limits: &[Limit]) -> Result<Attempt, Duration> {
+        let keys: Vec<String> = limits
             .iter()
-            .map(|key| format!("{}{key}", self.key_prefix))
+            .map(|limit| format!("{}{}", self.key_prefix, limit.key))
             .collect();
         let member = uuid::Uuid::new_v4().simple().to_string();
         if let Some(redis) = &self.redis {
@@ -107,8 +120,10 @@ impl AttemptLimiter {
             }
             invocation
                 .arg(u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX))
-                .arg(self.max)
                 .arg(&member);
+            for limit in limits {
+                invocation.arg(limit.max);
+            }
             match redis.invoke::<u64>(&invocation).await {
                 Ok(0) => {
                     return Ok(Attempt {
@@ -125,8 +140,12 @@ impl AttemptLimiter {
             }
         }
         let at = Instant::now();
-        let names: Vec<&str> = keys.iter().map(String::as_str).collect();
-        self.local.try_begin(&names, at)?;
+        let local: Vec<(&str, u32)> = keys
+            .iter()
+            .zip(limits)
+            .map(|(key, limit)| (key.as_str(), limit.max))
+            .collect();
+        self.local.try_begin(&local, at)?;
         Ok(Attempt {
             keys,
             member,
@@ -136,7 +155,8 @@ impl AttemptLimiter {
     }
 
     /// Forgets a successful attempt: the first `clear` keys are cleared entirely (the username
-    /// that just proved its password), the others lose only this attempt (the client address).
+    /// that just proved its password, from that client), the others lose only this attempt
+    /// (the client address).
     pub async fn succeeded(&self, attempt: Attempt, clear: usize) {
         if attempt.shared
             && let Some(redis) = &self.redis

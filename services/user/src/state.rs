@@ -1,6 +1,6 @@
 //! What handlers share.
 
-use service_runtime::client_addr::TrustedProxies;
+use service_runtime::client_addr::ClientAddressing;
 
 use crate::limiter::AttemptLimiter;
 use crate::metrics::UserMetrics;
@@ -13,11 +13,23 @@ pub struct AppState {
     pub users: UsersRepository,
     pub hasher: PasswordHasher,
     pub tokens: TokenIssuer,
-    /// Login attempts, per username and per client address.
+    /// Login attempts, per username from one client and per client address.
     pub login_attempts: AttemptLimiter,
     /// Registrations, per client address.
     pub registrations: AttemptLimiter,
-    /// Gateways whose `X-Forwarded-For` names the client the throttle counts against.
-    pub trusted_proxies: TrustedProxies,
+    /// How many attempts each of those keys allows in its window.
+    pub limits: Limits,
+    /// Which client an attempt counts against: the peer, the address a trusted gateway
+    /// forwarded, or the shopper a service names beside its credential.
+    pub clients: ClientAddressing,
     pub metrics: UserMetrics,
+}
+
+/// The settings `LOGIN_MAX_FAILURES`, `LOGIN_MAX_FAILURES_PER_CLIENT` and
+/// `REGISTER_MAX_PER_CLIENT`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub login_per_user_and_client: u32,
+    pub login_per_client: u32,
+    pub register_per_client: u32,
 }

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use super::reference::{ServiceReference, process_settings};
-use super::{CommonConfig, ConfigError, Section, SettingDoc, Settings, secrets};
+use super::{CommonConfig, ConfigError, Profile, Section, SettingDoc, Settings, secrets};
 
 /// A section as a service lists it.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +37,10 @@ pub trait ServiceConfig: Sized {
     /// Defaults of this service that differ from the sections' own (its database URL, say),
     /// as (lower-case key, value). They sit below every other source.
     const DEFAULTS: &'static [(&'static str, &'static str)] = &[];
+    /// Defaults that replace the sections' own under `APP_PROFILE=development` only, as
+    /// (lower-case key, value): abuse limits a developer's test runs from one machine would
+    /// meet, say, kept strict in production. Explicitly set values still win in both profiles.
+    const DEVELOPMENT_DEFAULTS: &'static [(&'static str, &'static str)] = &[];
     /// Settings production must be given explicitly: the development fallbacks (a local server
     /// with default credentials) are refused there (see [`super::secrets`]).
     const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &[];
@@ -58,7 +62,7 @@ pub trait ServiceConfig: Sized {
         // Before the service's own defaults are added, so that "not set" can be told apart.
         let profile = settings.extract::<CommonConfig>()?.app_profile;
         secrets::check_production(&settings, profile, Self::REQUIRED_IN_PRODUCTION)?;
-        Self::assemble(&with_service_defaults::<Self>(settings))
+        Self::assemble(&with_service_defaults::<Self>(settings, profile))
     }
 
     /// Loads from the process environment and `CONFIG_FILE`.
@@ -97,6 +101,12 @@ pub trait ServiceConfig: Sized {
                     {
                         setting.default.clone_from(value);
                     }
+                    if let Some((_, value)) = Self::DEVELOPMENT_DEFAULTS
+                        .iter()
+                        .find(|(key, _)| key.eq_ignore_ascii_case(&setting.name))
+                    {
+                        setting.default = format!("{}; in development: {value}", setting.default);
+                    }
                 }
                 (section.title, settings)
             })
@@ -109,9 +119,82 @@ pub trait ServiceConfig: Sized {
     }
 }
 
-fn with_service_defaults<C: ServiceConfig>(settings: Settings) -> Settings {
-    C::DEFAULTS.iter().fold(
+fn with_service_defaults<C: ServiceConfig>(settings: Settings, profile: Profile) -> Settings {
+    // A default only fills a key nothing set yet, so the development ones go first to take
+    // precedence over the service's own.
+    let development: &[(&str, &str)] = match profile {
+        Profile::Development => C::DEVELOPMENT_DEFAULTS,
+        Profile::Production => &[],
+    };
+    development.iter().chain(C::DEFAULTS).fold(
         settings.with_default("port", C::DEFAULT_PORT),
-        |settings, (key, value)| settings.with_default(key, value),
+        |settings, (key, value)| {
+            // Read as an environment value is, so that "100000" is a number.
+            let value: figment::value::Value =
+                value.parse().expect("parsing a value is infallible");
+            settings.with_default(key, value)
+        },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::settings_section! {
+        /// Limits
+        pub struct Limits {
+            /// Attempts.
+            #[range(1..)]
+            pub sample_limit: u32 = 5;
+            /// Other attempts.
+            pub sample_other: u32 = 7;
+        }
+    }
+
+    #[derive(Debug)]
+    struct Sample {
+        limits: Limits,
+    }
+
+    impl ServiceConfig for Sample {
+        const BINARY: &'static str = "sample";
+        const DEFAULT_PORT: u16 = 1;
+        const DEVELOPMENT_DEFAULTS: &'static [(&'static str, &'static str)] =
+            &[("sample_limit", "100000")];
+
+        fn sections() -> Vec<SectionRef> {
+            vec![SectionRef::of::<Limits>()]
+        }
+
+        fn assemble(settings: &Settings) -> Result<Self, ConfigError> {
+            Ok(Self {
+                limits: settings.extract()?,
+            })
+        }
+    }
+
+    fn limit(pairs: &[(&'static str, &str)]) -> u32 {
+        let settings = Settings::from_pairs(pairs.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        Sample::from_settings(settings).unwrap().limits.sample_limit
+    }
+
+    #[test]
+    fn development_defaults_apply_in_development_only_and_below_set_values() {
+        assert_eq!(limit(&[]), 5);
+        assert_eq!(limit(&[("APP_PROFILE", "development")]), 100_000);
+        assert_eq!(
+            limit(&[("APP_PROFILE", "development"), ("SAMPLE_LIMIT", "3")]),
+            3
+        );
+        assert_eq!(limit(&[("SAMPLE_LIMIT", "3")]), 3);
+    }
+
+    #[test]
+    fn the_reference_states_the_development_default() {
+        let reference = Sample::reference();
+        let (_, settings) = &reference.sections[0];
+        assert_eq!(settings[0].default, "5; in development: 100000");
+        assert_eq!(settings[1].default, "7");
+    }
 }

@@ -3,11 +3,12 @@ use std::sync::Arc;
 use salvo::oapi::ToSchema;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
+use service_runtime::body;
 use service_runtime::server::state;
-use service_runtime::{body, client_addr};
 
 use crate::domain::Username;
 use crate::error::UserError;
+use crate::limiter::Limit;
 use crate::metrics::LoginOutcome;
 use crate::state::AppState;
 
@@ -33,10 +34,18 @@ pub struct TokenResponse {
 /// Exchange a username and password for an access token.
 ///
 /// Wrong username and wrong password get the same 401 in about the same time. Attempts are
-/// counted per username and per client address, across replicas, before the password is
-/// checked; past `LOGIN_MAX_FAILURES` in the window they are refused with 429 and
-/// `Retry-After`. A username that breaks the registration rules is a 422. When hashing is
-/// saturated the answer is 503 with `Retry-After`.
+/// counted across replicas before the password is checked, on two keys: the username from this
+/// client address (at most `LOGIN_MAX_FAILURES` in `LOGIN_FAILURE_WINDOW_SECS`) and the client
+/// address whatever the username (at most `LOGIN_MAX_FAILURES_PER_CLIENT`); past either the
+/// attempt is refused with 429 and `Retry-After`. Failures from one address never lock the
+/// account for another, so nobody can lock an owner out. A success clears that username's
+/// count from that address and takes back its own attempt on the address's.
+///
+/// The client address is the peer, or the address a trusted gateway (`TRUSTED_PROXIES`) put in
+/// `X-Forwarded-For`; a service calling on a shopper's behalf (the storefront) names the
+/// shopper in `X-Client-IP`, believed only beside a valid `X-Service-Token`. IPv6 clients are
+/// counted by their /64. A username that breaks the registration rules is a 422. When hashing
+/// is saturated the answer is 503 with `Retry-After`.
 #[endpoint(
     tags("users"),
     request_body(
@@ -55,13 +64,18 @@ pub async fn login(req: &mut Request, depot: &mut Depot) -> Result<Json<TokenRes
         state.metrics.login(LoginOutcome::Failure);
         UserError::Validation(vec![error])
     })?;
-    let keys = [
-        format!("user:{}", username.as_str().to_lowercase()),
-        format!("ip:{}", client_address(req, state)),
+    let client = state.clients.request_client_key(req);
+    // The pair first: it is the key a success clears.
+    let limits = [
+        Limit::new(
+            format!("user:{}:{client}", username.as_str().to_lowercase()),
+            state.limits.login_per_user_and_client,
+        ),
+        Limit::new(format!("ip:{client}"), state.limits.login_per_client),
     ];
     // Counted before bcrypt runs: concurrent guesses cannot all pass a limit they have not yet
     // been counted against.
-    let attempt = match state.login_attempts.begin(&keys).await {
+    let attempt = match state.login_attempts.begin(&limits).await {
         Ok(attempt) => attempt,
         Err(retry_after) => {
             state.metrics.login(LoginOutcome::Throttled);
@@ -81,7 +95,8 @@ pub async fn login(req: &mut Request, depot: &mut Depot) -> Result<Json<TokenRes
             return Err(UserError::InvalidCredentials);
         }
     };
-    // The username proved its password: its count starts again; the client keeps the rest.
+    // The username proved its password from here: that count starts again; the client keeps
+    // its other attempts (on other names).
     state.login_attempts.succeeded(attempt, 1).await;
     let access_token = state
         .tokens
@@ -94,10 +109,4 @@ pub async fn login(req: &mut Request, depot: &mut Depot) -> Result<Json<TokenRes
         token_type: "bearer".into(),
         expires_in: state.tokens.ttl_secs(),
     }))
-}
-
-/// The client's address, as per-client limits key it: the peer, or the address a trusted
-/// gateway (`TRUSTED_PROXIES`) put in `X-Forwarded-For`; IPv6 by its /64.
-pub(crate) fn client_address(req: &Request, state: &AppState) -> String {
-    client_addr::request_client_key(req, &state.trusted_proxies)
 }

@@ -11,6 +11,7 @@ use service_runtime::server::state;
 
 use crate::domain::{Password, Role, Username};
 use crate::error::UserError;
+use crate::limiter::Limit;
 use crate::repository::UserRecord;
 use crate::state::AppState;
 
@@ -51,7 +52,9 @@ impl From<UserRecord> for UserResponse {
 /// Register a new customer account.
 ///
 /// At most `REGISTER_MAX_PER_CLIENT` registrations per client address in
-/// `REGISTER_WINDOW_SECS`; beyond that 429 with `Retry-After`.
+/// `REGISTER_WINDOW_SECS`; beyond that 429 with `Retry-After`. The client is the peer, the
+/// address a trusted gateway put in `X-Forwarded-For`, or the one a service names in
+/// `X-Client-IP` beside a valid `X-Service-Token`.
 #[endpoint(
     tags("users"),
     request_body = RegisterRequest,
@@ -78,7 +81,10 @@ pub async fn register(
     };
     let state = state::<Arc<AppState>>(depot);
     // Counted before the hash (the expensive part), per client, across replicas.
-    let client = format!("ip:{}", super::login::client_address(req, state));
+    let client = Limit::new(
+        format!("ip:{}", state.clients.request_client_key(req)),
+        state.limits.register_per_client,
+    );
     if let Err(retry_after) = state.registrations.begin(&[client]).await {
         return Err(UserError::TooManyRegistrations { retry_after });
     }

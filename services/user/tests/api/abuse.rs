@@ -1,15 +1,20 @@
 //! Login and registration abuse: attempts counted before bcrypt and shared by replicas, the
 //! fallback while Redis is down, the per-client registration limit, the bounded hashing queue,
-//! and usernames that are never used as keys or logged when they cannot be usernames.
+//! usernames that are never used as keys or logged when they cannot be usernames, a lockout
+//! keyed on username and address that cannot lock the owner out, and the shopper a service
+//! names in `X-Client-IP`.
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use serde_json::json;
+use service_runtime::client_addr::CLIENT_IP_HEADER;
 use service_runtime::config::ServiceConfig as _;
+use service_runtime::service_auth::SERVICE_TOKEN_HEADER;
 use test_support::logs::capture_json_logs;
 use test_support::redis_server::PrivateRedis;
-use test_support::{UserServiceHandle, user_service_settings, wait_until};
+use test_support::{TEST_SERVICE_TOKEN, UserServiceHandle, user_service_settings, wait_until};
 use user_service::config::UserServiceConfig;
 
 use crate::assert_problem;
@@ -110,7 +115,7 @@ async fn with_redis_down_logins_work_and_each_replica_still_limits_attempts() {
         .await
         .unwrap();
     let key = format!(
-        "{}login:user:someone-else",
+        "{}login:user:someone-else:127.0.0.1",
         test_support::throttle_key_prefix(&users.database)
     );
     wait_until(
@@ -211,4 +216,163 @@ async fn a_username_that_cannot_exist_is_refused_and_no_typed_name_is_logged() {
     for typed in ["Hunter2Hunter2", "my secret pass"] {
         assert!(!logged.contains(typed), "{typed} reached the logs");
     }
+}
+
+/// A client whose connections come from `address` (any of 127.0.0.0/8 on Linux), so that one
+/// test can play several clients.
+fn client_from(address: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .local_address(address.parse::<IpAddr>().expect("test address"))
+        .build()
+        .expect("test HTTP client")
+}
+
+async fn login_as(
+    client: &reqwest::Client,
+    users: &UserServiceHandle,
+    username: &str,
+    password: &str,
+    headers: &[(&str, &str)],
+) -> u16 {
+    let mut request = client
+        .post(users.url("/login"))
+        .json(&json!({"username": username, "password": password}));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn failures_from_one_address_never_lock_the_owner_out_from_another() {
+    // The production defaults: 5 per username and address, 100 per address.
+    let users = UserServiceHandle::start().await;
+    users.register("owner", "the-real-password").await;
+    let attacker = client_from("127.0.0.2");
+    let mut statuses = Vec::new();
+    for guess in 0..50 {
+        let password = format!("guess-{guess:04}");
+        statuses.push(login_as(&attacker, &users, "owner", &password, &[]).await);
+    }
+    assert_eq!(&statuses[..5], [401; 5], "{statuses:?}");
+    assert!(
+        statuses[5..].iter().all(|status| *status == 429),
+        "{statuses:?}"
+    );
+    let from_attacker = login_as(&attacker, &users, "owner", "the-real-password", &[]).await;
+    assert_eq!(from_attacker, 429, "the guessing address stays locked");
+    let owner = client_from("127.0.0.3");
+    let from_owner = login_as(&owner, &users, "owner", "the-real-password", &[]).await;
+    assert_eq!(
+        from_owner, 200,
+        "the owner was locked out by someone else's failures"
+    );
+}
+
+#[tokio::test]
+async fn the_per_address_limit_is_separate_from_the_per_username_one() {
+    let users = UserServiceHandle::start_with(&[
+        ("LOGIN_MAX_FAILURES", "5"),
+        ("LOGIN_MAX_FAILURES_PER_CLIENT", "8"),
+    ])
+    .await;
+    let nat = client_from("127.0.0.4");
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(login_as(&nat, &users, "target", "wrong-pass", &[]).await);
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 401, 401, 429],
+        "one name, one address"
+    );
+    // Other names from the same address: three more fit under the address's 8, not under 5.
+    let mut statuses = Vec::new();
+    for index in 0..4 {
+        let username = format!("other-{index}");
+        statuses.push(login_as(&nat, &users, &username, "wrong-pass", &[]).await);
+    }
+    assert_eq!(statuses, [401, 401, 401, 429], "many names, one address");
+    let elsewhere = client_from("127.0.0.5");
+    let status = login_as(&elsewhere, &users, "other-9", "wrong-pass", &[]).await;
+    assert_eq!(status, 401, "another address has its own count");
+}
+
+#[tokio::test]
+async fn x_client_ip_is_believed_only_beside_a_valid_service_token() {
+    let users = UserServiceHandle::start_with(&[
+        ("LOGIN_MAX_FAILURES", "2"),
+        ("SERVICE_TOKEN", TEST_SERVICE_TOKEN.as_str()),
+    ])
+    .await;
+    let shopper = [
+        (CLIENT_IP_HEADER, "203.0.113.7"),
+        (SERVICE_TOKEN_HEADER, TEST_SERVICE_TOKEN.as_str()),
+    ];
+    let storefront = client_from("127.0.0.6");
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(login_as(&storefront, &users, "victim", "wrong-pass", &shopper).await);
+    }
+    assert_eq!(statuses, [401, 401, 429], "the named shopper is locked");
+    let own = login_as(&storefront, &users, "victim", "wrong-pass", &[]).await;
+    assert_eq!(
+        own, 401,
+        "the shopper's failures were charged to the storefront"
+    );
+
+    // Anyone else naming that shopper is not believed: it is charged itself, and not locked.
+    let forged = [(CLIENT_IP_HEADER, "203.0.113.7")];
+    let untrusted = client_from("127.0.0.7");
+    let status = login_as(&untrusted, &users, "victim", "wrong-pass", &forged).await;
+    assert_eq!(status, 401, "X-Client-IP without a token was believed");
+    let wrong_token = [
+        (CLIENT_IP_HEADER, "203.0.113.7"),
+        (SERVICE_TOKEN_HEADER, "not-the-service-token"),
+    ];
+    let guesser = client_from("127.0.0.8");
+    let status = login_as(&guesser, &users, "victim", "wrong-pass", &wrong_token).await;
+    assert_eq!(status, 401, "X-Client-IP with a wrong token was believed");
+
+    // A service's garbled header: counted against the service, never a 5xx.
+    let garbled = [
+        (CLIENT_IP_HEADER, "not-an-address"),
+        (SERVICE_TOKEN_HEADER, TEST_SERVICE_TOKEN.as_str()),
+    ];
+    let careless = client_from("127.0.0.9");
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(login_as(&careless, &users, "victim", "wrong-pass", &garbled).await);
+    }
+    assert_eq!(statuses, [401, 401, 429], "charged to the sender");
+}
+
+#[tokio::test]
+async fn registrations_count_against_the_shopper_a_service_names() {
+    let users = UserServiceHandle::start_with(&[
+        ("REGISTER_MAX_PER_CLIENT", "1"),
+        ("SERVICE_TOKEN", TEST_SERVICE_TOKEN.as_str()),
+    ])
+    .await;
+    let storefront = client_from("127.0.0.10");
+    let register = |username: &'static str, shopper: &'static str| {
+        storefront
+            .post(users.url("/register"))
+            .header(CLIENT_IP_HEADER, shopper)
+            .header(SERVICE_TOKEN_HEADER, TEST_SERVICE_TOKEN.as_str())
+            .json(&json!({"username": username, "password": "member-password"}))
+            .send()
+    };
+    let first = register("member-a", "2001:db8:1:2::1").await.unwrap();
+    assert_eq!(first.status(), 201);
+    let second = register("member-b", "2001:db8:1:3::1").await.unwrap();
+    assert_eq!(
+        second.status(),
+        201,
+        "another shopper was charged the first one's"
+    );
+    // The same /64: the same client.
+    let third = register("member-c", "2001:db8:1:2::99").await.unwrap();
+    assert_eq!(third.status(), 429);
 }

@@ -144,7 +144,7 @@ async fn repeated_failures_for_one_username_are_throttled_with_retry_after() {
 
 #[tokio::test]
 async fn failures_across_usernames_from_one_client_are_throttled() {
-    let users = UserServiceHandle::start_with(&[("LOGIN_MAX_FAILURES", "4")]).await;
+    let users = UserServiceHandle::start_with(&[("LOGIN_MAX_FAILURES_PER_CLIENT", "4")]).await;
     users.register("mallory", "password-1").await;
     for i in 0..4 {
         let response = users
@@ -165,7 +165,7 @@ async fn failures_across_usernames_from_one_client_are_throttled() {
 }
 
 #[tokio::test]
-async fn a_successful_login_clears_the_usernames_failures() {
+async fn a_successful_login_clears_the_usernames_failures_from_that_client() {
     let users = UserServiceHandle::start_with(&[("LOGIN_MAX_FAILURES", "3")]).await;
     users.register("nina", "password-1").await;
     for _ in 0..2 {
@@ -179,7 +179,7 @@ async fn a_successful_login_clears_the_usernames_failures() {
     }
     users.login("nina", "password-1").await;
     let key = format!(
-        "{}login:user:nina",
+        "{}login:user:nina:127.0.0.1",
         test_support::throttle_key_prefix(&users.database)
     );
     let mut redis = redis::Client::open(test_support::REDIS_URL)

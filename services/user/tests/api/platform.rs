@@ -208,6 +208,7 @@ async fn a_bad_setting_stops_start_up_naming_the_key() {
             "DATABASE_URL",
             "postgres://postgres@127.0.0.1:5432/users".to_owned(),
         ),
+        ("REDIS_URL", test_support::REDIS_URL.to_owned()),
         ("DB_POOL_MAX_SIZE", "many".to_owned()),
     ]))
     .unwrap_err();
