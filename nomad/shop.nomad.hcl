@@ -76,7 +76,8 @@ variable "services" {
         {{ range nomadService "users-db" }}DATABASE_MIGRATION_URL=postgres://users_owner:{{ with nomadVar "nomad/jobs/shop" }}{{ .users_db_owner_password }}{{ end }}@{{ .Address }}:{{ .Port }}/users{{ end }}
         {{ with nomadVar "nomad/jobs/shop" }}JWT_SECRET={{ .jwt_secret }}
         BOOTSTRAP_ADMIN_USERNAME={{ .bootstrap_admin_username }}
-        BOOTSTRAP_ADMIN_PASSWORD={{ .bootstrap_admin_password }}{{ end }}
+        BOOTSTRAP_ADMIN_PASSWORD={{ .bootstrap_admin_password }}
+        SERVICE_TOKEN={{ .service_token }}{{ end }}
         {{ range nomadService "redis" }}REDIS_URL=redis://:{{ with nomadVar "nomad/jobs/shop" }}{{ .redis_password }}{{ end }}@{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
         TRUSTED_PROXIES={{ range nomadService "gateway" }}{{ .Address }},{{ end }}

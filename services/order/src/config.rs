@@ -5,7 +5,7 @@
 use service_runtime::amqp::AmqpConfig;
 use service_runtime::auth::AuthConfig;
 use service_runtime::config::{
-    CommonConfig, ConfigError, Profile, Secret, SectionRef, ServiceConfig, Settings,
+    CommonConfig, ConfigError, Secret, SectionRef, ServiceConfig, Settings,
 };
 use service_runtime::db::DatabaseConfig;
 pub use service_runtime::service_auth::DEVELOPMENT_SERVICE_TOKEN;
@@ -66,8 +66,6 @@ service_runtime::settings_section! {
 
 /// `ORDER_WRITES_PER_USER` under the development profile when not set: a load or test run from
 /// one machine, all as a few users, must never meet the limit.
-// TODO(#18): move into the runtime's development-profile defaults of `ServiceConfig` once
-// that lands; this const and its use in `assemble` are all there is to move.
 pub const DEVELOPMENT_ORDER_WRITES_PER_USER: i64 = 1_000_000;
 
 #[derive(Debug, Clone)]
@@ -86,6 +84,8 @@ impl ServiceConfig for OrderServiceConfig {
     const DEFAULTS: &'static [(&'static str, &'static str)] =
         &[("database_url", DEFAULT_DATABASE_URL)];
     const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &["DATABASE_URL", "AMQP_URL"];
+    const DEVELOPMENT_DEFAULTS: &'static [(&'static str, &'static str)] =
+        &[("order_writes_per_user", "1000000")];
 
     fn sections() -> Vec<SectionRef> {
         vec![
@@ -100,15 +100,7 @@ impl ServiceConfig for OrderServiceConfig {
 
     fn assemble(settings: &Settings) -> Result<Self, ConfigError> {
         let common: CommonConfig = settings.extract()?;
-        let orders: OrderSettings = if common.app_profile == Profile::Development {
-            // Below every other source, so an explicit value still wins.
-            settings
-                .clone()
-                .with_default("order_writes_per_user", DEVELOPMENT_ORDER_WRITES_PER_USER)
-                .extract()?
-        } else {
-            settings.extract()?
-        };
+        let orders: OrderSettings = settings.extract()?;
         // The order side cannot work without the credential: unset in production is fatal.
         let service_token = settings
             .extract::<ServiceTokenConfig>()?

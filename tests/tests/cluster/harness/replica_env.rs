@@ -44,6 +44,8 @@ pub(super) fn settings(
             ),
             ("BOOTSTRAP_ADMIN_USERNAME", identity.admin.0.clone()),
             ("BOOTSTRAP_ADMIN_PASSWORD", identity.admin.1.clone()),
+            // The storefront names the shopper (X-Client-IP) beside this token.
+            ("SERVICE_TOKEN", identity.service_token.clone()),
         ]),
         Role::Product => env.extend([
             ("DATABASE_URL", databases[1].url.clone()),
