@@ -20,6 +20,10 @@ use serde::{Deserialize, Deserializer};
 
 use crate::config::ConfigError;
 
+/// The header a trusted caller (the storefront, with its service token) states its own
+/// client's address in, when it calls another service on that client's behalf.
+pub const CLIENT_IP_HEADER: &str = "x-client-ip";
+
 /// The networks whose connections may state the client address in `X-Forwarded-For`.
 /// Empty (the default) trusts nobody: the peer address is the client.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -156,9 +160,9 @@ pub fn client_key(address: IpAddr) -> String {
     }
 }
 
-/// The per-client key of a salvo request: [`client_ip`] then [`client_key`]. A request with
-/// no IP peer (a Unix socket) is keyed `unknown`.
-pub fn request_client_key(req: &salvo::Request, trusted: &TrustedProxies) -> String {
+/// The client address of a salvo request ([`client_ip`]); `None` when the peer has no IP
+/// address (a Unix socket).
+pub fn request_client_ip(req: &salvo::Request, trusted: &TrustedProxies) -> Option<IpAddr> {
     let peer = req
         .remote_addr()
         .as_ipv4()
@@ -167,11 +171,14 @@ pub fn request_client_key(req: &salvo::Request, trusted: &TrustedProxies) -> Str
             req.remote_addr()
                 .as_ipv6()
                 .map(|addr| IpAddr::V6(*addr.ip()))
-        });
-    match peer {
-        Some(peer) => client_key(client_ip(peer, req.headers(), trusted)),
-        None => "unknown".into(),
-    }
+        })?;
+    Some(client_ip(peer, req.headers(), trusted))
+}
+
+/// The per-client key of a salvo request: [`client_ip`] then [`client_key`]. A request with
+/// no IP peer (a Unix socket) is keyed `unknown`.
+pub fn request_client_key(req: &salvo::Request, trusted: &TrustedProxies) -> String {
+    request_client_ip(req, trusted).map_or_else(|| "unknown".into(), client_key)
 }
 
 #[cfg(test)]
