@@ -38,11 +38,16 @@ async fn assert_refused(storefront: &StorefrontHandle, session: &str) {
         "/login?expired=1&next=/orders"
     );
     let response = get(storefront, "/", session).await;
-    let removal = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(removal.starts_with("sf_session=;"), "{removal}");
+    let cookies: Vec<&str> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| value.to_str().unwrap())
+        .collect();
+    assert!(
+        cookies.iter().any(|line| line.starts_with("sf_session=;")),
+        "the session cookie is removed: {cookies:?}"
+    );
     let page = response.text().await.unwrap();
     assert!(page.contains("Your session has expired"), "{page}");
     assert_eq!(get(storefront, "/live/orders", session).await.status(), 204);
@@ -75,10 +80,14 @@ async fn subscribers(channel: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_session_is_an_opaque_id_that_logout_ends_on_every_replica() {
-    let system = System::start().await;
+    // Streams re-check their session far too rarely to matter here: only the announcement of
+    // the logout can close them within the test.
+    let rarely = ("STOREFRONT_LIVE_RECHECK_MS", "3600000".to_owned());
+    let system = System::start_with(&[rarely.clone()]).await;
     let mut settings = system.storefront_settings();
     settings.retain(|(key, _)| *key != "STOREFRONT_CONSUMER");
     settings.push(("STOREFRONT_CONSUMER", "storefront-sessions-second".into()));
+    settings.push(rarely);
     let second = start_storefront(&settings).await;
     wait_live(&second).await;
     let (_, admin) = system.users.admin().await;
@@ -151,6 +160,46 @@ async fn a_session_id_never_issued_opens_nothing() {
     .await;
     let forged = format!("{:064x}", rand::random::<u128>());
     assert_refused(&storefront, &forged).await;
+    storefront.stop().await;
+}
+
+#[tokio::test]
+async fn a_login_never_keeps_the_session_id_it_came_with() {
+    let users = test_support::UserServiceHandle::start().await;
+    let storefront = start_storefront(&[("USER_SERVICE_URL", users.base_url.clone())]).await;
+    let (attacker, _) = users.customer().await;
+    let (victim, _) = users.customer().await;
+    // An attacker's own session, planted in the victim's browser.
+    let planted = storefront_session(&storefront, &attacker, "customer-password").await;
+    let (csrf_cookie, token) = form_token(&storefront, "/login", Some(&planted)).await;
+    let response = no_redirect_client()
+        .post(storefront.url("/login"))
+        .header(
+            "cookie",
+            format!("sf_session={planted}; sf_csrf={csrf_cookie}"),
+        )
+        .form(&[
+            ("username", victim.as_str()),
+            ("password", "customer-password"),
+            ("csrf", &token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let issued = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|line| line.strip_prefix("sf_session="))
+        .and_then(|rest| rest.split(';').next())
+        .expect("a new session cookie")
+        .to_owned();
+    assert_ne!(issued, planted);
+    assert_refused(&storefront, &planted).await;
+    let page = get(&storefront, "/", &issued).await.text().await.unwrap();
+    assert!(page.contains(&format!("Log out {victim}")), "{page}");
     storefront.stop().await;
 }
 

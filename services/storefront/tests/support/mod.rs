@@ -93,6 +93,11 @@ pub struct System {
 
 impl System {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts the system with `extra` settings for its storefront.
+    pub async fn start_with(extra: &[(&'static str, String)]) -> Self {
         let users = UserServiceHandle::start().await;
         let products = ProductServiceHandle::start(&users).await;
         let orders = OrderServiceHandle::start(&users, &products).await;
@@ -107,8 +112,9 @@ impl System {
         ])
         .await;
         let session_prefix = session_prefix();
-        let system_settings =
+        let mut system_settings =
             Self::settings_for(&users, &products, &orders, &nats, &session_prefix);
+        system_settings.extend(extra.iter().cloned());
         let storefront = start_storefront(&system_settings).await;
         wait_live(&storefront).await;
         Self {
