@@ -83,7 +83,7 @@ async fn a_session_is_an_opaque_id_that_logout_ends_on_every_replica() {
     // Streams re-check their session far too rarely to matter here: only the announcement of
     // the logout can close them within the test.
     let rarely = ("STOREFRONT_LIVE_RECHECK_MS", "3600000".to_owned());
-    let system = System::start_with(&[rarely.clone()]).await;
+    let system = System::start_with(std::slice::from_ref(&rarely)).await;
     let mut settings = system.storefront_settings();
     settings.retain(|(key, _)| *key != "STOREFRONT_CONSUMER");
     settings.push(("STOREFRONT_CONSUMER", "storefront-sessions-second".into()));
