@@ -233,6 +233,12 @@ impl ClientAddressing {
     }
 }
 
+/// The client address of a salvo request ([`client_ip`]: the peer, or `X-Forwarded-For` from a
+/// trusted proxy); `None` when the peer has no IP address (a Unix socket).
+pub fn request_client_ip(req: &salvo::Request, trusted: &TrustedProxies) -> Option<IpAddr> {
+    Some(client_ip(peer_ip(req)?, req.headers(), trusted))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,16 +9,19 @@
 //! connection from a live one), and bb8 makes new ones, so Redis coming back is used again
 //! without a restart. The pool is built without connecting, so the service starts with Redis
 //! down. [`RedisCheck`] reports Redis in `/health` as an optional dependency.
+//! [`Redis::follow`] keeps a pub/sub subscription to one channel, re-established after a loss.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bb8_redis::RedisConnectionManager;
 use bb8_redis::bb8::{self, ManageConnection, RunError};
+use futures_util::StreamExt as _;
 use prometheus_client::metrics::gauge::Gauge;
 use redis::aio::MultiplexedConnection;
 use redis::io::tcp::TcpSettings;
 use redis::{Cmd, FromRedisValue, IntoConnectionInfo, ScriptInvocation};
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use tracing::field::Empty;
 
@@ -130,8 +133,11 @@ enum Request<'a> {
 #[derive(Clone)]
 pub struct Redis {
     pool: bb8::Pool<Manager>,
+    /// Subscriptions need a connection of their own, outside the pool.
+    client: redis::Client,
     breaker: Arc<CircuitBreaker>,
     timeout: Duration,
+    connect_timeout: Duration,
 }
 
 impl std::fmt::Debug for Redis {
@@ -155,6 +161,8 @@ impl Redis {
             // redis-rs leaves Nagle on; with many small pipelined commands per connection
             // that delays replies by milliseconds under load.
             .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info.clone())
+            .map_err(|error| ConfigError::new("REDIS_URL", error.to_string()))?;
         let manager = RedisConnectionManager::new(info)
             .map_err(|error| ConfigError::new("REDIS_URL", error.to_string()))?;
         let pool = bb8::Pool::builder()
@@ -167,11 +175,13 @@ impl Redis {
             .build_unchecked(Manager(manager));
         Ok(Self {
             pool,
+            client,
             breaker: Arc::new(CircuitBreaker::new(
                 config.redis_breaker_failures,
                 Duration::from_millis(config.redis_breaker_open_ms),
             )),
             timeout: Duration::from_millis(config.redis_timeout_ms),
+            connect_timeout: Duration::from_millis(config.redis_connect_timeout_ms),
         })
     }
 
@@ -273,6 +283,74 @@ impl Redis {
                 Err(RedisError::Timeout)
             }
         }
+    }
+}
+
+/// What a followed channel reports, in order: `Subscribed`, messages, and `Lost` when the
+/// subscription dropped (it is then re-established, and `Subscribed` comes again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subscription {
+    Subscribed,
+    Message(String),
+    Lost,
+}
+
+const RESUBSCRIBE_FIRST: Duration = Duration::from_millis(100);
+const RESUBSCRIBE_MAX: Duration = Duration::from_secs(5);
+
+impl Redis {
+    /// Follows `channel` until `stop`, reporting to `report`. Redis keeps no pub/sub message
+    /// for a subscriber that is away, so whatever is published while the subscription is lost
+    /// is gone: a caller that must not miss one needs a backstop of its own.
+    pub async fn follow(
+        &self,
+        channel: &str,
+        stop: CancellationToken,
+        mut report: impl FnMut(Subscription) + Send,
+    ) {
+        let mut pause = RESUBSCRIBE_FIRST;
+        loop {
+            let error = tokio::select! {
+                () = stop.cancelled() => return,
+                error = self.listen(channel, &mut report, &mut pause) => error,
+            };
+            report(Subscription::Lost);
+            tracing::warn!(error = %error, channel, retry_in = ?pause, "redis subscription lost");
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(pause) => {}
+            }
+            pause = (pause * 2).min(RESUBSCRIBE_MAX);
+        }
+    }
+
+    /// One subscription, for as long as it lasts; returns why it ended.
+    async fn listen(
+        &self,
+        channel: &str,
+        report: &mut (impl FnMut(Subscription) + Send),
+        pause: &mut Duration,
+    ) -> RedisError {
+        let subscribe = async {
+            let mut pubsub = self.client.get_async_pubsub().await?;
+            pubsub.subscribe(channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        let pubsub = match tokio::time::timeout(self.connect_timeout, subscribe).await {
+            Ok(Ok(pubsub)) => pubsub,
+            Ok(Err(error)) => return RedisError::Command(error),
+            Err(_) => return RedisError::Timeout,
+        };
+        *pause = RESUBSCRIBE_FIRST;
+        report(Subscription::Subscribed);
+        let mut messages = pubsub.into_on_message();
+        while let Some(message) = messages.next().await {
+            match message.get_payload::<String>() {
+                Ok(payload) => report(Subscription::Message(payload)),
+                Err(error) => tracing::warn!(error = %error, channel, "unreadable pub/sub message"),
+            }
+        }
+        RedisError::Unavailable("the subscription's connection closed".into())
     }
 }
 

@@ -2,6 +2,7 @@
 //! answers mean to a page: a value, a problem document the page turns into a message, an
 //! expired session, or a service that cannot be reached.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -9,8 +10,11 @@ use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use service_runtime::client_addr::CLIENT_IP_HEADER;
+use service_runtime::config::Secret;
 use service_runtime::http_client::HttpClient;
 use service_runtime::problem::Problem;
+use service_runtime::service_auth::SERVICE_TOKEN_HEADER;
 
 /// What went wrong with one API call.
 #[derive(Debug, thiserror::Error)]
@@ -108,9 +112,11 @@ pub struct OrderPage {
     pub next_cursor: Option<i64>,
 }
 
+/// An access token and how long it is valid.
 #[derive(Debug, Deserialize)]
-struct TokenAnswer {
-    access_token: String,
+pub struct IssuedToken {
+    pub access_token: String,
+    pub expires_in: u64,
 }
 
 fn with_query(path: &str, params: &[(&str, String)]) -> String {
@@ -125,6 +131,8 @@ fn with_query(path: &str, params: &[(&str, String)]) -> String {
 #[derive(Debug, Clone)]
 pub struct Api {
     http: HttpClient,
+    /// Makes the User Service believe the shopper's address we state.
+    service_token: Option<Secret>,
     users: String,
     products: String,
     orders: String,
@@ -136,20 +144,30 @@ impl Api {
         products: &str,
         orders: &str,
         timeout: Duration,
+        service_token: Option<Secret>,
     ) -> anyhow::Result<Self> {
         let base = |url: &str| url.trim_end_matches('/').to_owned();
         Ok(Self {
             http: HttpClient::new("shop-api", timeout)?,
+            service_token,
             users: base(users),
             products: base(products),
             orders: base(orders),
         })
     }
 
-    pub async fn register(&self, username: &str, password: &str) -> Result<(), ApiError> {
+    pub async fn register(
+        &self,
+        username: &str,
+        password: &str,
+        shopper: Option<IpAddr>,
+    ) -> Result<(), ApiError> {
         let body = json!({"username": username, "password": password});
         let request = self
-            .request(Method::POST, &self.users, "/register")
+            .on_behalf_of(
+                shopper,
+                self.request(Method::POST, &self.users, "/register"),
+            )
             .json(&body);
         self.call::<Value>("the account service", request, false)
             .await
@@ -157,14 +175,32 @@ impl Api {
     }
 
     /// The access token for these credentials.
-    pub async fn login(&self, username: &str, password: &str) -> Result<String, ApiError> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        shopper: Option<IpAddr>,
+    ) -> Result<IssuedToken, ApiError> {
         let body = json!({"username": username, "password": password});
         let request = self
-            .request(Method::POST, &self.users, "/login")
+            .on_behalf_of(shopper, self.request(Method::POST, &self.users, "/login"))
             .json(&body);
         // A 401 here means wrong credentials, not an expired session.
-        let answer: TokenAnswer = self.call("the account service", request, false).await?;
-        Ok(answer.access_token)
+        self.call("the account service", request, false).await
+    }
+
+    /// The User Service limits logins and registrations per client; behind the storefront
+    /// every request would come from us, so we say whose request it is, and vouch for that
+    /// with the service credential.
+    fn on_behalf_of(&self, shopper: Option<IpAddr>, request: RequestBuilder) -> RequestBuilder {
+        let request = match shopper {
+            Some(address) => request.header(CLIENT_IP_HEADER, address.to_string()),
+            None => request,
+        };
+        match &self.service_token {
+            Some(token) => request.header(SERVICE_TOKEN_HEADER, token.expose()),
+            None => request,
+        }
     }
 
     pub async fn products(&self, query: &ProductQuery) -> Result<ProductPage, ApiError> {

@@ -9,12 +9,15 @@ use service_runtime::health::DependencyCheck;
 use service_runtime::host::{HostParts, ServiceHost, Tasks};
 use service_runtime::metrics::Metrics;
 use service_runtime::nats::{self, NatsCheck};
+use service_runtime::redis::{Redis, RedisCheck, Subscription};
 
 use crate::api::Api;
 use crate::config::StorefrontConfig;
 use crate::live::{self, Hub, Source};
 use crate::routes::{self, Shop};
 use crate::session::Sessions;
+use crate::session_store::SessionStore;
+use crate::streams::Streams;
 
 pub const INFO: ServiceInfo = service_runtime::service_info!();
 
@@ -43,9 +46,26 @@ impl DependencyCheck for LiveCheck {
     }
 }
 
-/// Never waits for NATS or the APIs: pages say what is missing meanwhile. On shutdown the open
-/// live streams end as soon as draining begins (so requests drain at once), the consumer
-/// stops, and NATS is flushed and closed.
+/// Closes this replica's live streams of every session that ends on any replica.
+async fn follow_ended_sessions(
+    redis: Redis,
+    store: SessionStore,
+    streams: Arc<Streams>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let channel = store.ended_channel();
+    redis
+        .follow(&channel, stop, |event| {
+            if let Subscription::Message(session) = event {
+                streams.close_session(&session);
+            }
+        })
+        .await;
+}
+
+/// Never waits for NATS, Redis or the APIs: pages say what is missing meanwhile. On shutdown
+/// the open live streams end as soon as draining begins (so requests drain at once), the
+/// consumer and the follower of ended sessions stop, and NATS is flushed and closed.
 pub async fn build(config: StorefrontConfig) -> anyhow::Result<Application> {
     let settings = &config.storefront;
     let api = Api::new(
@@ -53,12 +73,22 @@ pub async fn build(config: StorefrontConfig) -> anyhow::Result<Application> {
         &settings.product_service_url,
         &settings.order_service_url,
         settings.api_timeout(),
+        config.service_token.clone(),
     )?;
+    let metrics = Metrics::new();
+    let redis = Redis::new(&config.redis)?;
+    redis.register_metrics(&metrics);
+    let store = SessionStore::new(redis.clone(), &settings.storefront_session_key_prefix);
     let sessions = Arc::new(Sessions {
         auth: AuthClient::new(&config.auth)?,
+        store: store.clone(),
         csrf_secret: config.csrf_secret.clone(),
         secure: settings.storefront_secure_cookies,
     });
+    let streams = Streams::new(
+        settings.storefront_live_max_per_user,
+        settings.storefront_live_max_connections,
+    );
     let client = nats::connect(&config.nats, INFO.name).await?;
     let jetstream = nats::jetstream(client.clone(), config.nats.timeout());
     let hub = Hub::new(settings.storefront_replay_capacity);
@@ -67,8 +97,11 @@ pub async fn build(config: StorefrontConfig) -> anyhow::Result<Application> {
         api,
         sessions,
         hub: hub.clone(),
+        streams: streams.clone(),
+        live_recheck: settings.live_recheck(),
         page_size: settings.storefront_page_size,
         shutdown: tasks.draining(),
+        trusted_proxies: config.common.trusted_proxies.clone(),
     });
     let checks: Vec<Arc<dyn DependencyCheck>> = vec![
         Arc::new(NatsCheck {
@@ -76,6 +109,7 @@ pub async fn build(config: StorefrontConfig) -> anyhow::Result<Application> {
             required: false,
         }),
         Arc::new(LiveCheck(hub.clone())),
+        Arc::new(RedisCheck(redis.clone())),
     ];
     let source = Source {
         stream: settings.storefront_stream.clone(),
@@ -87,7 +121,7 @@ pub async fn build(config: StorefrontConfig) -> anyhow::Result<Application> {
         info: INFO,
         api: routes::router(shop),
         checks,
-        metrics: Metrics::new(),
+        metrics,
         common: &config.common,
         tasks,
     })
@@ -95,6 +129,9 @@ pub async fn build(config: StorefrontConfig) -> anyhow::Result<Application> {
     .intake("live-updates", {
         let hub = hub.clone();
         move |stop| live::run(jetstream, source, hub, stop)
+    })
+    .intake("session-ends", move |stop| {
+        follow_ended_sessions(redis, store, streams, stop)
     })
     .on_close(async move { nats::close(&client, nats_timeout).await })
     .exposing(hub);

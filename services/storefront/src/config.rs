@@ -1,5 +1,5 @@
-//! The storefront's settings: the common, User Service client and NATS sections, and its own
-//! [`StorefrontSettings`]. Every setting's default, range and meaning are in
+//! The storefront's settings: the common, User Service client, NATS, Redis (sessions) and
+//! service credential sections, and its own [`StorefrontSettings`]. Every setting's default, range and meaning are in
 //! docs/configuration.md, generated from these declarations.
 
 use std::time::Duration;
@@ -11,6 +11,8 @@ use service_runtime::config::{
     CommonConfig, ConfigError, Profile, Secret, SectionRef, ServiceConfig, Settings,
 };
 use service_runtime::nats::NatsConfig;
+use service_runtime::redis::RedisConfig;
+use service_runtime::service_auth::ServiceTokenConfig;
 
 pub const DEFAULT_PORT: u16 = 8006;
 /// Good enough for a laptop; production refuses it.
@@ -55,12 +57,29 @@ service_runtime::settings_section! {
         /// Recent events kept to replay to reconnecting pages.
         #[range(1..)]
         pub storefront_replay_capacity: usize = 4096;
+        /// Prefix of the session keys and of the channel announcing ended sessions; the same on
+        /// every replica of one shop.
+        pub storefront_session_key_prefix: String = "storefront:".into();
+        /// Open live-update streams one user may hold on one replica.
+        #[range(1..)]
+        pub storefront_live_max_per_user: usize = 8;
+        /// Open live-update streams one replica serves at most.
+        #[range(1..)]
+        pub storefront_live_max_connections: usize = 1000;
+        /// How often an open live stream checks that its session still exists (milliseconds):
+        /// the backstop for an announcement of a logout that a replica missed.
+        #[range(100..)]
+        pub storefront_live_recheck_ms: u64 = 15_000;
     }
 }
 
 impl StorefrontSettings {
     pub fn api_timeout(&self) -> Duration {
         Duration::from_millis(self.storefront_api_timeout_ms)
+    }
+
+    pub fn live_recheck(&self) -> Duration {
+        Duration::from_millis(self.storefront_live_recheck_ms)
     }
 
     /// The durable consumer name: configured, or derived from the host name, which is what
@@ -124,20 +143,28 @@ pub struct StorefrontConfig {
     pub common: CommonConfig,
     pub auth: AuthConfig,
     pub nats: NatsConfig,
+    /// Where sessions live, shared by every replica.
+    pub redis: RedisConfig,
     pub storefront: StorefrontSettings,
     pub csrf_secret: Secret,
+    /// Vouches for the shopper's address sent to the User Service; `None` sends none.
+    pub service_token: Option<Secret>,
 }
 
 impl ServiceConfig for StorefrontConfig {
     const BINARY: &'static str = "storefront";
     const DEFAULT_PORT: u16 = DEFAULT_PORT;
-    // NATS_URL may carry a password (checked); every other dependency is reached over HTTP.
+    // Without Redis nobody can log in, and the local default would be a different Redis from
+    // the other replicas'.
+    const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &["REDIS_URL"];
 
     fn sections() -> Vec<SectionRef> {
         vec![
             SectionRef::of::<CommonConfig>(),
             SectionRef::of::<AuthConfig>(),
             SectionRef::of::<NatsConfig>(),
+            SectionRef::of::<RedisConfig>(),
+            SectionRef::of::<ServiceTokenConfig>(),
             SectionRef::of::<StorefrontSettings>(),
         ]
     }
@@ -147,12 +174,19 @@ impl ServiceConfig for StorefrontConfig {
         let storefront: StorefrontSettings = settings.extract()?;
         storefront.validate()?;
         let csrf_secret = storefront.csrf_secret(common.app_profile)?;
+        let redis: RedisConfig = settings.extract()?;
+        redis.validate()?;
+        let service_token = settings
+            .extract::<ServiceTokenConfig>()?
+            .resolve(common.app_profile)?;
         Ok(Self {
             common,
             auth: settings.extract()?,
             nats: settings.extract()?,
+            redis,
             storefront,
             csrf_secret,
+            service_token,
         })
     }
 }
@@ -171,19 +205,32 @@ mod tests {
     fn development_runs_without_a_secret_production_does_not() {
         let config = load(&[("APP_PROFILE", "development")]).unwrap();
         assert_eq!(config.common.port, DEFAULT_PORT);
-        assert_eq!(load(&[]).unwrap_err().key, "STOREFRONT_CSRF_SECRET");
-        let development = [("STOREFRONT_CSRF_SECRET", DEVELOPMENT_CSRF_SECRET)];
-        assert_eq!(
-            load(&development).unwrap_err().key,
-            "STOREFRONT_CSRF_SECRET"
-        );
-        let published = [(
-            "STOREFRONT_CSRF_SECRET",
+        let redis = ("REDIS_URL", "redis://sessions:6379");
+        assert_eq!(load(&[redis]).unwrap_err().key, "STOREFRONT_CSRF_SECRET");
+        for secret in [
+            DEVELOPMENT_CSRF_SECRET,
             "dev-only-storefront-csrf-secret-5c8e1b94d2a7",
-        )];
-        assert_eq!(load(&published).unwrap_err().key, "STOREFRONT_CSRF_SECRET");
-        let short = [("STOREFRONT_CSRF_SECRET", "short")];
-        assert_eq!(load(&short).unwrap_err().key, "STOREFRONT_CSRF_SECRET");
+            "short",
+        ] {
+            let error = load(&[redis, ("STOREFRONT_CSRF_SECRET", secret)]).unwrap_err();
+            assert_eq!(error.key, "STOREFRONT_CSRF_SECRET", "{secret}");
+        }
+    }
+
+    #[test]
+    fn production_needs_its_redis() {
+        let secret = "a-production-secret-of-thirty-two-bytes+";
+        let without = [("STOREFRONT_CSRF_SECRET", secret)];
+        assert_eq!(load(&without).unwrap_err().key, "REDIS_URL");
+        let with = [
+            ("STOREFRONT_CSRF_SECRET", secret),
+            ("REDIS_URL", "redis://sessions:6379"),
+        ];
+        let config = load(&with).unwrap();
+        assert_eq!(
+            config.service_token, None,
+            "no development token in production"
+        );
     }
 
     #[test]
@@ -202,6 +249,8 @@ mod tests {
             ("STOREFRONT_PAGE_SIZE", "0"),
             ("STOREFRONT_SECURE_COOKIES", "sometimes"),
             ("STOREFRONT_REPLAY_CAPACITY", "0"),
+            ("STOREFRONT_LIVE_MAX_PER_USER", "0"),
+            ("REDIS_URL", "mysql://nope"),
         ] {
             let error = load(&[("APP_PROFILE", "development"), (key, value)]).unwrap_err();
             assert_eq!(error.key, key, "{key}={value}: {error}");

@@ -1,9 +1,11 @@
 //! The storefront (port 8006): the web shop people use, server-rendered HTML over the public
 //! APIs of the User, Product and Order Services, with order status live from the NATS mirror.
 //!
-//! - [`config`]: the service URLs, the CSRF key, the stream and this replica's consumer.
+//! - [`config`]: the service URLs, the CSRF key, Redis, the stream and this replica's consumer.
 //! - [`api`]: the client of the three APIs; a refusal keeps its problem document.
 //! - [`session`]: the session cookie, the CSRF check of every form, the [`session::Visitor`].
+//! - [`session_store`]: the sessions themselves, in Redis, and the announcement of their end.
+//! - [`streams`]: the open live streams, capped, and closed when their session ends.
 //! - [`live`]: this replica's durable JetStream consumer and the hub that fans events out.
 //! - `routes`: one module per area (shop, account, orders, live events, admin, assets).
 //! - [`views`]: the maud templates, and problems turned into sentences.
@@ -16,6 +18,8 @@ pub mod config;
 pub mod live;
 mod routes;
 pub mod session;
+pub mod session_store;
+pub mod streams;
 pub mod views;
 mod visitor;
 

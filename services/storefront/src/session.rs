@@ -1,10 +1,13 @@
 //! Who is shopping, and proof that a form was posted from one of our pages.
 //!
-//! - The session is the User Service's access token in the `sf_session` cookie: `HttpOnly`
-//!   (no script reads it), `SameSite=Lax` (not sent on cross-site posts), `Secure` when the
-//!   request came over TLS (directly or per `X-Forwarded-Proto` from the gateway). Each request
-//!   validates it through the runtime's cached `/validate-token` client; a token that stopped
-//!   being valid is dropped and the page says the session expired.
+//! - The `sf_session` cookie holds a random session id, never a token: the User Service's
+//!   access token stays server-side in the [`SessionStore`] (Redis, shared by the replicas).
+//!   The cookie is `HttpOnly` (no script reads it), `SameSite=Lax` (not sent on cross-site
+//!   posts), `Secure` when the request came over TLS (directly or per `X-Forwarded-Proto` from
+//!   the gateway). Each request loads the session and validates its token through the
+//!   runtime's cached `/validate-token` client; an unknown id or a token that stopped being
+//!   valid is dropped and the page says the session expired. Logging in always issues a new id
+//!   (a pre-login id is never promoted: no session fixation); logging out deletes it at once.
 //! - CSRF: a random `sf_csrf` cookie per browser, and in every form a token that is the HMAC of
 //!   that cookie and the session cookie under `STOREFRONT_CSRF_SECRET` (a signed double-submit).
 //!   A cross-site page can neither read the cookies nor compute the HMAC, and a cookie planted
@@ -12,16 +15,18 @@
 //!   its handler runs.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use salvo::http::cookie::{Cookie, SameSite};
 use salvo::prelude::*;
-use service_runtime::auth::{AuthClient, AuthError};
+use service_runtime::auth::{AuthClient, AuthError, Caller};
 use service_runtime::config::Secret;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::config::SecureCookies;
+use crate::session_store::{SessionStore, StoreUnavailable};
 // Defined below both this module and the views, which render for a visitor and name the
 // form field; re-exported so the paths callers know keep working.
 use crate::views::errors::ErrorPage;
@@ -34,8 +39,18 @@ const CSRF_COOKIE: &str = "sf_csrf";
 #[derive(Debug)]
 pub struct Sessions {
     pub auth: Arc<AuthClient>,
+    pub store: SessionStore,
     pub csrf_secret: Secret,
     pub secure: SecureCookies,
+}
+
+/// What a session cookie stands for.
+enum Resolved {
+    User(String, Caller),
+    /// Ended, expired, never issued, or its token is no longer accepted.
+    Gone,
+    /// Redis or the User Service cannot say.
+    Unknown,
 }
 
 impl Sessions {
@@ -73,16 +88,70 @@ impl Sessions {
         cookie
     }
 
-    /// Starts a session holding `token`.
-    pub fn log_in(&self, req: &Request, res: &mut Response, token: String) {
-        res.add_cookie(self.cookie(req, SESSION_COOKIE, token));
+    /// Starts a new session holding `token` (which lives `ttl`) and ends the one this browser
+    /// had, if any: a login never keeps an id that existed before it.
+    pub async fn log_in(
+        &self,
+        req: &Request,
+        res: &mut Response,
+        token: String,
+        ttl: Duration,
+    ) -> Result<(), StoreUnavailable> {
+        if let Some(previous) = req.cookie(SESSION_COOKIE)
+            && let Err(error) = self.store.end(previous.value()).await
+        {
+            tracing::warn!(error = %error, "the previous session was not ended at login");
+        }
+        let id = self.store.create(token, ttl).await?;
+        res.add_cookie(self.cookie(req, SESSION_COOKIE, id));
+        Ok(())
     }
 
-    /// Ends the session in this browser.
-    pub fn log_out(&self, req: &Request, res: &mut Response) {
+    /// Ends `session` everywhere (its key and its live streams on every replica), then in
+    /// this browser. When the store cannot be reached the cookie stays, so the person can try
+    /// again rather than believe a session is gone that still works.
+    pub async fn log_out(
+        &self,
+        req: &Request,
+        res: &mut Response,
+        session: Option<&str>,
+    ) -> Result<(), StoreUnavailable> {
+        if let Some(session) = session {
+            self.store.end(session).await?;
+        }
+        self.drop_cookie(req, res);
+        Ok(())
+    }
+
+    fn drop_cookie(&self, req: &Request, res: &mut Response) {
         let mut cookie = self.cookie(req, SESSION_COOKIE, String::new());
         cookie.make_removal();
         res.add_cookie(cookie);
+    }
+
+    async fn resolve(&self, session: &str) -> Resolved {
+        let stored = match self.store.load(session).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) => return Resolved::Gone,
+            Err(error) => {
+                tracing::warn!(error = %error, "session not loaded");
+                return Resolved::Unknown;
+            }
+        };
+        match self.auth.validate(&stored.token).await {
+            Ok(caller) => Resolved::User(stored.token, caller),
+            Err(AuthError::Unavailable) => {
+                tracing::warn!("account service unavailable: session not checked");
+                Resolved::Unknown
+            }
+            Err(_) => {
+                // The token was revoked or expired before its key did: nothing can revive it.
+                if let Err(error) = self.store.end(session).await {
+                    tracing::warn!(error = %error, "a dead session was not deleted");
+                }
+                Resolved::Gone
+            }
+        }
     }
 }
 
@@ -128,21 +197,23 @@ impl Handler for LoadSession {
             }
         }
         let mut visitor = Visitor {
-            user: None,
             csrf_token,
-            expired: false,
+            ..Visitor::default()
         };
         if !session.is_empty() {
-            match sessions.auth.validate(&session).await {
-                Ok(caller) => visitor.user = Some((session, caller)),
-                Err(AuthError::Unavailable) => {
-                    // Browsing the catalogue does not need the account service; pages that do
-                    // need a user ask the visitor to log in and say why it failed.
-                    tracing::warn!("account service unavailable: session not checked");
+            match sessions.resolve(&session).await {
+                Resolved::User(token, caller) => {
+                    visitor.user = Some((token, caller));
+                    visitor.session = Some(session);
                 }
-                Err(_) => {
+                Resolved::Unknown => {
+                    // Browsing the catalogue needs no account; pages that need a user say the
+                    // account service is unavailable. The cookie stays: it may be fine.
+                    visitor.account_unavailable = true;
+                }
+                Resolved::Gone => {
                     visitor.expired = true;
-                    sessions.log_out(req, res);
+                    sessions.drop_cookie(req, res);
                     // The browser drops the session cookie: its forms must match that.
                     visitor.csrf_token = sessions.csrf_token(&csrf_cookie, "");
                 }
@@ -163,18 +234,20 @@ pub fn visitor(depot: &Depot) -> &Visitor {
 mod tests {
     use super::*;
     use service_runtime::auth::AuthConfig;
+    use service_runtime::redis::{Redis, RedisConfig};
 
     fn sessions(secret: &str) -> Sessions {
         service_runtime::server::install_crypto_provider();
         Sessions {
             auth: AuthClient::new(&AuthConfig::default()).unwrap(),
+            store: SessionStore::new(Redis::new(&RedisConfig::default()).unwrap(), "unit:"),
             csrf_secret: Secret::new(secret),
             secure: SecureCookies::Auto,
         }
     }
 
-    #[test]
-    fn csrf_tokens_depend_on_both_cookies_and_the_secret() {
+    #[tokio::test]
+    async fn csrf_tokens_depend_on_both_cookies_and_the_secret() {
         let one = sessions("a-secret-of-at-least-thirty-two-bytes");
         let other = sessions("another-secret-of-at-least-thirty-two");
         let token = one.csrf_token("cookie", "session");

@@ -9,12 +9,16 @@ pub const CSRF_FIELD: &str = "csrf";
 /// What every page knows about its visitor; put in the depot by [`crate::session::LoadSession`].
 #[derive(Debug, Clone, Default)]
 pub struct Visitor {
-    /// The access token and whose it is, when logged in.
+    /// The access token and whose it is, when logged in. Server-side only: no page shows it.
     pub user: Option<(String, Caller)>,
+    /// The session id, when logged in.
+    pub session: Option<String>,
     /// The token the forms of this page carry.
     pub csrf_token: String,
     /// A session cookie was present but is no longer valid.
     pub expired: bool,
+    /// A session cookie was present but could not be checked (Redis or the User Service down).
+    pub account_unavailable: bool,
 }
 
 impl Visitor {

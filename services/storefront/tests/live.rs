@@ -7,102 +7,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{StorefrontHandle, System, start_storefront, wait_live};
-
-/// One server-sent event.
-#[derive(Debug)]
-struct Event {
-    name: String,
-    id: Option<u64>,
-    data: String,
-}
-
-/// Reads the events of one `GET /live/orders` response as they arrive.
-struct EventReader {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl EventReader {
-    async fn open(storefront: &StorefrontHandle, token: &str, last_event: Option<u64>) -> Self {
-        // No overall timeout: the stream stays open; each read has its own deadline.
-        let _ = test_support::http_client();
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let mut request = client
-            .get(storefront.url("/live/orders?since=0"))
-            .header("cookie", format!("sf_session={token}"));
-        if let Some(id) = last_event {
-            request = request.header("last-event-id", id.to_string());
-        }
-        let response = request.send().await.expect("the live stream opens");
-        assert_eq!(response.status(), 200);
-        let kind = response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        assert!(kind.starts_with("text/event-stream"), "{kind}");
-        Self {
-            response,
-            buffer: String::new(),
-        }
-    }
-
-    /// The next event that is not a keep-alive comment, waiting at most `deadline`.
-    async fn next(&mut self, deadline: Duration) -> Event {
-        let until = Instant::now() + deadline;
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let mut event = Event {
-                    name: "message".into(),
-                    id: None,
-                    data: String::new(),
-                };
-                for line in block.lines() {
-                    match line.split_once(':') {
-                        Some(("event", value)) => event.name = value.trim().to_owned(),
-                        Some(("id", value)) => event.id = value.trim().parse().ok(),
-                        Some(("data", value)) => event.data.push_str(value.trim()),
-                        _ => {}
-                    }
-                }
-                if !event.data.is_empty() {
-                    return event;
-                }
-                continue;
-            }
-            let left = until.saturating_duration_since(Instant::now());
-            let chunk = tokio::time::timeout(left, self.response.chunk())
-                .await
-                .unwrap_or_else(|_| panic!("no event within {deadline:?}; got {:?}", self.buffer))
-                .expect("the stream stays open")
-                .expect("the stream does not end");
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
-
-    /// Asserts that the next status event is `order` in `status`; returns its id.
-    async fn expect(&mut self, order: i64, status: &str) -> u64 {
-        let (got_order, got_status, id) = self.next_status().await;
-        assert_eq!((got_order, got_status.as_str()), (order, status));
-        id
-    }
-
-    /// The next `status` event, skipping `live` ones; returns (order, status, id).
-    async fn next_status(&mut self) -> (i64, String, u64) {
-        loop {
-            let event = self.next(Duration::from_secs(10)).await;
-            if event.name == "status" {
-                let body: Value = serde_json::from_str(&event.data).unwrap();
-                return (
-                    body["order"].as_i64().unwrap(),
-                    body["status"].as_str().unwrap().to_owned(),
-                    event.id.expect("status events carry the stream sequence"),
-                );
-            }
-        }
-    }
-}
+use support::sse::EventReader;
+use support::{System, start_storefront, storefront_session, wait_live};
 
 async fn place(system: &System, token: &str, product: i64) -> i64 {
     let response = system
@@ -136,11 +42,14 @@ async fn every_replica_streams_each_user_only_their_orders_and_a_restart_resumes
     let second = start_storefront(&second_settings).await;
     wait_live(&second).await;
     let (_, admin) = system.users.admin().await;
-    let (_, ann) = system.users.customer().await;
-    let (_, bob) = system.users.customer().await;
+    let (ann_name, ann) = system.users.customer().await;
+    let (bob_name, bob) = system.users.customer().await;
     let product = system.products.product_with_stock(&admin, "Lamp", 10).await;
     let anns_order = place(&system, &ann, product).await;
     let bobs_order = place(&system, &bob, product).await;
+    // One session each, good on every replica: they share the session store.
+    let ann = storefront_session(&system.storefront, &ann_name, "customer-password").await;
+    let bob = storefront_session(&system.storefront, &bob_name, "customer-password").await;
 
     let mut ann_first = EventReader::open(&system.storefront, &ann, None).await;
     let mut ann_second = EventReader::open(&second, &ann, None).await;
@@ -184,8 +93,9 @@ async fn without_nats_pages_work_and_say_live_updates_are_paused() {
     ])
     .await;
     let (_, admin) = users.admin().await;
-    let (_, token) = users.customer().await;
+    let (name, token) = users.customer().await;
     let product = products.product_with_stock(&admin, "Lamp", 3).await;
+    let session = storefront_session(&storefront, &name, "customer-password").await;
     let response = orders
         .place(&token, &json!({"product_id": product, "quantity": 1}), None)
         .await;
@@ -198,7 +108,7 @@ async fn without_nats_pages_work_and_say_live_updates_are_paused() {
         let started = Instant::now();
         let response = client
             .get(storefront.url(&path))
-            .header("cookie", format!("sf_session={token}"))
+            .header("cookie", format!("sf_session={session}"))
             .send()
             .await
             .unwrap();

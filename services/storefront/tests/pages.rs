@@ -5,7 +5,7 @@ mod support;
 
 use std::collections::HashMap;
 
-use support::{StorefrontHandle, no_redirect_client, start_storefront};
+use support::{StorefrontHandle, no_redirect_client, start_storefront, storefront_session};
 use test_support::{ProductServiceHandle, UserServiceHandle};
 
 /// A browser's worth of state for a plain HTTP client: its cookies.
@@ -349,10 +349,11 @@ async fn submit(
 #[tokio::test]
 async fn an_admin_creates_edits_and_restocks_products_and_a_customer_may_not() {
     let (users, products, storefront) = shop().await;
-    let (_, admin) = users.admin().await;
-    let (_, customer) = users.customer().await;
+    let (admin, _) = users.admin().await;
+    let (customer, _) = users.customer().await;
     let client = no_redirect_client();
     let mut cookies = Cookies::default();
+    let admin = storefront_session(&storefront, &admin, "admin-password").await;
     cookies.0.insert("sf_session".into(), admin);
     let product = [
         ("name", "Teak shelf"),
@@ -423,6 +424,7 @@ async fn an_admin_creates_edits_and_restocks_products_and_a_customer_may_not() {
 
     // A customer gets a refusal page, not the form.
     let mut cookies = Cookies::default();
+    let customer = storefront_session(&storefront, &customer, "customer-password").await;
     cookies.0.insert("sf_session".into(), customer);
     let response = client
         .get(storefront.url("/admin/products"))

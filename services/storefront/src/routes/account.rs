@@ -1,11 +1,14 @@
 //! Registering, logging in and out. The token the User Service issues goes into the session
-//! cookie and nowhere else: the page never sees it.
+//! store; the browser gets only the new session's id.
+
+use std::time::{Duration, Instant};
 
 use salvo::prelude::*;
+use service_runtime::client_addr::request_client_ip;
 
-use crate::api::ApiError;
-use crate::routes::{field, page, shop};
-use crate::session::visitor;
+use crate::api::{ApiError, IssuedToken};
+use crate::routes::{Shop, account_unavailable, field, page, shop};
+use crate::session::{SESSION_COOKIE, visitor};
 use crate::views::account::{login as login_view, register as register_view};
 use crate::views::errors::{ErrorPage, safe_return_path};
 use crate::views::{Notice, explain};
@@ -39,9 +42,11 @@ pub async fn login(
     let password = req.form::<String>("password").await.unwrap_or_default();
     let next = safe_return_path(Some(&field(req, "next").await));
     let shop = shop(depot);
-    match shop.api.login(&username, &password).await {
-        Ok(token) => {
-            shop.sessions.log_in(req, res, token);
+    let started = Instant::now();
+    let shopper = request_client_ip(req, &shop.trusted_proxies);
+    match shop.api.login(&username, &password, shopper).await {
+        Ok(issued) => {
+            start_session(&shop, req, res, issued, started).await?;
             res.render(Redirect::other(next));
             Ok(())
         }
@@ -86,14 +91,17 @@ pub async fn register(
     let username = field(req, "username").await;
     let password = req.form::<String>("password").await.unwrap_or_default();
     let shop = shop(depot);
-    match shop.api.register(&username, &password).await {
+    let shopper = request_client_ip(req, &shop.trusted_proxies);
+    match shop.api.register(&username, &password, shopper).await {
         Ok(()) => {
             // Logging in straight away saves typing the password twice.
-            match shop.api.login(&username, &password).await {
-                Ok(token) => {
-                    shop.sessions.log_in(req, res, token);
-                    res.render(Redirect::other("/"));
-                }
+            let started = Instant::now();
+            let session = match shop.api.login(&username, &password, shopper).await {
+                Ok(issued) => start_session(&shop, req, res, issued, started).await,
+                Err(error) => Err(ErrorPage::from_api(&error, "/")),
+            };
+            match session {
+                Ok(()) => res.render(Redirect::other("/")),
                 Err(_) => res.render(Redirect::other("/login?registered=1")),
             }
             Ok(())
@@ -120,8 +128,39 @@ pub async fn register(
     }
 }
 
+/// Ends the session the cookie names even when it could not be checked: logging out must
+/// not wait for the User Service.
 #[handler]
-pub async fn logout(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    shop(depot).sessions.log_out(req, res);
+pub async fn logout(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ErrorPage> {
+    let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let shop = shop(depot);
+    if let Err(error) = shop.sessions.log_out(req, res, session.as_deref()).await {
+        tracing::warn!(error = %error, "logout failed");
+        return Err(account_unavailable());
+    }
     res.render(Redirect::other("/"));
+    Ok(())
+}
+
+/// Keeps `issued` in a new session, for no longer than the token lives counted from before
+/// it was asked for.
+async fn start_session(
+    shop: &Shop,
+    req: &Request,
+    res: &mut Response,
+    issued: IssuedToken,
+    started: Instant,
+) -> Result<(), ErrorPage> {
+    let ttl = Duration::from_secs(issued.expires_in).saturating_sub(started.elapsed());
+    shop.sessions
+        .log_in(req, res, issued.access_token, ttl)
+        .await
+        .map_err(|error| {
+            tracing::warn!(error = %error, "no session started");
+            account_unavailable()
+        })
 }

@@ -5,7 +5,11 @@
 //! replayed from the hub, then live ones follow; both are filtered here, on the server, to the
 //! visitor's own orders. Events: `status` (`{"order", "status", "label"}`, id = stream
 //! sequence), `live` (`running` / `paused`), and `resync` when updates were lost (the page
-//! reloads). The stream ends at shutdown, so draining never waits for open pages.
+//! reloads). The stream ends at shutdown, so draining never waits for open pages, and when its
+//! session ends (a logout on any replica, or found gone at a periodic re-check).
+//!
+//! Streams are capped per user and per replica ([`crate::streams::Streams`]): past a cap the answer is a 429 or
+//! 503 problem with `Retry-After` at once, never a connection left hanging.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -16,13 +20,20 @@ use futures_util::stream;
 use salvo::prelude::*;
 use salvo::sse::{SseEvent, SseKeepAlive};
 use serde_json::json;
+use service_runtime::problem::Problem;
 use tokio::sync::{broadcast, watch};
+use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::live::OrderUpdate;
 use crate::routes::shop;
 use crate::session::visitor;
+use crate::session_store::SessionStore;
+use crate::streams::{Refusal, StreamSlot};
 use crate::views::status_label;
+
+/// Seconds a refused page waits before trying again.
+const RETRY_AFTER_SECS: u64 = 30;
 
 struct Feed {
     user_id: i64,
@@ -32,6 +43,10 @@ struct Feed {
     last_sent: u64,
     shutdown: CancellationToken,
     done: bool,
+    /// Held for as long as the stream is open; fires when its session ends.
+    slot: StreamSlot,
+    store: SessionStore,
+    recheck: Interval,
 }
 
 fn status_event(update: &OrderUpdate) -> SseEvent {
@@ -90,6 +105,14 @@ impl Feed {
                     return Some(live_event(running));
                 }
                 () = self.shutdown.cancelled() => return None,
+                () = self.slot.ended.cancelled() => return None,
+                _ = self.recheck.tick() => {
+                    // Only a session known to be gone ends the stream: Redis being away for
+                    // a moment is no reason to drop every page.
+                    if matches!(self.store.exists(self.slot.session()).await, Ok(false)) {
+                        return None;
+                    }
+                }
             }
         }
     }
@@ -97,12 +120,25 @@ impl Feed {
 
 #[handler]
 pub async fn order_events(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    let Some(caller) = visitor(depot).caller() else {
-        // 204 tells EventSource to stop reconnecting: there is nothing to follow logged out.
-        res.status_code(StatusCode::NO_CONTENT);
+    let visitor = visitor(depot);
+    let (Some(caller), Some(session)) = (visitor.caller(), visitor.session.as_deref()) else {
+        if visitor.account_unavailable {
+            refuse(req, res, None);
+        } else {
+            // 204 tells EventSource to stop reconnecting: there is nothing to follow logged out.
+            res.status_code(StatusCode::NO_CONTENT);
+        }
         return;
     };
     let shop = shop(depot);
+    let slot = match shop.streams.open(caller.user_id, session) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            tracing::warn!(user = caller.user_id, ?refusal, "live stream refused");
+            refuse(req, res, Some(refusal));
+            return;
+        }
+    };
     let since = req.query::<u64>("since").unwrap_or(0);
     let last_event = req
         .header::<String>("last-event-id")
@@ -130,6 +166,9 @@ pub async fn order_events(req: &mut Request, depot: &mut Depot, res: &mut Respon
         last_sent,
         shutdown: shop.shutdown.clone(),
         done: replay.gap,
+        slot,
+        store: shop.sessions.store.clone(),
+        recheck: recheck_every(shop.live_recheck),
     };
     let events = stream::unfold(feed, |mut feed| async move {
         let event = feed.next().await?;
@@ -139,4 +178,34 @@ pub async fn order_events(req: &mut Request, depot: &mut Depot, res: &mut Respon
     SseKeepAlive::new(events)
         .max_interval(Duration::from_secs(15))
         .stream(res);
+}
+
+fn recheck_every(period: Duration) -> Interval {
+    let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    recheck.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    recheck
+}
+
+/// A short problem a page's script can read; `None` means the session could not be checked.
+fn refuse(req: &Request, res: &mut Response, refusal: Option<Refusal>) {
+    let problem = match refusal {
+        Some(Refusal::UserFull) => Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-live-streams",
+            "Too many live update streams",
+        )
+        .detail("Close another tab of this shop to get live updates here."),
+        Some(Refusal::ReplicaFull) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "live-updates-full",
+            "Live updates are busy",
+        )
+        .detail("This server follows as many pages as it can; try again shortly."),
+        None => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "account-unavailable",
+            "Account service unavailable",
+        ),
+    };
+    problem.retry_after(RETRY_AFTER_SECS).write_to(req, res);
 }

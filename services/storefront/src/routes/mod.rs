@@ -15,13 +15,15 @@ use maud::Markup;
 use salvo::catch_panic::CatchPanic;
 use salvo::prelude::*;
 use service_runtime::auth::Caller;
+use service_runtime::client_addr::TrustedProxies;
 use service_runtime::route::{Provide, route, route_template, state};
 
-use crate::api::Api;
+use crate::api::{Api, ApiError};
 use crate::live::Hub;
 use crate::session::{LoadSession, Sessions, Visitor};
+use crate::streams::Streams;
 use crate::views::errors::{ErrorPage, HtmlErrors, not_found};
-use crate::views::{Live, Notice, layout};
+use crate::views::{Live, Notice, explain, layout};
 
 /// What the handlers share.
 #[derive(Debug)]
@@ -29,9 +31,15 @@ pub struct Shop {
     pub api: Api,
     pub sessions: Arc<Sessions>,
     pub hub: Arc<Hub>,
+    /// The open live streams: their caps, and closing them at logout.
+    pub streams: Arc<Streams>,
+    /// How often an open live stream checks that its session still exists.
+    pub live_recheck: std::time::Duration,
     pub page_size: u8,
     /// Ends the open live streams at shutdown, so draining does not wait for them.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Whose `X-Forwarded-For` names the shopper (the gateway).
+    pub trusted_proxies: TrustedProxies,
 }
 
 pub fn router(shop: Arc<Shop>) -> Router {
@@ -141,14 +149,21 @@ fn live(shop: &Shop) -> Live {
     }
 }
 
-/// The visitor's token and identity, or the log-in page that comes back here.
+/// The visitor's token and identity, or the log-in page that comes back here, or the 503 page
+/// when their session could not be checked.
 fn signed_in<'a>(visitor: &'a Visitor, req: &Request) -> Result<(&'a str, &'a Caller), ErrorPage> {
     match &visitor.user {
         Some((token, caller)) => Ok((token, caller)),
+        None if visitor.account_unavailable => Err(account_unavailable()),
         None => Err(ErrorPage::LogIn {
             return_to: req.uri().path().to_owned(),
         }),
     }
+}
+
+/// The 503 page of anything that needs the session store or the User Service.
+fn account_unavailable() -> ErrorPage {
+    ErrorPage::Unavailable(explain(&ApiError::Unavailable("the account service")))
 }
 
 fn admin<'a>(visitor: &'a Visitor, req: &Request) -> Result<&'a str, ErrorPage> {

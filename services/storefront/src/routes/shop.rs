@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use salvo::prelude::*;
 
 use crate::api::{ApiError, ProductQuery};
-use crate::routes::{field, id_param, page, shop};
+use crate::routes::{account_unavailable, field, id_param, page, shop};
 use crate::session::visitor;
 use crate::views::errors::ErrorPage;
 use crate::views::shop::{Filters, catalogue as catalogue_view, product as product_view};
@@ -150,6 +150,9 @@ pub async fn checkout(
     let visitor = visitor(depot).clone();
     let return_to = format!("/products/{product_id}");
     let Some((token, _)) = &visitor.user else {
+        if visitor.account_unavailable {
+            return Err(account_unavailable());
+        }
         return Err(ErrorPage::LogIn { return_to });
     };
     if uuid::Uuid::parse_str(&key).is_err() {

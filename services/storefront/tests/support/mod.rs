@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod sse;
 pub mod webdriver;
 
 use std::sync::Arc;
@@ -37,10 +38,20 @@ pub fn csrf_secret() -> String {
 /// A storefront running in this process; its parts are the live-updates hub.
 pub type StorefrontHandle = TestService<Arc<Hub>>;
 
+/// The shared Redis the storefronts keep sessions in.
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// A session key prefix of its own, so that tests' sessions and announcements stay apart.
+pub fn session_prefix() -> String {
+    format!("test-storefront-{}:", uuid::Uuid::new_v4().simple())
+}
+
 /// Starts a replica with the given settings on top of the defaults below.
 pub async fn start_storefront(settings: &[(&'static str, String)]) -> StorefrontHandle {
     test_support::init();
     let mut pairs: Vec<(&'static str, String)> = vec![
+        ("REDIS_URL", REDIS_URL.into()),
+        ("STOREFRONT_SESSION_KEY_PREFIX", session_prefix()),
         ("HOST", "127.0.0.1".into()),
         ("PORT", "0".into()),
         ("STOREFRONT_CSRF_SECRET", csrf_secret()),
@@ -76,10 +87,17 @@ pub struct System {
     pub nats: PrivateNats,
     pub bridge: BridgeHandle,
     pub storefront: StorefrontHandle,
+    /// Shared by the replicas of this system, as in a deployment.
+    pub session_prefix: String,
 }
 
 impl System {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts the system with `extra` settings for its storefront.
+    pub async fn start_with(extra: &[(&'static str, String)]) -> Self {
         let users = UserServiceHandle::start().await;
         let products = ProductServiceHandle::start(&users).await;
         let orders = OrderServiceHandle::start(&users, &products).await;
@@ -93,7 +111,10 @@ impl System {
             ("BRIDGE_QUEUE_EXPIRES_MS", "300000"),
         ])
         .await;
-        let system_settings = Self::settings_for(&users, &products, &orders, &nats);
+        let session_prefix = session_prefix();
+        let mut system_settings =
+            Self::settings_for(&users, &products, &orders, &nats, &session_prefix);
+        system_settings.extend(extra.iter().cloned());
         let storefront = start_storefront(&system_settings).await;
         wait_live(&storefront).await;
         Self {
@@ -103,6 +124,7 @@ impl System {
             nats,
             bridge,
             storefront,
+            session_prefix,
         }
     }
 
@@ -111,8 +133,10 @@ impl System {
         products: &ProductServiceHandle,
         orders: &OrderServiceHandle,
         nats: &PrivateNats,
+        session_prefix: &str,
     ) -> Vec<(&'static str, String)> {
         vec![
+            ("STOREFRONT_SESSION_KEY_PREFIX", session_prefix.to_owned()),
             ("USER_SERVICE_URL", users.base_url.clone()),
             ("PRODUCT_SERVICE_URL", products.base_url.clone()),
             ("ORDER_SERVICE_URL", orders.base_url.clone()),
@@ -127,7 +151,13 @@ impl System {
     /// The settings of this system's storefront, to start another replica (which then needs a
     /// `STOREFRONT_CONSUMER` of its own) or to restart one (the same consumer).
     pub fn storefront_settings(&self) -> Vec<(&'static str, String)> {
-        Self::settings_for(&self.users, &self.products, &self.orders, &self.nats)
+        Self::settings_for(
+            &self.users,
+            &self.products,
+            &self.orders,
+            &self.nats,
+            &self.session_prefix,
+        )
     }
 }
 
@@ -140,4 +170,72 @@ pub fn no_redirect_client() -> reqwest::Client {
         .timeout(Duration::from_secs(30))
         .build()
         .expect("client")
+}
+
+/// The CSRF cookie and the form token of `page` for a browser holding `session` (if any).
+pub async fn form_token(
+    storefront: &StorefrontHandle,
+    page: &str,
+    session: Option<&str>,
+) -> (String, String) {
+    let mut request = no_redirect_client().get(storefront.url(page));
+    if let Some(session) = session {
+        request = request.header("cookie", format!("sf_session={session}"));
+    }
+    let response = request.send().await.expect("the page answers");
+    let csrf_cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|line| line.strip_prefix("sf_csrf="))
+        .and_then(|rest| rest.split(';').next())
+        .expect("a new browser gets a CSRF cookie")
+        .to_owned();
+    let page = response.text().await.expect("a page");
+    let start = page
+        .find(r#"name="csrf" value=""#)
+        .expect("a form with a CSRF token")
+        + 19;
+    (csrf_cookie, page[start..start + 64].to_owned())
+}
+
+/// Logs in through the storefront's form, as a browser would; returns the session cookie's
+/// value.
+pub async fn storefront_session(
+    storefront: &StorefrontHandle,
+    username: &str,
+    password: &str,
+) -> String {
+    let (csrf_cookie, token) = form_token(storefront, "/login", None).await;
+    let response = no_redirect_client()
+        .post(storefront.url("/login"))
+        .header("cookie", format!("sf_csrf={csrf_cookie}"))
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("csrf", &token),
+        ])
+        .send()
+        .await
+        .expect("the login form answers");
+    assert_eq!(response.status(), 303, "{username} logs in");
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|line| line.strip_prefix("sf_session="))
+        .and_then(|rest| rest.split(';').next())
+        .expect("a session cookie")
+        .to_owned()
+}
+
+/// A connection to the shared Redis, to look at what the storefront keeps there.
+pub async fn redis() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(REDIS_URL)
+        .expect("a valid URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("the shared Redis runs")
 }
