@@ -162,7 +162,9 @@ variable "services" {
         {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "product-service" }}PRODUCT_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "order-service" }}ORDER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService "nats" }}NATS_URL=nats://storefront:{{ with nomadVar "nomad/jobs/shop" }}{{ .nats_storefront_password }}{{ end }}@{{ .Address }}:{{ .Port }}{{ end }}
-        {{ with nomadVar "nomad/jobs/shop" }}STOREFRONT_CSRF_SECRET={{ .storefront_csrf_secret }}{{ end }}
+        {{ with nomadVar "nomad/jobs/shop" }}STOREFRONT_CSRF_SECRET={{ .storefront_csrf_secret }}
+        SERVICE_TOKEN={{ .service_token }}{{ end }}
+        {{ range nomadService "redis" }}REDIS_URL=redis://:{{ with nomadVar "nomad/jobs/shop" }}{{ .redis_password }}{{ end }}@{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService "jaeger-otlp" }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ .Address }}:{{ .Port }}{{ end }}
         TRUSTED_PROXIES={{ range nomadService "gateway" }}{{ .Address }},{{ end }}
       EOT

@@ -140,10 +140,14 @@ fn environment(binary: &str, gateway: &Gateway, amqp_url: &str) -> Vec<(&'static
     let internal = |name| gateway.internal_url(name).unwrap_or_default().to_owned();
     let amqp = ("AMQP_URL", amqp_url.to_owned());
     match binary {
-        "user-service" => vec![(
-            "DATABASE_URL",
-            "postgres://postgres@127.0.0.1:5432/cluster_users".into(),
-        )],
+        "user-service" => vec![
+            (
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/cluster_users".into(),
+            ),
+            ("REDIS_URL", "redis://127.0.0.1:6379".into()),
+            ("THROTTLE_KEY_PREFIX", "cluster:user-throttle:".into()),
+        ],
         "product-service" => vec![
             (
                 "DATABASE_URL",
@@ -189,6 +193,8 @@ fn environment(binary: &str, gateway: &Gateway, amqp_url: &str) -> Vec<(&'static
             ("NATS_URL", "nats://127.0.0.1:4222".into()),
             ("STOREFRONT_STREAM", "CLUSTER_ORDER_EVENTS".into()),
             ("STOREFRONT_SUBJECT_PREFIX", "cluster.events".into()),
+            ("REDIS_URL", "redis://127.0.0.1:6379".into()),
+            ("STOREFRONT_SESSION_KEY_PREFIX", "cluster:storefront:".into()),
         ],
         _ => Vec::new(),
     }

@@ -369,11 +369,11 @@ fn redis_and_nats_require_credentials_and_the_services_present_them() {
         }
     }
     assert_eq!(
-        seen, 5,
-        "user, product and notification (Redis), bridge and storefront (NATS)"
+        seen, 6,
+        "user, product, notification and storefront (Redis), bridge and storefront (NATS)"
     );
     let lines = nomad_template_lines("REDIS_URL");
-    assert_eq!(lines.len(), 3, "REDIS_URL: {lines:?}");
+    assert_eq!(lines.len(), 4, "REDIS_URL: {lines:?}");
     for line in lines {
         assert!(
             line.contains(".redis_password") && line.contains("}}@{{"),

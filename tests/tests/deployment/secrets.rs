@@ -87,7 +87,14 @@ fn order(example_key: &str) -> Result<(), ConfigError> {
 
 fn storefront(example_key: &str) -> Result<(), ConfigError> {
     let value = compose_like(example_key);
-    let pairs = [("STOREFRONT_CSRF_SECRET", value("STOREFRONT_CSRF_SECRET"))];
+    let pairs = [
+        ("STOREFRONT_CSRF_SECRET", value("STOREFRONT_CSRF_SECRET")),
+        (
+            "REDIS_URL",
+            format!("redis://:{}@redis:6379", value("REDIS_PASSWORD")),
+        ),
+        ("SERVICE_TOKEN", value("SERVICE_TOKEN")),
+    ];
     storefront::config::StorefrontConfig::from_settings(settings(&pairs)).map(drop)
 }
 
@@ -113,6 +120,8 @@ fn every_published_example_secret_is_refused_naming_the_setting() {
             storefront,
             "STOREFRONT_CSRF_SECRET",
         ),
+        ("REDIS_PASSWORD", storefront, "REDIS_URL"),
+        ("SERVICE_TOKEN", storefront, "SERVICE_TOKEN"),
     ] {
         let error = service(example_key).expect_err(example_key);
         assert_eq!(error.key, setting, "{example_key}: {error}");
