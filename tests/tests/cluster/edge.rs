@@ -99,10 +99,28 @@ async fn only_the_public_api_is_reachable_and_every_replica_serves_fresh_data() 
         "/openapi.json",
         "/products/../internal/reservations",
         "/products/%2e%2e/metrics",
-        "/productsx",
     ] {
         assert_not_routed(&cluster, reqwest::Method::GET, path).await;
     }
+    // A path the API does not have falls through to the shop's own 404 page, never to the
+    // product service.
+    let other = cluster
+        .client
+        .get(cluster.url("/productsx"))
+        .send()
+        .await
+        .expect("gateway answers");
+    assert_eq!(other.status(), 404);
+    let kind = other
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        kind.starts_with("text/html"),
+        "/productsx reached an API ({kind})"
+    );
     assert_not_routed(&cluster, reqwest::Method::POST, "/internal/reservations").await;
 
     // Ten updates, each read back through the gateway four times (round robin: twice from
