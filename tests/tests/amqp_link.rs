@@ -7,12 +7,10 @@ use lapin::BasicProperties;
 use lapin::options::BasicAckOptions;
 use service_runtime::amqp::{self, AmqpConfig, AmqpError, AmqpLink, Topology};
 use service_runtime::config::Secret;
-use test_support::broker::private_topology;
+use test_support::broker::{private_topology, service_url};
 use test_support::proxy::TcpProxy;
 use test_support::wait_until;
 use tokio_util::sync::CancellationToken;
-
-const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 fn names() -> (String, String) {
     let id = uuid::Uuid::new_v4().simple().to_string();
@@ -86,7 +84,7 @@ async fn confirmed_publish_reaches_the_consumer_with_trace_headers() {
     test_support::init();
     let (exchange, queue) = names();
     let link = AmqpLink::new(
-        &config(BROKER),
+        &config(service_url()),
         "test",
         true,
         topology(exchange.clone(), queue.clone()),
@@ -124,13 +122,13 @@ async fn a_consumer_resumes_by_itself_after_the_connection_drops() {
     let (exchange, queue) = names();
     let proxy = TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
     let proxied = AmqpLink::new(
-        &config(&proxy.rewrite_url(BROKER)),
+        &config(&proxy.rewrite_url(service_url())),
         "test-consumer",
         false,
         topology(exchange.clone(), queue.clone()),
     );
     let direct = AmqpLink::new(
-        &config(BROKER),
+        &config(service_url()),
         "test-publisher",
         true,
         topology(exchange.clone(), queue.clone()),
@@ -174,7 +172,7 @@ async fn publishing_while_the_broker_is_unreachable_fails_fast_then_recovers() {
     let (exchange, queue) = names();
     let proxy = TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
     let link = AmqpLink::new(
-        &config(&proxy.rewrite_url(BROKER)),
+        &config(&proxy.rewrite_url(service_url())),
         "test-publisher",
         true,
         topology(exchange.clone(), queue),
@@ -228,7 +226,12 @@ async fn a_concurrent_consumer_holds_several_deliveries_and_finishes_them_on_shu
                 .await
         })
     });
-    let link = AmqpLink::new(&config(BROKER), "test-concurrent", true, with_prefetch);
+    let link = AmqpLink::new(
+        &config(service_url()),
+        "test-concurrent",
+        true,
+        with_prefetch,
+    );
     link.channel().await.expect("broker reachable");
     let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (gate, _) = tokio::sync::watch::channel(false);

@@ -9,12 +9,10 @@ use lapin::options::BasicAckOptions;
 use prometheus_client::metrics::gauge::Gauge;
 use service_runtime::amqp::{self, AmqpConfig, AmqpLink, OrderedConsumer, Settlement, Topology};
 use service_runtime::config::Secret;
-use test_support::broker::private_topology;
+use test_support::broker::{private_topology, service_url};
 use test_support::wait_until;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-
-const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 fn topology(exchange: String, queue: String) -> Topology {
     private_topology(exchange, queue, Some(16))
@@ -32,7 +30,7 @@ async fn setup() -> Setup {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (exchange, queue) = (format!("test.ordered.{id}"), format!("test.ordered.{id}"));
     let config = AmqpConfig {
-        amqp_url: Secret::new(BROKER),
+        amqp_url: Secret::new(service_url()),
         amqp_timeout_ms: 2_000,
     };
     let link = AmqpLink::new(

@@ -17,7 +17,7 @@ use lapin::BasicProperties;
 use lapin::options::BasicPublishOptions;
 use lapin::types::ShortString;
 
-use crate::harness::{BROKER, Names, Publisher, SHARED_NATS, TestBridge, stream_count};
+use crate::harness::{Names, Publisher, SHARED_NATS, TestBridge, broker, stream_count};
 
 const EVENTS: u64 = 10_000;
 
@@ -82,14 +82,14 @@ async fn benchmark() {
     let names = Names::unique();
     let file = [("BRIDGE_STREAM_STORAGE", "file")];
     // Declare the queue, then stop: the backlog builds up with no consumer.
-    let bridge = TestBridge::start_with(names.clone(), BROKER, SHARED_NATS, &file).await;
+    let bridge = TestBridge::start_with(names.clone(), broker(), SHARED_NATS, &file).await;
     let _stopped = bridge.stop().await;
     let publisher = Publisher::new(&names.exchange).await;
     publish(&publisher, 1, EVENTS, None).await;
     assert_eq!(u64::from(publisher.ready_in(&names.queue).await), EVENTS);
 
     let started = Instant::now();
-    let bridge = TestBridge::start_with(names.clone(), BROKER, SHARED_NATS, &file).await;
+    let bridge = TestBridge::start_with(names.clone(), broker(), SHARED_NATS, &file).await;
     let js = bridge.jetstream().await;
     test_support::wait_until("the backlog mirrored", Duration::from_secs(300), || async {
         (stream_count(&js, &names.stream).await >= EVENTS).then_some(())

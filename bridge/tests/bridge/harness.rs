@@ -10,7 +10,7 @@ use async_nats::jetstream::message::StreamMessage;
 
 pub use crate::publisher::Publisher;
 pub use test_support::bridge::{BridgeHandle as TestBridge, Names, SHARED_NATS};
-pub use test_support::broker::BROKER_URL as BROKER;
+pub use test_support::broker::service_url as broker;
 
 /// Every message of the stream, in stream order.
 pub async fn read_stream(context: &jetstream::Context, stream: &str) -> Vec<StreamMessage> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use test_support::proxy::TcpProxy;
 
 use crate::harness::{
-    BROKER, Names, Publisher, TestBridge, assert_exactly_once_in_order, read_stream, stream_count,
+    Names, Publisher, TestBridge, assert_exactly_once_in_order, broker, read_stream, stream_count,
     wait_for_stream,
 };
 use test_support::nats_server::PrivateNats;
@@ -29,7 +29,7 @@ async fn a_nats_outage_loses_nothing_and_stores_no_duplicate() {
     let names = Names::unique();
     let bridge = TestBridge::start_with(
         names.clone(),
-        BROKER,
+        broker(),
         &nats.url(),
         &[("BRIDGE_STREAM_STORAGE", "file")],
     )
@@ -88,7 +88,7 @@ async fn a_rabbitmq_connection_cut_loses_nothing_and_stores_no_duplicate() {
     let names = Names::unique();
     let bridge = TestBridge::start_with(
         names.clone(),
-        &proxy.rewrite_url(BROKER),
+        &proxy.rewrite_url(broker()),
         &nats_proxy.rewrite_url(crate::harness::SHARED_NATS),
         &[],
     )
@@ -139,7 +139,7 @@ async fn the_bridge_starts_without_nats_and_mirrors_once_it_appears() {
     nats.kill().await;
     let names = Names::unique();
     // Not healthy until NATS is there: start it without waiting for health.
-    let bridge = TestBridge::start_unready(names.clone(), BROKER, &nats.url(), &[]).await;
+    let bridge = TestBridge::start_unready(names.clone(), broker(), &nats.url(), &[]).await;
     // Events published before the bridge's binding exists would be routed nowhere. Its
     // RabbitMQ check is up only once the channel has the whole topology (exchange, queues and
     // bindings); the queue merely existing, what this test once waited for, is not enough: under

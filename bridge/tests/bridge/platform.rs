@@ -5,7 +5,7 @@ use std::time::Duration;
 use test_support::nats_server::PrivateNats;
 
 use crate::harness::{
-    BROKER, Names, Publisher, TestBridge, assert_exactly_once_in_order, read_stream, stream_count,
+    Names, Publisher, TestBridge, assert_exactly_once_in_order, broker, read_stream, stream_count,
 };
 
 #[tokio::test]
@@ -98,7 +98,7 @@ async fn shutdown_finishes_the_deliveries_in_hand_and_leaves_the_rest_queued() {
     // A new bridge on the same queue and stream finishes the job, without a second copy.
     let bridge = TestBridge::start_with(
         bridge.names.clone(),
-        crate::harness::BROKER,
+        crate::harness::broker(),
         crate::harness::SHARED_NATS,
         &[],
     )
@@ -118,7 +118,7 @@ async fn the_bridge_authenticates_with_the_credentials_in_its_nats_url() {
     let nats = PrivateNats::start_with_password("bridge", "pa:ss@word").await;
     let url = format!("nats://bridge:pa%3Ass%40word@127.0.0.1:{}", nats.port);
     // `start_with` waits until /health says every broker is up.
-    let bridge = TestBridge::start_with(Names::unique(), BROKER, &url, &[]).await;
+    let bridge = TestBridge::start_with(Names::unique(), broker(), &url, &[]).await;
     let (_, health) = bridge.health().await;
     assert_eq!(health["dependencies"]["nats"]["status"], "up", "{health}");
     assert_eq!(

@@ -13,7 +13,7 @@ use service_runtime::config::Secret;
 
 use test_support::broker::order_snapshot;
 
-use crate::harness::BROKER;
+use crate::harness::broker;
 
 /// Publishes order events the way the Order Service does (persistent, confirmed, with
 /// message_id and trace context), straight to the broker.
@@ -26,7 +26,7 @@ impl Publisher {
     pub async fn new(exchange: &str) -> Self {
         let topology = amqp::durable_topic_exchange(exchange.to_owned());
         let config = AmqpConfig {
-            amqp_url: Secret::new(BROKER),
+            amqp_url: Secret::new(broker()),
             amqp_timeout_ms: 5_000,
         };
         let link = AmqpLink::new(&config, "test-order-publisher", true, topology);

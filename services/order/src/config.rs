@@ -135,7 +135,7 @@ mod tests {
             ),
             (
                 "AMQP_URL",
-                "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
+                "amqp://shop-order:x8Kq2v9LmN4pR7tY@127.0.0.1:5672/%2f".to_owned(),
             ),
         ];
         let error = OrderServiceConfig::from_settings(Settings::from_pairs(urls)).unwrap_err();

@@ -14,7 +14,7 @@ use service_runtime::config::Settings;
 use tokio_util::sync::CancellationToken;
 
 use crate::TestService;
-use crate::broker::BROKER_URL;
+use crate::broker::service_url;
 use crate::notification::metric_value;
 
 /// The machine's NATS server, shared by the tests that do not need to stop it.
@@ -80,7 +80,7 @@ impl BridgeHandle {
 
     /// A bridge on the shared brokers, on names of its own.
     pub async fn start_unique() -> Self {
-        Self::start_with(Names::unique(), BROKER_URL, SHARED_NATS, &[]).await
+        Self::start_with(Names::unique(), service_url(), SHARED_NATS, &[]).await
     }
 
     /// A bridge on `names`, which it removes from the brokers when the handle goes (even when
@@ -224,9 +224,10 @@ impl Drop for Cleanup {
 }
 
 async fn delete_queues_and_exchange(names: &Names) -> Option<()> {
-    let connection = lapin::Connection::connect(BROKER_URL, lapin::ConnectionProperties::default())
-        .await
-        .ok()?;
+    let connection =
+        lapin::Connection::connect(service_url(), lapin::ConnectionProperties::default())
+            .await
+            .ok()?;
     let channel = connection.create_channel().await.ok()?;
     for queue in [names.queue.clone(), format!("{}.dead", names.queue)] {
         let _ = channel

@@ -4,7 +4,7 @@
 
 mod user;
 
-pub use user::TempBrokerUser;
+pub use user::{TempBrokerUser, service_url};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,15 +17,22 @@ use serde_json::Value;
 use service_runtime::amqp::{self, AmqpConfig, AmqpLink, Topology};
 use service_runtime::config::{Secret, Settings};
 
-pub const BROKER_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// The shared broker as RabbitMQ's default user `guest`, which the production profile (the
+/// default one) refuses. Only for tests of that refusal or of the development profile;
+/// everything else connects as the process's own user, [`service_url`].
+pub const GUEST_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub const BROKER_ADDRESS: &str = "127.0.0.1:5672";
 
-/// Settings naming the shared broker, then `pairs`: production refuses to start an AMQP
-/// service without `AMQP_URL`, so a config test that means to leave it out builds its
-/// settings itself.
+/// A well-formed `AMQP_URL` that production accepts, for config tests that never connect
+/// (creating a real user costs a `rabbitmqctl` round trip).
+const UNUSED_URL: &str = "amqp://config-test:never-connects-4c7e1a9b@127.0.0.1:5672/%2f";
+
+/// Settings naming a broker, then `pairs`: production refuses to start an AMQP service
+/// without `AMQP_URL`, so a config test that means to leave it out builds its settings
+/// itself. The URL is never connected to.
 pub fn settings_with_broker(pairs: &[(&'static str, &str)]) -> Settings {
     Settings::from_pairs(
-        std::iter::once(("AMQP_URL", BROKER_URL.to_owned()))
+        std::iter::once(("AMQP_URL", UNUSED_URL.to_owned()))
             .chain(pairs.iter().map(|(key, value)| (*key, (*value).to_owned()))),
     )
 }
@@ -46,8 +53,9 @@ pub struct TestBroker {
 }
 
 impl TestBroker {
+    /// The shared broker, as this process's user.
     pub async fn connect() -> Self {
-        Self::connect_to(BROKER_URL).await
+        Self::connect_to(service_url()).await
     }
 
     /// A connection to another broker, such as a [`crate::rabbitmq_server::PrivateRabbitMq`].
@@ -349,7 +357,7 @@ impl Drop for ExchangeCleanup {
             runtime.block_on(async move {
                 let delete = async {
                     let connection = lapin::Connection::connect(
-                        BROKER_URL,
+                        service_url(),
                         lapin::ConnectionProperties::default(),
                     )
                     .await

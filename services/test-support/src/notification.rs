@@ -67,7 +67,7 @@ pub fn notification_settings(
 ) -> Settings {
     crate::service_settings(
         vec![
-            ("AMQP_URL", crate::broker::BROKER_URL.into()),
+            ("AMQP_URL", crate::broker::service_url().into()),
             ("AMQP_TIMEOUT_MS", "2000".into()),
             ("NOTIFY_EXCHANGE", topology.exchange.clone()),
             ("NOTIFY_QUEUE", topology.queue.clone()),

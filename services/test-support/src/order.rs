@@ -10,7 +10,7 @@ use serde_json::Value;
 use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 
-use crate::broker::{BROKER_URL, ExchangeCleanup};
+use crate::broker::{ExchangeCleanup, service_url};
 use crate::{
     ProductServiceHandle, TEST_SERVICE_TOKEN, TestDatabase, TestService, UserServiceHandle, init,
 };
@@ -44,7 +44,7 @@ pub fn order_service_settings(
             ("USER_SERVICE_URL", users.base_url.clone()),
             ("PRODUCT_SERVICE_URL", products.base_url.clone()),
             ("SERVICE_TOKEN", TEST_SERVICE_TOKEN.clone()),
-            ("AMQP_URL", BROKER_URL.into()),
+            ("AMQP_URL", service_url().into()),
             ("AMQP_TIMEOUT_MS", "2000".into()),
             ("ORDER_EVENTS_EXCHANGE", exchange.into()),
             ("RELEASE_RETRY_INTERVAL_MS", "200".into()),

@@ -18,6 +18,9 @@ pub struct PrivateRabbitMq {
     pub amqp_port: u16,
     /// `rabbitmq_prometheus`: `/metrics` and `/metrics/detailed` on this port.
     pub metrics_port: u16,
+    /// The node's only user, created at its first boot: production refuses `guest`.
+    user: String,
+    password: String,
     directory: PathBuf,
     child: Child,
 }
@@ -44,12 +47,17 @@ impl PrivateRabbitMq {
         std::fs::create_dir_all(directory.join("mnesia")).expect("a temporary directory");
         std::fs::create_dir_all(directory.join("log")).expect("a temporary directory");
         std::fs::write(directory.join("plugins"), "[rabbitmq_prometheus].\n").unwrap();
+        // The default user replaces `guest` on a fresh node, with all rights on vhost `/`.
+        let user = format!("test-{}", &id[..12]);
+        let password = uuid::Uuid::new_v4().simple().to_string();
         std::fs::write(
             directory.join("rabbitmq.conf"),
             format!(
                 "listeners.tcp.default = 127.0.0.1:{amqp_port}\n\
                  prometheus.tcp.ip = 127.0.0.1\n\
-                 prometheus.tcp.port = {metrics_port}\n"
+                 prometheus.tcp.port = {metrics_port}\n\
+                 default_user = {user}\n\
+                 default_pass = {password}\n"
             ),
         )
         .unwrap();
@@ -78,6 +86,8 @@ impl PrivateRabbitMq {
         let node = Self {
             amqp_port,
             metrics_port,
+            user,
+            password,
             directory,
             child,
         };
@@ -94,7 +104,10 @@ impl PrivateRabbitMq {
     }
 
     pub fn amqp_url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.amqp_port)
+        format!(
+            "amqp://{}:{}@127.0.0.1:{}/%2f",
+            self.user, self.password, self.amqp_port
+        )
     }
 
     pub fn metrics_address(&self) -> String {

@@ -2,7 +2,7 @@
 //! without a broker.
 
 use serde_json::Value;
-use test_support::broker::{BROKER_ADDRESS, BROKER_URL, TestBroker, order_created};
+use test_support::broker::{BROKER_ADDRESS, TestBroker, order_created, service_url};
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
 use test_support::proxy::TcpProxy;
 use test_support::wait_until;
@@ -73,7 +73,7 @@ async fn a_broker_that_is_down_at_start_does_not_stop_the_service() {
     let proxy = TcpProxy::start(BROKER_ADDRESS.parse().unwrap()).await;
     proxy.cut();
     let topology = NotificationTopology::unique();
-    let proxied_url = proxy.rewrite_url(BROKER_URL);
+    let proxied_url = proxy.rewrite_url(service_url());
     let service = NotificationServiceHandle::start(&topology, &[("AMQP_URL", &proxied_url)]).await;
 
     let response = service
@@ -110,7 +110,7 @@ async fn the_healthcheck_command_asks_the_running_instance() {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_notification-service"))
             .arg("healthcheck")
             .env("PORT", port.to_string())
-            .env("AMQP_URL", BROKER_URL)
+            .env("AMQP_URL", service_url())
             .status()
             .await
             .expect("the binary runs")

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use test_support::REDIS_URL;
-use test_support::broker::{BROKER_ADDRESS, BROKER_URL, TestBroker, order_created};
+use test_support::broker::{BROKER_ADDRESS, TestBroker, order_created, service_url};
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
 use test_support::proxy::TcpProxy;
 use test_support::redis_server::PrivateRedis;
@@ -34,7 +34,7 @@ async fn rabbitmq_status(service: &NotificationServiceHandle) -> (u16, String) {
 #[tokio::test]
 async fn consumption_resumes_by_itself_after_the_broker_connection_drops() {
     let proxy = TcpProxy::start(BROKER_ADDRESS.parse().unwrap()).await;
-    let proxied_url = proxy.rewrite_url(BROKER_URL);
+    let proxied_url = proxy.rewrite_url(service_url());
     let topology = NotificationTopology::unique();
     let service = NotificationServiceHandle::start(&topology, &[("AMQP_URL", &proxied_url)]).await;
     let broker = TestBroker::connect().await;
@@ -68,7 +68,7 @@ async fn consumption_resumes_by_itself_after_the_broker_connection_drops() {
 #[tokio::test]
 async fn queue_and_bindings_are_declared_again_when_the_broker_lost_them() {
     let proxy = TcpProxy::start(BROKER_ADDRESS.parse().unwrap()).await;
-    let proxied_url = proxy.rewrite_url(BROKER_URL);
+    let proxied_url = proxy.rewrite_url(service_url());
     let topology = NotificationTopology::unique();
     let service = NotificationServiceHandle::start(&topology, &[("AMQP_URL", &proxied_url)]).await;
     let broker = TestBroker::connect().await;
@@ -340,7 +340,7 @@ fn notification_env(topology: &NotificationTopology) -> Vec<(String, String)> {
         [
             ("HOST", "127.0.0.1"),
             ("PORT", "0"),
-            ("AMQP_URL", BROKER_URL),
+            ("AMQP_URL", service_url()),
             ("NOTIFY_QUEUE_EXPIRES_MS", "300000"),
             ("NOTIFY_EXCHANGE", &topology.exchange),
             ("NOTIFY_QUEUE", &topology.queue),

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use test_support::broker::{BROKER_ADDRESS, BROKER_URL, TakenMessage, TestBroker};
+use test_support::broker::{BROKER_ADDRESS, TakenMessage, TestBroker, service_url};
 use test_support::proxy::TcpProxy;
 use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle, wait_until};
 
@@ -114,7 +114,7 @@ async fn a_restarted_service_publishes_what_the_stopped_one_left_in_the_outbox()
     let users = UserServiceHandle::start().await;
     let products = ProductServiceHandle::start(&users).await;
     let proxy = TcpProxy::start(BROKER_ADDRESS.parse().unwrap()).await;
-    let amqp_url = proxy.rewrite_url(BROKER_URL);
+    let amqp_url = proxy.rewrite_url(service_url());
     let settings = [("AMQP_URL", amqp_url.as_str()), ("AMQP_TIMEOUT_MS", "1000")];
     let first = OrderServiceHandle::start_with(&users, &products, &settings).await;
     let broker = TestBroker::connect().await;
@@ -169,7 +169,7 @@ async fn two_relays_draining_one_outbox_publish_each_event_once() {
     let users = UserServiceHandle::start().await;
     let products = ProductServiceHandle::start(&users).await;
     let proxy = TcpProxy::start(BROKER_ADDRESS.parse().unwrap()).await;
-    let amqp_url = proxy.rewrite_url(BROKER_URL);
+    let amqp_url = proxy.rewrite_url(service_url());
     // One row per claim, so the two relays interleave instead of one taking the whole backlog.
     let settings = [
         ("AMQP_URL", amqp_url.as_str()),

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use test_support::broker::{BROKER_ADDRESS, BROKER_URL, TestBroker};
+use test_support::broker::{BROKER_ADDRESS, TestBroker, service_url};
 use test_support::proxy::TcpProxy;
 use test_support::{
     OrderServiceHandle, ProductServiceHandle, TestService, UserServiceHandle, wait_until,
@@ -33,7 +33,7 @@ async fn orders_are_accepted_while_rabbitmq_is_down_and_no_event_is_lost() {
     let users = UserServiceHandle::start().await;
     let products = ProductServiceHandle::start(&users).await;
     let proxy = TcpProxy::start(BROKER_ADDRESS.parse().unwrap()).await;
-    let amqp_url = proxy.rewrite_url(BROKER_URL);
+    let amqp_url = proxy.rewrite_url(service_url());
     let orders = OrderServiceHandle::start_with(
         &users,
         &products,

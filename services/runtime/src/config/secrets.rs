@@ -11,6 +11,8 @@
 //! - a connection URL the service needs that is not set at all: the development fallbacks point
 //!   at a local server with default credentials, which a production process must never use by
 //!   accident.
+//! - an `AMQP_URL` that logs in as `guest`, RabbitMQ's default user (its password is public,
+//!   and a URL without a user means `guest` too): each service gets a broker user of its own.
 //!
 //! Tests run in the production profile too, so their credentials are generated per process, not
 //! written down (see `test_support`).
@@ -89,6 +91,13 @@ pub fn check_production(
             ));
         }
     }
+    if raw(settings, "AMQP_URL").is_some_and(|url| connects_as_guest(&url)) {
+        return Err(ConfigError::new(
+            "AMQP_URL",
+            "connects as guest (also what no user means), RabbitMQ's published default user; \
+             give the service a user of its own",
+        ));
+    }
     for key in URL_KEYS {
         let password = raw(settings, key).and_then(|url| url_password(&url));
         if password.is_some_and(|password| is_published(&password)) {
@@ -114,6 +123,16 @@ fn raw(settings: &Settings, key: &str) -> Option<String> {
     }
 }
 
+/// Whether an `amqp://` URL logs in as `guest`: named so (percent-encoded too, as the AMQP
+/// client decodes it), or with no user (lapin's default). A URL that does not parse is left to
+/// the AMQP client to refuse.
+fn connects_as_guest(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|parsed| {
+        let user = percent_encoding::percent_decode_str(parsed.username()).decode_utf8_lossy();
+        matches!(user.as_ref(), "" | "guest")
+    })
+}
+
 /// The decoded password of a `scheme://user:password@host/…` URL.
 fn url_password(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
@@ -131,6 +150,24 @@ mod tests {
 
     fn settings(pairs: &[(&'static str, &str)]) -> Settings {
         Settings::from_pairs(pairs.iter().map(|(key, value)| (*key, (*value).to_owned())))
+    }
+
+    #[test]
+    fn guest_is_refused_as_the_broker_user_in_production() {
+        for url in [
+            "amqp://guest:x8Kq2v9LmN4pR7tY1wZ3bC6d@mq:5672/%2f",
+            "amqp://mq:5672/%2f",
+            "amqp://:x8Kq2v9LmN4pR7tY1wZ3bC6d@mq:5672/%2f",
+            "amqp://%67uest:x8Kq2v9LmN4pR7tY1wZ3bC6d@mq:5672/%2f",
+            "amqp://mq",
+        ] {
+            let pairs = settings(&[("AMQP_URL", url)]);
+            let error = check_production(&pairs, Profile::Production, &[]).unwrap_err();
+            assert_eq!(error.key, "AMQP_URL", "{url}");
+            assert!(check_production(&pairs, Profile::Development, &[]).is_ok());
+        }
+        let own = settings(&[("AMQP_URL", "amqp://shop-order:x8Kq2v9LmN4pR7tY@mq:5672/%2f")]);
+        assert!(check_production(&own, Profile::Production, &[]).is_ok());
     }
 
     #[test]

@@ -104,7 +104,7 @@ impl System {
         let nats = PrivateNats::start().await;
         let bridge_queue = format!("test.bridge.{}", uuid::Uuid::new_v4().simple());
         let bridge = BridgeHandle::start(&[
-            ("AMQP_URL", test_support::broker::BROKER_URL),
+            ("AMQP_URL", test_support::broker::service_url()),
             ("NATS_URL", &nats.url()),
             ("BRIDGE_EXCHANGE", &orders.exchange),
             ("BRIDGE_QUEUE", &bridge_queue),

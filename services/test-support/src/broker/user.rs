@@ -8,6 +8,7 @@
 //! Erlang VM, about 0.6 s here: create one user per cluster or run, not per request.
 
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 /// Seconds a `rabbitmqctl` call may take before it gives up, so a dead broker cannot hold a
 /// test (or its `Drop`) forever.
@@ -22,9 +23,12 @@ pub struct TempBrokerUser {
 impl TempBrokerUser {
     /// Creates the user on the shared broker; panics (naming the command) if it cannot.
     pub fn create() -> Self {
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        Self::create_named(format!("test-{}", uuid::Uuid::new_v4().simple()))
+    }
+
+    fn create_named(name: String) -> Self {
         let user = Self {
-            name: format!("test-{id}"),
+            name,
             password: format!(
                 "{}{}",
                 uuid::Uuid::new_v4().simple(),
@@ -75,6 +79,67 @@ impl Drop for TempBrokerUser {
     }
 }
 
+/// Prefix of the users [`service_url`] creates, followed by the creating process's id.
+const PROCESS_USER_PREFIX: &str = "test-proc-";
+
+/// `AMQP_URL` of the shared broker for whatever this test process starts in the production
+/// profile, which refuses `guest`: one user per process, created on first use, shared by every
+/// service and helper in the process (each `rabbitmqctl` call costs about 0.6 s).
+///
+/// A static is never dropped, so the user outlives the process. Its name carries the process
+/// id (`test-proc-<pid>-<random>`), and creating the next one first deletes those whose
+/// process is gone: at most one user per test binary still running, or last run, remains.
+pub fn service_url() -> &'static str {
+    static USER: OnceLock<(TempBrokerUser, String)> = OnceLock::new();
+    &USER
+        .get_or_init(|| {
+            let user = create_process_user();
+            let url = user.url();
+            (user, url)
+        })
+        .1
+}
+
+/// What [`service_url`] keeps: first the users of ended processes go, then this process's
+/// is created.
+fn create_process_user() -> TempBrokerUser {
+    delete_users_of_ended_processes();
+    TempBrokerUser::create_named(format!(
+        "{PROCESS_USER_PREFIX}{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    ))
+}
+
+/// Deletes the users [`service_url`] created in processes that no longer run. A process is
+/// alive while `/proc/<pid>` exists (tests and broker share the host's process ids). A
+/// reused id only keeps a stale user longer; failures are ignored, as another process may be
+/// deleting the same user at the same moment.
+fn delete_users_of_ended_processes() {
+    let listed = run(&["list_users", "--silent"]);
+    for name in stale_process_users(&String::from_utf8_lossy(&listed.stdout), |pid| {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }) {
+        let _ = run(&["delete_user", &name]);
+    }
+}
+
+/// The names in a `list_users --silent` listing (`name\t[tags]` per line) that
+/// [`service_url`] created in a process for which `alive` says no.
+fn stale_process_users(listing: &str, alive: impl Fn(u32) -> bool) -> Vec<String> {
+    listing
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| {
+            name.strip_prefix(PROCESS_USER_PREFIX)
+                .and_then(|rest| rest.split_once('-'))
+                .and_then(|(pid, _)| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !alive(pid))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Runs `rabbitmqctl args`, panicking unless it succeeds.
 fn rabbitmqctl(args: &[&str]) {
     let output = run(args);
@@ -96,8 +161,51 @@ fn run(args: &[&str]) -> Output {
 
 #[cfg(test)]
 mod tests {
-    use super::TempBrokerUser;
+    use super::*;
     use crate::broker::TestBroker;
+
+    #[test]
+    fn only_users_of_ended_processes_are_stale() {
+        let listing = "guest\t[administrator]\n\
+                       test-proc-41-a1b2c3\t[]\n\
+                       test-proc-42-d4e5f6\t[]\n\
+                       test-proc-x-d4e5f6\t[]\n\
+                       test-0f9e8d\t[]\n\
+                       shop-order\t[]\n";
+        assert_eq!(
+            stale_process_users(listing, |pid| pid == 42),
+            ["test-proc-41-a1b2c3"]
+        );
+    }
+
+    /// A user left by a process that ended is deleted when the next process creates its own.
+    #[test]
+    fn creating_the_process_user_deletes_those_of_ended_processes() {
+        let mut ended = Command::new("true").spawn().expect("`true` runs");
+        let pid = ended.id();
+        ended.wait().expect("`true` ends");
+        let stale = TempBrokerUser::create_named(format!("{PROCESS_USER_PREFIX}{pid}-stale"));
+        let stale_name = stale.name.clone();
+        // As a static leaves it: never dropped.
+        std::mem::forget(stale);
+
+        let own = create_process_user();
+        let stale_left = TempBrokerUser::exists(&stale_name);
+        if stale_left {
+            let _ = run(&["delete_user", &stale_name]);
+        }
+        assert!(!stale_left, "{stale_name} was not deleted");
+        let prefix = format!("{PROCESS_USER_PREFIX}{}-", std::process::id());
+        assert!(own.name.starts_with(&prefix), "{}", own.name);
+        assert!(TempBrokerUser::exists(&own.name));
+    }
+
+    #[tokio::test]
+    async fn every_caller_in_a_process_shares_one_user_that_can_connect() {
+        let url = service_url();
+        assert_eq!(service_url(), url);
+        TestBroker::connect_to(url).await;
+    }
 
     #[tokio::test]
     async fn the_user_can_connect_and_is_gone_after_drop() {
