@@ -194,7 +194,10 @@ fn environment(binary: &str, gateway: &Gateway, amqp_url: &str) -> Vec<(&'static
             ("STOREFRONT_STREAM", "CLUSTER_ORDER_EVENTS".into()),
             ("STOREFRONT_SUBJECT_PREFIX", "cluster.events".into()),
             ("REDIS_URL", "redis://127.0.0.1:6379".into()),
-            ("STOREFRONT_SESSION_KEY_PREFIX", "cluster:storefront:".into()),
+            (
+                "STOREFRONT_SESSION_KEY_PREFIX",
+                "cluster:storefront:".into(),
+            ),
         ],
         _ => Vec::new(),
     }
