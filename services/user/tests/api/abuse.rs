@@ -376,3 +376,41 @@ async fn registrations_count_against_the_shopper_a_service_names() {
     let third = register("member-c", "2001:db8:1:2::99").await.unwrap();
     assert_eq!(third.status(), 429);
 }
+
+/// What `cargo xtask up` runs: the development profile with no limit set. A test or contract
+/// run from one machine registers hundreds of accounts and fails hundreds of logins, far past
+/// every production limit (10 registrations an hour per address, 5 failures per account and
+/// address, 100 per address), and must never be throttled.
+#[tokio::test]
+async fn the_development_profile_never_throttles_a_run_from_one_machine() {
+    let users = UserServiceHandle::start_with(&[("APP_PROFILE", "development")]).await;
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    let mut count = |status: u16| *statuses.entry(status).or_default() += 1;
+    for n in 0..150 {
+        let username = format!("dev-run-{n:03}");
+        let credentials = json!({"username": username, "password": "member-password"});
+        count(
+            users
+                .post_json("/register", &credentials)
+                .await
+                .status()
+                .as_u16(),
+        );
+        count(
+            users
+                .post_json("/login", &credentials)
+                .await
+                .status()
+                .as_u16(),
+        );
+        let wrong = json!({"username": username, "password": "wrong-password"});
+        count(users.post_json("/login", &wrong).await.status().as_u16());
+    }
+    // One account guessed at well past the per-account limit.
+    for _ in 0..20 {
+        let wrong = json!({"username": "dev-run-000", "password": "wrong-password"});
+        count(users.post_json("/login", &wrong).await.status().as_u16());
+    }
+    let expected = std::collections::BTreeMap::from([(200, 150), (201, 150), (401, 170)]);
+    assert_eq!(statuses, expected, "statuses of one machine's run");
+}
