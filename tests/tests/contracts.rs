@@ -96,10 +96,15 @@ fn tempdir() -> PathBuf {
     dir
 }
 
-/// The User Service, with a lockout high enough that generated bad logins do not lock out the
-/// good ones (the lockout itself is tested in the service's own tests).
+/// The User Service, with limits high enough that generated bad logins and registrations, all
+/// from one address, never meet them (the limits are tested in the service's own tests).
 async fn users() -> UserServiceHandle {
-    UserServiceHandle::start_with(&[("LOGIN_MAX_FAILURES", "1000000")]).await
+    UserServiceHandle::start_with(&[
+        ("LOGIN_MAX_FAILURES", "1000000"),
+        ("LOGIN_MAX_FAILURES_PER_CLIENT", "1000000"),
+        ("REGISTER_MAX_PER_CLIENT", "1000000"),
+    ])
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
