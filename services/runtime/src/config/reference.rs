@@ -58,7 +58,11 @@ outside its range, stops start-up with exit code 2 and one line naming the key, 
 `user-service: invalid configuration: BCRYPT_COST: must be between 4 and 31`.
 
 `APP_PROFILE=production` (the default) refuses built-in or weak secrets; \
-`APP_PROFILE=development`, which `cargo xtask up` uses, supplies development values for them.
+`APP_PROFILE=development`, which `cargo xtask up` uses, supplies development values for them. \
+It also loosens the abuse limits (login failures, registrations and order writes per client or \
+customer, shown below as \"in development: …\") so far that a test, contract or load run from \
+one machine never meets them; a value set explicitly wins in either profile, and production \
+keeps the strict defaults.
 
 Secrets (`JWT_SECRET`, `SERVICE_TOKEN`, URLs with passwords, SMTP and webhook credentials) \
 never appear in logs or error messages.
