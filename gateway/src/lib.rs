@@ -10,7 +10,7 @@
 
 mod tls;
 
-pub use tls::LocalTls;
+pub use tls::{LocalTls, write_private};
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;

@@ -92,8 +92,9 @@ fn generate() -> anyhow::Result<Generated> {
     })
 }
 
-/// Writes a private key readable by its owner only.
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+/// Writes `contents` readable by the owner only (a private key, generated secrets). The mode
+/// is given at creation, so the file is never readable by others, not even before a chmod.
+pub fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut file = std::fs::OpenOptions::new()
@@ -103,8 +104,8 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(contents.as_bytes())?;
-    Ok(())
+    file.write_all(contents.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]

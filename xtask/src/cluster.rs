@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use gateway::{Backend, Gateway, LocalTls};
+use gateway::{Backend, Gateway, LocalTls, write_private};
 use tokio::process::Command;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -117,22 +117,6 @@ fn secrets(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
         write_private(path, &text)?;
     }
     Ok(parse(&text))
-}
-
-/// Writes `contents` readable by the owner only. The mode is given at creation, so the secrets
-/// are never readable by others, not even between a write and a later chmod.
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(contents.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// What every replica of `binary` gets besides the secrets and its port.

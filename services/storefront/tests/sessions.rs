@@ -11,8 +11,8 @@ use redis::AsyncCommands as _;
 use serde_json::{Value, json};
 use support::sse::EventReader;
 use support::{
-    StorefrontHandle, System, form_token, no_redirect_client, start_storefront, storefront_session,
-    wait_live,
+    StorefrontHandle, System, form_token, no_redirect_client, set_cookie, start_storefront,
+    storefront_session, wait_live,
 };
 use test_support::wait_until;
 
@@ -187,15 +187,7 @@ async fn a_login_never_keeps_the_session_id_it_came_with() {
         .await
         .unwrap();
     assert_eq!(response.status(), 303);
-    let issued = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find_map(|line| line.strip_prefix("sf_session="))
-        .and_then(|rest| rest.split(';').next())
-        .expect("a new session cookie")
-        .to_owned();
+    let issued = set_cookie(&response, "sf_session").expect("a new session cookie");
     assert_ne!(issued, planted);
     assert_refused(&storefront, &planted).await;
     let page = get(&storefront, "/", &issued).await.text().await.unwrap();

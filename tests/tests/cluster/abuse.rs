@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
-use serde_json::json;
 use test_support::webhook_sink::WebhookSink;
 
-use crate::edge::client_from;
+use crate::edge::{client_from, login_status};
 use crate::harness::{Cluster, https_client_builder};
 
 /// A browser on one address: asks for HTML, keeps its cookies, does not follow redirects,
@@ -132,14 +131,7 @@ async fn api_login(
     username: &str,
     password: &str,
 ) -> u16 {
-    client
-        .post(cluster.url("/login"))
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-        .expect("login through the gateway")
-        .status()
-        .as_u16()
+    login_status(cluster, client, (username, password), &[]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -178,17 +178,17 @@ async fn only_the_public_api_is_reachable_and_every_replica_serves_fresh_data() 
     }
 }
 
-/// Logs in as `username` with a wrong password from `client`; the status.
-async fn failed_login(
+/// Logs `username` in through the gateway from `client`, with extra (forged) headers; the
+/// status.
+pub(crate) async fn login_status(
     cluster: &Cluster,
     client: &reqwest::Client,
-    username: &str,
+    (username, password): (&str, &str),
     forged: &[(&str, &str)],
 ) -> u16 {
-    let mut request = client.post(cluster.url("/login")).json(&json!({
-        "username": username,
-        "password": "wrong-password"
-    }));
+    let mut request = client
+        .post(cluster.url("/login"))
+        .json(&json!({"username": username, "password": password}));
     for (name, value) in forged {
         request = request.header(*name, *value);
     }
@@ -198,6 +198,16 @@ async fn failed_login(
         .expect("login through the gateway")
         .status()
         .as_u16()
+}
+
+/// Logs in as `username` with a wrong password from `client`; the status.
+async fn failed_login(
+    cluster: &Cluster,
+    client: &reqwest::Client,
+    username: &str,
+    forged: &[(&str, &str)],
+) -> u16 {
+    login_status(cluster, client, (username, "wrong-password"), forged).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

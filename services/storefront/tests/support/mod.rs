@@ -183,15 +183,7 @@ pub async fn form_token(
         request = request.header("cookie", format!("sf_session={session}"));
     }
     let response = request.send().await.expect("the page answers");
-    let csrf_cookie = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find_map(|line| line.strip_prefix("sf_csrf="))
-        .and_then(|rest| rest.split(';').next())
-        .expect("a new browser gets a CSRF cookie")
-        .to_owned();
+    let csrf_cookie = set_cookie(&response, "sf_csrf").expect("a new browser gets a CSRF cookie");
     let page = response.text().await.expect("a page");
     let start = page
         .find(r#"name="csrf" value=""#)
@@ -220,15 +212,20 @@ pub async fn storefront_session(
         .await
         .expect("the login form answers");
     assert_eq!(response.status(), 303, "{username} logs in");
+    set_cookie(&response, "sf_session").expect("a session cookie")
+}
+
+/// The value `response` sets the cookie `name` to, if it sets it.
+pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
     response
         .headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .find_map(|line| line.strip_prefix("sf_session="))
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
         .and_then(|rest| rest.split(';').next())
-        .expect("a session cookie")
-        .to_owned()
+        .map(str::to_owned)
 }
 
 /// A connection to the shared Redis, to look at what the storefront keeps there.
