@@ -209,12 +209,10 @@ impl Drop for Cleanup {
                 .build()
                 .expect("runtime for cleaning up");
             runtime.block_on(async move {
-                let nats = async {
-                    let client = async_nats::connect(&nats_url).await.ok()?;
-                    let _ = jetstream::new(client).delete_stream(&names.stream).await;
-                    Some(())
-                };
-                let _ = tokio::time::timeout(Duration::from_secs(5), nats).await;
+                drop(StreamCleanup {
+                    nats_url,
+                    stream: names.stream.clone(),
+                });
                 let amqp = delete_queues_and_exchange(&names);
                 let _ = tokio::time::timeout(Duration::from_secs(5), amqp).await;
             });
@@ -241,4 +239,34 @@ async fn delete_queues_and_exchange(names: &Names) -> Option<()> {
         )
         .await;
     Some(())
+}
+
+/// Deletes a JetStream stream when dropped: a test's stream, and with it its consumers, must not
+/// outlive the test in the shared NATS (a memory stream holds its whole byte limit there).
+#[derive(Debug)]
+pub struct StreamCleanup {
+    pub nats_url: String,
+    pub stream: String,
+}
+
+impl Drop for StreamCleanup {
+    fn drop(&mut self) {
+        let nats_url = std::mem::take(&mut self.nats_url);
+        let stream = std::mem::take(&mut self.stream);
+        // Drop runs inside or outside a runtime; a thread with its own runtime works in both.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime for deleting a test stream");
+            runtime.block_on(async move {
+                let delete = async {
+                    let client = async_nats::connect(&nats_url).await.ok()?;
+                    jetstream::new(client).delete_stream(&stream).await.ok()
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(5), delete).await;
+            });
+        })
+        .join();
+    }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use gateway::{Backend, Gateway, LocalTls};
 use serde_json::Value;
+use test_support::bridge::StreamCleanup;
 use test_support::broker::ExchangeCleanup;
 use test_support::{TestDatabase, free_port, wait_until};
 use tokio::process::{Child, Command};
@@ -149,6 +150,8 @@ pub struct Cluster {
     _databases: Vec<TestDatabase>,
     /// The replicas declare the cluster's exchange durable: deleted once they are gone.
     _exchange: ExchangeCleanup,
+    /// The bridges create the cluster's stream: deleted with its consumers once they are gone.
+    _stream: StreamCleanup,
     config_dir: PathBuf,
 }
 
@@ -201,6 +204,10 @@ impl Cluster {
         let exchange_cleanup = ExchangeCleanup {
             exchange: identity.exchange.clone(),
         };
+        let stream_cleanup = StreamCleanup {
+            nats_url: NATS_URL.into(),
+            stream: identity.stream.clone(),
+        };
         let cluster = Self {
             gateway,
             replicas,
@@ -209,6 +216,7 @@ impl Cluster {
             tls,
             _databases: databases,
             _exchange: exchange_cleanup,
+            _stream: stream_cleanup,
             config_dir,
         };
         for backend in &backends {

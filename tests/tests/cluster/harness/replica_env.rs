@@ -97,6 +97,9 @@ pub(super) fn settings(
             ("BRIDGE_STREAM", identity.stream.clone()),
             ("BRIDGE_SUBJECT_PREFIX", identity.subject_prefix.clone()),
             ("BRIDGE_STREAM_STORAGE", "memory".into()),
+            // NATS sets a memory stream's whole byte limit aside; the default 1 GiB would
+            // exhaust the shared server's JetStream memory across test runs.
+            ("BRIDGE_STREAM_MAX_BYTES", (64 * 1024 * 1024).to_string()),
         ]),
         Role::Storefront => env.extend([
             ("USER_SERVICE_URL", internal("user")),
