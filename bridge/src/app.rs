@@ -12,6 +12,7 @@ use service_runtime::nats::{self, NatsCheck, StreamCheck};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::BridgeConfig;
+use crate::message;
 use crate::metrics::BridgeMetrics;
 use crate::mirror::{self, Mirror};
 use crate::routes::{self, StreamRouteState};
@@ -60,6 +61,7 @@ pub async fn build(config: BridgeConfig) -> anyhow::Result<Application> {
         max_in_flight: usize::from(settings.bridge_max_in_flight),
         drain: Duration::from_secs(config.common.shutdown_timeout_secs),
         in_flight: bridge_metrics.in_flight.clone(),
+        lane: Some(message::lane),
     };
     let tasks = Tasks::new();
     // The handlers stop retrying a publish once shutdown begins.

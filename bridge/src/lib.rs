@@ -8,7 +8,7 @@
 //! - [`metrics`]: mirrored, duplicate, redelivered, failed, in flight, latencies.
 //! - [`routes`]: `GET /stream`, the mirror's source, target and the stream's state.
 //! - [`Application`]: builds all of it and runs it; consuming is
-//!   `service_runtime::amqp::consume_ordered` (a window in order per routing key), the NATS
+//!   `service_runtime::amqp::consume_ordered` (a window in order per order, `message::lane`), the NATS
 //!   connection and stream helpers are `service_runtime::nats`.
 
 mod app;

@@ -149,6 +149,28 @@ pub fn headers(properties: &BasicProperties, routing_key: &str, message_id: &str
     headers
 }
 
+/// The lane a delivery is mirrored in: the order it is about, so that one order's events (an
+/// `order.created`, then its `order.status_changed`, under two routing keys) reach the stream
+/// in the order RabbitMQ gave them. A body without an order id keeps to its routing key.
+pub fn lane(delivery: &lapin::message::Delivery) -> String {
+    lane_of(delivery.routing_key.as_str(), &delivery.data)
+}
+
+fn lane_of(routing_key: &str, payload: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Order {
+        id: i64,
+    }
+    #[derive(serde::Deserialize)]
+    struct Body {
+        order: Order,
+    }
+    serde_json::from_slice::<Body>(payload).map_or_else(
+        |_| format!("key:{routing_key}"),
+        |body| format!("order:{}", body.order.id),
+    )
+}
+
 /// When the event happened: the body's `occurred_at` (millisecond precision), else the AMQP
 /// `timestamp` property (seconds). Used for the end-to-end latency.
 pub fn occurred_at(properties: &BasicProperties, payload: &[u8]) -> Option<DateTime<Utc>> {
@@ -310,5 +332,19 @@ mod tests {
             1_700_000_000
         );
         assert_eq!(occurred_at(&BasicProperties::default(), b"{}"), None);
+    }
+
+    #[test]
+    fn an_orders_events_share_a_lane_whatever_their_routing_key() {
+        let created = lane_of("order.created", br#"{"order":{"id":7,"status":"pending"}}"#);
+        let changed = lane_of("order.status_changed", br#"{"order":{"id":7}}"#);
+        assert_eq!(created, changed);
+        assert_ne!(created, lane_of("order.created", br#"{"order":{"id":8}}"#));
+        // No order id: the routing key, never one lane for every such message.
+        assert_eq!(lane_of("order.created", b"not json"), "key:order.created");
+        assert_ne!(
+            lane_of("order.created", b"{}"),
+            lane_of("order.status_changed", b"{}")
+        );
     }
 }

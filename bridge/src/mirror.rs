@@ -2,9 +2,9 @@
 //! then ack the delivery. Any failure short of a PubAck is retried with the same id (JetStream
 //! keeps one copy), so a message leaves RabbitMQ only once the stream holds it.
 //!
-//! The retry happens in place, holding back the deliveries of the same routing key behind it
-//! (see `service_runtime::amqp::consume_ordered`): order per routing key is worth more than the
-//! throughput of one key during an outage. Messages that can never be mirrored (no valid
+//! The retry happens in place, holding back the deliveries of the same order behind it (see
+//! `service_runtime::amqp::consume_ordered` and `message::lane`): an order's events in order
+//! are worth more than the throughput of one order during an outage. Messages that can never be mirrored (no valid
 //! subject, too large for NATS) are rejected into the dead-letter queue instead of blocking.
 
 use std::time::{Duration, Instant};

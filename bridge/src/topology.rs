@@ -6,7 +6,7 @@
 //!   silently, an operator inspects and replays them;
 //! - the durable queue (`order_events_bridge`) bound with each binding key, dead-lettering
 //!   into the queue above, with `x-single-active-consumer` so that a second replica stands by
-//!   instead of splitting the queue (two consumers would break the order per routing key);
+//!   instead of splitting the queue (two consumers would break the order per order);
 //! - the prefetch, equal to the in-flight window.
 
 use std::sync::Arc;

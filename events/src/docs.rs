@@ -99,7 +99,8 @@ pub fn asyncapi() -> String {
 
 const MIRROR_TEXT: &str = "The event bridge consumes every routing key from its queue \
     order_events_bridge and publishes the body unchanged to JetStream, with Nats-Msg-Id = \
-    message_id, in order per routing key.";
+    message_id, in order per order (an order's events keep their relative order across \
+    routing keys).";
 
 fn publish_text(kind: EventType) -> &'static str {
     match kind {

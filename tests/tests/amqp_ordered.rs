@@ -1,5 +1,6 @@
-//! `consume_ordered` against the real broker: lanes per routing key run concurrently, each in
-//! queue order, and an unsettled delivery comes back before anything behind it.
+//! `consume_ordered` against the real broker: lanes (per routing key, or the caller's) run
+//! concurrently, each in queue order, and an unsettled delivery comes back before anything
+//! behind it.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -56,6 +57,7 @@ async fn setup() -> Setup {
             max_in_flight: 16,
             drain: Duration::from_secs(5),
             in_flight: Gauge::default(),
+            lane: None,
         },
     }
 }
@@ -181,6 +183,67 @@ async fn an_unsettled_delivery_comes_back_before_the_ones_behind_it() {
     assert_eq!(bodies[..2], ["a1", "a1"], "{a:?}");
     assert!(a[1].1, "the second a1 is a redelivery: {a:?}");
     assert_eq!(bodies[2..], ["a2", "a3"], "{a:?}");
+    shutdown.cancel();
+    task.await.unwrap();
+}
+
+/// The lane of a test delivery: the first letter of its body (as the bridge uses the order).
+fn lane_by_body(delivery: &lapin::message::Delivery) -> String {
+    String::from_utf8_lossy(&delivery.data[..1]).into_owned()
+}
+
+#[tokio::test]
+async fn a_lane_of_the_callers_keeps_order_across_routing_keys() {
+    let mut setup = setup().await;
+    setup.consumer.lane = Some(lane_by_body);
+    // x1 and x2 are one lane under two routing keys; y1 is another lane under x1's key.
+    setup.publish("key.a", "x1").await;
+    setup.publish("key.b", "x2").await;
+    setup.publish("key.a", "y1").await;
+    let log: Log = Arc::default();
+    let y_done = Arc::new(Notify::new());
+    let shutdown = CancellationToken::new();
+    let task = {
+        let (log, y_done, shutdown) = (log.clone(), y_done.clone(), shutdown.clone());
+        let (link, consumer) = (setup.link.clone(), setup.consumer.clone());
+        tokio::spawn(async move {
+            amqp::consume_ordered(link, &consumer, shutdown, |delivery| {
+                let (log, y_done) = (log.clone(), y_done.clone());
+                async move {
+                    let body = String::from_utf8(delivery.data.clone()).unwrap();
+                    // x1 finishes only once y1, behind it under the same routing key, was
+                    // handled: lanes are the caller's, not the routing keys.
+                    if body == "x1" {
+                        y_done.notified().await;
+                    }
+                    log.lock()
+                        .unwrap()
+                        .push((body.clone(), delivery.redelivered));
+                    if body == "y1" {
+                        y_done.notify_one();
+                    }
+                    delivery.ack(BasicAckOptions::default()).await.unwrap();
+                    Settlement::Settled
+                }
+            })
+            .await;
+        })
+    };
+    wait_until("all three handled", Duration::from_secs(20), || async {
+        (log.lock().unwrap().len() == 3).then_some(())
+    })
+    .await;
+    let bodies: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(body, _)| body.clone())
+        .collect();
+    assert_eq!(
+        bodies,
+        ["y1", "x1", "x2"],
+        "x2 must wait for x1 under another key"
+    );
     shutdown.cancel();
     task.await.unwrap();
 }

@@ -79,17 +79,17 @@ impl Publisher {
         (event.event_id.to_string(), body)
     }
 
-    /// Publishes `count` events alternating `order.created` / `order.status_changed`;
-    /// returns (routing key, event id) in publish order.
+    /// Publishes `count` events, four per order from `first_order` on: its `order.created`,
+    /// then three `order.status_changed`; returns (routing key, event id) in publish order.
     pub async fn publish_events(&self, first_order: u64, count: u64) -> Vec<(String, String)> {
         let mut published = Vec::new();
         for n in 0..count {
-            let key = if n % 2 == 0 {
+            let key = if n % 4 == 0 {
                 "order.created"
             } else {
                 "order.status_changed"
             };
-            let (id, body) = Self::event(first_order + n, key);
+            let (id, body) = Self::event(first_order + n / 4, key);
             self.publish(key, Some(&id), &body).await;
             published.push((key.to_owned(), id));
         }

@@ -6,7 +6,7 @@
 //! confirms) declared again. Consumers run under one loop that restarts the subscription when
 //! its stream ends, errors or its channel silently dies, backing off between attempts:
 //! [`consume_concurrently`] with one or several deliveries in hand at once, [`consume_ordered`]
-//! with many in hand but in order per routing key.
+//! with many in hand but in order per lane (the routing key, or a key of the caller's).
 //! Trace context travels in message headers (`traceparent`, `tracestate`); [`delivery_span`]
 //! continues it in the consumer.
 

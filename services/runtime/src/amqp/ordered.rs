@@ -1,9 +1,10 @@
-//! A consumer that handles many deliveries at once while keeping their order per routing key.
+//! A consumer that handles many deliveries at once while keeping their order per lane.
 //!
-//! [`consume_ordered`] holds up to `max_in_flight` unacknowledged deliveries. Each routing key
-//! has a lane: its deliveries are handled one after the other, in the order the queue gave
-//! them; lanes of different keys run concurrently. So a slow or failing key does not stall the
-//! others, yet nothing overtakes an earlier message of its own key.
+//! [`consume_ordered`] holds up to `max_in_flight` unacknowledged deliveries. Each lane (the
+//! routing key, or what [`OrderedConsumer::lane`] says, e.g. the order an event is about) has
+//! its deliveries handled one after the other, in the order the queue gave them; lanes run
+//! concurrently. So a slow or failing lane does not stall the others, yet nothing overtakes an
+//! earlier message of its own lane.
 //!
 //! A handler that cannot settle its delivery (returns [`Settlement::Unsettled`], e.g. at
 //! shutdown or because the ack could not be sent) leaves it to RabbitMQ to deliver again. The
@@ -47,6 +48,9 @@ pub struct OrderedConsumer {
     pub drain: Duration,
     /// Set to the number of deliveries held.
     pub in_flight: Gauge,
+    /// The lane a delivery joins; `None` is its routing key. Messages whose relative order
+    /// matters must share a lane: two event types of one order have two routing keys.
+    pub lane: Option<fn(&Delivery) -> String>,
 }
 
 /// Consumes until `shutdown` with per-routing-key order, rebuilding the subscription after any
@@ -78,25 +82,24 @@ where
 {
     async fn run(&mut self, mut subscription: Subscription, shutdown: &CancellationToken) -> Ended {
         let consumer = self.consumer;
-        tracing::info!(queue = %consumer.queue, max_in_flight = consumer.max_in_flight, "consuming in order per routing key");
+        tracing::info!(queue = %consumer.queue, max_in_flight = consumer.max_in_flight, "consuming in order per lane");
         let ended = run_subscription(&mut subscription, consumer, shutdown, &self.handle).await;
         consumer.in_flight.set(0);
         ended
     }
 }
 
-/// Deliveries held per routing key: the head of each lane is being handled.
+/// Deliveries held per lane: the head of each lane is being handled.
 struct Lanes {
     waiting: HashMap<String, VecDeque<Delivery>>,
     held: usize,
 }
 
 impl Lanes {
-    /// Queues a delivery behind its routing key; gives it back, to be started, when its lane
+    /// Queues a delivery behind its lane `key`; gives it back, to be started, when its lane
     /// was idle.
-    fn admit(&mut self, delivery: Delivery) -> Option<(String, Delivery)> {
+    fn admit(&mut self, key: String, delivery: Delivery) -> Option<(String, Delivery)> {
         self.held += 1;
-        let key = delivery.routing_key.as_str().to_owned();
         if let Some(lane) = self.waiting.get_mut(&key) {
             lane.push_back(delivery);
             return None;
@@ -181,13 +184,17 @@ where
                 if let Some(next) = lanes.finish(&key, go_on) {
                     running.push(start(key, next));
                 } else if settlement == Settlement::Unsettled && !stopping {
-                    tracing::warn!(queue = %consumer.queue, routing_key = %key, "a delivery stayed unsettled; resubscribing for its redelivery");
+                    tracing::warn!(queue = %consumer.queue, lane = %key, "a delivery stayed unsettled; resubscribing for its redelivery");
                     stopping = true;
                 }
             }
             next = subscription.next(), if accepting => match next {
                 Next::Delivery(delivery) => {
-                    if let Some((key, delivery)) = lanes.admit(delivery) {
+                    let key = consumer.lane.map_or_else(
+                        || delivery.routing_key.as_str().to_owned(),
+                        |lane| lane(&delivery),
+                    );
+                    if let Some((key, delivery)) = lanes.admit(key, delivery) {
                         running.push(start(key, delivery));
                     }
                 }
