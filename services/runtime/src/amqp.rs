@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use lapin::Confirmation;
 use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
@@ -222,15 +221,7 @@ impl AmqpLink {
     }
 }
 
-/// Delays between reconnection attempts: 100 ms doubling to 5 s, with jitter, forever.
-pub fn reconnect_backoff() -> impl Iterator<Item = Duration> {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(100))
-        .with_max_delay(Duration::from_secs(5))
-        .with_jitter()
-        .without_max_times()
-        .build()
-}
+pub use crate::backoff::reconnect_backoff;
 
 /// Declares `exchange` the way every party to the order events declares it: a durable topic
 /// exchange, never auto-deleted. RabbitMQ refuses a second declaration of one exchange with

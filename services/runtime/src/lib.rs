@@ -39,6 +39,8 @@
 pub mod amqp;
 pub mod api_error;
 pub mod auth;
+#[cfg(any(feature = "amqp", feature = "redis"))]
+pub mod backoff;
 pub mod binary;
 pub mod body;
 pub mod breaker;

@@ -9,7 +9,8 @@
 //! connection from a live one), and bb8 makes new ones, so Redis coming back is used again
 //! without a restart. The pool is built without connecting, so the service starts with Redis
 //! down. [`RedisCheck`] reports Redis in `/health` as an optional dependency.
-//! [`Redis::follow`] keeps a pub/sub subscription to one channel, re-established after a loss.
+//! [`Redis::follow`] keeps a pub/sub subscription to one channel, re-established after a loss
+//! (pausing per [`crate::backoff::reconnect_backoff`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -286,51 +287,43 @@ impl Redis {
     }
 }
 
-/// What a followed channel reports, in order: `Subscribed`, messages, and `Lost` when the
-/// subscription dropped (it is then re-established, and `Subscribed` comes again).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Subscription {
-    Subscribed,
-    Message(String),
-    Lost,
-}
-
-const RESUBSCRIBE_FIRST: Duration = Duration::from_millis(100);
-const RESUBSCRIBE_MAX: Duration = Duration::from_secs(5);
-
 impl Redis {
-    /// Follows `channel` until `stop`, reporting to `report`. Redis keeps no pub/sub message
-    /// for a subscriber that is away, so whatever is published while the subscription is lost
-    /// is gone: a caller that must not miss one needs a backstop of its own.
+    /// Follows `channel` until `stop`, handing each message's text to `on_message`. Redis
+    /// keeps no pub/sub message for a subscriber that is away, so whatever is published while
+    /// the subscription is lost is gone: a caller that must not miss one needs a backstop of
+    /// its own.
     pub async fn follow(
         &self,
         channel: &str,
         stop: CancellationToken,
-        mut report: impl FnMut(Subscription) + Send,
+        mut on_message: impl FnMut(String) + Send,
     ) {
-        let mut pause = RESUBSCRIBE_FIRST;
+        let mut backoff = crate::backoff::reconnect_backoff();
         loop {
-            let error = tokio::select! {
+            let (error, subscribed) = tokio::select! {
                 () = stop.cancelled() => return,
-                error = self.listen(channel, &mut report, &mut pause) => error,
+                ended = self.listen(channel, &mut on_message) => ended,
             };
-            report(Subscription::Lost);
+            if subscribed {
+                // It worked for a while: start again from the shortest pause.
+                backoff = crate::backoff::reconnect_backoff();
+            }
+            let pause = backoff.next().unwrap_or(Duration::from_secs(5));
             tracing::warn!(error = %error, channel, retry_in = ?pause, "redis subscription lost");
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(pause) => {}
             }
-            pause = (pause * 2).min(RESUBSCRIBE_MAX);
         }
     }
 
-    /// One subscription, for as long as it lasts; returns why it ended.
+    /// One subscription, for as long as it lasts; returns why it ended, and whether it had
+    /// been established.
     async fn listen(
         &self,
         channel: &str,
-        report: &mut (impl FnMut(Subscription) + Send),
-        pause: &mut Duration,
-    ) -> RedisError {
+        on_message: &mut (impl FnMut(String) + Send),
+    ) -> (RedisError, bool) {
         let subscribe = async {
             let mut pubsub = self.client.get_async_pubsub().await?;
             pubsub.subscribe(channel).await?;
@@ -338,19 +331,18 @@ impl Redis {
         };
         let pubsub = match tokio::time::timeout(self.connect_timeout, subscribe).await {
             Ok(Ok(pubsub)) => pubsub,
-            Ok(Err(error)) => return RedisError::Command(error),
-            Err(_) => return RedisError::Timeout,
+            Ok(Err(error)) => return (RedisError::Command(error), false),
+            Err(_) => return (RedisError::Timeout, false),
         };
-        *pause = RESUBSCRIBE_FIRST;
-        report(Subscription::Subscribed);
         let mut messages = pubsub.into_on_message();
         while let Some(message) = messages.next().await {
             match message.get_payload::<String>() {
-                Ok(payload) => report(Subscription::Message(payload)),
+                Ok(payload) => on_message(payload),
                 Err(error) => tracing::warn!(error = %error, channel, "unreadable pub/sub message"),
             }
         }
-        RedisError::Unavailable("the subscription's connection closed".into())
+        let closed = RedisError::Unavailable("the subscription's connection closed".into());
+        (closed, true)
     }
 }
 

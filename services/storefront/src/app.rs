@@ -9,7 +9,7 @@ use service_runtime::health::DependencyCheck;
 use service_runtime::host::{HostParts, ServiceHost, Tasks};
 use service_runtime::metrics::Metrics;
 use service_runtime::nats::{self, NatsCheck};
-use service_runtime::redis::{Redis, RedisCheck, Subscription};
+use service_runtime::redis::{Redis, RedisCheck};
 
 use crate::api::Api;
 use crate::config::StorefrontConfig;
@@ -55,11 +55,7 @@ async fn follow_ended_sessions(
 ) {
     let channel = store.ended_channel();
     redis
-        .follow(&channel, stop, |event| {
-            if let Subscription::Message(session) = event {
-                streams.close_session(&session);
-            }
-        })
+        .follow(&channel, stop, |session| streams.close_session(&session))
         .await;
 }
 
