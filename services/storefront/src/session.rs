@@ -26,7 +26,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::config::SecureCookies;
-use crate::session_store::{SessionStore, StoreUnavailable};
+use crate::session_store::{SessionStore, StoreUnavailable, hex};
 // Defined below both this module and the views, which render for a visitor and name the
 // form field; re-exported so the paths callers know keep working.
 use crate::views::errors::ErrorPage;
@@ -153,10 +153,6 @@ impl Sessions {
             }
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// The hoop in front of every page: reads the session and the CSRF cookie (issuing one to a new

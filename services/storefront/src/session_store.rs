@@ -59,10 +59,7 @@ impl SessionStore {
 
     /// Starts a session for `token` under a fresh id, living `ttl`; returns the id.
     pub async fn create(&self, token: String, ttl: Duration) -> Result<String, StoreUnavailable> {
-        let id: String = rand::random::<[u8; ID_BYTES]>()
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect();
+        let id = hex(&rand::random::<[u8; ID_BYTES]>());
         let value = serde_json::to_string(&StoredSession { token }).expect("a session serialises");
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         // NX: a colliding id (never expected with 256 random bits) must not take over a session.
@@ -127,6 +124,11 @@ impl SessionStore {
             .await?;
         Ok(())
     }
+}
+
+/// Lower-case hex, as session ids, CSRF cookies and form tokens are written.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]
