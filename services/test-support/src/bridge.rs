@@ -13,9 +13,9 @@ use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
 use tokio_util::sync::CancellationToken;
 
-use crate::TestService;
 use crate::broker::service_url;
 use crate::notification::metric_value;
+use crate::{TestService, block_on_in_drop};
 
 /// The machine's NATS server, shared by the tests that do not need to stop it.
 pub const SHARED_NATS: &str = "nats://127.0.0.1:4222";
@@ -202,22 +202,11 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         let names = self.names.clone();
         let nats_url = self.nats_url.clone();
-        // Drop runs inside or outside a runtime; a thread with its own runtime works in both.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime for cleaning up");
-            runtime.block_on(async move {
-                drop(StreamCleanup {
-                    nats_url,
-                    stream: names.stream.clone(),
-                });
-                let amqp = delete_queues_and_exchange(&names);
-                let _ = tokio::time::timeout(Duration::from_secs(5), amqp).await;
-            });
-        })
-        .join();
+        block_on_in_drop(async move {
+            delete_stream(&nats_url, &names.stream).await;
+            let amqp = delete_queues_and_exchange(&names);
+            let _ = tokio::time::timeout(Duration::from_secs(5), amqp).await;
+        });
     }
 }
 
@@ -253,20 +242,15 @@ impl Drop for StreamCleanup {
     fn drop(&mut self) {
         let nats_url = std::mem::take(&mut self.nats_url);
         let stream = std::mem::take(&mut self.stream);
-        // Drop runs inside or outside a runtime; a thread with its own runtime works in both.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime for deleting a test stream");
-            runtime.block_on(async move {
-                let delete = async {
-                    let client = async_nats::connect(&nats_url).await.ok()?;
-                    jetstream::new(client).delete_stream(&stream).await.ok()
-                };
-                let _ = tokio::time::timeout(Duration::from_secs(5), delete).await;
-            });
-        })
-        .join();
+        block_on_in_drop(async move { delete_stream(&nats_url, &stream).await });
     }
+}
+
+/// Deletes `stream` (and its consumers), bounded: a NATS that is gone leaves it behind.
+async fn delete_stream(nats_url: &str, stream: &str) {
+    let delete = async {
+        let client = async_nats::connect(nats_url).await.ok()?;
+        jetstream::new(client).delete_stream(stream).await.ok()
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), delete).await;
 }

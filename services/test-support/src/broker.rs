@@ -348,32 +348,24 @@ pub struct ExchangeCleanup {
 impl Drop for ExchangeCleanup {
     fn drop(&mut self) {
         let exchange = std::mem::take(&mut self.exchange);
-        // Drop runs inside or outside a runtime; a thread with its own runtime works in both.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime for deleting a test exchange");
-            runtime.block_on(async move {
-                let delete = async {
-                    let connection = lapin::Connection::connect(
-                        service_url(),
-                        lapin::ConnectionProperties::default(),
+        crate::block_on_in_drop(async move {
+            let delete = async {
+                let connection = lapin::Connection::connect(
+                    service_url(),
+                    lapin::ConnectionProperties::default(),
+                )
+                .await
+                .ok()?;
+                let channel = connection.create_channel().await.ok()?;
+                let _ = channel
+                    .exchange_delete(
+                        ShortString::from(exchange),
+                        lapin::options::ExchangeDeleteOptions::default(),
                     )
-                    .await
-                    .ok()?;
-                    let channel = connection.create_channel().await.ok()?;
-                    let _ = channel
-                        .exchange_delete(
-                            ShortString::from(exchange),
-                            lapin::options::ExchangeDeleteOptions::default(),
-                        )
-                        .await;
-                    Some(())
-                };
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), delete).await;
-            });
-        })
-        .join();
+                    .await;
+                Some(())
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), delete).await;
+        });
     }
 }

@@ -157,29 +157,32 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let name = self.name.clone();
-        // Drop runs inside or outside a runtime; a thread with its own runtime works in both.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime for dropping a test database");
-            runtime.block_on(async move {
-                let Ok((client, connection)) = tokio_postgres::connect(
-                    &format!("{POSTGRES_URL}/postgres"),
-                    tokio_postgres::NoTls,
-                )
-                .await
-                else {
-                    return;
-                };
-                tokio::spawn(connection);
-                let _ = client
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await;
-            });
-        })
-        .join();
+        block_on_in_drop(async move {
+            let Ok((client, connection)) =
+                tokio_postgres::connect(&format!("{POSTGRES_URL}/postgres"), tokio_postgres::NoTls)
+                    .await
+            else {
+                return;
+            };
+            tokio::spawn(connection);
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
+        });
     }
+}
+
+/// Runs a clean-up to its end from a `Drop`, which runs inside or outside a runtime: on a
+/// thread of its own with a runtime of its own, which works in both.
+pub(crate) fn block_on_in_drop(cleanup: impl std::future::Future<Output = ()> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for a clean-up")
+            .block_on(cleanup);
+    })
+    .join();
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, failing the test after `deadline`.
