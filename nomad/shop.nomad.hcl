@@ -71,6 +71,7 @@ variable "services" {
       cpu         = 300
       memory      = 256
       environment = <<-EOT
+        SHUTDOWN_DRAIN_MS=8000
         DB_CREATE_DATABASE=false
         {{ range nomadService "users-db" }}DATABASE_URL=postgres://users_app:{{ with nomadVar "nomad/jobs/shop" }}{{ .users_db_app_password }}{{ end }}@{{ .Address }}:{{ .Port }}/users{{ end }}
         {{ range nomadService "users-db" }}DATABASE_MIGRATION_URL=postgres://users_owner:{{ with nomadVar "nomad/jobs/shop" }}{{ .users_db_owner_password }}{{ end }}@{{ .Address }}:{{ .Port }}/users{{ end }}
@@ -90,6 +91,7 @@ variable "services" {
       cpu         = 200
       memory      = 128
       environment = <<-EOT
+        SHUTDOWN_DRAIN_MS=8000
         DB_CREATE_DATABASE=false
         {{ range nomadService "products-db" }}DATABASE_URL=postgres://products_app:{{ with nomadVar "nomad/jobs/shop" }}{{ .products_db_app_password }}{{ end }}@{{ .Address }}:{{ .Port }}/products{{ end }}
         {{ range nomadService "products-db" }}DATABASE_MIGRATION_URL=postgres://products_owner:{{ with nomadVar "nomad/jobs/shop" }}{{ .products_db_owner_password }}{{ end }}@{{ .Address }}:{{ .Port }}/products{{ end }}
@@ -107,6 +109,7 @@ variable "services" {
       cpu         = 200
       memory      = 128
       environment = <<-EOT
+        SHUTDOWN_DRAIN_MS=8000
         DB_CREATE_DATABASE=false
         {{ range nomadService "orders-db" }}DATABASE_URL=postgres://orders_app:{{ with nomadVar "nomad/jobs/shop" }}{{ .orders_db_app_password }}{{ end }}@{{ .Address }}:{{ .Port }}/orders{{ end }}
         {{ range nomadService "orders-db" }}DATABASE_MIGRATION_URL=postgres://orders_owner:{{ with nomadVar "nomad/jobs/shop" }}{{ .orders_db_owner_password }}{{ end }}@{{ .Address }}:{{ .Port }}/orders{{ end }}
@@ -157,6 +160,7 @@ variable "services" {
       cpu         = 100
       memory      = 64
       environment = <<-EOT
+        SHUTDOWN_DRAIN_MS=8000
         STOREFRONT_CONSUMER=storefront-{{ env "NOMAD_ALLOC_ID" }}
         {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "user-service" }}USER_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
         {{ range nomadService 1 (env "NOMAD_ALLOC_ID") "product-service" }}PRODUCT_SERVICE_URL=http://{{ .Address }}:{{ .Port }}{{ end }}
@@ -286,9 +290,10 @@ job "shop" {
             data        = group.value.environment
           }
 
-          # Drain window: SIGTERM, then SHUTDOWN_TIMEOUT_SECS (10 s) for requests and
-          # deliveries in hand.
-          kill_timeout = "15s"
+          # Drain window: SIGTERM, then SHUTDOWN_DRAIN_MS (8 s behind the gateway, whose check
+          # runs every 5 s with a 2 s timeout) while readiness answers 503, then
+          # SHUTDOWN_TIMEOUT_SECS (10 s) for requests and deliveries in hand.
+          kill_timeout = "20s"
 
           resources {
             cpu    = group.value.cpu

@@ -1,24 +1,37 @@
 //! The generated documents in `docs/` match the types. After changing the contract, regenerate
-//! them with `UPDATE_EVENT_DOCS=1 cargo test -p order-events --test docs`.
+//! them with `cargo xtask docs`, which runs the ignored writer below.
 
 use std::path::PathBuf;
 
 use order_events::docs;
 
-fn check(relative: &str, generated: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+fn path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
-        .join(relative);
-    if std::env::var_os("UPDATE_EVENT_DOCS").is_some() {
-        std::fs::write(&path, generated).unwrap();
-        return;
-    }
-    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        .join(relative)
+}
+
+/// Compares only: a check that could also write would turn a drift into a pass.
+fn check(relative: &str, generated: &str) {
+    let on_disk = std::fs::read_to_string(path(relative)).unwrap_or_default();
     assert!(
         on_disk == generated,
         "{relative} is out of date with the event types in events/; regenerate it with \
-         `UPDATE_EVENT_DOCS=1 cargo test -p order-events --test docs` and commit the result"
+         `cargo xtask docs` and commit the result"
     );
+}
+
+/// Not a check: writes the documents for `cargo xtask docs`. Ignored so that a test run never
+/// rewrites the files the checks above compare.
+#[test]
+#[ignore = "writes docs/; run by `cargo xtask docs`"]
+fn write_the_generated_documents() {
+    for (relative, generated) in [
+        (docs::SCHEMA_PATH, docs::json_schema()),
+        (docs::ASYNCAPI_PATH, docs::asyncapi()),
+    ] {
+        std::fs::write(path(relative), generated).unwrap();
+    }
 }
 
 #[test]

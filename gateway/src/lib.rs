@@ -7,11 +7,15 @@
 //! - [`backends_yaml`]: the per-platform part, the load balancers of the routed services.
 //! - [`LocalTls`]: the certificate local runs serve, generated once into a directory.
 //! - [`Gateway`]: a running Traefik on loopback, killed by its PID when dropped.
+//! - [`rolling`]: the zero-downtime rolling restart of the replicas behind it.
 
+pub mod probe;
+pub mod rolling;
 mod tls;
 
 pub use tls::{LocalTls, write_private};
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -35,6 +39,12 @@ pub fn tools_dir() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
         .unwrap_or_else(std::env::temp_dir)
         .join("shop-tools")
+}
+
+/// The Python environment of the test tools from PyPI (schemathesis), installed by
+/// `cargo xtask test`.
+pub fn python_tools_dir() -> PathBuf {
+    tools_dir().join("python")
 }
 
 /// The Traefik binary: `TRAEFIK_BIN` if set, else the one in [`tools_dir`], else `traefik`
@@ -115,14 +125,16 @@ impl Gateway {
     /// Writes `routes.yml` (a copy of [`ROUTES_FILE`]), `backends.yml` and `tls.yml` into
     /// `config_dir` and starts Traefik: the public entry point `web` (HTTPS with `tls`'s
     /// certificate) on `port` (0: a free one), a plain-HTTP entry point that only redirects to
-    /// it, one internal entry point per backend and the admin API on free ports; returns once
-    /// it answers its ping.
+    /// it, one internal entry point per backend and the admin API on ports drawn from
+    /// `free_port` ([`ephemeral_port`], or the tests' allocator that several processes share);
+    /// returns once it answers its ping. Its output goes to `traefik.log` in `config_dir`.
     pub async fn start(
         config_dir: &Path,
         port: u16,
         backends: &[Backend],
         health_interval: Duration,
         tls: &LocalTls,
+        free_port: fn() -> anyhow::Result<u16>,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(config_dir)
             .with_context(|| format!("creating {}", config_dir.display()))?;
@@ -171,7 +183,8 @@ impl Gateway {
             ));
             internal.push((backend.name, format!("http://127.0.0.1:{internal_port}")));
         }
-        let child = spawn_quiet(command)?;
+        let log = config_dir.join("traefik.log");
+        let child = spawn_logged(command, &log)?;
         let address = SocketAddr::from(([127, 0, 0, 1], port));
         let mut gateway = Self {
             url: format!("https://{address}"),
@@ -182,7 +195,7 @@ impl Gateway {
             child,
             config_dir: config_dir.to_owned(),
         };
-        gateway.wait_for_ping(admin_port).await?;
+        gateway.wait_for_ping().await?;
         Ok(gateway)
     }
 
@@ -211,13 +224,43 @@ impl Gateway {
         self.child.id()
     }
 
-    async fn wait_for_ping(&mut self, ping_port: u16) -> anyhow::Result<()> {
+    /// What the gateway's health checks last found for each server of `backend`: its URL and
+    /// `UP` or `DOWN`, from Traefik's API.
+    pub async fn server_status(&self, backend: &str) -> anyhow::Result<BTreeMap<String, String>> {
+        let path = format!("/api/http/services/{backend}@file");
+        let answer = probe::get(&self.admin_url, &path).await?;
+        if answer.status != 200 {
+            bail!("{path}: {} {}", answer.status, answer.body.trim());
+        }
+        let service: serde_json::Value =
+            serde_json::from_str(&answer.body).with_context(|| format!("{path} is not JSON"))?;
+        Ok(service["serverStatus"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(url, state)| (url.clone(), state.as_str().unwrap_or_default().to_owned()))
+            .collect())
+    }
+
+    /// How many of `backend`'s servers the gateway currently routes to.
+    pub async fn servers_up(&self, backend: &str) -> anyhow::Result<usize> {
+        let status = self.server_status(backend).await?;
+        Ok(status.values().filter(|state| *state == "UP").count())
+    }
+
+    async fn wait_for_ping(&mut self) -> anyhow::Result<()> {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(20) {
             if let Some(status) = self.child.try_wait()? {
-                bail!("traefik exited at start: {status}");
+                bail!(
+                    "traefik exited at start: {status}; its log ended with:\n{}",
+                    log_tail(&self.config_dir.join("traefik.log"), 10)
+                );
             }
-            if ping(ping_port).await {
+            if probe::get(&self.admin_url, "/ping")
+                .await
+                .is_ok_and(|answer| answer.status == 200)
+            {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -231,40 +274,16 @@ impl Gateway {
     }
 }
 
-/// True when Traefik's `/ping` answers 200, checked with a bare HTTP/1.0 request so this crate
-/// needs no HTTP client.
-async fn ping(port: u16) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return false;
-    };
-    if stream
-        .write_all(b"GET /ping HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .await
-        .is_err()
-    {
-        return false;
-    }
-    let mut head = [0_u8; 12];
-    stream.read_exact(&mut head).await.is_ok() && head.ends_with(b"200")
-}
-
-/// Starts Traefik with its output shown only when `TEST_LOG` or `GATEWAY_LOG` is set; it is
-/// killed if the handle is dropped without [`Gateway::stop`].
-fn spawn_quiet(mut command: Command) -> anyhow::Result<Child> {
+/// Starts Traefik with its output in `log` (appended), or on the terminal when `TEST_LOG` or
+/// `GATEWAY_LOG` is set; it is killed if the handle is dropped without [`Gateway::stop`].
+fn spawn_logged(mut command: Command, log: &Path) -> anyhow::Result<Child> {
     let verbose =
         std::env::var_os("TEST_LOG").is_some() || std::env::var_os("GATEWAY_LOG").is_some();
-    let output = || {
-        if verbose {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        }
-    };
+    let (stdout, stderr) = output_to(log, verbose)?;
     command
         .stdin(Stdio::null())
-        .stdout(output())
-        .stderr(output())
+        .stdout(stdout)
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .with_context(|| {
@@ -275,7 +294,31 @@ fn spawn_quiet(mut command: Command) -> anyhow::Result<Child> {
         })
 }
 
-fn free_port() -> anyhow::Result<u16> {
+/// Where a process started for a local run writes: the terminal when `verbose`, else `log`
+/// (appended, stdout and stderr both), to be quoted by [`log_tail`] if the process fails.
+pub fn output_to(log: &Path, verbose: bool) -> anyhow::Result<(Stdio, Stdio)> {
+    if verbose {
+        return Ok((Stdio::inherit(), Stdio::inherit()));
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
+    Ok((Stdio::from(file.try_clone()?), Stdio::from(file)))
+}
+
+/// The last `lines` lines of `log`, for an error about the process that wrote it (empty when
+/// it cannot be read).
+pub fn log_tail(log: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let tail: Vec<&str> = text.lines().rev().take(lines).collect();
+    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
+/// A port the kernel reports free now (its ephemeral range): enough where one gateway starts
+/// alone, as under `cargo xtask cluster`.
+pub fn ephemeral_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
@@ -284,6 +327,16 @@ fn free_port() -> anyhow::Result<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_tail_is_its_last_lines_in_order_and_empty_for_no_log() {
+        let log = std::env::temp_dir().join(format!("log-tail-{}.log", std::process::id()));
+        std::fs::write(&log, "one\ntwo\nthree\nfour\n").unwrap();
+        assert_eq!(log_tail(&log, 2), "three\nfour");
+        assert_eq!(log_tail(&log, 10), "one\ntwo\nthree\nfour");
+        std::fs::remove_file(&log).unwrap();
+        assert_eq!(log_tail(&log, 2), "");
+    }
 
     #[test]
     fn backends_name_every_replica_with_a_readiness_check() {

@@ -11,7 +11,8 @@
 //! (every path on one base URL) or the services directly ([`target`]). Goose prints
 //! per-transaction and per-request throughput, percentiles and errors, writes its HTML report
 //! with `--report-file`, and fails the run when a `--threshold` (the SLO, e.g. `p99<200ms`,
-//! `error-rate<1%`) is missed, which makes this process exit non-zero.
+//! `error-rate<1%`) is missed, which makes this process exit with [`SLO_MISSED`] (3): apart from
+//! a usage mistake (2) and any other failure (1), so a script can tell "too slow" from "broken".
 
 mod journeys;
 mod target;
@@ -20,6 +21,9 @@ use std::process::ExitCode;
 
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::prelude::*;
+
+/// The exit code of a run that completed but missed a `--threshold`.
+const SLO_MISSED: u8 = 3;
 
 const USAGE: &str = "\
 usage: shop-load [OPTIONS] [-- GOOSE OPTIONS]
@@ -35,7 +39,9 @@ usage: shop-load [OPTIONS] [-- GOOSE OPTIONS]
 
 goose options, after --: --users N, --increase-rate N or --increase-time 10s (the ramp-up),
   --run-time 30s, --report-file report.html, --threshold 'p99<200ms',
-  --threshold 'error-rate<1%', --test-plan, --quiet; `-- --help` for all.";
+  --threshold 'error-rate<1%', --test-plan, --quiet; `-- --help` for all.
+
+exit code: 0 every threshold met, 3 a threshold missed, 2 a usage mistake, 1 any other failure.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -58,11 +64,22 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("a Tokio runtime");
     match runtime.block_on(run(options, goose_args)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if missed_slo(&error) => {
+            eprintln!("shop-load: SLO missed: {error}");
+            ExitCode::from(SLO_MISSED)
+        }
         Err(error) => {
             eprintln!("shop-load: {error}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn missed_slo(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<GooseError>(),
+        Some(GooseError::ThresholdsFailed { .. })
+    )
 }
 
 /// Our own options.

@@ -232,7 +232,7 @@ fn write_docs(path: &Path, table: &str) -> anyhow::Result<()> {
 }
 
 async fn build(root: &Path, quick: bool) -> anyhow::Result<PathBuf> {
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut cargo = crate::cargo::command();
     cargo.current_dir(root).args(["build"]);
     for package in ["product-service", "user-service", "order-service"] {
         cargo.args(["-p", package, "--bin", package]);

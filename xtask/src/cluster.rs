@@ -6,6 +6,9 @@
 //! Secrets are generated on first use into `.cluster/secrets.env` (git-ignored) and reused
 //! afterwards; the admin's credentials are printed. The cluster has databases, queues, a
 //! stream and cache keys of its own, so it can run beside `cargo xtask up`.
+//!
+//! `cargo xtask cluster restart` (or SIGHUP to the running cluster) restarts every replica in
+//! turn without failing a request (`gateway::rolling`; docs/scaling.md).
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -13,16 +16,21 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use gateway::rolling::ReplicaProcess as _;
 use gateway::{Backend, Gateway, LocalTls, write_private};
 use tokio::process::Command;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::mpsc;
 
-use crate::up::{build_binaries, supervise, workspace_root};
+use crate::up::{build_binaries, workspace_root};
 
-mod broker_user;
+mod replica;
+mod trigger;
 
-use broker_user::ClusterBrokerUser;
+use crate::broker_user::BrokerUser;
+use replica::ClusterReplica;
+
+/// How often the gateway probes each replica's `/health/ready`.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// (binary, backend name the routes use, or None when the gateway does not route to it).
 const SERVICES: [(&str, Option<&str>); 6] = [
@@ -190,24 +198,10 @@ fn environment(binary: &str, gateway: &Gateway, amqp_url: &str) -> Vec<(&'static
 /// Waits until the gateway's health checks count every replica of every backend as up, so
 /// that the URL printed next answers at once.
 async fn wait_until_routed(gateway: &Gateway, backends: &[Backend]) -> anyhow::Result<()> {
-    // reqwest is built without a crypto provider of its own (plain HTTP here, but it checks).
-    let client = reqwest::Client::builder().no_proxy().build()?;
     let started = std::time::Instant::now();
     for backend in backends {
-        let url = format!(
-            "{}/api/http/services/{}@file",
-            gateway.admin_url, backend.name
-        );
         loop {
-            let up = match client.get(&url).send().await {
-                Ok(response) => response
-                    .json::<serde_json::Value>()
-                    .await
-                    .ok()
-                    .and_then(|body| body["serverStatus"].as_object().cloned())
-                    .map_or(0, |status| status.values().filter(|s| *s == "UP").count()),
-                Err(_) => 0,
-            };
+            let up = gateway.servers_up(backend.name).await.unwrap_or(0);
             if up == backend.urls.len() {
                 break;
             }
@@ -230,12 +224,22 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// What the cluster does next, once something happened.
+enum Event {
+    Stop,
+    RollingRestart,
+    Exited(String, String),
+}
+
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
+    let names: Vec<&str> = SERVICES.iter().map(|(binary, _)| *binary).collect();
+    if args.first().map(String::as_str) == Some("restart") {
+        return trigger::request_restart(&names).await;
+    }
     let options = options(args)?;
     crate::infra::ensure_running().await?;
     crate::tools::ensure_traefik().await?;
     let root = workspace_root();
-    let names: Vec<&str> = SERVICES.iter().map(|(binary, _)| *binary).collect();
     let target = build_binaries(&root, &names).await?;
     let secrets = secrets(&root.join(".cluster/secrets.env"))?;
     let broker_password = secrets
@@ -244,7 +248,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         .map(|(_, value)| value.clone())
         .context("the broker password in .cluster/secrets.env")?;
     // Deleted when `run` returns, after the replicas have stopped.
-    let broker = ClusterBrokerUser::create(&broker_password)?;
+    let broker = BrokerUser::create(&broker_password)?;
 
     let mut plan = Vec::new();
     for (binary, backend) in SERVICES {
@@ -270,46 +274,115 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         &root.join(".cluster/gateway"),
         options.port,
         &backends,
-        Duration::from_secs(1),
+        HEALTH_INTERVAL,
         &tls,
+        gateway::ephemeral_port,
     )
     .await?;
 
-    let (exits, mut exited) = mpsc::unbounded_channel::<(&'static str, String)>();
-    let mut pids = Vec::new();
-    for (binary, _, port, replica) in &plan {
-        let child = Command::new(target.join(binary))
-            .current_dir(&root)
-            .env("APP_PROFILE", "production")
-            .env("LOG_FORMAT", "pretty")
-            .env("HOST", "127.0.0.1")
-            .env("PORT", port.to_string())
-            // Traefik connects from loopback; nothing else may name the client.
-            .env("TRUSTED_PROXIES", "127.0.0.1/32")
-            .envs(
-                secrets
-                    .iter()
-                    .filter(|(key, _)| key != BROKER_PASSWORD)
-                    .map(|(key, value)| (key.as_str(), value.as_str())),
-            )
-            .envs(environment(binary, &gateway, &broker.url()))
-            // Each storefront replica reads every event through a durable consumer of its own.
-            .envs((*binary == "storefront").then(|| {
-                (
-                    "STOREFRONT_CONSUMER",
-                    format!("cluster-storefront-{replica}"),
-                )
-            }))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {binary}"))?;
-        pids.push(child.id());
-        supervise(binary, child, exits.clone());
+    let mut replicas = Vec::new();
+    for (binary, backend, port, index) in plan {
+        let env = replica_environment(binary, port, index, &secrets, &gateway, &broker.url());
+        let mut replica = ClusterReplica::new(
+            binary,
+            backend,
+            index,
+            port,
+            target.join(binary),
+            root.clone(),
+            env,
+        );
+        replica.start()?;
         println!("cluster: {binary:<22} http://127.0.0.1:{port}");
+        replicas.push(replica);
     }
     wait_until_routed(&gateway, &backends).await?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    // Listened to before the PID file tells anyone where to send it.
+    let mut hangup = signal(SignalKind::hangup())?;
+    let _pid_file = trigger::PidFile::write(&root)?;
+    print_entry_points(&gateway, &secrets);
+
+    loop {
+        let event = tokio::select! {
+            _ = tokio::signal::ctrl_c() => Event::Stop,
+            _ = terminate.recv() => Event::Stop,
+            _ = hangup.recv() => Event::RollingRestart,
+            (name, status) = first_exit(&mut replicas) => Event::Exited(name, status),
+        };
+        match event {
+            Event::Stop => break,
+            Event::Exited(name, status) => {
+                eprintln!("cluster: {name} exited ({status}); stopping the others");
+                break;
+            }
+            Event::RollingRestart => {
+                println!("cluster: rolling restart, one replica at a time");
+                let restart = gateway::rolling::rolling_restart(&gateway, &mut replicas, |line| {
+                    println!("cluster: {line}");
+                });
+                tokio::select! {
+                    result = restart => match result {
+                        Ok(()) => println!("cluster: rolling restart done"),
+                        // The other replicas still serve; another SIGHUP starts over (a
+                        // replica left stopped is simply started).
+                        Err(error) => eprintln!("cluster: rolling restart failed: {error:#}"),
+                    },
+                    _ = tokio::signal::ctrl_c() => break,
+                    _ = terminate.recv() => break,
+                }
+            }
+        }
+    }
+    stop(&mut replicas).await;
+    gateway.stop().await;
+    drop(broker);
+    Ok(())
+}
+
+/// The whole environment of one replica: the production profile, its port, the secrets and
+/// what its service needs.
+fn replica_environment(
+    binary: &str,
+    port: u16,
+    index: usize,
+    secrets: &[(String, String)],
+    gateway: &Gateway,
+    amqp_url: &str,
+) -> Vec<(String, String)> {
+    let common = [
+        ("APP_PROFILE", "production".to_owned()),
+        ("LOG_FORMAT", "pretty".to_owned()),
+        ("HOST", "127.0.0.1".to_owned()),
+        ("PORT", port.to_string()),
+        // Traefik connects from loopback; nothing else may name the client.
+        ("TRUSTED_PROXIES", "127.0.0.1/32".to_owned()),
+        // Unready but serving for three health-check intervals after SIGTERM: the gateway
+        // takes a stopping replica out before it refuses a connection.
+        (
+            "SHUTDOWN_DRAIN_MS",
+            (3 * HEALTH_INTERVAL.as_millis()).to_string(),
+        ),
+    ];
+    let storefront_consumer = (binary == "storefront").then(|| {
+        // Each storefront replica reads every event through a durable consumer of its own.
+        ("STOREFRONT_CONSUMER", format!("cluster-storefront-{index}"))
+    });
+    common
+        .into_iter()
+        .chain(environment(binary, gateway, amqp_url))
+        .chain(storefront_consumer)
+        .map(|(key, value)| (key.to_owned(), value))
+        .chain(
+            secrets
+                .iter()
+                .filter(|(key, _)| key != BROKER_PASSWORD)
+                .cloned(),
+        )
+        .collect()
+}
+
+fn print_entry_points(gateway: &Gateway, secrets: &[(String, String)]) {
     let admin = |key: &str| {
         secrets
             .iter()
@@ -330,33 +403,37 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         admin("BOOTSTRAP_ADMIN_USERNAME"),
         admin("BOOTSTRAP_ADMIN_PASSWORD")
     );
-    println!("cluster: Ctrl-C stops everything");
+    println!(
+        "cluster: Ctrl-C stops everything; `cargo xtask cluster restart` (or SIGHUP to PID {}) \
+         restarts every replica in turn without failing a request",
+        std::process::id()
+    );
+}
 
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut remaining = plan.len();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-        Some((name, status)) = exited.recv() => {
-            remaining -= 1;
-            eprintln!("cluster: a {name} replica exited ({status}); stopping the others");
-        }
-    }
-    for pid in pids.into_iter().flatten() {
-        // SIGTERM, so each replica drains (readiness false first) and flushes.
-        // A replica already gone (Ctrl-C reaches the whole process group) is fine.
+/// The first replica whose process exits, and how it exited.
+async fn first_exit(replicas: &mut [ClusterReplica]) -> (String, String) {
+    let exits = replicas.iter_mut().map(|replica| {
+        Box::pin(async move {
+            let status = replica.exit_status().await;
+            (replica.name(), status)
+        })
+    });
+    futures_util::future::select_all(exits).await.0
+}
+
+/// SIGTERM to every replica, so each drains (readiness false first) and flushes, then waits for
+/// them all. A replica already gone (Ctrl-C reaches the whole process group) is fine.
+async fn stop(replicas: &mut [ClusterReplica]) {
+    for pid in replicas.iter().filter_map(ClusterReplica::pid) {
         let _ = Command::new("kill")
             .args(["-TERM", &pid.to_string()])
             .stderr(Stdio::null())
             .status()
             .await;
     }
-    while remaining > 0 && exited.recv().await.is_some() {
-        remaining -= 1;
+    for replica in replicas.iter_mut() {
+        let _ = replica.exited().await;
     }
-    gateway.stop().await;
-    drop(broker);
-    Ok(())
 }
 
 #[cfg(test)]

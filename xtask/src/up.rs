@@ -87,7 +87,7 @@ const PROGRAMS: &[Program] = &[
 
 /// Builds the named binaries (debug profile); returns the directory they are in.
 pub async fn build_binaries(root: &Path, names: &[&str]) -> anyhow::Result<PathBuf> {
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut build = crate::cargo::command();
     build.current_dir(root).arg("build");
     for name in names {
         build.args(["--bin", name]);
@@ -184,12 +184,7 @@ pub fn supervise(
     mut child: Child,
     exits: mpsc::UnboundedSender<(&'static str, String)>,
 ) {
-    if let Some(stdout) = child.stdout.take() {
-        tokio::spawn(prefix_lines(name, stdout));
-    }
-    if let Some(stderr) = child.stderr.take() {
-        tokio::spawn(prefix_lines(name, stderr));
-    }
+    forward_output(name, &mut child);
     tokio::spawn(async move {
         let status = match child.wait().await {
             Ok(status) => status.to_string(),
@@ -197,6 +192,16 @@ pub fn supervise(
         };
         let _ = exits.send((name, status));
     });
+}
+
+/// Copies the child's piped stdout and stderr to ours, line by line with a name prefix.
+pub fn forward_output(name: &'static str, child: &mut Child) {
+    if let Some(stdout) = child.stdout.take() {
+        tokio::spawn(prefix_lines(name, stdout));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        tokio::spawn(prefix_lines(name, stderr));
+    }
 }
 
 async fn prefix_lines(name: &'static str, stream: impl AsyncRead + Unpin) {

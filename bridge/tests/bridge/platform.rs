@@ -24,11 +24,23 @@ async fn health_metrics_and_docs_are_served() {
     let publisher = Publisher::new(&bridge.names.exchange).await;
     publisher.publish_events(1, 2).await;
     let js = bridge.jetstream().await;
-    test_support::wait_until("two events mirrored", Duration::from_secs(20), || async {
+    test_support::wait_until("two events mirrored", test_support::HANG_GUARD, || async {
         (stream_count(&js, &bridge.names.stream).await == 2).then_some(())
     })
     .await;
-    let metrics = bridge.metrics().await;
+    // Stored is not yet settled: the bridge acks and counts a delivery after its PubAck, which
+    // can come after the stream already shows the message (a CI run read one still in flight).
+    let metrics = test_support::wait_until(
+        "both deliveries settled",
+        test_support::HANG_GUARD,
+        || async {
+            let metrics = bridge.metrics().await;
+            (metrics.contains("bridge_mirror_duration_seconds_count 2")
+                && metrics.contains("bridge_events_in_flight 0"))
+            .then_some(metrics)
+        },
+    )
+    .await;
     for sample in [
         r#"bridge_events_mirrored_total{routing_key="order.created"} 1"#,
         r#"bridge_events_mirrored_total{routing_key="order.status_changed"} 1"#,

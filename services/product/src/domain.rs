@@ -92,6 +92,27 @@ pub fn parse_decimal(field: &str, text: &str) -> Result<Decimal, FieldError> {
     Ok(value)
 }
 
+/// A listing's price bound (`min_price`, `max_price`): any two-place decimal the document's
+/// [`DECIMAL_PATTERN`] allows, however many digits. A bound beyond every price a product can
+/// have filters exactly as one just beyond [`Price::MAX`] does, so it is clamped there rather
+/// than refused for not fitting a `Decimal` (which holds 28 digits).
+pub fn parse_price_bound(field: &str, text: &str) -> Result<Decimal, FieldError> {
+    let magnitude = text.strip_prefix('-').unwrap_or(text);
+    let whole = magnitude.split('.').next().unwrap_or_default();
+    let significant = whole.trim_start_matches('0');
+    let beyond_any_price = Decimal::from(100_000_000_000_i64); // 10^11 > Price::MAX
+    if significant.len() > 11 && whole.bytes().all(|byte| byte.is_ascii_digit()) {
+        // Still checked for its decimals, the one other rule of the pattern.
+        parse_decimal(field, &format!("0{}", &magnitude[whole.len()..]))?;
+        return Ok(if text.starts_with('-') {
+            -beyond_any_price
+        } else {
+            beyond_any_price
+        });
+    }
+    parse_decimal(field, text)
+}
+
 /// The text of a JSON string or number, or `None` for any other JSON type.
 fn json_number_text(raw: &RawValue) -> Option<String> {
     let text = raw.get().trim();

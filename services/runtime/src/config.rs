@@ -156,6 +156,11 @@ crate::settings_section! {
         pub otel_traces_sampler_arg: f64 = 1.0;
         /// Seconds in-flight requests get to finish after SIGTERM.
         pub shutdown_timeout_secs: u64 = 10;
+        /// Milliseconds the service keeps serving after SIGTERM while `/health/ready` answers
+        /// 503, before it stops accepting: set it above the load balancer's health-check
+        /// interval plus timeout, so that it takes the replica out of the rotation before any
+        /// connection is refused (0: stop accepting at once).
+        pub shutdown_drain_ms: u64 = 0;
         /// Larger request bodies are refused with 413.
         #[range(1..)]
         pub max_body_bytes: u64 = 64 * 1024;

@@ -10,7 +10,7 @@
 mod startup;
 mod tls;
 
-pub use startup::{ConnectionMessages, connect, connect_unpooled};
+pub use startup::{ConnectionMessages, MIGRATION_LOCK, connect, connect_unpooled};
 
 use deadpool_postgres::{ClientWrapper, Pool, PoolError};
 use prometheus_client::encoding::EncodeLabelSet;

@@ -7,8 +7,9 @@
 //!   `health_*` metrics.
 //! - `GET /health/live`: the process is serving; never touches a dependency.
 //! - `GET /health/ready`: 200 only while required dependencies are up (same probe, so a
-//!   dependency going down flips it within about a second) and the service is not draining, so
-//!   a load balancer stops sending traffic before shutdown.
+//!   dependency going down flips it within about a second) and the service is not draining.
+//!   From outside, a draining replica's probe is refused outright: the listening socket closes
+//!   as draining begins (see [`crate::server::serve`]).
 //!
 //! [`probe`] asks a running instance from the command line (`<binary> healthcheck`).
 

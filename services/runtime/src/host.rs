@@ -2,8 +2,10 @@
 //! serves, runs the background work and shuts everything down in one order.
 //!
 //! On the shutdown signal the host
-//! 1. turns readiness false and stops accepting, and tells *intake* tasks (consumers taking
-//!    work from a broker) to stop taking more;
+//! 1. turns readiness false, and tells *intake* tasks (consumers taking work from a broker) to
+//!    stop taking more; it keeps serving for `SHUTDOWN_DRAIN_MS` (so a load balancer polling
+//!    readiness stops sending requests first), then closes its listening socket (a new
+//!    connection is refused at once);
 //! 2. lets in-flight requests finish, for at most `SHUTDOWN_TIMEOUT_SECS`;
 //! 3. tells *workers* (relays, retry loops) to stop, and waits for them, for the intake tasks
 //!    and for every task spawned through [`Tasks`];
@@ -16,7 +18,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use salvo::Router;
 use salvo::Service;
@@ -29,7 +30,7 @@ use crate::ServiceInfo;
 use crate::config::CommonConfig;
 use crate::health::{DependencyCheck, Health};
 use crate::metrics::Metrics;
-use crate::server::{self, ServiceParts};
+use crate::server::{self, ServiceParts, ShutdownTiming};
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 type Job = Box<dyn FnOnce(CancellationToken) -> BoxFuture + Send>;
@@ -96,7 +97,7 @@ pub struct ServiceHost<E = ()> {
     acceptor: TcpAcceptor,
     service: Service,
     health: Arc<Health>,
-    drain: Duration,
+    shutdown: ShutdownTiming,
     tasks: Tasks,
     intake: Vec<(&'static str, Job)>,
     workers: Vec<(&'static str, Job)>,
@@ -133,7 +134,7 @@ impl ServiceHost {
             acceptor,
             service,
             health,
-            drain: Duration::from_secs(parts.common.shutdown_timeout_secs),
+            shutdown: ShutdownTiming::from_config(parts.common),
             tasks: parts.tasks,
             intake: Vec::new(),
             workers: Vec::new(),
@@ -155,7 +156,7 @@ impl<E: Send> ServiceHost<E> {
             acceptor: self.acceptor,
             service: self.service,
             health: self.health,
-            drain: self.drain,
+            shutdown: self.shutdown,
             tasks: self.tasks,
             intake: self.intake,
             workers: self.workers,
@@ -227,7 +228,7 @@ impl<E: Send> ServiceHost<E> {
             self.service,
             self.health,
             shutdown,
-            self.drain,
+            self.shutdown,
         )
         .await;
         // The server also ends on its own (a failed accept loop): drain the rest just the same.

@@ -173,27 +173,115 @@ pub fn local_addr(acceptor: &TcpAcceptor) -> SocketAddr {
         .expect("a TCP acceptor has a socket address")
 }
 
-/// Serves until `shutdown` fires, then stops accepting, marks the service unready and lets
-/// in-flight requests finish for at most `drain`; idle keep-alive connections are closed.
+/// How a service stops once the shutdown signal fires.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShutdownTiming {
+    /// How long it keeps serving, unready, before it stops accepting (`SHUTDOWN_DRAIN_MS`).
+    pub unready_for: Duration,
+    /// How long in-flight requests then get to finish (`SHUTDOWN_TIMEOUT_SECS`).
+    pub requests: Duration,
+}
+
+impl ShutdownTiming {
+    pub fn from_config(common: &crate::config::CommonConfig) -> Self {
+        Self {
+            unready_for: Duration::from_millis(common.shutdown_drain_ms),
+            requests: Duration::from_secs(common.shutdown_timeout_secs),
+        }
+    }
+}
+
+/// Serves until `shutdown` fires, then marks the service unready and keeps serving for
+/// `timing.unready_for`, then closes its listening socket (a new connection is refused at
+/// once) and lets in-flight requests finish for at most `timing.requests`; idle keep-alive
+/// connections are closed.
 pub async fn serve(
     acceptor: TcpAcceptor,
     service: Service,
     health: Arc<Health>,
     shutdown: CancellationToken,
-    drain: Duration,
+    timing: ShutdownTiming,
 ) {
+    let acceptor = ClosingAcceptor::new(acceptor);
+    let close = acceptor.close.clone();
+    let closed = acceptor.closed.clone();
     let server = Server::new(acceptor);
     let handle = server.handle();
     tokio::spawn(async move {
         shutdown.cancelled().await;
         health.set_draining();
         tracing::info!(
-            drain_secs = drain.as_secs(),
-            "shutting down: draining requests"
+            unready_ms = timing.unready_for.as_millis(),
+            drain_secs = timing.requests.as_secs(),
+            "shutting down: unready, then draining requests"
         );
-        handle.stop_graceful(drain);
+        // A load balancer polling readiness keeps sending requests here until its next check;
+        // refusing connections before then would fail them.
+        tokio::time::sleep(timing.unready_for).await;
+        close.cancel();
+        // The accept loop lets go of the socket before it is told to stop, after which it
+        // would never look at the acceptor again.
+        closed.cancelled().await;
+        handle.stop_graceful(timing.requests);
     });
     server.serve(service).await;
+}
+
+/// The listening socket, closed when the unready period ends. Salvo stops accepting on a graceful stop
+/// but keeps the socket open until every connection has ended: a client connecting meanwhile
+/// (the gateway's health probe, a service calling this replica) would wait in the backlog for
+/// the whole drain and then be reset. Closed, the port refuses it at once, and the client
+/// goes elsewhere.
+struct ClosingAcceptor {
+    listening: Option<TcpAcceptor>,
+    holdings: Vec<salvo::conn::Holding>,
+    /// Fired by the shutdown: close the socket.
+    close: CancellationToken,
+    /// Fired once the socket is closed.
+    closed: CancellationToken,
+}
+
+impl ClosingAcceptor {
+    fn new(acceptor: TcpAcceptor) -> Self {
+        Self {
+            holdings: acceptor.holdings().to_vec(),
+            listening: Some(acceptor),
+            close: CancellationToken::new(),
+            closed: CancellationToken::new(),
+        }
+    }
+}
+
+impl Drop for ClosingAcceptor {
+    /// A server that ended by itself has let go of the socket too.
+    fn drop(&mut self) {
+        self.closed.cancel();
+    }
+}
+
+impl Acceptor for ClosingAcceptor {
+    type Coupler = <TcpAcceptor as Acceptor>::Coupler;
+    type Stream = <TcpAcceptor as Acceptor>::Stream;
+
+    fn holdings(&self) -> &[salvo::conn::Holding] {
+        &self.holdings
+    }
+
+    async fn accept(
+        &mut self,
+        fuse_policy: Option<salvo::fuse::ArcFusePolicy>,
+    ) -> std::io::Result<salvo::conn::Accepted<Self::Coupler, Self::Stream>> {
+        if let Some(listening) = self.listening.as_mut() {
+            tokio::select! {
+                accepted = listening.accept(fuse_policy) => return accepted,
+                () = self.close.cancelled() => {}
+            }
+            self.listening = None;
+            self.closed.cancel();
+        }
+        // Nothing more to accept; the server stops on the command that follows.
+        std::future::pending().await
+    }
 }
 
 /// A token cancelled on SIGTERM or SIGINT.

@@ -9,6 +9,11 @@
 //!
 //! The consumer loop never gives up: NATS down, the stream missing or a heartbeat lost mark
 //! the hub paused (pages say so) and it retries with a capped backoff until shutdown.
+//!
+//! A stream that comes back as a different one (deleted and created again by the bridge, or
+//! kept in memory and lost with a NATS restart) counts from 1 again: the sequences the hub and
+//! the open pages hold mean nothing in it. The hub then starts over and tells the open pages
+//! to reload ([`Hub::watch_replaced`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -51,6 +56,8 @@ pub struct Hub {
     sender: broadcast::Sender<Arc<OrderUpdate>>,
     recent: Mutex<Recent>,
     live: watch::Sender<bool>,
+    /// How many times the stream was found replaced.
+    replaced: watch::Sender<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -60,6 +67,8 @@ struct Recent {
     /// The highest sequence pushed out of the ring.
     evicted: u64,
     last: u64,
+    /// Which stream the sequences count in (see [`Hub::follow_stream`]).
+    stream: Option<String>,
 }
 
 impl Hub {
@@ -72,7 +81,38 @@ impl Hub {
                 ..Recent::default()
             }),
             live: watch::Sender::new(false),
+            replaced: watch::Sender::new(0),
         })
+    }
+
+    /// Notes which stream the consumer reads, by an identity that differs between two streams
+    /// of the same name (its creation time). A stream other than the one seen before has
+    /// replaced it: the hub forgets what it held and tells open pages; returns whether so.
+    pub fn follow_stream(&self, identity: &str) -> bool {
+        {
+            let mut recent = self.recent.lock().expect("hub lock poisoned");
+            match &recent.stream {
+                Some(known) if known != identity => {
+                    *recent = Recent {
+                        capacity: recent.capacity,
+                        stream: Some(identity.to_owned()),
+                        ..Recent::default()
+                    };
+                }
+                Some(_) => return false,
+                None => {
+                    recent.stream = Some(identity.to_owned());
+                    return false;
+                }
+            }
+        }
+        self.replaced.send_modify(|count| *count += 1);
+        true
+    }
+
+    /// Changes when the stream was replaced: a page's position no longer means anything.
+    pub fn watch_replaced(&self) -> watch::Receiver<u64> {
+        self.replaced.subscribe()
     }
 
     /// Records and broadcasts an update. Sequences only grow (a durable consumer delivers in
@@ -210,6 +250,12 @@ async fn consume(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let stream = jetstream.get_stream(&source.stream).await?;
+    if hub.follow_stream(&stream.cached_info().created.to_string()) {
+        tracing::warn!(
+            stream = %source.stream,
+            "the stream was replaced; open pages reload"
+        );
+    }
     let consumer: PullConsumer = stream
         .get_or_create_consumer(
             &source.consumer,
@@ -306,6 +352,24 @@ mod tests {
         }
         assert!(hub.replay(7, 1).gap);
         assert!(!hub.replay(7, 2).gap);
+    }
+
+    #[test]
+    fn a_replaced_stream_starts_the_hub_over_and_says_so() {
+        let hub = Hub::new(10);
+        let replaced = hub.watch_replaced();
+        assert!(!hub.follow_stream("created at one"));
+        hub.publish(update(5, 7));
+        assert!(!hub.follow_stream("created at one"));
+        assert!(!replaced.has_changed().unwrap());
+
+        assert!(hub.follow_stream("created at two"));
+        assert!(replaced.has_changed().unwrap());
+        assert_eq!(hub.last_seq(), 0);
+        assert!(hub.replay(7, 0).updates.is_empty());
+        // The new stream's first event is no redelivery.
+        hub.publish(update(1, 7));
+        assert_eq!(hub.replay(7, 0).updates.len(), 1);
     }
 
     #[test]

@@ -71,7 +71,7 @@ impl OrderServiceHandle {
         products: &ProductServiceHandle,
         extra: &[(&'static str, &str)],
     ) -> Self {
-        let database = TestDatabase::new("orders");
+        let database = TestDatabase::borrow().await;
         let exchange = format!("test.order_events.{}", uuid::Uuid::new_v4().simple());
         let exchange_cleanup = ExchangeCleanup {
             exchange: exchange.clone(),

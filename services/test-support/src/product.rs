@@ -28,18 +28,19 @@ pub struct Products {
     /// Put before every cache key, so tests sharing Redis never see each other's entries.
     pub cache_key_prefix: String,
     pub database: TestDatabase,
-    _cache_keys: CacheKeys,
+    _cache_keys: RedisPrefixCleanup,
 }
 
-/// Deletes the keys a test's Product Service left in the shared Redis (its product entries and
-/// tombstones, listing pages and `products:generation`, which has no expiry), when the handle
-/// is dropped: a run of the suite would otherwise leave hundreds behind.
+/// Deletes every key under `prefix` in the shared Redis when dropped: what a test's services
+/// left there (a Product Service's entries and tombstones, listing pages and
+/// `products:generation`, which has no expiry; a cluster's throttle counts and sessions). A run
+/// of the suite would otherwise leave hundreds behind.
 #[derive(Debug)]
-struct CacheKeys {
-    prefix: String,
+pub struct RedisPrefixCleanup {
+    pub prefix: String,
 }
 
-impl Drop for CacheKeys {
+impl Drop for RedisPrefixCleanup {
     fn drop(&mut self) {
         // Synchronous and short: a drop cannot await, and loopback Redis answers in microseconds.
         let cleanup = || -> redis::RedisResult<()> {
@@ -55,7 +56,7 @@ impl Drop for CacheKeys {
             Ok(())
         };
         if let Err(error) = cleanup() {
-            tracing::warn!(%error, prefix = %self.prefix, "test cache keys not deleted");
+            tracing::warn!(%error, prefix = %self.prefix, "test Redis keys not deleted");
         }
     }
 }
@@ -88,7 +89,7 @@ impl ProductServiceHandle {
     }
 
     pub async fn start_with(users: &UserServiceHandle, extra: &[(&'static str, &str)]) -> Self {
-        let database = TestDatabase::new("products");
+        let database = TestDatabase::borrow().await;
         let cache_key_prefix = format!("test-{}:", uuid::Uuid::new_v4().simple());
         Self::start_on(users, database, cache_key_prefix, extra).await
     }
@@ -111,7 +112,7 @@ impl ProductServiceHandle {
         let state = app.exposed().clone();
         let parts = Products {
             state,
-            _cache_keys: CacheKeys {
+            _cache_keys: RedisPrefixCleanup {
                 prefix: cache_key_prefix.clone(),
             },
             cache_key_prefix,

@@ -55,6 +55,22 @@ impl<X> TestService<X> {
         format!("{}{path}", self.base_url)
     }
 
+    /// The value of one sample of the service's `/metrics`, named as printed with its labels
+    /// (`user_password_checks_total{cost="10"}`); 0 when it was never recorded.
+    pub async fn served_metric(&self, sample: &str) -> f64 {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .expect("the service answers /metrics")
+            .text()
+            .await
+            .expect("a metrics text");
+        crate::notification::metric_value(&text, sample)
+    }
+
     /// Shuts the service down as SIGTERM would and waits until it has drained and closed its
     /// connections; a panic inside the service fails the test here. Returns the parts, for a
     /// test that goes on looking at what the service left behind.

@@ -37,3 +37,25 @@ pub async fn assert_refuses_setting(binary: &str, key: &str, value: &str) {
     assert!(stderr.contains(key), "{binary} names {key}: {stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
 }
+
+/// Asserts that `binary`, under the production profile with `settings` (enough to get past the
+/// settings production requires) and `key=value`, exits 2 with one line that names `key` and
+/// says the value is published.
+pub async fn assert_refuses_published_secret(
+    binary: &str,
+    settings: &[(&str, &str)],
+    key: &str,
+    value: &str,
+) {
+    let mut env = vec![("APP_PROFILE", "production")];
+    env.extend(settings.iter().copied());
+    env.push((key, value));
+    let (code, stderr) = run_refusing(binary, &env).await;
+    assert_eq!(code, Some(2), "{binary} with {key}={value}: {stderr}");
+    assert!(stderr.contains(key), "{binary} names {key}: {stderr}");
+    assert!(
+        stderr.contains("published"),
+        "{binary} says why {key} is refused: {stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+}

@@ -23,7 +23,7 @@ pub type UserServiceHandle = TestService<Users>;
 
 /// The Redis key prefix of the login and registration counts of the User Service on `database`.
 pub fn throttle_key_prefix(database: &TestDatabase) -> String {
-    format!("test:{}:", database.name)
+    format!("test:{}:", database.id)
 }
 
 /// Settings for a User Service under test; `extra` overrides or adds keys.
@@ -51,7 +51,7 @@ impl UserServiceHandle {
 
     pub async fn start_with(extra: &[(&'static str, &str)]) -> Self {
         init();
-        let database = TestDatabase::new("users");
+        let database = TestDatabase::borrow().await;
         let config = UserServiceConfig::from_settings(user_service_settings(&database, extra))
             .expect("test configuration is valid");
         let app = user_service::build(config)

@@ -43,14 +43,16 @@ pub async fn build(config: UserServiceConfig) -> anyhow::Result<Application> {
     // Built without connecting: the service starts, and logins work, with Redis down.
     let redis = Redis::new(&config.redis)?;
     redis.register_metrics(&metrics);
+    let hasher = PasswordHasher::new(
+        auth.bcrypt_cost,
+        auth.bcrypt_max_concurrency,
+        auth.bcrypt_queue_capacity,
+    )
+    .await?;
+    hasher.register_metrics(&metrics);
     let state = Arc::new(AppState {
         users: UsersRepository::new(pool.clone()),
-        hasher: PasswordHasher::new(
-            auth.bcrypt_cost,
-            auth.bcrypt_max_concurrency,
-            auth.bcrypt_queue_capacity,
-        )
-        .await?,
+        hasher,
         tokens: TokenIssuer::new(config.jwt_secret.expose().as_bytes(), auth.jwt_ttl_secs),
         login_attempts: AttemptLimiter::new(
             Duration::from_secs(auth.login_failure_window_secs),

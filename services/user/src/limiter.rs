@@ -15,7 +15,10 @@
 //! That is a deliberate choice: failing closed would lock every user out of the shop for as
 //! long as a cache is down, and failing open would drop the guard entirely. With the fallback a
 //! guesser gets at most `max × replicas` attempts per window during the outage, and logins keep
-//! working. Attempts counted locally are not copied to Redis when it comes back.
+//! working. Every attempt Redis allows is also recorded in that window, so a Redis that fails
+//! mid-burst (a timeout under load, a breaker opening) cannot hand a guesser a fresh local
+//! allowance on top of what the shared limit already let through. Attempts counted locally
+//! are not copied to Redis when it comes back.
 
 use std::time::{Duration, Instant};
 
@@ -126,10 +129,12 @@ impl AttemptLimiter {
             }
             match redis.invoke::<u64>(&invocation).await {
                 Ok(0) => {
+                    let at = Instant::now();
+                    self.local.record(&local_limits(&keys, limits), at);
                     return Ok(Attempt {
                         keys,
                         member,
-                        at: Instant::now(),
+                        at,
                         shared: true,
                     });
                 }
@@ -140,12 +145,7 @@ impl AttemptLimiter {
             }
         }
         let at = Instant::now();
-        let local: Vec<(&str, u32)> = keys
-            .iter()
-            .zip(limits)
-            .map(|(key, limit)| (key.as_str(), limit.max))
-            .collect();
-        self.local.try_begin(&local, at)?;
+        self.local.try_begin(&local_limits(&keys, limits), at)?;
         Ok(Attempt {
             keys,
             member,
@@ -170,8 +170,8 @@ impl AttemptLimiter {
                 // The attempt stays counted until the window passes: harmless.
                 tracing::warn!(%error, "could not forget a successful attempt");
             }
-            return;
         }
+        // Shared attempts are recorded locally too (see `begin`): forget them here as well.
         for (index, key) in attempt.keys.iter().enumerate() {
             if index < clear {
                 self.local.reset(key);
@@ -180,4 +180,12 @@ impl AttemptLimiter {
             }
         }
     }
+}
+
+/// Each key beside its limit, as the in-memory window takes them.
+fn local_limits<'a>(keys: &'a [String], limits: &[Limit]) -> Vec<(&'a str, u32)> {
+    keys.iter()
+        .zip(limits)
+        .map(|(key, limit)| (key.as_str(), limit.max))
+        .collect()
 }

@@ -16,9 +16,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use service_runtime::metrics::Metrics;
 use tokio::sync::oneshot;
 
 use crate::domain::Password;
+
+/// A password check's work factor, as its hash announces it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CostLabels {
+    cost: u32,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -42,6 +52,10 @@ pub struct PasswordHasher {
     /// A hash carrying the configured cost: checking an unknown user's password against it costs
     /// as much as a real check, so response time does not reveal whether a username exists.
     dummy_hash: Arc<str>,
+    /// bcrypt checks run to the end, by the cost they paid: an unknown user's check counts at
+    /// the configured cost like any other, and a cost below it shows hashes made before the
+    /// cost was raised.
+    checks: Family<CostLabels, Counter>,
 }
 
 impl PasswordHasher {
@@ -83,7 +97,16 @@ impl PasswordHasher {
             queued: Arc::new(AtomicUsize::new(0)),
             capacity: capacity.max(1),
             dummy_hash: dummy_hash(cost)?.into(),
+            checks: Family::default(),
         })
+    }
+
+    pub fn register_metrics(&self, metrics: &Metrics) {
+        metrics.register(
+            "user_password_checks",
+            "bcrypt password checks completed, by the work factor of the hash checked",
+            self.checks.clone(),
+        );
     }
 
     /// Runs `work` on a hashing thread and waits for its result without blocking the caller's
@@ -125,9 +148,23 @@ impl PasswordHasher {
         let password = password.to_owned();
         let known = hash.is_some();
         let hash = hash.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
-        let matches = self.run(move || bcrypt::verify(password, &hash)).await??;
+        let checks = self.checks.clone();
+        let matches = self
+            .run(move || {
+                let matches = bcrypt::verify(password, &hash)?;
+                if let Some(cost) = announced_cost(&hash) {
+                    checks.get_or_create(&CostLabels { cost }).inc();
+                }
+                Ok::<_, bcrypt::BcryptError>(matches)
+            })
+            .await??;
         Ok(known && matches)
     }
+}
+
+/// The cost field of a "$2b$NN$…" hash.
+fn announced_cost(hash: &str) -> Option<u32> {
+    hash.get(4..6)?.parse().ok()
 }
 
 /// A well-formed bcrypt hash that announces `cost` without costing it to make: a cheap cost-4
@@ -159,6 +196,7 @@ mod tests {
         let dummy = dummy_hash(12).unwrap();
         assert!(dummy.starts_with("$2b$12$"), "{dummy}");
         assert_eq!(dummy.len(), 60);
+        assert_eq!(announced_cost(&dummy), Some(12));
     }
 
     #[tokio::test]
@@ -167,9 +205,9 @@ mod tests {
         assert!(!hasher.verify("anything-at-all", None).await.unwrap());
     }
 
-    /// Polls `check` with a 5 s deadline.
+    /// Polls `check` until it holds; the deadline only guards against a hang.
     async fn poll_until(check: impl Fn() -> bool) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while !check() {
             assert!(
                 std::time::Instant::now() < deadline,

@@ -60,6 +60,23 @@ impl LoginThrottle {
         Ok(())
     }
 
+    /// Counts an attempt the shared limit already allowed, without checking this window: so
+    /// that, should Redis fail a moment later, the fallback starts from what this replica has
+    /// let through rather than from zero.
+    pub fn record(&self, keys: &[(&str, u32)], now: Instant) {
+        let limit = |max: u32| usize::try_from(max).unwrap_or(usize::MAX);
+        let mut attempts = self.attempts.lock().expect("throttle lock poisoned");
+        for (key, max) in keys {
+            Self::make_room(&mut attempts, key, now, self.window);
+            let entry = attempts.entry((*key).to_owned()).or_default();
+            Self::expire(entry, now, self.window);
+            entry.push_back(now);
+            while entry.len() > limit(*max) {
+                entry.pop_front();
+            }
+        }
+    }
+
     /// Forgets one attempt made at `at` on `key` (a successful login, on its client's key).
     pub fn forget(&self, key: &str, at: Instant) {
         let mut attempts = self.attempts.lock().expect("throttle lock poisoned");

@@ -1,17 +1,19 @@
 //! A production-shaped system on loopback: every service as separate processes (two replicas
 //! each, production profile, generated secrets) behind the real Traefik with the repository's
 //! routes. A replica is this test binary started again on its hidden `serve_replica` entry
-//! point, so a test can `kill -9` one for real.
+//! point, so a test can `kill -9` one for real, or restart them all in turn with the rolling
+//! restart `cargo xtask cluster` uses.
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use gateway::rolling::ReplicaProcess;
 use gateway::{Backend, Gateway, LocalTls};
 use serde_json::Value;
 use test_support::bridge::StreamCleanup;
 use test_support::broker::ExchangeCleanup;
-use test_support::{TestDatabase, free_port, wait_until};
+use test_support::{RedisPrefixCleanup, TestDatabase, free_port, wait_until};
 use tokio::process::{Child, Command};
 
 mod replica_env;
@@ -28,6 +30,8 @@ pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub const NATS_URL: &str = "nats://127.0.0.1:4222";
 /// How often the gateway probes each replica's `/health/ready`.
 pub const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
+/// The password of every customer [`Cluster::customer`] registers.
+pub const CUSTOMER_PASSWORD: &str = "customer-password";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -73,23 +77,70 @@ impl Role {
     }
 }
 
-/// One replica process; killed when dropped.
+/// One replica process, killed when dropped; it keeps its settings, so the rolling restart
+/// can start it again.
 #[derive(Debug)]
 pub struct Replica {
     pub role: Role,
     pub url: String,
-    pid: u32,
-    _child: Child,
+    env: Vec<(&'static str, String)>,
+    /// Where the replica's output goes (appended over restarts), quoted when it fails to start.
+    log: PathBuf,
+    child: Option<Child>,
 }
 
 impl Replica {
     /// `kill -9` of this replica's PID: no drain, no goodbye to the brokers.
     pub fn kill(&self) {
+        let pid = self.pid().expect("the replica runs");
         let status = std::process::Command::new("kill")
-            .args(["-KILL", &self.pid.to_string()])
+            .args(["-KILL", &pid.to_string()])
             .status()
             .expect("kill runs");
-        assert!(status.success(), "kill -9 {}", self.pid);
+        assert!(status.success(), "kill -9 {pid}");
+    }
+}
+
+impl ReplicaProcess for Replica {
+    fn name(&self) -> String {
+        format!("{} replica at {}", self.role.name(), self.url)
+    }
+
+    fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    fn backend(&self) -> Option<&'static str> {
+        self.role.routed().then(|| self.role.name())
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
+    async fn exited(&mut self) -> anyhow::Result<()> {
+        if let Some(child) = &mut self.child {
+            child.wait().await?;
+        }
+        Ok(())
+    }
+
+    fn start(&mut self) -> anyhow::Result<()> {
+        let (stdout, stderr) =
+            gateway::output_to(&self.log, std::env::var_os("TEST_LOG").is_some())?;
+        let child = Command::new(std::env::current_exe()?)
+            .args(["serve_replica", "--exact", "--ignored", "--nocapture"])
+            .env_clear()
+            .env(ROLE_VAR, self.role.name())
+            .envs(self.env.iter().map(|(key, value)| (*key, value.as_str())))
+            .envs(std::env::var_os("TEST_LOG").map(|value| ("TEST_LOG", value)))
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()?;
+        self.child = Some(child);
+        Ok(())
     }
 }
 
@@ -106,13 +157,19 @@ pub struct Identity {
     pub stream: String,
     pub subject_prefix: String,
     pub webhook_url: String,
-    /// The replicas' RabbitMQ user: production refuses `guest`. Deleted with the last clone.
-    pub broker: std::sync::Arc<test_support::broker::TempBrokerUser>,
+    /// The replicas' RabbitMQ URL, with the run's test user (production refuses `guest`): a
+    /// user of the cluster's own cost three `rabbitmqctl` runs, an Erlang VM each.
+    pub broker_url: String,
     /// The storefront replicas' shared CSRF key.
     pub csrf_secret: String,
 }
 
 impl Identity {
+    /// What every Redis key prefix of the cluster starts with.
+    pub fn redis_prefix(&self) -> String {
+        format!("test-cluster-{}:", self.id)
+    }
+
     fn new(webhook_url: String) -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let random = || {
@@ -132,12 +189,16 @@ impl Identity {
             stream: format!("TEST_CLUSTER_{id}"),
             subject_prefix: format!("test.cluster.{id}"),
             webhook_url,
-            broker: std::sync::Arc::new(test_support::broker::TempBrokerUser::create()),
+            broker_url: test_support::broker::service_url().to_owned(),
             csrf_secret: random(),
             id,
         }
     }
 }
+
+/// The cluster's databases, in the order of `Cluster::_databases` (and of the replicas'
+/// `DATABASE_URL`s in `replica_env`).
+const DATABASES: [&str; 3] = ["users", "products", "orders"];
 
 #[derive(Debug)]
 pub struct Cluster {
@@ -153,6 +214,9 @@ pub struct Cluster {
     /// The bridges create the cluster's stream: deleted with its consumers once they are gone.
     _stream: StreamCleanup,
     config_dir: PathBuf,
+    /// Every Redis key of the cluster (throttle counts, cache, dedup leases, sessions) is under
+    /// [`Identity::redis_prefix`]: deleted last, once the replicas that write them are gone.
+    _redis_keys: RedisPrefixCleanup,
 }
 
 impl Cluster {
@@ -161,10 +225,12 @@ impl Cluster {
     pub async fn start(webhook_url: &str) -> Self {
         test_support::init();
         let identity = Identity::new(webhook_url.to_owned());
-        let databases: Vec<TestDatabase> = ["users", "products", "orders"]
-            .into_iter()
-            .map(TestDatabase::new)
-            .collect();
+        // Borrowed from the tests' pool, empty, as the in-process services' are: no database
+        // created and dropped (some 300 files each) per cluster.
+        let mut databases = Vec::new();
+        for _ in DATABASES {
+            databases.push(TestDatabase::borrow().await);
+        }
         let ports: Vec<(Role, u16)> = Role::ALL
             .into_iter()
             .flat_map(|role| [(role, free_port()), (role, free_port())])
@@ -184,19 +250,26 @@ impl Cluster {
         let config_dir = std::env::temp_dir().join(format!("test-gateway-{}", identity.id));
         // A certificate of the cluster's own, generated as `cargo xtask cluster` does.
         let tls = LocalTls::load_or_create(&config_dir.join("tls")).expect("local certificate");
-        let gateway = Gateway::start(&config_dir, 0, &backends, HEALTH_INTERVAL, &tls)
+        let gateway = Gateway::start(&config_dir, 0, &backends, HEALTH_INTERVAL, &tls, test_port)
             .await
             .expect("traefik starts");
         let mut replicas = Vec::new();
-        // The first replica of each service creates its database and runs the migrations;
-        // the second then starts against an existing schema, as a scaled-out deployment does.
+        // The first replica of each service runs the migrations on its empty database; the
+        // second then starts against an existing schema, as a scaled-out deployment does.
         for wave in 0..2 {
             let mut started = Vec::new();
             for (role, port) in ports.iter().skip(wave).step_by(2) {
-                let env = settings(*role, wave, *port, &identity, &databases, &gateway);
-                started.push(spawn_replica(*role, *port, &env));
+                let mut replica = Replica {
+                    role: *role,
+                    url: format!("http://127.0.0.1:{port}"),
+                    env: settings(*role, wave, *port, &identity, &databases, &gateway),
+                    log: config_dir.join(format!("{}-{port}.log", role.name())),
+                    child: None,
+                };
+                replica.start().expect("a replica process starts");
+                started.push(replica);
             }
-            for replica in &started {
+            for replica in &mut started {
                 wait_ready(replica).await;
             }
             replicas.extend(started);
@@ -208,6 +281,9 @@ impl Cluster {
             nats_url: NATS_URL.into(),
             stream: identity.stream.clone(),
         };
+        let redis_keys = RedisPrefixCleanup {
+            prefix: identity.redis_prefix(),
+        };
         let cluster = Self {
             gateway,
             replicas,
@@ -218,6 +294,7 @@ impl Cluster {
             _exchange: exchange_cleanup,
             _stream: stream_cleanup,
             config_dir,
+            _redis_keys: redis_keys,
         };
         for backend in &backends {
             cluster.wait_for_servers_up(backend.name, 2).await;
@@ -237,13 +314,15 @@ impl Cluster {
 
     /// How many of `backend`'s servers the gateway currently counts as up.
     pub async fn servers_up(&self, backend: &str) -> Option<usize> {
-        let url = format!(
-            "{}/api/http/services/{backend}@file",
-            self.gateway.admin_url
-        );
-        let body: Value = self.client.get(url).send().await.ok()?.json().await.ok()?;
-        let status = body.get("serverStatus")?.as_object()?;
-        Some(status.values().filter(|state| *state == "UP").count())
+        self.gateway.servers_up(backend).await.ok()
+    }
+
+    /// Restarts every replica in turn with `cargo xtask cluster restart`'s code
+    /// (`gateway::rolling`); `progress` gets a line per step.
+    pub async fn rolling_restart(&mut self, progress: impl FnMut(&str)) {
+        gateway::rolling::rolling_restart(&self.gateway, &mut self.replicas, progress)
+            .await
+            .expect("every replica restarts and is routed to again");
     }
 
     pub async fn wait_for_servers_up(&self, backend: &str, count: usize) {
@@ -257,21 +336,22 @@ impl Cluster {
 
     /// Registers a customer through the gateway and logs in; returns (username, token).
     pub async fn customer(&self) -> (String, String) {
+        self.customer_from(&self.client).await
+    }
+
+    /// [`Cluster::customer`] with `client`, e.g. one on a source address of its own: the User
+    /// Service takes 10 registrations an hour from one address.
+    pub async fn customer_from(&self, client: &reqwest::Client) -> (String, String) {
         let username = format!("c{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let credentials =
-            serde_json::json!({"username": username, "password": "customer-password"});
-        let response = self
-            .client
+        let response = client
             .post(self.url("/register"))
-            .json(&credentials)
+            .json(&serde_json::json!({"username": username, "password": CUSTOMER_PASSWORD}))
             .send()
             .await
             .expect("register");
         assert_eq!(response.status(), 201, "registering through the gateway");
-        (
-            username.clone(),
-            self.login(&username, "customer-password").await,
-        )
+        let token = self.login_from(client, &username, CUSTOMER_PASSWORD).await;
+        (username, token)
     }
 
     pub async fn admin_token(&self) -> String {
@@ -280,8 +360,11 @@ impl Cluster {
     }
 
     async fn login(&self, username: &str, password: &str) -> String {
-        let response = self
-            .client
+        self.login_from(&self.client, username, password).await
+    }
+
+    async fn login_from(&self, client: &reqwest::Client, username: &str, password: &str) -> String {
+        let response = client
             .post(self.url("/login"))
             .json(&serde_json::json!({"username": username, "password": password}))
             .send()
@@ -319,6 +402,38 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// The first column of the first row of `sql` on the cluster's `database` (`users`,
+    /// `products` or `orders`): what the replicas stored, not what they answered.
+    pub async fn sql_i64(&self, database: &str, sql: &str) -> i64 {
+        use futures_util::StreamExt as _;
+        let index = DATABASES
+            .iter()
+            .position(|name| *name == database)
+            .unwrap_or_else(|| panic!("no {database} database"));
+        let url = &self._databases[index].url;
+        let config = service_runtime::db::DatabaseConfig {
+            database_url: service_runtime::config::Secret::new(url.as_str()),
+            ..Default::default()
+        };
+        let (client, mut connection) = service_runtime::db::connect_unpooled(&config)
+            .await
+            .expect("a connection to the cluster's database");
+        tokio::spawn(async move { while connection.next().await.is_some() {} });
+        let row = client
+            .query_one(sql, &[])
+            .await
+            .unwrap_or_else(|error| panic!("{sql}: {error}"));
+        row.get(0)
+    }
+}
+
+/// The gateway's ports come from the tests' shared allocator, reserved against every other
+/// test process's draws.
+pub fn test_port() -> anyhow::Result<u16> {
+    Ok(free_port())
+}
+
 /// A client trusting only the cluster's CA: a request through the gateway succeeds only if it
 /// served the certificate that CA signed.
 pub fn https_client_builder(tls: &LocalTls) -> reqwest::ClientBuilder {
@@ -332,58 +447,48 @@ pub fn https_client_builder(tls: &LocalTls) -> reqwest::ClientBuilder {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.config_dir);
-    }
-}
-
-fn spawn_replica(role: Role, port: u16, env: &[(&'static str, String)]) -> Replica {
-    let verbose = std::env::var_os("TEST_LOG").is_some();
-    let output = || {
-        if verbose {
-            Stdio::inherit()
+        if std::thread::panicking() {
+            // Each replica's stderr (`<role>-<port>.log`) and the gateway's files are what a
+            // failed run has to go on: they stay.
+            eprintln!(
+                "the cluster's logs are kept in {}",
+                self.config_dir.display()
+            );
         } else {
-            Stdio::null()
+            let _ = std::fs::remove_dir_all(&self.config_dir);
         }
-    };
-    let child = Command::new(std::env::current_exe().expect("the test binary"))
-        .args(["serve_replica", "--exact", "--ignored", "--nocapture"])
-        .env_clear()
-        .env(ROLE_VAR, role.name())
-        .envs(env.iter().map(|(key, value)| (*key, value.as_str())))
-        .envs(std::env::var_os("TEST_LOG").map(|value| ("TEST_LOG", value)))
-        .stdin(Stdio::null())
-        .stdout(output())
-        .stderr(output())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("a replica process starts");
-    Replica {
-        role,
-        url: format!("http://127.0.0.1:{port}"),
-        pid: child.id().expect("a running child has a PID"),
-        _child: child,
     }
 }
 
-async fn wait_ready(replica: &Replica) {
-    let client = test_support::http_client();
+/// Waits until `replica` is ready; a replica that exits first (a port taken, a refused
+/// setting) fails the test at once, with its exit status, rather than after the guard.
+async fn wait_ready(replica: &mut Replica) {
     let started = Instant::now();
+    let (role, url, log) = (
+        replica.role.name(),
+        replica.url.clone(),
+        replica.log.clone(),
+    );
+    let child = std::sync::Mutex::new(replica.child.as_mut());
     wait_until(
-        &format!(
-            "{} replica at {} to be ready",
-            replica.role.name(),
-            replica.url
-        ),
+        &format!("{role} replica at {url} to be ready"),
         Duration::from_secs(60),
         || async {
-            let response = client
-                .get(format!("{}/health/ready", replica.url))
-                .send()
-                .await
-                .ok()?;
-            response.status().is_success().then_some(())
+            let exited = child
+                .lock()
+                .expect("child lock")
+                .as_mut()
+                .and_then(|child| child.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                panic!(
+                    "the {role} replica at {url} exited before it was ready: {status}; its log \
+                     ended with:\n{}",
+                    gateway::log_tail(&log, 20)
+                );
+            }
+            gateway::rolling::ready(&url).await.then_some(())
         },
     )
     .await;
-    tracing::debug!(role = replica.role.name(), elapsed = ?started.elapsed(), "replica ready");
+    tracing::debug!(role, elapsed = ?started.elapsed(), "replica ready");
 }

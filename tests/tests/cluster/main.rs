@@ -8,14 +8,19 @@
 //!   logout ends a session everywhere.
 //! - [`edge`]: what the gateway exposes and what it hides; client addresses and throttling.
 //! - [`events`]: two relays and two bridges store every event once, in order per order.
-//! - [`replica_loss`]: `kill -9` of one replica of each service loses no order or event.
+//! - [`oversell`]: fifty buyers of the last ten units over two replicas get exactly ten orders.
+//! - [`replica_loss`]: `kill -9` of one replica of each service loses no order or event and
+//!   places none twice.
+//! - [`rolling`]: a rolling restart of every replica under load fails no request.
 //! - [`tls`]: the gateway serves HTTPS with the local certificate; plain HTTP redirects.
 
 mod abuse;
 mod edge;
 mod events;
 mod harness;
+mod oversell;
 mod replica_loss;
+mod rolling;
 mod tls;
 
 use harness::{ROLE_VAR, Role};
@@ -34,7 +39,7 @@ fn serve_replica() {
     else {
         return;
     };
-    test_support::init();
+    test_support::init_child_process();
     let runtime = tokio::runtime::Runtime::new().expect("a runtime for the replica");
     runtime.block_on(async move {
         let shutdown = service_runtime::server::shutdown_signal();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use gateway::{Backend, Gateway, LocalTls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{HEALTH_INTERVAL, https_client_builder};
+use crate::harness::{HEALTH_INTERVAL, https_client_builder, test_port};
 
 /// A backend answering every request with 200 `backend` (plain HTTP, as the services speak it
 /// behind the gateway); returns its base URL.
@@ -38,7 +38,7 @@ async fn the_gateway_serves_its_certificate_and_redirects_plain_http() {
         name: "product",
         urls: vec![stub_backend().await],
     }];
-    let gateway = Gateway::start(&dir, 0, &backends, HEALTH_INTERVAL, &tls)
+    let gateway = Gateway::start(&dir, 0, &backends, HEALTH_INTERVAL, &tls, test_port)
         .await
         .expect("traefik starts");
     assert!(gateway.url.starts_with("https://"), "{}", gateway.url);

@@ -14,9 +14,7 @@ use regex::Regex;
 use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::{ConfigError, Settings};
 
-use crate::support::{
-    attribute, blocks, compose_shop_environments, label, nomad_file, shop_binary, text,
-};
+use crate::support::{attribute, blocks, compose_shop_environments, nomad_shop_tasks, text};
 
 /// What an operator generates for one secret: long, random, from no repository file.
 fn generated_secret() -> String {
@@ -156,22 +154,13 @@ fn nomad_environment(
 
 #[test]
 fn nomad_environments_pass_each_services_production_configuration() {
-    let job_file = nomad_file("shop.nomad.hcl");
     let mut variables = BTreeMap::new();
-    let mut checked = 0;
-    for job in blocks(&job_file, "job") {
-        for group in blocks(job.body(), "group") {
-            for task in blocks(group.body(), "task") {
-                let config = &blocks(task.body(), "config")[0];
-                let image = text(config.body(), "image").expect("a docker task names its image");
-                let (binary, _) = shop_binary(&image).expect("a shop image");
-                let environment = nomad_environment(task.body(), &mut variables);
-                assert_accepted(binary, &format!("nomad task {}", label(task)), &environment);
-                checked += 1;
-            }
-        }
+    let tasks = nomad_shop_tasks();
+    for (binary, task) in &tasks {
+        let environment = nomad_environment(task, &mut variables);
+        assert_accepted(binary, &format!("nomad task {binary}"), &environment);
     }
-    assert!(checked >= 6, "every shop binary runs in Nomad");
+    assert!(tasks.len() >= 6, "every shop binary runs in Nomad");
     assert!(
         !variables.is_empty(),
         "Nomad takes its secrets from variables"

@@ -7,6 +7,8 @@
 //! - [`cache_redis`]: the cache Redis persists nothing and has bounded memory.
 //! - [`compose`]: `compose.yaml` validates and is structurally sound (health, start order,
 //!   scaling, networks, volumes).
+//! - [`drain`]: replicas behind the gateway drain for longer than its health check takes to
+//!   see them, and compose and Nomad wait for that before killing them.
 //! - [`edge`]: compose and Nomad run the pinned Traefik with the shared routes file, over TLS.
 //! - [`gateway_routes`]: the routes file's rules played through: credential posts rate limited,
 //!   security headers and stripped internal headers on every router.
@@ -33,6 +35,7 @@ mod accepted;
 mod cache_redis;
 mod compose;
 mod configuration;
+mod drain;
 mod edge;
 mod flake_lock;
 mod gateway_routes;

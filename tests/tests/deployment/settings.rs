@@ -7,9 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use service_runtime::config::ServiceConfig;
 
-use crate::support::{
-    blocks, compose_shop_environments, label, nomad_file, nomad_task_environment, shop_binary, text,
-};
+use crate::support::{compose_shop_environments, nomad_shop_tasks, nomad_task_environment};
 
 /// The settings `binary` reads.
 fn settings_of(binary: &str) -> BTreeSet<String> {
@@ -71,21 +69,12 @@ fn compose_gives_services_only_settings_they_read() {
 
 #[test]
 fn nomad_gives_tasks_only_settings_they_read() {
-    let job_file = nomad_file("shop.nomad.hcl");
-    let mut checked = 0;
-    for job in blocks(&job_file, "job") {
-        for group in blocks(job.body(), "group") {
-            for task in blocks(group.body(), "task") {
-                let config = &blocks(task.body(), "config")[0];
-                let image = text(config.body(), "image").expect("a docker task names its image");
-                let (binary, _) = shop_binary(&image).expect("a shop image");
-                let environment = nomad_task_environment(task.body());
-                assert_all_read(binary, &format!("nomad task {}", label(task)), &environment);
-                checked += 1;
-            }
-        }
+    let tasks = nomad_shop_tasks();
+    for (binary, task) in &tasks {
+        let environment = nomad_task_environment(task);
+        assert_all_read(binary, &format!("nomad task {binary}"), &environment);
     }
-    assert!(checked >= 4);
+    assert!(tasks.len() >= 4);
 }
 
 #[test]

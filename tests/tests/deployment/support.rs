@@ -96,14 +96,36 @@ pub fn image_ports() -> BTreeMap<String, u16> {
 pub fn resolved_compose() -> &'static serde_norway::Value {
     static COMPOSE: OnceLock<serde_norway::Value> = OnceLock::new();
     COMPOSE.get_or_init(|| {
-        let output = run(
-            "docker-compose",
-            &["--env-file", ".env.example", "-f", "compose.yaml", "config"],
-            "docker-compose",
-        );
-        assert_success(&output, "docker-compose config");
-        serde_norway::from_slice(&output.stdout).expect("docker-compose prints YAML")
+        serde_norway::from_slice(&compose_config_output()).expect("docker-compose prints YAML")
     })
+}
+
+/// What `docker-compose config` prints for the files as they are now. Every test is a process
+/// of its own, and the command costs most of a CPU-second (a Python start and the whole file),
+/// so the first process to need it runs it and leaves the output in the tests' scratch
+/// directory under the files' hash; the others wait on the lock and read it.
+fn compose_config_output() -> Vec<u8> {
+    use std::hash::{Hash, Hasher};
+    let mut inputs = std::hash::DefaultHasher::new();
+    (read("compose.yaml"), read(".env.example")).hash(&mut inputs);
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("compose-config");
+    std::fs::create_dir_all(&cache).expect("the scratch directory");
+    let lock = std::fs::File::create(cache.join("lock")).expect("the cache lock file");
+    lock.lock().expect("the cache lock");
+    let cached = cache.join(format!("{:016x}.yaml", inputs.finish()));
+    if let Ok(output) = std::fs::read(&cached) {
+        return output;
+    }
+    let output = run(
+        "docker-compose",
+        &["--env-file", ".env.example", "-f", "compose.yaml", "config"],
+        "docker-compose",
+    );
+    assert_success(&output, "docker-compose config");
+    let written = cached.with_extension("partial");
+    std::fs::write(&written, &output.stdout).expect("writing the cached output");
+    std::fs::rename(&written, &cached).expect("publishing the cached output");
+    output.stdout
 }
 
 /// The binary an image runs, for images this repository builds (`shop/<binary>:<version>`).
@@ -142,6 +164,25 @@ pub fn nomad_file(name: &str) -> hcl::Body {
     let body =
         hcl::parse(&text).unwrap_or_else(|error| panic!("nomad/{name} is not valid HCL2: {error}"));
     crate::hcl_dynamic::expand(body)
+}
+
+/// Every task of `nomad/shop.nomad.hcl` (its `dynamic` blocks expanded), with the binary its
+/// image runs: tasks are named after their binary.
+pub fn nomad_shop_tasks() -> Vec<(String, hcl::Body)> {
+    let job_file = nomad_file("shop.nomad.hcl");
+    let mut tasks = Vec::new();
+    for job in blocks(&job_file, "job") {
+        for group in blocks(job.body(), "group") {
+            for task in blocks(group.body(), "task") {
+                let config = &blocks(task.body(), "config")[0];
+                let image = text(config.body(), "image").expect("a docker task names its image");
+                let (binary, _) = shop_binary(&image).expect("a shop image");
+                assert_eq!(label(task), binary, "a task is named after its binary");
+                tasks.push((binary.to_owned(), task.body().clone()));
+            }
+        }
+    }
+    tasks
 }
 
 pub fn blocks<'a>(body: &'a hcl::Body, identifier: &'a str) -> Vec<&'a hcl::Block> {

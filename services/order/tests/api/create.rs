@@ -28,7 +28,10 @@ async fn placing_an_order_reserves_stock_and_snapshots_the_price() {
 
 #[tokio::test]
 async fn fifty_concurrent_orders_for_ten_units_never_oversell() {
-    let shop = Shop::start().await;
+    // One customer places all fifty: the pending-order cap (10 by default) must not be what
+    // refuses the late ones, or the stock guard goes untested for them (a fast run saw ten
+    // orders stored before the last requests were admitted: 409 too-many-pending-orders).
+    let shop = Shop::start_with(&[("MAX_PENDING_ORDERS_PER_CUSTOMER", "1000")]).await;
     let product = shop.product(10).await;
     let body = json!({"product_id": product, "quantity": 1});
     let responses = join_all((0..50).map(|_| shop.orders.place(&shop.customer, &body, None))).await;
@@ -40,7 +43,10 @@ async fn fifty_concurrent_orders_for_ten_units_never_oversell() {
                 let problem = assert_problem(response, 409).await;
                 assert_eq!(problem["type"], "urn:problem:insufficient-stock");
             }
-            other => panic!("unexpected status {other}"),
+            other => panic!(
+                "unexpected status {other}: {}",
+                response.text().await.unwrap_or_default()
+            ),
         }
     }
     assert_eq!(created, 10);

@@ -224,11 +224,7 @@ async fn a_client_that_hangs_up_mid_order_leaks_no_stock() {
     .await;
 
     // And the Product Service knows which reservations are used: none is left to its sweeper.
-    let (client, connection) =
-        tokio_postgres::connect(&products.database.url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(connection);
+    let client = test_support::database_client(&products.database.url).await;
     wait_until(
         "no reservation left unconfirmed",
         Duration::from_secs(10),

@@ -8,6 +8,7 @@ mod housekeeping;
 mod lifecycle;
 mod relay;
 mod resilience;
+mod shutdown;
 mod startup;
 mod write_rate;
 

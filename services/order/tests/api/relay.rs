@@ -11,9 +11,8 @@ use test_support::broker::{BROKER_ADDRESS, TakenMessage, TestBroker, service_url
 use test_support::proxy::TcpProxy;
 use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle, wait_until};
 
-use crate::resilience::orders_metric;
-
-const WAIT: Duration = Duration::from_secs(30);
+/// A guard against a hang only: far beyond what any step takes on a loaded machine.
+const WAIT: Duration = Duration::from_secs(60);
 
 /// The `order.created` copies a test's queue received, by event id.
 #[derive(Debug, Default)]
@@ -91,11 +90,8 @@ impl EventLedger {
 
 /// The `order.created` events the outbox of `database_url` holds: event id → order id.
 pub async fn outbox_events(database_url: &str) -> BTreeMap<String, i64> {
-    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
+    test_support::database_client(database_url)
         .await
-        .expect("the test database answers");
-    tokio::spawn(connection);
-    client
         .query(
             "SELECT event_id::text, aggregate_id FROM outbox WHERE event_type = 'order.created'",
             &[],
@@ -135,7 +131,7 @@ async fn a_restarted_service_publishes_what_the_stopped_one_left_in_the_outbox()
         assert_eq!(placed.status(), 201);
     }
     wait_until("the backlog gauge", WAIT, || async {
-        (orders_metric(&first, "outbox_backlog").await >= 4.0).then_some(())
+        (first.served_metric("outbox_backlog").await >= 4.0).then_some(())
     })
     .await;
     let left = first.stop().await;
@@ -162,15 +158,24 @@ async fn a_restarted_service_publishes_what_the_stopped_one_left_in_the_outbox()
     second.stop().await;
 }
 
-/// Two replicas' relays draining one outbox at once (rows are claimed with `SKIP LOCKED`)
-/// publish each row once: with no fault while they run, not even the at-least-once duplicate.
+/// Two replicas' relays draining one outbox at once. What the design promises (see
+/// `outbox::claim`): a row is claimed `FOR UPDATE SKIP LOCKED` for the whole of its publish,
+/// so the two relays never publish one row at the same time, and it is marked published once,
+/// by the relay whose confirm came. What it does not promise is one copy at the broker: a
+/// confirm that is late (a slow machine, the confirm timeout) counts as a failure, and the row
+/// goes out again, which is the at-least-once duplicate consumers remove by event id. So the
+/// test asserts every event at least once; rows marked once in all (the confirmed-publish
+/// counters of both relays add up to the rows); and that a copy the broker carried twice was
+/// always preceded by a failed attempt recorded on its row: a second copy without one could
+/// only be two relays holding one row, which the claim forbids. None of it depends on timing.
 #[tokio::test]
-async fn two_relays_draining_one_outbox_publish_each_event_once() {
+async fn two_relays_draining_one_outbox_never_publish_one_row_at_once() {
     let users = UserServiceHandle::start().await;
     let products = ProductServiceHandle::start(&users).await;
     let proxy = TcpProxy::start(BROKER_ADDRESS.parse().unwrap()).await;
     let amqp_url = proxy.rewrite_url(service_url());
-    // One row per claim, so the two relays interleave instead of one taking the whole backlog.
+    // One row per claim, so the two relays interleave instead of one taking the whole backlog,
+    // and a failure recorded on a row is that row's own.
     let settings = [
         ("AMQP_URL", amqp_url.as_str()),
         ("AMQP_TIMEOUT_MS", "1000"),
@@ -209,13 +214,52 @@ async fn two_relays_draining_one_outbox_publish_each_event_once() {
     let mut ledger = EventLedger::default();
     ledger.wait_for(&broker, &tap, &stored).await;
     ledger.take(&broker, &tap).await;
-    assert_eq!(ledger.events(), stored);
-    assert!(ledger.duplicated().is_empty(), "{:?}", ledger.duplicated());
-    let published = orders_metric(&first, "outbox_published_total").await
-        + orders_metric(&second, "outbox_published_total").await;
-    assert_eq!(
-        published, 30.0,
-        "each row confirmed once across both relays"
+    assert_eq!(ledger.events(), stored, "every event at least once");
+
+    let rows = outbox_rows(&first.database.url).await;
+    assert!(
+        rows.values().all(|row| row.published),
+        "every row marked published: {rows:?}"
     );
+    let published = first.served_metric("outbox_published_total").await
+        + second.served_metric("outbox_published_total").await;
+    assert_eq!(published, 30.0, "each row confirmed and marked once");
+    for event_id in ledger.duplicated() {
+        assert!(
+            rows[event_id].failed_attempts > 0,
+            "event {event_id} went out twice with no failed attempt on its row: two relays \
+             held it at once"
+        );
+    }
     second.stop().await;
+}
+
+/// What the outbox says of one row.
+#[derive(Debug)]
+struct OutboxRow {
+    published: bool,
+    /// Publishes of it that failed (a refusal, a lost or late confirm).
+    failed_attempts: i32,
+}
+
+/// The `order.created` rows of the outbox of `database_url`, by event id.
+async fn outbox_rows(database_url: &str) -> BTreeMap<String, OutboxRow> {
+    test_support::database_client(database_url)
+        .await
+        .query(
+            "SELECT event_id::text, published_at IS NOT NULL, attempts FROM outbox \
+             WHERE event_type = 'order.created'",
+            &[],
+        )
+        .await
+        .expect("the outbox is readable")
+        .iter()
+        .map(|row| {
+            let state = OutboxRow {
+                published: row.get(1),
+                failed_attempts: row.get(2),
+            };
+            (row.get(0), state)
+        })
+        .collect()
 }

@@ -3,28 +3,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use test_support::broker::{BROKER_ADDRESS, TestBroker, service_url};
 use test_support::proxy::TcpProxy;
-use test_support::{
-    OrderServiceHandle, ProductServiceHandle, TestService, UserServiceHandle, wait_until,
-};
+use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle, wait_until};
 
 use crate::relay::{EventLedger, outbox_events};
 use crate::{Shop, assert_problem};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// The value of one sample of an Order Service instance's `/metrics`.
-pub async fn orders_metric<X>(orders: &TestService<X>, sample: &str) -> f64 {
-    let text = orders
-        .client
-        .get(orders.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    test_support::notification::metric_value(&text, sample)
-}
 
 /// Orders keep being accepted with the broker cut; once it is back, every stored event reaches
 /// the exchange under its own event id. Copies are allowed (at least once), lost events not.
@@ -55,7 +39,7 @@ async fn orders_are_accepted_while_rabbitmq_is_down_and_no_event_is_lost() {
         .wait_for(&broker, &tap, &outbox_events(&orders.database.url).await)
         .await;
     wait_until("the first event confirmed", WAIT, || async {
-        (orders_metric(&orders, "outbox_published_total").await >= 1.0).then_some(())
+        (orders.served_metric("outbox_published_total").await >= 1.0).then_some(())
     })
     .await;
 
@@ -84,7 +68,7 @@ async fn orders_are_accepted_while_rabbitmq_is_down_and_no_event_is_lost() {
     })
     .await;
     wait_until("the outbox backlog gauge", WAIT, || async {
-        (orders_metric(&orders, "outbox_backlog").await >= 5.0).then_some(())
+        (orders.served_metric("outbox_backlog").await >= 5.0).then_some(())
     })
     .await;
 
@@ -104,15 +88,22 @@ async fn the_product_service_down_is_a_fast_503_and_nothing_is_stored() {
     let products = ProductServiceHandle::start(&users).await;
     let proxy = TcpProxy::start(products.address).await;
     let product_url = format!("http://{}", proxy.address);
-    let orders =
-        OrderServiceHandle::start_with(&users, &products, &[("PRODUCT_SERVICE_URL", &product_url)])
-            .await;
+    // Product Service calls may take ten minutes: a 503 that waited for that would trip the
+    // test client's own timeout (30 s); the fast one comes from the refused connection.
+    let orders = OrderServiceHandle::start_with(
+        &users,
+        &products,
+        &[
+            ("PRODUCT_SERVICE_URL", &product_url),
+            ("PRODUCT_TIMEOUT_MS", test_support::TIMEOUT_BEYOND_GUARD_MS),
+        ],
+    )
+    .await;
     let (_, admin) = users.admin().await;
     let (_, customer) = users.customer().await;
     let product = products.product_with_stock(&admin, "Shelf", 3).await;
 
     proxy.cut();
-    let started = std::time::Instant::now();
     let response = orders
         .place(
             &customer,
@@ -120,12 +111,6 @@ async fn the_product_service_down_is_a_fast_503_and_nothing_is_stored() {
             Some("retry-me"),
         )
         .await;
-    // A hang guard: widened several-fold for a loaded CI machine.
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "{:?}",
-        started.elapsed()
-    );
     assert_eq!(
         assert_problem(response, 503).await["type"],
         "urn:problem:unavailable"
@@ -151,7 +136,8 @@ async fn the_user_service_down_is_503_not_401() {
     let products = ProductServiceHandle::start(&users).await;
     let orders = OrderServiceHandle::start(&users, &products).await;
     let (_, customer) = users.customer().await;
-    users.shutdown.cancel();
+    // Stopped, not only told to stop: until its drain ends it still answers.
+    let _stopped = users.stop().await;
     let response = orders.get(&customer, "/orders").await;
     assert_problem(response, 503).await;
 }
@@ -162,7 +148,7 @@ async fn the_user_service_down_is_503_not_401() {
 async fn a_failed_insert_gives_the_reserved_stock_and_the_key_back() {
     let shop = Shop::start().await;
     let product = shop.product(5).await;
-    let orders_db = connect(&shop.orders.database.url).await;
+    let orders_db = test_support::database_client(&shop.orders.database.url).await;
     orders_db
         .batch_execute(
             "CREATE FUNCTION refuse_orders() RETURNS trigger LANGUAGE plpgsql AS \
@@ -177,7 +163,7 @@ async fn a_failed_insert_gives_the_reserved_stock_and_the_key_back() {
     assert_eq!(failed.status(), 500);
 
     // The reservation was made, then released: the stock is whole again.
-    let products_db = connect(&shop.products.database.url).await;
+    let products_db = test_support::database_client(&shop.products.database.url).await;
     wait_until(
         "the reservation released",
         Duration::from_secs(10),
@@ -204,12 +190,4 @@ async fn a_failed_insert_gives_the_reserved_stock_and_the_key_back() {
     assert_eq!(retried.status(), 201);
     assert!(retried.headers().get("idempotent-replayed").is_none());
     assert_eq!(shop.stock(product).await, 3);
-}
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("the test database answers");
-    tokio::spawn(connection);
-    client
 }

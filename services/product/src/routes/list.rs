@@ -12,7 +12,7 @@ use service_runtime::problem::FieldError;
 use service_runtime::server::state;
 
 use super::{ProductResponse, collect};
-use crate::domain::{DECIMAL_PATTERN, ProductName, parse_decimal, parse_search};
+use crate::domain::{DECIMAL_PATTERN, ProductName, parse_price_bound, parse_search};
 use crate::error::ProductError;
 use crate::list_cache::{ListCache, PageLookup};
 use crate::repository::ListFilter;
@@ -179,10 +179,10 @@ fn validate(query: ListQuery) -> Result<ListFilter, ProductError> {
         .and_then(|name| collect(parse_search(&name), &mut errors));
     let min_price = query
         .min_price
-        .and_then(|text| collect(parse_decimal("min_price", &text), &mut errors));
+        .and_then(|text| collect(parse_price_bound("min_price", &text), &mut errors));
     let max_price = query
         .max_price
-        .and_then(|text| collect(parse_decimal("max_price", &text), &mut errors));
+        .and_then(|text| collect(parse_price_bound("max_price", &text), &mut errors));
     if !errors.is_empty() {
         return Err(ProductError::Validation(errors));
     }
@@ -218,6 +218,29 @@ mod tests {
         // after the cursor, and a price range with its ends crossed is simply empty.
         assert!(fields("cursor=5&skip=5").is_empty());
         assert!(fields("min_price=3&max_price=2").is_empty());
+    }
+
+    #[test]
+    fn a_price_bound_too_long_for_a_decimal_filters_like_one_beyond_every_price() {
+        // The pattern sets no length; schemathesis sent this one and got a 422.
+        let filter = parse_query("max_price=-8364186108552481243376055809923194&min_price=99999999999999999999999999999999.5")
+            .and_then(validate)
+            .expect("any decimal the pattern allows is a bound");
+        let beyond = rust_decimal::Decimal::from(100_000_000_000_i64);
+        assert_eq!(filter.max_price, Some(-beyond));
+        assert_eq!(filter.min_price, Some(beyond));
+        let padded = parse_query("min_price=-00000000000000000000000000000000012.5")
+            .and_then(validate)
+            .expect("leading zeros are digits the pattern allows");
+        assert_eq!(padded.min_price, Some(rust_decimal::Decimal::new(-1250, 2)));
+        assert_eq!(
+            fields("max_price=123456789012345678901234567890.123"),
+            ["max_price"]
+        );
+        assert_eq!(
+            fields("min_price=-12345678901234567890123456789x"),
+            ["min_price"]
+        );
     }
 
     #[test]

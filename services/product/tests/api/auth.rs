@@ -1,7 +1,5 @@
 //! Who may write the catalogue and who may reserve stock.
 
-use std::time::{Duration, Instant};
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Method;
@@ -110,13 +108,15 @@ async fn writes_need_a_valid_admin_token() {
 
 #[tokio::test]
 async fn user_service_down_is_a_fast_503_not_a_401() {
-    let shop = Shop::start_with(&[("AUTH_TIMEOUT_MS", "500")]).await;
+    // The validation timeout is ten minutes: the 503 must come from the refused connection at
+    // once, since waiting for the timeout would trip the test client's own (30 s) instead.
+    let shop =
+        Shop::start_with(&[("AUTH_TIMEOUT_MS", test_support::TIMEOUT_BEYOND_GUARD_MS)]).await;
     let (_, fresh_admin) = shop.users.admin().await;
     let Shop {
         users, products, ..
     } = shop;
     users.stop().await;
-    let started = Instant::now();
     let response = products
         .client
         .post(products.url("/products"))
@@ -127,7 +127,6 @@ async fn user_service_down_is_a_fast_503_not_a_401() {
         .unwrap();
     let problem = assert_problem(response, 503).await;
     assert_eq!(problem["type"], "urn:problem:unavailable");
-    assert!(started.elapsed() < Duration::from_secs(2));
 }
 
 #[tokio::test]

@@ -77,7 +77,7 @@ async fn a_recreated_database_never_meets_the_old_databases_cache_entries() {
     let users = test_support::UserServiceHandle::start().await;
     let (_, admin) = users.admin().await;
     let database = test_support::TestDatabase::new("products");
-    let (name, url) = (database.name.clone(), database.url.clone());
+    let name = database.name.clone();
     let prefix = format!("test-{}:", uuid::Uuid::new_v4().simple());
     let before =
         test_support::ProductServiceHandle::start_on(&users, database, prefix.clone(), &[]).await;
@@ -94,10 +94,17 @@ async fn a_recreated_database_never_meets_the_old_databases_cache_entries() {
     let old_key = before.cache_key(old);
     let mut redis = redis_connection(REDIS_URL).await;
     assert!(redis.exists::<_, bool>(&old_key).await.unwrap());
-    // Stopping drops the database; the same name is then created afresh.
-    before.stop().await;
+    // The database is dropped and the same name created afresh, while the old database's
+    // entries stay in Redis, as they would in production: the handle's own clean-up (which
+    // deletes every key under the prefix) waits until the end of the test.
+    let before = before.stop().await;
+    drop(before.database);
+    assert!(
+        redis.exists::<_, bool>(&old_key).await.unwrap(),
+        "the old database's entry outlives it"
+    );
 
-    let database = test_support::TestDatabase { name, url };
+    let database = test_support::TestDatabase::named(name);
     let after = test_support::ProductServiceHandle::start_on(&users, database, prefix, &[]).await;
     let new = after.product_with_stock(&admin, "New kettle", 7).await;
     assert_eq!(new, old, "identities start again, as versions do");

@@ -8,19 +8,12 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use reqwest::Method;
 use serde_json::{Value, json};
-use test_support::{ProductServiceHandle, REDIS_URL, TestDatabase};
+use test_support::{ProductServiceHandle, REDIS_URL};
 
 use crate::{Shop, redis_connection};
 
 async fn metric(shop: &Shop, name: &str) -> f64 {
-    metric_of(&shop.products, name).await
-}
-
-async fn metric_of(service: &ProductServiceHandle, name: &str) -> f64 {
-    let text = service.get("/metrics").await.text().await.unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .map_or(0.0, |value| value.parse().unwrap())
+    shop.products.served_metric(name).await
 }
 
 #[tokio::test]
@@ -152,17 +145,14 @@ async fn readers_of_another_replica_never_see_a_value_older_than_a_returned_writ
     let shop = Shop::start_with(&window).await;
     let second = ProductServiceHandle::start_on(
         &shop.users,
-        TestDatabase {
-            name: shop.products.database.name.clone(),
-            url: shop.products.database.url.clone(),
-        },
+        shop.products.database.share(),
         shop.products.cache_key_prefix.clone(),
         &window,
     )
     .await;
     race_readers_against_writer(&shop.products, &second, &shop.admin, 12).await;
     assert!(
-        metric_of(&second, "product_local_copy_hits_total").await > 0.0,
+        second.served_metric("product_local_copy_hits_total").await > 0.0,
         "the reading replica served local copies"
     );
     second.stop().await;

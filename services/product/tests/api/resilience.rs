@@ -1,7 +1,7 @@
 //! Redis down or stalled: reads and writes keep working from PostgreSQL at little extra
 //! latency, /health says so while staying ready, and Redis coming back is used again.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::AsyncCommands;
 use reqwest::Method;
@@ -71,12 +71,10 @@ async fn redis_down_costs_little_and_comes_back_without_a_restart() {
 
     redis.kill().await;
     let before = cache_errors(&shop).await;
-    let started = Instant::now();
-    let mut slowest = Duration::ZERO;
+    // Each read fails the test if it hangs (the test client's 30 s timeout); how much Redis
+    // costs them is counted below, not timed.
     for _ in 0..50 {
-        let request = Instant::now();
         assert_eq!(shop.get_json(&path).await["name"], "Torch");
-        slowest = slowest.max(request.elapsed());
     }
     // What makes Redis being down cheap is the breaker: of the 50 reads, only a few try Redis
     // (and wait for a timeout) before it opens; the rest skip it. Counted, not timed, so a
@@ -88,13 +86,6 @@ async fn redis_down_costs_little_and_comes_back_without_a_restart() {
         "reads that tried the dead Redis: {tried}"
     );
     assert!(after.skipped > before.skipped, "the breaker never opened");
-    // Only a guard against hanging: generous enough for a loaded 2-core CI machine.
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(slowest < Duration::from_secs(5), "slowest read {slowest:?}");
 
     // Health is the background probe's last round: it sees Redis gone within about a second.
     let (status, report) = wait_until("health to see Redis down", Duration::from_secs(10), || {
@@ -155,25 +146,18 @@ async fn a_write_during_a_stall_is_not_undone_when_redis_thaws() {
     shop.get_json("/products").await;
 
     redis.stall().await;
-    let started = Instant::now();
+    // A stalled Redis answers nothing: every call gives up at its timeout (100/250 ms), and a
+    // request that waited on Redis for good would trip the test client's 30 s timeout.
     let response = shop
         .admin_json(Method::PUT, &path, &json!({"name": "Radio v2"}))
         .await;
     assert_eq!(response.status(), 200);
-    // A hang guard (Redis' timeouts are 100/250 ms); widened for a loaded CI machine.
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
-    );
     for _ in 0..10 {
-        let request = Instant::now();
         assert_eq!(shop.get_json(&path).await["name"], "Radio v2");
         assert_eq!(
             shop.get_json("/products").await["items"][0]["name"],
             "Radio v2"
         );
-        assert!(request.elapsed() < Duration::from_secs(5));
     }
 
     redis.resume().await;

@@ -5,16 +5,30 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde_json::Value;
-use test_support::{ProductServiceHandle, TEST_SERVICE_TOKEN, TestDatabase, wait_until};
+use test_support::{ProductServiceHandle, TEST_SERVICE_TOKEN, wait_until};
 use uuid::Uuid;
 
 use crate::{Shop, assert_problem};
 
-/// A one-second TTL, looked at every 50 ms.
-const FAST_SWEEP: [(&str, &str); 2] = [
-    ("RESERVATION_TTL_SECS", "1"),
-    ("RESERVATION_SWEEP_INTERVAL_MS", "50"),
-];
+/// A sweep every 50 ms, with the default TTL (minutes): reservations are made due by
+/// [`age_reservations`], never by the clock, which on a busy machine could pass a short TTL
+/// between a reservation and the look at the stock it took.
+const FAST_SWEEP: [(&str, &str); 1] = [("RESERVATION_SWEEP_INTERVAL_MS", "50")];
+
+/// A guard against a hang only.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Moves every reservation's creation an hour back, past the TTL.
+async fn age_reservations(products: &ProductServiceHandle) {
+    test_support::database_client(&products.database.url)
+        .await
+        .execute(
+            "UPDATE reservations SET created_at = created_at - interval '1 hour'",
+            &[],
+        )
+        .await
+        .unwrap();
+}
 
 async fn stock(products: &ProductServiceHandle, id: i64) -> i64 {
     let product: Value = products
@@ -52,7 +66,7 @@ async fn confirm(products: &ProductServiceHandle, id: Uuid) -> reqwest::Response
 
 /// Waits until `product` is back at `units`.
 async fn stock_reaches(products: &ProductServiceHandle, product: i64, units: i64) {
-    wait_until("stock returns", Duration::from_secs(15), || async {
+    wait_until("stock returns", WAIT, || async {
         (stock(products, product).await == units).then_some(())
     })
     .await;
@@ -72,6 +86,7 @@ async fn a_reservation_no_order_confirmed_returns_to_stock_after_the_ttl_once() 
     );
     assert_eq!(stock(&shop.products, id).await, 7);
 
+    age_reservations(&shop.products).await;
     stock_reaches(&shop.products, id, 10).await;
     assert_eq!(status(&shop.products, reservation, id, 3).await, "expired");
     assert!((swept_total(&shop.products).await - 1.0).abs() < f64::EPSILON);
@@ -93,8 +108,10 @@ async fn a_confirmed_reservation_is_never_swept_and_a_late_confirmation_takes_st
     assert_eq!(confirm(&shop.products, kept).await.status(), 204);
     assert_eq!(confirm(&shop.products, kept).await.status(), 204, "repeat");
     assert_eq!(shop.products.reserve(late, id, 3).await.status(), 201);
+    assert_eq!(stock(&shop.products, id).await, 5);
 
-    // Both are past the TTL here; only the unconfirmed one went back.
+    // Both past the TTL; only the unconfirmed one goes back.
+    age_reservations(&shop.products).await;
     stock_reaches(&shop.products, id, 8).await;
     assert_eq!(status(&shop.products, kept, id, 2).await, "confirmed");
     assert_eq!(status(&shop.products, late, id, 3).await, "expired");
@@ -138,26 +155,12 @@ async fn two_replicas_sweeping_at_once_return_each_reservation_once() {
     }
 
     // All due already, so both replicas' first sweeps, 50 ms after they start, find them all.
-    let (client, connection) =
-        tokio_postgres::connect(&shop.products.database.url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(connection);
-    client
-        .execute(
-            "UPDATE reservations SET created_at = now() - interval '1 hour'",
-            &[],
-        )
-        .await
-        .unwrap();
+    age_reservations(&shop.products).await;
 
     // Two replicas on the same database, both sweeping every 50 ms.
     let database = &shop.products.database;
     let replica = |prefix: String| {
-        let database = TestDatabase {
-            name: database.name.clone(),
-            url: database.url.clone(),
-        };
+        let database = database.share();
         ProductServiceHandle::start_on(&shop.users, database, prefix, &FAST_SWEEP)
     };
     let (first, second) = tokio::join!(

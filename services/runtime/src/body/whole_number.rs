@@ -72,6 +72,16 @@ mod tests {
         assert_eq!(parse(r#"{"n": -4e2}"#), Ok(-400));
     }
 
+    /// Schemathesis sent this one: a whole number written with a point, which a parser that
+    /// rounds decimals to the nearest double only approximately reads as `…345.5`.
+    #[test]
+    fn a_large_whole_number_with_a_point_is_read_exactly() {
+        assert_eq!(
+            parse(r#"{"n": -4464375057753346.0}"#),
+            Ok(-4_464_375_057_753_346)
+        );
+    }
+
     #[test]
     fn fractions_strings_and_overflow_are_refused() {
         assert!(

@@ -171,9 +171,10 @@ pub fn range_text<T: Display, R: RangeBounds<T>>(range: &R) -> String {
 /// Declares a settings section once. Each field carries its doc comment (the reference's
 /// "meaning"), optionally `#[range(..)]` (an inclusive or open-ended range the value must lie
 /// in) and `#[shown("..")]` (the default as the reference should state it, when the value is
-/// computed or required), then `name: Type = default;`.
+/// computed or required), then `name: Type = default;`. For example (not run here: the tests
+/// below and every service's `config.rs` compile such declarations):
 ///
-/// ```
+/// ```ignore
 /// service_runtime::settings_section! {
 ///     /// Example
 ///     pub struct ExampleSection {

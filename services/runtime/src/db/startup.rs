@@ -211,8 +211,9 @@ async fn create_database_if_missing(endpoint: &Endpoint) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Advisory lock id held while migrating; the lock is per database.
-const MIGRATION_LOCK: i64 = 0x5348_4f50_4d49_4752; // "SHOPMIGR"
+/// Advisory lock id held while migrating; the lock is per database. Public so a test can hold
+/// it and watch replicas wait for it.
+pub const MIGRATION_LOCK: i64 = 0x5348_4f50_4d49_4752; // "SHOPMIGR"
 
 async fn migrate(endpoint: &Endpoint, migrations: &refinery::Runner) -> anyhow::Result<()> {
     let (mut client, task) = endpoint.connect(&endpoint.config).await?;

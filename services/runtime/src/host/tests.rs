@@ -1,7 +1,7 @@
 //! The shutdown order, on a real host bound to a random port.
 
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use salvo::prelude::*;
 use tokio::sync::Notify;
@@ -23,7 +23,8 @@ impl Log {
     async fn wait_for(&self, event: &'static str) {
         let started = Instant::now();
         while !self.events().contains(&event) {
-            assert!(started.elapsed() < Duration::from_secs(10), "no {event}");
+            // A guard against a hang only.
+            assert!(started.elapsed() < Duration::from_secs(60), "no {event}");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -45,11 +46,17 @@ impl Handler for Slow {
     }
 }
 
-async fn host(log: &Arc<Log>, release: &Arc<Notify>, tasks: Tasks) -> ServiceHost {
+async fn host(
+    log: &Arc<Log>,
+    release: &Arc<Notify>,
+    tasks: Tasks,
+    shutdown_drain_ms: u64,
+) -> ServiceHost {
     let common = CommonConfig {
         host: [127, 0, 0, 1].into(),
         port: 0,
         shutdown_timeout_secs: 10,
+        shutdown_drain_ms,
         ..CommonConfig::default()
     };
     let api = Router::with_path("slow").get(Slow {
@@ -88,7 +95,7 @@ async fn shutdown_stops_intake_then_finishes_requests_then_workers_then_closes()
     crate::server::install_crypto_provider();
     let (log, release) = (Arc::new(Log::default()), Arc::new(Notify::new()));
     let tasks = Tasks::new();
-    let host = host(&log, &release, tasks.clone()).await;
+    let host = host(&log, &release, tasks.clone(), 0).await;
     let url = format!("http://{}/slow", host.local_addr());
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(host.run(shutdown.clone()));
@@ -133,4 +140,46 @@ async fn shutdown_stops_intake_then_finishes_requests_then_workers_then_closes()
             "closed",
         ]
     );
+}
+
+/// With `SHUTDOWN_DRAIN_MS`, a stopping service answers unready yet still serves new
+/// connections, so that a load balancer polling readiness takes it out before any connection
+/// is refused.
+#[tokio::test]
+async fn while_draining_the_service_is_unready_but_still_serves_new_connections() {
+    crate::server::install_crypto_provider();
+    let (log, release) = (Arc::new(Log::default()), Arc::new(Notify::new()));
+    // Far longer than the test: the drain must not end while it looks.
+    let host = host(&log, &release, Tasks::new(), 3_600_000).await;
+    let base = format!("http://{}", host.local_addr());
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(host.run(shutdown.clone()));
+    // No pooled connection: each request opens a new one, as the gateway's next would.
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let status = |path: &'static str| {
+        let request = client.get(format!("{base}{path}"));
+        async move { request.send().await.map(|response| response.status()) }
+    };
+    assert_eq!(status("/health/ready").await.unwrap(), 200);
+
+    shutdown.cancel();
+    let started = Instant::now();
+    while status("/health/ready").await.ok() != Some(StatusCode::SERVICE_UNAVAILABLE) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "readiness never turned false"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        status("/health/live")
+            .await
+            .expect("a new connection is served"),
+        200
+    );
+    running.abort();
 }

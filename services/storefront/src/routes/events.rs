@@ -4,8 +4,8 @@
 //! itself sends `Last-Event-ID` (the last event it got). Updates after that position are
 //! replayed from the hub, then live ones follow; both are filtered here, on the server, to the
 //! visitor's own orders. Events: `status` (`{"order", "status", "label"}`, id = stream
-//! sequence), `live` (`running` / `paused`), and `resync` when updates were lost (the page
-//! reloads). The stream ends at shutdown, so draining never waits for open pages, and when its
+//! sequence), `live` (`running` / `paused`), and `resync` when updates were lost or the
+//! stream was replaced (the page reloads). The stream ends at shutdown, so draining never waits for open pages, and when its
 //! session ends (a logout on any replica, or found gone at a periodic re-check).
 //!
 //! Streams are capped per user and per replica ([`crate::streams::Streams`]): past a cap the answer is a 429 or
@@ -39,6 +39,8 @@ struct Feed {
     user_id: i64,
     updates: broadcast::Receiver<Arc<OrderUpdate>>,
     live: watch::Receiver<bool>,
+    /// Changes when the stream was replaced: the page must reload.
+    replaced: watch::Receiver<u64>,
     queued: VecDeque<SseEvent>,
     last_sent: u64,
     shutdown: CancellationToken,
@@ -97,6 +99,13 @@ impl Feed {
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
+                changed = self.replaced.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                    self.done = true;
+                    return Some(resync_event());
+                }
                 changed = self.live.changed() => {
                     if changed.is_err() {
                         return None;
@@ -147,6 +156,7 @@ pub async fn order_events(req: &mut Request, depot: &mut Depot, res: &mut Respon
     let after = since.max(last_event);
     // Subscribe before reading the ring, so nothing falls between the replay and live events.
     let updates = shop.hub.subscribe();
+    let replaced = shop.hub.watch_replaced();
     let mut live = shop.hub.watch_live();
     let replay = shop.hub.replay(caller.user_id, after);
     let mut queued = VecDeque::from([live_event(*live.borrow_and_update())]);
@@ -162,6 +172,7 @@ pub async fn order_events(req: &mut Request, depot: &mut Depot, res: &mut Respon
         user_id: caller.user_id,
         updates,
         live,
+        replaced,
         queued,
         last_sent,
         shutdown: shop.shutdown.clone(),

@@ -33,7 +33,7 @@ pub fn catalogue(filters: &Filters, products: &[Product], has_next: bool) -> Mar
     html! {
         h1 { "Catalogue" }
         form.filters method="get" action="/" role="search" {
-            div.field {
+            div.field.search {
                 label for="q" { "Search" }
                 input #q type="search" name="q" value=(filters.q) placeholder="Product name";
             }

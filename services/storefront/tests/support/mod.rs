@@ -60,6 +60,9 @@ pub async fn start_storefront(settings: &[(&'static str, String)]) -> Storefront
         // Tests change roles and sessions under the cache's feet.
         ("AUTH_CACHE_TTL_SECS", "0".into()),
     ];
+    // Without them a loaded machine read a fresh session as unknown (a Redis call past
+    // production's 100 ms) and showed the shopper logged out.
+    pairs.extend(test_support::BUSY_MACHINE_TIMEOUTS.map(|(key, value)| (key, value.to_owned())));
     pairs.extend(settings.iter().cloned());
     let config = StorefrontConfig::from_settings(Settings::from_pairs(pairs))
         .expect("test configuration is valid");
@@ -109,6 +112,9 @@ impl System {
             ("BRIDGE_EXCHANGE", &orders.exchange),
             ("BRIDGE_QUEUE", &bridge_queue),
             ("BRIDGE_QUEUE_EXPIRES_MS", "300000"),
+            // As deployed: the stream, and the storefronts' consumers on it, outlive a restart
+            // of NATS. (The private server's store is the test's own.)
+            ("BRIDGE_STREAM_STORAGE", "file"),
         ])
         .await;
         let session_prefix = session_prefix();

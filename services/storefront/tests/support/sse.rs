@@ -27,11 +27,17 @@ impl EventReader {
         session: &str,
         last_event: Option<u64>,
     ) -> Self {
+        Self::open_at(&storefront.base_url, session, last_event).await
+    }
+
+    /// Opens the stream of `session` on the storefront at `base_url` (a replica running as a
+    /// process of its own, say).
+    pub async fn open_at(base_url: &str, session: &str, last_event: Option<u64>) -> Self {
         // No overall timeout: the stream stays open; each read has its own deadline.
         let _ = test_support::http_client();
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let mut request = client
-            .get(storefront.url("/live/orders?since=0"))
+            .get(format!("{base_url}/live/orders?since=0"))
             .header("cookie", format!("sf_session={session}"));
         if let Some(id) = last_event {
             request = request.header("last-event-id", id.to_string());
@@ -93,7 +99,7 @@ impl EventReader {
     /// The next `status` event, skipping `live` ones; returns (order, status, id).
     pub async fn next_status(&mut self) -> (i64, String, u64) {
         loop {
-            let event = self.next(Duration::from_secs(10)).await;
+            let event = self.next(test_support::HANG_GUARD).await;
             if event.name == "status" {
                 let body: Value = serde_json::from_str(&event.data).unwrap();
                 return (
@@ -103,6 +109,23 @@ impl EventReader {
                 );
             }
         }
+    }
+
+    /// Waits (at most `guard`, against a hang) until the server ends the stream as a response
+    /// ends, not cut off.
+    pub async fn ends_cleanly(&mut self, guard: Duration) {
+        let end = tokio::time::timeout(guard, async {
+            loop {
+                match self.response.chunk().await {
+                    Ok(Some(chunk)) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                    Ok(None) => return Ok(()),
+                    Err(error) => return Err(error),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the stream was still open after {guard:?}"));
+        end.expect("the stream ends whole, not cut off");
     }
 
     /// Waits (at most `guard`, against a hang) until the server ends the stream.

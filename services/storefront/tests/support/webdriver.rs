@@ -185,9 +185,9 @@ impl Browser {
             .unwrap_or_default()
     }
 
-    /// The first element matching `css`, waiting for it up to 10 s.
+    /// The first element matching `css`, waiting for it (the deadline only guards a hang).
     pub async fn find(&self, css: &str) -> Element {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + test_support::HANG_GUARD;
         loop {
             if let Some(element) = self.find_all(css).await.into_iter().next() {
                 return element;
@@ -273,16 +273,32 @@ impl Browser {
 
     /// The page's cumulative layout shift so far (0 when nothing moved after it was drawn):
     /// the buffered `layout-shift` entries, taken synchronously.
-    pub async fn layout_shift(&self) -> f64 {
-        let total = self
+    pub async fn layout_shift(&self) -> LayoutShift {
+        let measured = self
             .execute(
                 "const observer = new PerformanceObserver(() => {});\
                  observer.observe({type: 'layout-shift', buffered: true});\
-                 const entries = observer.takeRecords(); observer.disconnect();\
-                 return entries.filter(e => !e.hadRecentInput).reduce((sum, e) => sum + e.value, 0);",
+                 const entries = observer.takeRecords().filter(e => !e.hadRecentInput);\
+                 observer.disconnect();\
+                 const name = (node) => !node ? '(gone)' : node.nodeName.toLowerCase()\
+                   + (node.id ? '#' + node.id : '')\
+                   + (typeof node.className === 'string' && node.className ? '.' + node.className.split(' ').join('.') : '');\
+                 return {\
+                   total: entries.reduce((sum, e) => sum + e.value, 0),\
+                   moved: entries.flatMap(e => (e.sources || []).map(s => name(s.node)\
+                     + ' ' + JSON.stringify(s.previousRect) + ' -> ' + JSON.stringify(s.currentRect)))\
+                 };",
             )
             .await;
-        total.as_f64().expect("a number")
+        LayoutShift {
+            total: measured["total"].as_f64().expect("a number"),
+            moved: measured["moved"]
+                .as_array()
+                .expect("a list")
+                .iter()
+                .map(|source| source.as_str().unwrap_or_default().to_owned())
+                .collect(),
+        }
     }
 
     /// Presses keys in the focused element (WebDriver's key codes, e.g. `\u{E004}` for Tab).
@@ -348,4 +364,12 @@ impl Browser {
         let _ = self.http.delete(&self.session).send().await;
         let _ = std::fs::remove_dir_all(&self.profile);
     }
+}
+
+/// The page's cumulative layout shift since it loaded, and what moved (element, from, to), so
+/// that a failure names the element.
+#[derive(Debug)]
+pub struct LayoutShift {
+    pub total: f64,
+    pub moved: Vec<String>,
 }

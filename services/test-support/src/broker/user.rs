@@ -57,10 +57,7 @@ impl TempBrokerUser {
 
     /// Whether the broker knows a user called `name`.
     pub fn exists(name: &str) -> bool {
-        let listed = run(&["list_users", "--silent"]);
-        String::from_utf8_lossy(&listed.stdout)
-            .lines()
-            .any(|line| line.split_whitespace().next() == Some(name))
+        listed(&users_listing(), name)
     }
 }
 
@@ -86,19 +83,24 @@ const PROCESS_USER_PREFIX: &str = "test-proc-";
 /// profile, which refuses `guest`: one user per process, created on first use, shared by every
 /// service and helper in the process (each `rabbitmqctl` call costs about 0.6 s).
 ///
-/// A static is never dropped, so the user outlives the process. Its name carries the process
-/// id (`test-proc-<pid>-<random>`), and creating the next one first deletes those whose
-/// process is gone: at most one user per test binary still running, or last run, remains.
+/// `cargo xtask test` runs every test in a process of its own, so it creates one user for the
+/// whole run and passes its URL in [`RUN_URL_VAR`]; then no process pays for `rabbitmqctl`.
+///
+/// Otherwise a static is never dropped, so the user outlives the process. Its name carries the
+/// process id (`test-proc-<pid>-<random>`), and creating the next one first deletes those
+/// whose process is gone: at most one user per test binary still running, or last run, remains.
 pub fn service_url() -> &'static str {
-    static USER: OnceLock<(TempBrokerUser, String)> = OnceLock::new();
-    &USER
-        .get_or_init(|| {
-            let user = create_process_user();
-            let url = user.url();
-            (user, url)
-        })
-        .1
+    static URL: OnceLock<String> = OnceLock::new();
+    static USER: OnceLock<TempBrokerUser> = OnceLock::new();
+    URL.get_or_init(|| match std::env::var(RUN_URL_VAR) {
+        Ok(url) if !url.is_empty() => url,
+        _ => USER.get_or_init(create_process_user).url(),
+    })
 }
+
+/// The environment variable in which the test runner passes a broker URL, with a user of its
+/// own, for every test process of the run.
+const RUN_URL_VAR: &str = "SHOP_TEST_AMQP_URL";
 
 /// What [`service_url`] keeps: first the users of ended processes go, then this process's
 /// is created.
@@ -116,8 +118,7 @@ fn create_process_user() -> TempBrokerUser {
 /// reused id only keeps a stale user longer; failures are ignored, as another process may be
 /// deleting the same user at the same moment.
 fn delete_users_of_ended_processes() {
-    let listed = run(&["list_users", "--silent"]);
-    for name in stale_process_users(&String::from_utf8_lossy(&listed.stdout), |pid| {
+    for name in stale_process_users(&users_listing(), |pid| {
         std::path::Path::new(&format!("/proc/{pid}")).exists()
     }) {
         let _ = run(&["delete_user", &name]);
@@ -138,6 +139,18 @@ fn stale_process_users(listing: &str, alive: impl Fn(u32) -> bool) -> Vec<String
         })
         .map(str::to_owned)
         .collect()
+}
+
+/// The broker's users as `list_users --silent` prints them (`name\t[tags]` per line).
+fn users_listing() -> String {
+    String::from_utf8_lossy(&run(&["list_users", "--silent"]).stdout).into_owned()
+}
+
+/// Whether `listing` (from [`users_listing`]) names `name`.
+fn listed(listing: &str, name: &str) -> bool {
+    listing
+        .lines()
+        .any(|line| line.split_whitespace().next() == Some(name))
 }
 
 /// Runs `rabbitmqctl args`, panicking unless it succeeds.
@@ -178,9 +191,11 @@ mod tests {
         );
     }
 
-    /// A user left by a process that ended is deleted when the next process creates its own.
-    #[test]
-    fn creating_the_process_user_deletes_those_of_ended_processes() {
+    /// The life of a process user: creating it first deletes a user left by a process that
+    /// ended; it can connect; dropping it deletes it. One test, because each `rabbitmqctl`
+    /// call starts an Erlang VM (about a CPU-second here).
+    #[tokio::test]
+    async fn a_process_user_replaces_those_of_ended_processes_connects_and_goes_with_drop() {
         let mut ended = Command::new("true").spawn().expect("`true` runs");
         let pid = ended.id();
         ended.wait().expect("`true` ends");
@@ -190,14 +205,19 @@ mod tests {
         std::mem::forget(stale);
 
         let own = create_process_user();
-        let stale_left = TempBrokerUser::exists(&stale_name);
-        if stale_left {
+        let listing = users_listing();
+        if listed(&listing, &stale_name) {
             let _ = run(&["delete_user", &stale_name]);
+            panic!("{stale_name} was not deleted");
         }
-        assert!(!stale_left, "{stale_name} was not deleted");
         let prefix = format!("{PROCESS_USER_PREFIX}{}-", std::process::id());
         assert!(own.name.starts_with(&prefix), "{}", own.name);
-        assert!(TempBrokerUser::exists(&own.name));
+        assert!(listed(&listing, &own.name), "{} was not created", own.name);
+        TestBroker::connect_to(&own.url()).await;
+
+        let name = own.name.clone();
+        drop(own);
+        assert!(!TempBrokerUser::exists(&name), "{name} still exists");
     }
 
     #[tokio::test]
@@ -205,20 +225,5 @@ mod tests {
         let url = service_url();
         assert_eq!(service_url(), url);
         TestBroker::connect_to(url).await;
-    }
-
-    #[tokio::test]
-    async fn the_user_can_connect_and_is_gone_after_drop() {
-        let started = std::time::Instant::now();
-        let user = TempBrokerUser::create();
-        eprintln!("created in {:?}", started.elapsed());
-        TestBroker::connect_to(&user.url()).await;
-        let name = user.name.clone();
-        assert!(TempBrokerUser::exists(&name));
-
-        let started = std::time::Instant::now();
-        drop(user);
-        eprintln!("deleted in {:?}", started.elapsed());
-        assert!(!TempBrokerUser::exists(&name), "{name} still exists");
     }
 }

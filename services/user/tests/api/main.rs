@@ -7,6 +7,7 @@ mod database_roles;
 mod database_tls;
 mod login;
 mod platform;
+mod published_secrets;
 mod register;
 mod resilience;
 mod shutdown;

@@ -5,7 +5,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use service_runtime::config::ServiceConfig as _;
 use service_runtime::config::Settings;
-use test_support::{TestDatabase, UserServiceHandle, user_service_settings};
+use service_runtime::db::MIGRATION_LOCK;
+use test_support::{POSTGRES_URL, TestDatabase, UserServiceHandle, user_service_settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use user_service::config::UserServiceConfig;
 
@@ -169,19 +170,105 @@ async fn the_bootstrap_admin_is_created_and_can_log_in() {
     assert_eq!(verdict["role"], "admin");
 }
 
+/// Replicas starting together must apply each migration once. The test holds the migration lock
+/// itself, so that all three are certainly waiting for it at the same moment (rather than by
+/// luck of scheduling); none may touch the schema while it is held, and once it is released
+/// each migration is applied by exactly one of them and recorded once.
 #[tokio::test]
 async fn replicas_starting_together_migrate_once() {
-    test_support::init();
+    let (logs, _guard) = test_support::logs::capture_json_logs("user-service");
     let database = TestDatabase::new("replicas");
+    let admin = test_support::database_client(&format!("{POSTGRES_URL}/postgres")).await;
+    admin
+        .batch_execute(&format!("CREATE DATABASE \"{}\"", database.name))
+        .await
+        .unwrap();
+    let holder = test_support::database_client(&database.url).await;
+    holder
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .unwrap();
+
     let build = || async {
         let config = UserServiceConfig::from_settings(user_service_settings(&database, &[]))
             .expect("config");
         user_service::build(config).await
     };
-    let (a, b, c) = tokio::join!(build(), build(), build());
+    let replicas = async { tokio::join!(build(), build(), build()) };
+    let release = async {
+        test_support::wait_until(
+            "three replicas waiting for the migration lock",
+            Duration::from_secs(60),
+            || async {
+                assert!(
+                    !migration_history_exists(&holder).await,
+                    "a replica migrated while the migration lock was held"
+                );
+                (migration_lock_waiters(&holder).await == 3).then_some(())
+            },
+        )
+        .await;
+        holder
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await
+            .unwrap();
+    };
+    let ((a, b, c), ()) = tokio::join!(replicas, release);
     for app in [a, b, c] {
         app.expect("every replica starts");
     }
+
+    let mut expected: Vec<i32> = user_service::migrations()
+        .get_migrations()
+        .iter()
+        .map(|migration| migration.version())
+        .collect();
+    expected.sort_unstable();
+    let recorded: Vec<i32> = holder
+        .query(
+            "SELECT version FROM refinery_schema_history ORDER BY version",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(recorded, expected, "each migration recorded once");
+    let applied = logs
+        .lines()
+        .into_iter()
+        .filter(|line| line["message"] == "applied migration")
+        .count();
+    assert_eq!(
+        applied,
+        expected.len(),
+        "each migration applied by one replica"
+    );
+}
+
+async fn migration_history_exists(client: &tokio_postgres::Client) -> bool {
+    client
+        .query_one(
+            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Sessions of this database queued for an advisory lock: only the migration lock is taken here.
+async fn migration_lock_waiters(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
 }
 
 #[tokio::test]
@@ -196,8 +283,14 @@ async fn shutdown_drains_within_the_deadline_despite_an_idle_keep_alive_client()
     let read = idle.read(&mut buffer).await.unwrap();
     assert!(String::from_utf8_lossy(&buffer[..read]).starts_with("HTTP/1.1 200"));
 
-    let stopped = tokio::time::timeout(Duration::from_secs(10), users.stop()).await;
-    assert!(stopped.is_ok(), "server did not stop within 10 s");
+    // A server that waited for idle connections to go would never stop: `stop` gives up after
+    // its hang guard and fails the test.
+    users.stop().await;
+    let closed =
+        test_support::within_hang_guard("the idle connection to close", idle.read(&mut buffer))
+            .await
+            .expect("the read ends cleanly");
+    assert_eq!(closed, 0, "the server closed the idle client's connection");
 }
 
 #[tokio::test]

@@ -1,7 +1,5 @@
 //! The database going away: fast 503s and not-ready, then recovery without a restart.
 
-use std::time::{Duration, Instant};
-
 use serde_json::json;
 use test_support::proxy::TcpProxy;
 use test_support::{TestDatabase, UserServiceHandle, wait_until};
@@ -15,21 +13,22 @@ async fn database_down_gives_fast_503s_and_recovers() {
     // Kept to the end: dropping it drops the database the service created through the proxy.
     let database = TestDatabase::new("users_proxied");
     let url = proxy.rewrite_url(&database.url);
-    let users =
-        UserServiceHandle::start_with(&[("DATABASE_URL", &url), ("DB_TIMEOUT_MS", "500")]).await;
+    // The pool's timeouts are ten minutes: a 503 that waited for them would trip the test
+    // client's own timeout (30 s); the fast one comes from the refused connection.
+    let users = UserServiceHandle::start_with(&[
+        ("DATABASE_URL", &url),
+        ("DB_TIMEOUT_MS", test_support::TIMEOUT_BEYOND_GUARD_MS),
+    ])
+    .await;
     users.register("victor", "password-1").await;
     let token = users.login("victor", "password-1").await;
 
     proxy.cut();
-    let started = Instant::now();
     let response = users
         .post_json("/validate-token", &json!({ "token": token }))
         .await;
-    let elapsed = started.elapsed();
     let problem = assert_problem(response, 503).await;
     assert_eq!(problem["type"], "urn:problem:unavailable");
-    // A hang guard (the pool waits 500 ms): widened several-fold for a loaded CI machine.
-    assert!(elapsed < Duration::from_secs(15), "503 took {elapsed:?}");
 
     let response = users
         .post_json(
@@ -41,7 +40,7 @@ async fn database_down_gives_fast_503s_and_recovers() {
     // Readiness is served from the background probe (a check a second): it turns soon.
     wait_until(
         "readiness to report the database down",
-        Duration::from_secs(10),
+        test_support::HANG_GUARD,
         || async {
             let ready = users
                 .client
@@ -57,7 +56,7 @@ async fn database_down_gives_fast_503s_and_recovers() {
     proxy.restore();
     wait_until(
         "the service to use the database again",
-        Duration::from_secs(10),
+        test_support::HANG_GUARD,
         || async {
             let response = users
                 .post_json("/validate-token", &json!({ "token": token }))

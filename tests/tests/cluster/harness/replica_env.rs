@@ -6,7 +6,12 @@ use gateway::Gateway;
 use test_support::REDIS_URL;
 use test_support::TestDatabase;
 
-use super::{Identity, NATS_URL, Role};
+use super::{HEALTH_INTERVAL, Identity, NATS_URL, Role};
+
+/// Connections per replica: the machine's PostgreSQL (100 at most) is shared by every test
+/// running, two clusters of six pools each among them, and a burst of orders would otherwise
+/// grow each pool to 16.
+const DB_POOL_MAX_SIZE: &str = "3";
 
 pub(super) fn settings(
     role: Role,
@@ -29,19 +34,24 @@ pub(super) fn settings(
         // The gateway connects from 127.0.0.1; nobody else may name a client.
         ("TRUSTED_PROXIES", "127.0.0.1/32".into()),
         ("SHUTDOWN_TIMEOUT_SECS", "5".into()),
+        // Unready but serving for three health-check intervals after SIGTERM: the gateway
+        // takes a stopping replica out before it refuses a connection.
+        (
+            "SHUTDOWN_DRAIN_MS",
+            (3 * HEALTH_INTERVAL.as_millis()).to_string(),
+        ),
         ("AMQP_TIMEOUT_MS", "2000".into()),
     ];
+    env.extend(test_support::BUSY_MACHINE_TIMEOUTS.map(|(key, value)| (key, value.to_owned())));
     match role {
         Role::User => env.extend([
             ("DATABASE_URL", databases[0].url.clone()),
+            ("DB_POOL_MAX_SIZE", DB_POOL_MAX_SIZE.into()),
             ("JWT_SECRET", identity.jwt_secret.clone()),
             ("BCRYPT_COST", "4".into()),
             // The login and registration limits are shared by the replicas through Redis.
             ("REDIS_URL", REDIS_URL.into()),
-            (
-                "THROTTLE_KEY_PREFIX",
-                format!("test-cluster-{}:", identity.id),
-            ),
+            ("THROTTLE_KEY_PREFIX", identity.redis_prefix()),
             ("BOOTSTRAP_ADMIN_USERNAME", identity.admin.0.clone()),
             ("BOOTSTRAP_ADMIN_PASSWORD", identity.admin.1.clone()),
             // The storefront names the shopper (X-Client-IP) beside this token.
@@ -49,17 +59,19 @@ pub(super) fn settings(
         ]),
         Role::Product => env.extend([
             ("DATABASE_URL", databases[1].url.clone()),
+            ("DB_POOL_MAX_SIZE", DB_POOL_MAX_SIZE.into()),
             ("REDIS_URL", REDIS_URL.into()),
-            ("CACHE_KEY_PREFIX", format!("test-cluster-{}:", identity.id)),
+            ("CACHE_KEY_PREFIX", identity.redis_prefix()),
             ("USER_SERVICE_URL", internal("user")),
             ("SERVICE_TOKEN", identity.service_token.clone()),
         ]),
         Role::Order => env.extend([
             ("DATABASE_URL", databases[2].url.clone()),
+            ("DB_POOL_MAX_SIZE", DB_POOL_MAX_SIZE.into()),
             ("USER_SERVICE_URL", internal("user")),
             ("PRODUCT_SERVICE_URL", internal("product")),
             ("SERVICE_TOKEN", identity.service_token.clone()),
-            ("AMQP_URL", identity.broker.url()),
+            ("AMQP_URL", identity.broker_url.clone()),
             ("ORDER_EVENTS_EXCHANGE", identity.exchange.clone()),
             ("OUTBOX_POLL_INTERVAL_MS", "200".into()),
             ("RELEASE_RETRY_INTERVAL_MS", "200".into()),
@@ -70,7 +82,7 @@ pub(super) fn settings(
             ("ORDER_WRITES_PER_USER", "1000000".into()),
         ]),
         Role::Notification => env.extend([
-            ("AMQP_URL", identity.broker.url()),
+            ("AMQP_URL", identity.broker_url.clone()),
             ("NOTIFY_EXCHANGE", identity.exchange.clone()),
             ("NOTIFY_QUEUE", identity.notification_queue.clone()),
             ("NOTIFY_QUEUE_EXPIRES_MS", "300000".into()),
@@ -82,14 +94,11 @@ pub(super) fn settings(
             // Replicas share their dedup record; a lease left by a killed replica expires soon.
             ("NOTIFY_DEDUP_STORE", "redis".into()),
             ("REDIS_URL", REDIS_URL.into()),
-            (
-                "NOTIFY_DEDUP_KEY_PREFIX",
-                format!("test-cluster-{}:", identity.id),
-            ),
+            ("NOTIFY_DEDUP_KEY_PREFIX", identity.redis_prefix()),
             ("NOTIFY_DEDUP_LEASE_MS", "3000".into()),
         ]),
         Role::Bridge => env.extend([
-            ("AMQP_URL", identity.broker.url()),
+            ("AMQP_URL", identity.broker_url.clone()),
             ("NATS_URL", NATS_URL.into()),
             ("BRIDGE_EXCHANGE", identity.exchange.clone()),
             ("BRIDGE_QUEUE", identity.bridge_queue.clone()),
@@ -120,7 +129,7 @@ pub(super) fn settings(
             ("REDIS_URL", REDIS_URL.into()),
             (
                 "STOREFRONT_SESSION_KEY_PREFIX",
-                format!("test-cluster-{}:storefront:", identity.id),
+                format!("{}storefront:", identity.redis_prefix()),
             ),
         ]),
     }
