@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
-use crate::{free_port, wait_until};
+use crate::free_port;
 
 #[derive(Debug)]
 pub struct PrivateRabbitMq {
@@ -37,10 +37,28 @@ fn server_program() -> &'static str {
     }
 }
 
+/// How long a booting node may take before the test calls it hung: far above the few seconds
+/// it needs on an idle machine, because a whole test run shares the two cores with it.
+const BOOT_GUARD: Duration = Duration::from_secs(240);
+
 impl PrivateRabbitMq {
     /// Starts the node and waits until both AMQP and the metrics endpoint accept connections
-    /// (a few seconds on two cores).
+    /// (a few seconds on two cores). A node that dies while booting fails the test at once with
+    /// the end of its console output, unless a port it was given turned out to be taken, in which
+    /// case it is started again on fresh ports.
     pub async fn start() -> Self {
+        const ATTEMPTS: usize = 3;
+        for _ in 0..ATTEMPTS {
+            if let Some(node) = Self::boot().await {
+                return node;
+            }
+        }
+        panic!("the private RabbitMQ node found a port taken {ATTEMPTS} times in a row");
+    }
+
+    /// One attempt: the node once it accepts connections, or `None` when a port drawn for it
+    /// was taken before the node could listen there (worth a new draw).
+    async fn boot() -> Option<Self> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let (amqp_port, dist_port, metrics_port) = (free_port(), free_port(), free_port());
         let directory = std::env::temp_dir().join(format!("test-rabbitmq-{id}"));
@@ -62,28 +80,32 @@ impl PrivateRabbitMq {
         )
         .unwrap();
         let path = |name: &str| directory.join(name).display().to_string();
+        // The console says why a boot failed ("BOOT FAILED" and the reason); kept for the panic.
+        let console = std::fs::File::create(directory.join("console.log")).unwrap();
         let child = Command::new(server_program())
             .env("RABBITMQ_NODENAME", format!("test-{id}@localhost"))
             .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
             .env("RABBITMQ_NODE_PORT", amqp_port.to_string())
             .env("RABBITMQ_DIST_PORT", dist_port.to_string())
-            // Erlang distribution on loopback too.
+            // Erlang distribution on loopback too. Idle schedulers sleep instead of spinning
+            // (`+sbwt none`): on two cores shared by a whole test run, a node that spins while it
+            // waits for work takes the cores from the tests that would give it some.
             .env(
                 "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
-                "-kernel inet_dist_use_interface {127,0,0,1}",
+                "-kernel inet_dist_use_interface {127,0,0,1} +sbwt none +sbwtdcpu none +sbwtdio none",
             )
             .env("RABBITMQ_MNESIA_BASE", path("mnesia"))
             .env("RABBITMQ_LOG_BASE", path("log"))
             .env("RABBITMQ_ENABLED_PLUGINS_FILE", path("plugins"))
             .env("RABBITMQ_CONFIG_FILE", path("rabbitmq"))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(console.try_clone().unwrap())
+            .stderr(console)
             // Its own group, so that dropping it ends the Erlang VM the script starts as well.
             .process_group(0)
             .spawn()
             .expect("rabbitmq-server is installed");
-        let node = Self {
+        let mut node = Self {
             amqp_port,
             metrics_port,
             user,
@@ -91,16 +113,45 @@ impl PrivateRabbitMq {
             directory,
             child,
         };
-        for port in [amqp_port, metrics_port] {
-            let address = SocketAddr::from(([127, 0, 0, 1], port));
-            wait_until(
-                "the private RabbitMQ node",
-                Duration::from_secs(90),
-                || async { TcpStream::connect(address).await.ok().map(drop) },
-            )
-            .await;
+        let started = std::time::Instant::now();
+        loop {
+            if node.accepts_connections().await {
+                // Shown with a failing test's output: how long the node held it up.
+                eprintln!("private RabbitMQ node up after {:?}", started.elapsed());
+                return Some(node);
+            }
+            if let Ok(Some(status)) = node.child.try_wait() {
+                let console = node.console_tail();
+                if console.contains("eaddrinuse") {
+                    return None;
+                }
+                panic!("the private RabbitMQ node exited ({status}) while booting:\n{console}");
+            }
+            assert!(
+                started.elapsed() < BOOT_GUARD,
+                "the private RabbitMQ node did not come up within {BOOT_GUARD:?}:\n{}",
+                node.console_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        node
+    }
+
+    async fn accepts_connections(&self) -> bool {
+        for port in [self.amqp_port, self.metrics_port] {
+            let address = SocketAddr::from(([127, 0, 0, 1], port));
+            if TcpStream::connect(address).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The last lines the node printed.
+    fn console_tail(&self) -> String {
+        let console =
+            std::fs::read_to_string(self.directory.join("console.log")).unwrap_or_default();
+        let lines: Vec<&str> = console.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
     pub fn amqp_url(&self) -> String {
