@@ -98,6 +98,9 @@ impl PrivateRabbitMq {
             .env("RABBITMQ_LOG_BASE", path("log"))
             .env("RABBITMQ_ENABLED_PLUGINS_FILE", path("plugins"))
             .env("RABBITMQ_CONFIG_FILE", path("rabbitmq"))
+            // A VM that fails to boot writes a crash dump, by default into the working
+            // directory: the test's crate. Into the node's directory, gone with it, instead.
+            .env("ERL_CRASH_DUMP", path("erl_crash.dump"))
             .stdin(Stdio::null())
             .stdout(console.try_clone().unwrap())
             .stderr(console)
