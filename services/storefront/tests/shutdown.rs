@@ -81,7 +81,7 @@ async fn sigterm_answers_the_page_in_flight_and_ends_open_live_streams() {
     });
     storefront.wait_in_flight(before + 1.0).await;
 
-    storefront.terminate();
+    storefront.terminate().await;
     live.ends_cleanly(GUARD).await;
     wait_until("new connections to be refused", GUARD, || async {
         storefront.refuses_connections().await.then_some(())

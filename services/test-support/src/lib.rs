@@ -368,6 +368,18 @@ pub const HANG_GUARD: Duration = Duration::from_secs(60);
 /// waited for the timeout rather than failing at once trips the guard instead of passing slowly.
 pub const TIMEOUT_BEYOND_GUARD_MS: &str = "600000";
 
+/// `kill -<signal> <pid>` (`signal` as `kill` names it: `TERM`, `KILL`, `STOP`, `CONT`) to a
+/// process the test started; fails the test if the signal could not be sent.
+pub async fn send_signal(pid: u32, signal: &str) {
+    let status = tokio::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .await
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid}: {status}");
+}
+
 /// `step`, failing the test if it has not finished within [`HANG_GUARD`].
 pub async fn within_hang_guard<T>(what: &str, step: impl Future<Output = T>) -> T {
     tokio::time::timeout(HANG_GUARD, step)

@@ -83,13 +83,9 @@ impl ServiceProcess {
     }
 
     /// Sends SIGTERM, as an orchestrator stopping the service does.
-    pub fn terminate(&self) {
-        let pid = self.child.id().expect("the process runs").to_string();
-        let signalled = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(signalled.success(), "SIGTERM to {pid}");
+    pub async fn terminate(&self) {
+        let pid = self.child.id().expect("the process runs");
+        crate::send_signal(pid, "TERM").await;
     }
 
     /// Whether a new TCP connection to the service's port is refused.

@@ -67,12 +67,12 @@ impl PrivateRedis {
 
     /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.
     pub async fn stall(&self) {
-        self.signal("-STOP").await;
+        self.signal("STOP").await;
     }
 
     /// Thaws a stalled server (SIGCONT).
     pub async fn resume(&self) {
-        self.signal("-CONT").await;
+        self.signal("CONT").await;
     }
 
     async fn signal(&self, signal: &str) {
@@ -81,11 +81,6 @@ impl PrivateRedis {
             .as_ref()
             .and_then(Child::id)
             .expect("the server is running");
-        let status = Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()
-            .await
-            .expect("kill runs");
-        assert!(status.success(), "kill {signal} {pid}");
+        crate::send_signal(pid, signal).await;
     }
 }

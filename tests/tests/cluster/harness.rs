@@ -91,13 +91,8 @@ pub struct Replica {
 
 impl Replica {
     /// `kill -9` of this replica's PID: no drain, no goodbye to the brokers.
-    pub fn kill(&self) {
-        let pid = self.pid().expect("the replica runs");
-        let status = std::process::Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -9 {pid}");
+    pub async fn kill(&self) {
+        test_support::send_signal(self.pid().expect("the replica runs"), "KILL").await;
     }
 }
 

@@ -125,7 +125,8 @@ async fn killing_one_replica_of_each_service_loses_no_order_and_no_event() {
                 .replicas_of(role)
                 .next()
                 .expect("a first replica")
-                .kill();
+                .kill()
+                .await;
         }
         wait_until(
             "the gateway to stop routing to the dead replicas",

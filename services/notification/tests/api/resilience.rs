@@ -182,12 +182,7 @@ async fn sigterm_finishes_the_delivery_in_hand_and_leaves_the_rest_queued() {
     })
     .await;
 
-    let pid = service.id().expect("the service runs").to_string();
-    let signalled = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(signalled.success());
+    test_support::send_signal(service.id().expect("the service runs"), "TERM").await;
     wait_until("the subscription to be cancelled", WAIT, || async {
         (broker.queue_counts(&topology.queue).await?.1 == 0).then_some(())
     })

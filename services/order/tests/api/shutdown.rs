@@ -65,7 +65,7 @@ async fn sigterm_lets_the_order_in_flight_finish_and_refuses_new_connections() {
     });
     service.wait_in_flight(1.0).await;
 
-    service.terminate();
+    service.terminate().await;
     wait_until(
         "new connections to be refused",
         std::time::Duration::from_secs(60),

@@ -42,7 +42,7 @@ async fn sigterm_lets_the_request_in_flight_finish_and_refuses_new_connections()
     registering.write_all(first_half).await.unwrap();
     service.wait_in_flight(1.0).await;
 
-    service.terminate();
+    service.terminate().await;
     wait_until("new connections to be refused", HANG_GUARD, || async {
         service.refuses_connections().await.then_some(())
     })
