@@ -22,8 +22,8 @@ pub fn venv() -> PathBuf {
 pub async fn ensure_installed() -> anyhow::Result<()> {
     let venv = venv();
     let bin = venv.join("bin");
-    let wanted: Vec<&str> = PACKAGES.iter().map(|(package, _)| *package).collect();
-    let wanted = wanted.join("\n");
+    let packages: Vec<&str> = PACKAGES.iter().map(|(package, _)| *package).collect();
+    let wanted = packages.join("\n");
     let recorded = std::fs::read_to_string(venv.join(INSTALLED)).unwrap_or_default();
     let complete = PACKAGES
         .iter()
@@ -36,7 +36,6 @@ pub async fn ensure_installed() -> anyhow::Result<()> {
             .await
             .context("creating the tools' Python environment (is python3-venv installed?)")?;
     }
-    let packages: Vec<&str> = wanted.lines().collect();
     println!(
         "tools: installing {} into {}",
         packages.join(" "),
