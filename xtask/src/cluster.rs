@@ -26,8 +26,8 @@ use crate::up::{build_binaries, workspace_root};
 mod replica;
 mod trigger;
 
-use crate::broker_user::BrokerUser;
 use replica::ClusterReplica;
+use test_support::broker::TempBrokerUser;
 
 /// How often the gateway probes each replica's `/health/ready`.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
@@ -248,7 +248,9 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         .map(|(_, value)| value.clone())
         .context("the broker password in .cluster/secrets.env")?;
     // Deleted when `run` returns, after the replicas have stopped.
-    let broker = BrokerUser::create(&broker_password)?;
+    // One name, so a user left by a cluster that was killed is replaced, not piled up.
+    let broker =
+        TempBrokerUser::replace("shop-cluster", &broker_password).map_err(anyhow::Error::msg)?;
 
     let mut plan = Vec::new();
     for (binary, backend) in SERVICES {

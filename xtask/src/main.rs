@@ -24,7 +24,6 @@
 //!   cancelled, its notification and its events read back from NATS, step by step.
 
 mod bench;
-mod broker_user;
 mod cargo;
 mod cluster;
 mod demo;
@@ -67,10 +66,11 @@ async fn test() -> anyhow::Result<()> {
     load::build_for_tests().await?;
     // Production refuses `guest`, and every test is a process of its own under nextest: one
     // broker user for the whole run spares each process its own `rabbitmqctl` round trips.
-    let broker_user = broker_user::BrokerUser::create_named(
+    let broker_user = test_support::broker::TempBrokerUser::replace(
         &format!("test-run-{}", std::process::id()),
         &uuid::Uuid::new_v4().simple().to_string(),
-    )?;
+    )
+    .map_err(anyhow::Error::msg)?;
     println!(
         "xtask test: services, tools and the load generator ready after {:.1} s",
         started.elapsed().as_secs_f64()

@@ -1,5 +1,5 @@
-//! A RabbitMQ user that exists for one test or one `cargo xtask cluster` run: a random name and
-//! password, full permissions on vhost `/`, deleted again when the value is dropped.
+//! A RabbitMQ user that exists for one test, one `cargo xtask test` run or one `cargo xtask
+//! cluster`: full permissions on vhost `/`, deleted again when the value is dropped.
 //!
 //! Production refuses `guest` as the broker user (see `service_runtime::config::secrets`), so
 //! whatever starts services in the production profile against the shared broker needs a user
@@ -27,18 +27,29 @@ impl TempBrokerUser {
     }
 
     fn create_named(name: String) -> Self {
-        let user = Self {
-            name,
-            password: format!(
-                "{}{}",
-                uuid::Uuid::new_v4().simple(),
-                uuid::Uuid::new_v4().simple()
-            ),
-        };
-        rabbitmqctl(&["add_user", &user.name, &user.password]);
+        let password = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        Self::add(name, password).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// Creates user `name` with `password`, first deleting a user of that name that a killed
+    /// run left behind; an error says which `rabbitmqctl` call failed and why. For tools that
+    /// report errors rather than panic (`cargo xtask test` and `cluster`).
+    pub fn replace(name: &str, password: &str) -> Result<Self, String> {
+        // Its absence is fine.
+        let _ = run(&["delete_user", name]);
+        Self::add(name.to_owned(), password.to_owned())
+    }
+
+    fn add(name: String, password: String) -> Result<Self, String> {
+        rabbitmqctl(&["add_user", &name, &password])?;
+        let user = Self { name, password };
         // Dropped from here on, so a failed grant still deletes the user.
-        rabbitmqctl(&["set_permissions", "-p", "/", &user.name, ".*", ".*", ".*"]);
-        user
+        rabbitmqctl(&["set_permissions", "-p", "/", &user.name, ".*", ".*", ".*"])?;
+        Ok(user)
     }
 
     pub fn password(&self) -> &str {
@@ -153,15 +164,17 @@ fn listed(listing: &str, name: &str) -> bool {
         .any(|line| line.split_whitespace().next() == Some(name))
 }
 
-/// Runs `rabbitmqctl args`, panicking unless it succeeds.
-fn rabbitmqctl(args: &[&str]) {
+/// Runs `rabbitmqctl args`; an error unless it succeeds.
+fn rabbitmqctl(args: &[&str]) -> Result<(), String> {
     let output = run(args);
-    assert!(
-        output.status.success(),
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
         "rabbitmqctl {} failed: {}",
         args[0],
         String::from_utf8_lossy(&output.stderr).trim()
-    );
+    ))
 }
 
 fn run(args: &[&str]) -> Output {
