@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use lapin::BasicProperties;
 use lapin::options::BasicAckOptions;
-use service_runtime::amqp::{self, AmqpConfig, AmqpError, AmqpLink, Topology};
-use service_runtime::config::Secret;
+use shop_amqp::{self, AmqpConfig, AmqpError, AmqpLink, Topology};
+use shop_config::Secret;
 use test_support::broker::{private_topology, service_url};
 use test_support::proxy::TcpProxy;
 use test_support::wait_until;
@@ -39,18 +39,18 @@ fn start_consumer(
     let received: Received = Arc::default();
     let sink = received.clone();
     // One delivery at a time: the sequential case of the one consumer loop.
-    let options = amqp::ConsumerOptions {
+    let options = shop_amqp::ConsumerOptions {
         queue,
         consumer_tag: "test-consumer".into(),
         concurrency: 1,
         drain: Duration::from_secs(5),
     };
     let task = tokio::spawn(async move {
-        amqp::consume_concurrently(link, options, shutdown, move |delivery| {
+        shop_amqp::consume_concurrently(link, options, shutdown, move |delivery| {
             let sink = sink.clone();
             async move {
                 let traceparent =
-                    amqp::header(&delivery.properties, "traceparent").map(str::to_owned);
+                    shop_amqp::header(&delivery.properties, "traceparent").map(str::to_owned);
                 sink.lock().unwrap().push((
                     String::from_utf8_lossy(&delivery.data).into_owned(),
                     traceparent,
@@ -94,7 +94,7 @@ async fn confirmed_publish_reaches_the_consumer_with_trace_headers() {
     let (received, consumer) = start_consumer(link.clone(), queue, shutdown.clone());
 
     let span = tracing::info_span!("test.publish");
-    let headers = span.in_scope(|| amqp::headers_with_trace(&[("x-origin", "test")]));
+    let headers = span.in_scope(|| shop_amqp::headers_with_trace(&[("x-origin", "test")]));
     assert!(headers.contains_key("traceparent"));
     link.publish_confirmed(
         &exchange,
@@ -235,9 +235,9 @@ async fn a_concurrent_consumer_holds_several_deliveries_and_finishes_them_on_shu
     let (gate, _) = tokio::sync::watch::channel(false);
     let gate = Arc::new(gate);
     let shutdown = CancellationToken::new();
-    let consumer = tokio::spawn(amqp::consume_concurrently(
+    let consumer = tokio::spawn(shop_amqp::consume_concurrently(
         link.clone(),
-        amqp::ConsumerOptions {
+        shop_amqp::ConsumerOptions {
             queue: queue.clone(),
             consumer_tag: "test-concurrent".into(),
             concurrency: 4,

@@ -8,8 +8,8 @@ use std::time::Duration;
 use lapin::BasicProperties;
 use lapin::options::BasicAckOptions;
 use prometheus_client::metrics::gauge::Gauge;
-use service_runtime::amqp::{self, AmqpConfig, AmqpLink, OrderedConsumer, Settlement, Topology};
-use service_runtime::config::Secret;
+use shop_amqp::{self, AmqpConfig, AmqpLink, OrderedConsumer, Settlement, Topology};
+use shop_config::Secret;
 use test_support::broker::{private_topology, service_url};
 use test_support::wait_until;
 use tokio::sync::Notify;
@@ -101,7 +101,7 @@ async fn lanes_of_different_keys_run_concurrently_each_in_queue_order() {
         let (log, b_done, shutdown) = (log.clone(), b_done.clone(), shutdown.clone());
         let (link, consumer) = (setup.link.clone(), setup.consumer.clone());
         tokio::spawn(async move {
-            amqp::consume_ordered(link, &consumer, shutdown, |delivery| {
+            shop_amqp::consume_ordered(link, &consumer, shutdown, |delivery| {
                 let (log, b_done) = (log.clone(), b_done.clone());
                 async move {
                     let body = String::from_utf8(delivery.data.clone()).unwrap();
@@ -151,7 +151,7 @@ async fn an_unsettled_delivery_comes_back_before_the_ones_behind_it() {
         let (log, shutdown) = (log.clone(), shutdown.clone());
         let (link, consumer) = (setup.link.clone(), setup.consumer.clone());
         tokio::spawn(async move {
-            amqp::consume_ordered(link, &consumer, shutdown, |delivery| {
+            shop_amqp::consume_ordered(link, &consumer, shutdown, |delivery| {
                 let log = log.clone();
                 async move {
                     let body = String::from_utf8(delivery.data.clone()).unwrap();
@@ -207,7 +207,7 @@ async fn a_lane_of_the_callers_keeps_order_across_routing_keys() {
         let (log, y_done, shutdown) = (log.clone(), y_done.clone(), shutdown.clone());
         let (link, consumer) = (setup.link.clone(), setup.consumer.clone());
         tokio::spawn(async move {
-            amqp::consume_ordered(link, &consumer, shutdown, |delivery| {
+            shop_amqp::consume_ordered(link, &consumer, shutdown, |delivery| {
                 let (log, y_done) = (log.clone(), y_done.clone());
                 async move {
                     let body = String::from_utf8(delivery.data.clone()).unwrap();

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use service_runtime::auth::{AuthClient, AuthConfig, AuthError, Role};
+use shop_auth_client::{AuthClient, AuthConfig, AuthError, Role};
 use test_support::UserServiceHandle;
 use user_service::domain::Role as UserRole;
 

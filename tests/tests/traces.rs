@@ -148,10 +148,10 @@ impl<'a> Trace<'a> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_is_one_trace_from_request_to_notification() {
     let received = Arc::new(Mutex::new(Vec::new()));
-    let acceptor = service_runtime::server::bind([127, 0, 0, 1].into(), 0)
+    let acceptor = shop_http::server::bind([127, 0, 0, 1].into(), 0)
         .await
         .expect("a local port for the OTLP receiver");
-    let endpoint = format!("http://{}", service_runtime::server::local_addr(&acceptor));
+    let endpoint = format!("http://{}", shop_http::server::local_addr(&acceptor));
     let router = Router::with_path("v1/traces").post(Receiver(received.clone()));
     tokio::spawn(Server::new(acceptor).serve(router));
     let provider = test_support::init_exporting_traces(&endpoint);

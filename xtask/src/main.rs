@@ -35,7 +35,7 @@ mod up;
 
 fn main() -> anyhow::Result<()> {
     // reqwest is built without a crypto provider of its own; every command may make a client.
-    service_runtime::server::install_crypto_provider();
+    shop_http::server::install_crypto_provider();
     let command = std::env::args().nth(1);
     let runtime = tokio::runtime::Runtime::new()?;
     let rest: Vec<String> = std::env::args().skip(2).collect();

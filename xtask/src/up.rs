@@ -70,7 +70,7 @@ const PROGRAMS: &[Program] = &[
     },
     Program {
         name: "event-bridge",
-        package_dir: "bridge",
+        package_dir: "services/bridge",
         port: 8005,
         // Defaults: RabbitMQ and NATS on their local ports, stream ORDER_EVENTS, `events.>`.
         env: &[],

@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use salvo::Router;
-use service_runtime::ServiceInfo;
-use service_runtime::amqp::{self, AmqpCheck, AmqpLink, ConsumerOptions};
-use service_runtime::host::{HostParts, ServiceHost, Tasks};
-use service_runtime::metrics::Metrics;
-use service_runtime::redis::Redis;
+use shop_amqp::{self, AmqpCheck, AmqpLink, ConsumerOptions};
+use shop_config::ServiceInfo;
+use shop_host::{HostParts, ServiceHost, Tasks};
+use shop_redis::Redis;
+use shop_telemetry::metrics::Metrics;
 
 use crate::channels::Channel;
 use crate::config::NotificationConfig;
@@ -18,7 +18,7 @@ use crate::metrics::NotificationMetrics;
 use crate::shared_dedup::SharedDedup;
 use crate::topology;
 
-pub const INFO: ServiceInfo = service_runtime::service_info!();
+pub const INFO: ServiceInfo = shop_config::service_info!();
 
 /// A built service, bound to its port, its queues declared if the broker answered; tests
 /// read its metrics through [`ServiceHost::exposed`].
@@ -45,7 +45,11 @@ pub async fn build(config: NotificationConfig) -> anyhow::Result<Application> {
         link: link.clone(),
         names: config.consumer.names.clone(),
         retry: config.consumer.retry,
-        channels: Channel::from_config(&config)?,
+        channels: Channel::open_all(
+            &config.channels,
+            config.email.as_ref(),
+            config.webhook.as_ref(),
+        )?,
         dedup: Dedup::new(config.consumer.dedup_window, config.consumer.dedup_capacity),
         shared_dedup: match &config.shared_dedup {
             Some(shared) => Some(SharedDedup::new(
@@ -85,7 +89,7 @@ pub async fn build(config: NotificationConfig) -> anyhow::Result<Application> {
     .intake("order event consumer", {
         let link = link.clone();
         move |stop| {
-            amqp::consume_concurrently(link, consumer, stop, move |delivery| {
+            shop_amqp::consume_concurrently(link, consumer, stop, move |delivery| {
                 handler.clone().handle(delivery)
             })
         }

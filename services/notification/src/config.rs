@@ -5,18 +5,19 @@
 
 use std::time::Duration;
 
-use service_runtime::amqp::AmqpConfig;
-use service_runtime::config::{CommonConfig, ConfigError, SectionRef, ServiceConfig, Settings};
+use shop_amqp::AmqpConfig;
+use shop_config::{CommonConfig, ConfigError, SectionRef, ServiceConfig, Settings};
 
+pub use crate::channels::ChannelKind;
 use crate::channels::email::{EmailConfig, EmailSection};
 use crate::channels::webhook::{WebhookConfig, WebhookSection};
 use crate::queues::{QueueNames, RetryPolicy};
 use crate::shared_dedup::{SharedDedupConfig, SharedDedupSection};
-use service_runtime::redis::RedisConfig;
+use shop_redis::RedisConfig;
 
 pub const DEFAULT_PORT: u16 = 8004;
 
-service_runtime::settings_section! {
+shop_config::settings_section! {
     /// Notification Service: consumer
     struct ConsumerSection {
         /// Topic exchange the order events arrive on.
@@ -47,33 +48,6 @@ service_runtime::settings_section! {
         /// Comma-separated channels each event is sent through, in order: `log`, `email`,
         /// `webhook`.
         notify_channels: String = "log".into();
-    }
-}
-
-/// A way of notifying.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChannelKind {
-    Log,
-    Email,
-    Webhook,
-}
-
-impl ChannelKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Log => "log",
-            Self::Email => "email",
-            Self::Webhook => "webhook",
-        }
-    }
-
-    fn parse(name: &str) -> Option<Self> {
-        match name {
-            "log" => Some(Self::Log),
-            "email" => Some(Self::Email),
-            "webhook" => Some(Self::Webhook),
-            _ => None,
-        }
     }
 }
 

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use futures_util::future::join_all;
 use lapin::message::Delivery;
-use service_runtime::amqp::{self, AmqpLink};
+use shop_amqp::{self, AmqpLink};
 use tracing::Instrument;
 
 use crate::channels::{Channel, SendError};
@@ -73,7 +73,7 @@ enum ChannelResult {
 impl Handler {
     /// Handles one delivery inside a consumer span that continues the producer's trace.
     pub async fn handle(self: Arc<Self>, delivery: Delivery) {
-        let span = amqp::delivery_span(&self.names.queue, &delivery);
+        let span = shop_amqp::delivery_span(&self.names.queue, &delivery);
         async {
             let started = Instant::now();
             let outcome = self.process(&delivery).await;
@@ -89,27 +89,28 @@ impl Handler {
 
     async fn process(&self, delivery: &Delivery) -> Outcome {
         let properties = &delivery.properties;
-        let attempt = amqp::header(properties, ATTEMPT_HEADER)
+        let attempt = shop_amqp::header(properties, ATTEMPT_HEADER)
             .and_then(|value| value.parse::<u32>().ok())
             .unwrap_or(1)
             .max(1);
-        let mut done: Vec<String> = amqp::header(properties, DELIVERED_HEADER)
+        let mut done: Vec<String> = shop_amqp::header(properties, DELIVERED_HEADER)
             .map(|list| list.split(',').map(str::to_owned).collect())
             .unwrap_or_default();
-        let event = match event::decode(&delivery.data, amqp::header(properties, SCHEMA_HEADER)) {
-            Ok(event) => event,
-            Err(rejection) => {
-                tracing::warn!(
-                    order_id = probable_order_id(&delivery.data),
-                    message_id = message_id(properties),
-                    reason = rejection.reason(),
-                    error = %rejection,
-                    "notification rejected: not an event this service knows"
-                );
-                let failure = (rejection.reason(), rejection.to_string());
-                return self.dead_letter(delivery, failure, attempt, &done).await;
-            }
-        };
+        let event =
+            match event::decode(&delivery.data, shop_amqp::header(properties, SCHEMA_HEADER)) {
+                Ok(event) => event,
+                Err(rejection) => {
+                    tracing::warn!(
+                        order_id = probable_order_id(&delivery.data),
+                        message_id = message_id(properties),
+                        reason = rejection.reason(),
+                        error = %rejection,
+                        "notification rejected: not an event this service knows"
+                    );
+                    let failure = (rejection.reason(), rejection.to_string());
+                    return self.dead_letter(delivery, failure, attempt, &done).await;
+                }
+            };
         tracing::info!(
             order_id = event.order.id,
             event_id = %event.event_id,

@@ -1,11 +1,11 @@
 //! `notification-service`: consumes order events and notifies until SIGTERM.
 use notification_service::INFO;
 use notification_service::config::NotificationConfig;
-use service_runtime::config::ServiceConfig as _;
+use shop_config::ServiceConfig as _;
 
 #[tokio::main]
 async fn main() {
-    service_runtime::binary::run(
+    shop_host::binary::run(
         INFO,
         NotificationConfig::from_env(),
         |config| &config.common,

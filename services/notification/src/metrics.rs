@@ -13,7 +13,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
-use service_runtime::metrics::{Metrics, latency_histogram};
+use shop_telemetry::metrics::{Metrics, latency_histogram};
 
 use crate::config::ChannelKind;
 

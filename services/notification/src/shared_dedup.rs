@@ -14,10 +14,10 @@
 use std::time::Duration;
 
 use redis::Script;
-use service_runtime::config::{ConfigError, Settings};
-use service_runtime::redis::{Redis, RedisConfig, RedisError};
+use shop_config::{ConfigError, Settings};
+use shop_redis::{Redis, RedisConfig, RedisError};
 
-service_runtime::settings_section! {
+shop_config::settings_section! {
     /// Notification Service: dedup record shared by replicas
     pub(crate) struct SharedDedupSection {
         /// `memory` (each replica remembers alone) or `redis` (replicas share the record; the

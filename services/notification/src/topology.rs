@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use lapin::options::{BasicQosOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use service_runtime::amqp::{self, Topology};
+use shop_amqp::{self, Topology};
 
 use crate::config::ConsumerConfig;
 
@@ -37,7 +37,7 @@ pub fn declare(config: &ConsumerConfig) -> Topology {
             let expires = config.queue_expires_ms;
             // Declared exactly as the Order Service declares it (durable, never auto-deleted):
             // declarations of one exchange with different flags fail.
-            amqp::declare_durable_topic_exchange(&channel, &names.exchange).await?;
+            shop_amqp::declare_durable_topic_exchange(&channel, &names.exchange).await?;
             let durable = QueueDeclareOptions {
                 durable: true,
                 ..QueueDeclareOptions::default()

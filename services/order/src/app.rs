@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use service_runtime::ServiceInfo;
-use service_runtime::amqp::{self, AmqpCheck, AmqpLink};
-use service_runtime::auth::AuthClient;
-use service_runtime::db::{self, PostgresCheck};
-use service_runtime::health::DependencyCheck;
-use service_runtime::host::{HostParts, ServiceHost, Tasks};
-use service_runtime::metrics::Metrics;
+use shop_amqp::{self, AmqpCheck, AmqpLink};
+use shop_auth_client::AuthClient;
+use shop_config::ServiceInfo;
+use shop_host::{HostParts, ServiceHost, Tasks};
+use shop_postgres::{self, PostgresCheck};
+use shop_telemetry::DependencyCheck;
+use shop_telemetry::metrics::Metrics;
 
 use crate::config::{OrderServiceConfig, OrderSettings};
 use crate::housekeeping::{Housekeeper, Retention};
@@ -22,7 +22,7 @@ use crate::repository::OrdersRepository;
 use crate::state::AppState;
 use crate::write_rate::WriteRate;
 
-pub const INFO: ServiceInfo = service_runtime::service_info!();
+pub const INFO: ServiceInfo = shop_config::service_info!();
 
 mod embedded {
     refinery::embed_migrations!("../../sql/order");
@@ -45,9 +45,10 @@ pub type Application = ServiceHost<Exposed>;
 /// Connects, migrates and binds: everything but serving. The relay and release worker stop
 /// after the last request has drained, so the events of those requests still go out.
 pub async fn build(config: OrderServiceConfig) -> anyhow::Result<Application> {
-    let pool = db::connect(&config.database, config.common.app_profile, &migrations()).await?;
+    let pool =
+        shop_postgres::connect(&config.database, config.common.app_profile, &migrations()).await?;
     let metrics = Metrics::new();
-    db::register_pool_metrics(&metrics, &pool);
+    shop_postgres::register_pool_metrics(&metrics, &pool);
     let order_metrics = OrderMetrics::register(&metrics);
     let settings = &config.orders;
 
@@ -137,7 +138,7 @@ async fn event_link(config: &OrderServiceConfig) -> Arc<AmqpLink> {
         "order-service",
         true,
         // Only the exchange: the queues belong to the consumers.
-        amqp::durable_topic_exchange(config.orders.order_events_exchange.clone()),
+        shop_amqp::durable_topic_exchange(config.orders.order_events_exchange.clone()),
     );
     // Not fatal: orders are accepted while RabbitMQ is down and their events wait.
     if let Err(error) = link.channel().await {

@@ -2,19 +2,17 @@
 //! sections, and its own [`OrderSettings`]. Every setting's default, range and meaning are in
 //! docs/configuration.md, generated from these declarations.
 
-use service_runtime::amqp::AmqpConfig;
-use service_runtime::auth::AuthConfig;
-use service_runtime::config::{
-    CommonConfig, ConfigError, Secret, SectionRef, ServiceConfig, Settings,
-};
-use service_runtime::db::DatabaseConfig;
-pub use service_runtime::service_auth::DEVELOPMENT_SERVICE_TOKEN;
-use service_runtime::service_auth::ServiceTokenConfig;
+use shop_amqp::AmqpConfig;
+use shop_auth_client::AuthConfig;
+use shop_config::{CommonConfig, ConfigError, Secret, SectionRef, ServiceConfig, Settings};
+pub use shop_http::service_auth::DEVELOPMENT_SERVICE_TOKEN;
+use shop_http::service_auth::ServiceTokenConfig;
+use shop_postgres::DatabaseConfig;
 
 pub const DEFAULT_PORT: u16 = 8003;
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/orders";
 
-service_runtime::settings_section! {
+shop_config::settings_section! {
     /// Order Service: stock, events and the outbox
     pub struct OrderSettings {
         /// Base URL of the Product Service.

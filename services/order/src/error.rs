@@ -1,9 +1,9 @@
 //! The Order Service's one error type and its single mapping to problem+json.
 
 use salvo::http::StatusCode;
-use service_runtime::api_error::ApiError;
-use service_runtime::db::DbError;
-use service_runtime::problem::{FieldError, Problem};
+use shop_http::api_error::ApiError;
+use shop_http::problem::{FieldError, Problem};
+use shop_postgres::DbError;
 
 use crate::domain::TransitionError;
 
@@ -141,4 +141,4 @@ impl ApiError for OrderError {
     }
 }
 
-service_runtime::api_error!(OrderError);
+shop_http::api_error!(OrderError);

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use service_runtime::db::{DbError, Traced};
+use shop_postgres::{DbError, Traced};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Change, OrderStatus, Refusal};

@@ -6,9 +6,9 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use service_runtime::config::Secret;
-use service_runtime::http_client::HttpClient;
-use service_runtime::service_auth::SERVICE_TOKEN_HEADER;
+use shop_config::Secret;
+use shop_http::http_client::HttpClient;
+use shop_http::service_auth::SERVICE_TOKEN_HEADER;
 use uuid::Uuid;
 
 use crate::domain::Quantity;

@@ -188,8 +188,8 @@ impl Releaser {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use service_runtime::config::Secret;
-    use service_runtime::metrics::Metrics;
+    use shop_config::Secret;
+    use shop_telemetry::metrics::Metrics;
 
     use super::*;
 
@@ -221,7 +221,7 @@ mod tests {
     /// A releaser against `products` whose database is never reached (the periodic retry
     /// never comes round).
     fn releaser(products: &str) -> Arc<Releaser> {
-        service_runtime::server::install_crypto_provider();
+        shop_http::server::install_crypto_provider();
         let products = ProductClient::new(
             products,
             Secret::new("test-service-token"),

@@ -3,7 +3,7 @@
 //! exists exactly when the change does.
 
 use deadpool_postgres::Pool;
-use service_runtime::db::{DbError, Traced};
+use shop_postgres::{DbError, Traced};
 use tokio_postgres::Row;
 use uuid::Uuid;
 

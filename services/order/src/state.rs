@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use service_runtime::host::Tasks;
+use shop_host::Tasks;
 
 use crate::metrics::OrderMetrics;
 use crate::product_client::ProductClient;

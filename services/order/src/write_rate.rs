@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use service_runtime::db::{DbError, Traced};
+use shop_postgres::{DbError, Traced};
 
 /// Whether a write may go ahead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

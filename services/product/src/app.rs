@@ -3,24 +3,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use service_runtime::ServiceInfo;
-use service_runtime::auth::AuthClient;
-use service_runtime::db::{self, PostgresCheck};
-use service_runtime::host::{HostParts, ServiceHost, Tasks};
-use service_runtime::metrics::Metrics;
-use service_runtime::redis::{Redis, RedisCheck};
-use service_runtime::service_auth::RequireServiceToken;
+use shop_auth_client::AuthClient;
+use shop_config::ServiceInfo;
+use shop_host::{HostParts, ServiceHost, Tasks};
+use shop_http::service_auth::RequireServiceToken;
+use shop_postgres::{self, PostgresCheck};
+use shop_redis::{Redis, RedisCheck};
+use shop_telemetry::metrics::Metrics;
 
-use crate::cache::ProductCache;
+use crate::cache::{ListCache, LocalCopies, ProductCache, ProductCaches};
 use crate::config::ProductServiceConfig;
-use crate::list_cache::ListCache;
-use crate::local_copy::LocalCopies;
 use crate::metrics::ProductMetrics;
 use crate::repository::ProductsRepository;
-use crate::reservations::{ReservationLedger, SweepSchedule, run_sweeper};
+use crate::reservations::{ReservationLedger, SweepSchedule, Sweeper, run_sweeper};
 use crate::state::AppState;
 
-pub const INFO: ServiceInfo = service_runtime::service_info!();
+pub const INFO: ServiceInfo = shop_config::service_info!();
 
 mod embedded {
     refinery::embed_migrations!("../../sql/product");
@@ -37,9 +35,10 @@ pub type Application = ServiceHost<Arc<AppState>>;
 
 /// Connects, migrates and binds: everything but serving.
 pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> {
-    let pool = db::connect(&config.database, config.common.app_profile, &migrations()).await?;
+    let pool =
+        shop_postgres::connect(&config.database, config.common.app_profile, &migrations()).await?;
     let metrics = Metrics::new();
-    db::register_pool_metrics(&metrics, &pool);
+    shop_postgres::register_pool_metrics(&metrics, &pool);
     let redis = Redis::new(&config.redis)?;
     redis.register_metrics(&metrics);
     let product_metrics = ProductMetrics::register(&metrics);
@@ -48,12 +47,10 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
     let key_prefix = format!(
         "{}{}:",
         config.cache.cache_key_prefix,
-        crate::incarnation::read(&pool).await?
+        crate::cache::incarnation::read(&pool).await?
     );
-    let state = Arc::new(AppState {
-        products: ProductsRepository::new(pool.clone()),
-        ledger: ReservationLedger::new(pool.clone()),
-        cache: ProductCache::new(
+    let caches = Arc::new(ProductCaches {
+        entries: ProductCache::new(
             redis.clone(),
             key_prefix.clone(),
             Duration::from_secs(config.cache.product_cache_ttl_secs),
@@ -70,7 +67,12 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
             Duration::from_secs(config.cache.product_cache_ttl_secs.min(60)),
             product_metrics.clone(),
         ),
-        metrics: product_metrics,
+    });
+    let state = Arc::new(AppState {
+        products: ProductsRepository::new(pool.clone()),
+        ledger: ReservationLedger::new(pool.clone()),
+        caches: caches.clone(),
+        metrics: product_metrics.clone(),
     });
     let auth = AuthClient::new(&config.auth)?;
     let internal = RequireServiceToken::new(config.service_token.clone());
@@ -89,12 +91,16 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
     .await?
     // Returns reservations no order confirmed to stock.
     .worker("reservation sweeper", {
-        let state = state.clone();
+        let sweeper = Sweeper {
+            ledger: ReservationLedger::new(pool.clone()),
+            caches,
+            metrics: product_metrics,
+        };
         let schedule = SweepSchedule {
             ttl: Duration::from_secs(config.reservations.reservation_ttl_secs),
             interval: Duration::from_millis(config.reservations.reservation_sweep_interval_ms),
         };
-        move |stop| run_sweeper(state, schedule, stop)
+        move |stop| run_sweeper(sweeper, schedule, stop)
     })
     .on_close(async move { pool.close() });
     Ok(host.exposing(state))

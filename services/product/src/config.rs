@@ -2,18 +2,16 @@
 //! service credential sections, and its own [`CacheConfig`] and [`ReservationConfig`]. Every setting's default, range
 //! and meaning are in docs/configuration.md, generated from these declarations.
 
-use service_runtime::auth::AuthConfig;
-use service_runtime::config::{
-    CommonConfig, ConfigError, Secret, SectionRef, ServiceConfig, Settings,
-};
-use service_runtime::db::DatabaseConfig;
-use service_runtime::redis::RedisConfig;
-use service_runtime::service_auth::ServiceTokenConfig;
+use shop_auth_client::AuthConfig;
+use shop_config::{CommonConfig, ConfigError, Secret, SectionRef, ServiceConfig, Settings};
+use shop_http::service_auth::ServiceTokenConfig;
+use shop_postgres::DatabaseConfig;
+use shop_redis::RedisConfig;
 
 pub const DEFAULT_PORT: u16 = 8002;
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/products";
 
-service_runtime::settings_section! {
+shop_config::settings_section! {
     /// Product Service: cache
     pub struct CacheConfig {
         /// Lifetime of a cached product, in seconds (listing pages: at most 60 s).
@@ -33,7 +31,7 @@ service_runtime::settings_section! {
     }
 }
 
-service_runtime::settings_section! {
+shop_config::settings_section! {
     /// Product Service: reservations
     pub struct ReservationConfig {
         /// A reservation no order confirmed within this long is returned to stock (seconds).

@@ -5,8 +5,8 @@ use rust_decimal::Decimal;
 use salvo::oapi::schema::{AnyOf, Object};
 use salvo::oapi::{BasicType, Components, RefOr, Schema, ToSchema};
 use serde_json::value::RawValue;
-use service_runtime::openapi;
-use service_runtime::problem::FieldError;
+use shop_http::openapi;
+use shop_http::problem::FieldError;
 
 /// Money: more than 0, at most two decimals, at most `NUMERIC(12,2)`'s 9,999,999,999.99. Parsed
 /// from the JSON text itself (a string or a number) so no binary float ever rounds it.

@@ -1,9 +1,9 @@
 //! The service's one error type and its single mapping to problem+json.
 
 use salvo::http::StatusCode;
-use service_runtime::api_error::ApiError;
-use service_runtime::db::DbError;
-use service_runtime::problem::{FieldError, Problem};
+use shop_http::api_error::ApiError;
+use shop_http::problem::{FieldError, Problem};
+use shop_postgres::DbError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProductError {
@@ -105,4 +105,4 @@ impl ApiError for ProductError {
     }
 }
 
-service_runtime::api_error!(ProductError);
+shop_http::api_error!(ProductError);

@@ -6,11 +6,11 @@
 //!   `/health*`, `/metrics`, `/openapi.json` and `/docs`.
 //! - [`domain`]: `Price` (exact decimal), `ProductName`, `Stock`, …, valid by construction.
 //! - [`repository`]: the `products` and `reservations` tables in raw SQL (`sql/product/`);
-//!   [`reservations`]: confirmation of a reservation by its order, and the sweeper that returns
-//!   unconfirmed ones to stock.
-//! - [`cache`]: cache-aside in Redis that never serves a value older than a returned write;
-//!   [`list_cache`]: listing pages cached by generation, with the same guarantee;
-//!   [`incarnation`]: which database the cache keys belong to.
+//!   [`reservations`]: the ledger (confirmation of a reservation by its order) and the sweeper
+//!   that returns unconfirmed ones to stock.
+//! - [`cache`]: cache-aside in Redis that never serves a value older than a returned write,
+//!   each replica's short-lived local copies in front of it, listing pages cached by
+//!   generation, and the database incarnation the keys belong to.
 //! - [`Application`]: builds all of it from a [`config::ProductServiceConfig`] and serves it.
 
 mod app;
@@ -18,9 +18,6 @@ pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod error;
-pub mod incarnation;
-pub mod list_cache;
-pub mod local_copy;
 pub mod metrics;
 pub mod repository;
 pub mod reservations;

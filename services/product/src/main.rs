@@ -1,11 +1,11 @@
 //! `product-service` serves the catalogue API on port 8002.
 use product_service::INFO;
 use product_service::config::ProductServiceConfig;
-use service_runtime::config::ServiceConfig as _;
+use shop_config::ServiceConfig as _;
 
 #[tokio::main]
 async fn main() {
-    service_runtime::binary::run(
+    shop_host::binary::run(
         INFO,
         ProductServiceConfig::from_env(),
         |config| &config.common,

@@ -10,11 +10,11 @@ use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use service_runtime::client_addr::CLIENT_IP_HEADER;
-use service_runtime::config::Secret;
-use service_runtime::http_client::HttpClient;
-use service_runtime::problem::Problem;
-use service_runtime::service_auth::SERVICE_TOKEN_HEADER;
+use shop_config::Secret;
+use shop_http::client_addr::CLIENT_IP_HEADER;
+use shop_http::http_client::HttpClient;
+use shop_http::problem::Problem;
+use shop_http::service_auth::SERVICE_TOKEN_HEADER;
 
 /// What went wrong with one API call.
 #[derive(Debug, thiserror::Error)]

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use service_runtime::ServiceInfo;
-use service_runtime::auth::AuthClient;
-use service_runtime::health::DependencyCheck;
-use service_runtime::host::{HostParts, ServiceHost, Tasks};
-use service_runtime::metrics::Metrics;
-use service_runtime::nats::{self, NatsCheck};
-use service_runtime::redis::{Redis, RedisCheck};
+use shop_auth_client::AuthClient;
+use shop_config::ServiceInfo;
+use shop_host::{HostParts, ServiceHost, Tasks};
+use shop_nats::{self, NatsCheck};
+use shop_redis::{Redis, RedisCheck};
+use shop_telemetry::DependencyCheck;
+use shop_telemetry::metrics::Metrics;
 
 use crate::api::Api;
 use crate::config::StorefrontConfig;
@@ -19,7 +19,7 @@ use crate::session::Sessions;
 use crate::session_store::SessionStore;
 use crate::streams::Streams;
 
-pub const INFO: ServiceInfo = service_runtime::service_info!();
+pub const INFO: ServiceInfo = shop_config::service_info!();
 
 /// A built storefront; tests look at its live-updates hub.
 pub type Application = ServiceHost<Arc<Hub>>;
@@ -85,8 +85,8 @@ pub async fn build(config: StorefrontConfig) -> anyhow::Result<Application> {
         settings.storefront_live_max_per_user,
         settings.storefront_live_max_connections,
     );
-    let client = nats::connect(&config.nats, INFO.name).await?;
-    let jetstream = nats::jetstream(client.clone(), config.nats.timeout());
+    let client = shop_nats::connect(&config.nats, INFO.name).await?;
+    let jetstream = shop_nats::jetstream(client.clone(), config.nats.timeout());
     let hub = Hub::new(settings.storefront_replay_capacity);
     let tasks = Tasks::new();
     let shop = Arc::new(Shop {
@@ -129,7 +129,7 @@ pub async fn build(config: StorefrontConfig) -> anyhow::Result<Application> {
     .intake("session-ends", move |stop| {
         follow_ended_sessions(redis, store, streams, stop)
     })
-    .on_close(async move { nats::close(&client, nats_timeout).await })
+    .on_close(async move { shop_nats::close(&client, nats_timeout).await })
     .exposing(hub);
     Ok(host)
 }

@@ -5,14 +5,14 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use service_runtime::auth::AuthConfig;
-use service_runtime::config::secrets::is_published;
-use service_runtime::config::{
+use shop_auth_client::AuthConfig;
+use shop_config::secrets::is_published;
+use shop_config::{
     CommonConfig, ConfigError, Profile, Secret, SectionRef, ServiceConfig, Settings,
 };
-use service_runtime::nats::NatsConfig;
-use service_runtime::redis::RedisConfig;
-use service_runtime::service_auth::ServiceTokenConfig;
+use shop_http::service_auth::ServiceTokenConfig;
+use shop_nats::NatsConfig;
+use shop_redis::RedisConfig;
 
 pub const DEFAULT_PORT: u16 = 8006;
 /// Good enough for a laptop; production refuses it.
@@ -26,9 +26,9 @@ pub enum SecureCookies {
     Never,
 }
 
-service_runtime::setting_value_by_serde_name!(SecureCookies);
+shop_config::setting_value_by_serde_name!(SecureCookies);
 
-service_runtime::settings_section! {
+shop_config::settings_section! {
     /// Storefront
     pub struct StorefrontSettings {
         /// Base URL of the Product Service (the catalogue).

@@ -23,7 +23,7 @@ use async_nats::jetstream::Context;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use futures_util::StreamExt;
 use order_events::{EventType, Rejection};
-use service_runtime::nats::reconnect_delay;
+use shop_nats::reconnect_delay;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 

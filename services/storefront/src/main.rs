@@ -1,11 +1,11 @@
 //! `storefront`: the web shop, until SIGTERM.
-use service_runtime::config::ServiceConfig as _;
+use shop_config::ServiceConfig as _;
 use storefront::INFO;
 use storefront::config::StorefrontConfig;
 
 #[tokio::main]
 async fn main() {
-    service_runtime::binary::run(
+    shop_host::binary::run(
         INFO,
         StorefrontConfig::from_env(),
         |config| &config.common,

@@ -20,9 +20,9 @@ use std::time::Duration;
 use hmac::{Hmac, KeyInit, Mac};
 use salvo::http::cookie::{Cookie, SameSite};
 use salvo::prelude::*;
-use service_runtime::auth::{AuthClient, AuthError, Caller};
-use service_runtime::config::Secret;
 use sha2::Sha256;
+use shop_auth_client::{AuthClient, AuthError, Caller};
+use shop_config::Secret;
 use subtle::ConstantTimeEq;
 
 use crate::config::SecureCookies;
@@ -229,11 +229,11 @@ pub fn visitor(depot: &Depot) -> &Visitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use service_runtime::auth::AuthConfig;
-    use service_runtime::redis::{Redis, RedisConfig};
+    use shop_auth_client::AuthConfig;
+    use shop_redis::{Redis, RedisConfig};
 
     fn sessions(secret: &str) -> Sessions {
-        service_runtime::server::install_crypto_provider();
+        shop_http::server::install_crypto_provider();
         Sessions {
             auth: AuthClient::new(&AuthConfig::default()).unwrap(),
             store: SessionStore::new(Redis::new(&RedisConfig::default()).unwrap(), "unit:"),

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use service_runtime::redis::{Redis, RedisError};
+use shop_redis::{Redis, RedisError};
 
 /// Bytes of randomness in a session id: as hard to guess as the token it stands for.
 const ID_BYTES: usize = 32;

@@ -1,7 +1,7 @@
 //! The visitor as every page sees it. It sits below both [`crate::session`], which fills it in,
 //! and [`crate::views`], which render for it, so neither has to import the other for it.
 
-use service_runtime::auth::Caller;
+use shop_auth_client::Caller;
 
 /// The form field that carries the CSRF token.
 pub const CSRF_FIELD: &str = "csrf";

@@ -280,10 +280,10 @@ async fn broken_catalogue(req: &mut salvo::Request, res: &mut salvo::Response) {
 /// API's problem document.
 #[tokio::test]
 async fn an_api_gone_wrong_gives_the_500_and_503_pages() {
-    let acceptor = service_runtime::server::bind("127.0.0.1".parse().unwrap(), 0)
+    let acceptor = shop_http::server::bind("127.0.0.1".parse().unwrap(), 0)
         .await
         .unwrap();
-    let broken = service_runtime::server::local_addr(&acceptor);
+    let broken = shop_http::server::local_addr(&acceptor);
     let stand_in = tokio::spawn(salvo::Server::new(acceptor).serve(
         salvo::Router::new().push(salvo::Router::with_path("{**rest}").goal(broken_catalogue)),
     ));

@@ -279,10 +279,10 @@ async fn user_service_stand_in(
 #[tokio::test]
 async fn login_and_register_tell_the_user_service_whose_request_it_is() {
     let seen: Seen = Arc::default();
-    let acceptor = service_runtime::server::bind("127.0.0.1".parse().unwrap(), 0)
+    let acceptor = shop_http::server::bind("127.0.0.1".parse().unwrap(), 0)
         .await
         .unwrap();
-    let address = service_runtime::server::local_addr(&acceptor);
+    let address = shop_http::server::local_addr(&acceptor);
     let stand_in = tokio::spawn(
         salvo::Server::new(acceptor).serve(
             salvo::Router::new()

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use service_runtime::ServiceInfo;
-use service_runtime::client_addr::ClientAddressing;
-use service_runtime::db::{self, PostgresCheck};
-use service_runtime::host::{HostParts, ServiceHost, Tasks};
-use service_runtime::metrics::Metrics;
-use service_runtime::redis::{Redis, RedisCheck};
+use shop_config::ServiceInfo;
+use shop_host::{HostParts, ServiceHost, Tasks};
+use shop_http::client_addr::ClientAddressing;
+use shop_postgres::{self, PostgresCheck};
+use shop_redis::{Redis, RedisCheck};
+use shop_telemetry::metrics::Metrics;
 
 use crate::config::UserServiceConfig;
 use crate::limiter::AttemptLimiter;
@@ -18,7 +18,7 @@ use crate::repository::UsersRepository;
 use crate::state::{AppState, Limits};
 use crate::tokens::TokenIssuer;
 
-pub const INFO: ServiceInfo = service_runtime::service_info!();
+pub const INFO: ServiceInfo = shop_config::service_info!();
 
 mod embedded {
     refinery::embed_migrations!("../../sql/user");
@@ -35,9 +35,10 @@ pub type Application = ServiceHost<Arc<AppState>>;
 
 /// Connects, migrates and binds: everything but serving.
 pub async fn build(config: UserServiceConfig) -> anyhow::Result<Application> {
-    let pool = db::connect(&config.database, config.common.app_profile, &migrations()).await?;
+    let pool =
+        shop_postgres::connect(&config.database, config.common.app_profile, &migrations()).await?;
     let metrics = Metrics::new();
-    db::register_pool_metrics(&metrics, &pool);
+    shop_postgres::register_pool_metrics(&metrics, &pool);
 
     let auth = &config.auth;
     // Built without connecting: the service starts, and logins work, with Redis down.

@@ -13,7 +13,7 @@
 use crate::domain::{Password, Role, Username};
 use crate::password::PasswordHasher;
 use crate::repository::{UserRecord, UsersRepository};
-use service_runtime::db::DbError;
+use shop_postgres::DbError;
 
 /// What start-up did with the bootstrap admin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,12 +6,12 @@
 //! Every setting's default, range and meaning are in docs/configuration.md, generated from
 //! these declarations.
 
-use service_runtime::config::{
+use shop_config::{
     CommonConfig, ConfigError, Profile, Secret, SectionRef, ServiceConfig, Settings, secrets,
 };
-use service_runtime::db::DatabaseConfig;
-use service_runtime::redis::RedisConfig;
-use service_runtime::service_auth::ServiceTokenConfig;
+use shop_http::service_auth::ServiceTokenConfig;
+use shop_postgres::DatabaseConfig;
+use shop_redis::RedisConfig;
 
 pub const DEFAULT_PORT: u16 = 8001;
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/users";
@@ -19,7 +19,7 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/users
 /// Used only under `APP_PROFILE=development`; refused in production.
 const DEVELOPMENT_SECRET: &str = "development-only-jwt-secret-never-use-in-production";
 
-service_runtime::settings_section! {
+shop_config::settings_section! {
     /// User Service: tokens and passwords
     pub struct AuthConfig {
         /// HS256 signing key of the access tokens, at least 32 bytes; a published example

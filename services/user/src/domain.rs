@@ -4,8 +4,8 @@
 use std::fmt;
 
 use salvo::oapi::{Components, RefOr, Schema, ToSchema};
-use service_runtime::openapi;
-use service_runtime::problem::FieldError;
+use shop_http::openapi;
+use shop_http::problem::FieldError;
 
 /// 3 to 50 characters from `A–Z a–z 0–9 _ . -`. Uniqueness ignores case.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +123,7 @@ impl fmt::Debug for Password {
     }
 }
 
-pub use service_runtime::auth::Role;
+pub use shop_auth_client::Role;
 
 #[cfg(test)]
 mod tests {

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use salvo::http::StatusCode;
-use service_runtime::api_error::ApiError;
-use service_runtime::db::DbError;
-use service_runtime::problem::{FieldError, Problem};
+use shop_http::api_error::ApiError;
+use shop_http::problem::{FieldError, Problem};
+use shop_postgres::DbError;
 
 use crate::password::HashError;
 
@@ -92,4 +92,4 @@ impl ApiError for UserError {
     }
 }
 
-service_runtime::api_error!(UserError);
+shop_http::api_error!(UserError);

@@ -8,7 +8,7 @@
 //! - [`password`]: bcrypt on the blocking pool, bounded; [`tokens`]: HS256 JWTs;
 //!   [`limiter`]: login attempts (per username from one client, and per client) and
 //!   registrations (per client) counted in Redis for every replica, with [`throttle`] as each
-//!   replica's own fallback; the client is the one `service_runtime::client_addr` finds.
+//!   replica's own fallback; the client is the one `shop_http::client_addr` finds.
 //! - [`Application`]: builds all of it from a [`config::UserServiceConfig`] and serves it.
 
 mod app;

@@ -22,7 +22,7 @@
 
 use std::time::{Duration, Instant};
 
-use service_runtime::redis::Redis;
+use shop_redis::Redis;
 
 use crate::throttle::LoginThrottle;
 

@@ -2,8 +2,8 @@
 //! an admin, for operators who would otherwise need SQL; `user-service healthcheck` asks the
 //! running instance whether it is ready (the container healthcheck).
 
-use service_runtime::config::ServiceConfig as _;
-use service_runtime::server;
+use shop_config::ServiceConfig as _;
+use shop_http::server;
 use user_service::INFO;
 use user_service::config::UserServiceConfig;
 use user_service::repository::UsersRepository;
@@ -25,7 +25,7 @@ async fn main() {
         }
         return;
     }
-    service_runtime::binary::run(
+    shop_host::binary::run(
         INFO,
         UserServiceConfig::from_env(),
         |config| &config.common,
@@ -35,7 +35,7 @@ async fn main() {
 }
 
 async fn promote_admin(config: UserServiceConfig, username: &str) -> anyhow::Result<()> {
-    let pool = service_runtime::db::connect(
+    let pool = shop_postgres::connect(
         &config.database,
         config.common.app_profile,
         &user_service::migrations(),

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use service_runtime::metrics::Metrics;
+use shop_telemetry::metrics::Metrics;
 use tokio::sync::oneshot;
 
 use crate::domain::Password;

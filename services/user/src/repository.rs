@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use service_runtime::db::{DbError, Traced};
+use shop_postgres::{DbError, Traced};
 use tokio_postgres::Row;
 
 use crate::domain::{Role, Username};

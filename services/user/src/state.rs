@@ -1,6 +1,6 @@
 //! What handlers share.
 
-use service_runtime::client_addr::ClientAddressing;
+use shop_http::client_addr::ClientAddressing;
 
 use crate::limiter::AttemptLimiter;
 use crate::metrics::UserMetrics;

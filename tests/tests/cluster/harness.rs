@@ -407,11 +407,11 @@ impl Cluster {
             .position(|name| *name == database)
             .unwrap_or_else(|| panic!("no {database} database"));
         let url = &self._databases[index].url;
-        let config = service_runtime::db::DatabaseConfig {
-            database_url: service_runtime::config::Secret::new(url.as_str()),
+        let config = shop_postgres::DatabaseConfig {
+            database_url: shop_config::Secret::new(url.as_str()),
             ..Default::default()
         };
-        let (client, mut connection) = service_runtime::db::connect_unpooled(&config)
+        let (client, mut connection) = shop_postgres::connect_unpooled(&config)
             .await
             .expect("a connection to the cluster's database");
         tokio::spawn(async move { while connection.next().await.is_some() {} });

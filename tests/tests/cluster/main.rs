@@ -24,7 +24,7 @@ mod rolling;
 mod tls;
 
 use harness::{ROLE_VAR, Role};
-use service_runtime::config::ServiceConfig;
+use shop_config::ServiceConfig;
 use tokio_util::sync::CancellationToken;
 
 /// Not a test: the entry point of the replica processes the cluster starts (`ROLE_VAR` names
@@ -42,7 +42,7 @@ fn serve_replica() {
     test_support::init_child_process();
     let runtime = tokio::runtime::Runtime::new().expect("a runtime for the replica");
     runtime.block_on(async move {
-        let shutdown = service_runtime::server::shutdown_signal();
+        let shutdown = shop_http::server::shutdown_signal();
         if let Err(error) = serve(role, shutdown).await {
             eprintln!("{} replica failed: {error:#}", role.name());
             std::process::exit(1);

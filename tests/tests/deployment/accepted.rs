@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use regex::Regex;
-use service_runtime::config::ServiceConfig as _;
-use service_runtime::config::{ConfigError, Settings};
+use shop_config::ServiceConfig as _;
+use shop_config::{ConfigError, Settings};
 
 use crate::support::{attribute, blocks, compose_shop_environments, nomad_shop_tasks, text};
 

@@ -3,7 +3,7 @@
 //! re-defaulted in code cannot leave the reference behind. `cargo xtask docs` rewrites it (it
 //! runs the ignored writer below; the check itself never writes).
 
-use service_runtime::config::{ServiceConfig, reference_markdown};
+use shop_config::{ServiceConfig, reference_markdown};
 
 use crate::support::repo_root;
 

@@ -14,7 +14,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use service_runtime::config::ServiceConfig as _;
+use shop_config::ServiceConfig as _;
 use test_support::bridge::BridgeHandle;
 use test_support::broker::{TestBroker, order_created};
 use test_support::nats_server::PrivateNats;
@@ -200,7 +200,7 @@ async fn start_storefront(
     orders: &OrderServiceHandle,
     nats: &str,
 ) -> std::net::SocketAddr {
-    let settings = service_runtime::config::Settings::from_pairs([
+    let settings = shop_config::Settings::from_pairs([
         ("HOST", "127.0.0.1".to_owned()),
         ("PORT", "0".to_owned()),
         ("APP_PROFILE", "development".to_owned()),

@@ -99,11 +99,11 @@ async fn the_storefront_reads_the_events_the_bridge_publishes_and_nothing_more()
         subjects: vec!["events.>".into()],
         ..StreamConfig::default()
     };
-    service_runtime::nats::ensure_stream(&bridge, &wanted)
+    shop_nats::ensure_stream(&bridge, &wanted)
         .await
         .expect("the bridge creates the stream");
     wanted.max_messages = 1_000_000;
-    service_runtime::nats::ensure_stream(&bridge, &wanted)
+    shop_nats::ensure_stream(&bridge, &wanted)
         .await
         .expect("the bridge updates the stream");
     bridge

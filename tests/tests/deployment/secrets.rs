@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use service_runtime::config::ServiceConfig as _;
-use service_runtime::config::{ConfigError, Settings};
+use shop_config::ServiceConfig as _;
+use shop_config::{ConfigError, Settings};
 
 use super::support::read;
 

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use service_runtime::config::ServiceConfig;
+use shop_config::ServiceConfig;
 
 use crate::support::{compose_shop_environments, nomad_shop_tasks, nomad_task_environment};
 

@@ -9,7 +9,7 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde::{Deserialize, Serialize};
-use service_runtime::config::{ConfigError, Secret, Settings};
+use shop_config::{ConfigError, Secret, Settings};
 use tracing::Instrument;
 
 use super::{Message, SendError};
@@ -23,9 +23,9 @@ pub enum SmtpTls {
     Tls,
 }
 
-service_runtime::setting_value_by_serde_name!(SmtpTls);
+shop_config::setting_value_by_serde_name!(SmtpTls);
 
-service_runtime::settings_section! {
+shop_config::settings_section! {
     /// Notification Service: email channel
     pub(crate) struct EmailSection {
         /// Recipient; `{username}` is replaced by the customer's name. Required with the

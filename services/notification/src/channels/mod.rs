@@ -9,8 +9,34 @@ pub mod webhook;
 
 use std::sync::Arc;
 
-use crate::config::{ChannelKind, NotificationConfig};
 use crate::event::{EventType, OrderEvent, OrderStatus};
+
+/// A way of notifying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChannelKind {
+    Log,
+    Email,
+    Webhook,
+}
+
+impl ChannelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Log => "log",
+            Self::Email => "email",
+            Self::Webhook => "webhook",
+        }
+    }
+
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        match name {
+            "log" => Some(Self::Log),
+            "email" => Some(Self::Email),
+            "webhook" => Some(Self::Webhook),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
@@ -29,25 +55,23 @@ pub enum Channel {
 }
 
 impl Channel {
-    /// Every channel the configuration turns on, in its order.
-    pub fn from_config(config: &NotificationConfig) -> anyhow::Result<Vec<Arc<Self>>> {
-        config
-            .channels
+    /// The channels of `kinds`, in their order; `email` and `webhook` are the settings of
+    /// those channels (present when their kind is listed: the configuration checks that).
+    pub fn open_all(
+        kinds: &[ChannelKind],
+        email: Option<&email::EmailConfig>,
+        webhook: Option<&webhook::WebhookConfig>,
+    ) -> anyhow::Result<Vec<Arc<Self>>> {
+        kinds
             .iter()
             .map(|kind| {
                 let channel = match kind {
                     ChannelKind::Log => Self::Log(log::LogChannel),
                     ChannelKind::Email => Self::Email(email::EmailChannel::new(
-                        config
-                            .email
-                            .as_ref()
-                            .expect("validated with the email channel"),
+                        email.expect("validated with the email channel"),
                     )?),
                     ChannelKind::Webhook => Self::Webhook(webhook::WebhookChannel::new(
-                        config
-                            .webhook
-                            .as_ref()
-                            .expect("validated with the webhook channel"),
+                        webhook.expect("validated with the webhook channel"),
                     )?),
                 };
                 Ok(Arc::new(channel))

@@ -13,9 +13,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::Serialize;
-use service_runtime::config::{ConfigError, Secret, Settings};
-use service_runtime::http_client::HttpClient;
 use sha2::Sha256;
+use shop_config::{ConfigError, Secret, Settings};
+use shop_http::http_client::HttpClient;
 
 use super::{Message, SendError};
 use crate::event::{OrderEvent, OrderSnapshot, OrderStatus};
@@ -24,7 +24,7 @@ pub const SIGNATURE_HEADER: &str = "x-shop-signature";
 pub const TIMESTAMP_HEADER: &str = "x-shop-timestamp";
 pub const EVENT_ID_HEADER: &str = "x-shop-event-id";
 
-service_runtime::settings_section! {
+shop_config::settings_section! {
     /// Notification Service: webhook channel
     pub(crate) struct WebhookSection {
         /// Where to POST; required with the webhook channel.

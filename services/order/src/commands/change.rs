@@ -1,7 +1,7 @@
 //! Changing an order: a status change or a deletion, decided under the order's row lock, then
 //! the stock given back when the order no longer holds it.
 
-use service_runtime::auth::Caller;
+use shop_auth_client::Caller;
 
 use crate::domain::{Change, Lifecycle, Order, OrderStatus, Refusal};
 use crate::error::OrderError;

@@ -6,7 +6,7 @@
 pub mod change;
 pub mod place;
 
-use service_runtime::auth::Caller;
+use shop_auth_client::Caller;
 
 use crate::domain::Refusal;
 use crate::error::OrderError;

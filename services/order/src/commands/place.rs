@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use service_runtime::auth::Caller;
+use shop_auth_client::Caller;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -19,7 +19,7 @@ use crate::metrics::OutcomeLabels;
 use crate::product_client::{ProductError, Reservation};
 use crate::repository::{KeyClaim, PENDING_CAP};
 use crate::state::AppState;
-use service_runtime::db::DbError;
+use shop_postgres::DbError;
 
 /// A valid request to place an order.
 #[derive(Debug, Clone)]

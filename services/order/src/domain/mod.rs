@@ -6,8 +6,8 @@ mod order;
 
 use rust_decimal::Decimal;
 use salvo::oapi::{Components, RefOr, Schema, ToSchema};
-use service_runtime::openapi;
-use service_runtime::problem::FieldError;
+use shop_http::openapi;
+use shop_http::problem::FieldError;
 
 pub use lifecycle::{Lifecycle, TransitionError};
 pub use order::{Change, NewOrder, Order, Refusal};

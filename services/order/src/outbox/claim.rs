@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
-use service_runtime::db::{DbError, Traced};
+use shop_postgres::{DbError, Traced};
 use uuid::Uuid;
 
 use super::trace::{StoredContext, publish_span};

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use service_runtime::health::DependencyCheck;
+use shop_telemetry::DependencyCheck;
 
 use super::relay::OutboxRelay;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use service_runtime::db::{DatabaseConfig, connect_unpooled};
+use shop_postgres::{DatabaseConfig, connect_unpooled};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_postgres::AsyncMessage;
@@ -60,7 +60,7 @@ pub async fn listen(database: &DatabaseConfig, wake: Arc<Notify>) -> Option<Join
 
 #[cfg(test)]
 mod tests {
-    use service_runtime::config::Secret;
+    use shop_config::Secret;
     use test_support::postgres_server::PrivatePostgres;
 
     use super::*;
@@ -69,7 +69,7 @@ mod tests {
     /// `sslmode`), so a NOTIFY committed there wakes the relay.
     #[tokio::test]
     async fn the_listener_connects_over_tls_and_wakes_on_notify() {
-        service_runtime::server::install_crypto_provider();
+        shop_http::server::install_crypto_provider();
         let postgres = PrivatePostgres::start_tls_only();
         let database = DatabaseConfig {
             database_url: Secret::new(postgres.url("postgres", "sslmode=require")),

@@ -10,7 +10,7 @@ use lapin::options::BasicPublishOptions;
 use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
 use order_events::{SCHEMA_VERSION, wire};
-use service_runtime::amqp::{self, AmqpLink};
+use shop_amqp::{self, AmqpLink};
 use tracing::Instrument;
 
 use super::claim::PendingEvent;
@@ -134,7 +134,7 @@ impl Publisher {
 /// The message properties of the contract, with the trace context of the event's span.
 fn properties(event: &PendingEvent) -> BasicProperties {
     let headers = event.span.in_scope(|| {
-        amqp::headers_with_trace(&[(wire::SCHEMA_VERSION_HEADER, &SCHEMA_VERSION.to_string())])
+        shop_amqp::headers_with_trace(&[(wire::SCHEMA_VERSION_HEADER, &SCHEMA_VERSION.to_string())])
     });
     BasicProperties::default()
         .with_content_type(ShortString::from(wire::CONTENT_TYPE))

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use service_runtime::amqp::{self, AmqpLink};
-use service_runtime::db::{DatabaseConfig, DbError};
+use shop_amqp::{self, AmqpLink};
+use shop_postgres::{DatabaseConfig, DbError};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -24,7 +24,7 @@ pub enum RelayError {
     #[error(transparent)]
     Database(#[from] DbError),
     #[error(transparent)]
-    Broker(#[from] amqp::AmqpError),
+    Broker(#[from] shop_amqp::AmqpError),
     #[error("publishing failed: {0}")]
     Publish(String),
 }
@@ -65,14 +65,14 @@ impl OutboxRelay {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let wake = Arc::new(Notify::new());
         let mut listening: Option<JoinHandle<()>> = None;
-        let mut backoff = amqp::reconnect_backoff();
+        let mut backoff = shop_amqp::reconnect_backoff();
         while !shutdown.is_cancelled() {
             if listening.as_ref().is_none_or(JoinHandle::is_finished) {
                 listening = listener::listen(&self.database, wake.clone()).await;
             }
             let pause = match self.drain().await {
                 Ok(_) => {
-                    backoff = amqp::reconnect_backoff();
+                    backoff = shop_amqp::reconnect_backoff();
                     None
                 }
                 Err(error) => {
@@ -150,7 +150,7 @@ impl OutboxRelay {
 
 #[cfg(test)]
 mod tests {
-    use service_runtime::config::Secret;
+    use shop_config::Secret;
 
     use super::*;
 
@@ -166,9 +166,9 @@ mod tests {
             tokio_postgres::NoTls,
         )
         .unwrap();
-        let topology: amqp::Topology = Arc::new(|_| Box::pin(async { Ok(()) }));
-        let link = AmqpLink::new(&amqp::AmqpConfig::default(), "test", true, topology);
-        let metrics = service_runtime::metrics::Metrics::new();
+        let topology: shop_amqp::Topology = Arc::new(|_| Box::pin(async { Ok(()) }));
+        let link = AmqpLink::new(&shop_amqp::AmqpConfig::default(), "test", true, topology);
+        let metrics = shop_telemetry::metrics::Metrics::new();
         let relay = OutboxRelay::new(
             pool,
             link,

@@ -2,7 +2,7 @@
 
 use deadpool_postgres::{Pool, Transaction};
 use order_events::OrderEvent;
-use service_runtime::db::{DbError, Traced};
+use shop_postgres::{DbError, Traced};
 
 /// Channel the relay listens on; notified by every transaction that adds an outbox row.
 pub const OUTBOX_CHANNEL: &str = "order_outbox";

@@ -15,7 +15,7 @@ pub struct StoredContext {
 impl StoredContext {
     /// The context of the current span.
     pub fn current() -> Self {
-        let fields = service_runtime::telemetry::current_context_fields();
+        let fields = shop_telemetry::current_context_fields();
         let field = |name: &str| {
             fields
                 .iter()
@@ -38,7 +38,7 @@ pub fn publish_span(exchange: &str, event_id: Uuid, stored: &StoredContext) -> t
         messaging.destination.name = %exchange,
         messaging.message.id = %event_id,
     );
-    let parent = service_runtime::telemetry::context_from_fields(
+    let parent = shop_telemetry::context_from_fields(
         [
             ("traceparent", stored.traceparent.as_deref()),
             ("tracestate", stored.tracestate.as_deref()),

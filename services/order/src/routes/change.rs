@@ -5,9 +5,9 @@ use salvo::oapi::ToSchema;
 use salvo::oapi::extract::PathParam;
 use salvo::prelude::*;
 use serde::Deserialize;
-use service_runtime::auth::caller;
-use service_runtime::body;
-use service_runtime::server::state;
+use shop_auth_client::caller;
+use shop_http::body;
+use shop_http::server::state;
 
 use super::OrderResponse;
 use crate::commands;

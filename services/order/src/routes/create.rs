@@ -6,11 +6,11 @@ use salvo::oapi::schema::Object;
 use salvo::oapi::{Components, RefOr, Schema, ToSchema};
 use salvo::prelude::*;
 use serde::Deserialize;
-use service_runtime::auth::caller;
-use service_runtime::body::{self, whole_number};
-use service_runtime::openapi;
-use service_runtime::problem::{FieldError, Problem};
-use service_runtime::server::state;
+use shop_auth_client::caller;
+use shop_http::body::{self, whole_number};
+use shop_http::openapi;
+use shop_http::problem::{FieldError, Problem};
+use shop_http::server::state;
 
 use super::OrderResponse;
 use crate::commands::{PlaceOrder, Placed, place_order};

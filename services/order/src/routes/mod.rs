@@ -13,8 +13,8 @@ use rust_decimal::Decimal;
 use salvo::Router;
 use salvo::oapi::ToSchema;
 use serde::{Deserialize, Serialize};
-use service_runtime::auth::{AuthClient, Authenticate, Caller};
-use service_runtime::server::{Provide, route};
+use shop_auth_client::{AuthClient, Authenticate, Caller};
+use shop_http::server::{Provide, route};
 
 use crate::domain::{Order, OrderStatus};
 use crate::error::OrderError;

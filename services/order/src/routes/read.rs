@@ -5,11 +5,11 @@ use salvo::oapi::schema::Object;
 use salvo::oapi::{ToParameters, ToSchema};
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
-use service_runtime::auth::caller;
-use service_runtime::body;
-use service_runtime::openapi;
-use service_runtime::problem::FieldError;
-use service_runtime::server::state;
+use shop_auth_client::caller;
+use shop_http::body;
+use shop_http::openapi;
+use shop_http::problem::FieldError;
+use shop_http::server::state;
 
 use super::{OrderResponse, visible};
 use crate::error::OrderError;

@@ -7,8 +7,8 @@ use salvo::oapi::ToSchema;
 use salvo::prelude::*;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use service_runtime::body::{self, whole_number};
-use service_runtime::server::state;
+use shop_http::body::{self, whole_number};
+use shop_http::server::state;
 
 use super::{ProductResponse, collect};
 use crate::domain::{Description, Price, ProductName, Stock};
@@ -67,7 +67,7 @@ pub async fn create_product(
             quantity,
         })
         .await?;
-    state.product_added().await;
+    state.caches.product_added().await;
     tracing::info!(product_id = product.id, "product created");
     res.status_code(StatusCode::CREATED);
     res.render(Json(ProductResponse::from(&product)));

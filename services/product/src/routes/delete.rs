@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use salvo::http::StatusCode;
 use salvo::prelude::*;
-use service_runtime::server::state;
+use shop_http::server::state;
 
 use super::product_id;
 use crate::cache::DELETED;
@@ -32,7 +32,7 @@ pub async fn delete_product(
     if !state.products.delete(id).await? {
         return Err(ProductError::ProductNotFound);
     }
-    state.product_changed(id, DELETED).await;
+    state.caches.product_changed(id, DELETED).await;
     tracing::info!(product_id = id, "product deleted");
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())

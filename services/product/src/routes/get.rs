@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use salvo::http::header::{CONTENT_TYPE, HeaderValue};
 use salvo::prelude::*;
-use service_runtime::server::state;
+use shop_http::server::state;
 
 use super::{ProductResponse, product_id};
 use crate::error::ProductError;
@@ -30,14 +30,14 @@ pub async fn get_product(
     let state = state::<Arc<AppState>>(depot);
     // Taken before any read: a local copy's age counts from when its read began.
     let read_at = Instant::now();
-    let json = match state.local.get(id) {
+    let json = match state.caches.local.get(id) {
         Some(json) => {
             state.metrics.local_copy_hit();
             json
         }
         None => {
             let json = read_through_cache(state, id).await?;
-            state.local.keep(id, read_at, json.clone());
+            state.caches.local.keep(id, read_at, json.clone());
             json
         }
     };
@@ -51,7 +51,7 @@ pub async fn get_product(
 /// The product's JSON from Redis, or from PostgreSQL (then cached).
 async fn read_through_cache(state: &AppState, id: i64) -> Result<Bytes, ProductError> {
     // The cached bytes are the response: no parsing on the hot path.
-    if let Some(json) = state.cache.get(id).await {
+    if let Some(json) = state.caches.entries.get(id).await {
         return Ok(json);
     }
     let product = state
@@ -60,6 +60,6 @@ async fn read_through_cache(state: &AppState, id: i64) -> Result<Bytes, ProductE
         .await?
         .ok_or(ProductError::ProductNotFound)?;
     let json = serde_json::to_vec(&ProductResponse::from(&product))?;
-    state.cache.fill(id, product.version, &json).await;
+    state.caches.entries.fill(id, product.version, &json).await;
     Ok(Bytes::from(json))
 }

@@ -7,14 +7,14 @@ use salvo::oapi::schema::Object;
 use salvo::oapi::{BasicType, ToParameters, ToSchema};
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
-use service_runtime::openapi;
-use service_runtime::problem::FieldError;
-use service_runtime::server::state;
+use shop_http::openapi;
+use shop_http::problem::FieldError;
+use shop_http::server::state;
 
 use super::{ProductResponse, collect};
+use crate::cache::{ListCache, PageLookup};
 use crate::domain::{DECIMAL_PATTERN, ProductName, parse_price_bound, parse_search};
 use crate::error::ProductError;
-use crate::list_cache::{ListCache, PageLookup};
 use crate::repository::ListFilter;
 use crate::state::AppState;
 
@@ -101,7 +101,7 @@ pub async fn list_products(
     let state = state::<Arc<AppState>>(depot);
     let query_key = ListCache::query_key(&filter);
     let generation = match &query_key {
-        Some(query_key) => match state.pages.get(query_key).await {
+        Some(query_key) => match state.caches.pages.get(query_key).await {
             PageLookup::Hit(page) => {
                 write_json(res, page);
                 return Ok(());
@@ -129,7 +129,7 @@ pub async fn list_products(
         next_cursor,
     })?;
     if let (Some(generation), Some(query_key)) = (generation, &query_key) {
-        state.pages.fill(generation, query_key, &page).await;
+        state.caches.pages.fill(generation, query_key, &page).await;
     }
     write_json(res, page);
     Ok(())

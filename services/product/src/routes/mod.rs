@@ -15,10 +15,10 @@ use rust_decimal::Decimal;
 use salvo::oapi::ToSchema;
 use salvo::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize};
-use service_runtime::auth::{AuthClient, Authenticate};
-use service_runtime::problem::FieldError;
-use service_runtime::server::{Provide, route};
-use service_runtime::service_auth::RequireServiceToken;
+use shop_auth_client::{AuthClient, Authenticate};
+use shop_http::problem::FieldError;
+use shop_http::server::{Provide, route};
+use shop_http::service_auth::RequireServiceToken;
 
 use crate::repository::ProductRecord;
 use crate::state::AppState;

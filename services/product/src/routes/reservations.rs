@@ -8,9 +8,9 @@ use salvo::http::StatusCode;
 use salvo::oapi::ToSchema;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
-use service_runtime::body::{self, whole_number};
-use service_runtime::problem::FieldError;
-use service_runtime::server::state;
+use shop_http::body::{self, whole_number};
+use shop_http::problem::FieldError;
+use shop_http::server::state;
 use uuid::Uuid;
 
 use crate::domain::ReservedQuantity;
@@ -94,7 +94,10 @@ pub async fn reserve_stock(
             reservation,
             version,
         } => {
-            state.product_changed(reservation.product_id, version).await;
+            state
+                .caches
+                .product_changed(reservation.product_id, version)
+                .await;
             state.metrics.reservation("reserved");
             tracing::info!(
                 reservation_id = %reservation.reservation_id,
@@ -144,7 +147,7 @@ pub async fn release_stock(
     let reservation_id = reservation_id(req)?;
     let state = state::<Arc<AppState>>(depot);
     if let Some((product_id, version)) = state.products.release(reservation_id).await? {
-        state.product_changed(product_id, version).await;
+        state.caches.product_changed(product_id, version).await;
         state.metrics.reservation("released");
         tracing::info!(%reservation_id, product_id, "stock released");
     }
@@ -178,7 +181,7 @@ pub async fn confirm_reservation(
             product_id,
             version,
         } => {
-            state.product_changed(product_id, version).await;
+            state.caches.product_changed(product_id, version).await;
             state.metrics.reservation("retaken");
             tracing::warn!(%reservation_id, "reservation confirmed after it was swept; stock taken again");
         }

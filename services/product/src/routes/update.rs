@@ -6,9 +6,9 @@ use salvo::oapi::ToSchema;
 use salvo::prelude::*;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use service_runtime::body::{self, whole_number};
-use service_runtime::problem::FieldError;
-use service_runtime::server::state;
+use shop_http::body::{self, whole_number};
+use shop_http::problem::FieldError;
+use shop_http::server::state;
 
 use super::{ProductResponse, collect, present, product_id};
 use crate::domain::{Description, Price, ProductName, Stock};
@@ -89,7 +89,7 @@ pub async fn update_product(
         .update(id, &changes)
         .await?
         .ok_or(ProductError::ProductNotFound)?;
-    state.product_changed(id, product.version).await;
+    state.caches.product_changed(id, product.version).await;
     tracing::info!(
         product_id = id,
         version = product.version,

@@ -105,7 +105,7 @@ async fn a_slow_reader_cannot_put_a_stale_row_back() {
         .await;
     let path = format!("/products/{id}");
 
-    let pause = shop.products.state.cache.pause_next_fill();
+    let pause = shop.products.state.caches.entries.pause_next_fill();
     let reader = tokio::spawn({
         let shop = shop.clone();
         let path = path.clone();

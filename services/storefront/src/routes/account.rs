@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use salvo::prelude::*;
-use service_runtime::client_addr::request_client_ip;
+use shop_http::client_addr::request_client_ip;
 
 use crate::api::{ApiError, IssuedToken};
 use crate::routes::{Shop, account_unavailable, field, page, shop};

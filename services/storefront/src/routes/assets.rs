@@ -2,7 +2,7 @@
 //! Their URLs carry no version, so browsers revalidate them after an hour.
 
 use salvo::prelude::*;
-use service_runtime::route::route;
+use shop_http::route::route;
 
 const CSS: &str = include_str!("../../static/app.css");
 const JS: &str = include_str!("../../static/app.js");

@@ -20,7 +20,7 @@ use futures_util::stream;
 use salvo::prelude::*;
 use salvo::sse::{SseEvent, SseKeepAlive};
 use serde_json::json;
-use service_runtime::problem::Problem;
+use shop_http::problem::Problem;
 use tokio::sync::{broadcast, watch};
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use maud::Markup;
 use salvo::catch_panic::CatchPanic;
 use salvo::prelude::*;
-use service_runtime::auth::Caller;
-use service_runtime::client_addr::TrustedProxies;
-use service_runtime::route::{Provide, route, route_template, state};
+use shop_auth_client::Caller;
+use shop_config::TrustedProxies;
+use shop_http::route::{Provide, route, route_template, state};
 
 use crate::api::{Api, ApiError};
 use crate::live::Hub;

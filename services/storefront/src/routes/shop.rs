@@ -166,8 +166,8 @@ pub async fn checkout(
         }
         _ => Err(ApiError::Refused {
             service: "the shop",
-            problem: service_runtime::problem::Problem::validation(vec![
-                service_runtime::problem::FieldError::new(
+            problem: shop_http::problem::Problem::validation(vec![
+                shop_http::problem::FieldError::new(
                     "quantity",
                     "must be a whole number from 1 to 10000",
                 ),

@@ -152,7 +152,7 @@ pub fn explain(error: &ApiError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use service_runtime::problem::{FieldError, Problem};
+    use shop_http::problem::{FieldError, Problem};
 
     fn refused(problem: Problem) -> ApiError {
         ApiError::Refused {

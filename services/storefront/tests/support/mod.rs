@@ -10,8 +10,8 @@ pub mod webdriver;
 use std::sync::Arc;
 use std::time::Duration;
 
-use service_runtime::config::ServiceConfig as _;
-use service_runtime::config::Settings;
+use shop_config::ServiceConfig as _;
+use shop_config::Settings;
 use storefront::config::StorefrontConfig;
 use storefront::live::Hub;
 use test_support::TestService;

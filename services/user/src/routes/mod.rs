@@ -7,7 +7,7 @@ mod validate_token;
 use std::sync::Arc;
 
 use salvo::Router;
-use service_runtime::server::{Provide, route};
+use shop_http::server::{Provide, route};
 
 use crate::state::AppState;
 

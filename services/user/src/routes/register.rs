@@ -5,9 +5,9 @@ use salvo::http::StatusCode;
 use salvo::oapi::ToSchema;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
-use service_runtime::body;
-use service_runtime::db::DbError;
-use service_runtime::server::state;
+use shop_http::body;
+use shop_http::server::state;
+use shop_postgres::DbError;
 
 use crate::domain::{Password, Role, Username};
 use crate::error::UserError;

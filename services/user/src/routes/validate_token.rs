@@ -3,8 +3,8 @@ use std::sync::Arc;
 use salvo::oapi::ToSchema;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
-use service_runtime::body;
-use service_runtime::server::state;
+use shop_http::body;
+use shop_http::server::state;
 
 use crate::domain::Role;
 use crate::error::UserError;

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde_json::json;
-use service_runtime::client_addr::CLIENT_IP_HEADER;
-use service_runtime::config::ServiceConfig as _;
-use service_runtime::service_auth::SERVICE_TOKEN_HEADER;
+use shop_config::ServiceConfig as _;
+use shop_http::client_addr::CLIENT_IP_HEADER;
+use shop_http::service_auth::SERVICE_TOKEN_HEADER;
 use test_support::logs::capture_json_logs;
 use test_support::redis_server::PrivateRedis;
 use test_support::{TEST_SERVICE_TOKEN, UserServiceHandle, user_service_settings, wait_until};

@@ -1,7 +1,7 @@
 //! The bootstrap admin is created once and never promotes, revives or re-keys an account.
 
 use serde_json::json;
-use service_runtime::config::ServiceConfig as _;
+use shop_config::ServiceConfig as _;
 use test_support::{UserServiceHandle, user_service_settings};
 use user_service::Application;
 use user_service::config::UserServiceConfig;

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use service_runtime::config::ServiceConfig as _;
-use service_runtime::config::Settings;
-use service_runtime::db::MIGRATION_LOCK;
+use shop_config::ServiceConfig as _;
+use shop_config::Settings;
+use shop_postgres::MIGRATION_LOCK;
 use test_support::{POSTGRES_URL, TestDatabase, UserServiceHandle, user_service_settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use user_service::config::UserServiceConfig;

@@ -1,0 +1,314 @@
+//! Assembles a service's HTTP surface and serves it until shutdown.
+//!
+//! Every service gets the same outer layer: a request span continuing the caller's W3C trace,
+//! RED metrics by route template, the body size limit, panic containment, problem+json for
+//! every error, and the common routes `/health*`, `/metrics`, `/openapi.json` and `/docs`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TraceContextExt;
+use salvo::catcher::Catcher;
+use salvo::conn::Acceptor;
+use salvo::conn::tcp::TcpAcceptor;
+use salvo::oapi::swagger_ui::SwaggerUi;
+use salvo::prelude::*;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::health::{self, Health};
+use crate::problem;
+pub use crate::route::{Provide, RouteTemplate, route, route_template, state};
+use shop_config::ServiceInfo;
+use shop_telemetry::metrics::{HttpLabels, Metrics, MetricsEndpoint};
+
+/// Outer middleware: trace span, metrics, body limit.
+struct Observe {
+    metrics: Arc<Metrics>,
+    max_body_bytes: usize,
+}
+
+/// Decrements the in-flight gauge however the request ends.
+struct InFlight<'a>(&'a Metrics);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.http.in_flight.dec();
+    }
+}
+
+#[async_trait]
+impl Handler for Observe {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        req.set_secure_max_size(self.max_body_bytes);
+        let started = Instant::now();
+        let method = shop_telemetry::metrics::method_label(req.method());
+        let span = tracing::info_span!(
+            "http.request",
+            otel.kind = "server",
+            http.request.method = %method,
+            url.path = %req.uri().path(),
+        );
+        // A malformed or absent traceparent simply starts a new trace; so does one sent by a
+        // client that is not a peer of the system (see `trace_trust`).
+        let peer = req
+            .remote_addr()
+            .as_ipv4()
+            .map(|addr| IpAddr::V4(*addr.ip()))
+            .or_else(|| {
+                req.remote_addr()
+                    .as_ipv6()
+                    .map(|addr| IpAddr::V6(*addr.ip()))
+            });
+        if shop_telemetry::trace_trust::honours_inbound_context(peer, req.headers()) {
+            let _ = span.set_parent(shop_telemetry::extract_context(req.headers()));
+        }
+
+        self.metrics.http.in_flight.inc();
+        let guard = InFlight(&self.metrics);
+        ctrl.call_next(req, depot, res)
+            .instrument(span.clone())
+            .await;
+        drop(guard);
+
+        let status = res.status_code.unwrap_or(StatusCode::NOT_FOUND);
+        let route = match depot.get_typed::<RouteTemplate>() {
+            Ok(template) => template.0,
+            Err(_) if status == StatusCode::NOT_FOUND => "unmatched",
+            Err(_) => "other",
+        };
+        // The name, route and status are known only now. The OpenTelemetry span has been
+        // started by then (entering it does that, and `context()` would), and
+        // tracing-opentelemetry ignores a late `otel.name`: set all three on the span itself,
+        // which also costs a fraction of recording them as tracing fields (no log line shows
+        // span fields).
+        let context = span.context();
+        let otel_span = context.span();
+        otel_span.update_name(format!("{method} {route}"));
+        otel_span.set_attribute(KeyValue::new("http.route", route));
+        otel_span.set_attribute(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status.as_u16()),
+        ));
+        if status.is_server_error() {
+            otel_span.set_status(opentelemetry::trace::Status::error(""));
+        }
+        let labels = HttpLabels {
+            method,
+            route,
+            status: status.as_u16(),
+        };
+        self.metrics.http.requests.get_or_create(&labels).inc();
+        self.metrics
+            .http
+            .duration
+            .get_or_create(&labels)
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+/// Everything a service contributes to its HTTP surface.
+#[derive(Debug)]
+pub struct ServiceParts {
+    pub info: ServiceInfo,
+    /// The service's own routes, built with [`route`].
+    pub api: Router,
+    pub health: Arc<Health>,
+    pub metrics: Arc<Metrics>,
+    pub max_body_bytes: u64,
+}
+
+/// The complete salvo service: the API plus the common routes, middleware and catcher.
+pub fn build_service(parts: ServiceParts) -> Service {
+    parts.health.register_metrics(&parts.metrics);
+    let router = Router::new()
+        .push(parts.api)
+        .push(health::router(parts.health))
+        .push(route("/metrics").get(MetricsEndpoint(parts.metrics.clone())));
+    let document = crate::openapi::document(parts.info, &router);
+    let router = router
+        .push(
+            Router::new()
+                .hoop(route_template("/openapi.json"))
+                .push(document.into_router("/openapi.json")),
+        )
+        .push(
+            Router::new()
+                .hoop(route_template("/docs"))
+                .push(SwaggerUi::new("/openapi.json").into_router("/docs")),
+        );
+    Service::new(router)
+        .hoop(Observe {
+            metrics: parts.metrics,
+            max_body_bytes: usize::try_from(parts.max_body_bytes).unwrap_or(usize::MAX),
+        })
+        .hoop(salvo::catch_panic::CatchPanic::new())
+        .catcher(Catcher::new(problem::catcher))
+}
+
+/// Binds the listening socket; port 0 picks a free one.
+pub async fn bind(host: IpAddr, port: u16) -> anyhow::Result<TcpAcceptor> {
+    let acceptor = TcpListener::new(SocketAddr::new(host, port))
+        .try_bind()
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot listen on {host}:{port}: {error}"))?;
+    Ok(acceptor)
+}
+
+/// The address an acceptor listens on.
+pub fn local_addr(acceptor: &TcpAcceptor) -> SocketAddr {
+    acceptor
+        .holdings()
+        .first()
+        .and_then(|holding| holding.local_addr.clone().into_std())
+        .expect("a TCP acceptor has a socket address")
+}
+
+/// How a service stops once the shutdown signal fires.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShutdownTiming {
+    /// How long it keeps serving, unready, before it stops accepting (`SHUTDOWN_DRAIN_MS`).
+    pub unready_for: Duration,
+    /// How long in-flight requests then get to finish (`SHUTDOWN_TIMEOUT_SECS`).
+    pub requests: Duration,
+}
+
+impl ShutdownTiming {
+    pub fn from_config(common: &shop_config::CommonConfig) -> Self {
+        Self {
+            unready_for: Duration::from_millis(common.shutdown_drain_ms),
+            requests: Duration::from_secs(common.shutdown_timeout_secs),
+        }
+    }
+}
+
+/// Serves until `shutdown` fires, then marks the service unready and keeps serving for
+/// `timing.unready_for`, then closes its listening socket (a new connection is refused at
+/// once) and lets in-flight requests finish for at most `timing.requests`; idle keep-alive
+/// connections are closed.
+pub async fn serve(
+    acceptor: TcpAcceptor,
+    service: Service,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+    timing: ShutdownTiming,
+) {
+    let acceptor = ClosingAcceptor::new(acceptor);
+    let close = acceptor.close.clone();
+    let closed = acceptor.closed.clone();
+    let server = Server::new(acceptor);
+    let handle = server.handle();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        health.set_draining();
+        tracing::info!(
+            unready_ms = timing.unready_for.as_millis(),
+            drain_secs = timing.requests.as_secs(),
+            "shutting down: unready, then draining requests"
+        );
+        // A load balancer polling readiness keeps sending requests here until its next check;
+        // refusing connections before then would fail them.
+        tokio::time::sleep(timing.unready_for).await;
+        close.cancel();
+        // The accept loop lets go of the socket before it is told to stop, after which it
+        // would never look at the acceptor again.
+        closed.cancelled().await;
+        handle.stop_graceful(timing.requests);
+    });
+    server.serve(service).await;
+}
+
+/// The listening socket, closed when the unready period ends. Salvo stops accepting on a graceful stop
+/// but keeps the socket open until every connection has ended: a client connecting meanwhile
+/// (the gateway's health probe, a service calling this replica) would wait in the backlog for
+/// the whole drain and then be reset. Closed, the port refuses it at once, and the client
+/// goes elsewhere.
+struct ClosingAcceptor {
+    listening: Option<TcpAcceptor>,
+    holdings: Vec<salvo::conn::Holding>,
+    /// Fired by the shutdown: close the socket.
+    close: CancellationToken,
+    /// Fired once the socket is closed.
+    closed: CancellationToken,
+}
+
+impl ClosingAcceptor {
+    fn new(acceptor: TcpAcceptor) -> Self {
+        Self {
+            holdings: acceptor.holdings().to_vec(),
+            listening: Some(acceptor),
+            close: CancellationToken::new(),
+            closed: CancellationToken::new(),
+        }
+    }
+}
+
+impl Drop for ClosingAcceptor {
+    /// A server that ended by itself has let go of the socket too.
+    fn drop(&mut self) {
+        self.closed.cancel();
+    }
+}
+
+impl Acceptor for ClosingAcceptor {
+    type Coupler = <TcpAcceptor as Acceptor>::Coupler;
+    type Stream = <TcpAcceptor as Acceptor>::Stream;
+
+    fn holdings(&self) -> &[salvo::conn::Holding] {
+        &self.holdings
+    }
+
+    async fn accept(
+        &mut self,
+        fuse_policy: Option<salvo::fuse::ArcFusePolicy>,
+    ) -> std::io::Result<salvo::conn::Accepted<Self::Coupler, Self::Stream>> {
+        if let Some(listening) = self.listening.as_mut() {
+            tokio::select! {
+                accepted = listening.accept(fuse_policy) => return accepted,
+                () = self.close.cancelled() => {}
+            }
+            self.listening = None;
+            self.closed.cancel();
+        }
+        // Nothing more to accept; the server stops on the command that follows.
+        std::future::pending().await
+    }
+}
+
+/// A token cancelled on SIGTERM or SIGINT.
+pub fn shutdown_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing the SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        trigger.cancel();
+    });
+    token
+}
+
+/// Installs the process-wide rustls crypto provider (ring). Call first thing in `main`: several
+/// dependencies use rustls and none may pick a provider on its own.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

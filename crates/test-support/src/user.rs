@@ -1,0 +1,126 @@
+//! The User Service started in-process for tests, against a fresh database, with helpers to
+//! create customers and admins and get their tokens.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use shop_config::ServiceConfig as _;
+use shop_config::Settings;
+use user_service::config::UserServiceConfig;
+use user_service::state::AppState;
+
+use crate::{REDIS_URL, TEST_JWT_SECRET, TestDatabase, TestService, init};
+
+/// What a running User Service adds to its handle.
+#[derive(Debug)]
+pub struct Users {
+    pub state: Arc<AppState>,
+    pub database: TestDatabase,
+}
+
+/// The User Service running in this process.
+pub type UserServiceHandle = TestService<Users>;
+
+/// The Redis key prefix of the login and registration counts of the User Service on `database`.
+pub fn throttle_key_prefix(database: &TestDatabase) -> String {
+    format!("test:{}:", database.id)
+}
+
+/// Settings for a User Service under test; `extra` overrides or adds keys.
+pub fn user_service_settings(database: &TestDatabase, extra: &[(&'static str, &str)]) -> Settings {
+    crate::service_settings(
+        vec![
+            ("DATABASE_URL", database.url.clone()),
+            ("JWT_SECRET", TEST_JWT_SECRET.clone()),
+            // The minimum cost keeps tests fast; the timing tests compare paths at equal cost.
+            ("BCRYPT_COST", "4".into()),
+            // Attempts are counted in the shared Redis (production requires it to be named):
+            // each test's service (and its replicas, which share the database) counts under its
+            // own keys.
+            ("REDIS_URL", REDIS_URL.into()),
+            ("THROTTLE_KEY_PREFIX", throttle_key_prefix(database)),
+        ],
+        extra,
+    )
+}
+
+impl UserServiceHandle {
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(extra: &[(&'static str, &str)]) -> Self {
+        init();
+        let database = TestDatabase::borrow().await;
+        let config = UserServiceConfig::from_settings(user_service_settings(&database, extra))
+            .expect("test configuration is valid");
+        let app = user_service::build(config)
+            .await
+            .expect("user service starts");
+        let state = app.exposed().clone();
+        Self::spawn(app, Users { state, database })
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request reaches the user service")
+    }
+
+    /// Registers `username` with `password`; panics unless the service answers 201.
+    pub async fn register(&self, username: &str, password: &str) -> Value {
+        let response = self
+            .post_json(
+                "/register",
+                &json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "registering {username}");
+        response.json().await.expect("user JSON")
+    }
+
+    /// Logs in and returns the access token; panics unless the service answers 200.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let response = self
+            .post_json(
+                "/login",
+                &json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "logging in {username}");
+        let body: Value = response.json().await.expect("token JSON");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    /// A new customer with a unique name; returns (username, token).
+    pub async fn customer(&self) -> (String, String) {
+        let username = format!(
+            "customer-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        self.register(&username, "customer-password").await;
+        let token = self.login(&username, "customer-password").await;
+        (username, token)
+    }
+
+    /// A new admin with a unique name; returns (username, token).
+    pub async fn admin(&self) -> (String, String) {
+        let username = format!("admin-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        self.register(&username, "admin-password").await;
+        assert!(
+            self.state
+                .users
+                .promote_to_admin(&username)
+                .await
+                .expect("promote")
+        );
+        let token = self.login(&username, "admin-password").await;
+        (username, token)
+    }
+}

@@ -1,0 +1,312 @@
+//! Cache-aside for `GET /products/{id}` in Redis, key `product:{id}`, that never serves a
+//! value older than a write that has returned.
+//!
+//! # The race, and how it is closed
+//! Plain cache-aside has a hole: a reader misses, reads version 1 from PostgreSQL, stalls; a
+//! writer commits version 2 and deletes the key; the reader wakes and writes version 1 back,
+//! where it stays for the whole TTL. Deleting later, or twice, only narrows the window.
+//!
+//! Here every row carries a `version` that grows with each change, and every cache value starts
+//! with the version it holds: `"<version>|<product JSON>"`. A writer, after its commit, does not
+//! delete the key but leaves a *tombstone* `"<version>|"` (the version its write produced). A
+//! reader fills the cache through a Lua script that, atomically in Redis, refuses any version
+//! older than the tombstone or not newer than the entry already there. So the stalled reader's
+//! version 1 is refused once the writer's tombstone for version 2 is in place, and if the
+//! reader got there first, the tombstone overwrites it. Tombstones are monotonic too, so two
+//! writers finishing out of order cannot lower the bar. A deletion leaves a tombstone at
+//! [`DELETED`], above every real version. Tombstones live at least [`MIN_TOMBSTONE_TTL`], far
+//! longer than a reader can stall between its read and its fill (both are bounded by the
+//! database and Redis timeouts).
+//!
+//! # Redis down
+//! Every call goes through the runtime's breaker, so reads fall back to PostgreSQL at no cost.
+//! A tombstone Redis did not take is kept in `pending` and written before this process uses the
+//! cache again; until then that product is read from PostgreSQL. (`pending` holds at most one
+//! entry per product written during the outage.)
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use redis::{self, Script};
+use shop_redis::{Redis, RedisError};
+use tokio::sync::Notify;
+
+use crate::metrics::ProductMetrics;
+
+/// The version a deletion's tombstone carries: above every real version, and exact in Lua's
+/// doubles (2^53).
+pub const DELETED: i64 = 1 << 53;
+/// The shortest life of a tombstone, whatever the cache TTL.
+pub const MIN_TOMBSTONE_TTL: Duration = Duration::from_secs(60);
+
+/// Fill: KEYS[1] key, ARGV[1] version read, ARGV[2] product JSON, ARGV[3] TTL in seconds.
+static FILL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local current = redis.call('GET', KEYS[1])
+        if current then
+          local bar = string.find(current, '|', 1, true)
+          local version = bar and tonumber(string.sub(current, 1, bar - 1))
+          if version then
+            local incoming = tonumber(ARGV[1])
+            local tombstone = bar == #current
+            if incoming < version or (incoming == version and not tombstone) then
+              return 0
+            end
+          end
+        end
+        redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
+        return 1
+        ",
+    )
+});
+
+/// Tombstone: KEYS[1] key, ARGV[1] version the write produced, ARGV[2] TTL in seconds. A value
+/// at that version or newer is left alone: it can only have been read after the write.
+static TOMBSTONE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local current = redis.call('GET', KEYS[1])
+        if current then
+          local bar = string.find(current, '|', 1, true)
+          local version = bar and tonumber(string.sub(current, 1, bar - 1))
+          if version and version >= tonumber(ARGV[1]) then
+            return 0
+          end
+        end
+        redis.call('SET', KEYS[1], ARGV[1] .. '|', 'EX', ARGV[2])
+        return 1
+        ",
+    )
+});
+
+/// Lets a test stop a reader between its database read and its cache fill.
+#[derive(Debug, Default)]
+pub struct FillPause {
+    pub reached: Notify,
+    pub resume: Notify,
+}
+
+#[derive(Debug)]
+pub struct ProductCache {
+    redis: Redis,
+    key_prefix: String,
+    ttl_secs: u64,
+    tombstone_ttl_secs: u64,
+    /// Tombstones Redis missed: product id → version.
+    pending: Mutex<HashMap<i64, i64>>,
+    pending_len: AtomicUsize,
+    flushing: tokio::sync::Mutex<()>,
+    metrics: ProductMetrics,
+    /// Set only by a test's [`ProductCache::pause_next_fill`]: production fills read this one
+    /// flag and never take the lock behind it.
+    pause_armed: AtomicBool,
+    pause: Mutex<Option<Arc<FillPause>>>,
+}
+
+impl ProductCache {
+    pub fn new(redis: Redis, key_prefix: String, ttl: Duration, metrics: ProductMetrics) -> Self {
+        Self {
+            redis,
+            key_prefix,
+            ttl_secs: ttl.as_secs(),
+            tombstone_ttl_secs: ttl.max(MIN_TOMBSTONE_TTL).as_secs(),
+            pending: Mutex::new(HashMap::new()),
+            pending_len: AtomicUsize::new(0),
+            flushing: tokio::sync::Mutex::new(()),
+            metrics,
+            pause_armed: AtomicBool::new(false),
+            pause: Mutex::new(None),
+        }
+    }
+
+    /// `product:{id}`, after the configured prefix.
+    pub fn key(&self, id: i64) -> String {
+        format!("{}product:{id}", self.key_prefix)
+    }
+
+    /// The cached JSON of product `id`, or `None` on a miss (or when the cache cannot be used).
+    pub async fn get(&self, id: i64) -> Option<Bytes> {
+        if !self.usable_for(id).await {
+            self.metrics.cache_miss();
+            return None;
+        }
+        match self
+            .redis
+            .query::<Option<Vec<u8>>>(redis::cmd("GET").arg(self.key(id)))
+            .await
+        {
+            Ok(Some(value)) => match payload_start(&value) {
+                Some(start) => {
+                    self.metrics.cache_hit();
+                    Some(Bytes::from(value).slice(start..))
+                }
+                None => {
+                    self.metrics.cache_miss();
+                    None
+                }
+            },
+            Ok(None) => {
+                self.metrics.cache_miss();
+                None
+            }
+            Err(error) => {
+                self.failed(&error);
+                None
+            }
+        }
+    }
+
+    /// Caches `json` as product `id` at `version`, unless the cache knows a newer state.
+    pub async fn fill(&self, id: i64, version: i64, json: &[u8]) {
+        if self.pause_armed.load(Ordering::Acquire) {
+            self.pause_if_asked().await;
+        }
+        if !self.usable_for(id).await {
+            return;
+        }
+        let outcome = self
+            .redis
+            .invoke::<i64>(
+                FILL.key(self.key(id))
+                    .arg(version)
+                    .arg(json)
+                    .arg(self.ttl_secs),
+            )
+            .await;
+        if let Err(error) = outcome {
+            self.failed(&error);
+        }
+    }
+
+    /// After a committed write: no value older than `version` may be served again.
+    pub async fn invalidate(&self, id: i64, version: i64) {
+        if let Err(error) = self.tombstone(id, version).await {
+            self.failed(&error);
+            let mut pending = self.pending.lock().expect("pending lock");
+            let entry = pending.entry(id).or_insert(version);
+            *entry = (*entry).max(version);
+            self.pending_len.store(pending.len(), Ordering::Release);
+            tracing::warn!(
+                product_id = id,
+                "cache invalidation deferred until Redis answers"
+            );
+        }
+    }
+
+    /// Makes the next fill wait after its database read until the test says so.
+    #[doc(hidden)]
+    pub fn pause_next_fill(&self) -> Arc<FillPause> {
+        let pause = Arc::new(FillPause::default());
+        *self.pause.lock().expect("pause lock") = Some(pause.clone());
+        self.pause_armed.store(true, Ordering::Release);
+        pause
+    }
+
+    /// The test hook's slow path: the first fill after [`ProductCache::pause_next_fill`] takes
+    /// the pause and waits.
+    async fn pause_if_asked(&self) {
+        let pause = {
+            let mut slot = self.pause.lock().expect("pause lock");
+            self.pause_armed.store(false, Ordering::Release);
+            slot.take()
+        };
+        if let Some(pause) = pause {
+            pause.reached.notify_one();
+            pause.resume.notified().await;
+        }
+    }
+
+    async fn tombstone(&self, id: i64, version: i64) -> Result<i64, RedisError> {
+        self.redis
+            .invoke::<i64>(
+                TOMBSTONE
+                    .key(self.key(id))
+                    .arg(version)
+                    .arg(self.tombstone_ttl_secs),
+            )
+            .await
+    }
+
+    /// Whether the cache may be used for `id`: only once the tombstones Redis missed are in.
+    async fn usable_for(&self, id: i64) -> bool {
+        if self.pending_len.load(Ordering::Acquire) == 0 {
+            return true;
+        }
+        self.flush_pending().await;
+        !self.pending.lock().expect("pending lock").contains_key(&id)
+    }
+
+    async fn flush_pending(&self) {
+        // One flusher at a time; the others read PostgreSQL meanwhile if their id is pending.
+        let Ok(_flushing) = self.flushing.try_lock() else {
+            return;
+        };
+        let snapshot: Vec<(i64, i64)> = self
+            .pending
+            .lock()
+            .expect("pending lock")
+            .iter()
+            .map(|(id, version)| (*id, *version))
+            .collect();
+        for (id, version) in snapshot {
+            if let Err(error) = self.tombstone(id, version).await {
+                self.failed(&error);
+                return;
+            }
+            let mut pending = self.pending.lock().expect("pending lock");
+            // A newer write may have been deferred meanwhile: keep that one.
+            if pending.get(&id) == Some(&version) {
+                pending.remove(&id);
+            }
+            self.pending_len.store(pending.len(), Ordering::Release);
+        }
+    }
+
+    fn failed(&self, error: &RedisError) {
+        self.metrics.cache_error(match error {
+            RedisError::CircuitOpen => "circuit_open",
+            RedisError::Timeout => "timeout",
+            RedisError::Unavailable(_) => "unavailable",
+            RedisError::Command(_) => "command",
+        });
+        if !matches!(error, RedisError::CircuitOpen) {
+            tracing::warn!(
+                error = error as &dyn std::error::Error,
+                "product cache call failed"
+            );
+        }
+    }
+}
+
+/// Where the product JSON of a cache value starts, or `None` for a tombstone or a value not in
+/// our format.
+fn payload_start(value: &[u8]) -> Option<usize> {
+    let bar = value.iter().position(|byte| *byte == b'|')?;
+    std::str::from_utf8(&value[..bar])
+        .ok()?
+        .parse::<i64>()
+        .ok()?;
+    (bar + 1 < value.len()).then_some(bar + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry_payload(value: &[u8]) -> Option<&[u8]> {
+        payload_start(value).map(|start| &value[start..])
+    }
+
+    #[test]
+    fn values_are_version_bar_payload() {
+        assert_eq!(entry_payload(b"3|{\"id\":1}"), Some(&b"{\"id\":1}"[..]));
+        assert_eq!(entry_payload(b"3|"), None, "a tombstone is a miss");
+        assert_eq!(entry_payload(b"{\"id\":1}"), None);
+        assert_eq!(entry_payload(b"x|{}"), None);
+    }
+}
