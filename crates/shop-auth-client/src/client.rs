@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use salvo::http::StatusCode;
 use salvo::http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
 use salvo::prelude::*;
-use serde::Deserialize;
+use shop_contract::user::{ValidateTokenRequest, ValidateTokenResponse};
 
-use super::{Caller, Role};
+use super::Caller;
 use shop_http::http_client::HttpClient;
 use shop_http::problem::Problem;
 
@@ -63,16 +63,6 @@ impl AuthError {
     }
 }
 
-#[derive(Deserialize)]
-struct Verdict {
-    valid: bool,
-    user_id: Option<i64>,
-    username: Option<String>,
-    role: Option<Role>,
-    expires_at: Option<i64>,
-    message: String,
-}
-
 struct CacheEntry {
     caller: Caller,
     until: Instant,
@@ -122,7 +112,9 @@ impl AuthClient {
             .http
             .inner()
             .post(&self.validate_url)
-            .json(&serde_json::json!({ "token": token }))
+            .json(&ValidateTokenRequest {
+                token: token.to_owned(),
+            })
             .build()
             .map_err(|_| AuthError::Unavailable)?;
         let response = self.http.send(request).await.map_err(|error| {
@@ -136,9 +128,10 @@ impl AuthClient {
             );
             return Err(AuthError::Unavailable);
         }
-        let verdict: Verdict = response.json().await.map_err(|_| AuthError::Unavailable)?;
+        let verdict: ValidateTokenResponse =
+            response.json().await.map_err(|_| AuthError::Unavailable)?;
         match verdict {
-            Verdict {
+            ValidateTokenResponse {
                 valid: true,
                 user_id: Some(user_id),
                 username: Some(username),

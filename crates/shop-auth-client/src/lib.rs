@@ -11,37 +11,12 @@
 
 mod client;
 
-use salvo::oapi::ToSchema;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use client::{AuthClient, AuthConfig, AuthError, Authenticate, bearer_token};
 
-/// What a user may do: customers shop; admins also run the catalogue and fulfil orders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Customer,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Customer => "customer",
-            Self::Admin => "admin",
-        }
-    }
-
-    /// The stored text; anything but `admin` is a customer.
-    pub fn from_db(value: &str) -> Self {
-        if value == "admin" {
-            Self::Admin
-        } else {
-            Self::Customer
-        }
-    }
-}
+pub use shop_contract::user::Role;
 
 /// The authenticated user a request acts for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::problem::{FieldError, Problem};
 
-pub mod whole_number;
+pub use shop_contract::whole_number;
 
 /// The media types a body may be parsed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

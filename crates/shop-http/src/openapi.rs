@@ -9,12 +9,8 @@ use std::sync::Once;
 use salvo::Router;
 use salvo::http::StatusCode;
 use salvo::oapi::naming::{self, FlexNamer};
-use salvo::oapi::schema::Object;
 use salvo::oapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
-use salvo::oapi::{
-    BasicType, Info, KnownFormat, OpenApi, Operation, RouterExt, SchemaFormat, SecurityRequirement,
-    Server,
-};
+use salvo::oapi::{Info, OpenApi, Operation, RouterExt, SecurityRequirement, Server};
 
 use crate::headers::SERVICE_TOKEN_HEADER;
 use crate::problem::register_problem_responses;
@@ -115,22 +111,6 @@ fn security_names(operation: &Operation) -> Vec<String> {
         .collect()
 }
 
-/// Text PostgreSQL can store: no NUL character (as a JSON Schema pattern).
-pub const NO_NUL: &str = "^[^\\u0000]*$";
-
-/// A string of `min_chars..=max_chars` characters: JSON Schema counts characters, as the
-/// services' validators do. Domain types build their `ToSchema` from this and their own bounds,
-/// so the document and the check share one definition.
-pub fn text(min_chars: usize, max_chars: usize) -> Object {
-    Object::with_type(BasicType::String)
-        .min_length(min_chars)
-        .max_length(max_chars)
-}
-
-/// A 64-bit integer in `min..=max`.
-pub fn integer(min: i64, max: i64) -> Object {
-    Object::with_type(BasicType::Integer)
-        .format(SchemaFormat::KnownFormat(KnownFormat::Int64))
-        .minimum(min)
-        .maximum(max)
-}
+// The schema blocks the contract's bounded fields are built from, for the services' own
+// parameters too.
+pub use shop_contract::schema::{NO_NUL, integer, text};

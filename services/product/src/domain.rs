@@ -2,10 +2,8 @@
 //! a negative `Stock` cannot exist.
 
 use rust_decimal::Decimal;
-use salvo::oapi::schema::{AnyOf, Object};
-use salvo::oapi::{BasicType, Components, RefOr, Schema, ToSchema};
 use serde_json::value::RawValue;
-use shop_http::openapi;
+use shop_contract::product as contract;
 use shop_http::problem::FieldError;
 
 /// Money: more than 0, at most two decimals, at most `NUMERIC(12,2)`'s 9,999,999,999.99. Parsed
@@ -15,7 +13,7 @@ pub struct Price(Decimal);
 
 impl Price {
     /// The largest value `NUMERIC(12,2)` holds.
-    pub const MAX: Decimal = Decimal::from_parts(3_567_587_327, 232, 0, false, 2); // 9_999_999_999.99
+    pub const MAX: Decimal = contract::PRICE_MAX;
 
     /// From a JSON value as sent: `"19.99"` or `19.99`.
     pub fn from_json(field: &str, raw: &RawValue) -> Result<Self, FieldError> {
@@ -40,33 +38,8 @@ impl Price {
     }
 }
 
-/// A string of up to ten significant integer digits and two decimals, not zero: what `parse`
-/// accepts in the form clients send (leading zeros allowed, no exponent).
-const PRICE_PATTERN: &str = r"^(0*[1-9][0-9]{0,9}(\.[0-9]{1,2})?|0+\.(0[1-9]|[1-9][0-9]?))$";
-
 /// Any two-place decimal, as the listing's price filters take it.
 pub const DECIMAL_PATTERN: &str = r"^-?[0-9]+(\.[0-9]{1,2})?$";
-
-impl ToSchema for Price {
-    fn to_schema(_: &mut Components) -> RefOr<Schema> {
-        let max = Self::MAX.to_string();
-        let as_string = Object::with_type(BasicType::String)
-            .pattern(PRICE_PATTERN)
-            .example("19.99");
-        let as_number = Object::with_type(BasicType::Number)
-            .exclusive_minimum(0)
-            .maximum(max.parse::<f64>().unwrap_or(f64::MAX))
-            .multiple_of(0.01);
-        AnyOf::new()
-            .item(as_string)
-            .item(as_number)
-            .description(
-                "More than 0, at most two decimals, at most 9999999999.99: a JSON string \
-                 (preferred, exact) or number.",
-            )
-            .into()
-    }
-}
 
 /// A decimal with at most two places, in canonical two-place form; used for prices and for the
 /// price filters of the listing.
@@ -152,9 +125,7 @@ fn checked_text(
 pub struct ProductName(String);
 
 impl ProductName {
-    pub const MAX_CHARS: usize = 200;
-    /// Not blank and no NUL, as `checked_text` without `allow_blank`.
-    const PATTERN: &str = r"^[^\u0000]*[^\s\u0000][^\u0000]*$";
+    pub const MAX_CHARS: usize = contract::NAME_MAX_CHARS;
 
     pub fn parse(raw: String) -> Result<Self, FieldError> {
         checked_text("name", &raw, Self::MAX_CHARS, false)?;
@@ -166,22 +137,12 @@ impl ProductName {
     }
 }
 
-impl ToSchema for ProductName {
-    fn to_schema(_: &mut Components) -> RefOr<Schema> {
-        openapi::text(1, Self::MAX_CHARS)
-            .pattern(Self::PATTERN)
-            .description("Not blank; stored exactly as sent.")
-            .example("Coffee mug")
-            .into()
-    }
-}
-
 /// Up to 5,000 characters, possibly empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Description(String);
 
 impl Description {
-    pub const MAX_CHARS: usize = 5_000;
+    pub const MAX_CHARS: usize = contract::DESCRIPTION_MAX_CHARS;
 
     pub fn parse(raw: String) -> Result<Self, FieldError> {
         checked_text("description", &raw, Self::MAX_CHARS, true)?;
@@ -190,15 +151,6 @@ impl Description {
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl ToSchema for Description {
-    fn to_schema(_: &mut Components) -> RefOr<Schema> {
-        openapi::text(0, Self::MAX_CHARS)
-            .pattern(openapi::NO_NUL)
-            .example("Stoneware, 350 ml.")
-            .into()
     }
 }
 
@@ -213,7 +165,7 @@ pub fn parse_search(raw: &str) -> Result<String, FieldError> {
 pub struct Stock(i32);
 
 impl Stock {
-    pub const MAX: i64 = 1_000_000_000;
+    pub const MAX: i64 = contract::STOCK_MAX;
 
     pub fn parse(raw: i64) -> Result<Self, FieldError> {
         if raw < 0 {
@@ -233,18 +185,12 @@ impl Stock {
     }
 }
 
-impl ToSchema for Stock {
-    fn to_schema(_: &mut Components) -> RefOr<Schema> {
-        openapi::integer(0, Self::MAX).example(25).into()
-    }
-}
-
 /// Units one reservation may hold: 1 to 10,000.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReservedQuantity(i32);
 
 impl ReservedQuantity {
-    pub const MAX: i64 = 10_000;
+    pub const MAX: i64 = contract::RESERVED_QUANTITY_MAX;
 
     pub fn parse(raw: i64) -> Result<Self, FieldError> {
         FieldError::count_in("quantity", raw, 1, Self::MAX).map(Self)
@@ -252,12 +198,6 @@ impl ReservedQuantity {
 
     pub fn value(self) -> i32 {
         self.0
-    }
-}
-
-impl ToSchema for ReservedQuantity {
-    fn to_schema(_: &mut Components) -> RefOr<Schema> {
-        openapi::integer(1, Self::MAX).example(2).into()
     }
 }
 

@@ -8,8 +8,7 @@ use std::time::Duration;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use shop_config::Secret;
 use shop_http::client_addr::CLIENT_IP_HEADER;
 use shop_http::http_client::HttpClient;
@@ -55,20 +54,13 @@ impl ApiError {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct Product {
-    pub id: i64,
-    pub name: String,
-    pub description: String,
-    pub price: Decimal,
-    pub quantity: i64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ProductPage {
-    pub items: Vec<Product>,
-    pub next_cursor: Option<String>,
-}
+use shop_contract::order::{CreateOrderRequest, UpdateOrderRequest};
+pub use shop_contract::order::{Order, OrderPage, OrderStatus};
+pub use shop_contract::product::{
+    CreateProductRequest, Product, ProductPage, UpdateProductRequest, price_text,
+};
+pub use shop_contract::user::TokenResponse as IssuedToken;
+use shop_contract::user::{LoginRequest, RegisterRequest};
 
 /// What the catalogue asks for; prices already parsed, so only valid filters reach the API.
 #[derive(Debug, Clone, Default)]
@@ -78,45 +70,6 @@ pub struct ProductQuery {
     pub max_price: Option<Decimal>,
     pub limit: u8,
     pub skip: u32,
-}
-
-/// The fields an admin edits; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ProductChanges {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub price: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub quantity: Option<i64>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Order {
-    pub id: i64,
-    pub user_id: i64,
-    pub product_id: i64,
-    pub product_name: String,
-    pub unit_price: Decimal,
-    pub quantity: i32,
-    pub total_price: Decimal,
-    pub status: String,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct OrderPage {
-    pub items: Vec<Order>,
-    pub next_cursor: Option<i64>,
-}
-
-/// An access token and how long it is valid.
-#[derive(Debug, Deserialize)]
-pub struct IssuedToken {
-    pub access_token: String,
-    pub expires_in: u64,
 }
 
 fn with_query(path: &str, params: &[(&str, String)]) -> String {
@@ -162,7 +115,10 @@ impl Api {
         password: &str,
         shopper: Option<IpAddr>,
     ) -> Result<(), ApiError> {
-        let body = json!({"username": username, "password": password});
+        let body = RegisterRequest {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        };
         let request = self
             .on_behalf_of(
                 shopper,
@@ -181,7 +137,10 @@ impl Api {
         password: &str,
         shopper: Option<IpAddr>,
     ) -> Result<IssuedToken, ApiError> {
-        let body = json!({"username": username, "password": password});
+        let body = LoginRequest {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        };
         let request = self
             .on_behalf_of(shopper, self.request(Method::POST, &self.users, "/login"))
             .json(&body);
@@ -231,12 +190,12 @@ impl Api {
     pub async fn create_product(
         &self,
         token: &str,
-        changes: &ProductChanges,
+        product: &CreateProductRequest,
     ) -> Result<Product, ApiError> {
         let request = self
             .request(Method::POST, &self.products, "/products")
             .bearer_auth(token)
-            .json(changes);
+            .json(product);
         self.call("the catalogue", request, true).await
     }
 
@@ -244,7 +203,7 @@ impl Api {
         &self,
         token: &str,
         id: i64,
-        changes: &ProductChanges,
+        changes: &UpdateProductRequest,
     ) -> Result<Product, ApiError> {
         let path = format!("/products/{id}");
         let request = self
@@ -271,7 +230,10 @@ impl Api {
                 .request(Method::POST, &self.orders, "/orders")
                 .bearer_auth(token)
                 .header("idempotency-key", idempotency_key)
-                .json(&json!({"product_id": product_id, "quantity": quantity}));
+                .json(&CreateOrderRequest {
+                    product_id,
+                    quantity,
+                });
             match self.call("the order service", request, true).await {
                 Err(error)
                     if error.kind() == Some("request-in-progress")
@@ -311,13 +273,13 @@ impl Api {
         &self,
         token: &str,
         id: i64,
-        status: &str,
+        status: OrderStatus,
     ) -> Result<Order, ApiError> {
         let path = format!("/orders/{id}");
         let request = self
             .request(Method::PUT, &self.orders, &path)
             .bearer_auth(token)
-            .json(&json!({ "status": status }));
+            .json(&UpdateOrderRequest { status });
         self.call("the order service", request, true).await
     }
 

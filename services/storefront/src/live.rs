@@ -22,20 +22,20 @@ use std::time::Duration;
 use async_nats::jetstream::Context;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use futures_util::StreamExt;
-use order_events::{EventType, Rejection};
+use order_events::{EventType, OrderStatus, Rejection};
 use shop_nats::reconnect_delay;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 /// One order's new status, as the page needs it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderUpdate {
     /// The event's sequence in the stream: increasing, the SSE event id.
     pub seq: u64,
     pub order_id: i64,
     /// Whose order it is: a page gets only its own user's updates.
     pub user_id: i64,
-    pub status: String,
+    pub status: OrderStatus,
     /// Shown on the admin's fulfilment page, which lists the orders the events announced.
     pub username: String,
     pub product_name: String,
@@ -206,7 +206,7 @@ pub fn parse_update(
         seq,
         order_id: order.id,
         user_id: order.user_id,
-        status: order.status.as_str().to_owned(),
+        status: order.status,
         username: order.username,
         product_name: order.product_name,
         quantity: i64::from(order.quantity),
@@ -326,8 +326,10 @@ mod tests {
             seq,
             order_id: 1,
             user_id,
-            status: "shipped".into(),
-            ..OrderUpdate::default()
+            status: OrderStatus::Shipped,
+            username: String::new(),
+            product_name: String::new(),
+            quantity: 0,
         }
     }
 
@@ -418,7 +420,7 @@ mod tests {
                 seq: 9,
                 order_id: 42,
                 user_id: 7,
-                status: "shipped".into(),
+                status: OrderStatus::Shipped,
                 username: "ann".into(),
                 product_name: "Desk".into(),
                 quantity: 2,

@@ -3,8 +3,7 @@
 
 use std::fmt;
 
-use salvo::oapi::{Components, RefOr, Schema, ToSchema};
-use shop_http::openapi;
+use shop_contract::user as contract;
 use shop_http::problem::FieldError;
 
 /// 3 to 50 characters from `A–Z a–z 0–9 _ . -`. Uniqueness ignores case.
@@ -22,11 +21,6 @@ impl Username {
     }
 
     /// The character rule as a JSON Schema pattern.
-    fn pattern() -> String {
-        let punctuation: String = Self::PUNCTUATION.iter().collect();
-        format!("^[A-Za-z0-9{punctuation}]*$")
-    }
-
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let length = raw.chars().count();
         if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&length) {
@@ -53,16 +47,6 @@ impl Username {
     }
 }
 
-impl ToSchema for Username {
-    fn to_schema(_: &mut Components) -> RefOr<Schema> {
-        openapi::text(Self::MIN_CHARS, Self::MAX_CHARS)
-            .pattern(Self::pattern())
-            .description("Letters, digits, `_`, `.` and `-`; unique regardless of case.")
-            .example("alice_1")
-            .into()
-    }
-}
-
 impl fmt::Display for Username {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -75,8 +59,8 @@ impl fmt::Display for Username {
 pub struct Password(String);
 
 impl Password {
-    pub const MIN_CHARS: usize = 8;
-    pub const MAX_BYTES: usize = 72;
+    pub const MIN_CHARS: usize = contract::PASSWORD_MIN_CHARS;
+    pub const MAX_BYTES: usize = contract::PASSWORD_MAX_BYTES;
 
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         if raw.chars().count() < Self::MIN_CHARS {
@@ -105,25 +89,13 @@ impl Password {
     }
 }
 
-impl ToSchema for Password {
-    fn to_schema(_: &mut Components) -> RefOr<Schema> {
-        // JSON Schema counts characters, not bytes: the 72-byte bound is the character bound
-        // for ASCII and stated in words for the rest.
-        openapi::text(Self::MIN_CHARS, Self::MAX_BYTES)
-            .pattern(openapi::NO_NUL)
-            .description("At least 8 characters and at most 72 bytes of UTF-8; no NUL.")
-            .example("correct horse battery")
-            .into()
-    }
-}
-
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password(**redacted**)")
     }
 }
 
-pub use shop_auth_client::Role;
+pub use shop_contract::user::Role;
 
 #[cfg(test)]
 mod tests {
@@ -131,7 +103,7 @@ mod tests {
 
     #[test]
     fn username_pattern_is_the_character_rule() {
-        assert_eq!(Username::pattern(), "^[A-Za-z0-9_.-]*$");
+        assert_eq!(shop_contract::user::username_pattern(), "^[A-Za-z0-9_.-]*$");
     }
 
     #[test]

@@ -3,11 +3,8 @@
 use std::sync::Arc;
 
 use salvo::http::StatusCode;
-use salvo::oapi::ToSchema;
 use salvo::prelude::*;
-use serde::Deserialize;
-use serde_json::value::RawValue;
-use shop_http::body::{self, whole_number};
+use shop_http::body::{self};
 use shop_http::server::state;
 
 use super::{ProductResponse, collect};
@@ -16,24 +13,7 @@ use crate::error::ProductError;
 use crate::repository::NewProduct;
 use crate::state::AppState;
 
-/// A new product. Unknown fields are refused (422), so a misspelt field is never silently lost.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateProductRequest {
-    #[salvo(schema(value_type = ProductName))]
-    pub name: String,
-    /// Empty when left out.
-    #[serde(default)]
-    #[salvo(schema(value_type = Description))]
-    pub description: String,
-    /// Parsed from the JSON text itself, so no float ever rounds it.
-    #[salvo(schema(value_type = Price))]
-    pub price: Box<RawValue>,
-    /// Units in stock.
-    #[serde(deserialize_with = "whole_number::required")]
-    #[salvo(schema(value_type = Stock))]
-    pub quantity: i64,
-}
+pub use shop_contract::product::CreateProductRequest;
 
 /// Add a product to the catalogue (admin).
 #[endpoint(

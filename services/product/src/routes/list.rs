@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use salvo::http::header::{CONTENT_TYPE, HeaderValue};
 use salvo::oapi::schema::Object;
-use salvo::oapi::{BasicType, ToParameters, ToSchema};
+use salvo::oapi::{BasicType, ToParameters};
 use salvo::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shop_http::openapi;
 use shop_http::problem::FieldError;
 use shop_http::server::state;
@@ -72,15 +72,7 @@ fn decimal_schema() -> Object {
     Object::with_type(BasicType::String).pattern(DECIMAL_PATTERN)
 }
 
-/// One page of products in id order.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ProductPage {
-    pub items: Vec<ProductResponse>,
-    /// The page size used.
-    pub limit: i64,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
+pub use shop_contract::product::ProductPage;
 
 /// List products (public), oldest first, filtered by name and price range.
 ///

@@ -10,11 +10,7 @@ mod update;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
-use salvo::oapi::ToSchema;
 use salvo::prelude::*;
-use serde::{Deserialize, Deserializer, Serialize};
 use shop_auth_client::{AuthClient, Authenticate};
 use shop_http::problem::FieldError;
 use shop_http::server::{Provide, route};
@@ -28,20 +24,7 @@ pub use list::{ListQuery, ProductPage};
 pub use reservations::{ReservationRequest, ReservationResponse};
 pub use update::UpdateProductRequest;
 
-/// A product as clients see it. `price` is a decimal string with two places, exact.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[salvo(schema(name = Product))]
-pub struct ProductResponse {
-    pub id: i64,
-    pub name: String,
-    pub description: String,
-    #[salvo(schema(value_type = String, example = "19.99"))]
-    pub price: Decimal,
-    /// Units in stock.
-    pub quantity: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
+pub use shop_contract::product::Product as ProductResponse;
 
 impl From<&ProductRecord> for ProductResponse {
     fn from(product: &ProductRecord) -> Self {
@@ -98,14 +81,6 @@ fn product_id(req: &Request) -> Result<i64, crate::error::ProductError> {
         .and_then(|raw| raw.parse::<i64>().ok())
         .filter(|id| *id > 0)
         .ok_or(crate::error::ProductError::ProductNotFound)
-}
-
-/// For optional fields of a partial update: present means a value, so `null` is refused
-/// instead of being taken for "not sent".
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<T>, D::Error> {
-    T::deserialize(deserializer).map(Some)
 }
 
 /// Collects every field's verdict, so one response lists all that is wrong.

@@ -3,12 +3,9 @@
 
 use std::sync::Arc;
 
-use rust_decimal::Decimal;
 use salvo::http::StatusCode;
-use salvo::oapi::ToSchema;
 use salvo::prelude::*;
-use serde::{Deserialize, Serialize};
-use shop_http::body::{self, whole_number};
+use shop_http::body::{self};
 use shop_http::problem::FieldError;
 use shop_http::server::state;
 use uuid::Uuid;
@@ -19,32 +16,7 @@ use crate::repository::{ReservationRecord, ReserveOutcome};
 use crate::reservations::ConfirmOutcome;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReservationRequest {
-    /// Chosen by the caller (one per order); a retry with the same id reserves nothing new.
-    pub reservation_id: Uuid,
-    #[serde(deserialize_with = "whole_number::required")]
-    pub product_id: i64,
-    #[serde(deserialize_with = "whole_number::required")]
-    #[salvo(schema(value_type = ReservedQuantity))]
-    pub quantity: i64,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ReservationResponse {
-    pub reservation_id: Uuid,
-    pub product_id: i64,
-    /// The product's name when reserved.
-    pub product_name: String,
-    /// The product's price when reserved: a decimal string with two places.
-    #[salvo(schema(value_type = String, example = "19.99"))]
-    pub unit_price: Decimal,
-    pub quantity: i32,
-    /// `reserved`; `confirmed` once its order is stored; `released` once given back;
-    /// `expired` when no order confirmed it in time and its stock went back.
-    pub status: String,
-}
+pub use shop_contract::product::{ReservationRequest, ReservationResponse};
 
 impl From<ReservationRecord> for ReservationResponse {
     fn from(record: ReservationRecord) -> Self {

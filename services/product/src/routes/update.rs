@@ -2,40 +2,18 @@
 
 use std::sync::Arc;
 
-use salvo::oapi::ToSchema;
 use salvo::prelude::*;
-use serde::Deserialize;
-use serde_json::value::RawValue;
-use shop_http::body::{self, whole_number};
+use shop_http::body::{self};
 use shop_http::problem::FieldError;
 use shop_http::server::state;
 
-use super::{ProductResponse, collect, present, product_id};
+use super::{ProductResponse, collect, product_id};
 use crate::domain::{Description, Price, ProductName, Stock};
 use crate::error::ProductError;
 use crate::repository::ProductChanges;
 use crate::state::AppState;
 
-/// A partial update: fields left out keep their value; `null` and unknown fields are refused.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[salvo(schema(min_properties = 1))]
-pub struct UpdateProductRequest {
-    // `Option` only says "left out": `null` is refused, so the schemas are not nullable.
-    #[serde(default, deserialize_with = "present")]
-    #[salvo(schema(value_type = ProductName))]
-    pub name: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    #[salvo(schema(value_type = Description))]
-    pub description: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    #[salvo(schema(value_type = Price))]
-    pub price: Option<Box<RawValue>>,
-    /// Sets the stock on hand.
-    #[serde(default, deserialize_with = "whole_number::optional")]
-    #[salvo(schema(value_type = Stock))]
-    pub quantity: Option<i64>,
-}
+pub use shop_contract::product::UpdateProductRequest;
 
 /// Change a product (admin).
 ///

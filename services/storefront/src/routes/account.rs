@@ -155,7 +155,8 @@ async fn start_session(
     issued: IssuedToken,
     started: Instant,
 ) -> Result<(), ErrorPage> {
-    let ttl = Duration::from_secs(issued.expires_in).saturating_sub(started.elapsed());
+    let ttl = Duration::from_secs(u64::try_from(issued.expires_in).unwrap_or(0))
+        .saturating_sub(started.elapsed());
     shop.sessions
         .log_in(req, res, issued.access_token, ttl)
         .await

@@ -3,7 +3,9 @@
 
 use salvo::prelude::*;
 
-use crate::api::{ApiError, ProductChanges, ProductQuery};
+use crate::api::{
+    ApiError, CreateProductRequest, OrderStatus, ProductQuery, UpdateProductRequest, price_text,
+};
 use crate::routes::{admin as admin_token, field, id_param, page, shop};
 use crate::session::visitor;
 use crate::views::admin::{
@@ -23,16 +25,16 @@ async fn product_form(req: &mut Request) -> ProductForm {
 }
 
 /// The form as the API wants it; a stock figure that is no number is refused here.
-fn changes(form: &ProductForm) -> Result<ProductChanges, String> {
+fn changes(form: &ProductForm) -> Result<CreateProductRequest, String> {
     let quantity = form
         .quantity
         .parse::<i64>()
         .map_err(|_| "Please check: stock must be a whole number.".to_owned())?;
-    Ok(ProductChanges {
-        name: Some(form.name.clone()),
-        description: Some(form.description.clone()),
-        price: Some(form.price.trim_start_matches('$').to_owned()),
-        quantity: Some(quantity),
+    Ok(CreateProductRequest {
+        name: form.name.clone(),
+        description: form.description.clone(),
+        price: price_text(form.price.trim_start_matches('$')),
+        quantity,
     })
 }
 
@@ -177,7 +179,7 @@ pub async fn update_product(
     let outcome = match changes(&form) {
         Ok(changes) => shop(depot)
             .api
-            .update_product(&token, id, &changes)
+            .update_product(&token, id, &changes.into())
             .await
             .map_err(Err),
         Err(message) => Err(Ok(message)),
@@ -229,9 +231,9 @@ pub async fn restock(
         )
         .await;
     };
-    let changes = ProductChanges {
-        quantity: Some(product.quantity.saturating_add(add)),
-        ..ProductChanges::default()
+    let changes = UpdateProductRequest {
+        quantity: Some(i64::from(product.quantity).saturating_add(add)),
+        ..UpdateProductRequest::default()
     };
     match shop.api.update_product(&token, id, &changes).await {
         Ok(_) => {
@@ -286,7 +288,7 @@ pub async fn orders(
                 customer: update.username.clone(),
                 product: update.product_name.clone(),
                 quantity: update.quantity,
-                status: update.status.clone(),
+                status: update.status,
             })
             .collect::<Vec<_>>(),
     );
@@ -320,14 +322,13 @@ pub async fn advance(
 ) -> Result<(), ErrorPage> {
     let token = admin_token(visitor(depot), req)?.to_owned();
     let id = id_param(req)?;
-    let status = field(req, "status").await;
-    if !matches!(
-        status.as_str(),
-        "confirmed" | "shipped" | "completed" | "cancelled"
-    ) {
+    // Fulfilment moves an order on; nothing moves one back to pending.
+    let Some(status) = OrderStatus::parse(&field(req, "status").await)
+        .filter(|status| *status != OrderStatus::Pending)
+    else {
         return Err(ErrorPage::BadRequest(StatusCode::BAD_REQUEST));
-    }
-    match shop(depot).api.set_order_status(&token, id, &status).await {
+    };
+    match shop(depot).api.set_order_status(&token, id, status).await {
         Ok(_) => res.render(Redirect::other(format!(
             "/admin/orders?done={id}&order={id}"
         ))),

@@ -59,7 +59,7 @@ fn status_event(update: &OrderUpdate) -> SseEvent {
             json!({
                 "order": update.order_id,
                 "status": update.status,
-                "label": status_label(&update.status),
+                "label": status_label(update.status),
             })
             .to_string(),
         )

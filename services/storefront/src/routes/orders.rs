@@ -2,6 +2,7 @@
 
 use salvo::prelude::*;
 
+use crate::api::OrderStatus;
 use crate::routes::{id_param, live, page, shop, signed_in};
 use crate::session::visitor;
 use crate::views::Notice;
@@ -93,7 +94,11 @@ pub async fn cancel(
     let shop = shop(depot);
     let visitor = visitor(depot).clone();
     let (token, _) = signed_in(&visitor, req)?;
-    match shop.api.set_order_status(token, id, "cancelled").await {
+    match shop
+        .api
+        .set_order_status(token, id, OrderStatus::Cancelled)
+        .await
+    {
         Ok(_) => {
             res.render(Redirect::other(format!("/orders?cancelled={id}")));
             Ok(())
@@ -106,7 +111,7 @@ pub async fn cancel(
                 .map_err(|error| ErrorPage::from_api(&error, "/orders"))?;
             let message = format!(
                 "Order #{id} can no longer be cancelled: it is {}.",
-                crate::views::status_label(&order.status).to_lowercase()
+                crate::views::status_label(order.status).to_lowercase()
             );
             res.status_code(StatusCode::CONFLICT);
             let body = detail_view(&order, &visitor);

@@ -2,7 +2,7 @@
 
 use maud::{Markup, html};
 
-use crate::api::Product;
+use crate::api::{OrderStatus, Product};
 use crate::views::{csrf, money, status_label};
 use crate::visitor::Visitor;
 
@@ -97,12 +97,12 @@ pub fn edit_product(id: i64, visitor: &Visitor, form: &ProductForm) -> Markup {
 }
 
 /// The next step of fulfilment from `status`, as (status, button text).
-pub fn next_step(status: &str) -> Option<(&'static str, &'static str)> {
+pub fn next_step(status: OrderStatus) -> Option<(OrderStatus, &'static str)> {
     match status {
-        "pending" => Some(("confirmed", "Confirm")),
-        "confirmed" => Some(("shipped", "Mark shipped")),
-        "shipped" => Some(("completed", "Mark delivered")),
-        _ => None,
+        OrderStatus::Pending => Some((OrderStatus::Confirmed, "Confirm")),
+        OrderStatus::Confirmed => Some((OrderStatus::Shipped, "Mark shipped")),
+        OrderStatus::Shipped => Some((OrderStatus::Completed, "Mark delivered")),
+        OrderStatus::Completed | OrderStatus::Cancelled => None,
     }
 }
 
@@ -113,7 +113,7 @@ pub struct FulfilmentRow {
     pub customer: String,
     pub product: String,
     pub quantity: i64,
-    pub status: String,
+    pub status: OrderStatus,
 }
 
 /// The fulfilment page: an order looked up by number, then the orders this replica saw change
@@ -147,9 +147,9 @@ pub fn orders(rows: &[FulfilmentRow], visitor: &Visitor, live: bool) -> Markup {
                             td { (row.customer) }
                             td { (row.product) }
                             td { (row.quantity) }
-                            td { span.status data-status=(row.status) { (status_label(&row.status)) } }
+                            td { span.status data-status=(row.status) { (status_label(row.status)) } }
                             td {
-                                @if let Some((next, text)) = next_step(&row.status) {
+                                @if let Some((next, text)) = next_step(row.status) {
                                     form.inline method="post" action={ "/admin/orders/" (row.id) "/advance" } {
                                         (csrf(visitor))
                                         input type="hidden" name="status" value=(next);

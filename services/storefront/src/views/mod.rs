@@ -11,7 +11,7 @@ pub mod shop;
 use maud::{DOCTYPE, Markup, html};
 use rust_decimal::Decimal;
 
-use crate::api::ApiError;
+use crate::api::{ApiError, OrderStatus};
 use crate::visitor::{CSRF_FIELD, Visitor};
 
 /// A message at the top of a page.
@@ -106,14 +106,13 @@ pub fn money(amount: Decimal) -> String {
 }
 
 /// A status as people read it.
-pub fn status_label(status: &str) -> &'static str {
+pub fn status_label(status: OrderStatus) -> &'static str {
     match status {
-        "pending" => "Pending",
-        "confirmed" => "Confirmed",
-        "shipped" => "Shipped",
-        "completed" => "Delivered",
-        "cancelled" => "Cancelled",
-        _ => "Unknown",
+        OrderStatus::Pending => "Pending",
+        OrderStatus::Confirmed => "Confirmed",
+        OrderStatus::Shipped => "Shipped",
+        OrderStatus::Completed => "Delivered",
+        OrderStatus::Cancelled => "Cancelled",
     }
 }
 

@@ -3,14 +3,14 @@
 
 use maud::{Markup, html};
 
-use crate::api::Order;
+use crate::api::{Order, OrderStatus};
 use crate::views::{csrf, money, status_label};
 use crate::visitor::Visitor;
 
 fn status(order: &Order) -> Markup {
     html! {
         span.status data-order=(order.id) data-status=(order.status) {
-            (status_label(&order.status))
+            (status_label(order.status))
         }
     }
 }
@@ -18,7 +18,7 @@ fn status(order: &Order) -> Markup {
 fn cancel_form(order: &Order, visitor: &Visitor) -> Markup {
     html! {
         form.inline.cancel method="post" action={ "/orders/" (order.id) "/cancel" }
-            data-cancel=(order.id) hidden[order.status != "pending"] {
+            data-cancel=(order.id) hidden[order.status != OrderStatus::Pending] {
             (csrf(visitor))
             button.secondary type="submit" { "Cancel order " (order.id) }
         }

@@ -74,7 +74,7 @@ pub fn catalogue(filters: &Filters, products: &[Product], has_next: bool) -> Mar
     }
 }
 
-fn stock_text(quantity: i64) -> String {
+fn stock_text(quantity: i32) -> String {
     match quantity {
         0 => "Out of stock".into(),
         1..=5 => format!("Only {quantity} left"),

@@ -1,8 +1,6 @@
 use std::sync::Arc;
 
-use salvo::oapi::ToSchema;
 use salvo::prelude::*;
-use serde::{Deserialize, Serialize};
 use shop_http::body;
 use shop_http::server::state;
 
@@ -12,24 +10,7 @@ use crate::limiter::Limit;
 use crate::metrics::LoginOutcome;
 use crate::state::AppState;
 
-/// Credentials, as JSON or as the OAuth2 password form (`grant_type`, `scope` and `client_id`
-/// are accepted and ignored).
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct LoginRequest {
-    /// Checked against the registration rules (422 otherwise), not only looked up.
-    #[salvo(schema(value_type = Username))]
-    pub username: String,
-    pub password: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct TokenResponse {
-    pub access_token: String,
-    /// Always `bearer`.
-    pub token_type: String,
-    /// Seconds until the token expires.
-    pub expires_in: i64,
-}
+pub use shop_contract::user::{LoginRequest, TokenResponse};
 
 /// Exchange a username and password for an access token.
 ///

@@ -1,10 +1,7 @@
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use salvo::http::StatusCode;
-use salvo::oapi::ToSchema;
 use salvo::prelude::*;
-use serde::{Deserialize, Serialize};
 use shop_http::body;
 use shop_http::server::state;
 use shop_postgres::DbError;
@@ -15,26 +12,7 @@ use crate::limiter::Limit;
 use crate::repository::UserRecord;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterRequest {
-    #[salvo(schema(value_type = Username))]
-    pub username: String,
-    #[salvo(schema(value_type = Password))]
-    pub password: String,
-}
-
-/// An account as clients see it; never the password hash.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[salvo(schema(name = User))]
-pub struct UserResponse {
-    pub id: i64,
-    pub username: String,
-    pub role: Role,
-    pub is_active: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
+pub use shop_contract::user::{RegisterRequest, User as UserResponse};
 
 impl From<UserRecord> for UserResponse {
     fn from(user: UserRecord) -> Self {

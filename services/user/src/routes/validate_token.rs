@@ -1,46 +1,14 @@
 use std::sync::Arc;
 
-use salvo::oapi::ToSchema;
 use salvo::prelude::*;
-use serde::{Deserialize, Serialize};
 use shop_http::body;
 use shop_http::server::state;
 
-use crate::domain::Role;
 use crate::error::UserError;
 use crate::state::AppState;
 use crate::tokens::TokenError;
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct ValidateTokenRequest {
-    pub token: String,
-}
-
-/// The verdict on a token. Invalid tokens are a normal answer (200 with `valid: false`), not an
-/// error: the caller asked a question and got a reply.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ValidateTokenResponse {
-    pub valid: bool,
-    pub username: Option<String>,
-    pub user_id: Option<i64>,
-    pub role: Option<Role>,
-    /// Unix time the token expires at.
-    pub expires_at: Option<i64>,
-    pub message: String,
-}
-
-impl ValidateTokenResponse {
-    fn invalid(message: impl Into<String>) -> Self {
-        Self {
-            valid: false,
-            username: None,
-            user_id: None,
-            role: None,
-            expires_at: None,
-            message: message.into(),
-        }
-    }
-}
+pub use shop_contract::user::{ValidateTokenRequest, ValidateTokenResponse};
 
 /// Check an access token (for other services).
 ///
