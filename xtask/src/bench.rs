@@ -75,34 +75,51 @@ async fn measure(
 ) -> anyhow::Result<()> {
     let (floor_port, service_port) = (free_port()?, free_port()?);
     cleanup().await;
-    children.push(
-        Command::new(binaries.join("examples/bare_floor"))
-            .arg(floor_port.to_string())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting the bare floor")?,
-    );
-    let port = service_port.to_string();
-    let database_url = format!("{POSTGRES}/{DATABASE}");
-    children.push(
-        Command::new(binaries.join("product-service"))
-            .envs([
-                ("APP_PROFILE", "development"),
-                ("HOST", "127.0.0.1"),
-                ("PORT", port.as_str()),
-                ("DATABASE_URL", database_url.as_str()),
-                ("CACHE_KEY_PREFIX", "bench:"),
-            ])
-            // The default log level (info, JSON), as deployed: request spans are on.
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting the product service")?,
-    );
+    children.push(start_bare_floor(binaries, floor_port)?);
+    children.push(start_product_service(binaries, service_port)?);
     let service = format!("http://127.0.0.1:{service_port}");
     let floor_url = format!("http://127.0.0.1:{floor_port}");
     wait_for(&format!("{service}/health/ready")).await?;
     wait_for(&format!("{floor_url}/products/1")).await?;
+    fill_catalogue(&service).await?;
+
+    measure_reads(root, seconds, &floor_url, &service, lines).await?;
+    let redis = redis_benchmark().await?;
+    lines.push(line("redis-benchmark GET, 32 connections (floor)", redis, None).await);
+    measure_reservations(root, seconds, &service, lines).await?;
+    orders::measure(root, binaries, &service, seconds, lines, children).await
+}
+
+/// The bare salvo handler answering the product JSON on `port`.
+fn start_bare_floor(binaries: &Path, port: u16) -> anyhow::Result<Child> {
+    Command::new(binaries.join("examples/bare_floor"))
+        .arg(port.to_string())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the bare floor")
+}
+
+/// The Product Service on `port`, against the bench database and keys.
+fn start_product_service(binaries: &Path, port: u16) -> anyhow::Result<Child> {
+    let port = port.to_string();
+    let database_url = format!("{POSTGRES}/{DATABASE}");
+    Command::new(binaries.join("product-service"))
+        .envs([
+            ("APP_PROFILE", "development"),
+            ("HOST", "127.0.0.1"),
+            ("PORT", port.as_str()),
+            ("DATABASE_URL", database_url.as_str()),
+            ("CACHE_KEY_PREFIX", "bench:"),
+        ])
+        // The default log level (info, JSON), as deployed: request spans are on.
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the product service")
+}
+
+/// `ROWS` products in the bench database, then product 1 read once through `service`.
+async fn fill_catalogue(service: &str) -> anyhow::Result<()> {
     psql(&format!(
         "INSERT INTO products (name, description, price, quantity, created_at, updated_at) \
          SELECT 'item ' || g, 'benchmark product ' || g, (g % 1000) + 0.99, 100000000, \
@@ -111,7 +128,17 @@ async fn measure(
     ))
     .await?;
     reqwest::get(format!("{service}/products/1")).await?;
+    Ok(())
+}
 
+/// The bare handler, then the Product Service's health and catalogue reads beside it.
+async fn measure_reads(
+    root: &Path,
+    seconds: u32,
+    floor_url: &str,
+    service: &str,
+    lines: &mut Vec<Line>,
+) -> anyhow::Result<()> {
     let script = root.join("docs/bench/report.lua");
     let wrk_get = |url: String| wrk(seconds, &script, url, &[]);
     let floor = wrk_get(format!("{floor_url}/products/1")).await?;
@@ -145,9 +172,17 @@ async fn measure(
         )
         .await,
     );
+    Ok(())
+}
 
-    let redis = redis_benchmark().await?;
-    lines.push(line("redis-benchmark GET, 32 connections (floor)", redis, None).await);
+/// For each spread: pgbench running the reservation transaction, then the reservation
+/// endpoint beside it.
+async fn measure_reservations(
+    root: &Path,
+    seconds: u32,
+    service: &str,
+    lines: &mut Vec<Line>,
+) -> anyhow::Result<()> {
     let reserve = root.join("docs/bench/reserve.lua");
     let reserve_floor = root.join("docs/bench/reserve-floor.sql");
     for (hot, name) in SPREADS {
@@ -156,11 +191,11 @@ async fn measure(
         let label = format!("pgbench: the reservation transaction, {name} (floor)");
         lines.push(line(&label, floor, None).await);
         let env = [("HOT", if hot { "1" } else { "0" }), ("ROWS", ROWS_TEXT)];
-        let endpoint = wrk(seconds, &reserve, service.clone(), &env).await?;
+        let endpoint = wrk(seconds, &reserve, service.to_owned(), &env).await?;
         let label = format!("POST /internal/reservations, {name}");
         lines.push(line(&label, endpoint, Some(("pgbench", floor))).await);
     }
-    orders::measure(root, binaries, &service, seconds, lines, children).await
+    Ok(())
 }
 
 async fn line(what: &str, figure: Figure, floor: Option<(&str, Figure)>) -> Line {

@@ -10,6 +10,7 @@
 //! `cargo xtask cluster restart` (or SIGHUP to the running cluster) restarts every replica in
 //! turn without failing a request (`gateway::rolling`; docs/scaling.md).
 
+use std::ops::ControlFlow;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Stdio;
@@ -19,7 +20,7 @@ use anyhow::{Context, bail};
 use gateway::rolling::ReplicaProcess as _;
 use gateway::{Backend, Gateway, LocalTls, write_private};
 use tokio::process::Command;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::up::{build_binaries, workspace_root};
 
@@ -231,6 +232,14 @@ enum Event {
     Exited(String, String),
 }
 
+/// Where one replica will run: its service, the backend routing to it, its port and number.
+struct Slot {
+    binary: &'static str,
+    backend: Option<&'static str>,
+    port: u16,
+    index: usize,
+}
+
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let names: Vec<&str> = SERVICES.iter().map(|(binary, _)| *binary).collect();
     if args.first().map(String::as_str) == Some("restart") {
@@ -242,62 +251,13 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let root = workspace_root();
     let target = build_binaries(&root, &names).await?;
     let secrets = secrets(&root.join(".cluster/secrets.env"))?;
-    let broker_password = secrets
-        .iter()
-        .find(|(key, _)| key == BROKER_PASSWORD)
-        .map(|(_, value)| value.clone())
-        .context("the broker password in .cluster/secrets.env")?;
     // Deleted when `run` returns, after the replicas have stopped.
-    // One name, so a user left by a cluster that was killed is replaced, not piled up.
-    let broker =
-        TempBrokerUser::replace("shop-cluster", &broker_password).map_err(anyhow::Error::msg)?;
+    let broker = broker_user(&secrets)?;
 
-    let mut plan = Vec::new();
-    for (binary, backend) in SERVICES {
-        for replica in 0..options.replicas {
-            plan.push((binary, backend, free_port()?, replica));
-        }
-    }
-    let backends: Vec<Backend> = SERVICES
-        .iter()
-        .filter_map(|(_, backend)| *backend)
-        .map(|name| Backend {
-            name,
-            urls: plan
-                .iter()
-                .filter(|(_, backend, _, _)| *backend == Some(name))
-                .map(|(_, _, port, _)| format!("http://127.0.0.1:{port}"))
-                .collect(),
-        })
-        .collect();
-    // The gateway's certificate, generated on first use beside the secrets (git-ignored).
-    let tls = LocalTls::load_or_create(&root.join(".cluster/tls"))?;
-    let gateway = Gateway::start(
-        &root.join(".cluster/gateway"),
-        options.port,
-        &backends,
-        HEALTH_INTERVAL,
-        &tls,
-        gateway::ephemeral_port,
-    )
-    .await?;
-
-    let mut replicas = Vec::new();
-    for (binary, backend, port, index) in plan {
-        let env = replica_environment(binary, port, index, &secrets, &gateway, &broker.url());
-        let mut replica = ClusterReplica::new(
-            binary,
-            backend,
-            index,
-            port,
-            target.join(binary),
-            root.clone(),
-            env,
-        );
-        replica.start()?;
-        println!("cluster: {binary:<22} http://127.0.0.1:{port}");
-        replicas.push(replica);
-    }
+    let slots = slots(options.replicas)?;
+    let backends = backends(&slots);
+    let gateway = start_gateway(&root, options.port, &backends).await?;
+    let mut replicas = start_replicas(slots, &target, &root, &secrets, &gateway, &broker.url())?;
     wait_until_routed(&gateway, &backends).await?;
     let mut terminate = signal(SignalKind::terminate())?;
     // Listened to before the PID file tells anyone where to send it.
@@ -305,41 +265,158 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let _pid_file = trigger::PidFile::write(&root)?;
     print_entry_points(&gateway, &secrets);
 
+    serve(&gateway, &mut replicas, &mut terminate, &mut hangup).await;
+    stop(&mut replicas).await;
+    gateway.stop().await;
+    drop(broker);
+    Ok(())
+}
+
+/// The cluster's own broker user, with the password kept in the secrets.
+fn broker_user(secrets: &[(String, String)]) -> anyhow::Result<TempBrokerUser> {
+    let broker_password = secrets
+        .iter()
+        .find(|(key, _)| key == BROKER_PASSWORD)
+        .map(|(_, value)| value.clone())
+        .context("the broker password in .cluster/secrets.env")?;
+    // One name, so a user left by a cluster that was killed is replaced, not piled up.
+    TempBrokerUser::replace("shop-cluster", &broker_password).map_err(anyhow::Error::msg)
+}
+
+/// `replicas` slots for every service, each on a free port.
+fn slots(replicas: usize) -> anyhow::Result<Vec<Slot>> {
+    let mut slots = Vec::new();
+    for (binary, backend) in SERVICES {
+        for index in 0..replicas {
+            slots.push(Slot {
+                binary,
+                backend,
+                port: free_port()?,
+                index,
+            });
+        }
+    }
+    Ok(slots)
+}
+
+/// Every routed service with the URLs of its replicas.
+fn backends(slots: &[Slot]) -> Vec<Backend> {
+    SERVICES
+        .iter()
+        .filter_map(|(_, backend)| *backend)
+        .map(|name| Backend {
+            name,
+            urls: slots
+                .iter()
+                .filter(|slot| slot.backend == Some(name))
+                .map(|slot| format!("http://127.0.0.1:{}", slot.port))
+                .collect(),
+        })
+        .collect()
+}
+
+async fn start_gateway(root: &Path, port: u16, backends: &[Backend]) -> anyhow::Result<Gateway> {
+    // The gateway's certificate, generated on first use beside the secrets (git-ignored).
+    let tls = LocalTls::load_or_create(&root.join(".cluster/tls"))?;
+    Gateway::start(
+        &root.join(".cluster/gateway"),
+        port,
+        backends,
+        HEALTH_INTERVAL,
+        &tls,
+        gateway::ephemeral_port,
+    )
+    .await
+}
+
+/// Starts a replica in every slot, the binaries taken from `target`.
+fn start_replicas(
+    slots: Vec<Slot>,
+    target: &Path,
+    root: &Path,
+    secrets: &[(String, String)],
+    gateway: &Gateway,
+    amqp_url: &str,
+) -> anyhow::Result<Vec<ClusterReplica>> {
+    let mut replicas = Vec::new();
+    for Slot {
+        binary,
+        backend,
+        port,
+        index,
+    } in slots
+    {
+        let env = replica_environment(binary, port, index, secrets, gateway, amqp_url);
+        let mut replica = ClusterReplica::new(
+            binary,
+            backend,
+            index,
+            port,
+            target.join(binary),
+            root.to_owned(),
+            env,
+        );
+        replica.start()?;
+        println!("cluster: {binary:<22} http://127.0.0.1:{port}");
+        replicas.push(replica);
+    }
+    Ok(replicas)
+}
+
+/// Serves until Ctrl-C, SIGTERM or the exit of a replica; each SIGHUP restarts every replica in
+/// turn.
+async fn serve(
+    gateway: &Gateway,
+    replicas: &mut [ClusterReplica],
+    terminate: &mut Signal,
+    hangup: &mut Signal,
+) {
     loop {
         let event = tokio::select! {
             _ = tokio::signal::ctrl_c() => Event::Stop,
             _ = terminate.recv() => Event::Stop,
             _ = hangup.recv() => Event::RollingRestart,
-            (name, status) = first_exit(&mut replicas) => Event::Exited(name, status),
+            (name, status) = first_exit(replicas) => Event::Exited(name, status),
         };
         match event {
-            Event::Stop => break,
+            Event::Stop => return,
             Event::Exited(name, status) => {
                 eprintln!("cluster: {name} exited ({status}); stopping the others");
-                break;
+                return;
             }
             Event::RollingRestart => {
-                println!("cluster: rolling restart, one replica at a time");
-                let restart = gateway::rolling::rolling_restart(&gateway, &mut replicas, |line| {
-                    println!("cluster: {line}");
-                });
-                tokio::select! {
-                    result = restart => match result {
-                        Ok(()) => println!("cluster: rolling restart done"),
-                        // The other replicas still serve; another SIGHUP starts over (a
-                        // replica left stopped is simply started).
-                        Err(error) => eprintln!("cluster: rolling restart failed: {error:#}"),
-                    },
-                    _ = tokio::signal::ctrl_c() => break,
-                    _ = terminate.recv() => break,
+                if rolling_restart(gateway, replicas, terminate)
+                    .await
+                    .is_break()
+                {
+                    return;
                 }
             }
         }
     }
-    stop(&mut replicas).await;
-    gateway.stop().await;
-    drop(broker);
-    Ok(())
+}
+
+/// Restarts every replica in turn; breaks when Ctrl-C or SIGTERM interrupts it.
+async fn rolling_restart(
+    gateway: &Gateway,
+    replicas: &mut [ClusterReplica],
+    terminate: &mut Signal,
+) -> ControlFlow<()> {
+    println!("cluster: rolling restart, one replica at a time");
+    let restart = gateway::rolling::rolling_restart(gateway, replicas, |line| {
+        println!("cluster: {line}");
+    });
+    tokio::select! {
+        result = restart => match result {
+            Ok(()) => println!("cluster: rolling restart done"),
+            // The other replicas still serve; another SIGHUP starts over (a replica left
+            // stopped is simply started).
+            Err(error) => eprintln!("cluster: rolling restart failed: {error:#}"),
+        },
+        _ = tokio::signal::ctrl_c() => return ControlFlow::Break(()),
+        _ = terminate.recv() => return ControlFlow::Break(()),
+    }
+    ControlFlow::Continue(())
 }
 
 /// The whole environment of one replica: the production profile, its port, the secrets and

@@ -84,6 +84,21 @@ fn compact(value: &Value) -> String {
     }
 }
 
+/// Which services answered their liveness check when the demo started.
+struct Running(Vec<(u16, bool)>);
+
+impl Running {
+    fn is_up(&self, port: u16) -> bool {
+        self.0.iter().any(|(p, up)| *p == port && *up)
+    }
+}
+
+/// The customer's token and, when the development admin exists, the admin's.
+struct Tokens {
+    customer: String,
+    admin: Option<String>,
+}
+
 pub async fn run() -> anyhow::Result<()> {
     let http = Client::builder()
         .no_proxy()
@@ -91,6 +106,27 @@ pub async fn run() -> anyhow::Result<()> {
         .build()?;
     let mut demo = Demo { http, step: 0 };
 
+    let running = what_is_running(&mut demo).await;
+    if !running.is_up(USER) {
+        bail!("the User Service is not running; start the system with `cargo xtask up`");
+    }
+    // Names the demo creates carry it, so runs never collide.
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let tokens = register_and_log_in(&mut demo, suffix).await?;
+    // Subscribed before any order exists, so the demo sees exactly its own events.
+    let events = if running.is_up(BRIDGE) {
+        subscribe_to_order_events().await
+    } else {
+        None
+    };
+    let product_ids = create_products(&mut demo, &running, tokens.admin.as_deref(), suffix).await?;
+    let order_id =
+        place_and_cancel_order(&mut demo, &running, &tokens.customer, &product_ids).await?;
+    show_notification(&mut demo, &running, order_id).await;
+    show_order_events(&mut demo, &running, order_id, events).await
+}
+
+async fn what_is_running(demo: &mut Demo) -> Running {
     demo.step("What is running");
     let mut running = Vec::new();
     for (name, port) in [
@@ -107,13 +143,12 @@ pub async fn run() -> anyhow::Result<()> {
         );
         running.push((port, up));
     }
-    let is_up = |port: u16| running.iter().any(|(p, up)| *p == port && *up);
-    if !is_up(USER) {
-        bail!("the User Service is not running; start the system with `cargo xtask up`");
-    }
+    Running(running)
+}
 
+/// A new customer registers and logs in; the development admin logs in too.
+async fn register_and_log_in(demo: &mut Demo, suffix: &str) -> anyhow::Result<Tokens> {
     demo.step("A customer registers and logs in (User Service)");
-    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let username = format!("demo-{suffix}");
     let password = "demo-password";
     let credentials = json!({"username": username, "password": password});
@@ -128,7 +163,7 @@ pub async fn run() -> anyhow::Result<()> {
     let (_, login) = demo
         .call(Method::POST, USER, "/login", None, Some(credentials))
         .await?;
-    let token = login["access_token"]
+    let customer = login["access_token"]
         .as_str()
         .context("no access_token in the login answer")?
         .to_owned();
@@ -141,20 +176,22 @@ pub async fn run() -> anyhow::Result<()> {
             Some(json!({"username": DEV_ADMIN.0, "password": DEV_ADMIN.1})),
         )
         .await?;
-    let admin_token = admin_login["access_token"].as_str().map(str::to_owned);
+    let admin = admin_login["access_token"].as_str().map(str::to_owned);
+    Ok(Tokens { customer, admin })
+}
 
-    // Subscribed before any order exists, so the demo sees exactly its own events.
-    let events = if is_up(BRIDGE) {
-        subscribe_to_order_events().await
-    } else {
-        None
-    };
-
+/// The ids of the products the admin created (none when that step is skipped).
+async fn create_products(
+    demo: &mut Demo,
+    running: &Running,
+    admin_token: Option<&str>,
+    suffix: &str,
+) -> anyhow::Result<Vec<i64>> {
     demo.step("The admin creates two products (Product Service)");
     let mut product_ids = Vec::new();
-    if !is_up(PRODUCT) {
+    if !running.is_up(PRODUCT) {
         println!("   skipped: the Product Service is not running");
-    } else if let Some(admin_token) = admin_token.as_deref() {
+    } else if let Some(admin_token) = admin_token {
         for (name, price, quantity) in [("Walnut desk", "249.00", 5), ("Desk lamp", "39.90", 20)] {
             let (status, product) = demo
                 .call(
@@ -172,57 +209,73 @@ pub async fn run() -> anyhow::Result<()> {
     } else {
         println!("   skipped: no development admin (run the system with `cargo xtask up`)");
     }
+    Ok(product_ids)
+}
 
+/// The id of the order placed, read back and cancelled (none when that step is skipped).
+async fn place_and_cancel_order(
+    demo: &mut Demo,
+    running: &Running,
+    token: &str,
+    product_ids: &[i64],
+) -> anyhow::Result<Option<i64>> {
     demo.step("The customer places an order and cancels it (Order Service)");
-    let mut order_id = None;
-    if !is_up(ORDER) {
+    if !running.is_up(ORDER) {
         println!("   skipped: the Order Service is not running");
-    } else if let Some(product_id) = product_ids.first() {
-        let (status, order) = demo
-            .call(
-                Method::POST,
-                ORDER,
-                "/orders",
-                Some(&token),
-                Some(json!({"product_id": product_id, "quantity": 2})),
-            )
-            .await?;
-        if status.is_success()
-            && let Some(id) = order["id"].as_i64()
-        {
-            order_id = Some(id);
-            demo.call(
-                Method::GET,
-                ORDER,
-                &format!("/orders/{id}"),
-                Some(&token),
-                None,
-            )
-            .await?;
-            demo.call(
-                Method::PUT,
-                ORDER,
-                &format!("/orders/{id}"),
-                Some(&token),
-                Some(json!({"status": "cancelled"})),
-            )
-            .await?;
-        }
-    } else {
-        println!("   skipped: no product to order");
+        return Ok(None);
     }
+    let Some(product_id) = product_ids.first() else {
+        println!("   skipped: no product to order");
+        return Ok(None);
+    };
+    let (status, order) = demo
+        .call(
+            Method::POST,
+            ORDER,
+            "/orders",
+            Some(token),
+            Some(json!({"product_id": product_id, "quantity": 2})),
+        )
+        .await?;
+    if !status.is_success() {
+        return Ok(None);
+    }
+    let Some(id) = order["id"].as_i64() else {
+        return Ok(None);
+    };
+    let path = format!("/orders/{id}");
+    demo.call(Method::GET, ORDER, &path, Some(token), None)
+        .await?;
+    demo.call(
+        Method::PUT,
+        ORDER,
+        &path,
+        Some(token),
+        Some(json!({"status": "cancelled"})),
+    )
+    .await?;
+    Ok(Some(id))
+}
 
+async fn show_notification(demo: &mut Demo, running: &Running, order_id: Option<i64>) {
     demo.step("The notification (Notification Service)");
-    if !is_up(NOTIFICATION) {
+    if !running.is_up(NOTIFICATION) {
         println!("   skipped: the Notification Service is not running");
     } else if order_id.is_none() {
         println!("   skipped: no order was placed");
     } else {
-        show_notification_metrics(&demo).await;
+        show_notification_metrics(demo).await;
     }
+}
 
+async fn show_order_events(
+    demo: &mut Demo,
+    running: &Running,
+    order_id: Option<i64>,
+    events: Option<OrderedConsumer>,
+) -> anyhow::Result<()> {
     demo.step("The order events, read back from NATS JetStream (event bridge)");
-    if !is_up(BRIDGE) {
+    if !running.is_up(BRIDGE) {
         println!("   skipped: the event bridge is not running");
         return Ok(());
     }
