@@ -5,7 +5,7 @@ use shop_http::api_error::ApiError;
 use shop_http::problem::{FieldError, Problem};
 use shop_postgres::DbError;
 
-use crate::domain::TransitionError;
+use crate::domain::{OutOfRange, TransitionError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
@@ -142,3 +142,9 @@ impl ApiError for OrderError {
 }
 
 shop_http::api_error!(OrderError);
+
+impl From<OutOfRange> for FieldError {
+    fn from(error: OutOfRange) -> Self {
+        Self::new(error.field, error.to_string())
+    }
+}

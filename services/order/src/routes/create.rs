@@ -26,13 +26,18 @@ pub struct CreateOrderRequest {
     #[salvo(schema(schema_with = product_id_schema))]
     pub product_id: i64,
     #[serde(deserialize_with = "whole_number::required")]
-    #[salvo(schema(value_type = Quantity))]
+    #[salvo(schema(schema_with = quantity_schema))]
     pub quantity: i64,
 }
 
 /// Ids are positive; `create_order` refuses anything else.
 fn product_id_schema() -> Object {
     openapi::integer(1, i64::MAX).example(1)
+}
+
+/// The bounds [`Quantity::parse`] checks, from its own constants.
+fn quantity_schema() -> Object {
+    openapi::integer(Quantity::MIN, Quantity::MAX).example(2)
 }
 
 /// The `Idempotency-Key` header: 1 to 255 visible ASCII characters (`!` to `~`).
@@ -94,7 +99,7 @@ impl CreateOrderRequest {
         self,
         idempotency_key: Result<Option<String>, OrderError>,
     ) -> Result<PlaceOrder, OrderError> {
-        let quantity = Quantity::parse(self.quantity);
+        let quantity = Quantity::parse(self.quantity).map_err(FieldError::from);
         let product_id = if self.product_id > 0 {
             Ok(self.product_id)
         } else {
