@@ -6,9 +6,7 @@
 pub mod change;
 pub mod place;
 
-use shop_auth_client::Caller;
-
-use crate::domain::Refusal;
+use crate::domain::{Actor, Refusal};
 use crate::error::OrderError;
 use crate::repository::ChangeError;
 use crate::state::AppState;
@@ -36,13 +34,13 @@ impl From<ChangeError> for OrderError {
     }
 }
 
-/// Counts one order write of `caller`'s, or refuses it when their window is full. Called before
+/// Counts one order write of `actor`'s, or refuses it when their window is full. Called before
 /// anything else the write does, so a refused write has no side effect.
-async fn admit_write(state: &AppState, caller: &Caller) -> Result<(), OrderError> {
-    match state.write_rate.admit(caller.user_id).await? {
+async fn admit_write(state: &AppState, actor: &Actor) -> Result<(), OrderError> {
+    match state.write_rate.admit(actor.user_id).await? {
         Admission::Admitted => Ok(()),
         Admission::Refused { retry_after } => {
-            tracing::info!(user_id = caller.user_id, "order write refused: rate limit");
+            tracing::info!(user_id = actor.user_id, "order write refused: rate limit");
             Err(OrderError::TooManyWrites { retry_after })
         }
     }

@@ -8,12 +8,11 @@
 
 use std::sync::Arc;
 
-use shop_auth_client::Caller;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::domain::{NewOrder, Order, Quantity, total_price};
+use crate::domain::{Actor, NewOrder, Order, Quantity, total_price};
 use crate::error::OrderError;
 use crate::metrics::OutcomeLabels;
 use crate::product_client::{ProductError, Reservation};
@@ -37,19 +36,19 @@ pub enum Placed {
     Replayed(Order),
 }
 
-/// Places `command` for `caller`, to the end even if the caller stops waiting.
+/// Places `command` for `actor`, to the end even if the request stops waiting.
 pub async fn place_order(
     state: &Arc<AppState>,
-    caller: &Caller,
+    actor: &Actor,
     command: PlaceOrder,
 ) -> Result<Placed, OrderError> {
     let (answer, answered) = oneshot::channel();
     let task_state = state.clone();
-    let caller = caller.clone();
+    let actor = actor.clone();
     // In the request's span, so the order's SQL, its Product Service calls and its event
     // continue the request's trace.
     let placing = async move {
-        let placed = place(&task_state, &caller, command).await;
+        let placed = place(&task_state, &actor, command).await;
         let created = match &placed {
             Ok(Placed::Created(order)) => Some((order.id, order.reservation_id)),
             _ => None,
@@ -66,11 +65,7 @@ pub async fn place_order(
     answered.await.map_err(|_| OrderError::Interrupted)?
 }
 
-async fn place(
-    state: &AppState,
-    caller: &Caller,
-    command: PlaceOrder,
-) -> Result<Placed, OrderError> {
+async fn place(state: &AppState, actor: &Actor, command: PlaceOrder) -> Result<Placed, OrderError> {
     let key = command.idempotency_key.as_deref();
     if let Some(key) = key {
         let fingerprint = format!(
@@ -80,7 +75,7 @@ async fn place(
         );
         match state
             .orders
-            .claim_key(caller.user_id, key, &fingerprint)
+            .claim_key(actor.user_id, key, &fingerprint)
             .await?
         {
             KeyClaim::Claimed => {}
@@ -92,10 +87,10 @@ async fn place(
             KeyClaim::InProgress => return Err(OrderError::KeyInProgress),
         }
     }
-    let outcome = reserve_and_store(state, caller, &command).await;
+    let outcome = reserve_and_store(state, actor, &command).await;
     if outcome.is_err()
         && let Some(key) = key
-        && let Err(error) = state.orders.drop_claim(caller.user_id, key).await
+        && let Err(error) = state.orders.drop_claim(actor.user_id, key).await
     {
         tracing::warn!(error = %error, "idempotency claim not dropped; it expires on its own");
     }
@@ -104,21 +99,21 @@ async fn place(
 
 async fn reserve_and_store(
     state: &AppState,
-    caller: &Caller,
+    actor: &Actor,
     command: &PlaceOrder,
 ) -> Result<Order, OrderError> {
     // After the idempotency key (a replay returns the stored answer and is not counted), before
     // any stock is touched.
-    super::admit_write(state, caller).await?;
+    super::admit_write(state, actor).await?;
     // Refused before any stock is touched; the insert checks again under a per-customer lock.
-    if state.orders.pending_count(caller.user_id).await? >= state.orders.pending_cap() {
+    if state.orders.pending_count(actor.user_id).await? >= state.orders.pending_cap() {
         return Err(OrderError::TooManyPending);
     }
     let reservation_id = Uuid::now_v7();
     let reservation = reserve(state, reservation_id, command).await?;
     let new_order = NewOrder {
-        user_id: caller.user_id,
-        username: caller.username.clone(),
+        user_id: actor.user_id,
+        username: actor.username.clone(),
         product_id: command.product_id,
         product_name: reservation.product_name,
         unit_price: reservation.unit_price,

@@ -1,4 +1,4 @@
-//! Order rules: the stored order and its changes ([`order`]), the status lifecycle and who may
+//! Order rules: the stored order, who acts on it and its changes ([`order`]), the status lifecycle and who may
 //! move an order along it ([`lifecycle`]), valid quantities and exact totals.
 
 mod lifecycle;
@@ -7,7 +7,7 @@ mod order;
 use rust_decimal::Decimal;
 
 pub use lifecycle::{Lifecycle, TransitionError};
-pub use order::{Change, NewOrder, Order, Refusal};
+pub use order::{Actor, Change, NewOrder, Order, Refusal};
 pub use order_events::OrderStatus;
 
 /// Units of one product in an order.

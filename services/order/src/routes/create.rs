@@ -6,13 +6,12 @@ use salvo::oapi::schema::Object;
 use salvo::oapi::{Components, RefOr, Schema, ToSchema};
 use salvo::prelude::*;
 use serde::Deserialize;
-use shop_auth_client::caller;
 use shop_http::body::{self, whole_number};
 use shop_http::openapi;
 use shop_http::problem::{FieldError, Problem};
 use shop_http::server::state;
 
-use super::OrderResponse;
+use super::{OrderResponse, actor};
 use crate::commands::{PlaceOrder, Placed, place_order};
 use crate::domain::Quantity;
 use crate::error::OrderError;
@@ -80,7 +79,7 @@ pub async fn create_order(
     let request: CreateOrderRequest = body::json(req).await?;
     let command = request.validate(idempotency_key(req))?;
     let state = state::<Arc<AppState>>(depot);
-    let order = match place_order(state, caller(depot), command).await? {
+    let order = match place_order(state, &actor(depot), command).await? {
         Placed::Created(order) => order,
         Placed::Replayed(order) => {
             res.headers_mut()
