@@ -1,8 +1,8 @@
 //! Changing an order: a status change or a deletion, decided under the order's row lock, then
 //! the stock given back when the order no longer holds it.
 
+use super::CommandError;
 use crate::domain::{Actor, Change, Lifecycle, Order, OrderStatus, Refusal};
-use crate::error::OrderError;
 use crate::metrics::StatusLabels;
 use crate::state::AppState;
 
@@ -21,7 +21,7 @@ pub async fn change_status(
     actor: &Actor,
     id: i64,
     next: OrderStatus,
-) -> Result<Order, OrderError> {
+) -> Result<Order, CommandError> {
     // Admins are not counted: fulfilment is one admin moving many customers' orders, and a
     // bound sized for one customer would stall it.
     if !actor.is_admin {
@@ -57,7 +57,7 @@ pub async fn change_status(
 }
 
 /// Deletes a pending or cancelled order `id` of `actor`'s and gives its stock back.
-pub async fn delete_order(state: &AppState, actor: &Actor, id: i64) -> Result<Order, OrderError> {
+pub async fn delete_order(state: &AppState, actor: &Actor, id: i64) -> Result<Order, CommandError> {
     let deleted = state
         .orders
         .change(id, |order| {

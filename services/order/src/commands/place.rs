@@ -8,17 +8,17 @@
 
 use std::sync::Arc;
 
+use shop_postgres::DbError;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::CommandError;
 use crate::domain::{Actor, NewOrder, Order, Quantity, total_price};
-use crate::error::OrderError;
 use crate::metrics::OutcomeLabels;
 use crate::product_client::{ProductError, Reservation};
 use crate::repository::{KeyClaim, PENDING_CAP};
 use crate::state::AppState;
-use shop_postgres::DbError;
 
 /// A valid request to place an order.
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ pub async fn place_order(
     state: &Arc<AppState>,
     actor: &Actor,
     command: PlaceOrder,
-) -> Result<Placed, OrderError> {
+) -> Result<Placed, CommandError> {
     let (answer, answered) = oneshot::channel();
     let task_state = state.clone();
     let actor = actor.clone();
@@ -62,10 +62,14 @@ pub async fn place_order(
     state
         .tasks
         .spawn(placing.instrument(tracing::Span::current()));
-    answered.await.map_err(|_| OrderError::Interrupted)?
+    answered.await.map_err(|_| CommandError::Interrupted)?
 }
 
-async fn place(state: &AppState, actor: &Actor, command: PlaceOrder) -> Result<Placed, OrderError> {
+async fn place(
+    state: &AppState,
+    actor: &Actor,
+    command: PlaceOrder,
+) -> Result<Placed, CommandError> {
     let key = command.idempotency_key.as_deref();
     if let Some(key) = key {
         let fingerprint = format!(
@@ -81,10 +85,10 @@ async fn place(state: &AppState, actor: &Actor, command: PlaceOrder) -> Result<P
             KeyClaim::Claimed => {}
             KeyClaim::Replay(order_id) => {
                 let order = state.orders.find(order_id).await?;
-                return order.map(Placed::Replayed).ok_or(OrderError::NotFound);
+                return order.map(Placed::Replayed).ok_or(CommandError::NotFound);
             }
-            KeyClaim::Mismatch => return Err(OrderError::KeyReused),
-            KeyClaim::InProgress => return Err(OrderError::KeyInProgress),
+            KeyClaim::Mismatch => return Err(CommandError::KeyReused),
+            KeyClaim::InProgress => return Err(CommandError::KeyInProgress),
         }
     }
     let outcome = reserve_and_store(state, actor, &command).await;
@@ -101,13 +105,13 @@ async fn reserve_and_store(
     state: &AppState,
     actor: &Actor,
     command: &PlaceOrder,
-) -> Result<Order, OrderError> {
+) -> Result<Order, CommandError> {
     // After the idempotency key (a replay returns the stored answer and is not counted), before
     // any stock is touched.
     super::admit_write(state, actor).await?;
     // Refused before any stock is touched; the insert checks again under a per-customer lock.
     if state.orders.pending_count(actor.user_id).await? >= state.orders.pending_cap() {
-        return Err(OrderError::TooManyPending);
+        return Err(CommandError::TooManyPending);
     }
     let reservation_id = Uuid::now_v7();
     let reservation = reserve(state, reservation_id, command).await?;
@@ -142,7 +146,7 @@ async fn reserve_and_store(
             state.releaser.release_orphan_later(reservation_id);
             match error {
                 DbError::ConstraintViolation { constraint } if constraint == PENDING_CAP => {
-                    Err(OrderError::TooManyPending)
+                    Err(CommandError::TooManyPending)
                 }
                 other => Err(other.into()),
             }
@@ -155,7 +159,7 @@ async fn reserve(
     state: &AppState,
     reservation_id: Uuid,
     command: &PlaceOrder,
-) -> Result<Reservation, OrderError> {
+) -> Result<Reservation, CommandError> {
     let reserved = state
         .products
         .reserve(reservation_id, command.product_id, command.quantity)
@@ -173,10 +177,10 @@ async fn reserve(
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
         match error {
-            ProductError::NotFound(id) => OrderError::UnknownProduct(id),
-            ProductError::InsufficientStock(reason) => OrderError::InsufficientStock(reason),
-            ProductError::Rejected(reason) => OrderError::ProductRejected(reason),
-            ProductError::Unavailable(reason) => OrderError::ProductUnavailable(reason),
+            ProductError::NotFound(id) => CommandError::UnknownProduct(id),
+            ProductError::InsufficientStock(reason) => CommandError::InsufficientStock(reason),
+            ProductError::Rejected(reason) => CommandError::ProductRejected(reason),
+            ProductError::Unavailable(reason) => CommandError::ProductUnavailable(reason),
         }
     })
 }

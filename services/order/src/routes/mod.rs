@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use shop_auth_client::{AuthClient, Authenticate, caller};
 use shop_http::server::{Provide, route};
 
+use crate::commands::CommandError;
 use crate::domain::{Actor, Order, OrderStatus};
 use crate::error::OrderError;
 use crate::state::AppState;
@@ -89,5 +90,5 @@ fn actor(depot: &Depot) -> Actor {
 fn visible(order: Option<Order>, actor: &Actor) -> Result<Order, OrderError> {
     order
         .filter(|order| order.visible_to(actor))
-        .ok_or(OrderError::NotFound)
+        .ok_or(CommandError::NotFound.into())
 }
