@@ -1,39 +1,37 @@
 //! Changing an order: a status change or a deletion, decided under the order's row lock, then
 //! the stock given back when the order no longer holds it.
 
-use shop_auth_client::Caller;
-
-use crate::domain::{Change, Lifecycle, Order, OrderStatus, Refusal};
-use crate::error::OrderError;
+use super::CommandError;
+use crate::domain::{Actor, Change, Lifecycle, Order, OrderStatus, Refusal};
 use crate::metrics::StatusLabels;
 use crate::state::AppState;
 
-/// The order unless `caller` may not see it.
-fn check_visible(order: &Order, caller: &Caller) -> Result<(), Refusal> {
-    if order.visible_to(caller.user_id, caller.is_admin()) {
+/// The order unless `actor` may not see it.
+fn check_visible(order: &Order, actor: &Actor) -> Result<(), Refusal> {
+    if order.visible_to(actor) {
         Ok(())
     } else {
         Err(Refusal::NotFound)
     }
 }
 
-/// Moves order `id` to `next`, if `caller` may.
+/// Moves order `id` to `next`, if `actor` may.
 pub async fn change_status(
     state: &AppState,
-    caller: &Caller,
+    actor: &Actor,
     id: i64,
     next: OrderStatus,
-) -> Result<Order, OrderError> {
+) -> Result<Order, CommandError> {
     // Admins are not counted: fulfilment is one admin moving many customers' orders, and a
     // bound sized for one customer would stall it.
-    if !caller.is_admin() {
-        super::admit_write(state, caller).await?;
+    if !actor.is_admin {
+        super::admit_write(state, actor).await?;
     }
     let changed = state
         .orders
         .change(id, |order| {
-            check_visible(order, caller)?;
-            order.status.check_transition(next, caller.is_admin())?;
+            check_visible(order, actor)?;
+            order.status.check_transition(next, actor.is_admin)?;
             Ok(Change::Status(next))
         })
         .await?;
@@ -58,12 +56,12 @@ pub async fn change_status(
     Ok(changed)
 }
 
-/// Deletes a pending or cancelled order `id` of `caller`'s and gives its stock back.
-pub async fn delete_order(state: &AppState, caller: &Caller, id: i64) -> Result<Order, OrderError> {
+/// Deletes a pending or cancelled order `id` of `actor`'s and gives its stock back.
+pub async fn delete_order(state: &AppState, actor: &Actor, id: i64) -> Result<Order, CommandError> {
     let deleted = state
         .orders
         .change(id, |order| {
-            check_visible(order, caller)?;
+            check_visible(order, actor)?;
             match order.status {
                 OrderStatus::Pending | OrderStatus::Cancelled => Ok(Change::Delete),
                 other => Err(Refusal::NotDeletable(other)),

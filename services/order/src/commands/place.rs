@@ -8,18 +8,17 @@
 
 use std::sync::Arc;
 
-use shop_auth_client::Caller;
+use shop_postgres::DbError;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::domain::{NewOrder, Order, Quantity, total_price};
-use crate::error::OrderError;
+use super::CommandError;
+use crate::domain::{Actor, NewOrder, Order, Quantity, total_price};
 use crate::metrics::OutcomeLabels;
 use crate::product_client::{ProductError, Reservation};
 use crate::repository::{KeyClaim, PENDING_CAP};
 use crate::state::AppState;
-use shop_postgres::DbError;
 
 /// A valid request to place an order.
 #[derive(Debug, Clone)]
@@ -37,19 +36,19 @@ pub enum Placed {
     Replayed(Order),
 }
 
-/// Places `command` for `caller`, to the end even if the caller stops waiting.
+/// Places `command` for `actor`, to the end even if the request stops waiting.
 pub async fn place_order(
     state: &Arc<AppState>,
-    caller: &Caller,
+    actor: &Actor,
     command: PlaceOrder,
-) -> Result<Placed, OrderError> {
+) -> Result<Placed, CommandError> {
     let (answer, answered) = oneshot::channel();
     let task_state = state.clone();
-    let caller = caller.clone();
+    let actor = actor.clone();
     // In the request's span, so the order's SQL, its Product Service calls and its event
     // continue the request's trace.
     let placing = async move {
-        let placed = place(&task_state, &caller, command).await;
+        let placed = place(&task_state, &actor, command).await;
         let created = match &placed {
             Ok(Placed::Created(order)) => Some((order.id, order.reservation_id)),
             _ => None,
@@ -63,14 +62,14 @@ pub async fn place_order(
     state
         .tasks
         .spawn(placing.instrument(tracing::Span::current()));
-    answered.await.map_err(|_| OrderError::Interrupted)?
+    answered.await.map_err(|_| CommandError::Interrupted)?
 }
 
 async fn place(
     state: &AppState,
-    caller: &Caller,
+    actor: &Actor,
     command: PlaceOrder,
-) -> Result<Placed, OrderError> {
+) -> Result<Placed, CommandError> {
     let key = command.idempotency_key.as_deref();
     if let Some(key) = key {
         let fingerprint = format!(
@@ -80,22 +79,22 @@ async fn place(
         );
         match state
             .orders
-            .claim_key(caller.user_id, key, &fingerprint)
+            .claim_key(actor.user_id, key, &fingerprint)
             .await?
         {
             KeyClaim::Claimed => {}
             KeyClaim::Replay(order_id) => {
                 let order = state.orders.find(order_id).await?;
-                return order.map(Placed::Replayed).ok_or(OrderError::NotFound);
+                return order.map(Placed::Replayed).ok_or(CommandError::NotFound);
             }
-            KeyClaim::Mismatch => return Err(OrderError::KeyReused),
-            KeyClaim::InProgress => return Err(OrderError::KeyInProgress),
+            KeyClaim::Mismatch => return Err(CommandError::KeyReused),
+            KeyClaim::InProgress => return Err(CommandError::KeyInProgress),
         }
     }
-    let outcome = reserve_and_store(state, caller, &command).await;
+    let outcome = reserve_and_store(state, actor, &command).await;
     if outcome.is_err()
         && let Some(key) = key
-        && let Err(error) = state.orders.drop_claim(caller.user_id, key).await
+        && let Err(error) = state.orders.drop_claim(actor.user_id, key).await
     {
         tracing::warn!(error = %error, "idempotency claim not dropped; it expires on its own");
     }
@@ -104,21 +103,21 @@ async fn place(
 
 async fn reserve_and_store(
     state: &AppState,
-    caller: &Caller,
+    actor: &Actor,
     command: &PlaceOrder,
-) -> Result<Order, OrderError> {
+) -> Result<Order, CommandError> {
     // After the idempotency key (a replay returns the stored answer and is not counted), before
     // any stock is touched.
-    super::admit_write(state, caller).await?;
+    super::admit_write(state, actor).await?;
     // Refused before any stock is touched; the insert checks again under a per-customer lock.
-    if state.orders.pending_count(caller.user_id).await? >= state.orders.pending_cap() {
-        return Err(OrderError::TooManyPending);
+    if state.orders.pending_count(actor.user_id).await? >= state.orders.pending_cap() {
+        return Err(CommandError::TooManyPending);
     }
     let reservation_id = Uuid::now_v7();
     let reservation = reserve(state, reservation_id, command).await?;
     let new_order = NewOrder {
-        user_id: caller.user_id,
-        username: caller.username.clone(),
+        user_id: actor.user_id,
+        username: actor.username.clone(),
         product_id: command.product_id,
         product_name: reservation.product_name,
         unit_price: reservation.unit_price,
@@ -147,7 +146,7 @@ async fn reserve_and_store(
             state.releaser.release_orphan_later(reservation_id);
             match error {
                 DbError::ConstraintViolation { constraint } if constraint == PENDING_CAP => {
-                    Err(OrderError::TooManyPending)
+                    Err(CommandError::TooManyPending)
                 }
                 other => Err(other.into()),
             }
@@ -160,7 +159,7 @@ async fn reserve(
     state: &AppState,
     reservation_id: Uuid,
     command: &PlaceOrder,
-) -> Result<Reservation, OrderError> {
+) -> Result<Reservation, CommandError> {
     let reserved = state
         .products
         .reserve(reservation_id, command.product_id, command.quantity)
@@ -178,10 +177,10 @@ async fn reserve(
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
         match error {
-            ProductError::NotFound(id) => OrderError::UnknownProduct(id),
-            ProductError::InsufficientStock(reason) => OrderError::InsufficientStock(reason),
-            ProductError::Rejected(reason) => OrderError::ProductRejected(reason),
-            ProductError::Unavailable(reason) => OrderError::ProductUnavailable(reason),
+            ProductError::NotFound(id) => CommandError::UnknownProduct(id),
+            ProductError::InsufficientStock(reason) => CommandError::InsufficientStock(reason),
+            ProductError::Rejected(reason) => CommandError::ProductRejected(reason),
+            ProductError::Unavailable(reason) => CommandError::ProductUnavailable(reason),
         }
     })
 }

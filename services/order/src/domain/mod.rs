@@ -1,16 +1,13 @@
-//! Order rules: the stored order and its changes ([`order`]), the status lifecycle and who may
+//! Order rules: the stored order, who acts on it and its changes ([`order`]), the status lifecycle and who may
 //! move an order along it ([`lifecycle`]), valid quantities and exact totals.
 
 mod lifecycle;
 mod order;
 
 use rust_decimal::Decimal;
-use salvo::oapi::{Components, RefOr, Schema, ToSchema};
-use shop_http::openapi;
-use shop_http::problem::FieldError;
 
 pub use lifecycle::{Lifecycle, TransitionError};
-pub use order::{Change, NewOrder, Order, Refusal};
+pub use order::{Actor, Change, NewOrder, Order, Refusal};
 pub use order_events::OrderStatus;
 
 /// Units of one product in an order.
@@ -18,10 +15,18 @@ pub use order_events::OrderStatus;
 pub struct Quantity(i32);
 
 impl Quantity {
+    pub const MIN: i64 = 1;
     pub const MAX: i64 = 10_000;
 
-    pub fn parse(raw: i64) -> Result<Self, FieldError> {
-        FieldError::count_in("quantity", raw, 1, Self::MAX).map(Self)
+    pub fn parse(raw: i64) -> Result<Self, OutOfRange> {
+        if !(Self::MIN..=Self::MAX).contains(&raw) {
+            return Err(OutOfRange {
+                field: "quantity",
+                min: Self::MIN,
+                max: Self::MAX,
+            });
+        }
+        Ok(Self(i32::try_from(raw).expect("Quantity::MAX fits in i32")))
     }
 
     pub fn get(self) -> i32 {
@@ -29,10 +34,14 @@ impl Quantity {
     }
 }
 
-impl ToSchema for Quantity {
-    fn to_schema(_: &mut Components) -> RefOr<Schema> {
-        openapi::integer(1, Self::MAX).example(2).into()
-    }
+/// A number outside the bounds the domain allows for `field`. The message leaves the field
+/// out, so whoever reports it can place the field as its format wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be between {min} and {max}")]
+pub struct OutOfRange {
+    pub field: &'static str,
+    pub min: i64,
+    pub max: i64,
 }
 
 /// The price of `quantity` units, exact to the cent.
@@ -46,7 +55,14 @@ mod tests {
 
     #[test]
     fn quantity_bounds() {
-        assert!(Quantity::parse(0).is_err());
+        assert_eq!(
+            Quantity::parse(0),
+            Err(OutOfRange {
+                field: "quantity",
+                min: 1,
+                max: 10_000
+            })
+        );
         assert!(Quantity::parse(-3).is_err());
         assert!(Quantity::parse(1).is_ok());
         assert!(Quantity::parse(10_000).is_ok());

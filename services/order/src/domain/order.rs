@@ -1,4 +1,5 @@
-//! An order as this service stores it, and the changes and refusals of the domain.
+//! An order as this service stores it, who acts on it, and the changes and refusals of the
+//! domain.
 
 use chrono::{DateTime, Utc};
 use order_events::OrderStatus;
@@ -25,11 +26,20 @@ pub struct Order {
 }
 
 impl Order {
-    /// Whether a user may see and change this order: its owner or an admin. Anyone else is
+    /// Whether `actor` may see and change this order: its owner or an admin. Anyone else is
     /// told it does not exist, so its existence is not revealed.
-    pub fn visible_to(&self, user_id: i64, is_admin: bool) -> bool {
-        self.user_id == user_id || is_admin
+    pub fn visible_to(&self, actor: &Actor) -> bool {
+        self.user_id == actor.user_id || actor.is_admin
     }
+}
+
+/// Who places, reads or changes orders: a customer, or an admin running fulfilment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: i64,
+    /// Copied onto the orders they place.
+    pub username: String,
+    pub is_admin: bool,
 }
 
 /// What a new order is made of, once stock is reserved.

@@ -5,11 +5,10 @@ use salvo::oapi::ToSchema;
 use salvo::oapi::extract::PathParam;
 use salvo::prelude::*;
 use serde::Deserialize;
-use shop_auth_client::caller;
 use shop_http::body;
 use shop_http::server::state;
 
-use super::OrderResponse;
+use super::{OrderResponse, actor};
 use crate::commands;
 use crate::domain::OrderStatus;
 use crate::error::OrderError;
@@ -36,7 +35,8 @@ pub async fn update_order(
 ) -> Result<Json<OrderResponse>, OrderError> {
     let request: UpdateOrderRequest = body::json(req).await?;
     let state = state::<Arc<AppState>>(depot);
-    let changed = commands::change_status(state, caller(depot), id.into_inner(), request.status);
+    let actor = actor(depot);
+    let changed = commands::change_status(state, &actor, id.into_inner(), request.status);
     Ok(Json(changed.await?.into()))
 }
 
@@ -51,7 +51,7 @@ pub async fn delete_order(
     res: &mut Response,
 ) -> Result<(), OrderError> {
     let state = state::<Arc<AppState>>(depot);
-    commands::delete_order(state, caller(depot), id.into_inner()).await?;
+    commands::delete_order(state, &actor(depot), id.into_inner()).await?;
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())
 }

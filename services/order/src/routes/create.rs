@@ -6,13 +6,12 @@ use salvo::oapi::schema::Object;
 use salvo::oapi::{Components, RefOr, Schema, ToSchema};
 use salvo::prelude::*;
 use serde::Deserialize;
-use shop_auth_client::caller;
 use shop_http::body::{self, whole_number};
 use shop_http::openapi;
 use shop_http::problem::{FieldError, Problem};
 use shop_http::server::state;
 
-use super::OrderResponse;
+use super::{OrderResponse, actor};
 use crate::commands::{PlaceOrder, Placed, place_order};
 use crate::domain::Quantity;
 use crate::error::OrderError;
@@ -26,13 +25,18 @@ pub struct CreateOrderRequest {
     #[salvo(schema(schema_with = product_id_schema))]
     pub product_id: i64,
     #[serde(deserialize_with = "whole_number::required")]
-    #[salvo(schema(value_type = Quantity))]
+    #[salvo(schema(schema_with = quantity_schema))]
     pub quantity: i64,
 }
 
 /// Ids are positive; `create_order` refuses anything else.
 fn product_id_schema() -> Object {
     openapi::integer(1, i64::MAX).example(1)
+}
+
+/// The bounds [`Quantity::parse`] checks, from its own constants.
+fn quantity_schema() -> Object {
+    openapi::integer(Quantity::MIN, Quantity::MAX).example(2)
 }
 
 /// The `Idempotency-Key` header: 1 to 255 visible ASCII characters (`!` to `~`).
@@ -75,7 +79,7 @@ pub async fn create_order(
     let request: CreateOrderRequest = body::json(req).await?;
     let command = request.validate(idempotency_key(req))?;
     let state = state::<Arc<AppState>>(depot);
-    let order = match place_order(state, caller(depot), command).await? {
+    let order = match place_order(state, &actor(depot), command).await? {
         Placed::Created(order) => order,
         Placed::Replayed(order) => {
             res.headers_mut()
@@ -94,7 +98,7 @@ impl CreateOrderRequest {
         self,
         idempotency_key: Result<Option<String>, OrderError>,
     ) -> Result<PlaceOrder, OrderError> {
-        let quantity = Quantity::parse(self.quantity);
+        let quantity = Quantity::parse(self.quantity).map_err(FieldError::from);
         let product_id = if self.product_id > 0 {
             Ok(self.product_id)
         } else {

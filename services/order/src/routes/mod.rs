@@ -10,13 +10,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use salvo::Router;
 use salvo::oapi::ToSchema;
+use salvo::{Depot, Router};
 use serde::{Deserialize, Serialize};
-use shop_auth_client::{AuthClient, Authenticate, Caller};
+use shop_auth_client::{AuthClient, Authenticate, caller};
 use shop_http::server::{Provide, route};
 
-use crate::domain::{Order, OrderStatus};
+use crate::commands::CommandError;
+use crate::domain::{Actor, Order, OrderStatus};
 use crate::error::OrderError;
 use crate::state::AppState;
 
@@ -75,9 +76,19 @@ impl From<Order> for OrderResponse {
     }
 }
 
-/// The order if `caller` may see it: its owner or an admin. Anyone else gets NotFound.
-fn visible(order: Option<Order>, caller: &Caller) -> Result<Order, OrderError> {
+/// The caller the bearer token named, as the domain sees who acts.
+fn actor(depot: &Depot) -> Actor {
+    let caller = caller(depot);
+    Actor {
+        user_id: caller.user_id,
+        username: caller.username.clone(),
+        is_admin: caller.is_admin(),
+    }
+}
+
+/// The order if `actor` may see it: its owner or an admin. Anyone else gets NotFound.
+fn visible(order: Option<Order>, actor: &Actor) -> Result<Order, OrderError> {
     order
-        .filter(|order| order.visible_to(caller.user_id, caller.is_admin()))
-        .ok_or(OrderError::NotFound)
+        .filter(|order| order.visible_to(actor))
+        .ok_or(CommandError::NotFound.into())
 }

@@ -11,7 +11,7 @@ use shop_http::openapi;
 use shop_http::problem::FieldError;
 use shop_http::server::state;
 
-use super::{OrderResponse, visible};
+use super::{OrderResponse, actor, visible};
 use crate::error::OrderError;
 use crate::state::AppState;
 
@@ -86,6 +86,6 @@ pub async fn get_order(
     depot: &mut Depot,
 ) -> Result<Json<OrderResponse>, OrderError> {
     let state = state::<Arc<AppState>>(depot);
-    let order = visible(state.orders.find(id.into_inner()).await?, caller(depot))?;
+    let order = visible(state.orders.find(id.into_inner()).await?, &actor(depot))?;
     Ok(Json(order.into()))
 }
