@@ -194,7 +194,7 @@ async fn an_order_is_one_trace_from_request_to_notification() {
         Duration::from_secs(20),
         || async {
             (bridge
-                .metric(r#"bridge_events_mirrored_total{routing_key="order.created"}"#)
+                .served_metric(r#"bridge_events_mirrored_total{routing_key="order.created"}"#)
                 .await
                 >= 1.0)
                 .then_some(())

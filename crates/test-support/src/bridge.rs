@@ -14,7 +14,6 @@ use shop_config::Settings;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::service_url;
-use crate::metrics::metric_value;
 use crate::{TestService, block_on_in_drop};
 
 /// The machine's NATS server, shared by the tests that do not need to stop it.
@@ -178,16 +177,6 @@ impl BridgeHandle {
             || async { (self.health().await.0 == 200).then_some(()) },
         )
         .await;
-    }
-
-    pub async fn metrics(&self) -> String {
-        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
-        response.text().await.unwrap()
-    }
-
-    /// The value of one sample line of `/metrics` (0 when absent).
-    pub async fn metric(&self, sample: &str) -> f64 {
-        metric_value(&self.metrics().await, sample)
     }
 }
 

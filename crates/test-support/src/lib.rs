@@ -27,6 +27,7 @@
 //! - [`notification::NotificationServiceHandle`]: the Notification Service in-process on its
 //!   own queue; [`smtp_sink::SmtpSink`] and [`webhook_sink::WebhookSink`] receive what it sends.
 
+pub mod assertions;
 pub mod bridge;
 pub mod broker;
 pub mod logs;
@@ -46,6 +47,7 @@ pub mod startup;
 mod user;
 pub mod webhook_sink;
 
+pub use assertions::{assert_problem, get_json};
 pub use metrics::metric_value;
 pub use order::{OrderServiceHandle, Orders, order_service_settings};
 pub use product::{ProductServiceHandle, Products, RedisPrefixCleanup, product_service_settings};

@@ -55,11 +55,15 @@ impl<X> TestService<X> {
         format!("{}{path}", self.base_url)
     }
 
-    /// The value of one sample of the service's `/metrics`, named as printed with its labels
-    /// (`user_password_checks_total{cost="10"}`); 0 when it was never recorded.
-    pub async fn served_metric(&self, sample: &str) -> f64 {
-        let text = self
-            .client
+    /// The JSON body of `GET path`, whatever its status (a test asserting on a problem
+    /// document reads it this way too).
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        crate::assertions::get_json(&self.client, &self.url(path)).await
+    }
+
+    /// The text the service serves at `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
             .get(self.url("/metrics"))
             .send()
             .await
@@ -67,8 +71,13 @@ impl<X> TestService<X> {
             .expect("the service answers /metrics")
             .text()
             .await
-            .expect("a metrics text");
-        crate::metrics::metric_value(&text, sample)
+            .expect("a metrics text")
+    }
+
+    /// The value of one sample of the service's `/metrics`, named as printed with its labels
+    /// (`user_password_checks_total{cost="10"}`); 0 when it was never recorded.
+    pub async fn served_metric(&self, sample: &str) -> f64 {
+        crate::metrics::metric_value(&self.metrics().await, sample)
     }
 
     /// Shuts the service down as SIGTERM would and waits until it has drained and closed its

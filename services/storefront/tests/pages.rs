@@ -366,15 +366,7 @@ async fn an_admin_creates_edits_and_restocks_products_and_a_customer_may_not() {
     assert_eq!(response.status(), 303);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let id = location.rsplit('=').next().unwrap().to_owned();
-    let stored: serde_json::Value = products
-        .client
-        .get(products.url(&format!("/products/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored: serde_json::Value = products.get_json(&format!("/products/{id}")).await;
     assert_eq!(stored["price"], "120.50");
     assert_eq!(stored["quantity"], 4);
 

@@ -137,15 +137,7 @@ async fn only_the_public_api_is_reachable_and_every_replica_serves_fresh_data() 
             .expect("update");
         assert_eq!(response.status(), 200, "updating through the gateway");
         for read in 0..4 {
-            let body: Value = cluster
-                .client
-                .get(cluster.url(&format!("/products/{product}")))
-                .send()
-                .await
-                .expect("read")
-                .json()
-                .await
-                .expect("product JSON");
+            let body: Value = cluster.get_json(&format!("/products/{product}")).await;
             assert_eq!(
                 body["quantity"], quantity,
                 "read {read} after update {round} was stale"

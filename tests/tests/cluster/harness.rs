@@ -301,6 +301,11 @@ impl Cluster {
         format!("{}{path}", self.gateway.url)
     }
 
+    /// The JSON body of `GET path` through the gateway, whatever its status.
+    pub async fn get_json(&self, path: &str) -> Value {
+        test_support::get_json(&self.client, &self.url(path)).await
+    }
+
     pub fn replicas_of(&self, role: Role) -> impl Iterator<Item = &Replica> {
         self.replicas
             .iter()

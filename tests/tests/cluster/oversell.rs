@@ -119,14 +119,6 @@ async fn fifty_buyers_of_the_last_ten_units_get_exactly_ten_orders() {
         "answers by (status, problem type) to {BUYERS} buyers of {STOCK} units"
     );
 
-    let shown: Value = cluster
-        .client
-        .get(cluster.url(&format!("/products/{product}")))
-        .send()
-        .await
-        .expect("read the product")
-        .json()
-        .await
-        .expect("product JSON");
+    let shown: Value = cluster.get_json(&format!("/products/{product}")).await;
     assert_eq!(shown["quantity"], 0, "the stock the API shows: {shown}");
 }

@@ -346,10 +346,10 @@ async fn every_dashboard_panel_and_rule_returns_data_from_a_real_prometheus() {
         Duration::from_secs(20),
         || async {
             let duplicate = bridge
-                .metric(r#"bridge_events_duplicate_total{routing_key="order.created"}"#)
+                .served_metric(r#"bridge_events_duplicate_total{routing_key="order.created"}"#)
                 .await;
             let dead = bridge
-                .metric(r#"bridge_events_dead_lettered_total{reason="invalid_routing_key"}"#)
+                .served_metric(r#"bridge_events_dead_lettered_total{reason="invalid_routing_key"}"#)
                 .await;
             (duplicate >= 1.0 && dead >= 1.0).then_some(())
         },

@@ -42,10 +42,12 @@ async fn every_event_is_stored_once_in_order_with_its_payload_headers_and_trace(
         DEADLINE,
         || async {
             let duplicates = bridge
-                .metric(r#"bridge_events_duplicate_total{routing_key="order.created"}"#)
+                .served_metric(r#"bridge_events_duplicate_total{routing_key="order.created"}"#)
                 .await
                 + bridge
-                    .metric(r#"bridge_events_duplicate_total{routing_key="order.status_changed"}"#)
+                    .served_metric(
+                        r#"bridge_events_duplicate_total{routing_key="order.status_changed"}"#,
+                    )
                     .await;
             (duplicates == 30.0).then_some(())
         },
@@ -76,7 +78,7 @@ async fn every_event_is_stored_once_in_order_with_its_payload_headers_and_trace(
         trace_id,
         "the stored event continues the publisher's trace"
     );
-    assert_eq!(bridge.metric("bridge_events_in_flight").await, 0.0);
+    assert_eq!(bridge.served_metric("bridge_events_in_flight").await, 0.0);
 }
 
 #[tokio::test]
@@ -94,10 +96,10 @@ async fn a_message_without_message_id_is_stored_once_under_its_event_id_or_conte
     wait_for_stream(&js, &bridge.names.stream, 2, DEADLINE).await;
     test_support::wait_until("all four deliveries to be handled", DEADLINE, || async {
         let handled = bridge
-            .metric(r#"bridge_events_missing_id_total{fallback="event_id"}"#)
+            .served_metric(r#"bridge_events_missing_id_total{fallback="event_id"}"#)
             .await
             + bridge
-                .metric(r#"bridge_events_missing_id_total{fallback="content_hash"}"#)
+                .served_metric(r#"bridge_events_missing_id_total{fallback="content_hash"}"#)
                 .await;
         (handled == 4.0).then_some(())
     })
@@ -137,7 +139,7 @@ async fn a_routing_key_that_is_no_subject_is_dead_lettered_without_blocking_the_
     );
     assert_eq!(
         bridge
-            .metric(r#"bridge_events_dead_lettered_total{reason="invalid_routing_key"}"#)
+            .served_metric(r#"bridge_events_dead_lettered_total{reason="invalid_routing_key"}"#)
             .await,
         1.0
     );

@@ -17,7 +17,7 @@ const REDELIVERED: &str = "bridge_events_redelivered_total";
 /// Until the bridge holds nothing and its queue is empty: every event reached a final state.
 async fn wait_until_settled(bridge: &TestBridge, publisher: &Publisher) {
     test_support::wait_until("the bridge to settle", DEADLINE, || async {
-        let idle = bridge.metric("bridge_events_in_flight").await == 0.0;
+        let idle = bridge.served_metric("bridge_events_in_flight").await == 0.0;
         (idle && publisher.ready_in(&bridge.names.queue).await == 0).then_some(())
     })
     .await;
@@ -62,7 +62,7 @@ async fn a_nats_outage_loses_nothing_and_stores_no_duplicate() {
     .await;
     assert!(
         publisher.ready_in(&names.queue).await > 0
-            || bridge.metric("bridge_events_in_flight").await > 0.0,
+            || bridge.served_metric("bridge_events_in_flight").await > 0.0,
         "the events wait in RabbitMQ or in the bridge's hands"
     );
 
@@ -99,13 +99,13 @@ async fn a_rabbitmq_connection_cut_loses_nothing_and_stores_no_duplicate() {
     wait_for_stream(&js, &names.stream, 40, DEADLINE).await;
     // Every one of them acked too, so that the queue counts below hold only what comes next.
     wait_until_settled(&bridge, &publisher).await;
-    assert_eq!(bridge.metric(REDELIVERED).await, 0.0);
+    assert_eq!(bridge.served_metric(REDELIVERED).await, 0.0);
 
     // Deliveries the bridge received and cannot store yet: a known state for the cut.
     nats_proxy.cut();
     published.extend(publisher.publish_events(41, 40).await);
     test_support::wait_until("deliveries in the bridge's hands", DEADLINE, || async {
-        (bridge.metric("bridge_events_in_flight").await > 0.0).then_some(())
+        (bridge.served_metric("bridge_events_in_flight").await > 0.0).then_some(())
     })
     .await;
     proxy.cut();
@@ -134,7 +134,7 @@ async fn a_rabbitmq_connection_cut_loses_nothing_and_stores_no_duplicate() {
     // The deliveries held at the cut came again: the redelivery path ran, and stored nothing
     // twice (checked above).
     assert!(
-        bridge.metric(REDELIVERED).await > 0.0,
+        bridge.served_metric(REDELIVERED).await > 0.0,
         "the cut left deliveries to redeliver"
     );
 }

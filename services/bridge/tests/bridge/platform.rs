@@ -64,15 +64,7 @@ async fn health_metrics_and_docs_are_served() {
     assert_eq!(openapi.status(), 200);
     let document: serde_json::Value = openapi.json().await.unwrap();
     assert!(document["paths"]["/stream"].is_object(), "{document}");
-    let report: serde_json::Value = bridge
-        .client
-        .get(bridge.url("/stream"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report: serde_json::Value = bridge.get_json("/stream").await;
     assert_eq!(report["stream"], bridge.names.stream.as_str(), "{report}");
     assert_eq!(report["messages"], 2, "{report}");
     assert_eq!(report["subjects"][0], format!("{}.>", bridge.names.prefix));

@@ -30,15 +30,7 @@ async fn health_reports_rabbitmq_and_metrics_list_the_notification_counters() {
         serde_json::json!({"status": "up", "required": true})
     );
 
-    let text = service
-        .client
-        .get(service.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = service.metrics().await;
     for sample in [
         r#"notifications_handled_total{outcome="delivered"} 0"#,
         r#"notifications_handled_total{outcome="duplicate"} 0"#,

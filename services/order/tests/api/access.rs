@@ -143,16 +143,7 @@ async fn the_order_list_is_the_callers_newest_first_in_pages() {
 #[tokio::test]
 async fn openapi_documents_the_routes_and_the_status_schema() {
     let shop = Shop::start().await;
-    let document: Value = shop
-        .orders
-        .client
-        .get(shop.orders.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document: Value = shop.orders.get_json("/openapi.json").await;
     for (path, method) in [
         ("/orders", "post"),
         ("/orders", "get"),

@@ -132,32 +132,14 @@ async fn published_bodies_decode_under_the_contract_including_deletion() {
 #[tokio::test]
 async fn health_reports_rabbitmq_and_the_outbox_backlog() {
     let shop = Shop::start().await;
-    let health: Value = shop
-        .orders
-        .client
-        .get(shop.orders.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = shop.orders.get_json("/health").await;
     assert_eq!(health["status"], "healthy");
     assert_eq!(health["dependencies"]["rabbitmq"]["status"], "up");
     assert_eq!(health["dependencies"]["database"]["status"], "up");
     assert_eq!(health["dependencies"]["outbox"]["status"], "up");
     // Public health says up or down only: no error text, latency or backlog.
     assert!(health["dependencies"]["outbox"].get("detail").is_none());
-    let metrics = shop
-        .orders
-        .client
-        .get(shop.orders.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = shop.orders.metrics().await;
     assert!(metrics.contains("outbox_backlog 0"), "{metrics}");
     assert!(metrics.contains(r#"health_dependency_up{dependency="rabbitmq"} 1"#));
 }

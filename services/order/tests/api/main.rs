@@ -12,21 +12,10 @@ mod shutdown;
 mod startup;
 mod write_rate;
 
-use reqwest::Response;
 use serde_json::Value;
 use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle};
 
-/// Asserts a problem+json response with `status` and returns its body.
-pub async fn assert_problem(response: Response, status: u16) -> Value {
-    assert_eq!(response.status(), status, "unexpected status");
-    assert_eq!(
-        response.headers()["content-type"].to_str().unwrap(),
-        "application/problem+json"
-    );
-    let body: Value = response.json().await.expect("problem JSON");
-    assert_eq!(body["status"], status);
-    body
-}
+pub use test_support::assert_problem;
 
 /// All three services, an admin and a customer.
 pub struct Shop {

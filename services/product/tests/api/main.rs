@@ -59,22 +59,7 @@ impl Shop {
     }
 }
 
-/// Asserts a problem+json response with `status` and returns its body.
-pub async fn assert_problem(response: Response, status: u16) -> Value {
-    assert_eq!(response.status(), status, "unexpected status");
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert_eq!(content_type, "application/problem+json");
-    let body: Value = response.json().await.expect("problem JSON");
-    assert_eq!(body["status"], status);
-    assert!(body["title"].is_string());
-    assert!(body["type"].is_string());
-    body
-}
+pub use test_support::assert_problem;
 
 /// A connection to a Redis server, to look at what the service cached.
 pub async fn redis_connection(url: &str) -> redis::aio::MultiplexedConnection {

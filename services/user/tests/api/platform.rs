@@ -44,15 +44,7 @@ async fn metrics_label_requests_by_route_template() {
         .send()
         .await
         .unwrap();
-    let text = users
-        .client
-        .get(users.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = users.metrics().await;
     assert!(
         text.contains(r#"http_requests_total{method="POST",route="/register",status="201"} 1"#),
         "{text}"
@@ -71,15 +63,7 @@ async fn metrics_label_requests_by_route_template() {
 #[tokio::test]
 async fn openapi_documents_every_route_with_problem_responses() {
     let users = UserServiceHandle::start().await;
-    let document: Value = users
-        .client
-        .get(users.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document: Value = users.get_json("/openapi.json").await;
     for path in ["/register", "/login", "/validate-token"] {
         let operation = &document["paths"][path]["post"];
         assert!(

@@ -1,0 +1,38 @@
+//! Requests and assertions every service's tests make the same way.
+
+use reqwest::Response;
+use serde_json::Value;
+
+/// Asserts that `response` is an RFC 9457 problem document with `status` (the status line, the
+/// `application/problem+json` type and the body's own `status`, `title` and `type`), and returns
+/// its body for the test's own checks.
+pub async fn assert_problem(response: Response, status: u16) -> Value {
+    assert_eq!(response.status(), status, "unexpected status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem JSON");
+    assert_eq!(body["status"], status);
+    assert!(body["title"].is_string());
+    assert!(body["type"].is_string());
+    body
+}
+
+/// The JSON body of `GET url`, whatever its status; panics naming the URL when there is no
+/// answer or no JSON.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("GET {url}: {error}"));
+    let status = response.status();
+    response
+        .json()
+        .await
+        .unwrap_or_else(|error| panic!("GET {url} answered {status} without JSON: {error}"))
+}
