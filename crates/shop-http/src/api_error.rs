@@ -266,12 +266,6 @@ macro_rules! api_error {
             ::core::stringify!($($rest)*)
         ));
     };
-
-    // A hand-written `ApiError` impl, its statuses listed by hand: only until the last such
-    // impl is converted to the form above.
-    ($error:ty) => {
-        $crate::api_error!(@responses $error);
-    };
 }
 
 /// Used by [`api_error!`](crate::api_error): which status codes `parts` hold, by number.
