@@ -4,6 +4,8 @@
 //!
 //! - [`section`]: a section of settings declared once with [`settings_section!`](crate::settings_section):
 //!   names, types, defaults, ranges checked while extracting, and meanings.
+//! - [`section_set`]: the sections a service reads, declared once with
+//!   [`service_sections!`](crate::service_sections): their list and their extraction.
 //! - [`service`]: [`ServiceConfig`], the one loading path of every service, and its list of
 //!   variable names.
 //! - [`reference`]: docs/configuration.md rendered from those sections.
@@ -13,6 +15,7 @@ pub mod backoff;
 mod reference;
 pub mod secrets;
 mod section;
+mod section_set;
 mod service;
 mod trusted_proxies;
 
@@ -20,7 +23,8 @@ pub use reference::{ServiceReference, markdown as reference_markdown, process_se
 pub use section::{
     Section, SettingDoc, SettingValue, check_range, range_text, requirement, serde_name,
 };
-pub use service::{SectionRef, ServiceConfig};
+pub use section_set::{Deferred, SectionField, SectionRef, SectionSet};
+pub use service::ServiceConfig;
 pub use trusted_proxies::TrustedProxies;
 
 use std::fmt;

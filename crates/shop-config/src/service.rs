@@ -1,32 +1,13 @@
 //! The one path from the environment to a service's configuration. A service names its binary,
-//! its port, its sections and how it assembles them; loading from the process environment,
-//! the list of variable names deployment files are checked against, and the configuration
-//! reference all come from here.
+//! its port, its sections (declared once with [`service_sections!`](crate::service_sections))
+//! and how it assembles them; loading from the process environment, the list of variable names
+//! deployment files are checked against, and the configuration reference all come from here.
 
 use std::collections::BTreeSet;
 
 use super::reference::{ServiceReference, process_settings};
-use super::{CommonConfig, ConfigError, Profile, Section, SettingDoc, Settings, secrets};
-
-/// A section as a service lists it.
-#[derive(Debug, Clone, Copy)]
-pub struct SectionRef {
-    /// The reference's heading for it.
-    pub title: &'static str,
-    /// Its lower-case setting names.
-    pub keys: &'static [&'static str],
-    describe: fn() -> Vec<SettingDoc>,
-}
-
-impl SectionRef {
-    pub fn of<T: Section>() -> Self {
-        Self {
-            title: T::TITLE.trim(),
-            keys: T::KEYS,
-            describe: T::describe,
-        }
-    }
-}
+use super::section_set::SectionSet;
+use super::{CommonConfig, ConfigError, Profile, Settings, secrets};
 
 /// A service's whole configuration.
 pub trait ServiceConfig: Sized {
@@ -45,14 +26,17 @@ pub trait ServiceConfig: Sized {
     /// with default credentials) are refused there (see [`super::secrets`]).
     const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &[];
 
-    /// Every section the service reads, in the order the reference lists them.
-    fn sections() -> Vec<SectionRef>;
+    /// Every section the service reads, in the order the reference lists them, declared with
+    /// [`service_sections!`](crate::service_sections).
+    type Sections: SectionSet;
 
-    /// Extracts the sections and applies the checks that relate settings to each other.
+    /// Builds the configuration from its extracted sections, applying the checks that relate
+    /// settings to each other. It is given the sections, not the settings, so that it cannot read
+    /// a section the reference does not list.
     ///
     /// # Errors
     /// The first bad value, naming its key.
-    fn assemble(settings: &Settings) -> Result<Self, ConfigError>;
+    fn assemble(sections: Self::Sections) -> Result<Self, ConfigError>;
 
     /// Loads from explicit settings (tests start several services in one process this way).
     ///
@@ -62,7 +46,8 @@ pub trait ServiceConfig: Sized {
         // Before the service's own defaults are added, so that "not set" can be told apart.
         let profile = settings.extract::<CommonConfig>()?.app_profile;
         secrets::check_production(&settings, profile, Self::REQUIRED_IN_PRODUCTION)?;
-        Self::assemble(&with_service_defaults::<Self>(settings, profile))
+        let settings = with_service_defaults::<Self>(settings, profile);
+        Self::assemble(Self::Sections::extract(&settings)?)
     }
 
     /// Loads from the process environment and `CONFIG_FILE`.
@@ -75,7 +60,7 @@ pub trait ServiceConfig: Sized {
 
     /// Every environment variable the service reads, upper case.
     fn setting_names() -> BTreeSet<String> {
-        Self::sections()
+        Self::Sections::sections()
             .iter()
             .flat_map(|section| section.keys.iter().map(|key| key.to_ascii_uppercase()))
             .chain(process_settings().into_iter().map(|setting| setting.name))
@@ -92,7 +77,7 @@ pub trait ServiceConfig: Sized {
                     .map(|(key, value)| (key.to_ascii_uppercase(), format!("`{value}`"))),
             )
             .collect();
-        let sections = Self::sections()
+        let sections = Self::Sections::sections()
             .into_iter()
             .map(|section| {
                 let mut settings = (section.describe)();
@@ -152,6 +137,12 @@ mod tests {
         }
     }
 
+    crate::service_sections! {
+        struct SampleSections {
+            limits: Limits,
+        }
+    }
+
     #[derive(Debug)]
     struct Sample {
         limits: Limits,
@@ -163,14 +154,10 @@ mod tests {
         const DEVELOPMENT_DEFAULTS: &'static [(&'static str, &'static str)] =
             &[("sample_limit", "100000")];
 
-        fn sections() -> Vec<SectionRef> {
-            vec![SectionRef::of::<Limits>()]
-        }
+        type Sections = SampleSections;
 
-        fn assemble(settings: &Settings) -> Result<Self, ConfigError> {
-            Ok(Self {
-                limits: settings.extract()?,
-            })
+        fn assemble(SampleSections { limits }: SampleSections) -> Result<Self, ConfigError> {
+            Ok(Self { limits })
         }
     }
 

@@ -11,6 +11,17 @@ use crate::problem::{FieldError, Problem};
 
 pub use shop_contract::whole_number;
 
+/// Every status of the problems decided at the edge, before a service's own logic: a body that
+/// cannot be read or is not JSON (400), one over the size limit (413), of the wrong media type
+/// (415), or with invalid fields or query parameters (422). A service's `Request(Problem)`-style
+/// variant carries these, and [`api_error!`](crate::api_error) documents them for its `edge` arm.
+pub const EDGE_STATUSES: &[StatusCode] = &[
+    StatusCode::BAD_REQUEST,
+    StatusCode::PAYLOAD_TOO_LARGE,
+    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    StatusCode::UNPROCESSABLE_ENTITY,
+];
+
 /// The media types a body may be parsed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyKind {
@@ -163,6 +174,52 @@ mod tests {
         let problem = decode_json::<Sample>(b"{\"name\":\"a\",\"count\":\"x\"}").unwrap_err();
         assert_eq!(problem.status, 422);
         assert_eq!(problem.errors[0].field, "count");
+    }
+
+    fn request(content_type: Option<&'static str>, body: &'static str, limit: usize) -> Request {
+        let mut req = Request::new();
+        if let Some(content_type) = content_type {
+            req.headers_mut().insert(
+                salvo::http::header::CONTENT_TYPE,
+                salvo::http::HeaderValue::from_static(content_type),
+            );
+        }
+        req.replace_body(salvo::http::ReqBody::Once(bytes::Bytes::from_static(
+            body.as_bytes(),
+        )));
+        req.set_secure_max_size(limit);
+        req
+    }
+
+    /// EDGE_STATUSES is what services document for these problems: it must hold every status
+    /// the readers give, and nothing they do not.
+    #[tokio::test]
+    async fn the_edge_statuses_are_exactly_those_the_readers_give() {
+        const JSON: Option<&str> = Some("application/json");
+        let mut given = Vec::new();
+        for (content_type, body, limit) in [
+            (JSON, "{\"name\": ", 1024),
+            (JSON, "{\"name\":\"a\",\"count\":\"x\"}", 1024),
+            (Some("text/plain"), "{}", 1024),
+            (JSON, "{\"name\":\"a\",\"count\":1}", 4),
+        ] {
+            let mut req = request(content_type, body, limit);
+            let problem = json::<Sample>(&mut req).await.unwrap_err();
+            given.push(problem.status_code());
+        }
+        let mut req = request(None, "", 1024);
+        *req.uri_mut() = "/?count=x".parse().unwrap();
+        given.push(query::<Sample>(&req).unwrap_err().status_code());
+
+        for status in &given {
+            assert!(
+                EDGE_STATUSES.contains(status),
+                "{status} is not an edge status"
+            );
+        }
+        for status in EDGE_STATUSES {
+            assert!(given.contains(status), "no reader gives {status}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use async_nats::jetstream::stream::{
 use order_events::wire;
 use serde::{Deserialize, Serialize};
 use shop_amqp::AmqpConfig;
-use shop_config::{CommonConfig, ConfigError, SectionRef, ServiceConfig, Settings};
+use shop_config::{CommonConfig, ConfigError, ServiceConfig};
 use shop_nats::NatsConfig;
 
 pub const DEFAULT_PORT: u16 = 8005;
@@ -160,12 +160,15 @@ impl BridgeSettings {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct BridgeConfig {
-    pub common: CommonConfig,
-    pub amqp: AmqpConfig,
-    pub nats: NatsConfig,
-    pub bridge: BridgeSettings,
+shop_config::service_sections! {
+    /// The bridge's whole configuration: its sections as extracted, in the reference's order.
+    #[derive(Debug, Clone)]
+    pub struct BridgeConfig {
+        pub common: CommonConfig,
+        pub amqp: AmqpConfig,
+        pub nats: NatsConfig,
+        pub bridge: BridgeSettings,
+    }
 }
 
 impl ServiceConfig for BridgeConfig {
@@ -173,25 +176,11 @@ impl ServiceConfig for BridgeConfig {
     const DEFAULT_PORT: u16 = DEFAULT_PORT;
     const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &["AMQP_URL"];
 
-    fn sections() -> Vec<SectionRef> {
-        vec![
-            SectionRef::of::<CommonConfig>(),
-            SectionRef::of::<AmqpConfig>(),
-            SectionRef::of::<NatsConfig>(),
-            SectionRef::of::<BridgeSettings>(),
-        ]
-    }
+    type Sections = Self;
 
-    fn assemble(settings: &Settings) -> Result<Self, ConfigError> {
-        let common: CommonConfig = settings.extract()?;
-        let bridge: BridgeSettings = settings.extract()?;
-        bridge.validate()?;
-        Ok(Self {
-            common,
-            amqp: settings.extract()?,
-            nats: settings.extract()?,
-            bridge,
-        })
+    fn assemble(config: Self) -> Result<Self, ConfigError> {
+        config.bridge.validate()?;
+        Ok(config)
     }
 }
 

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use shop_amqp::AmqpConfig;
-use shop_config::{CommonConfig, ConfigError, SectionRef, ServiceConfig, Settings};
+use shop_config::{CommonConfig, ConfigError, Deferred, ServiceConfig};
 
 pub use crate::channels::ChannelKind;
 use crate::channels::email::{EmailConfig, EmailSection};
@@ -64,6 +64,21 @@ pub struct ConsumerConfig {
     pub queue_expires_ms: Option<u32>,
 }
 
+shop_config::service_sections! {
+    /// What the Notification Service reads, in the reference's order. The sections of a
+    /// channel or a record store that is off are deferred: their values are not read then.
+    #[derive(Debug)]
+    pub struct NotificationSections {
+        common: CommonConfig,
+        amqp: AmqpConfig,
+        consumer: ConsumerSection,
+        email: Deferred<EmailSection>,
+        webhook: Deferred<WebhookSection>,
+        shared_dedup: SharedDedupSection,
+        redis: Deferred<RedisConfig>,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NotificationConfig {
     pub common: CommonConfig,
@@ -84,41 +99,37 @@ impl ServiceConfig for NotificationConfig {
     const DEFAULT_PORT: u16 = DEFAULT_PORT;
     const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &["AMQP_URL"];
 
-    fn sections() -> Vec<SectionRef> {
-        vec![
-            SectionRef::of::<CommonConfig>(),
-            SectionRef::of::<AmqpConfig>(),
-            SectionRef::of::<ConsumerSection>(),
-            SectionRef::of::<EmailSection>(),
-            SectionRef::of::<WebhookSection>(),
-            SectionRef::of::<SharedDedupSection>(),
-            SectionRef::of::<RedisConfig>(),
-        ]
-    }
+    type Sections = NotificationSections;
 
-    fn assemble(settings: &Settings) -> Result<Self, ConfigError> {
-        let common: CommonConfig = settings.extract()?;
-        let amqp: AmqpConfig = settings.extract()?;
-        let section: ConsumerSection = settings.extract()?;
-        let channels = parse_channels(&section.notify_channels)?;
+    fn assemble(sections: NotificationSections) -> Result<Self, ConfigError> {
+        let NotificationSections {
+            common,
+            amqp,
+            consumer,
+            email,
+            webhook,
+            shared_dedup,
+            redis,
+        } = sections;
+        let channels = parse_channels(&consumer.notify_channels)?;
         let email = if channels.contains(&ChannelKind::Email) {
-            Some(EmailConfig::from_settings(settings)?)
+            Some(EmailConfig::from_section(email.take()?)?)
         } else {
             None
         };
         let webhook = if channels.contains(&ChannelKind::Webhook) {
-            Some(WebhookConfig::from_settings(settings)?)
+            Some(WebhookConfig::from_section(webhook.take()?)?)
         } else {
             None
         };
         Ok(Self {
             common,
             amqp,
-            consumer: consumer_config(section)?,
+            consumer: consumer_config(consumer)?,
             channels,
             email,
             webhook,
-            shared_dedup: SharedDedupConfig::from_settings(settings)?,
+            shared_dedup: SharedDedupConfig::from_sections(shared_dedup, redis)?,
         })
     }
 }
@@ -218,6 +229,45 @@ mod tests {
         assert_eq!(config.channels, [ChannelKind::Log, ChannelKind::Webhook]);
         assert_eq!(config.consumer.routing_keys.len(), 2);
         assert!(config.webhook.is_some());
+    }
+
+    /// The sections of a channel or a record store that is off are deferred: a bad value in one
+    /// must not stop start-up while it is off, and must once it is on.
+    #[test]
+    fn settings_of_what_is_off_are_read_only_once_it_is_on() {
+        let email_on: [(&'static str, &str); 2] = [
+            ("NOTIFY_CHANNELS", "email"),
+            ("NOTIFY_EMAIL_TO", "{username}@shop.test"),
+        ];
+        let webhook_on: [(&'static str, &str); 3] = [
+            ("NOTIFY_CHANNELS", "webhook"),
+            ("NOTIFY_WEBHOOK_URL", "http://127.0.0.1:9/hook"),
+            ("NOTIFY_WEBHOOK_SECRET", "0123456789abcdef0123"),
+        ];
+        let redis_on: [(&'static str, &str); 1] = [("NOTIFY_DEDUP_STORE", "redis")];
+        for (on, bad) in [
+            (&email_on[..], ("SMTP_PORT", "twenty-five")),
+            (&webhook_on[..], ("NOTIFY_WEBHOOK_TIMEOUT_MS", "0")),
+            (&redis_on[..], ("REDIS_TIMEOUT_MS", "soon")),
+        ] {
+            load(&[bad]).unwrap_or_else(|error| panic!("{bad:?} read while off: {error}"));
+            let pairs: Vec<_> = on.iter().copied().chain([bad]).collect();
+            assert_eq!(load(&pairs).unwrap_err().key, bad.0, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn the_redis_section_reaches_the_shared_record() {
+        let config = load(&[
+            ("NOTIFY_DEDUP_STORE", "redis"),
+            ("REDIS_URL", "redis://dedup.shop.test:6390"),
+        ])
+        .unwrap();
+        let shared = config.shared_dedup.expect("the record is in Redis");
+        assert_eq!(
+            shared.redis.redis_url.expose(),
+            "redis://dedup.shop.test:6390"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use redis::Script;
-use shop_config::{ConfigError, Settings};
+use shop_config::{ConfigError, Deferred};
 use shop_redis::{Redis, RedisConfig, RedisError};
 
 shop_config::settings_section! {
@@ -40,12 +40,16 @@ pub struct SharedDedupConfig {
 }
 
 impl SharedDedupConfig {
-    pub fn from_settings(settings: &Settings) -> Result<Option<Self>, ConfigError> {
-        let section: SharedDedupSection = settings.extract()?;
+    /// `None` for the in-memory record. The Redis section is read only when the record is in
+    /// Redis.
+    pub(crate) fn from_sections(
+        section: SharedDedupSection,
+        redis: Deferred<RedisConfig>,
+    ) -> Result<Option<Self>, ConfigError> {
         match section.notify_dedup_store.trim() {
             "memory" => Ok(None),
             "redis" => {
-                let redis: RedisConfig = settings.extract()?;
+                let redis = redis.take()?;
                 redis.validate()?;
                 Ok(Some(Self {
                     redis,

@@ -4,7 +4,7 @@
 
 use shop_amqp::AmqpConfig;
 use shop_auth_client::AuthConfig;
-use shop_config::{CommonConfig, ConfigError, Secret, SectionRef, ServiceConfig, Settings};
+use shop_config::{CommonConfig, ConfigError, Secret, ServiceConfig};
 pub use shop_http::service_auth::DEVELOPMENT_SERVICE_TOKEN;
 use shop_http::service_auth::ServiceTokenConfig;
 use shop_postgres::DatabaseConfig;
@@ -66,6 +66,19 @@ shop_config::settings_section! {
 /// one machine, all as a few users, must never meet the limit.
 pub const DEVELOPMENT_ORDER_WRITES_PER_USER: i64 = 1_000_000;
 
+shop_config::service_sections! {
+    /// What the Order Service reads, in the reference's order.
+    #[derive(Debug)]
+    pub struct OrderSections {
+        common: CommonConfig,
+        database: DatabaseConfig,
+        auth: AuthConfig,
+        amqp: AmqpConfig,
+        orders: OrderSettings,
+        service_token: ServiceTokenConfig,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct OrderServiceConfig {
     pub common: CommonConfig,
@@ -85,35 +98,29 @@ impl ServiceConfig for OrderServiceConfig {
     const DEVELOPMENT_DEFAULTS: &'static [(&'static str, &'static str)] =
         &[("order_writes_per_user", "1000000")];
 
-    fn sections() -> Vec<SectionRef> {
-        vec![
-            SectionRef::of::<CommonConfig>(),
-            SectionRef::of::<DatabaseConfig>(),
-            SectionRef::of::<AuthConfig>(),
-            SectionRef::of::<AmqpConfig>(),
-            SectionRef::of::<OrderSettings>(),
-            SectionRef::of::<ServiceTokenConfig>(),
-        ]
-    }
+    type Sections = OrderSections;
 
-    fn assemble(settings: &Settings) -> Result<Self, ConfigError> {
-        let common: CommonConfig = settings.extract()?;
-        let orders: OrderSettings = settings.extract()?;
-        // The order side cannot work without the credential: unset in production is fatal.
-        let service_token = settings
-            .extract::<ServiceTokenConfig>()?
-            .resolve(common.app_profile)?
-            .ok_or_else(|| {
-                ConfigError::new(
-                    "SERVICE_TOKEN",
-                    "is required to reserve stock in the Product Service",
-                )
-            })?;
-        Ok(Self {
-            database: settings.extract()?,
-            auth: settings.extract()?,
-            amqp: settings.extract()?,
+    fn assemble(sections: OrderSections) -> Result<Self, ConfigError> {
+        let OrderSections {
             common,
+            database,
+            auth,
+            amqp,
+            orders,
+            service_token,
+        } = sections;
+        // The order side cannot work without the credential: unset in production is fatal.
+        let service_token = service_token.resolve(common.app_profile)?.ok_or_else(|| {
+            ConfigError::new(
+                "SERVICE_TOKEN",
+                "is required to reserve stock in the Product Service",
+            )
+        })?;
+        Ok(Self {
+            common,
+            database,
+            auth,
+            amqp,
             orders,
             service_token,
         })
@@ -122,6 +129,8 @@ impl ServiceConfig for OrderServiceConfig {
 
 #[cfg(test)]
 mod tests {
+    use shop_config::Settings;
+
     use super::*;
 
     #[test]

@@ -2,8 +2,6 @@
 //! domain speak their own errors ([`CommandError`], [`OutOfRange`]); this is where they become
 //! problem documents.
 
-use salvo::http::StatusCode;
-use shop_http::api_error::ApiError;
 use shop_http::problem::{FieldError, Problem};
 use shop_postgres::DbError;
 
@@ -41,109 +39,98 @@ impl From<OutOfRange> for FieldError {
     }
 }
 
-impl ApiError for OrderError {
-    // What `problem` below can give, with the edge problems `Request` carries.
-    const STATUSES: &'static [StatusCode] = &[
-        StatusCode::BAD_REQUEST,
-        StatusCode::FORBIDDEN,
-        StatusCode::NOT_FOUND,
-        StatusCode::CONFLICT,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        StatusCode::TOO_MANY_REQUESTS,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        StatusCode::SERVICE_UNAVAILABLE,
-    ];
-
-    fn problem(&self) -> Problem {
-        match self {
-            Self::Request(problem) => problem.clone(),
-            Self::Validation(errors) => Problem::validation(errors.clone()),
-            Self::Command(error) => command_problem(error),
+shop_http::api_error! {
+    impl ApiError for OrderError {
+        fn problem(&self) -> Problem {
+            let detail = self.to_string();
+            match self {
+                Self::Request(problem) => edge problem.clone(),
+                Self::Validation(errors) => Problem::validation(errors.clone()),
+                Self::Command(CommandError::NotFound) => {
+                    Problem::new(StatusCode::NOT_FOUND, "order-not-found", "Order not found")
+                }
+                Self::Command(CommandError::Transition(TransitionError::AdminOnly { .. })) => {
+                    Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden").detail(detail)
+                }
+                Self::Command(CommandError::Transition(TransitionError::Illegal { .. })) => {
+                    Problem::new(
+                        StatusCode::CONFLICT,
+                        "illegal-transition",
+                        "Status change not allowed",
+                    )
+                    .detail(detail)
+                }
+                Self::Command(CommandError::NotDeletable(_)) => Problem::new(
+                    StatusCode::CONFLICT,
+                    "order-not-deletable",
+                    "Order cannot be deleted",
+                )
+                .detail(format!("{detail}; only pending or cancelled orders can.")),
+                Self::Command(CommandError::UnknownProduct(_)) => {
+                    Problem::validation(vec![FieldError::new("product_id", "no such product")])
+                }
+                Self::Command(CommandError::InsufficientStock(reason)) => Problem::new(
+                    StatusCode::CONFLICT,
+                    "insufficient-stock",
+                    "Not enough stock",
+                )
+                .detail(if reason.is_empty() {
+                    detail
+                } else {
+                    reason.clone()
+                }),
+                Self::Command(CommandError::ProductRejected(reason)) => Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "order-rejected",
+                    "The order was refused",
+                )
+                .detail(reason),
+                Self::Command(CommandError::ProductUnavailable(_)) => {
+                    Problem::unavailable("The product catalogue")
+                }
+                Self::Command(CommandError::KeyReused) => Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency-key-reused",
+                    "Idempotency key reused",
+                )
+                .detail("This Idempotency-Key was used with a different request body."),
+                Self::Command(CommandError::KeyInProgress) => Problem::new(
+                    StatusCode::CONFLICT,
+                    "request-in-progress",
+                    "Request in progress",
+                )
+                .detail("A request with this Idempotency-Key is still being processed.")
+                .retry_after(1),
+                Self::Command(CommandError::TooManyPending) => Problem::new(
+                    StatusCode::CONFLICT,
+                    "too-many-pending-orders",
+                    "Too many pending orders",
+                )
+                .detail(
+                    "Complete or cancel a pending order first; pending orders expire on their own.",
+                ),
+                Self::Command(CommandError::TooManyWrites { retry_after }) => Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too-many-order-writes",
+                    "Too many order changes",
+                )
+                .detail("Wait before placing or changing another order.")
+                .retry_after(*retry_after),
+                Self::Command(CommandError::Database(DbError::Unavailable(_))) => {
+                    Problem::unavailable("The order database")
+                }
+                Self::Command(CommandError::Database(_) | CommandError::Interrupted) => {
+                    Problem::internal()
+                }
+            }
         }
-    }
-}
-
-shop_http::api_error!(OrderError);
-
-/// The problem a client gets for a command's outcome.
-fn command_problem(error: &CommandError) -> Problem {
-    let detail = error.to_string();
-    match error {
-        CommandError::NotFound => {
-            Problem::new(StatusCode::NOT_FOUND, "order-not-found", "Order not found")
-        }
-        CommandError::Transition(TransitionError::AdminOnly { .. }) => {
-            Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden").detail(detail)
-        }
-        CommandError::Transition(TransitionError::Illegal { .. }) => Problem::new(
-            StatusCode::CONFLICT,
-            "illegal-transition",
-            "Status change not allowed",
-        )
-        .detail(detail),
-        CommandError::NotDeletable(_) => Problem::new(
-            StatusCode::CONFLICT,
-            "order-not-deletable",
-            "Order cannot be deleted",
-        )
-        .detail(format!("{detail}; only pending or cancelled orders can.")),
-        CommandError::UnknownProduct(_) => {
-            Problem::validation(vec![FieldError::new("product_id", "no such product")])
-        }
-        CommandError::InsufficientStock(reason) => Problem::new(
-            StatusCode::CONFLICT,
-            "insufficient-stock",
-            "Not enough stock",
-        )
-        .detail(if reason.is_empty() {
-            detail
-        } else {
-            reason.clone()
-        }),
-        CommandError::ProductRejected(reason) => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "order-rejected",
-            "The order was refused",
-        )
-        .detail(reason),
-        CommandError::ProductUnavailable(_) => Problem::unavailable("The product catalogue"),
-        CommandError::KeyReused => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency-key-reused",
-            "Idempotency key reused",
-        )
-        .detail("This Idempotency-Key was used with a different request body."),
-        CommandError::KeyInProgress => Problem::new(
-            StatusCode::CONFLICT,
-            "request-in-progress",
-            "Request in progress",
-        )
-        .detail("A request with this Idempotency-Key is still being processed.")
-        .retry_after(1),
-        CommandError::TooManyPending => Problem::new(
-            StatusCode::CONFLICT,
-            "too-many-pending-orders",
-            "Too many pending orders",
-        )
-        .detail("Complete or cancel a pending order first; pending orders expire on their own."),
-        CommandError::TooManyWrites { retry_after } => Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too-many-order-writes",
-            "Too many order changes",
-        )
-        .detail("Wait before placing or changing another order.")
-        .retry_after(*retry_after),
-        CommandError::Database(DbError::Unavailable(_)) => {
-            Problem::unavailable("The order database")
-        }
-        CommandError::Database(_) | CommandError::Interrupted => Problem::internal(),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use shop_http::api_error::ApiError;
+
     use super::*;
     use crate::domain::{OrderStatus, Quantity};
 

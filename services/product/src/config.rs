@@ -3,7 +3,7 @@
 //! and meaning are in docs/configuration.md, generated from these declarations.
 
 use shop_auth_client::AuthConfig;
-use shop_config::{CommonConfig, ConfigError, Secret, SectionRef, ServiceConfig, Settings};
+use shop_config::{CommonConfig, ConfigError, Secret, ServiceConfig};
 use shop_http::service_auth::ServiceTokenConfig;
 use shop_postgres::DatabaseConfig;
 use shop_redis::RedisConfig;
@@ -44,6 +44,20 @@ shop_config::settings_section! {
     }
 }
 
+shop_config::service_sections! {
+    /// What the Product Service reads, in the reference's order.
+    #[derive(Debug)]
+    pub struct ProductSections {
+        common: CommonConfig,
+        database: DatabaseConfig,
+        redis: RedisConfig,
+        auth: AuthConfig,
+        cache: CacheConfig,
+        reservations: ReservationConfig,
+        service_token: ServiceTokenConfig,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ProductServiceConfig {
     pub common: CommonConfig,
@@ -63,32 +77,27 @@ impl ServiceConfig for ProductServiceConfig {
         &[("database_url", DEFAULT_DATABASE_URL)];
     const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &["DATABASE_URL"];
 
-    fn sections() -> Vec<SectionRef> {
-        vec![
-            SectionRef::of::<CommonConfig>(),
-            SectionRef::of::<DatabaseConfig>(),
-            SectionRef::of::<RedisConfig>(),
-            SectionRef::of::<AuthConfig>(),
-            SectionRef::of::<CacheConfig>(),
-            SectionRef::of::<ReservationConfig>(),
-            SectionRef::of::<ServiceTokenConfig>(),
-        ]
-    }
+    type Sections = ProductSections;
 
-    fn assemble(settings: &Settings) -> Result<Self, ConfigError> {
-        let common: CommonConfig = settings.extract()?;
-        let redis: RedisConfig = settings.extract()?;
-        redis.validate()?;
-        let service_token = settings
-            .extract::<ServiceTokenConfig>()?
-            .resolve(common.app_profile)?;
-        Ok(Self {
-            database: settings.extract()?,
-            auth: settings.extract()?,
-            cache: settings.extract()?,
-            reservations: settings.extract()?,
+    fn assemble(sections: ProductSections) -> Result<Self, ConfigError> {
+        let ProductSections {
             common,
+            database,
             redis,
+            auth,
+            cache,
+            reservations,
+            service_token,
+        } = sections;
+        redis.validate()?;
+        let service_token = service_token.resolve(common.app_profile)?;
+        Ok(Self {
+            common,
+            database,
+            redis,
+            auth,
+            cache,
+            reservations,
             service_token,
         })
     }
@@ -96,6 +105,8 @@ impl ServiceConfig for ProductServiceConfig {
 
 #[cfg(test)]
 mod tests {
+    use shop_config::Settings;
+
     use super::*;
 
     fn load(pairs: &[(&'static str, &str)]) -> Result<ProductServiceConfig, ConfigError> {

@@ -1,7 +1,5 @@
 //! The service's one error type and its single mapping to problem+json.
 
-use salvo::http::StatusCode;
-use shop_http::api_error::ApiError;
 use shop_http::problem::{FieldError, Problem};
 use shop_postgres::DbError;
 
@@ -42,67 +40,57 @@ impl From<FieldError> for ProductError {
     }
 }
 
-impl ApiError for ProductError {
-    // What `problem` below can give, with the edge problems `Request` carries.
-    const STATUSES: &'static [StatusCode] = &[
-        StatusCode::BAD_REQUEST,
-        StatusCode::NOT_FOUND,
-        StatusCode::CONFLICT,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        StatusCode::SERVICE_UNAVAILABLE,
-    ];
-
-    fn problem(&self) -> Problem {
-        match self {
-            Self::Request(problem) => problem.clone(),
-            Self::Validation(errors) => Problem::validation(errors.clone()),
-            Self::ProductNotFound => Problem::new(
-                StatusCode::NOT_FOUND,
-                "product-not-found",
-                "Product not found",
-            ),
-            Self::InsufficientStock {
-                available,
-                requested,
-            } => Problem::new(
-                StatusCode::CONFLICT,
-                "insufficient-stock",
-                "Not enough stock",
-            )
-            .detail(format!("{requested} requested, {available} available.")),
-            Self::ReservationMismatch => Problem::new(
-                StatusCode::CONFLICT,
-                "reservation-mismatch",
-                "Reservation id already used",
-            )
-            .detail(
-                "This reservation_id exists with another product or quantity; \
-                 use a new id for a new reservation.",
-            ),
-            Self::ReservationNotFound => Problem::new(
-                StatusCode::NOT_FOUND,
-                "reservation-not-found",
-                "Reservation not found",
-            ),
-            Self::ReservationReleased => Problem::new(
-                StatusCode::CONFLICT,
-                "reservation-released",
-                "Reservation given back already",
-            ),
-            Self::ReservationExpired => Problem::new(
-                StatusCode::CONFLICT,
-                "reservation-expired",
-                "Reservation expired",
-            )
-            .detail("No order confirmed it in time; its stock was returned and sold since."),
-            Self::Database(DbError::Unavailable(_)) => Problem::unavailable("The product database"),
-            // The domain types mirror every constraint; one firing is a bug, not bad input.
-            Self::Database(_) | Self::Encoding(_) => Problem::internal(),
+shop_http::api_error! {
+    impl ApiError for ProductError {
+        fn problem(&self) -> Problem {
+            match self {
+                Self::Request(problem) => edge problem.clone(),
+                Self::Validation(errors) => Problem::validation(errors.clone()),
+                Self::ProductNotFound => Problem::new(
+                    StatusCode::NOT_FOUND,
+                    "product-not-found",
+                    "Product not found",
+                ),
+                Self::InsufficientStock {
+                    available,
+                    requested,
+                } => Problem::new(
+                    StatusCode::CONFLICT,
+                    "insufficient-stock",
+                    "Not enough stock",
+                )
+                .detail(format!("{requested} requested, {available} available.")),
+                Self::ReservationMismatch => Problem::new(
+                    StatusCode::CONFLICT,
+                    "reservation-mismatch",
+                    "Reservation id already used",
+                )
+                .detail(
+                    "This reservation_id exists with another product or quantity; \
+                     use a new id for a new reservation.",
+                ),
+                Self::ReservationNotFound => Problem::new(
+                    StatusCode::NOT_FOUND,
+                    "reservation-not-found",
+                    "Reservation not found",
+                ),
+                Self::ReservationReleased => Problem::new(
+                    StatusCode::CONFLICT,
+                    "reservation-released",
+                    "Reservation given back already",
+                ),
+                Self::ReservationExpired => Problem::new(
+                    StatusCode::CONFLICT,
+                    "reservation-expired",
+                    "Reservation expired",
+                )
+                .detail("No order confirmed it in time; its stock was returned and sold since."),
+                Self::Database(DbError::Unavailable(_)) => {
+                    Problem::unavailable("The product database")
+                }
+                // The domain types mirror every constraint; one firing is a bug, not bad input.
+                Self::Database(_) | Self::Encoding(_) => Problem::internal(),
+            }
         }
     }
 }
-
-shop_http::api_error!(ProductError);

@@ -7,9 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use shop_auth_client::AuthConfig;
 use shop_config::secrets::is_published;
-use shop_config::{
-    CommonConfig, ConfigError, Profile, Secret, SectionRef, ServiceConfig, Settings,
-};
+use shop_config::{CommonConfig, ConfigError, Profile, Secret, ServiceConfig};
 use shop_http::service_auth::ServiceTokenConfig;
 use shop_nats::NatsConfig;
 use shop_redis::RedisConfig;
@@ -138,6 +136,19 @@ impl StorefrontSettings {
     }
 }
 
+shop_config::service_sections! {
+    /// What the storefront reads, in the reference's order.
+    #[derive(Debug)]
+    pub struct StorefrontSections {
+        common: CommonConfig,
+        auth: AuthConfig,
+        nats: NatsConfig,
+        redis: RedisConfig,
+        service_token: ServiceTokenConfig,
+        storefront: StorefrontSettings,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct StorefrontConfig {
     pub common: CommonConfig,
@@ -158,31 +169,25 @@ impl ServiceConfig for StorefrontConfig {
     // the other replicas'.
     const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &["REDIS_URL"];
 
-    fn sections() -> Vec<SectionRef> {
-        vec![
-            SectionRef::of::<CommonConfig>(),
-            SectionRef::of::<AuthConfig>(),
-            SectionRef::of::<NatsConfig>(),
-            SectionRef::of::<RedisConfig>(),
-            SectionRef::of::<ServiceTokenConfig>(),
-            SectionRef::of::<StorefrontSettings>(),
-        ]
-    }
+    type Sections = StorefrontSections;
 
-    fn assemble(settings: &Settings) -> Result<Self, ConfigError> {
-        let common: CommonConfig = settings.extract()?;
-        let storefront: StorefrontSettings = settings.extract()?;
+    fn assemble(sections: StorefrontSections) -> Result<Self, ConfigError> {
+        let StorefrontSections {
+            common,
+            auth,
+            nats,
+            redis,
+            service_token,
+            storefront,
+        } = sections;
         storefront.validate()?;
         let csrf_secret = storefront.csrf_secret(common.app_profile)?;
-        let redis: RedisConfig = settings.extract()?;
         redis.validate()?;
-        let service_token = settings
-            .extract::<ServiceTokenConfig>()?
-            .resolve(common.app_profile)?;
+        let service_token = service_token.resolve(common.app_profile)?;
         Ok(Self {
             common,
-            auth: settings.extract()?,
-            nats: settings.extract()?,
+            auth,
+            nats,
             redis,
             storefront,
             csrf_secret,
@@ -193,6 +198,8 @@ impl ServiceConfig for StorefrontConfig {
 
 #[cfg(test)]
 mod tests {
+    use shop_config::Settings;
+
     use super::*;
 
     fn load(pairs: &[(&'static str, &str)]) -> Result<StorefrontConfig, ConfigError> {

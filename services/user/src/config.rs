@@ -6,9 +6,7 @@
 //! Every setting's default, range and meaning are in docs/configuration.md, generated from
 //! these declarations.
 
-use shop_config::{
-    CommonConfig, ConfigError, Profile, Secret, SectionRef, ServiceConfig, Settings, secrets,
-};
+use shop_config::{CommonConfig, ConfigError, Profile, Secret, ServiceConfig, secrets};
 use shop_http::service_auth::ServiceTokenConfig;
 use shop_postgres::DatabaseConfig;
 use shop_redis::RedisConfig;
@@ -67,6 +65,18 @@ shop_config::settings_section! {
     }
 }
 
+shop_config::service_sections! {
+    /// What the User Service reads, in the reference's order.
+    #[derive(Debug)]
+    pub struct UserSections {
+        common: CommonConfig,
+        database: DatabaseConfig,
+        auth: AuthConfig,
+        redis: RedisConfig,
+        service_token: ServiceTokenConfig,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct UserServiceConfig {
     pub common: CommonConfig,
@@ -96,25 +106,19 @@ impl ServiceConfig for UserServiceConfig {
     // Without Redis every replica counts attempts alone: the limits multiply by the replicas.
     const REQUIRED_IN_PRODUCTION: &'static [&'static str] = &["DATABASE_URL", "REDIS_URL"];
 
-    fn sections() -> Vec<SectionRef> {
-        vec![
-            SectionRef::of::<CommonConfig>(),
-            SectionRef::of::<DatabaseConfig>(),
-            SectionRef::of::<AuthConfig>(),
-            SectionRef::of::<RedisConfig>(),
-            SectionRef::of::<ServiceTokenConfig>(),
-        ]
-    }
+    type Sections = UserSections;
 
-    fn assemble(settings: &Settings) -> Result<Self, ConfigError> {
-        let common: CommonConfig = settings.extract()?;
-        let auth: AuthConfig = settings.extract()?;
+    fn assemble(sections: UserSections) -> Result<Self, ConfigError> {
+        let UserSections {
+            common,
+            database,
+            auth,
+            redis,
+            service_token,
+        } = sections;
         let jwt_secret = checked_secret(common.app_profile, auth.jwt_secret.as_ref())?;
-        let redis: RedisConfig = settings.extract()?;
         redis.validate()?;
-        let service_token = settings
-            .extract::<ServiceTokenConfig>()?
-            .resolve(common.app_profile)?;
+        let service_token = service_token.resolve(common.app_profile)?;
         if auth.bootstrap_admin_username.is_some() != auth.bootstrap_admin_password.is_some() {
             return Err(ConfigError::new(
                 "BOOTSTRAP_ADMIN_PASSWORD",
@@ -123,7 +127,7 @@ impl ServiceConfig for UserServiceConfig {
         }
         Ok(Self {
             common,
-            database: settings.extract()?,
+            database,
             auth,
             redis,
             jwt_secret,
@@ -157,6 +161,8 @@ fn checked_secret(profile: Profile, secret: Option<&Secret>) -> Result<Secret, C
 
 #[cfg(test)]
 mod tests {
+    use shop_config::Settings;
+
     use super::*;
 
     fn load(pairs: &[(&'static str, &str)]) -> Result<UserServiceConfig, ConfigError> {

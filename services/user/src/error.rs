@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use salvo::http::StatusCode;
-use shop_http::api_error::ApiError;
 use shop_http::problem::{FieldError, Problem};
 use shop_postgres::DbError;
 
@@ -41,55 +39,44 @@ impl From<Problem> for UserError {
     }
 }
 
-impl ApiError for UserError {
-    // What `problem` below can give, with the edge problems `Request` carries.
-    const STATUSES: &'static [StatusCode] = &[
-        StatusCode::BAD_REQUEST,
-        StatusCode::UNAUTHORIZED,
-        StatusCode::CONFLICT,
-        StatusCode::TOO_MANY_REQUESTS,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        StatusCode::SERVICE_UNAVAILABLE,
-    ];
-
-    fn problem(&self) -> Problem {
-        match self {
-            Self::Request(problem) => problem.clone(),
-            Self::Validation(errors) => Problem::validation(errors.clone()),
-            Self::UsernameTaken => Problem::new(
-                StatusCode::CONFLICT,
-                "username-taken",
-                "Username already registered",
-            )
-            .detail("Choose another username; names are compared without regard to case."),
-            Self::InvalidCredentials => Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid-credentials",
-                "Invalid username or password",
-            ),
-            Self::TooManyAttempts { retry_after } => Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too-many-login-failures",
-                "Too many failed logins",
-            )
-            .detail("Wait before trying again.")
-            .retry_after(whole_seconds(*retry_after)),
-            Self::TooManyRegistrations { retry_after } => Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too-many-registrations",
-                "Too many registrations from this client",
-            )
-            .detail("Wait before registering another account.")
-            .retry_after(whole_seconds(*retry_after)),
-            Self::Hash(HashError::Busy) => Problem::unavailable("Password checking"),
-            Self::Database(DbError::Unavailable(_)) => Problem::unavailable("The user database"),
-            Self::Database(DbError::UniqueViolation { .. }) => Self::UsernameTaken.problem(),
-            Self::Database(_) | Self::Hash(_) => Problem::internal(),
+shop_http::api_error! {
+    impl ApiError for UserError {
+        fn problem(&self) -> Problem {
+            match self {
+                Self::Request(problem) => edge problem.clone(),
+                Self::Validation(errors) => Problem::validation(errors.clone()),
+                Self::UsernameTaken => Problem::new(
+                    StatusCode::CONFLICT,
+                    "username-taken",
+                    "Username already registered",
+                )
+                .detail("Choose another username; names are compared without regard to case."),
+                Self::InvalidCredentials => Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid-credentials",
+                    "Invalid username or password",
+                ),
+                Self::TooManyAttempts { retry_after } => Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too-many-login-failures",
+                    "Too many failed logins",
+                )
+                .detail("Wait before trying again.")
+                .retry_after(whole_seconds(*retry_after)),
+                Self::TooManyRegistrations { retry_after } => Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too-many-registrations",
+                    "Too many registrations from this client",
+                )
+                .detail("Wait before registering another account.")
+                .retry_after(whole_seconds(*retry_after)),
+                Self::Hash(HashError::Busy) => Problem::unavailable("Password checking"),
+                Self::Database(DbError::Unavailable(_)) => {
+                    Problem::unavailable("The user database")
+                }
+                Self::Database(DbError::UniqueViolation { .. }) => Self::UsernameTaken.problem(),
+                Self::Database(_) | Self::Hash(_) => Problem::internal(),
+            }
         }
     }
 }
-
-shop_http::api_error!(UserError);

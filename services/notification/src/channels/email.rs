@@ -9,7 +9,7 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde::{Deserialize, Serialize};
-use shop_config::{ConfigError, Secret, Settings};
+use shop_config::{ConfigError, Secret};
 use tracing::Instrument;
 
 use super::{Message, SendError};
@@ -61,8 +61,7 @@ pub struct EmailConfig {
 }
 
 impl EmailConfig {
-    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let section: EmailSection = settings.extract()?;
+    pub(crate) fn from_section(section: EmailSection) -> Result<Self, ConfigError> {
         let to_template = section
             .notify_email_to
             .filter(|to| !to.trim().is_empty())

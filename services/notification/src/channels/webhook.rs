@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::Serialize;
 use sha2::Sha256;
-use shop_config::{ConfigError, Secret, Settings};
+use shop_config::{ConfigError, Secret};
 use shop_http::http_client::HttpClient;
 
 use super::{Message, SendError};
@@ -46,8 +46,7 @@ pub struct WebhookConfig {
 }
 
 impl WebhookConfig {
-    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let section: WebhookSection = settings.extract()?;
+    pub(crate) fn from_section(section: WebhookSection) -> Result<Self, ConfigError> {
         let url = section
             .notify_webhook_url
             .ok_or_else(|| {
