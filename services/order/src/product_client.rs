@@ -4,23 +4,18 @@
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shop_config::Secret;
+use shop_contract::product::ReservationRequest;
 use shop_http::http_client::HttpClient;
 use shop_http::service_auth::SERVICE_TOKEN_HEADER;
 use uuid::Uuid;
 
 use crate::domain::Quantity;
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct Reservation {
-    pub reservation_id: Uuid,
-    pub product_id: i64,
-    pub product_name: String,
-    pub unit_price: Decimal,
-    pub quantity: i32,
-}
+/// What the Product Service answers for a reservation: the units held and the product's name
+/// and price when they were taken.
+pub use shop_contract::product::ReservationResponse as Reservation;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProductError {
@@ -32,13 +27,6 @@ pub enum ProductError {
     Rejected(String),
     #[error("the Product Service is unavailable")]
     Unavailable(String),
-}
-
-#[derive(Serialize)]
-struct ReserveRequest {
-    reservation_id: Uuid,
-    product_id: i64,
-    quantity: i32,
 }
 
 #[derive(Deserialize)]
@@ -71,7 +59,7 @@ impl ProductClient {
         &self,
         method: Method,
         path: &str,
-        body: Option<&ReserveRequest>,
+        body: Option<&ReservationRequest>,
     ) -> Result<reqwest::Response, ProductError> {
         let mut request = self
             .http
@@ -98,10 +86,10 @@ impl ProductClient {
         product_id: i64,
         quantity: Quantity,
     ) -> Result<Reservation, ProductError> {
-        let body = ReserveRequest {
+        let body = ReservationRequest {
             reservation_id,
             product_id,
-            quantity: quantity.get(),
+            quantity: i64::from(quantity.get()),
         };
         let response = self
             .internal(Method::POST, "/internal/reservations", Some(&body))

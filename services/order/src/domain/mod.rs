@@ -16,7 +16,7 @@ pub struct Quantity(i32);
 
 impl Quantity {
     pub const MIN: i64 = 1;
-    pub const MAX: i64 = 10_000;
+    pub const MAX: i64 = shop_contract::order::QUANTITY_MAX;
 
     pub fn parse(raw: i64) -> Result<Self, OutOfRange> {
         if !(Self::MIN..=Self::MAX).contains(&raw) {

@@ -1,26 +1,17 @@
 use std::sync::Arc;
 
 use salvo::http::StatusCode;
-use salvo::oapi::ToSchema;
 use salvo::oapi::extract::PathParam;
 use salvo::prelude::*;
-use serde::Deserialize;
 use shop_http::body;
 use shop_http::server::state;
 
 use super::{OrderResponse, actor};
 use crate::commands;
-use crate::domain::OrderStatus;
 use crate::error::OrderError;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateOrderRequest {
-    /// The new status. Owners may cancel a pending order; confirm, ship and complete (and
-    /// cancelling a confirmed order) need the admin role.
-    pub status: OrderStatus,
-}
+pub use shop_contract::order::UpdateOrderRequest;
 
 /// Change an order's status.
 #[endpoint(

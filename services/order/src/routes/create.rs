@@ -2,11 +2,9 @@ use std::sync::Arc;
 
 use salvo::http::StatusCode;
 use salvo::http::header::HeaderValue;
-use salvo::oapi::schema::Object;
 use salvo::oapi::{Components, RefOr, Schema, ToSchema};
 use salvo::prelude::*;
-use serde::Deserialize;
-use shop_http::body::{self, whole_number};
+use shop_http::body::{self};
 use shop_http::openapi;
 use shop_http::problem::{FieldError, Problem};
 use shop_http::server::state;
@@ -17,27 +15,7 @@ use crate::domain::Quantity;
 use crate::error::OrderError;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateOrderRequest {
-    /// A product of the catalogue (an unknown one is a 422).
-    #[serde(deserialize_with = "whole_number::required")]
-    #[salvo(schema(schema_with = product_id_schema))]
-    pub product_id: i64,
-    #[serde(deserialize_with = "whole_number::required")]
-    #[salvo(schema(schema_with = quantity_schema))]
-    pub quantity: i64,
-}
-
-/// Ids are positive; `create_order` refuses anything else.
-fn product_id_schema() -> Object {
-    openapi::integer(1, i64::MAX).example(1)
-}
-
-/// The bounds [`Quantity::parse`] checks, from its own constants.
-fn quantity_schema() -> Object {
-    openapi::integer(Quantity::MIN, Quantity::MAX).example(2)
-}
+pub use shop_contract::order::CreateOrderRequest;
 
 /// The `Idempotency-Key` header: 1 to 255 visible ASCII characters (`!` to `~`).
 struct IdempotencyKey;
@@ -77,7 +55,7 @@ pub async fn create_order(
     res: &mut Response,
 ) -> Result<(), OrderError> {
     let request: CreateOrderRequest = body::json(req).await?;
-    let command = request.validate(idempotency_key(req))?;
+    let command = validate(request, idempotency_key(req))?;
     let state = state::<Arc<AppState>>(depot);
     let order = match place_order(state, &actor(depot), command).await? {
         Placed::Created(order) => order,
@@ -92,31 +70,29 @@ pub async fn create_order(
     Ok(())
 }
 
-impl CreateOrderRequest {
-    /// The command, or every invalid field at once; then the key header's own error.
-    fn validate(
-        self,
-        idempotency_key: Result<Option<String>, OrderError>,
-    ) -> Result<PlaceOrder, OrderError> {
-        let quantity = Quantity::parse(self.quantity).map_err(FieldError::from);
-        let product_id = if self.product_id > 0 {
-            Ok(self.product_id)
-        } else {
-            Err(FieldError::new("product_id", "must be a positive integer"))
-        };
-        match (product_id, quantity) {
-            (Ok(product_id), Ok(quantity)) => Ok(PlaceOrder {
-                product_id,
-                quantity,
-                idempotency_key: idempotency_key?,
-            }),
-            (product_id, quantity) => Err(OrderError::Validation(
-                [product_id.err(), quantity.err()]
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-            )),
-        }
+/// The command, or every invalid field at once; then the key header's own error.
+fn validate(
+    request: CreateOrderRequest,
+    idempotency_key: Result<Option<String>, OrderError>,
+) -> Result<PlaceOrder, OrderError> {
+    let quantity = Quantity::parse(request.quantity).map_err(FieldError::from);
+    let product_id = if request.product_id > 0 {
+        Ok(request.product_id)
+    } else {
+        Err(FieldError::new("product_id", "must be a positive integer"))
+    };
+    match (product_id, quantity) {
+        (Ok(product_id), Ok(quantity)) => Ok(PlaceOrder {
+            product_id,
+            quantity,
+            idempotency_key: idempotency_key?,
+        }),
+        (product_id, quantity) => Err(OrderError::Validation(
+            [product_id.err(), quantity.err()]
+                .into_iter()
+                .flatten()
+                .collect(),
+        )),
     }
 }
 

@@ -8,16 +8,12 @@ mod read;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
-use salvo::oapi::ToSchema;
 use salvo::{Depot, Router};
-use serde::{Deserialize, Serialize};
 use shop_auth_client::{AuthClient, Authenticate, caller};
 use shop_http::server::{Provide, route};
 
 use crate::commands::CommandError;
-use crate::domain::{Actor, Order, OrderStatus};
+use crate::domain::{Actor, Order};
 use crate::error::OrderError;
 use crate::state::AppState;
 
@@ -41,23 +37,7 @@ pub fn router(state: Arc<AppState>, auth: Arc<AuthClient>) -> Router {
         )
 }
 
-/// An order as clients see it. Money is a decimal string with two places.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[salvo(schema(name = Order))]
-pub struct OrderResponse {
-    pub id: i64,
-    pub user_id: i64,
-    pub product_id: i64,
-    pub product_name: String,
-    #[salvo(schema(value_type = String, example = "19.99"))]
-    pub unit_price: Decimal,
-    pub quantity: i32,
-    #[salvo(schema(value_type = String, example = "39.98"))]
-    pub total_price: Decimal,
-    pub status: OrderStatus,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
+pub use shop_contract::order::Order as OrderResponse;
 
 impl From<Order> for OrderResponse {
     fn from(order: Order) -> Self {

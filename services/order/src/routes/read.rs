@@ -1,10 +1,10 @@
 use std::sync::Arc;
 
+use salvo::oapi::ToParameters;
 use salvo::oapi::extract::PathParam;
 use salvo::oapi::schema::Object;
-use salvo::oapi::{ToParameters, ToSchema};
 use salvo::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shop_auth_client::caller;
 use shop_http::body;
 use shop_http::openapi;
@@ -18,13 +18,7 @@ use crate::state::AppState;
 const DEFAULT_PAGE: i64 = 20;
 const MAX_PAGE: i64 = 100;
 
-/// One page of the caller's orders, newest first.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct OrderPage {
-    pub items: Vec<OrderResponse>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<i64>,
-}
+pub use shop_contract::order::OrderPage;
 
 /// Query of `GET /orders`.
 #[derive(Debug, Default, Deserialize, ToParameters)]
