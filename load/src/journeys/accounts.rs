@@ -3,22 +3,25 @@
 use std::time::Duration;
 
 use goose::prelude::*;
-use serde_json::json;
+use serde::de::IgnoredAny;
+use shop_contract::order::{CreateOrderRequest, Order, OrderPage, OrderStatus, UpdateOrderRequest};
+use shop_contract::product::{CreateProductRequest, Product, UpdateProductRequest, price_text};
+use shop_contract::user::{LoginRequest, RegisterRequest, TokenResponse};
 
 use super::{Call, chance, first_page, pick, product_page, session, target};
 
 /// Logs in; the token goes into the session.
 async fn log_in(user: &mut GooseUser, username: &str, password: &str) -> TransactionResult {
-    let body = json!({"username": username, "password": password});
+    let body = LoginRequest {
+        username: username.to_owned(),
+        password: password.to_owned(),
+    };
     let answer = Call::new(GooseMethod::Post, target().user("/login"), "/login")
-        .json(body)
-        .send(user)
+        .json(&body)
+        .send::<TokenResponse>(user)
         .await?;
-    if let Some(token) = answer
-        .as_ref()
-        .and_then(|answer| answer["access_token"].as_str())
-    {
-        session(user).token = token.to_owned();
+    if let Some(answer) = answer {
+        session(user).token = answer.access_token;
     }
     Ok(())
 }
@@ -48,9 +51,12 @@ async fn sign_up(user: &mut GooseUser) -> TransactionResult {
     let username = format!("load-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
     let password = "load-test-password";
     Call::new(GooseMethod::Post, target().user("/register"), "/register")
-        .json(json!({"username": username, "password": password}))
+        .json(&RegisterRequest {
+            username: username.clone(),
+            password: password.to_owned(),
+        })
         .ok(&[201])
-        .send(user)
+        .send::<IgnoredAny>(user)
         .await?;
     log_in(user, &username, password).await?;
     first_page(user).await
@@ -62,7 +68,10 @@ async fn place_order(user: &mut GooseUser) -> TransactionResult {
         return first_page(user).await;
     };
     let key = uuid::Uuid::new_v4().to_string();
-    let body = json!({"product_id": product, "quantity": 1});
+    let body = CreateOrderRequest {
+        product_id: product,
+        quantity: 1,
+    };
     // A retry after a lost answer, with the same key, now and then: the original order back.
     let tries = if chance(10) { 2 } else { 1 };
     for attempt in 0..tries {
@@ -74,15 +83,15 @@ async fn place_order(user: &mut GooseUser) -> TransactionResult {
         // 409: out of stock; 422: the product was deleted meanwhile. Both fair answers.
         let answer = Call::new(GooseMethod::Post, target().order("/orders"), name)
             .token(&token)
-            .json(body.clone())
+            .json(&body)
             .idempotency_key(&key)
             .ok(&[200, 201, 409, 422])
-            .send(user)
+            .send::<Order>(user)
             .await?;
         if attempt == 0
-            && let Some(id) = answer.as_ref().and_then(|order| order["id"].as_i64())
+            && let Some(order) = answer
         {
-            super::session(user).owned.push(id);
+            super::session(user).owned.push(order.id);
         }
     }
     Ok(())
@@ -96,7 +105,7 @@ async fn own_orders(user: &mut GooseUser) -> TransactionResult {
         "/orders",
     )
     .token(&token)
-    .send(user)
+    .send::<OrderPage>(user)
     .await?;
     Ok(())
 }
@@ -117,9 +126,11 @@ async fn cancel_one(user: &mut GooseUser) -> TransactionResult {
         "/orders/{id}",
     )
     .token(&token)
-    .json(json!({"status": "cancelled"}))
+    .json(&UpdateOrderRequest {
+        status: OrderStatus::Cancelled,
+    })
     .ok(&[200, 409])
-    .send(user)
+    .send::<Order>(user)
     .await?;
     Ok(())
 }
@@ -152,24 +163,27 @@ async fn admin_log_in(user: &mut GooseUser) -> TransactionResult {
 
 async fn create_product(user: &mut GooseUser) -> TransactionResult {
     let token = session(user).token.clone();
-    let body = json!({
-        "name": format!("Load lamp {}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
-        "description": "made by the load generator",
-        "price": "19.99",
-        "quantity": 1000,
-    });
+    let body = CreateProductRequest {
+        name: format!(
+            "Load lamp {}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ),
+        description: "made by the load generator".to_owned(),
+        price: price_text("19.99"),
+        quantity: 1000,
+    };
     let created = Call::new(
         GooseMethod::Post,
         target().product("/products"),
         "/products",
     )
     .token(&token)
-    .json(body)
+    .json(&body)
     .ok(&[201])
-    .send(user)
+    .send::<Product>(user)
     .await?;
-    if let Some(id) = created.as_ref().and_then(|product| product["id"].as_i64()) {
-        session(user).owned.push(id);
+    if let Some(product) = created {
+        session(user).owned.push(product.id);
     }
     Ok(())
 }
@@ -183,8 +197,11 @@ async fn restock(user: &mut GooseUser) -> TransactionResult {
     let url = target().product(&format!("/products/{id}"));
     Call::new(GooseMethod::Put, url, "/products/{id}")
         .token(&token)
-        .json(json!({"quantity": 1000}))
-        .send(user)
+        .json(&UpdateProductRequest {
+            quantity: Some(1000),
+            ..UpdateProductRequest::default()
+        })
+        .send::<Product>(user)
         .await?;
     Ok(())
 }
@@ -198,19 +215,22 @@ async fn fulfil(user: &mut GooseUser) -> TransactionResult {
         "/orders (admin)",
     )
     .token(&token)
-    .send(user)
+    .send::<OrderPage>(user)
     .await?;
     let pending: Vec<i64> = page
-        .as_ref()
-        .and_then(|page| page["items"].as_array().cloned())
+        .map(|page| page.items)
         .unwrap_or_default()
         .iter()
-        .filter(|order| order["status"] == "pending")
-        .filter_map(|order| order["id"].as_i64())
+        .filter(|order| order.status == OrderStatus::Pending)
+        .map(|order| order.id)
         .take(3)
         .collect();
     for id in pending {
-        for status in ["confirmed", "shipped", "completed"] {
+        for status in [
+            OrderStatus::Confirmed,
+            OrderStatus::Shipped,
+            OrderStatus::Completed,
+        ] {
             // 409: the shopper cancelled it in between.
             let moved = Call::new(
                 GooseMethod::Put,
@@ -218,11 +238,11 @@ async fn fulfil(user: &mut GooseUser) -> TransactionResult {
                 "/orders/{id} (admin)",
             )
             .token(&token)
-            .json(json!({"status": status}))
+            .json(&UpdateOrderRequest { status })
             .ok(&[200, 409])
-            .send(user)
+            .send::<Order>(user)
             .await?;
-            if moved.is_none_or(|order| order["status"] != status) {
+            if moved.is_none_or(|order| order.status != status) {
                 break;
             }
         }

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use goose::prelude::*;
 use rand::Rng;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use shop_contract::product::ProductPage;
 
 use crate::target::Target;
 
@@ -70,8 +73,9 @@ impl<'a> Call<'a> {
         self
     }
 
-    pub fn json(mut self, body: Value) -> Self {
-        self.body = Some(body);
+    /// A body of the services' contract, so a renamed field fails the build, not the run.
+    pub fn json(mut self, body: &impl Serialize) -> Self {
+        self.body = Some(serde_json::to_value(body).expect("a contract body is JSON"));
         self
     }
 
@@ -85,8 +89,12 @@ impl<'a> Call<'a> {
         self
     }
 
-    /// Sends it; the JSON body of an accepted answer, `None` for an unexpected status.
-    pub async fn send(self, user: &mut GooseUser) -> Result<Option<Value>, Box<TransactionError>> {
+    /// Sends it; the body of an accepted answer as `T`, `None` for an unexpected status. A
+    /// successful answer that is not a `T` is a failure: the service broke its contract.
+    pub async fn send<T: DeserializeOwned>(
+        self,
+        user: &mut GooseUser,
+    ) -> Result<Option<T>, Box<TransactionError>> {
         let mut builder = user.get_request_builder(&self.method, &self.url)?;
         if let Some(token) = self.token {
             builder = builder.bearer_auth(token);
@@ -114,10 +122,19 @@ impl<'a> Call<'a> {
             }
             return Ok(None);
         }
-        if !response.status().is_success() {
+        let success = response.status().is_success();
+        let answer = response.json::<T>().await.ok();
+        if !success {
             user.set_success(&mut goose.request)?;
+        } else if answer.is_none() {
+            user.set_failure(
+                "answer outside the contract",
+                &mut goose.request,
+                None,
+                None,
+            )?;
         }
-        Ok(response.json::<Value>().await.ok())
+        Ok(answer)
     }
 }
 
@@ -129,16 +146,8 @@ pub fn chance(percent: u32) -> bool {
     rand::rng().random_range(0..100) < percent
 }
 
-fn ids_of(page: &Value) -> Vec<i64> {
-    page["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|item| item["id"].as_i64())
-                .collect()
-        })
-        .unwrap_or_default()
+fn ids_of(page: &ProductPage) -> Vec<i64> {
+    page.items.iter().map(|product| product.id).collect()
 }
 
 // ---- visitor ----------------------------------------------------------------------------
@@ -169,12 +178,12 @@ pub async fn first_page(user: &mut GooseUser) -> TransactionResult {
         target().product("/products?limit=20"),
         "/products",
     )
-    .send(user)
+    .send::<ProductPage>(user)
     .await?;
     if let Some(page) = page {
         let session = session(user);
         session.ids = ids_of(&page);
-        session.next_cursor = page["next_cursor"].as_str().map(str::to_owned);
+        session.next_cursor = page.next_cursor;
     }
     Ok(())
 }
@@ -185,12 +194,12 @@ async fn next_page(user: &mut GooseUser) -> TransactionResult {
     };
     let url = target().product(&format!("/products?limit=20&cursor={cursor}"));
     if let Some(page) = Call::new(GooseMethod::Get, url, "/products?cursor")
-        .send(user)
+        .send::<ProductPage>(user)
         .await?
     {
         let session = session(user);
         session.ids.extend(ids_of(&page));
-        session.next_cursor = page["next_cursor"].as_str().map(str::to_owned);
+        session.next_cursor = page.next_cursor;
     }
     Ok(())
 }
@@ -199,7 +208,7 @@ async fn search(user: &mut GooseUser) -> TransactionResult {
     let word = ["lamp", "chair", "kettle", "desk", "load"][rand::rng().random_range(0..5)];
     let url = target().product(&format!("/products?name={word}&limit=10"));
     Call::new(GooseMethod::Get, url, "/products?name")
-        .send(user)
+        .send::<ProductPage>(user)
         .await?;
     Ok(())
 }
@@ -212,7 +221,7 @@ pub async fn product_page(user: &mut GooseUser) -> TransactionResult {
     // A product deleted meanwhile is a fair 404.
     Call::new(GooseMethod::Get, url, "/products/{id}")
         .ok(&[200, 404])
-        .send(user)
+        .send::<shop_contract::product::Product>(user)
         .await?;
     Ok(())
 }
