@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use order_outbox::OutboxRelay;
 use order_service::config::OrderServiceConfig;
-use order_service::outbox::OutboxRelay;
 use order_service::state::AppState;
 use serde_json::Value;
 use shop_config::ServiceConfig as _;

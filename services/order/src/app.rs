@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use order_outbox::{OutboxCheck, OutboxMetrics, OutboxRelay};
 use shop_amqp::{self, AmqpCheck, AmqpLink};
 use shop_auth_client::AuthClient;
 use shop_config::ServiceInfo;
@@ -15,7 +16,6 @@ use shop_telemetry::metrics::Metrics;
 use crate::config::{OrderServiceConfig, OrderSettings};
 use crate::housekeeping::{Housekeeper, Retention};
 use crate::metrics::OrderMetrics;
-use crate::outbox::{OutboxCheck, OutboxRelay};
 use crate::product_client::ProductClient;
 use crate::releases::Releaser;
 use crate::repository::OrdersRepository;
@@ -50,6 +50,7 @@ pub async fn build(config: OrderServiceConfig) -> anyhow::Result<Application> {
     let metrics = Metrics::new();
     shop_postgres::register_pool_metrics(&metrics, &pool);
     let order_metrics = OrderMetrics::register(&metrics);
+    let outbox_metrics = OutboxMetrics::register(&metrics);
     let settings = &config.orders;
 
     let link = event_link(&config).await;
@@ -86,7 +87,7 @@ pub async fn build(config: OrderServiceConfig) -> anyhow::Result<Application> {
         settings.outbox_batch_size,
         Duration::from_millis(settings.outbox_poll_interval_ms),
         config.database.clone(),
-        order_metrics.clone(),
+        outbox_metrics,
     ));
     let tasks = Tasks::new();
     let state = Arc::new(AppState {

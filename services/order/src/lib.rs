@@ -21,9 +21,9 @@
 //! - [`housekeeping`]: the periodic work: pending orders expire (cancelled through the ordinary
 //!   change path, their stock released) and old outbox rows, idempotency keys and write counts
 //!   are purged.
-//! - [`events`]: an order as the event contract ([`order_events`]) shows it; [`outbox`]: the
-//!   store that appends events in the order's transaction and the relay that publishes them
-//!   with publisher confirms.
+//! - [`events`]: an order as the event contract ([`order_events`]) shows it; the repository
+//!   appends them to the transactional outbox ([`order_outbox`]) in the order's transaction,
+//!   and the outbox's relay, run by the service host, publishes them with publisher confirms.
 //! - [`state`]: what handlers share; [`config`], [`metrics`] and the wiring that builds the
 //!   service from them.
 
@@ -35,7 +35,6 @@ pub mod error;
 pub mod events;
 pub mod housekeeping;
 pub mod metrics;
-pub mod outbox;
 pub mod product_client;
 pub mod releases;
 pub mod repository;

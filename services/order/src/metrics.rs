@@ -1,13 +1,12 @@
-//! Business and outbox metrics of the Order Service.
+//! Business metrics of the Order Service. The outbox's series are registered beside them by
+//! [`order_outbox::OutboxMetrics`].
 
 use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
-use shop_telemetry::metrics::{Metrics, latency_histogram};
+use shop_telemetry::metrics::Metrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabels {
@@ -28,11 +27,6 @@ pub struct OrderMetrics {
     pub reservations_failed: Family<OutcomeLabels, Counter>,
     pub releases: Family<OutcomeLabels, Counter>,
     pub confirmations: Family<OutcomeLabels, Counter>,
-    pub outbox_backlog: Gauge,
-    pub outbox_published: Counter,
-    pub outbox_publish_failures: Counter,
-    /// From the transaction that wrote the event to the broker's confirm.
-    pub outbox_publish_latency: Histogram,
 }
 
 impl OrderMetrics {
@@ -44,10 +38,6 @@ impl OrderMetrics {
             reservations_failed: Family::default(),
             releases: Family::default(),
             confirmations: Family::default(),
-            outbox_backlog: Gauge::default(),
-            outbox_published: Counter::default(),
-            outbox_publish_failures: Counter::default(),
-            outbox_publish_latency: latency_histogram(),
         };
         metrics.register(
             "orders_created",
@@ -84,26 +74,6 @@ impl OrderMetrics {
         for outcome in ["confirmed", "gone", "failed"] {
             let _ = this.confirmations.get_or_create(&OutcomeLabels { outcome });
         }
-        metrics.register(
-            "outbox_backlog",
-            "Events written but not yet confirmed by RabbitMQ",
-            this.outbox_backlog.clone(),
-        );
-        metrics.register(
-            "outbox_published",
-            "Events confirmed by RabbitMQ",
-            this.outbox_published.clone(),
-        );
-        metrics.register(
-            "outbox_publish_failures",
-            "Publish attempts that failed (broker down, nack, timeout)",
-            this.outbox_publish_failures.clone(),
-        );
-        metrics.register(
-            "outbox_publish_latency_seconds",
-            "Time from the order's commit to the broker's confirm",
-            this.outbox_publish_latency.clone(),
-        );
         this
     }
 }

@@ -1,15 +1,15 @@
 //! The `orders` and `idempotency_keys` tables, in raw SQL. Every change to an order appends its
-//! event to the outbox ([`crate::outbox::append_event`]) in the same transaction, so an event
+//! event to the outbox ([`order_outbox::append_event`]) in the same transaction, so an event
 //! exists exactly when the change does.
 
 use deadpool_postgres::Pool;
+use order_outbox::append_event;
 use shop_postgres::{DbError, Traced};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::domain::{Change, NewOrder, Order, OrderStatus, Refusal};
 use crate::events;
-use crate::outbox::append_event;
 
 /// An order from a row selected with [`COLUMNS`].
 fn order_from_row(row: &Row) -> Order {

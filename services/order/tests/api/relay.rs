@@ -159,7 +159,7 @@ async fn a_restarted_service_publishes_what_the_stopped_one_left_in_the_outbox()
 }
 
 /// Two replicas' relays draining one outbox at once. What the design promises (see
-/// `outbox::claim`): a row is claimed `FOR UPDATE SKIP LOCKED` for the whole of its publish,
+/// `order_outbox::claim`): a row is claimed `FOR UPDATE SKIP LOCKED` for the whole of its publish,
 /// so the two relays never publish one row at the same time, and it is marked published once,
 /// by the relay whose confirm came. What it does not promise is one copy at the broker: a
 /// confirm that is late (a slow machine, the confirm timeout) counts as a failure, and the row

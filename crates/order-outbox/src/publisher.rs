@@ -13,8 +13,8 @@ use order_events::{SCHEMA_VERSION, wire};
 use shop_amqp::{self, AmqpLink};
 use tracing::Instrument;
 
-use super::claim::PendingEvent;
-use crate::metrics::OrderMetrics;
+use crate::claim::PendingEvent;
+use crate::metrics::OutboxMetrics;
 
 /// What became of a batch: the outbox ids the broker confirmed, and the first failure (after
 /// which nothing else counts as published, to keep the order per order).
@@ -29,11 +29,11 @@ pub struct Publisher {
     link: Arc<AmqpLink>,
     exchange: String,
     confirm_timeout: Duration,
-    metrics: OrderMetrics,
+    metrics: OutboxMetrics,
 }
 
 impl Publisher {
-    pub fn new(link: Arc<AmqpLink>, exchange: String, metrics: OrderMetrics) -> Self {
+    pub fn new(link: Arc<AmqpLink>, exchange: String, metrics: OutboxMetrics) -> Self {
         Self {
             link,
             exchange,
@@ -52,7 +52,7 @@ impl Publisher {
             Ok(channel) => channel,
             Err(error) => {
                 // No channel: the link is already reconnecting, nothing to reset.
-                self.metrics.outbox_publish_failures.inc();
+                self.metrics.publish_failures.inc();
                 return Outcome {
                     published: Vec::new(),
                     failure: Some((events[0].id, error.to_string())),
@@ -62,7 +62,7 @@ impl Publisher {
         let (sent, failure) = self.send(&channel, events).await;
         let outcome = self.await_confirms(sent, failure).await;
         if outcome.failure.is_some() {
-            self.metrics.outbox_publish_failures.inc();
+            self.metrics.publish_failures.inc();
             self.link.reset().await;
         }
         outcome
@@ -123,11 +123,9 @@ impl Publisher {
     }
 
     fn record_published(&self, event: &PendingEvent) {
-        self.metrics.outbox_published.inc();
+        self.metrics.published.inc();
         let latency = (Utc::now() - event.created_at).to_std().unwrap_or_default();
-        self.metrics
-            .outbox_publish_latency
-            .observe(latency.as_secs_f64());
+        self.metrics.publish_latency.observe(latency.as_secs_f64());
     }
 }
 

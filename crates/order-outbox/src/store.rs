@@ -13,7 +13,7 @@ pub async fn append_event(
     transaction: &Transaction<'_>,
     event: &OrderEvent,
 ) -> Result<(), DbError> {
-    let context = super::trace::StoredContext::current();
+    let context = crate::trace::StoredContext::current();
     transaction
         .execute_traced(
             "INSERT INTO outbox (event_id, aggregate_id, event_type, payload, traceparent, tracestate) \

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use shop_telemetry::DependencyCheck;
 
-use super::relay::OutboxRelay;
+use crate::relay::OutboxRelay;
 
 /// `/health` entry for the outbox.
 #[derive(Debug, Clone)]
 pub struct OutboxCheck(pub Arc<OutboxRelay>);
 
-#[salvo::async_trait]
+#[async_trait::async_trait]
 impl DependencyCheck for OutboxCheck {
     fn name(&self) -> &'static str {
         "outbox"

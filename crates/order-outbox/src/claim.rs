@@ -8,7 +8,7 @@ use deadpool_postgres::Transaction;
 use shop_postgres::{DbError, Traced};
 use uuid::Uuid;
 
-use super::trace::{StoredContext, publish_span};
+use crate::trace::{StoredContext, publish_span};
 
 /// A claimed event, with the span that will publish it.
 #[derive(Debug)]

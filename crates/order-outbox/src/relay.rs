@@ -1,6 +1,6 @@
 //! The outbox relay: publishes the events order transactions wrote, batch by batch.
 //!
-//! It wakes on `NOTIFY order_outbox` (sent by every such transaction, see [`super::listener`]),
+//! It wakes on `NOTIFY order_outbox` (sent by every such transaction, see [`crate::listener`]),
 //! so an event usually leaves within milliseconds of its commit; a slow poll covers a lost
 //! notification or a dropped listener connection. After a failure it backs off.
 
@@ -14,10 +14,10 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::publisher::Publisher;
-use super::store::{self, Backlog};
-use super::{claim, listener};
-use crate::metrics::OrderMetrics;
+use crate::metrics::OutboxMetrics;
+use crate::publisher::Publisher;
+use crate::store::{self, Backlog};
+use crate::{claim, listener};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -38,7 +38,7 @@ pub struct OutboxRelay {
     /// Where the LISTEN connection goes (outside the pool: it stays open), with the pool's TLS.
     /// Its URL holds the database password, a `Secret`: this type's `Debug` must not print it.
     database: DatabaseConfig,
-    metrics: OrderMetrics,
+    metrics: OutboxMetrics,
 }
 
 impl OutboxRelay {
@@ -49,7 +49,7 @@ impl OutboxRelay {
         batch_size: i64,
         poll_interval: Duration,
         database: DatabaseConfig,
-        metrics: OrderMetrics,
+        metrics: OutboxMetrics,
     ) -> Self {
         Self {
             pool,
@@ -138,12 +138,11 @@ impl OutboxRelay {
         }
     }
 
-    /// Events waiting, and the age of the oldest.
     /// The events not yet published; also sets the `outbox_backlog` gauge, which the health
     /// probe thereby keeps current every second.
     pub async fn backlog(&self) -> Result<Backlog, DbError> {
         let backlog = store::backlog(&self.pool).await?;
-        self.metrics.outbox_backlog.set(backlog.count);
+        self.metrics.backlog.set(backlog.count);
         Ok(backlog)
     }
 }
@@ -179,7 +178,7 @@ mod tests {
                 database_url: Secret::new(url),
                 ..DatabaseConfig::default()
             },
-            OrderMetrics::register(&metrics),
+            OutboxMetrics::register(&metrics),
         );
         let printed = format!("{relay:?}");
         assert!(!printed.contains("Zq81-database-password"), "{printed}");

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_postgres::AsyncMessage;
 
-use super::store::OUTBOX_CHANNEL;
+use crate::store::OUTBOX_CHANNEL;
 
 /// Opens the connection and listens; each notification wakes `wake`. The task ends when the
 /// connection does. `None` when it cannot connect or listen.
