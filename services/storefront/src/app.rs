@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use order_status_feed::{Hub, Source, Streams};
 use shop_auth_client::AuthClient;
 use shop_config::ServiceInfo;
 use shop_host::{HostParts, ServiceHost, Tasks};
@@ -13,11 +14,9 @@ use shop_telemetry::metrics::Metrics;
 
 use crate::api::Api;
 use crate::config::StorefrontConfig;
-use crate::live::{self, Hub, Source};
 use crate::routes::{self, Shop};
 use crate::session::Sessions;
 use crate::session_store::SessionStore;
-use crate::streams::Streams;
 
 pub const INFO: ServiceInfo = shop_config::service_info!();
 
@@ -124,7 +123,7 @@ pub async fn build(config: StorefrontConfig) -> anyhow::Result<Application> {
     .await?
     .intake("live-updates", {
         let hub = hub.clone();
-        move |stop| live::run(jetstream, source, hub, stop)
+        move |stop| order_status_feed::run(jetstream, source, hub, stop)
     })
     .intake("session-ends", move |stop| {
         follow_ended_sessions(redis, store, streams, stop)
