@@ -3,8 +3,9 @@
 //!
 //! - [`config`]: the service URLs, the CSRF key, Redis, the stream and this replica's consumer.
 //! - [`api`]: the client of the three APIs; a refusal keeps its problem document.
-//! - [`session`]: the session cookie, the CSRF check of every form, the [`session::Visitor`].
-//! - [`session_store`]: the sessions themselves, in Redis, and the announcement of their end.
+//! - `session`: the hoop that gives every page its visitor and a refused form the 403 page;
+//!   the sessions themselves (the cookie, the CSRF check, the store in Redis, the visitor) are
+//!   the `shop_sessions` crate.
 //! - `routes`: one module per area (shop, account, orders, live events, admin, assets); live
 //!   events serve the feed of the `order_status_feed` crate (this replica's JetStream consumer,
 //!   the hub with replay, the caps on open streams) as server-sent events.
@@ -16,9 +17,7 @@ pub mod api;
 mod app;
 pub mod config;
 mod routes;
-pub mod session;
-pub mod session_store;
+mod session;
 pub mod views;
-mod visitor;
 
 pub use app::{Application, INFO, build};

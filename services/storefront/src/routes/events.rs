@@ -22,12 +22,12 @@ use salvo::prelude::*;
 use salvo::sse::{SseEvent, SseKeepAlive};
 use serde_json::json;
 use shop_http::problem::Problem;
+use shop_sessions::SessionStore;
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::routes::shop;
 use crate::session::visitor;
-use crate::session_store::SessionStore;
 use crate::views::status_label;
 
 /// Seconds a refused page waits before trying again.

@@ -18,9 +18,10 @@ use salvo::prelude::*;
 use shop_auth_client::Caller;
 use shop_config::TrustedProxies;
 use shop_http::route::{Provide, route, route_template, state};
+use shop_sessions::{Sessions, Visitor};
 
 use crate::api::{Api, ApiError};
-use crate::session::{LoadSession, Sessions, Visitor};
+use crate::session::LoadSession;
 use crate::views::errors::{ErrorPage, HtmlErrors, not_found};
 use crate::views::{Live, Notice, explain, layout};
 
