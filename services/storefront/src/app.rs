@@ -3,21 +3,19 @@
 
 use std::sync::Arc;
 
+use order_status_feed::{Hub, Source, Streams};
 use shop_auth_client::AuthClient;
 use shop_config::ServiceInfo;
 use shop_host::{HostParts, ServiceHost, Tasks};
 use shop_nats::{self, NatsCheck};
 use shop_redis::{Redis, RedisCheck};
+use shop_sessions::{SessionStore, Sessions};
 use shop_telemetry::DependencyCheck;
 use shop_telemetry::metrics::Metrics;
 
 use crate::api::Api;
 use crate::config::StorefrontConfig;
-use crate::live::{self, Hub, Source};
 use crate::routes::{self, Shop};
-use crate::session::Sessions;
-use crate::session_store::SessionStore;
-use crate::streams::Streams;
 
 pub const INFO: ServiceInfo = shop_config::service_info!();
 
@@ -44,19 +42,6 @@ impl DependencyCheck for LiveCheck {
             Err("not consuming the order events".into())
         }
     }
-}
-
-/// Closes this replica's live streams of every session that ends on any replica.
-async fn follow_ended_sessions(
-    redis: Redis,
-    store: SessionStore,
-    streams: Arc<Streams>,
-    stop: tokio_util::sync::CancellationToken,
-) {
-    let channel = store.ended_channel();
-    redis
-        .follow(&channel, stop, |session| streams.close_session(&session))
-        .await;
 }
 
 /// Never waits for NATS, Redis or the APIs: pages say what is missing meanwhile. On shutdown
@@ -105,7 +90,7 @@ pub async fn build(config: StorefrontConfig) -> anyhow::Result<Application> {
             required: false,
         }),
         Arc::new(LiveCheck(hub.clone())),
-        Arc::new(RedisCheck(redis.clone())),
+        Arc::new(RedisCheck(redis)),
     ];
     let source = Source {
         stream: settings.storefront_stream.clone(),
@@ -124,10 +109,13 @@ pub async fn build(config: StorefrontConfig) -> anyhow::Result<Application> {
     .await?
     .intake("live-updates", {
         let hub = hub.clone();
-        move |stop| live::run(jetstream, source, hub, stop)
+        move |stop| order_status_feed::run(jetstream, source, hub, stop)
     })
-    .intake("session-ends", move |stop| {
-        follow_ended_sessions(redis, store, streams, stop)
+    // Closes this replica's live streams of every session that ends on any replica.
+    .intake("session-ends", move |stop| async move {
+        store
+            .follow_ended(stop, |session| streams.close_session(&session))
+            .await;
     })
     .on_close(async move { shop_nats::close(&client, nats_timeout).await })
     .exposing(hub);

@@ -4,27 +4,17 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use shop_auth_client::AuthConfig;
 use shop_config::secrets::is_published;
 use shop_config::{CommonConfig, ConfigError, Profile, Secret, ServiceConfig};
 use shop_http::service_auth::ServiceTokenConfig;
 use shop_nats::NatsConfig;
 use shop_redis::RedisConfig;
+use shop_sessions::SecureCookies;
 
 pub const DEFAULT_PORT: u16 = 8006;
 /// Good enough for a laptop; production refuses it.
 const DEVELOPMENT_CSRF_SECRET: &str = "development-only-storefront-csrf-secret!";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SecureCookies {
-    Auto,
-    Always,
-    Never,
-}
-
-shop_config::setting_value_by_serde_name!(SecureCookies);
 
 shop_config::settings_section! {
     /// Storefront

@@ -3,11 +3,12 @@
 //!
 //! - [`config`]: the service URLs, the CSRF key, Redis, the stream and this replica's consumer.
 //! - [`api`]: the client of the three APIs; a refusal keeps its problem document.
-//! - [`session`]: the session cookie, the CSRF check of every form, the [`session::Visitor`].
-//! - [`session_store`]: the sessions themselves, in Redis, and the announcement of their end.
-//! - [`streams`]: the open live streams, capped, and closed when their session ends.
-//! - [`live`]: this replica's durable JetStream consumer and the hub that fans events out.
-//! - `routes`: one module per area (shop, account, orders, live events, admin, assets).
+//! - `session`: the hoop that gives every page its visitor and a refused form the 403 page;
+//!   the sessions themselves (the cookie, the CSRF check, the store in Redis, the visitor) are
+//!   the `shop_sessions` crate.
+//! - `routes`: one module per area (shop, account, orders, live events, admin, assets); live
+//!   events serve the feed of the `order_status_feed` crate (this replica's JetStream consumer,
+//!   the hub with replay, the caps on open streams) as server-sent events.
 //! - [`views`]: the maud templates, and problems turned into sentences.
 //! - [`build`]: builds all of it into an [`Application`], the runtime's service host, which
 //!   serves, runs the consumer and shuts down.
@@ -15,12 +16,8 @@
 pub mod api;
 mod app;
 pub mod config;
-pub mod live;
 mod routes;
-pub mod session;
-pub mod session_store;
-pub mod streams;
+mod session;
 pub mod views;
-mod visitor;
 
 pub use app::{Application, INFO, build};

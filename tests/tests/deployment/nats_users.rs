@@ -1,7 +1,7 @@
 //! The NATS users compose and Nomad deploy (`deploy/nats/shop.conf`), on a real nats-server of
 //! the test's own: the bridge can keep the stream and publish the order events; the storefront
-//! can follow them through its durable pull consumer, as `storefront::live` does, and can
-//! neither publish an event nor purge or delete the stream.
+//! can follow them through its durable pull consumer, as `order_status_feed::consumer` does,
+//! and can neither publish an event nor purge or delete the stream.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -113,7 +113,8 @@ async fn the_storefront_reads_the_events_the_bridge_publishes_and_nothing_more()
         .await
         .expect("the stream stores the bridge's event");
 
-    // The storefront: its consumer, as storefront::live makes it, then a pull and an ack.
+    // The storefront: its consumer, as `order_status_feed::consumer` makes it, then a pull and
+    // an ack.
     let stream = storefront
         .get_stream(STREAM)
         .await

@@ -8,7 +8,7 @@ use shop_http::client_addr::request_client_ip;
 
 use crate::api::{ApiError, IssuedToken};
 use crate::routes::{Shop, account_unavailable, field, page, shop};
-use crate::session::{SESSION_COOKIE, visitor};
+use crate::session::visitor;
 use crate::views::account::{login as login_view, register as register_view};
 use crate::views::errors::{ErrorPage, safe_return_path};
 use crate::views::{Notice, explain};
@@ -136,9 +136,8 @@ pub async fn logout(
     depot: &mut Depot,
     res: &mut Response,
 ) -> Result<(), ErrorPage> {
-    let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
     let shop = shop(depot);
-    if let Err(error) = shop.sessions.log_out(req, res, session.as_deref()).await {
+    if let Err(error) = shop.sessions.log_out(req, res).await {
         tracing::warn!(error = %error, "logout failed");
         return Err(account_unavailable());
     }

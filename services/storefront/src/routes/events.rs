@@ -2,53 +2,57 @@
 //!
 //! The page passes `since` (the stream position it was rendered at); a browser reconnecting by
 //! itself sends `Last-Event-ID` (the last event it got). Updates after that position are
-//! replayed from the hub, then live ones follow; both are filtered here, on the server, to the
-//! visitor's own orders. Events: `status` (`{"order", "status", "label"}`, id = stream
+//! replayed from the hub, then live ones follow; the hub's follower keeps both, on the server,
+//! to the visitor's own orders. Events: `status` (`{"order", "status", "label"}`, id = stream
 //! sequence), `live` (`running` / `paused`), and `resync` when updates were lost or the
-//! stream was replaced (the page reloads). The stream ends at shutdown, so draining never waits for open pages, and when its
-//! session ends (a logout on any replica, or found gone at a periodic re-check).
+//! stream was replaced (the page reloads). The stream ends at shutdown, so draining never
+//! waits for open pages, and when its session ends (a logout on any replica, or found gone at
+//! a periodic re-check).
 //!
-//! Streams are capped per user and per replica ([`crate::streams::Streams`]): past a cap the answer is a 429 or
-//! 503 problem with `Retry-After` at once, never a connection left hanging.
+//! Streams are capped per user and per replica ([`order_status_feed::Streams`]): past a cap
+//! the answer is a 429 or 503 problem with `Retry-After` at once, never a connection left
+//! hanging.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream;
+use order_status_feed::{FeedEvent, Follower, OrderUpdate, Refusal, StreamSlot};
 use salvo::prelude::*;
 use salvo::sse::{SseEvent, SseKeepAlive};
 use serde_json::json;
 use shop_http::problem::Problem;
-use tokio::sync::{broadcast, watch};
+use shop_sessions::SessionStore;
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::live::OrderUpdate;
 use crate::routes::shop;
 use crate::session::visitor;
-use crate::session_store::SessionStore;
-use crate::streams::{Refusal, StreamSlot};
 use crate::views::status_label;
 
 /// Seconds a refused page waits before trying again.
 const RETRY_AFTER_SECS: u64 = 30;
 
+/// One open stream: the visitor's feed from the hub, until shutdown or its session ends.
 struct Feed {
-    user_id: i64,
-    updates: broadcast::Receiver<Arc<OrderUpdate>>,
-    live: watch::Receiver<bool>,
-    /// Changes when the stream was replaced: the page must reload.
-    replaced: watch::Receiver<u64>,
-    queued: VecDeque<SseEvent>,
-    last_sent: u64,
+    follower: Follower,
     shutdown: CancellationToken,
-    done: bool,
     /// Held for as long as the stream is open; fires when its session ends.
     slot: StreamSlot,
     store: SessionStore,
     recheck: Interval,
+}
+
+fn sse_event(event: &FeedEvent) -> SseEvent {
+    match event {
+        FeedEvent::Status(update) => status_event(update),
+        FeedEvent::Live(running) => {
+            SseEvent::default()
+                .name("live")
+                .text(if *running { "running" } else { "paused" })
+        }
+        FeedEvent::Resync => SseEvent::default().name("resync").text("reload"),
+    }
 }
 
 fn status_event(update: &OrderUpdate) -> SseEvent {
@@ -65,54 +69,12 @@ fn status_event(update: &OrderUpdate) -> SseEvent {
         )
 }
 
-fn live_event(running: bool) -> SseEvent {
-    SseEvent::default()
-        .name("live")
-        .text(if running { "running" } else { "paused" })
-}
-
-fn resync_event() -> SseEvent {
-    SseEvent::default().name("resync").text("reload")
-}
-
 impl Feed {
     /// The next event for this visitor, or `None` when the stream should end.
     async fn next(&mut self) -> Option<SseEvent> {
         loop {
-            if let Some(event) = self.queued.pop_front() {
-                return Some(event);
-            }
-            if self.done {
-                return None;
-            }
             tokio::select! {
-                received = self.updates.recv() => match received {
-                    Ok(update) if update.user_id == self.user_id && update.seq > self.last_sent => {
-                        self.last_sent = update.seq;
-                        return Some(status_event(&update));
-                    }
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        // This page fell behind the broadcast: it reloads rather than guess.
-                        self.done = true;
-                        return Some(resync_event());
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                },
-                changed = self.replaced.changed() => {
-                    if changed.is_err() {
-                        return None;
-                    }
-                    self.done = true;
-                    return Some(resync_event());
-                }
-                changed = self.live.changed() => {
-                    if changed.is_err() {
-                        return None;
-                    }
-                    let running = *self.live.borrow_and_update();
-                    return Some(live_event(running));
-                }
+                event = self.follower.next() => return event.as_ref().map(sse_event),
                 () = self.shutdown.cancelled() => return None,
                 () = self.slot.ended.cancelled() => return None,
                 _ = self.recheck.tick() => {
@@ -154,29 +116,9 @@ pub async fn order_events(req: &mut Request, depot: &mut Depot, res: &mut Respon
         .and_then(|id| id.parse::<u64>().ok())
         .unwrap_or(0);
     let after = since.max(last_event);
-    // Subscribe before reading the ring, so nothing falls between the replay and live events.
-    let updates = shop.hub.subscribe();
-    let replaced = shop.hub.watch_replaced();
-    let mut live = shop.hub.watch_live();
-    let replay = shop.hub.replay(caller.user_id, after);
-    let mut queued = VecDeque::from([live_event(*live.borrow_and_update())]);
-    let mut last_sent = after;
-    if replay.gap {
-        queued.push_back(resync_event());
-    }
-    for update in &replay.updates {
-        last_sent = last_sent.max(update.seq);
-        queued.push_back(status_event(update));
-    }
     let feed = Feed {
-        user_id: caller.user_id,
-        updates,
-        live,
-        replaced,
-        queued,
-        last_sent,
+        follower: shop.hub.follow(caller.user_id, after),
         shutdown: shop.shutdown.clone(),
-        done: replay.gap,
         slot,
         store: shop.sessions.store.clone(),
         recheck: recheck_every(shop.live_recheck),

@@ -12,16 +12,16 @@ mod shop;
 use std::sync::Arc;
 
 use maud::Markup;
+use order_status_feed::{Hub, Streams};
 use salvo::catch_panic::CatchPanic;
 use salvo::prelude::*;
 use shop_auth_client::Caller;
 use shop_config::TrustedProxies;
 use shop_http::route::{Provide, route, route_template, state};
+use shop_sessions::{Sessions, Visitor};
 
 use crate::api::{Api, ApiError};
-use crate::live::Hub;
-use crate::session::{LoadSession, Sessions, Visitor};
-use crate::streams::Streams;
+use crate::session::LoadSession;
 use crate::views::errors::{ErrorPage, HtmlErrors, not_found};
 use crate::views::{Live, Notice, explain, layout};
 

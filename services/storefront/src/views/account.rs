@@ -1,9 +1,9 @@
 //! Log-in and registration forms.
 
 use maud::{Markup, html};
+use shop_sessions::Visitor;
 
 use crate::views::csrf;
-use crate::visitor::Visitor;
 
 /// The log-in form; `next` is where to go afterwards.
 pub fn login(visitor: &Visitor, username: &str, next: &str) -> Markup {

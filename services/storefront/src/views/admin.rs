@@ -1,10 +1,10 @@
 //! The admin's pages: the catalogue (create, edit, restock) and fulfilment (advance an order).
 
 use maud::{Markup, html};
+use shop_sessions::Visitor;
 
 use crate::api::{OrderStatus, Product};
 use crate::views::{csrf, money, status_label};
-use crate::visitor::Visitor;
 
 /// What a product form shows: the stored product, or what was typed before a refusal.
 #[derive(Debug, Clone, Default)]

@@ -5,10 +5,10 @@ use maud::html;
 use salvo::http::ResBody;
 use salvo::http::StatusCode;
 use salvo::prelude::*;
+use shop_sessions::Visitor;
 
 use crate::api::ApiError;
 use crate::views::{explain, layout};
-use crate::visitor::Visitor;
 
 /// An error page, or the redirect that stands for one.
 #[derive(Debug)]

@@ -10,9 +10,9 @@ pub mod shop;
 
 use maud::{DOCTYPE, Markup, html};
 use rust_decimal::Decimal;
+use shop_sessions::{CSRF_FIELD, Visitor};
 
 use crate::api::{ApiError, OrderStatus};
-use crate::visitor::{CSRF_FIELD, Visitor};
 
 /// A message at the top of a page.
 #[derive(Debug, Clone)]

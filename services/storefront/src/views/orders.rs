@@ -2,10 +2,10 @@
 //! update them from the live events; the cancel form is shown only while an order is pending.
 
 use maud::{Markup, html};
+use shop_sessions::Visitor;
 
 use crate::api::{Order, OrderStatus};
 use crate::views::{csrf, money, status_label};
-use crate::visitor::Visitor;
 
 fn status(order: &Order) -> Markup {
     html! {

@@ -1,10 +1,10 @@
 //! The catalogue (search, price filter, pages) and a product's page with its buy form.
 
 use maud::{Markup, html};
+use shop_sessions::Visitor;
 
 use crate::api::Product;
 use crate::views::{csrf, money};
-use crate::visitor::Visitor;
 
 /// The catalogue's filters as the person typed them (shown back in the form).
 #[derive(Debug, Clone, Default)]

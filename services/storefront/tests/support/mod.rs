@@ -10,10 +10,10 @@ pub mod webdriver;
 use std::sync::Arc;
 use std::time::Duration;
 
+use order_status_feed::Hub;
 use shop_config::ServiceConfig as _;
 use shop_config::Settings;
 use storefront::config::StorefrontConfig;
-use storefront::live::Hub;
 use test_support::TestService;
 use test_support::bridge::BridgeHandle;
 use test_support::nats_server::PrivateNats;

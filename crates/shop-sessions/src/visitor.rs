@@ -1,12 +1,12 @@
-//! The visitor as every page sees it. It sits below both [`crate::session`], which fills it in,
-//! and [`crate::views`], which render for it, so neither has to import the other for it.
+//! The visitor as every page sees it: who is logged in, and the token the page's forms carry.
+//! [`crate::Sessions::visit`] fills it in; pages render for it.
 
 use shop_auth_client::Caller;
 
 /// The form field that carries the CSRF token.
 pub const CSRF_FIELD: &str = "csrf";
 
-/// What every page knows about its visitor; put in the depot by [`crate::session::LoadSession`].
+/// What every page knows about its visitor, from [`crate::Sessions::visit`].
 #[derive(Debug, Clone, Default)]
 pub struct Visitor {
     /// The access token and whose it is, when logged in. Server-side only: no page shows it.

@@ -2,14 +2,16 @@
 //!
 //! The browser holds only a random id (32 bytes, hex); `<prefix>session:<id>` holds the User
 //! Service's access token, for no longer than the token lives. Ending a session deletes the key
-//! and then announces the id on `<prefix>session-ended`, which every replica follows to close
-//! that session's live streams at once. Redis keeps no pub/sub message for a replica that is
-//! not listening at that moment, so open streams also re-check their key now and then.
+//! and then announces the id on `<prefix>session-ended`, which every replica follows
+//! ([`SessionStore::follow_ended`]) to close that session's live streams at once. Redis keeps
+//! no pub/sub message for a replica that is not listening at that moment, so open streams also
+//! re-check their key now and then ([`SessionStore::exists`]).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use shop_redis::{Redis, RedisError};
+use tokio_util::sync::CancellationToken;
 
 /// Bytes of randomness in a session id: as hard to guess as the token it stands for.
 const ID_BYTES: usize = 32;
@@ -21,8 +23,8 @@ pub struct StoreUnavailable(#[from] RedisError);
 
 /// What a session holds; never sent to the browser.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoredSession {
-    pub token: String,
+pub(crate) struct StoredSession {
+    pub(crate) token: String,
 }
 
 #[derive(Debug, Clone)]
@@ -40,8 +42,15 @@ impl SessionStore {
     }
 
     /// The channel that announces ended sessions, by id.
-    pub fn ended_channel(&self) -> String {
+    fn ended_channel(&self) -> String {
         format!("{}session-ended", self.prefix)
+    }
+
+    /// Hands the id of every session that ends, on any replica, to `on_end` until `stop`,
+    /// re-subscribing after a loss. An announcement made meanwhile is gone: whoever acts on
+    /// them re-checks with [`Self::exists`] now and then.
+    pub async fn follow_ended(&self, stop: CancellationToken, on_end: impl FnMut(String) + Send) {
+        self.redis.follow(&self.ended_channel(), stop, on_end).await;
     }
 
     fn key(&self, id: &str) -> String {
@@ -50,7 +59,7 @@ impl SessionStore {
 
     /// Only what [`Self::create`] could have issued is looked up: anything else is unknown
     /// without a round trip, and no cookie can steer the key into another namespace.
-    pub fn is_well_formed(id: &str) -> bool {
+    pub(crate) fn is_well_formed(id: &str) -> bool {
         id.len() == ID_BYTES * 2
             && id
                 .bytes()
@@ -58,7 +67,11 @@ impl SessionStore {
     }
 
     /// Starts a session for `token` under a fresh id, living `ttl`; returns the id.
-    pub async fn create(&self, token: String, ttl: Duration) -> Result<String, StoreUnavailable> {
+    pub(crate) async fn create(
+        &self,
+        token: String,
+        ttl: Duration,
+    ) -> Result<String, StoreUnavailable> {
         let id = hex(&rand::random::<[u8; ID_BYTES]>());
         let value = serde_json::to_string(&StoredSession { token }).expect("a session serialises");
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
@@ -83,7 +96,7 @@ impl SessionStore {
     }
 
     /// The session under `id`; `None` when it ended, expired or never existed.
-    pub async fn load(&self, id: &str) -> Result<Option<StoredSession>, StoreUnavailable> {
+    pub(crate) async fn load(&self, id: &str) -> Result<Option<StoredSession>, StoreUnavailable> {
         if !Self::is_well_formed(id) {
             return Ok(None);
         }
@@ -100,6 +113,7 @@ impl SessionStore {
         }))
     }
 
+    /// Whether the session under `id` still exists.
     pub async fn exists(&self, id: &str) -> Result<bool, StoreUnavailable> {
         let found: i64 = self
             .redis
@@ -110,7 +124,7 @@ impl SessionStore {
 
     /// Deletes the session, then tells every replica it ended. The key goes first: a replica
     /// that re-checks after the announcement must find it gone.
-    pub async fn end(&self, id: &str) -> Result<(), StoreUnavailable> {
+    pub(crate) async fn end(&self, id: &str) -> Result<(), StoreUnavailable> {
         if !Self::is_well_formed(id) {
             return Ok(());
         }

@@ -1,31 +1,20 @@
-//! Live order status: the mirror's events from JetStream, fanned out to the open pages.
+//! The hub between the consumer and the pages: a broadcast of every update, a ring of recent
+//! ones, whether updates are running, and one [`Follower`] per open page.
 //!
-//! Each replica reads the stream through a durable pull consumer of its own
-//! (`STOREFRONT_CONSUMER`), so every replica sees every event, and one that restarts resumes
-//! after the last event it acknowledged instead of skipping what happened while it was down.
-//! An event is acknowledged once it is in the [`Hub`]: the broadcast to open pages plus a ring
-//! of recent events that a page replays from the stream sequence it last saw (the sequence is
-//! the SSE event id, so a browser's automatic reconnect sends it back as `Last-Event-ID`).
-//!
-//! The consumer loop never gives up: NATS down, the stream missing or a heartbeat lost mark
-//! the hub paused (pages say so) and it retries with a capped backoff until shutdown.
+//! A page replays from the stream sequence it last saw (the sequence is the SSE event id, so a
+//! browser's automatic reconnect sends it back as `Last-Event-ID`); when the ring no longer
+//! reaches back that far, the follower asks the page to reload.
 //!
 //! A stream that comes back as a different one (deleted and created again by the bridge, or
 //! kept in memory and lost with a NATS restart) counts from 1 again: the sequences the hub and
 //! the open pages hold mean nothing in it. The hub then starts over and tells the open pages
-//! to reload ([`Hub::watch_replaced`]).
+//! to reload ([`Hub::follow_stream`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use async_nats::jetstream::Context;
-use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
-use futures_util::StreamExt;
-use order_events::{EventType, OrderStatus, Rejection};
-use shop_nats::reconnect_delay;
+use order_events::OrderStatus;
 use tokio::sync::{broadcast, watch};
-use tokio_util::sync::CancellationToken;
 
 /// One order's new status, as the page needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,13 +33,13 @@ pub struct OrderUpdate {
 
 /// What a page that reconnects gets before the live updates.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Replay {
-    pub updates: Vec<Arc<OrderUpdate>>,
+struct Replay {
+    updates: Vec<Arc<OrderUpdate>>,
     /// Events after the page's position have left the ring: the page must reload.
-    pub gap: bool,
+    gap: bool,
 }
 
-/// Where the consumer's events go; shared by the consumer loop and the SSE handlers.
+/// Where the consumer's events go; shared by the consumer loop and the pages' followers.
 #[derive(Debug)]
 pub struct Hub {
     sender: broadcast::Sender<Arc<OrderUpdate>>,
@@ -88,7 +77,7 @@ impl Hub {
     /// Notes which stream the consumer reads, by an identity that differs between two streams
     /// of the same name (its creation time). A stream other than the one seen before has
     /// replaced it: the hub forgets what it held and tells open pages; returns whether so.
-    pub fn follow_stream(&self, identity: &str) -> bool {
+    pub(crate) fn follow_stream(&self, identity: &str) -> bool {
         {
             let mut recent = self.recent.lock().expect("hub lock poisoned");
             match &recent.stream {
@@ -111,13 +100,13 @@ impl Hub {
     }
 
     /// Changes when the stream was replaced: a page's position no longer means anything.
-    pub fn watch_replaced(&self) -> watch::Receiver<u64> {
+    fn watch_replaced(&self) -> watch::Receiver<u64> {
         self.replaced.subscribe()
     }
 
     /// Records and broadcasts an update. Sequences only grow (a durable consumer delivers in
     /// order); a redelivered one already seen is dropped.
-    pub fn publish(&self, update: OrderUpdate) {
+    pub(crate) fn publish(&self, update: OrderUpdate) {
         let update = Arc::new(update);
         {
             let mut recent = self.recent.lock().expect("hub lock poisoned");
@@ -136,8 +125,36 @@ impl Hub {
         let _ = self.sender.send(update);
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<OrderUpdate>> {
+    fn subscribe(&self) -> broadcast::Receiver<Arc<OrderUpdate>> {
         self.sender.subscribe()
+    }
+
+    /// A page's feed of `user_id`'s updates after sequence `after` (the position the page was
+    /// rendered at, or the last event it got), then of the live ones.
+    pub fn follow(&self, user_id: i64, after: u64) -> Follower {
+        // Subscribe before reading the ring, so nothing falls between the replay and live events.
+        let updates = self.subscribe();
+        let replaced = self.watch_replaced();
+        let mut live = self.watch_live();
+        let replay = self.replay(user_id, after);
+        let mut queued = VecDeque::from([FeedEvent::Live(*live.borrow_and_update())]);
+        let mut last_sent = after;
+        if replay.gap {
+            queued.push_back(FeedEvent::Resync);
+        }
+        for update in replay.updates {
+            last_sent = last_sent.max(update.seq);
+            queued.push_back(FeedEvent::Status(update));
+        }
+        Follower {
+            user_id,
+            updates,
+            live,
+            replaced,
+            queued,
+            last_sent,
+            done: replay.gap,
+        }
     }
 
     /// The sequence of the newest event seen: a page rendered now has seen everything up to it.
@@ -146,7 +163,7 @@ impl Hub {
     }
 
     /// `user_id`'s updates after sequence `after`.
-    pub fn replay(&self, user_id: i64, after: u64) -> Replay {
+    fn replay(&self, user_id: i64, after: u64) -> Replay {
         let recent = self.recent.lock().expect("hub lock poisoned");
         Replay {
             updates: recent
@@ -177,11 +194,11 @@ impl Hub {
         *self.live.borrow()
     }
 
-    pub fn watch_live(&self) -> watch::Receiver<bool> {
+    fn watch_live(&self) -> watch::Receiver<bool> {
         self.live.subscribe()
     }
 
-    fn set_live(&self, live: bool) {
+    pub(crate) fn set_live(&self, live: bool) {
         self.live.send_if_modified(|current| {
             let changed = *current != live;
             *current = live;
@@ -190,130 +207,72 @@ impl Hub {
     }
 }
 
-/// The events a page follows; anything else in the stream (a deleted order) is passed over.
-const FOLLOWED: [EventType; 2] = [EventType::OrderCreated, EventType::OrderStatusChanged];
-
-/// The update an event carries, decoded by the events' own contract crate (`x-schema-version`
-/// is the header the bridge copies from the AMQP message).
-pub fn parse_update(
-    seq: u64,
-    body: &[u8],
-    schema_version: Option<&str>,
-) -> Result<OrderUpdate, Rejection> {
-    let event = order_events::decode(body, schema_version, &FOLLOWED)?;
-    let order = event.order;
-    Ok(OrderUpdate {
-        seq,
-        order_id: order.id,
-        user_id: order.user_id,
-        status: order.status,
-        username: order.username,
-        product_name: order.product_name,
-        quantity: i64::from(order.quantity),
-    })
+/// What a page is told, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedEvent {
+    /// One of the page's user's orders changed; `seq` is the position to resume after.
+    Status(Arc<OrderUpdate>),
+    /// Live updates are running (`true`) or paused: sent first, then at every change.
+    Live(bool),
+    /// Updates were lost (the ring or the broadcast left this page behind) or the stream was
+    /// replaced: the page must reload. Nothing follows it.
+    Resync,
 }
 
-/// Which stream and consumer to read.
-#[derive(Debug, Clone)]
-pub struct Source {
-    pub stream: String,
-    pub subject_prefix: String,
-    pub consumer: String,
+/// One page's feed, from [`Hub::follow`]: its user's updates only, each once, in order.
+#[derive(Debug)]
+pub struct Follower {
+    user_id: i64,
+    updates: broadcast::Receiver<Arc<OrderUpdate>>,
+    live: watch::Receiver<bool>,
+    /// Changes when the stream was replaced: the page must reload.
+    replaced: watch::Receiver<u64>,
+    queued: VecDeque<FeedEvent>,
+    last_sent: u64,
+    /// A resync was queued: the feed ends once the queue is sent.
+    done: bool,
 }
 
-/// Consumes until `shutdown`, reconnecting after every failure.
-pub async fn run(jetstream: Context, source: Source, hub: Arc<Hub>, shutdown: CancellationToken) {
-    let mut attempt = 0;
-    while !shutdown.is_cancelled() {
-        match consume(&jetstream, &source, &hub, &shutdown).await {
-            Ok(()) => break,
-            Err(error) => {
-                hub.set_live(false);
-                if attempt % 10 == 0 {
-                    tracing::warn!(error = %format!("{error:#}"), "live updates paused");
+impl Follower {
+    /// The next event for the page, or `None` when the feed has ended (after a resync, or with
+    /// the hub gone). Cancel-safe: an event is taken only when it is returned.
+    pub async fn next(&mut self) -> Option<FeedEvent> {
+        loop {
+            if let Some(event) = self.queued.pop_front() {
+                return Some(event);
+            }
+            if self.done {
+                return None;
+            }
+            tokio::select! {
+                received = self.updates.recv() => match received {
+                    Ok(update) if update.user_id == self.user_id && update.seq > self.last_sent => {
+                        self.last_sent = update.seq;
+                        return Some(FeedEvent::Status(update));
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        // This page fell behind the broadcast: it reloads rather than guess.
+                        self.done = true;
+                        return Some(FeedEvent::Resync);
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                changed = self.replaced.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                    self.done = true;
+                    return Some(FeedEvent::Resync);
                 }
-                attempt += 1;
-                tokio::select! {
-                    () = tokio::time::sleep(reconnect_delay(attempt)) => {}
-                    () = shutdown.cancelled() => break,
+                changed = self.live.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                    return Some(FeedEvent::Live(*self.live.borrow_and_update()));
                 }
             }
         }
-    }
-    hub.set_live(false);
-}
-
-async fn consume(
-    jetstream: &Context,
-    source: &Source,
-    hub: &Hub,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<()> {
-    let stream = jetstream.get_stream(&source.stream).await?;
-    if hub.follow_stream(&stream.cached_info().created.to_string()) {
-        tracing::warn!(
-            stream = %source.stream,
-            "the stream was replaced; open pages reload"
-        );
-    }
-    let consumer: PullConsumer = stream
-        .get_or_create_consumer(
-            &source.consumer,
-            pull::Config {
-                durable_name: Some(source.consumer.clone()),
-                description: Some("storefront replica: live order status".into()),
-                // One subject filter works on every JetStream version (several need 2.10).
-                filter_subject: format!("{}.order.>", source.subject_prefix),
-                // A new replica starts with what happens from now; its pages load the present
-                // from the Order Service.
-                deliver_policy: DeliverPolicy::New,
-                ack_policy: AckPolicy::Explicit,
-                // A replica gone for good stops holding its consumer after a day.
-                inactive_threshold: Duration::from_secs(24 * 3600),
-                ..pull::Config::default()
-            },
-        )
-        .await?;
-    // Heartbeats make a silent connection loss an error within seconds, so pages learn that
-    // live updates paused.
-    let mut messages = consumer
-        .stream()
-        .expires(Duration::from_secs(10))
-        .heartbeat(Duration::from_secs(2))
-        .messages()
-        .await?;
-    hub.set_live(true);
-    tracing::info!(consumer = %source.consumer, "live updates running");
-    loop {
-        let next = tokio::select! {
-            next = messages.next() => next,
-            () = shutdown.cancelled() => return Ok(()),
-        };
-        let message = match next {
-            Some(Ok(message)) => message,
-            Some(Err(error)) => return Err(error.into()),
-            None => anyhow::bail!("the consumer's message stream ended"),
-        };
-        let seq = message
-            .info()
-            .map_err(|error| anyhow::anyhow!("no JetStream metadata: {error}"))?
-            .stream_sequence;
-        let schema = message
-            .headers
-            .as_ref()
-            .and_then(|headers| headers.get("x-schema-version"))
-            .map(|value| value.as_str().to_owned());
-        match parse_update(seq, &message.payload, schema.as_deref()) {
-            Ok(update) => hub.publish(update),
-            Err(Rejection::UnknownEventType(kind)) => {
-                tracing::debug!(seq, kind, "event not followed by pages");
-            }
-            Err(rejection) => tracing::warn!(seq, %rejection, "event ignored"),
-        }
-        message
-            .ack()
-            .await
-            .map_err(|error| anyhow::anyhow!("ack failed: {error}"))?;
     }
 }
 
@@ -398,40 +357,69 @@ mod tests {
         assert!(receiver.try_recv().is_err());
     }
 
-    fn event(kind: EventType) -> String {
-        let snapshot = serde_json::json!({
-            "id": 42, "user_id": 7, "username": "ann", "product_id": 3,
-            "product_name": "Desk", "unit_price": "10.00", "quantity": 2,
-            "total_price": "20.00", "status": "shipped",
-            "created_at": "2026-11-30T12:00:00.000Z", "updated_at": "2026-11-30T12:00:00.000Z",
-        });
-        let mut event =
-            order_events::OrderEvent::created(serde_json::from_value(snapshot).unwrap());
-        event.event_type = kind;
-        event.to_json()
+    #[tokio::test]
+    async fn a_follower_gets_the_live_state_its_replay_then_its_own_new_updates() {
+        let hub = Hub::new(10);
+        hub.publish(update(1, 7));
+        hub.publish(update(2, 8));
+        let mut follower = hub.follow(7, 0);
+        hub.publish(update(3, 8));
+        hub.publish(update(4, 7));
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            seen.push(follower.next().await.unwrap());
+        }
+        assert_eq!(
+            seen,
+            [
+                FeedEvent::Live(false),
+                FeedEvent::Status(Arc::new(update(1, 7))),
+                FeedEvent::Status(Arc::new(update(4, 7))),
+            ]
+        );
     }
 
-    #[test]
-    fn only_followed_order_events_become_updates() {
-        let body = event(EventType::OrderStatusChanged);
-        assert_eq!(
-            parse_update(9, body.as_bytes(), Some("1")).unwrap(),
-            OrderUpdate {
-                seq: 9,
-                order_id: 42,
-                user_id: 7,
-                status: OrderStatus::Shipped,
-                username: "ann".into(),
-                product_name: "Desk".into(),
-                quantity: 2,
-            }
-        );
-        let deleted = event(EventType::OrderDeleted);
-        assert!(matches!(
-            parse_update(9, deleted.as_bytes(), None),
-            Err(Rejection::UnknownEventType(_))
-        ));
-        assert!(parse_update(9, body.as_bytes(), Some("2")).is_err());
-        assert!(parse_update(9, b"not json", None).is_err());
+    #[tokio::test]
+    async fn a_gap_sends_a_resync_then_the_replay_and_ends_the_feed() {
+        let hub = Hub::new(2);
+        for seq in 1..=4 {
+            hub.publish(update(seq, 7));
+        }
+        let mut follower = hub.follow(7, 1);
+        assert_eq!(follower.next().await, Some(FeedEvent::Live(false)));
+        assert_eq!(follower.next().await, Some(FeedEvent::Resync));
+        for seq in [3, 4] {
+            assert_eq!(
+                follower.next().await,
+                Some(FeedEvent::Status(Arc::new(update(seq, 7))))
+            );
+        }
+        assert_eq!(follower.next().await, None);
+    }
+
+    #[tokio::test]
+    async fn followers_hear_of_the_live_state_and_of_a_replaced_stream() {
+        let hub = Hub::new(10);
+        assert!(!hub.follow_stream("created at one"));
+        let mut follower = hub.follow(7, 0);
+        assert_eq!(follower.next().await, Some(FeedEvent::Live(false)));
+        hub.set_live(true);
+        assert_eq!(follower.next().await, Some(FeedEvent::Live(true)));
+        assert!(hub.follow_stream("created at two"));
+        assert_eq!(follower.next().await, Some(FeedEvent::Resync));
+        assert_eq!(follower.next().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_follower_left_behind_by_the_broadcast_resyncs() {
+        let hub = Hub::new(10);
+        let mut follower = hub.follow(7, 0);
+        assert_eq!(follower.next().await, Some(FeedEvent::Live(false)));
+        // More than the broadcast holds, none of them read meanwhile.
+        for seq in 1..=2000 {
+            hub.publish(update(seq, 8));
+        }
+        assert_eq!(follower.next().await, Some(FeedEvent::Resync));
+        assert_eq!(follower.next().await, None);
     }
 }
