@@ -19,8 +19,8 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message;
 use salvo::prelude::*;
 use serde_json::json;
+use test_infra::nats_server::PrivateNats;
 use test_support::bridge::BridgeHandle;
-use test_support::nats_server::PrivateNats;
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
 use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle, wait_until};
 

@@ -77,7 +77,7 @@ impl<X> TestService<X> {
     /// The value of one sample of the service's `/metrics`, named as printed with its labels
     /// (`user_password_checks_total{cost="10"}`); 0 when it was never recorded.
     pub async fn served_metric(&self, sample: &str) -> f64 {
-        crate::metrics::metric_value(&self.metrics().await, sample)
+        crate::metric_value(&self.metrics().await, sample)
     }
 
     /// Shuts the service down as SIGTERM would and waits until it has drained and closed its

@@ -7,8 +7,8 @@ mod support;
 use serde_json::{Value, json};
 use support::sse::EventReader;
 use support::{System, start_storefront, storefront_session, wait_live};
+use test_infra::nats_server::PrivateNats;
 use test_support::HANG_GUARD;
-use test_support::nats_server::PrivateNats;
 
 async fn place(system: &System, token: &str, product: i64) -> i64 {
     let response = system

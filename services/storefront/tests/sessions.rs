@@ -336,7 +336,7 @@ async fn login_and_register_tell_the_user_service_whose_request_it_is() {
 async fn without_redis_the_catalogue_works_and_account_pages_say_so() {
     let users = test_support::UserServiceHandle::start().await;
     let products = test_support::ProductServiceHandle::start(&users).await;
-    let mut redis = test_support::redis_server::PrivateRedis::start().await;
+    let mut redis = test_infra::redis_server::PrivateRedis::start().await;
     let storefront = start_storefront(&[
         ("USER_SERVICE_URL", users.base_url.clone()),
         ("PRODUCT_SERVICE_URL", products.base_url.clone()),

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use serde_json::{Value, json};
-use test_support::webhook_sink::WebhookSink;
+use test_infra::webhook_sink::WebhookSink;
 
 use crate::harness::{Cluster, Role, https_client_builder};
 

@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shop_config::ServiceConfig as _;
+use test_infra::nats_server::PrivateNats;
+use test_infra::rabbitmq_server::PrivateRabbitMq;
 use test_support::bridge::BridgeHandle;
 use test_support::broker::{TestBroker, order_created};
-use test_support::nats_server::PrivateNats;
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
-use test_support::rabbitmq_server::PrivateRabbitMq;
 use test_support::{
     OrderServiceHandle, ProductServiceHandle, UserServiceHandle, free_port, http_client, wait_until,
 };

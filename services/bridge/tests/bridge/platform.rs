@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use test_support::nats_server::PrivateNats;
+use test_infra::nats_server::PrivateNats;
 
 use crate::harness::{
     Names, Publisher, TestBridge, assert_exactly_once_in_order, broker, read_stream, stream_count,
@@ -135,6 +135,6 @@ async fn the_bridge_authenticates_with_the_credentials_in_its_nats_url() {
 #[tokio::test]
 async fn the_binary_refuses_a_bad_setting_naming_it() {
     let binary = env!("CARGO_BIN_EXE_event-bridge");
-    test_support::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
-    test_support::startup::assert_refuses_setting(binary, "BRIDGE_MAX_IN_FLIGHT", "0").await;
+    test_infra::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
+    test_infra::startup::assert_refuses_setting(binary, "BRIDGE_MAX_IN_FLIGHT", "0").await;
 }

@@ -2,9 +2,9 @@
 //! without a broker.
 
 use serde_json::Value;
+use test_infra::proxy::TcpProxy;
 use test_support::broker::{BROKER_ADDRESS, TestBroker, order_created, service_url};
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
-use test_support::proxy::TcpProxy;
 use test_support::wait_until;
 
 use crate::{DELIVERED, WAIT, wait_for_metric};
@@ -128,6 +128,6 @@ async fn the_healthcheck_command_asks_the_running_instance() {
 #[tokio::test]
 async fn the_binary_refuses_a_bad_setting_naming_it() {
     let binary = env!("CARGO_BIN_EXE_notification-service");
-    test_support::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
-    test_support::startup::assert_refuses_setting(binary, "NOTIFY_MAX_ATTEMPTS", "99").await;
+    test_infra::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
+    test_infra::startup::assert_refuses_setting(binary, "NOTIFY_MAX_ATTEMPTS", "99").await;
 }

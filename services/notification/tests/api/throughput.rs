@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use test_infra::webhook_sink::WebhookSink;
 use test_support::broker::{TestBroker, order_created};
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
 use test_support::wait_until;
-use test_support::webhook_sink::WebhookSink;
 
 use crate::{DELIVERED, webhook_channel};
 

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use test_support::proxy::TcpProxy;
+use test_infra::proxy::TcpProxy;
 use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle, wait_until};
 
 use crate::{Shop, assert_problem};

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use test_infra::proxy::TcpProxy;
 use test_support::broker::{BROKER_ADDRESS, TakenMessage, TestBroker, service_url};
-use test_support::proxy::TcpProxy;
 use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle, wait_until};
 
 /// A guard against a hang only: far beyond what any step takes on a loaded machine.

@@ -1,8 +1,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use test_infra::proxy::TcpProxy;
 use test_support::broker::{BROKER_ADDRESS, TestBroker, service_url};
-use test_support::proxy::TcpProxy;
 use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle, wait_until};
 
 use crate::relay::{EventLedger, outbox_events};

@@ -6,9 +6,9 @@
 //! long as the test wants, whatever the machine's speed.
 
 use serde_json::{Value, json};
+use test_infra::process::ServiceProcess;
+use test_infra::proxy::TcpProxy;
 use test_support::broker::{ExchangeCleanup, service_url};
-use test_support::process::ServiceProcess;
-use test_support::proxy::TcpProxy;
 use test_support::{TEST_SERVICE_TOKEN, TestDatabase, wait_until};
 
 use crate::Shop;

@@ -14,9 +14,9 @@ use shop_config::ServiceConfig as _;
 use shop_config::Settings;
 use storefront::config::StorefrontConfig;
 use storefront::live::Hub;
+use test_infra::nats_server::PrivateNats;
 use test_support::TestService;
 use test_support::bridge::BridgeHandle;
-use test_support::nats_server::PrivateNats;
 use test_support::{
     OrderServiceHandle, ProductServiceHandle, UserServiceHandle, http_client, wait_until,
 };

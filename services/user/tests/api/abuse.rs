@@ -12,8 +12,8 @@ use serde_json::json;
 use shop_config::ServiceConfig as _;
 use shop_http::client_addr::CLIENT_IP_HEADER;
 use shop_http::service_auth::SERVICE_TOKEN_HEADER;
+use test_infra::redis_server::PrivateRedis;
 use test_support::logs::capture_json_logs;
-use test_support::redis_server::PrivateRedis;
 use test_support::{TEST_SERVICE_TOKEN, UserServiceHandle, user_service_settings, wait_until};
 use user_service::config::UserServiceConfig;
 

@@ -296,6 +296,6 @@ async fn a_bad_setting_stops_start_up_naming_the_key() {
 #[tokio::test]
 async fn the_binary_refuses_a_bad_setting_naming_it() {
     let binary = env!("CARGO_BIN_EXE_user-service");
-    test_support::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
-    test_support::startup::assert_refuses_setting(binary, "BCRYPT_COST", "99").await;
+    test_infra::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
+    test_infra::startup::assert_refuses_setting(binary, "BCRYPT_COST", "99").await;
 }

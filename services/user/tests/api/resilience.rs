@@ -1,7 +1,7 @@
 //! The database going away: fast 503s and not-ready, then recovery without a restart.
 
 use serde_json::json;
-use test_support::proxy::TcpProxy;
+use test_infra::proxy::TcpProxy;
 use test_support::{TestDatabase, UserServiceHandle, wait_until};
 
 use crate::assert_problem;
