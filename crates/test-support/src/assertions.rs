@@ -22,14 +22,19 @@ pub async fn assert_problem(response: Response, status: u16) -> Value {
     body
 }
 
-/// The JSON body of `GET url`, whatever its status; panics naming the URL when there is no
-/// answer or no JSON.
-pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
-    let response = client
+/// `GET url`, whatever its status; panics naming the URL when there is no answer.
+pub async fn get(client: &reqwest::Client, url: &str) -> Response {
+    client
         .get(url)
         .send()
         .await
-        .unwrap_or_else(|error| panic!("GET {url}: {error}"));
+        .unwrap_or_else(|error| panic!("GET {url}: {error}"))
+}
+
+/// The JSON body of `GET url`, whatever its status; panics naming the URL when there is no
+/// answer or no JSON.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    let response = get(client, url).await;
     let status = response.status();
     response
         .json()

@@ -55,6 +55,12 @@ impl<X> TestService<X> {
         format!("{}{path}", self.base_url)
     }
 
+    /// `GET path` without credentials, whatever its status; panics when the service does not
+    /// answer.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        crate::assertions::get(&self.client, &self.url(path)).await
+    }
+
     /// The JSON body of `GET path`, whatever its status (a test asserting on a problem
     /// document reads it this way too).
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
@@ -63,11 +69,9 @@ impl<X> TestService<X> {
 
     /// The text the service serves at `/metrics`.
     pub async fn metrics(&self) -> String {
-        self.client
-            .get(self.url("/metrics"))
-            .send()
+        self.get("/metrics")
             .await
-            .and_then(reqwest::Response::error_for_status)
+            .error_for_status()
             .expect("the service answers /metrics")
             .text()
             .await

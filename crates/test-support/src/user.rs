@@ -70,26 +70,34 @@ impl UserServiceHandle {
             .expect("request reaches the user service")
     }
 
+    /// `POST /register` of `username` with `password`, whatever the answer.
+    pub async fn post_register(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/register",
+            &json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// `POST /login` as `username` with `password`, whatever the answer.
+    pub async fn post_login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/login",
+            &json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
     /// Registers `username` with `password`; panics unless the service answers 201.
     pub async fn register(&self, username: &str, password: &str) -> Value {
-        let response = self
-            .post_json(
-                "/register",
-                &json!({"username": username, "password": password}),
-            )
-            .await;
+        let response = self.post_register(username, password).await;
         assert_eq!(response.status(), 201, "registering {username}");
         response.json().await.expect("user JSON")
     }
 
     /// Logs in and returns the access token; panics unless the service answers 200.
     pub async fn login(&self, username: &str, password: &str) -> String {
-        let response = self
-            .post_json(
-                "/login",
-                &json!({"username": username, "password": password}),
-            )
-            .await;
+        let response = self.post_login(username, password).await;
         assert_eq!(response.status(), 200, "logging in {username}");
         let body: Value = response.json().await.expect("token JSON");
         body["access_token"]

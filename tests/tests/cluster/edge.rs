@@ -46,12 +46,7 @@ async fn only_the_public_api_is_reachable_and_every_replica_serves_fresh_data() 
     let product = cluster.product(&admin, 50).await;
 
     // The public flows: catalogue, order, cancel.
-    let listing = cluster
-        .client
-        .get(cluster.url("/products"))
-        .send()
-        .await
-        .expect("list");
+    let listing = cluster.get("/products").await;
     assert_eq!(listing.status(), 200);
     let order: Value = {
         let response = cluster
@@ -104,12 +99,7 @@ async fn only_the_public_api_is_reachable_and_every_replica_serves_fresh_data() 
     }
     // A path the API does not have falls through to the shop's own 404 page, never to the
     // product service.
-    let other = cluster
-        .client
-        .get(cluster.url("/productsx"))
-        .send()
-        .await
-        .expect("gateway answers");
+    let other = cluster.get("/productsx").await;
     assert_eq!(other.status(), 404);
     let kind = other
         .headers()

@@ -55,12 +55,7 @@ async fn health_metrics_and_docs_are_served() {
         );
     }
 
-    let openapi = bridge
-        .client
-        .get(bridge.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap();
+    let openapi = bridge.get("/openapi.json").await;
     assert_eq!(openapi.status(), 200);
     let document: serde_json::Value = openapi.json().await.unwrap();
     assert!(document["paths"]["/stream"].is_object(), "{document}");
@@ -69,12 +64,7 @@ async fn health_metrics_and_docs_are_served() {
     assert_eq!(report["messages"], 2, "{report}");
     assert_eq!(report["subjects"][0], format!("{}.>", bridge.names.prefix));
     assert_eq!(report["source"]["binding_keys"][0], "#");
-    let docs = bridge
-        .client
-        .get(bridge.url("/docs/"))
-        .send()
-        .await
-        .unwrap();
+    let docs = bridge.get("/docs/").await;
     assert_eq!(docs.status(), 200);
 }
 

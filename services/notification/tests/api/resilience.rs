@@ -15,12 +15,7 @@ use test_support::wait_until;
 use crate::{DELIVERED, DUPLICATE, WAIT, WEBHOOK_SECRET, wait_for_metric, webhook_channel};
 
 async fn rabbitmq_status(service: &NotificationServiceHandle) -> (u16, String) {
-    let response = service
-        .client
-        .get(service.url("/health"))
-        .send()
-        .await
-        .expect("health answers");
+    let response = service.get("/health").await;
     let status = response.status().as_u16();
     let body: Value = response.json().await.expect("health JSON");
     let rabbitmq = body["dependencies"]["rabbitmq"]["status"]

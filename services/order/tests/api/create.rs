@@ -13,12 +13,12 @@ async fn placing_an_order_reserves_stock_and_snapshots_the_price() {
     assert_eq!(order["unit_price"], "19.99");
     assert_eq!(order["total_price"], "59.97");
     assert_eq!(order["product_name"], "Walnut desk");
-    assert_eq!(shop.stock(product).await, 7);
+    assert_eq!(shop.products.stock(product).await, 7);
 
     let id = order["id"].as_i64().unwrap();
     let fetched: serde_json::Value = shop
         .orders
-        .get(&shop.customer, &format!("/orders/{id}"))
+        .get_as(&shop.customer, &format!("/orders/{id}"))
         .await
         .json()
         .await
@@ -50,7 +50,7 @@ async fn fifty_concurrent_orders_for_ten_units_never_oversell() {
         }
     }
     assert_eq!(created, 10);
-    assert_eq!(shop.stock(product).await, 0);
+    assert_eq!(shop.products.stock(product).await, 0);
 }
 
 #[tokio::test]
@@ -73,7 +73,11 @@ async fn an_idempotency_key_makes_a_retry_return_the_original_order() {
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
     let retry: serde_json::Value = retry.json().await.unwrap();
     assert_eq!(retry["id"], first["id"]);
-    assert_eq!(shop.stock(product).await, 8, "the retry reserved nothing");
+    assert_eq!(
+        shop.products.stock(product).await,
+        8,
+        "the retry reserved nothing"
+    );
 
     let other_body = json!({"product_id": product, "quantity": 5});
     let misuse = shop
@@ -106,7 +110,7 @@ async fn concurrent_retries_with_one_key_create_one_order() {
         "{statuses:?}"
     );
     assert!(statuses.contains(&201));
-    assert_eq!(shop.stock(product).await, 9, "{statuses:?}");
+    assert_eq!(shop.products.stock(product).await, 9, "{statuses:?}");
 }
 
 #[tokio::test]
@@ -171,7 +175,7 @@ async fn invalid_orders_are_4xx_problems() {
         .await;
     assert_problem(bad_key, 400).await;
     assert_eq!(
-        shop.stock(product).await,
+        shop.products.stock(product).await,
         5,
         "nothing was reserved by refused orders"
     );

@@ -39,7 +39,7 @@ async fn a_pending_order_expires_its_stock_comes_back_and_the_change_is_publishe
     let shop = Shop::start_with(&[("HOUSEKEEPING_INTERVAL_MS", "100")]).await;
     let product = shop.product(5).await;
     let order = shop.order(product, 5).await;
-    assert_eq!(shop.stock(product).await, 0);
+    assert_eq!(shop.products.stock(product).await, 0);
 
     age(
         &shop,
@@ -53,7 +53,7 @@ async fn a_pending_order_expires_its_stock_comes_back_and_the_change_is_publishe
     wait_until("the order to expire", WAIT, || async {
         let order: Value = shop
             .orders
-            .get(&shop.customer, &path)
+            .get_as(&shop.customer, &path)
             .await
             .json()
             .await
@@ -62,7 +62,7 @@ async fn a_pending_order_expires_its_stock_comes_back_and_the_change_is_publishe
     })
     .await;
     wait_until("the stock to come back", WAIT, || async {
-        (shop.stock(product).await == 5).then_some(())
+        (shop.products.stock(product).await == 5).then_some(())
     })
     .await;
     let changes = count(
@@ -96,7 +96,7 @@ async fn a_customer_cannot_hold_more_pending_orders_than_the_cap() {
     assert_eq!(placed, 3);
     // Refused orders hold no stock (a refused insert releases its reservation).
     wait_until("the refused orders' stock to come back", WAIT, || async {
-        (shop.stock(product).await == 97).then_some(())
+        (shop.products.stock(product).await == 97).then_some(())
     })
     .await;
 }

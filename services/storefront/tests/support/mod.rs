@@ -105,17 +105,13 @@ impl System {
         let products = ProductServiceHandle::start(&users).await;
         let orders = OrderServiceHandle::start(&users, &products).await;
         let nats = PrivateNats::start().await;
-        let bridge_queue = format!("test.bridge.{}", uuid::Uuid::new_v4().simple());
-        let bridge = BridgeHandle::start(&[
-            ("AMQP_URL", test_support::broker::service_url()),
-            ("NATS_URL", &nats.url()),
-            ("BRIDGE_EXCHANGE", &orders.exchange),
-            ("BRIDGE_QUEUE", &bridge_queue),
-            ("BRIDGE_QUEUE_EXPIRES_MS", "300000"),
-            // As deployed: the stream, and the storefronts' consumers on it, outlive a restart
-            // of NATS. (The private server's store is the test's own.)
-            ("BRIDGE_STREAM_STORAGE", "file"),
-        ])
+        // As deployed: the stream, and the storefronts' consumers on it, outlive a restart of
+        // NATS. (The private server's store is the test's own.)
+        let bridge = BridgeHandle::start_mirroring(
+            &orders.exchange,
+            &nats.url(),
+            &[("BRIDGE_STREAM_STORAGE", "file")],
+        )
         .await;
         let session_prefix = session_prefix();
         let mut system_settings =

@@ -7,12 +7,7 @@ use crate::assert_problem;
 #[tokio::test]
 async fn register_returns_the_account_without_the_hash() {
     let users = UserServiceHandle::start().await;
-    let response = users
-        .post_json(
-            "/register",
-            &json!({"username": "Alice", "password": "password-1"}),
-        )
-        .await;
+    let response = users.post_register("Alice", "password-1").await;
     assert_eq!(response.status(), 201);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["username"], "Alice");
@@ -31,12 +26,7 @@ async fn register_returns_the_account_without_the_hash() {
 async fn usernames_are_unique_regardless_of_case() {
     let users = UserServiceHandle::start().await;
     users.register("Carol", "password-1").await;
-    let response = users
-        .post_json(
-            "/register",
-            &json!({"username": "cAROL", "password": "password-2"}),
-        )
-        .await;
+    let response = users.post_register("cAROL", "password-2").await;
     let problem = assert_problem(response, 409).await;
     assert_eq!(problem["type"], "urn:problem:username-taken");
 }
@@ -125,9 +115,7 @@ async fn a_72_byte_password_is_accepted_and_its_last_byte_matters() {
     users.register("erin", &password).await;
     users.login("erin", &password).await;
     let wrong = "p".repeat(71) + "2";
-    let response = users
-        .post_json("/login", &json!({"username": "erin", "password": wrong}))
-        .await;
+    let response = users.post_login("erin", &wrong).await;
     assert_problem(response, 401).await;
 }
 

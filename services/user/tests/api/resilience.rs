@@ -30,24 +30,14 @@ async fn database_down_gives_fast_503s_and_recovers() {
     let problem = assert_problem(response, 503).await;
     assert_eq!(problem["type"], "urn:problem:unavailable");
 
-    let response = users
-        .post_json(
-            "/register",
-            &json!({"username": "wendy", "password": "password-1"}),
-        )
-        .await;
+    let response = users.post_register("wendy", "password-1").await;
     assert_problem(response, 503).await;
     // Readiness is served from the background probe (a check a second): it turns soon.
     wait_until(
         "readiness to report the database down",
         test_support::HANG_GUARD,
         || async {
-            let ready = users
-                .client
-                .get(users.url("/health/ready"))
-                .send()
-                .await
-                .unwrap();
+            let ready = users.get("/health/ready").await;
             (ready.status() == 503).then_some(())
         },
     )
