@@ -22,6 +22,26 @@ pub async fn assert_problem(response: Response, status: u16) -> Value {
     body
 }
 
+/// Asserts that each of `responses` (to requests racing for something scarce) is either 201
+/// Created or a 409 problem document of type `conflict_type`, and returns how many are 201.
+pub async fn count_created(responses: Vec<Response>, conflict_type: &str) -> usize {
+    let mut created = 0;
+    for response in responses {
+        match response.status().as_u16() {
+            201 => created += 1,
+            409 => {
+                let problem = assert_problem(response, 409).await;
+                assert_eq!(problem["type"], conflict_type);
+            }
+            other => panic!(
+                "unexpected status {other}: {}",
+                response.text().await.unwrap_or_default()
+            ),
+        }
+    }
+    created
+}
+
 /// `GET url`, whatever its status; panics naming the URL when there is no answer.
 pub async fn get(client: &reqwest::Client, url: &str) -> Response {
     client

@@ -1,5 +1,6 @@
 use futures_util::future::join_all;
 use serde_json::json;
+use test_support::count_created;
 
 use crate::{Shop, assert_problem};
 
@@ -35,20 +36,7 @@ async fn fifty_concurrent_orders_for_ten_units_never_oversell() {
     let product = shop.product(10).await;
     let body = json!({"product_id": product, "quantity": 1});
     let responses = join_all((0..50).map(|_| shop.orders.place(&shop.customer, &body, None))).await;
-    let mut created = 0;
-    for response in responses {
-        match response.status().as_u16() {
-            201 => created += 1,
-            409 => {
-                let problem = assert_problem(response, 409).await;
-                assert_eq!(problem["type"], "urn:problem:insufficient-stock");
-            }
-            other => panic!(
-                "unexpected status {other}: {}",
-                response.text().await.unwrap_or_default()
-            ),
-        }
-    }
+    let created = count_created(responses, "urn:problem:insufficient-stock").await;
     assert_eq!(created, 10);
     assert_eq!(shop.products.stock(product).await, 0);
 }

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde_json::{Value, json};
-use test_support::wait_until;
+use test_support::{count_created, wait_until};
 
-use crate::{Shop, assert_problem};
+use crate::Shop;
 
 /// A guard against a hang only: far beyond what any step takes on a loaded machine.
 const WAIT: Duration = Duration::from_secs(60);
@@ -82,17 +82,8 @@ async fn a_customer_cannot_hold_more_pending_orders_than_the_cap() {
     // Concurrent, so the cap must hold inside the insert, not only in the early check.
     let body = json!({"product_id": product, "quantity": 1});
     let attempts = (0..8).map(|_| shop.orders.place(&shop.customer, &body, None));
-    let mut placed = 0;
-    for response in join_all(attempts).await {
-        match response.status().as_u16() {
-            201 => placed += 1,
-            409 => {
-                let problem = assert_problem(response, 409).await;
-                assert_eq!(problem["type"], "urn:problem:too-many-pending-orders");
-            }
-            other => panic!("unexpected status {other}"),
-        }
-    }
+    let responses = join_all(attempts).await;
+    let placed = count_created(responses, "urn:problem:too-many-pending-orders").await;
     assert_eq!(placed, 3);
     // Refused orders hold no stock (a refused insert releases its reservation).
     wait_until("the refused orders' stock to come back", WAIT, || async {

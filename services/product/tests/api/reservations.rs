@@ -2,6 +2,7 @@
 
 use futures_util::future::join_all;
 use serde_json::Value;
+use test_support::count_created;
 use uuid::Uuid;
 
 use crate::{Shop, assert_problem};
@@ -66,17 +67,7 @@ async fn a_hundred_concurrent_reservations_for_ten_units_leave_exactly_zero() {
         .product_with_stock(&shop.admin, "Scarce", 10)
         .await;
     let responses = join_all((0..100).map(|_| shop.products.reserve(Uuid::new_v4(), id, 1))).await;
-    let mut reserved = 0;
-    for response in responses {
-        match response.status().as_u16() {
-            201 => reserved += 1,
-            409 => {
-                let problem = assert_problem(response, 409).await;
-                assert_eq!(problem["type"], "urn:problem:insufficient-stock");
-            }
-            other => panic!("unexpected status {other}"),
-        }
-    }
+    let reserved = count_created(responses, "urn:problem:insufficient-stock").await;
     assert_eq!(reserved, 10);
     assert_eq!(shop.products.stock(id).await, 0);
 }
