@@ -22,6 +22,13 @@ pub async fn assert_problem(response: Response, status: u16) -> Value {
     body
 }
 
+/// [`assert_problem`], and that the problem is of type `problem_type` (`urn:problem:…`).
+pub async fn assert_problem_type(response: Response, status: u16, problem_type: &str) -> Value {
+    let body = assert_problem(response, status).await;
+    assert_eq!(body["type"], problem_type, "{body}");
+    body
+}
+
 /// Asserts that each of `responses` (to requests racing for something scarce) is either 201
 /// Created or a 409 problem document of type `conflict_type`, and returns how many are 201.
 pub async fn count_created(responses: Vec<Response>, conflict_type: &str) -> usize {
@@ -30,8 +37,7 @@ pub async fn count_created(responses: Vec<Response>, conflict_type: &str) -> usi
         match response.status().as_u16() {
             201 => created += 1,
             409 => {
-                let problem = assert_problem(response, 409).await;
-                assert_eq!(problem["type"], conflict_type);
+                assert_problem_type(response, 409, conflict_type).await;
             }
             other => panic!(
                 "unexpected status {other}: {}",

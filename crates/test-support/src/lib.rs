@@ -29,7 +29,7 @@ mod product;
 mod service;
 mod user;
 
-pub use assertions::{assert_problem, count_created, get, get_json};
+pub use assertions::{assert_problem, assert_problem_type, count_created, get, get_json};
 pub use order::{OrderServiceHandle, Orders, order_service_settings};
 pub use product::{ProductServiceHandle, Products, RedisPrefixCleanup, product_service_settings};
 pub use service::TestService;

@@ -2,7 +2,7 @@ use futures_util::future::join_all;
 use serde_json::json;
 use test_support::count_created;
 
-use crate::{Shop, assert_problem};
+use crate::{Shop, assert_problem, assert_problem_type};
 
 #[tokio::test]
 async fn placing_an_order_reserves_stock_and_snapshots_the_price() {
@@ -72,10 +72,7 @@ async fn an_idempotency_key_makes_a_retry_return_the_original_order() {
         .orders
         .place(&shop.customer, &other_body, Some("key-1"))
         .await;
-    assert_eq!(
-        assert_problem(misuse, 422).await["type"],
-        "urn:problem:idempotency-key-reused"
-    );
+    assert_problem_type(misuse, 422, "urn:problem:idempotency-key-reused").await;
 
     // Keys belong to their user: another customer's "key-1" is a new order.
     let (_, other) = shop.users.customer().await;

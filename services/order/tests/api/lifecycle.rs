@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use test_infra::proxy::TcpProxy;
 use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle, wait_until};
 
-use crate::{Shop, assert_problem};
+use crate::{Shop, assert_problem, assert_problem_type};
 
 async fn set_status(shop: &Shop, token: &str, id: &Value, status: &str) -> reqwest::Response {
     shop.orders
@@ -31,10 +31,7 @@ async fn the_owner_cancels_a_pending_order_and_the_stock_comes_back_once() {
 
     // A cancelled order is final; cancelling again neither succeeds nor releases again.
     let again = set_status(&shop, &shop.customer, &order["id"], "cancelled").await;
-    assert_eq!(
-        assert_problem(again, 409).await["type"],
-        "urn:problem:illegal-transition"
-    );
+    assert_problem_type(again, 409, "urn:problem:illegal-transition").await;
     shop.orders.state.releaser.release_pending().await;
     assert_eq!(shop.products.stock(product).await, 10);
 
@@ -70,10 +67,7 @@ async fn fulfilment_is_for_admins_and_final_states_never_change() {
         .orders
         .delete(&shop.admin, &format!("/orders/{id}"))
         .await;
-    assert_eq!(
-        assert_problem(delete, 409).await["type"],
-        "urn:problem:order-not-deletable"
-    );
+    assert_problem_type(delete, 409, "urn:problem:order-not-deletable").await;
     assert_eq!(
         shop.products.stock(product).await,
         9,

@@ -15,7 +15,7 @@ mod write_rate;
 use serde_json::Value;
 use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle};
 
-pub use test_support::assert_problem;
+pub use test_support::{assert_problem, assert_problem_type};
 
 /// All three services, an admin and a customer.
 pub struct Shop {

@@ -6,7 +6,7 @@ use test_support::broker::{BROKER_ADDRESS, TestBroker, service_url};
 use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle, wait_until};
 
 use crate::relay::{EventLedger, outbox_events};
-use crate::{Shop, assert_problem};
+use crate::{Shop, assert_problem, assert_problem_type};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -103,10 +103,7 @@ async fn the_product_service_down_is_a_fast_503_and_nothing_is_stored() {
             Some("retry-me"),
         )
         .await;
-    assert_eq!(
-        assert_problem(response, 503).await["type"],
-        "urn:problem:unavailable"
-    );
+    assert_problem_type(response, 503, "urn:problem:unavailable").await;
     let listed: Value = orders
         .get_as(&customer, "/orders")
         .await

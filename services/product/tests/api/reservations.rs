@@ -5,7 +5,7 @@ use serde_json::Value;
 use test_support::count_created;
 use uuid::Uuid;
 
-use crate::{Shop, assert_problem};
+use crate::{Shop, assert_problem, assert_problem_type};
 
 #[tokio::test]
 async fn a_reservation_takes_stock_once_and_reports_the_price_snapshot() {
@@ -42,16 +42,13 @@ async fn a_reservation_takes_stock_once_and_reports_the_price_snapshot() {
             .products
             .reserve(reservation_id, product, quantity)
             .await;
-        let problem = assert_problem(mismatch, 409).await;
-        assert_eq!(problem["type"], "urn:problem:reservation-mismatch");
+        assert_problem_type(mismatch, 409, "urn:problem:reservation-mismatch").await;
     }
 
     let short = shop.products.reserve(Uuid::new_v4(), id, 8).await;
-    let problem = assert_problem(short, 409).await;
-    assert_eq!(problem["type"], "urn:problem:insufficient-stock");
+    assert_problem_type(short, 409, "urn:problem:insufficient-stock").await;
     let unknown = shop.products.reserve(Uuid::new_v4(), 999_999, 1).await;
-    let problem = assert_problem(unknown, 404).await;
-    assert_eq!(problem["type"], "urn:problem:product-not-found");
+    assert_problem_type(unknown, 404, "urn:problem:product-not-found").await;
     for quantity in [0, -1, 10_001] {
         let invalid = shop.products.reserve(Uuid::new_v4(), id, quantity).await;
         assert_problem(invalid, 422).await;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use test_support::{ProductServiceHandle, TEST_SERVICE_TOKEN, wait_until};
 use uuid::Uuid;
 
-use crate::{Shop, assert_problem};
+use crate::{Shop, assert_problem_type};
 
 /// A sweep every 50 ms, with the default TTL (minutes): reservations are made due by
 /// [`age_reservations`], never by the clock, which on a busy machine could pass a short TTL
@@ -114,10 +114,18 @@ async fn a_confirmed_reservation_is_never_swept_and_a_late_confirmation_takes_st
     // A confirmed reservation is still released when its order is cancelled.
     assert_eq!(shop.products.release(kept).await.status(), 204);
     assert_eq!(shop.products.stock(id).await, 7);
-    let released = assert_problem(confirm(&shop.products, kept).await, 409).await;
-    assert_eq!(released["type"], "urn:problem:reservation-released");
-    let unknown = assert_problem(confirm(&shop.products, Uuid::new_v4()).await, 404).await;
-    assert_eq!(unknown["type"], "urn:problem:reservation-not-found");
+    assert_problem_type(
+        confirm(&shop.products, kept).await,
+        409,
+        "urn:problem:reservation-released",
+    )
+    .await;
+    assert_problem_type(
+        confirm(&shop.products, Uuid::new_v4()).await,
+        404,
+        "urn:problem:reservation-not-found",
+    )
+    .await;
 }
 
 #[tokio::test]

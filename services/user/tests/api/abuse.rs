@@ -17,7 +17,7 @@ use test_support::logs::capture_json_logs;
 use test_support::{TEST_SERVICE_TOKEN, UserServiceHandle, user_service_settings, wait_until};
 use user_service::config::UserServiceConfig;
 
-use crate::assert_problem;
+use crate::{assert_problem, assert_problem_type};
 
 async fn login_status(users: &UserServiceHandle, base_url: &str, password: &str) -> u16 {
     users
@@ -172,8 +172,7 @@ async fn registrations_are_limited_per_client() {
     }
     let response = users.post_register("member-3", "member-password").await;
     assert!(response.headers().contains_key("retry-after"));
-    let problem = assert_problem(response, 429).await;
-    assert_eq!(problem["type"], "urn:problem:too-many-registrations");
+    assert_problem_type(response, 429, "urn:problem:too-many-registrations").await;
 }
 
 #[tokio::test]

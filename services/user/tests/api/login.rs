@@ -1,7 +1,7 @@
 use serde_json::Value;
 use test_support::UserServiceHandle;
 
-use crate::assert_problem;
+use crate::{assert_problem, assert_problem_type};
 
 #[tokio::test]
 async fn login_with_json_returns_a_bearer_token() {
@@ -98,8 +98,7 @@ async fn repeated_failures_for_one_username_are_throttled_with_retry_after() {
         .parse()
         .unwrap();
     assert!((1..=600).contains(&retry_after), "{retry_after}");
-    let problem = assert_problem(response, 429).await;
-    assert_eq!(problem["type"], "urn:problem:too-many-login-failures");
+    assert_problem_type(response, 429, "urn:problem:too-many-login-failures").await;
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ use serde_json::json;
 use test_infra::proxy::TcpProxy;
 use test_support::{TestDatabase, UserServiceHandle, wait_until};
 
-use crate::assert_problem;
+use crate::{assert_problem, assert_problem_type};
 
 #[tokio::test]
 async fn database_down_gives_fast_503s_and_recovers() {
@@ -27,8 +27,7 @@ async fn database_down_gives_fast_503s_and_recovers() {
     let response = users
         .post_json("/validate-token", &json!({ "token": token }))
         .await;
-    let problem = assert_problem(response, 503).await;
-    assert_eq!(problem["type"], "urn:problem:unavailable");
+    assert_problem_type(response, 503, "urn:problem:unavailable").await;
 
     let response = users.post_register("wendy", "password-1").await;
     assert_problem(response, 503).await;
