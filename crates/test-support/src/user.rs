@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use shop_config::ServiceConfig as _;
 use shop_config::Settings;
 use user_service::config::UserServiceConfig;
+use user_service::domain::Role;
 use user_service::state::AppState;
 
 use crate::{REDIS_URL, TEST_JWT_SECRET, TestDatabase, TestService, init};
@@ -104,6 +105,17 @@ impl UserServiceHandle {
             .as_str()
             .expect("access_token")
             .to_owned()
+    }
+
+    /// A token for `user` (as [`Self::register`] returned it) in `role`, issued at `issued_at`
+    /// (Unix seconds) instead of now: one that has expired, or is about to.
+    pub fn token_issued_at(&self, user: &Value, role: Role, issued_at: i64) -> String {
+        let id = user["id"].as_i64().expect("a user with an id");
+        let username = user["username"].as_str().expect("a user with a username");
+        self.state
+            .tokens
+            .issue_at(id, username, role, issued_at)
+            .expect("a token")
     }
 
     /// A new customer with a unique name; returns (username, token).

@@ -44,12 +44,7 @@ async fn writes_need_a_valid_admin_token() {
     assert_problem(create_with(&shop, Some("Bearer not.a.jwt")).await, 401).await;
 
     let past = chrono::Utc::now().timestamp() - 7200;
-    let expired = shop
-        .users
-        .state
-        .tokens
-        .issue_at(uid, "someone", Role::Admin, past)
-        .unwrap();
+    let expired = shop.users.token_issued_at(&user, Role::Admin, past);
     let problem = assert_problem(
         create_with(&shop, Some(&format!("Bearer {expired}"))).await,
         401,
