@@ -33,7 +33,9 @@ pub use assertions::{assert_problem, assert_problem_type, count_created, get, ge
 pub use order::{OrderServiceHandle, Orders, order_service_settings};
 pub use product::{ProductServiceHandle, Products, RedisPrefixCleanup, product_service_settings};
 pub use service::TestService;
-pub use user::{UserServiceHandle, Users, throttle_key_prefix, user_service_settings};
+pub use user::{
+    UserServiceHandle, Users, login_status, throttle_key_prefix, user_service_settings,
+};
 
 // What nearly every test takes alongside a service's handle, from the one import line it
 // already has.

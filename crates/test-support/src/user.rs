@@ -45,6 +45,29 @@ pub fn user_service_settings(database: &TestDatabase, extra: &[(&'static str, &s
     )
 }
 
+/// The status of `POST login_url` as `username` with `password`, sent from `client` with extra
+/// `headers`: for throttling tests, whose clients connect from chosen addresses, go through a
+/// gateway or forge forwarding headers.
+pub async fn login_status(
+    client: &reqwest::Client,
+    login_url: &str,
+    (username, password): (&str, &str),
+    headers: &[(&str, &str)],
+) -> u16 {
+    let mut request = client
+        .post(login_url)
+        .json(&json!({"username": username, "password": password}));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("POST {login_url}: {error}"))
+        .status()
+        .as_u16()
+}
+
 impl UserServiceHandle {
     pub async fn start() -> Self {
         Self::start_with(&[]).await

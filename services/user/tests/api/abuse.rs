@@ -20,15 +20,8 @@ use user_service::config::UserServiceConfig;
 use crate::{assert_problem, assert_problem_type};
 
 async fn login_status(users: &UserServiceHandle, base_url: &str, password: &str) -> u16 {
-    users
-        .client
-        .post(format!("{base_url}/login"))
-        .json(&json!({"username": "victim", "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    let login_url = format!("{base_url}/login");
+    test_support::login_status(&users.client, &login_url, ("victim", password), &[]).await
 }
 
 #[tokio::test]
@@ -239,13 +232,8 @@ async fn login_as(
     password: &str,
     headers: &[(&str, &str)],
 ) -> u16 {
-    let mut request = client
-        .post(users.url("/login"))
-        .json(&json!({"username": username, "password": password}));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    request.send().await.unwrap().status().as_u16()
+    let login_url = users.url("/login");
+    test_support::login_status(client, &login_url, (username, password), headers).await
 }
 
 #[tokio::test]
