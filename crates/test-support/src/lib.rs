@@ -333,6 +333,15 @@ pub(crate) fn block_on_in_drop(cleanup: impl std::future::Future<Output = ()> + 
     .join();
 }
 
+/// Prints a benchmark's measurement: `events` handled in `elapsed`, and so many per second.
+pub fn print_throughput(what: &str, events: u64, elapsed: std::time::Duration) {
+    let seconds = elapsed.as_secs_f64();
+    println!(
+        "{what}: {events} events in {seconds:.2} s = {:.0} events/s",
+        events as f64 / seconds
+    );
+}
+
 /// [`test_infra::http_client`] (no proxy, short timeouts), with the test process initialised
 /// ([`init`]) first, as everything else this crate starts does.
 pub fn http_client() -> reqwest::Client {
