@@ -7,8 +7,8 @@ use lapin::BasicProperties;
 use lapin::options::BasicAckOptions;
 use shop_amqp::{self, AmqpConfig, AmqpError, AmqpLink, Topology};
 use shop_config::Secret;
+use test_infra::proxy::TcpProxy;
 use test_support::broker::{private_topology, service_url};
-use test_support::proxy::TcpProxy;
 use test_support::wait_until;
 use tokio_util::sync::CancellationToken;
 

@@ -74,16 +74,7 @@ async fn the_cache_never_outlives_the_token() {
     // Ten seconds, not one or two: the first validation below must come before the expiry
     // however slow the machine, or nothing would be cached.
     let issued_at = chrono::Utc::now().timestamp() - JWT_TTL_SECS + 10;
-    let token = users
-        .state
-        .tokens
-        .issue_at(
-            user["id"].as_i64().unwrap(),
-            "short-lived",
-            UserRole::Customer,
-            issued_at,
-        )
-        .unwrap();
+    let token = users.token_issued_at(&user, UserRole::Customer, issued_at);
     let client = client_for(&users, 600);
     client.validate(&token).await.unwrap();
     test_support::wait_until("the token to expire", test_support::HANG_GUARD, || async {

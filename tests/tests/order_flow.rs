@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use test_infra::webhook_sink::WebhookSink;
 use test_support::broker::TestBroker;
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
-use test_support::webhook_sink::WebhookSink;
 use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle, wait_until};
 
 #[tokio::test]

@@ -18,9 +18,8 @@ use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message;
 use salvo::prelude::*;
-use serde_json::json;
+use test_infra::nats_server::PrivateNats;
 use test_support::bridge::BridgeHandle;
-use test_support::nats_server::PrivateNats;
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
 use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle, wait_until};
 
@@ -162,27 +161,12 @@ async fn an_order_is_one_trace_from_request_to_notification() {
     let topology = NotificationTopology::unique().with_exchange(&orders.exchange);
     let notifications = NotificationServiceHandle::start(&topology, &[]).await;
     let nats = PrivateNats::start().await;
-    let bridge_queue = format!("test.bridge.{}", uuid::Uuid::new_v4().simple());
-    let bridge = BridgeHandle::start(&[
-        ("AMQP_URL", test_support::broker::service_url()),
-        ("NATS_URL", &nats.url()),
-        ("BRIDGE_EXCHANGE", &orders.exchange),
-        ("BRIDGE_QUEUE", &bridge_queue),
-        ("BRIDGE_QUEUE_EXPIRES_MS", "300000"),
-    ])
-    .await;
+    let bridge = BridgeHandle::start_mirroring(&orders.exchange, &nats.url(), &[]).await;
     let (_, admin) = users.admin().await;
     let (_, customer) = users.customer().await;
     let product = products.product_with_stock(&admin, "Desk", 3).await;
 
-    let response = orders
-        .place(
-            &customer,
-            &json!({"product_id": product, "quantity": 1}),
-            None,
-        )
-        .await;
-    assert_eq!(response.status(), 201);
+    orders.place_order(&customer, product, 1).await;
     wait_until("the notification", Duration::from_secs(20), || async {
         (notifications.metric(r#"notifications_handled_total{outcome="delivered"}"#) >= 1.0)
             .then_some(())

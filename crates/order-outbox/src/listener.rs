@@ -61,7 +61,7 @@ pub async fn listen(database: &DatabaseConfig, wake: Arc<Notify>) -> Option<Join
 #[cfg(test)]
 mod tests {
     use shop_config::Secret;
-    use test_support::postgres_server::PrivatePostgres;
+    use test_infra::postgres_server::PrivatePostgres;
 
     use super::*;
 

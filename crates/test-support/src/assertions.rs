@@ -22,14 +22,45 @@ pub async fn assert_problem(response: Response, status: u16) -> Value {
     body
 }
 
-/// The JSON body of `GET url`, whatever its status; panics naming the URL when there is no
-/// answer or no JSON.
-pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
-    let response = client
+/// [`assert_problem`], and that the problem is of type `problem_type` (`urn:problem:…`).
+pub async fn assert_problem_type(response: Response, status: u16, problem_type: &str) -> Value {
+    let body = assert_problem(response, status).await;
+    assert_eq!(body["type"], problem_type, "{body}");
+    body
+}
+
+/// Asserts that each of `responses` (to requests racing for something scarce) is either 201
+/// Created or a 409 problem document of type `conflict_type`, and returns how many are 201.
+pub async fn count_created(responses: Vec<Response>, conflict_type: &str) -> usize {
+    let mut created = 0;
+    for response in responses {
+        match response.status().as_u16() {
+            201 => created += 1,
+            409 => {
+                assert_problem_type(response, 409, conflict_type).await;
+            }
+            other => panic!(
+                "unexpected status {other}: {}",
+                response.text().await.unwrap_or_default()
+            ),
+        }
+    }
+    created
+}
+
+/// `GET url`, whatever its status; panics naming the URL when there is no answer.
+pub async fn get(client: &reqwest::Client, url: &str) -> Response {
+    client
         .get(url)
         .send()
         .await
-        .unwrap_or_else(|error| panic!("GET {url}: {error}"));
+        .unwrap_or_else(|error| panic!("GET {url}: {error}"))
+}
+
+/// The JSON body of `GET url`, whatever its status; panics naming the URL when there is no
+/// answer or no JSON.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    let response = get(client, url).await;
     let status = response.status();
     response
         .json()

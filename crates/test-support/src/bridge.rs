@@ -77,6 +77,27 @@ impl BridgeHandle {
         bridge
     }
 
+    /// A bridge mirroring the order events on `exchange` (an Order Service's under test) onto
+    /// the NATS server at `nats_url`, which must be the test's own: the subjects and stream are
+    /// production's. It reads from a queue of its own on the shared broker, which expires by
+    /// itself; `extra` adds settings.
+    pub async fn start_mirroring(
+        exchange: &str,
+        nats_url: &str,
+        extra: &[(&'static str, &str)],
+    ) -> Self {
+        let queue = format!("test.bridge.{}", uuid::Uuid::new_v4().simple());
+        let mut settings = vec![
+            ("AMQP_URL", service_url()),
+            ("NATS_URL", nats_url),
+            ("BRIDGE_EXCHANGE", exchange),
+            ("BRIDGE_QUEUE", &queue),
+            ("BRIDGE_QUEUE_EXPIRES_MS", "300000"),
+        ];
+        settings.extend_from_slice(extra);
+        Self::start(&settings).await
+    }
+
     /// A bridge on the shared brokers, on names of its own.
     pub async fn start_unique() -> Self {
         Self::start_with(Names::unique(), service_url(), SHARED_NATS, &[]).await
@@ -164,7 +185,7 @@ impl BridgeHandle {
     }
 
     pub async fn health(&self) -> (u16, Value) {
-        let response = self.client.get(self.url("/health")).send().await.unwrap();
+        let response = self.get("/health").await;
         let status = response.status().as_u16();
         (status, response.json().await.unwrap())
     }

@@ -58,7 +58,7 @@ impl TestBroker {
         Self::connect_to(service_url()).await
     }
 
-    /// A connection to another broker, such as a [`crate::rabbitmq_server::PrivateRabbitMq`].
+    /// A connection to another broker, such as a [`test_infra::rabbitmq_server::PrivateRabbitMq`].
     pub async fn connect_to(url: &str) -> Self {
         crate::init();
         let nothing: Topology = Arc::new(|_| Box::pin(async { Ok(()) }));

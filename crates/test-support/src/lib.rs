@@ -7,56 +7,44 @@
 //!   service's handle is a `TestService` of its own parts (state, database, names).
 //! - [`UserServiceHandle`]: the real User Service started in-process on a random port against a
 //!   fresh database, with helpers to create customers and admins and get their tokens.
-//! - [`wait_until`]: polling with a deadline, never a bare sleep; [`HANG_GUARD`] and
-//!   [`TIMEOUT_BEYOND_GUARD_MS`] for "fails fast, never waits for the dependency" tests.
-//! - [`proxy::TcpProxy`]: a TCP proxy a test cuts to take a dependency away from one service.
+//! - [`wait_until`], [`HANG_GUARD`], [`free_port`] and the like: `test-infra`'s, re-exported
+//!   for the tests that use them beside a service's handle. The servers, proxy and sinks a test
+//!   starts for itself are `test-infra`'s too.
 //! - [`ProductServiceHandle`]: the real Product Service in-process, authenticating against a
 //!   [`UserServiceHandle`], with its own Redis key prefix.
 //! - [`OrderServiceHandle`]: the Order Service in-process, on an exchange of its own.
-//! - [`postgres_server::PrivatePostgres`]: a PostgreSQL of the test's own that accepts only TLS,
-//!   with the CA that signed its certificate.
-//! - [`redis_server::PrivateRedis`]: a redis-server of the test's own, to kill and restart.
-//! - [`rabbitmq_server::PrivateRabbitMq`]: a RabbitMQ node of the test's own, with its
-//!   Prometheus endpoint.
-//! - [`process::ServiceProcess`]: a service's real binary as a child process, to signal and
-//!   to watch exit.
 //! - [`logs::capture_json_logs`]: a thread's log lines as production writes them.
 //! - [`broker::TestBroker`]: publish order events per `docs/events.md`, look into queues.
-//! - [`bridge::BridgeHandle`]: the event bridge in-process, on names unique to the test;
-//!   [`nats_server::PrivateNats`] a nats-server of the test's own, to kill and restart.
+//! - [`bridge::BridgeHandle`]: the event bridge in-process, on names unique to the test.
 //! - [`notification::NotificationServiceHandle`]: the Notification Service in-process on its
-//!   own queue; [`smtp_sink::SmtpSink`] and [`webhook_sink::WebhookSink`] receive what it sends.
+//!   own queue.
 
 pub mod assertions;
 pub mod bridge;
 pub mod broker;
 pub mod logs;
-pub mod metrics;
-pub mod nats_server;
 pub mod notification;
 mod order;
-pub mod postgres_server;
-pub mod process;
 mod product;
-pub mod proxy;
-pub mod rabbitmq_server;
-pub mod redis_server;
 mod service;
-pub mod smtp_sink;
-pub mod startup;
 mod user;
-pub mod webhook_sink;
 
-pub use assertions::{assert_problem, get_json};
-pub use metrics::metric_value;
+pub use assertions::{assert_problem, assert_problem_type, count_created, get, get_json};
 pub use order::{OrderServiceHandle, Orders, order_service_settings};
 pub use product::{ProductServiceHandle, Products, RedisPrefixCleanup, product_service_settings};
 pub use service::TestService;
-pub use user::{UserServiceHandle, Users, throttle_key_prefix, user_service_settings};
+pub use user::{
+    UserServiceHandle, Users, login_status, throttle_key_prefix, user_service_settings,
+};
 
-use std::future::Future;
+// What nearly every test takes alongside a service's handle, from the one import line it
+// already has.
+pub use test_infra::metrics::metric_value;
+pub use test_infra::{
+    HANG_GUARD, TIMEOUT_BEYOND_GUARD_MS, free_port, send_signal, wait_until, within_hang_guard,
+};
+
 use std::sync::{Once, OnceLock};
-use std::time::{Duration, Instant};
 
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use shop_config::Settings;
@@ -251,7 +239,7 @@ impl TestDatabase {
         let locks = std::env::temp_dir().join(POOL_LOCKS);
         std::fs::create_dir_all(&locks).expect("the database pool's lock directory");
         for index in 0..1_000 {
-            let Some(lock) = exclusive_lock(&locks, index) else {
+            let Some(lock) = test_infra::exclusive_lock(&locks, index) else {
                 continue;
             };
             let name = format!("test_pool_{index}");
@@ -343,131 +331,18 @@ pub(crate) fn block_on_in_drop(cleanup: impl std::future::Future<Output = ()> + 
     .join();
 }
 
-/// Polls `check` every 20 ms until it returns `Some`, failing the test after `deadline`, or
-/// after [`HANG_GUARD`] when that is longer: a deadline here only guards against a hang, and a
-/// shorter one would turn a busy machine into a failure without telling anything about the code.
-pub async fn wait_until<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = deadline.max(HANG_GUARD);
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            started.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Prints a benchmark's measurement: `events` handled in `elapsed`, and so many per second.
+pub fn print_throughput(what: &str, events: u64, elapsed: std::time::Duration) {
+    let seconds = elapsed.as_secs_f64();
+    println!(
+        "{what}: {events} events in {seconds:.2} s = {:.0} events/s",
+        events as f64 / seconds
+    );
 }
 
-/// How long a step that should be quick may take before a test calls it hung. Not a
-/// performance bound: far above anything a loaded two-core machine needs, so scheduling noise
-/// never reaches it.
-pub const HANG_GUARD: Duration = Duration::from_secs(60);
-
-/// A dependency timeout, in milliseconds (ten minutes), for a test that proves a failure is
-/// fast: set far beyond [`HANG_GUARD`] (and the test HTTP client's 30 s timeout), a caller that
-/// waited for the timeout rather than failing at once trips the guard instead of passing slowly.
-pub const TIMEOUT_BEYOND_GUARD_MS: &str = "600000";
-
-/// `kill -<signal> <pid>` (`signal` as `kill` names it: `TERM`, `KILL`, `STOP`, `CONT`) to a
-/// process the test started; fails the test if the signal could not be sent.
-pub async fn send_signal(pid: u32, signal: &str) {
-    let status = tokio::process::Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()
-        .await
-        .expect("kill runs");
-    assert!(status.success(), "kill -{signal} {pid}: {status}");
-}
-
-/// `step`, failing the test if it has not finished within [`HANG_GUARD`].
-pub async fn within_hang_guard<T>(what: &str, step: impl Future<Output = T>) -> T {
-    tokio::time::timeout(HANG_GUARD, step)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: still waiting after {HANG_GUARD:?}"))
-}
-
-/// A loopback port nothing listens on now, for a process the test starts itself.
-///
-/// Drawn at random below the kernel's ephemeral range (32768 and up here), because that range
-/// is also where every outgoing connection gets its local port: with many tests connecting at
-/// once, a port the kernel handed out for `:0` and let go was seen taken by some connection
-/// before the process meant for it could listen there.
-///
-/// Below the range only another test's draw can collide, and that happened: a cluster draws its
-/// twelve ports up front and starts the second replicas tens of seconds later, and CI saw one
-/// fail to start. So each draw is also reserved across processes for as long as the drawing
-/// process lives: an exclusive `flock` on `<tmp>/shop-test-ports/<port>.lock`, whose descriptor
-/// is kept open. The kernel drops the lock when the process exits, so nothing goes stale.
-pub fn free_port() -> u16 {
-    const BELOW_EPHEMERAL: std::ops::Range<u16> = 10_000..32_768;
-    let reservations = std::env::temp_dir().join("shop-test-ports");
-    std::fs::create_dir_all(&reservations).expect("the port reservation directory");
-    for _ in 0..1_000 {
-        let port = rand::random_range(BELOW_EPHEMERAL);
-        let Some(reservation) = exclusive_lock(&reservations, port) else {
-            continue;
-        };
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            // Held until the process exits: the process this port is for may start late.
-            std::mem::forget(reservation);
-            return port;
-        }
-    }
-    panic!("no free loopback port in {BELOW_EPHEMERAL:?} after 1,000 draws");
-}
-
-/// The lock on `<dir>/<index>.lock` (a port's reservation, a pooled database's borrow), or
-/// `None` when a live process (this one included) holds it.
-fn exclusive_lock(dir: &std::path::Path, index: impl std::fmt::Display) -> Option<std::fs::File> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(format!("{index}.lock")))
-        .expect("a lock file in the tests' temporary directory");
-    file.try_lock().ok().map(|()| file)
-}
-
-/// An HTTP client for tests: no proxy, short timeouts so a hang fails fast.
+/// [`test_infra::http_client`] (no proxy, short timeouts), with the test process initialised
+/// ([`init`]) first, as everything else this crate starts does.
 pub fn http_client() -> reqwest::Client {
     init();
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("test HTTP client")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_reserved_port_is_refused_until_its_holder_lets_go() {
-        let dir = std::env::temp_dir().join(format!("port-reservations-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let held = exclusive_lock(&dir, 20_000).expect("a fresh port is reserved");
-        assert!(
-            exclusive_lock(&dir, 20_000).is_none(),
-            "a port held by a live reservation was handed out again"
-        );
-        assert!(
-            exclusive_lock(&dir, 20_001).is_some(),
-            "another port is free"
-        );
-        drop(held);
-        assert!(
-            exclusive_lock(&dir, 20_000).is_some(),
-            "a released reservation stays taken"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
+    test_infra::http_client()
 }

@@ -15,7 +15,7 @@ use shop_telemetry::metrics::Metrics;
 
 use crate::TestService;
 use crate::broker::ExchangeCleanup;
-use crate::metrics::metric_value;
+use crate::metric_value;
 
 /// Queue names of one test.
 #[derive(Debug, Clone)]

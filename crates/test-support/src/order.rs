@@ -135,7 +135,22 @@ impl OrderServiceHandle {
             .expect("request reaches the order service")
     }
 
-    pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {
+    /// Orders `quantity` units of `product_id` as `token` and returns the order; panics unless
+    /// the service answers 201.
+    pub async fn place_order(&self, token: &str, product_id: i64, quantity: i64) -> Value {
+        let body = serde_json::json!({"product_id": product_id, "quantity": quantity});
+        let response = self.place(token, &body, None).await;
+        let status = response.status();
+        let order: Value = response.json().await.expect("an order or problem JSON");
+        assert_eq!(
+            status, 201,
+            "ordering {quantity} of product {product_id}: {order}"
+        );
+        order
+    }
+
+    /// `GET path` as `token`.
+    pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
             .bearer_auth(token)

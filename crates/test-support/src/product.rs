@@ -119,12 +119,12 @@ impl ProductServiceHandle {
         self.state.caches.entries.key(id)
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request reaches the product service")
+    /// Units of product `id` in stock, as `GET /products/{id}` shows them.
+    pub async fn stock(&self, id: i64) -> i64 {
+        let product = self.get_json(&format!("/products/{id}")).await;
+        product["quantity"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("product {id} with a quantity: {product}"))
     }
 
     /// Creates a product as `admin_token`; panics unless the service answers 201.

@@ -55,6 +55,12 @@ impl<X> TestService<X> {
         format!("{}{path}", self.base_url)
     }
 
+    /// `GET path` without credentials, whatever its status; panics when the service does not
+    /// answer.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        crate::assertions::get(&self.client, &self.url(path)).await
+    }
+
     /// The JSON body of `GET path`, whatever its status (a test asserting on a problem
     /// document reads it this way too).
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
@@ -63,11 +69,9 @@ impl<X> TestService<X> {
 
     /// The text the service serves at `/metrics`.
     pub async fn metrics(&self) -> String {
-        self.client
-            .get(self.url("/metrics"))
-            .send()
+        self.get("/metrics")
             .await
-            .and_then(reqwest::Response::error_for_status)
+            .error_for_status()
             .expect("the service answers /metrics")
             .text()
             .await
@@ -77,7 +81,7 @@ impl<X> TestService<X> {
     /// The value of one sample of the service's `/metrics`, named as printed with its labels
     /// (`user_password_checks_total{cost="10"}`); 0 when it was never recorded.
     pub async fn served_metric(&self, sample: &str) -> f64 {
-        crate::metrics::metric_value(&self.metrics().await, sample)
+        crate::metric_value(&self.metrics().await, sample)
     }
 
     /// Shuts the service down as SIGTERM would and waits until it has drained and closed its

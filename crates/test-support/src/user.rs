@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use shop_config::ServiceConfig as _;
 use shop_config::Settings;
 use user_service::config::UserServiceConfig;
+use user_service::domain::Role;
 use user_service::state::AppState;
 
 use crate::{REDIS_URL, TEST_JWT_SECRET, TestDatabase, TestService, init};
@@ -44,6 +45,29 @@ pub fn user_service_settings(database: &TestDatabase, extra: &[(&'static str, &s
     )
 }
 
+/// The status of `POST login_url` as `username` with `password`, sent from `client` with extra
+/// `headers`: for throttling tests, whose clients connect from chosen addresses, go through a
+/// gateway or forge forwarding headers.
+pub async fn login_status(
+    client: &reqwest::Client,
+    login_url: &str,
+    (username, password): (&str, &str),
+    headers: &[(&str, &str)],
+) -> u16 {
+    let mut request = client
+        .post(login_url)
+        .json(&json!({"username": username, "password": password}));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("POST {login_url}: {error}"))
+        .status()
+        .as_u16()
+}
+
 impl UserServiceHandle {
     pub async fn start() -> Self {
         Self::start_with(&[]).await
@@ -70,32 +94,51 @@ impl UserServiceHandle {
             .expect("request reaches the user service")
     }
 
+    /// `POST /register` of `username` with `password`, whatever the answer.
+    pub async fn post_register(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/register",
+            &json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// `POST /login` as `username` with `password`, whatever the answer.
+    pub async fn post_login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/login",
+            &json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
     /// Registers `username` with `password`; panics unless the service answers 201.
     pub async fn register(&self, username: &str, password: &str) -> Value {
-        let response = self
-            .post_json(
-                "/register",
-                &json!({"username": username, "password": password}),
-            )
-            .await;
+        let response = self.post_register(username, password).await;
         assert_eq!(response.status(), 201, "registering {username}");
         response.json().await.expect("user JSON")
     }
 
     /// Logs in and returns the access token; panics unless the service answers 200.
     pub async fn login(&self, username: &str, password: &str) -> String {
-        let response = self
-            .post_json(
-                "/login",
-                &json!({"username": username, "password": password}),
-            )
-            .await;
+        let response = self.post_login(username, password).await;
         assert_eq!(response.status(), 200, "logging in {username}");
         let body: Value = response.json().await.expect("token JSON");
         body["access_token"]
             .as_str()
             .expect("access_token")
             .to_owned()
+    }
+
+    /// A token for `user` (as [`Self::register`] returned it) in `role`, issued at `issued_at`
+    /// (Unix seconds) instead of now: one that has expired, or is about to.
+    pub fn token_issued_at(&self, user: &Value, role: Role, issued_at: i64) -> String {
+        let id = user["id"].as_i64().expect("a user with an id");
+        let username = user["username"].as_str().expect("a user with a username");
+        self.state
+            .tokens
+            .issue_at(id, username, role, issued_at)
+            .expect("a token")
     }
 
     /// A new customer with a unique name; returns (username, token).

@@ -57,7 +57,7 @@ async fn buy(browser: &Browser, quantity: &str) -> String {
 }
 
 async fn order_count(system: &System, token: &str) -> usize {
-    let response = system.orders.get(token, "/orders").await;
+    let response = system.orders.get_as(token, "/orders").await;
     let body: Value = response.json().await.expect("orders JSON");
     body["items"].as_array().map_or(0, Vec::len)
 }
@@ -79,18 +79,6 @@ async fn checkout_posts(system: &System) -> f64 {
         })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
-}
-
-async fn stock(system: &System, id: i64) -> i64 {
-    let response = system
-        .products
-        .client
-        .get(system.products.url(&format!("/products/{id}")))
-        .send()
-        .await
-        .expect("product");
-    let body: Value = response.json().await.expect("product JSON");
-    body["quantity"].as_i64().expect("quantity")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -223,7 +211,7 @@ async fn a_customer_shops_and_sees_the_order_ship_live() {
     // Cancel another order: the stock comes back.
     open_product(&customer, &base, "Oak").await;
     buy(&customer, "3").await;
-    assert_eq!(stock(&system, chair).await, 2);
+    assert_eq!(system.products.stock(chair).await, 2);
     customer.goto(&format!("{base}/orders")).await;
     customer.screenshot(&shots, "my-orders").await;
     let cancel = customer.find("form.cancel:not([hidden]) button").await;
@@ -231,7 +219,7 @@ async fn a_customer_shops_and_sees_the_order_ship_live() {
     customer
         .wait_for_text("its stock is back on sale", HANG_GUARD)
         .await;
-    assert_eq!(stock(&system, chair).await, 5);
+    assert_eq!(system.products.stock(chair).await, 5);
 
     // A double-clicked checkout places one order. Chrome itself sends only one of two quick
     // submissions of a form; the same form submitted twice in parallel (as a browser that
@@ -257,7 +245,7 @@ async fn a_customer_shops_and_sees_the_order_ship_live() {
         .await;
     assert_eq!(customer.current_url().await, landed[0].as_str().unwrap());
     assert_eq!(order_count(&system, &token).await, before + 1);
-    assert_eq!(stock(&system, desk).await, 10 - 2 - 1);
+    assert_eq!(system.products.stock(desk).await, 10 - 2 - 1);
 
     // Out of stock: a sentence, not a document.
     open_product(&customer, &base, "Rare lamp").await;

@@ -7,18 +7,13 @@ mod support;
 use serde_json::{Value, json};
 use support::sse::EventReader;
 use support::{System, start_storefront, storefront_session, wait_live};
-use test_support::HANG_GUARD;
-use test_support::nats_server::PrivateNats;
+use test_infra::nats_server::PrivateNats;
+use test_support::{HANG_GUARD, OrderServiceHandle};
 
-async fn place(system: &System, token: &str, product: i64) -> i64 {
-    let response = system
-        .orders
-        .place(token, &json!({"product_id": product, "quantity": 1}), None)
-        .await;
-    assert_eq!(response.status(), 201);
-    response.json::<Value>().await.unwrap()["id"]
-        .as_i64()
-        .unwrap()
+/// The id of a new order of one unit of `product` as `token`.
+async fn place(orders: &OrderServiceHandle, token: &str, product: i64) -> i64 {
+    let order = orders.place_order(token, product, 1).await;
+    order["id"].as_i64().unwrap()
 }
 
 /// A customer's open live page that has seen their new order as pending, with the admin's
@@ -36,7 +31,7 @@ async fn a_page_following_a_pending_order(system: &System) -> FollowedOrder {
     let product = system.products.product_with_stock(&admin, "Lamp", 10).await;
     let session = storefront_session(&system.storefront, &name, "customer-password").await;
     let mut page = EventReader::open(&system.storefront, &session, None).await;
-    let order = place(system, &token, product).await;
+    let order = place(&system.orders, &token, product).await;
     page.expect(order, "pending").await;
     FollowedOrder {
         admin,
@@ -70,8 +65,8 @@ async fn every_replica_streams_each_user_only_their_orders_and_a_restart_resumes
     let (ann_name, ann) = system.users.customer().await;
     let (bob_name, bob) = system.users.customer().await;
     let product = system.products.product_with_stock(&admin, "Lamp", 10).await;
-    let anns_order = place(&system, &ann, product).await;
-    let bobs_order = place(&system, &bob, product).await;
+    let anns_order = place(&system.orders, &ann, product).await;
+    let bobs_order = place(&system.orders, &bob, product).await;
     // One session each, good on every replica: they share the session store.
     let ann = storefront_session(&system.storefront, &ann_name, "customer-password").await;
     let bob = storefront_session(&system.storefront, &bob_name, "customer-password").await;
@@ -128,12 +123,7 @@ async fn without_nats_pages_work_and_say_live_updates_are_paused() {
     let (name, token) = users.customer().await;
     let product = products.product_with_stock(&admin, "Lamp", 3).await;
     let session = storefront_session(&storefront, &name, "customer-password").await;
-    let response = orders
-        .place(&token, &json!({"product_id": product, "quantity": 1}), None)
-        .await;
-    let order = response.json::<Value>().await.unwrap()["id"]
-        .as_i64()
-        .unwrap();
+    let order = place(&orders, &token, product).await;
 
     let client = test_support::http_client();
     for path in [format!("/orders/{order}"), "/orders".to_owned()] {
@@ -148,14 +138,7 @@ async fn without_nats_pages_work_and_say_live_updates_are_paused() {
         assert!(page.contains("Live updates are paused"), "{path}: {page}");
         assert!(page.contains("Lamp"), "{path}");
     }
-    let health: Value = client
-        .get(storefront.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = storefront.get_json("/health").await;
     assert_eq!(health["dependencies"]["nats"]["status"], "down");
     // Back, so that the shutdown's flush (bounded by the same ten minutes) finds it.
     nats.restart().await;

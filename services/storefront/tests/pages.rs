@@ -431,6 +431,6 @@ async fn an_admin_creates_edits_and_restocks_products_and_a_customer_may_not() {
 #[tokio::test]
 async fn the_binary_refuses_a_bad_setting_naming_it() {
     let binary = env!("CARGO_BIN_EXE_storefront");
-    test_support::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
-    test_support::startup::assert_refuses_setting(binary, "STOREFRONT_API_TIMEOUT_MS", "0").await;
+    test_infra::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
+    test_infra::startup::assert_refuses_setting(binary, "STOREFRONT_API_TIMEOUT_MS", "0").await;
 }

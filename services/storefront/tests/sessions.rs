@@ -101,7 +101,7 @@ async fn a_session_is_an_opaque_id_that_logout_ends_on_every_replica() {
         session.len() == 64 && session.bytes().all(|b| b.is_ascii_hexdigit()),
         "a random id, not a JWT: {session}"
     );
-    let response = system.orders.get(&session, "/orders").await;
+    let response = system.orders.get_as(&session, "/orders").await;
     assert_eq!(response.status(), 401, "the id is no bearer token");
     let key = format!("{}session:{session}", system.session_prefix);
     let mut redis = support::redis().await;
@@ -109,7 +109,7 @@ async fn a_session_is_an_opaque_id_that_logout_ends_on_every_replica() {
     let stored: Value = serde_json::from_str(&stored).unwrap();
     let kept_token = stored["token"].as_str().unwrap();
     assert_eq!(
-        system.orders.get(kept_token, "/orders").await.status(),
+        system.orders.get_as(kept_token, "/orders").await.status(),
         200,
         "the API token stays server-side, under the session's key"
     );
@@ -336,7 +336,7 @@ async fn login_and_register_tell_the_user_service_whose_request_it_is() {
 async fn without_redis_the_catalogue_works_and_account_pages_say_so() {
     let users = test_support::UserServiceHandle::start().await;
     let products = test_support::ProductServiceHandle::start(&users).await;
-    let mut redis = test_support::redis_server::PrivateRedis::start().await;
+    let mut redis = test_infra::redis_server::PrivateRedis::start().await;
     let storefront = start_storefront(&[
         ("USER_SERVICE_URL", users.base_url.clone()),
         ("PRODUCT_SERVICE_URL", products.base_url.clone()),

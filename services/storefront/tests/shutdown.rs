@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use support::sse::EventReader;
 use support::{REDIS_URL, System, csrf_secret, storefront_session};
-use test_support::process::ServiceProcess;
-use test_support::proxy::TcpProxy;
+use test_infra::process::ServiceProcess;
+use test_infra::proxy::TcpProxy;
 use test_support::wait_until;
 
 /// Longer than anything the test waits for: neither the drain deadline nor the API timeout is

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
-use test_support::webhook_sink::WebhookSink;
+use test_infra::webhook_sink::WebhookSink;
 
 use crate::edge::{client_from, login_status};
 use crate::harness::{Cluster, https_client_builder};

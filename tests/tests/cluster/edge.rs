@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use serde_json::{Value, json};
-use test_support::webhook_sink::WebhookSink;
+use test_infra::webhook_sink::WebhookSink;
 
 use crate::harness::{Cluster, Role, https_client_builder};
 
@@ -46,12 +46,7 @@ async fn only_the_public_api_is_reachable_and_every_replica_serves_fresh_data() 
     let product = cluster.product(&admin, 50).await;
 
     // The public flows: catalogue, order, cancel.
-    let listing = cluster
-        .client
-        .get(cluster.url("/products"))
-        .send()
-        .await
-        .expect("list");
+    let listing = cluster.get("/products").await;
     assert_eq!(listing.status(), 200);
     let order: Value = {
         let response = cluster
@@ -104,12 +99,7 @@ async fn only_the_public_api_is_reachable_and_every_replica_serves_fresh_data() 
     }
     // A path the API does not have falls through to the shop's own 404 page, never to the
     // product service.
-    let other = cluster
-        .client
-        .get(cluster.url("/productsx"))
-        .send()
-        .await
-        .expect("gateway answers");
+    let other = cluster.get("/productsx").await;
     assert_eq!(other.status(), 404);
     let kind = other
         .headers()
@@ -175,21 +165,11 @@ async fn only_the_public_api_is_reachable_and_every_replica_serves_fresh_data() 
 pub(crate) async fn login_status(
     cluster: &Cluster,
     client: &reqwest::Client,
-    (username, password): (&str, &str),
+    credentials: (&str, &str),
     forged: &[(&str, &str)],
 ) -> u16 {
-    let mut request = client
-        .post(cluster.url("/login"))
-        .json(&json!({"username": username, "password": password}));
-    for (name, value) in forged {
-        request = request.header(*name, *value);
-    }
-    request
-        .send()
-        .await
-        .expect("login through the gateway")
-        .status()
-        .as_u16()
+    let login_url = cluster.url("/login");
+    test_support::login_status(client, &login_url, credentials, forged).await
 }
 
 /// Logs in as `username` with a wrong password from `client`; the status.
@@ -266,17 +246,9 @@ async fn clients_behind_the_gateway_are_throttled_by_their_own_address() {
 
     // The owner, on another address, is not locked out by the guesser.
     for _ in 0..2 {
-        let response = neighbour
-            .post(cluster.url("/login"))
-            .json(&json!({"username": username, "password": "customer-password"}))
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(
-            response.status(),
-            200,
-            "the owner was throttled for the guesser"
-        );
+        let credentials = (username.as_str(), "customer-password");
+        let status = login_status(&cluster, &neighbour, credentials, &[]).await;
+        assert_eq!(status, 200, "the owner was throttled for the guesser");
     }
 }
 
@@ -329,13 +301,8 @@ async fn failed_logins_spread_over_both_replicas_lock_the_pair_at_the_limit() {
     }
     // The right password from that address, on either replica: refused at the limit.
     for attempt in 0..2 {
-        let status = guesser
-            .post(cluster.url("/login"))
-            .json(&json!({"username": username, "password": "customer-password"}))
-            .send()
-            .await
-            .expect("login")
-            .status();
+        let credentials = (username.as_str(), "customer-password");
+        let status = login_status(&cluster, &guesser, credentials, &[]).await;
         assert_eq!(
             status, 429,
             "the pair was not locked at the limit (attempt {attempt})"
@@ -343,13 +310,9 @@ async fn failed_logins_spread_over_both_replicas_lock_the_pair_at_the_limit() {
     }
     // The account itself stays open: from another address the password works, twice.
     for attempt in 0..2 {
-        let status = client_from(&cluster, "127.0.0.12")
-            .post(cluster.url("/login"))
-            .json(&json!({"username": username, "password": "customer-password"}))
-            .send()
-            .await
-            .expect("login")
-            .status();
+        let owner = client_from(&cluster, "127.0.0.12");
+        let credentials = (username.as_str(), "customer-password");
+        let status = login_status(&cluster, &owner, credentials, &[]).await;
         assert_eq!(status, 200, "the owner was locked out (attempt {attempt})");
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use serde_json::{Value, json};
+use test_infra::webhook_sink::WebhookSink;
 use test_support::wait_until;
-use test_support::webhook_sink::WebhookSink;
 
 use crate::harness::{Cluster, NATS_URL};
 

@@ -301,6 +301,11 @@ impl Cluster {
         format!("{}{path}", self.gateway.url)
     }
 
+    /// `GET path` through the gateway without credentials, whatever its status.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        test_support::get(&self.client, &self.url(path)).await
+    }
+
     /// The JSON body of `GET path` through the gateway, whatever its status.
     pub async fn get_json(&self, path: &str) -> Value {
         test_support::get_json(&self.client, &self.url(path)).await

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use test_support::webhook_sink::WebhookSink;
+use test_infra::webhook_sink::WebhookSink;
 
 use crate::edge::client_from;
 use crate::harness::Cluster;

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use test_infra::webhook_sink::WebhookSink;
 use test_support::wait_until;
-use test_support::webhook_sink::WebhookSink;
 
 use crate::events::{assert_once_in_order, delete_stream, stored_events};
 use crate::harness::{Cluster, Role};

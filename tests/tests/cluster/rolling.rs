@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use gateway::rolling::ReplicaProcess as _;
 use serde_json::json;
+use test_infra::webhook_sink::WebhookSink;
 use test_support::wait_until;
-use test_support::webhook_sink::WebhookSink;
 
 use crate::edge::client_from;
 use crate::harness::{CUSTOMER_PASSWORD, Cluster};

@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shop_config::ServiceConfig as _;
+use test_infra::nats_server::PrivateNats;
+use test_infra::rabbitmq_server::PrivateRabbitMq;
 use test_support::bridge::BridgeHandle;
 use test_support::broker::{TestBroker, order_created};
-use test_support::nats_server::PrivateNats;
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
-use test_support::rabbitmq_server::PrivateRabbitMq;
 use test_support::{
     OrderServiceHandle, ProductServiceHandle, UserServiceHandle, free_port, http_client, wait_until,
 };
@@ -146,12 +146,7 @@ async fn traffic(
 ) {
     let (_, admin) = users.admin().await;
     let (_, customer) = users.customer().await;
-    let refused = users
-        .post_json(
-            "/login",
-            &json!({"username": "nobody-here", "password": "wrong-password-123"}),
-        )
-        .await;
+    let refused = users.post_login("nobody-here", "wrong-password-123").await;
     assert_eq!(refused.status(), 401);
     let product = products.product_with_stock(&admin, "Lamp", 20).await;
     for _ in 0..3 {
@@ -166,19 +161,8 @@ async fn traffic(
     }
     let mut placed = Vec::new();
     for quantity in [1, 2] {
-        let response = orders
-            .place(
-                &customer,
-                &json!({"product_id": product, "quantity": quantity}),
-                None,
-            )
-            .await;
-        assert_eq!(response.status(), 201);
-        placed.push(
-            response.json::<Value>().await.unwrap()["id"]
-                .as_i64()
-                .unwrap(),
-        );
+        let order = orders.place_order(&customer, product, quantity).await;
+        placed.push(order["id"].as_i64().unwrap());
     }
     let cancelled = orders
         .put(
@@ -189,7 +173,10 @@ async fn traffic(
         .await;
     assert_eq!(cancelled.status(), 200);
     // A 404 for the RED error panels' status breakdown.
-    assert_eq!(orders.get(&customer, "/orders/999999").await.status(), 404);
+    assert_eq!(
+        orders.get_as(&customer, "/orders/999999").await.status(),
+        404
+    );
 }
 
 /// The storefront in-process on a random port, scraped like every service; it runs until the

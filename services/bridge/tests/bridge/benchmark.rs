@@ -95,11 +95,10 @@ async fn benchmark() {
         (stream_count(&js, &names.stream).await >= EVENTS).then_some(())
     })
     .await;
-    let elapsed = started.elapsed();
-    println!(
-        "throughput: {EVENTS} queued events mirrored in {:.2} s = {:.0} events/s",
-        elapsed.as_secs_f64(),
-        EVENTS as f64 / elapsed.as_secs_f64()
+    test_support::print_throughput(
+        "throughput, queued events mirrored",
+        EVENTS,
+        started.elapsed(),
     );
 
     let rate = rate_per_second();

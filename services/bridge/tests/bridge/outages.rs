@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use test_support::proxy::TcpProxy;
+use test_infra::proxy::TcpProxy;
 
 use crate::harness::{
     Names, Publisher, TestBridge, assert_exactly_once_in_order, broker, read_stream,
     wait_for_stream,
 };
-use test_support::nats_server::PrivateNats;
+use test_infra::nats_server::PrivateNats;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const REDELIVERED: &str = "bridge_events_redelivered_total";

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use test_support::nats_server::PrivateNats;
+use test_infra::nats_server::PrivateNats;
 
 use crate::harness::{
     Names, Publisher, TestBridge, assert_exactly_once_in_order, broker, read_stream, stream_count,
@@ -55,12 +55,7 @@ async fn health_metrics_and_docs_are_served() {
         );
     }
 
-    let openapi = bridge
-        .client
-        .get(bridge.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap();
+    let openapi = bridge.get("/openapi.json").await;
     assert_eq!(openapi.status(), 200);
     let document: serde_json::Value = openapi.json().await.unwrap();
     assert!(document["paths"]["/stream"].is_object(), "{document}");
@@ -69,12 +64,7 @@ async fn health_metrics_and_docs_are_served() {
     assert_eq!(report["messages"], 2, "{report}");
     assert_eq!(report["subjects"][0], format!("{}.>", bridge.names.prefix));
     assert_eq!(report["source"]["binding_keys"][0], "#");
-    let docs = bridge
-        .client
-        .get(bridge.url("/docs/"))
-        .send()
-        .await
-        .unwrap();
+    let docs = bridge.get("/docs/").await;
     assert_eq!(docs.status(), 200);
 }
 
@@ -135,6 +125,6 @@ async fn the_bridge_authenticates_with_the_credentials_in_its_nats_url() {
 #[tokio::test]
 async fn the_binary_refuses_a_bad_setting_naming_it() {
     let binary = env!("CARGO_BIN_EXE_event-bridge");
-    test_support::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
-    test_support::startup::assert_refuses_setting(binary, "BRIDGE_MAX_IN_FLIGHT", "0").await;
+    test_infra::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
+    test_infra::startup::assert_refuses_setting(binary, "BRIDGE_MAX_IN_FLIGHT", "0").await;
 }

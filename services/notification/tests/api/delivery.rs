@@ -2,12 +2,12 @@
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+use test_infra::smtp_sink::SmtpSink;
+use test_infra::webhook_sink::WebhookSink;
 use test_support::broker::{TestBroker, new_traceparent, order_created};
 use test_support::logs::capture_json_logs;
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
-use test_support::smtp_sink::SmtpSink;
 use test_support::wait_until;
-use test_support::webhook_sink::WebhookSink;
 
 use crate::{DELIVERED, DUPLICATE, WAIT, WEBHOOK_SECRET, wait_for_metric, webhook_channel};
 

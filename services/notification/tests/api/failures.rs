@@ -3,11 +3,11 @@
 
 use lapin::BasicProperties;
 use serde_json::json;
+use test_infra::smtp_sink::SmtpSink;
+use test_infra::webhook_sink::WebhookSink;
 use test_support::broker::{TestBroker, event_properties, order_created};
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
-use test_support::smtp_sink::SmtpSink;
 use test_support::wait_until;
-use test_support::webhook_sink::WebhookSink;
 
 use crate::{DELIVERED, RETRIED, WAIT, wait_for_metric, webhook_channel};
 

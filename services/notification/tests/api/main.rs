@@ -10,9 +10,9 @@ mod throughput;
 
 use std::time::Duration;
 
+use test_infra::webhook_sink::WebhookSink;
 use test_support::notification::NotificationServiceHandle;
 use test_support::wait_until;
-use test_support::webhook_sink::WebhookSink;
 
 /// Long enough for a loaded 2-core machine; a passing test takes a fraction of it.
 pub const WAIT: Duration = Duration::from_secs(20);

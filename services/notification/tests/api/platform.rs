@@ -2,9 +2,9 @@
 //! without a broker.
 
 use serde_json::Value;
+use test_infra::proxy::TcpProxy;
 use test_support::broker::{BROKER_ADDRESS, TestBroker, order_created, service_url};
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
-use test_support::proxy::TcpProxy;
 use test_support::wait_until;
 
 use crate::{DELIVERED, WAIT, wait_for_metric};
@@ -14,12 +14,7 @@ async fn health_reports_rabbitmq_and_metrics_list_the_notification_counters() {
     let topology = NotificationTopology::unique();
     let service = NotificationServiceHandle::start(&topology, &[]).await;
 
-    let response = service
-        .client
-        .get(service.url("/health"))
-        .send()
-        .await
-        .unwrap();
+    let response = service.get("/health").await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["service"], "notification-service");
@@ -43,19 +38,9 @@ async fn health_reports_rabbitmq_and_metrics_list_the_notification_counters() {
     ] {
         assert!(text.contains(sample), "{sample} in {text}");
     }
-    let document = service
-        .client
-        .get(service.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap();
+    let document = service.get("/openapi.json").await;
     assert_eq!(document.status(), 200);
-    let ready = service
-        .client
-        .get(service.url("/health/ready"))
-        .send()
-        .await
-        .unwrap();
+    let ready = service.get("/health/ready").await;
     assert_eq!(ready.status(), 200);
     service.stop().await;
 }
@@ -68,12 +53,7 @@ async fn a_broker_that_is_down_at_start_does_not_stop_the_service() {
     let proxied_url = proxy.rewrite_url(service_url());
     let service = NotificationServiceHandle::start(&topology, &[("AMQP_URL", &proxied_url)]).await;
 
-    let response = service
-        .client
-        .get(service.url("/health"))
-        .send()
-        .await
-        .unwrap();
+    let response = service.get("/health").await;
     assert_eq!(response.status(), 503);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["dependencies"]["rabbitmq"]["status"], "down");
@@ -128,6 +108,6 @@ async fn the_healthcheck_command_asks_the_running_instance() {
 #[tokio::test]
 async fn the_binary_refuses_a_bad_setting_naming_it() {
     let binary = env!("CARGO_BIN_EXE_notification-service");
-    test_support::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
-    test_support::startup::assert_refuses_setting(binary, "NOTIFY_MAX_ATTEMPTS", "99").await;
+    test_infra::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
+    test_infra::startup::assert_refuses_setting(binary, "NOTIFY_MAX_ATTEMPTS", "99").await;
 }

@@ -4,23 +4,18 @@ use std::collections::HashMap;
 use std::process::Stdio;
 
 use serde_json::Value;
+use test_infra::proxy::TcpProxy;
+use test_infra::redis_server::PrivateRedis;
+use test_infra::webhook_sink::WebhookSink;
 use test_support::REDIS_URL;
 use test_support::broker::{BROKER_ADDRESS, TestBroker, order_created, service_url};
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
-use test_support::proxy::TcpProxy;
-use test_support::redis_server::PrivateRedis;
 use test_support::wait_until;
-use test_support::webhook_sink::WebhookSink;
 
 use crate::{DELIVERED, DUPLICATE, WAIT, WEBHOOK_SECRET, wait_for_metric, webhook_channel};
 
 async fn rabbitmq_status(service: &NotificationServiceHandle) -> (u16, String) {
-    let response = service
-        .client
-        .get(service.url("/health"))
-        .send()
-        .await
-        .expect("health answers");
+    let response = service.get("/health").await;
     let status = response.status().as_u16();
     let body: Value = response.json().await.expect("health JSON");
     let rabbitmq = body["dependencies"]["rabbitmq"]["status"]

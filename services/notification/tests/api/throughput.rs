@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use test_infra::webhook_sink::WebhookSink;
 use test_support::broker::{TestBroker, order_created};
 use test_support::notification::{NotificationServiceHandle, NotificationTopology};
 use test_support::wait_until;
-use test_support::webhook_sink::WebhookSink;
 
 use crate::{DELIVERED, webhook_channel};
 
@@ -31,12 +31,7 @@ async fn drain_backlog(label: &str, settings: &[(&'static str, &str)]) {
         (service.metric(DELIVERED) >= EVENTS as f64).then_some(())
     })
     .await;
-    let elapsed = started.elapsed();
-    println!(
-        "{label}: {EVENTS} events in {:.2} s = {:.0} events/s",
-        elapsed.as_secs_f64(),
-        EVENTS as f64 / elapsed.as_secs_f64()
-    );
+    test_support::print_throughput(label, EVENTS as u64, started.elapsed());
     service.stop().await;
 }
 

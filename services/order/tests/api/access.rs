@@ -5,16 +5,10 @@ use crate::{Shop, assert_problem};
 #[tokio::test]
 async fn every_route_needs_a_valid_token() {
     let shop = Shop::start().await;
-    let response = shop
-        .orders
-        .client
-        .get(shop.orders.url("/orders"))
-        .send()
-        .await
-        .unwrap();
+    let response = shop.orders.get("/orders").await;
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     assert_problem(response, 401).await;
-    let response = shop.orders.get("not-a-token", "/orders").await;
+    let response = shop.orders.get_as("not-a-token", "/orders").await;
     assert_problem(response, 401).await;
     let response = shop
         .orders
@@ -31,13 +25,13 @@ async fn another_users_order_does_not_exist_for_them() {
     let path = format!("/orders/{}", order["id"]);
     let (_, stranger) = shop.users.customer().await;
 
-    assert_problem(shop.orders.get(&stranger, &path).await, 404).await;
+    assert_problem(shop.orders.get_as(&stranger, &path).await, 404).await;
     let cancel = json!({"status": "cancelled"});
     assert_problem(shop.orders.put(&stranger, &path, &cancel).await, 404).await;
     assert_problem(shop.orders.delete(&stranger, &path).await, 404).await;
     let listed: Value = shop
         .orders
-        .get(&stranger, "/orders")
+        .get_as(&stranger, "/orders")
         .await
         .json()
         .await
@@ -47,13 +41,13 @@ async fn another_users_order_does_not_exist_for_them() {
     // The owner and an admin do see it; it was not changed by the stranger.
     let mine: Value = shop
         .orders
-        .get(&shop.customer, &path)
+        .get_as(&shop.customer, &path)
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(mine["status"], "pending");
-    assert_eq!(shop.orders.get(&shop.admin, &path).await.status(), 200);
+    assert_eq!(shop.orders.get_as(&shop.admin, &path).await.status(), 200);
 }
 
 #[tokio::test]
@@ -66,17 +60,12 @@ async fn the_order_list_is_the_callers_newest_first_in_pages() {
     }
     // Another customer's order, placed last: the newest in the table, in nobody's list but theirs.
     let (_, other) = shop.users.customer().await;
-    let response = shop
-        .orders
-        .place(&other, &json!({"product_id": product, "quantity": 1}), None)
-        .await;
-    assert_eq!(response.status(), 201);
-    let others_order = response.json::<Value>().await.unwrap()["id"]
+    let others_order = shop.orders.place_order(&other, product, 1).await["id"]
         .as_i64()
         .unwrap();
     let theirs: Value = shop
         .orders
-        .get(&other, "/orders")
+        .get_as(&other, "/orders")
         .await
         .json()
         .await
@@ -86,7 +75,7 @@ async fn the_order_list_is_the_callers_newest_first_in_pages() {
 
     let first: Value = shop
         .orders
-        .get(&shop.customer, "/orders?limit=2")
+        .get_as(&shop.customer, "/orders?limit=2")
         .await
         .json()
         .await
@@ -101,7 +90,7 @@ async fn the_order_list_is_the_callers_newest_first_in_pages() {
     let cursor = first["next_cursor"].as_i64().unwrap();
     let rest: Value = shop
         .orders
-        .get(&shop.customer, &format!("/orders?limit=10&cursor={cursor}"))
+        .get_as(&shop.customer, &format!("/orders?limit=10&cursor={cursor}"))
         .await
         .json()
         .await
@@ -116,26 +105,32 @@ async fn the_order_list_is_the_callers_newest_first_in_pages() {
     assert!(rest["next_cursor"].is_null());
 
     assert_problem(
-        shop.orders.get(&shop.customer, "/orders?limit=0").await,
+        shop.orders.get_as(&shop.customer, "/orders?limit=0").await,
         422,
     )
     .await;
     assert_problem(
-        shop.orders.get(&shop.customer, "/orders?limit=101").await,
+        shop.orders
+            .get_as(&shop.customer, "/orders?limit=101")
+            .await,
         422,
     )
     .await;
     assert_problem(
-        shop.orders.get(&shop.customer, "/orders?limit=ten").await,
+        shop.orders
+            .get_as(&shop.customer, "/orders?limit=ten")
+            .await,
         422,
     )
     .await;
     assert_problem(
-        shop.orders.get(&shop.customer, "/orders?colour=red").await,
+        shop.orders
+            .get_as(&shop.customer, "/orders?colour=red")
+            .await,
         422,
     )
     .await;
-    assert_problem(shop.orders.get(&shop.customer, "/orders/abc").await, 400).await;
+    assert_problem(shop.orders.get_as(&shop.customer, "/orders/abc").await, 400).await;
 }
 
 /// The status in the API is the event contract's type; the document keeps the schema name it
@@ -175,7 +170,7 @@ async fn a_deactivated_users_token_works_at_most_for_the_auth_cache_ttl() {
     let token = shop.users.login("soon-gone", "password-1").await;
     // The answer is cached during this request: after `cached_at`, before `filled_by`.
     let cached_at = std::time::Instant::now();
-    assert_eq!(shop.orders.get(&token, "/orders").await.status(), 200);
+    assert_eq!(shop.orders.get_as(&token, "/orders").await.status(), 200);
     let filled_by = std::time::Instant::now();
 
     shop.users
@@ -184,7 +179,7 @@ async fn a_deactivated_users_token_works_at_most_for_the_auth_cache_ttl() {
         .set_active(user["id"].as_i64().unwrap(), false)
         .await
         .unwrap();
-    let inside_window = shop.orders.get(&token, "/orders").await.status();
+    let inside_window = shop.orders.get_as(&token, "/orders").await.status();
     if cached_at.elapsed() < ttl {
         assert_eq!(inside_window, 200, "the cached answer is reused");
     }
@@ -192,7 +187,7 @@ async fn a_deactivated_users_token_works_at_most_for_the_auth_cache_ttl() {
         "the token to be refused",
         test_support::HANG_GUARD,
         || async {
-            let response = shop.orders.get(&token, "/orders").await;
+            let response = shop.orders.get_as(&token, "/orders").await;
             (response.status() == 401).then(|| (filled_by.elapsed(), response))
         },
     )

@@ -1,7 +1,8 @@
 use futures_util::future::join_all;
 use serde_json::json;
+use test_support::count_created;
 
-use crate::{Shop, assert_problem};
+use crate::{Shop, assert_problem, assert_problem_type};
 
 #[tokio::test]
 async fn placing_an_order_reserves_stock_and_snapshots_the_price() {
@@ -13,12 +14,12 @@ async fn placing_an_order_reserves_stock_and_snapshots_the_price() {
     assert_eq!(order["unit_price"], "19.99");
     assert_eq!(order["total_price"], "59.97");
     assert_eq!(order["product_name"], "Walnut desk");
-    assert_eq!(shop.stock(product).await, 7);
+    assert_eq!(shop.products.stock(product).await, 7);
 
     let id = order["id"].as_i64().unwrap();
     let fetched: serde_json::Value = shop
         .orders
-        .get(&shop.customer, &format!("/orders/{id}"))
+        .get_as(&shop.customer, &format!("/orders/{id}"))
         .await
         .json()
         .await
@@ -35,22 +36,9 @@ async fn fifty_concurrent_orders_for_ten_units_never_oversell() {
     let product = shop.product(10).await;
     let body = json!({"product_id": product, "quantity": 1});
     let responses = join_all((0..50).map(|_| shop.orders.place(&shop.customer, &body, None))).await;
-    let mut created = 0;
-    for response in responses {
-        match response.status().as_u16() {
-            201 => created += 1,
-            409 => {
-                let problem = assert_problem(response, 409).await;
-                assert_eq!(problem["type"], "urn:problem:insufficient-stock");
-            }
-            other => panic!(
-                "unexpected status {other}: {}",
-                response.text().await.unwrap_or_default()
-            ),
-        }
-    }
+    let created = count_created(responses, "urn:problem:insufficient-stock").await;
     assert_eq!(created, 10);
-    assert_eq!(shop.stock(product).await, 0);
+    assert_eq!(shop.products.stock(product).await, 0);
 }
 
 #[tokio::test]
@@ -73,17 +61,18 @@ async fn an_idempotency_key_makes_a_retry_return_the_original_order() {
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
     let retry: serde_json::Value = retry.json().await.unwrap();
     assert_eq!(retry["id"], first["id"]);
-    assert_eq!(shop.stock(product).await, 8, "the retry reserved nothing");
+    assert_eq!(
+        shop.products.stock(product).await,
+        8,
+        "the retry reserved nothing"
+    );
 
     let other_body = json!({"product_id": product, "quantity": 5});
     let misuse = shop
         .orders
         .place(&shop.customer, &other_body, Some("key-1"))
         .await;
-    assert_eq!(
-        assert_problem(misuse, 422).await["type"],
-        "urn:problem:idempotency-key-reused"
-    );
+    assert_problem_type(misuse, 422, "urn:problem:idempotency-key-reused").await;
 
     // Keys belong to their user: another customer's "key-1" is a new order.
     let (_, other) = shop.users.customer().await;
@@ -106,7 +95,7 @@ async fn concurrent_retries_with_one_key_create_one_order() {
         "{statuses:?}"
     );
     assert!(statuses.contains(&201));
-    assert_eq!(shop.stock(product).await, 9, "{statuses:?}");
+    assert_eq!(shop.products.stock(product).await, 9, "{statuses:?}");
 }
 
 #[tokio::test]
@@ -171,7 +160,7 @@ async fn invalid_orders_are_4xx_problems() {
         .await;
     assert_problem(bad_key, 400).await;
     assert_eq!(
-        shop.stock(product).await,
+        shop.products.stock(product).await,
         5,
         "nothing was reserved by refused orders"
     );

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde_json::{Value, json};
-use test_support::wait_until;
+use test_support::{count_created, wait_until};
 
-use crate::{Shop, assert_problem};
+use crate::Shop;
 
 /// A guard against a hang only: far beyond what any step takes on a loaded machine.
 const WAIT: Duration = Duration::from_secs(60);
@@ -39,7 +39,7 @@ async fn a_pending_order_expires_its_stock_comes_back_and_the_change_is_publishe
     let shop = Shop::start_with(&[("HOUSEKEEPING_INTERVAL_MS", "100")]).await;
     let product = shop.product(5).await;
     let order = shop.order(product, 5).await;
-    assert_eq!(shop.stock(product).await, 0);
+    assert_eq!(shop.products.stock(product).await, 0);
 
     age(
         &shop,
@@ -53,7 +53,7 @@ async fn a_pending_order_expires_its_stock_comes_back_and_the_change_is_publishe
     wait_until("the order to expire", WAIT, || async {
         let order: Value = shop
             .orders
-            .get(&shop.customer, &path)
+            .get_as(&shop.customer, &path)
             .await
             .json()
             .await
@@ -62,7 +62,7 @@ async fn a_pending_order_expires_its_stock_comes_back_and_the_change_is_publishe
     })
     .await;
     wait_until("the stock to come back", WAIT, || async {
-        (shop.stock(product).await == 5).then_some(())
+        (shop.products.stock(product).await == 5).then_some(())
     })
     .await;
     let changes = count(
@@ -82,21 +82,12 @@ async fn a_customer_cannot_hold_more_pending_orders_than_the_cap() {
     // Concurrent, so the cap must hold inside the insert, not only in the early check.
     let body = json!({"product_id": product, "quantity": 1});
     let attempts = (0..8).map(|_| shop.orders.place(&shop.customer, &body, None));
-    let mut placed = 0;
-    for response in join_all(attempts).await {
-        match response.status().as_u16() {
-            201 => placed += 1,
-            409 => {
-                let problem = assert_problem(response, 409).await;
-                assert_eq!(problem["type"], "urn:problem:too-many-pending-orders");
-            }
-            other => panic!("unexpected status {other}"),
-        }
-    }
+    let responses = join_all(attempts).await;
+    let placed = count_created(responses, "urn:problem:too-many-pending-orders").await;
     assert_eq!(placed, 3);
     // Refused orders hold no stock (a refused insert releases its reservation).
     wait_until("the refused orders' stock to come back", WAIT, || async {
-        (shop.stock(product).await == 97).then_some(())
+        (shop.products.stock(product).await == 97).then_some(())
     })
     .await;
 }

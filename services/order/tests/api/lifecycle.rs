@@ -1,10 +1,10 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use test_support::proxy::TcpProxy;
+use test_infra::proxy::TcpProxy;
 use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle, wait_until};
 
-use crate::{Shop, assert_problem};
+use crate::{Shop, assert_problem, assert_problem_type};
 
 async fn set_status(shop: &Shop, token: &str, id: &Value, status: &str) -> reqwest::Response {
     shop.orders
@@ -21,22 +21,19 @@ async fn the_owner_cancels_a_pending_order_and_the_stock_comes_back_once() {
     let shop = Shop::start().await;
     let product = shop.product(10).await;
     let order = shop.order(product, 4).await;
-    assert_eq!(shop.stock(product).await, 6);
+    assert_eq!(shop.products.stock(product).await, 6);
 
     let response = set_status(&shop, &shop.customer, &order["id"], "cancelled").await;
     assert_eq!(response.status(), 200);
     let cancelled: Value = response.json().await.unwrap();
     assert_eq!(cancelled["status"], "cancelled");
-    assert_eq!(shop.stock(product).await, 10);
+    assert_eq!(shop.products.stock(product).await, 10);
 
     // A cancelled order is final; cancelling again neither succeeds nor releases again.
     let again = set_status(&shop, &shop.customer, &order["id"], "cancelled").await;
-    assert_eq!(
-        assert_problem(again, 409).await["type"],
-        "urn:problem:illegal-transition"
-    );
+    assert_problem_type(again, 409, "urn:problem:illegal-transition").await;
     shop.orders.state.releaser.release_pending().await;
-    assert_eq!(shop.stock(product).await, 10);
+    assert_eq!(shop.products.stock(product).await, 10);
 
     // Deleting the cancelled order releases nothing more either.
     let deleted = shop
@@ -44,7 +41,7 @@ async fn the_owner_cancels_a_pending_order_and_the_stock_comes_back_once() {
         .delete(&shop.customer, &format!("/orders/{}", order["id"]))
         .await;
     assert_eq!(deleted.status(), 204);
-    assert_eq!(shop.stock(product).await, 10);
+    assert_eq!(shop.products.stock(product).await, 10);
 }
 
 #[tokio::test]
@@ -70,12 +67,9 @@ async fn fulfilment_is_for_admins_and_final_states_never_change() {
         .orders
         .delete(&shop.admin, &format!("/orders/{id}"))
         .await;
+    assert_problem_type(delete, 409, "urn:problem:order-not-deletable").await;
     assert_eq!(
-        assert_problem(delete, 409).await["type"],
-        "urn:problem:order-not-deletable"
-    );
-    assert_eq!(
-        shop.stock(product).await,
+        shop.products.stock(product).await,
         9,
         "a completed order keeps its stock"
     );
@@ -94,8 +88,8 @@ async fn deleting_a_pending_order_gives_its_stock_back() {
         shop.orders.delete(&shop.customer, &path).await.status(),
         204
     );
-    assert_eq!(shop.stock(product).await, 10);
-    assert_problem(shop.orders.get(&shop.customer, &path).await, 404).await;
+    assert_eq!(shop.products.stock(product).await, 10);
+    assert_problem(shop.orders.get_as(&shop.customer, &path).await, 404).await;
     assert_problem(shop.orders.delete(&shop.customer, &path).await, 404).await;
 }
 
@@ -135,14 +129,7 @@ impl ProxiedShop {
 
     /// The product's stock, read from the Product Service directly.
     async fn stock(&self) -> i64 {
-        let product: Value = self
-            .products
-            .get(&format!("/products/{}", self.product))
-            .await
-            .json()
-            .await
-            .unwrap();
-        product["quantity"].as_i64().unwrap()
+        self.products.stock(self.product).await
     }
 }
 
@@ -151,16 +138,7 @@ async fn a_release_that_failed_is_retried_until_the_product_service_confirms() {
     let shop = ProxiedShop::start(&[("RELEASE_RETRY_INTERVAL_MS", "100")]).await;
     let (orders, proxy, product) = (&shop.orders, &shop.proxy, shop.product);
     let customer = shop.customer.clone();
-    let order: Value = orders
-        .place(
-            &customer,
-            &json!({"product_id": product, "quantity": 2}),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let order = orders.place_order(&customer, product, 2).await;
     let stock = || shop.stock();
     assert_eq!(stock().await, 8);
 
@@ -208,7 +186,12 @@ async fn a_client_that_hangs_up_mid_order_leaks_no_stock() {
     proxy.release_answers();
 
     let ordered_units = || async {
-        let page: Value = orders.get(&customer, "/orders").await.json().await.unwrap();
+        let page: Value = orders
+            .get_as(&customer, "/orders")
+            .await
+            .json()
+            .await
+            .unwrap();
         page["items"]
             .as_array()
             .unwrap()

@@ -15,7 +15,7 @@ mod write_rate;
 use serde_json::Value;
 use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle};
 
-pub use test_support::assert_problem;
+pub use test_support::{assert_problem, assert_problem_type};
 
 /// All three services, an admin and a customer.
 pub struct Shop {
@@ -53,30 +53,10 @@ impl Shop {
             .await
     }
 
-    /// Units of `product_id` in stock, read from the database (not the cache).
-    pub async fn stock(&self, product_id: i64) -> i64 {
-        let response = self
-            .products
-            .client
-            .get(self.products.url(&format!("/products/{product_id}")))
-            .send()
-            .await
-            .unwrap();
-        let product: Value = response.json().await.unwrap();
-        product["quantity"].as_i64().unwrap()
-    }
-
     /// Places an order as the customer; panics unless 201.
     pub async fn order(&self, product_id: i64, quantity: i64) -> Value {
-        let response = self
-            .orders
-            .place(
-                &self.customer,
-                &serde_json::json!({"product_id": product_id, "quantity": quantity}),
-                None,
-            )
-            .await;
-        assert_eq!(response.status(), 201);
-        response.json().await.unwrap()
+        self.orders
+            .place_order(&self.customer, product_id, quantity)
+            .await
     }
 }

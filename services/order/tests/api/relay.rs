@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
+use test_infra::proxy::TcpProxy;
 use test_support::broker::{BROKER_ADDRESS, TakenMessage, TestBroker, service_url};
-use test_support::proxy::TcpProxy;
 use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle, wait_until};
 
 /// A guard against a hang only: far beyond what any step takes on a loaded machine.
@@ -121,14 +121,7 @@ async fn a_restarted_service_publishes_what_the_stopped_one_left_in_the_outbox()
 
     proxy.cut();
     for _ in 0..4 {
-        let placed = first
-            .place(
-                &customer,
-                &json!({"product_id": product, "quantity": 1}),
-                None,
-            )
-            .await;
-        assert_eq!(placed.status(), 201);
+        first.place_order(&customer, product, 1).await;
     }
     wait_until("the backlog gauge", WAIT, || async {
         (first.served_metric("outbox_backlog").await >= 4.0).then_some(())
@@ -193,14 +186,7 @@ async fn two_relays_draining_one_outbox_never_publish_one_row_at_once() {
     // A backlog both relays find when the broker comes back.
     proxy.cut();
     for _ in 0..30 {
-        let placed = first
-            .place(
-                &customer,
-                &json!({"product_id": product, "quantity": 1}),
-                None,
-            )
-            .await;
-        assert_eq!(placed.status(), 201);
+        first.place_order(&customer, product, 1).await;
     }
     let stored = outbox_events(&first.database.url).await;
     assert_eq!(stored.len(), 30);

@@ -1,12 +1,12 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use test_infra::proxy::TcpProxy;
 use test_support::broker::{BROKER_ADDRESS, TestBroker, service_url};
-use test_support::proxy::TcpProxy;
 use test_support::{OrderServiceHandle, ProductServiceHandle, UserServiceHandle, wait_until};
 
 use crate::relay::{EventLedger, outbox_events};
-use crate::{Shop, assert_problem};
+use crate::{Shop, assert_problem, assert_problem_type};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -55,15 +55,7 @@ async fn orders_are_accepted_while_rabbitmq_is_down_and_no_event_is_lost() {
     // The background probe sees the broker gone within about a second; the backlog is in
     // the metrics, not in the public health answer.
     wait_until("health to report rabbitmq down", WAIT, || async {
-        let health: Value = orders
-            .client
-            .get(orders.url("/health"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let health = orders.get_json("/health").await;
         (health["dependencies"]["rabbitmq"]["status"] == "down").then_some(())
     })
     .await;
@@ -111,11 +103,13 @@ async fn the_product_service_down_is_a_fast_503_and_nothing_is_stored() {
             Some("retry-me"),
         )
         .await;
-    assert_eq!(
-        assert_problem(response, 503).await["type"],
-        "urn:problem:unavailable"
-    );
-    let listed: Value = orders.get(&customer, "/orders").await.json().await.unwrap();
+    assert_problem_type(response, 503, "urn:problem:unavailable").await;
+    let listed: Value = orders
+        .get_as(&customer, "/orders")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(listed["items"], json!([]));
 
     // The failed attempt left the key free: the retry goes through once the service is back.
@@ -138,7 +132,7 @@ async fn the_user_service_down_is_503_not_401() {
     let (_, customer) = users.customer().await;
     // Stopped, not only told to stop: until its drain ends it still answers.
     let _stopped = users.stop().await;
-    let response = orders.get(&customer, "/orders").await;
+    let response = orders.get_as(&customer, "/orders").await;
     assert_problem(response, 503).await;
 }
 
@@ -180,7 +174,7 @@ async fn a_failed_insert_gives_the_reserved_stock_and_the_key_back() {
         },
     )
     .await;
-    assert_eq!(shop.stock(product).await, 5);
+    assert_eq!(shop.products.stock(product).await, 5);
 
     orders_db
         .batch_execute("DROP TRIGGER refuse_orders ON orders")
@@ -189,5 +183,5 @@ async fn a_failed_insert_gives_the_reserved_stock_and_the_key_back() {
     let retried = shop.orders.place(&shop.customer, &body, Some("k-1")).await;
     assert_eq!(retried.status(), 201);
     assert!(retried.headers().get("idempotent-replayed").is_none());
-    assert_eq!(shop.stock(product).await, 3);
+    assert_eq!(shop.products.stock(product).await, 3);
 }

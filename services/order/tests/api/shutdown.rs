@@ -6,9 +6,9 @@
 //! long as the test wants, whatever the machine's speed.
 
 use serde_json::{Value, json};
+use test_infra::process::ServiceProcess;
+use test_infra::proxy::TcpProxy;
 use test_support::broker::{ExchangeCleanup, service_url};
-use test_support::process::ServiceProcess;
-use test_support::proxy::TcpProxy;
 use test_support::{TEST_SERVICE_TOKEN, TestDatabase, wait_until};
 
 use crate::Shop;
@@ -79,7 +79,11 @@ async fn sigterm_lets_the_order_in_flight_finish_and_refuses_new_connections() {
     assert_eq!(status, 201, "{order}");
     assert_eq!(order["status"], "pending");
     assert_eq!(order["quantity"], 2);
-    assert_eq!(shop.stock(product).await, 3, "the stock was reserved");
+    assert_eq!(
+        shop.products.stock(product).await,
+        3,
+        "the stock was reserved"
+    );
     let exit = service.exit_status().await;
     assert!(exit.success(), "{exit}");
 }

@@ -3,8 +3,8 @@
 #[tokio::test]
 async fn the_binary_refuses_a_bad_setting_naming_it() {
     let binary = env!("CARGO_BIN_EXE_order-service");
-    test_support::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
-    test_support::startup::assert_refuses_setting(binary, "OUTBOX_BATCH_SIZE", "many").await;
+    test_infra::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
+    test_infra::startup::assert_refuses_setting(binary, "OUTBOX_BATCH_SIZE", "many").await;
 }
 
 /// Under the production profile the binary refuses a secret this repository publishes: the
@@ -34,6 +34,6 @@ async fn the_binary_refuses_published_secrets_naming_the_setting() {
             .filter(|(other, _)| *other != key)
             .map(|(other, value)| (*other, value.as_str()))
             .collect();
-        test_support::startup::assert_refuses_published_secret(binary, &others, key, value).await;
+        test_infra::startup::assert_refuses_published_secret(binary, &others, key, value).await;
     }
 }

@@ -51,7 +51,7 @@ async fn writes_beyond_the_rate_are_refused_before_any_stock_moves() {
             .status(),
         200
     );
-    let stock = shop.stock(product).await;
+    let stock = shop.products.stock(product).await;
 
     let refused = shop
         .orders
@@ -59,7 +59,7 @@ async fn writes_beyond_the_rate_are_refused_before_any_stock_moves() {
         .await;
     assert_rate_limited(refused).await;
     assert_eq!(
-        shop.stock(product).await,
+        shop.products.stock(product).await,
         stock,
         "a refused order reserves nothing"
     );

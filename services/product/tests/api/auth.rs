@@ -11,7 +11,7 @@ use test_support::{TestDatabase, UserServiceHandle};
 use user_service::domain::Role;
 use user_service::tokens::TokenIssuer;
 
-use crate::{Shop, assert_problem};
+use crate::{Shop, assert_problem, assert_problem_type};
 
 const PRODUCT: &str = r#"{"name":"Lamp","price":"5.00","quantity":1}"#;
 
@@ -34,18 +34,17 @@ async fn writes_need_a_valid_admin_token() {
     let user = shop.users.register("someone", "password-1").await;
     let uid = user["id"].as_i64().unwrap();
 
-    let missing = assert_problem(create_with(&shop, None).await, 401).await;
-    assert_eq!(missing["type"], "urn:problem:unauthenticated");
+    assert_problem_type(
+        create_with(&shop, None).await,
+        401,
+        "urn:problem:unauthenticated",
+    )
+    .await;
     assert_problem(create_with(&shop, Some("Token abc")).await, 401).await;
     assert_problem(create_with(&shop, Some("Bearer not.a.jwt")).await, 401).await;
 
     let past = chrono::Utc::now().timestamp() - 7200;
-    let expired = shop
-        .users
-        .state
-        .tokens
-        .issue_at(uid, "someone", Role::Admin, past)
-        .unwrap();
+    let expired = shop.users.token_issued_at(&user, Role::Admin, past);
     let problem = assert_problem(
         create_with(&shop, Some(&format!("Bearer {expired}"))).await,
         401,
@@ -75,12 +74,12 @@ async fn writes_need_a_valid_admin_token() {
     .await;
 
     let (_, customer) = shop.users.customer().await;
-    let forbidden = assert_problem(
+    assert_problem_type(
         create_with(&shop, Some(&format!("Bearer {customer}"))).await,
         403,
+        "urn:problem:forbidden",
     )
     .await;
-    assert_eq!(forbidden["type"], "urn:problem:forbidden");
     let id = shop
         .products
         .product_with_stock(&shop.admin, "Existing", 1)
@@ -125,8 +124,7 @@ async fn user_service_down_is_a_fast_503_not_a_401() {
         .send()
         .await
         .unwrap();
-    let problem = assert_problem(response, 503).await;
-    assert_eq!(problem["type"], "urn:problem:unavailable");
+    assert_problem_type(response, 503, "urn:problem:unavailable").await;
 }
 
 #[tokio::test]
@@ -141,10 +139,7 @@ async fn reservations_need_the_service_credential_not_a_user_token() {
     let client = &shop.products.client;
 
     let missing = client.post(&url).json(&body).send().await.unwrap();
-    assert_eq!(
-        assert_problem(missing, 401).await["type"],
-        "urn:problem:service-unauthenticated"
-    );
+    assert_problem_type(missing, 401, "urn:problem:service-unauthenticated").await;
     let wrong = client
         .post(&url)
         .header(SERVICE_TOKEN_HEADER, "test-only-service-token-0123456788")
@@ -152,10 +147,7 @@ async fn reservations_need_the_service_credential_not_a_user_token() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        assert_problem(wrong, 401).await["type"],
-        "urn:problem:invalid-service-token"
-    );
+    assert_problem_type(wrong, 401, "urn:problem:invalid-service-token").await;
     let admin_jwt = client
         .post(&url)
         .bearer_auth(&shop.admin)
@@ -204,8 +196,7 @@ async fn production_without_a_service_token_shuts_internal_routes() {
             .send()
             .await
             .unwrap();
-        let problem = assert_problem(response, 503).await;
-        assert_eq!(problem["type"], "urn:problem:internal-api-disabled");
+        assert_problem_type(response, 503, "urn:problem:internal-api-disabled").await;
     }
     let health = client
         .get(format!("{base}/health/ready"))

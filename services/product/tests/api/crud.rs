@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::{Shop, assert_problem};
+use crate::{Shop, assert_problem, assert_problem_type};
 
 #[tokio::test]
 async fn a_product_goes_through_its_whole_life() {
@@ -49,8 +49,12 @@ async fn a_product_goes_through_its_whole_life() {
         .admin_json(Method::DELETE, &format!("/products/{id}"), &json!({}))
         .await;
     assert_eq!(response.status(), 204);
-    let problem = assert_problem(shop.products.get(&format!("/products/{id}")).await, 404).await;
-    assert_eq!(problem["type"], "urn:problem:product-not-found");
+    assert_problem_type(
+        shop.products.get(&format!("/products/{id}")).await,
+        404,
+        "urn:problem:product-not-found",
+    )
+    .await;
     let again = shop
         .admin_json(Method::DELETE, &format!("/products/{id}"), &json!({}))
         .await;

@@ -59,7 +59,7 @@ impl Shop {
     }
 }
 
-pub use test_support::assert_problem;
+pub use test_support::{assert_problem, assert_problem_type};
 
 /// A connection to a Redis server, to look at what the service cached.
 pub async fn redis_connection(url: &str) -> redis::aio::MultiplexedConnection {

@@ -142,6 +142,6 @@ async fn openapi_states_the_rules_the_service_enforces() {
 #[tokio::test]
 async fn the_binary_refuses_a_bad_setting_naming_it() {
     let binary = env!("CARGO_BIN_EXE_product-service");
-    test_support::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
-    test_support::startup::assert_refuses_setting(binary, "REDIS_TIMEOUT_MS", "soon").await;
+    test_infra::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
+    test_infra::startup::assert_refuses_setting(binary, "REDIS_TIMEOUT_MS", "soon").await;
 }

@@ -2,15 +2,10 @@
 
 use futures_util::future::join_all;
 use serde_json::Value;
+use test_support::count_created;
 use uuid::Uuid;
 
-use crate::{Shop, assert_problem};
-
-async fn stock(shop: &Shop, id: i64) -> i64 {
-    shop.get_json(&format!("/products/{id}")).await["quantity"]
-        .as_i64()
-        .unwrap()
-}
+use crate::{Shop, assert_problem, assert_problem_type};
 
 #[tokio::test]
 async fn a_reservation_takes_stock_once_and_reports_the_price_snapshot() {
@@ -19,7 +14,7 @@ async fn a_reservation_takes_stock_once_and_reports_the_price_snapshot() {
         .products
         .product_with_stock(&shop.admin, "Chair", 10)
         .await;
-    stock(&shop, id).await; // cached, so the reservation must invalidate it
+    shop.products.stock(id).await; // cached, so the reservation must invalidate it
     let reservation_id = Uuid::new_v4();
 
     let response = shop.products.reserve(reservation_id, id, 3).await;
@@ -31,33 +26,34 @@ async fn a_reservation_takes_stock_once_and_reports_the_price_snapshot() {
     assert_eq!(created["unit_price"], "19.99");
     assert_eq!(created["quantity"], 3);
     assert_eq!(created["status"], "reserved");
-    assert_eq!(stock(&shop, id).await, 7);
+    assert_eq!(shop.products.stock(id).await, 7);
 
     let repeat = shop.products.reserve(reservation_id, id, 3).await;
     assert_eq!(repeat.status(), 200);
     assert_eq!(repeat.json::<Value>().await.unwrap(), created);
-    assert_eq!(stock(&shop, id).await, 7, "a repeat reserves nothing");
+    assert_eq!(
+        shop.products.stock(id).await,
+        7,
+        "a repeat reserves nothing"
+    );
 
     for (product, quantity) in [(id, 4), (id + 1, 3)] {
         let mismatch = shop
             .products
             .reserve(reservation_id, product, quantity)
             .await;
-        let problem = assert_problem(mismatch, 409).await;
-        assert_eq!(problem["type"], "urn:problem:reservation-mismatch");
+        assert_problem_type(mismatch, 409, "urn:problem:reservation-mismatch").await;
     }
 
     let short = shop.products.reserve(Uuid::new_v4(), id, 8).await;
-    let problem = assert_problem(short, 409).await;
-    assert_eq!(problem["type"], "urn:problem:insufficient-stock");
+    assert_problem_type(short, 409, "urn:problem:insufficient-stock").await;
     let unknown = shop.products.reserve(Uuid::new_v4(), 999_999, 1).await;
-    let problem = assert_problem(unknown, 404).await;
-    assert_eq!(problem["type"], "urn:problem:product-not-found");
+    assert_problem_type(unknown, 404, "urn:problem:product-not-found").await;
     for quantity in [0, -1, 10_001] {
         let invalid = shop.products.reserve(Uuid::new_v4(), id, quantity).await;
         assert_problem(invalid, 422).await;
     }
-    assert_eq!(stock(&shop, id).await, 7);
+    assert_eq!(shop.products.stock(id).await, 7);
 }
 
 #[tokio::test]
@@ -68,19 +64,9 @@ async fn a_hundred_concurrent_reservations_for_ten_units_leave_exactly_zero() {
         .product_with_stock(&shop.admin, "Scarce", 10)
         .await;
     let responses = join_all((0..100).map(|_| shop.products.reserve(Uuid::new_v4(), id, 1))).await;
-    let mut reserved = 0;
-    for response in responses {
-        match response.status().as_u16() {
-            201 => reserved += 1,
-            409 => {
-                let problem = assert_problem(response, 409).await;
-                assert_eq!(problem["type"], "urn:problem:insufficient-stock");
-            }
-            other => panic!("unexpected status {other}"),
-        }
-    }
+    let reserved = count_created(responses, "urn:problem:insufficient-stock").await;
     assert_eq!(reserved, 10);
-    assert_eq!(stock(&shop, id).await, 0);
+    assert_eq!(shop.products.stock(id).await, 0);
 }
 
 #[tokio::test]
@@ -102,7 +88,7 @@ async fn concurrent_retries_of_one_reservation_take_stock_once() {
         statuses.iter().all(|s| *s == 201 || *s == 200),
         "{statuses:?}"
     );
-    assert_eq!(stock(&shop, id).await, 8);
+    assert_eq!(shop.products.stock(id).await, 8);
 }
 
 #[tokio::test]
@@ -117,20 +103,20 @@ async fn release_returns_stock_exactly_once() {
         shop.products.reserve(reservation_id, id, 4).await.status(),
         201
     );
-    assert_eq!(stock(&shop, id).await, 1);
+    assert_eq!(shop.products.stock(id).await, 1);
 
     let releases = join_all((0..10).map(|_| shop.products.release(reservation_id))).await;
     assert!(releases.iter().all(|response| response.status() == 204));
-    assert_eq!(stock(&shop, id).await, 5, "released once");
+    assert_eq!(shop.products.stock(id).await, 5, "released once");
     assert_eq!(shop.products.release(reservation_id).await.status(), 204);
     assert_eq!(shop.products.release(Uuid::new_v4()).await.status(), 204);
-    assert_eq!(stock(&shop, id).await, 5);
+    assert_eq!(shop.products.stock(id).await, 5);
 
     // The id stays used: a repeat shows it released and reserves nothing.
     let repeat = shop.products.reserve(reservation_id, id, 4).await;
     assert_eq!(repeat.status(), 200);
     assert_eq!(repeat.json::<Value>().await.unwrap()["status"], "released");
-    assert_eq!(stock(&shop, id).await, 5);
+    assert_eq!(shop.products.stock(id).await, 5);
 
     let invalid = shop
         .products

@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use reqwest::Method;
 use serde_json::{Value, json};
-use test_support::redis_server::PrivateRedis;
+use test_infra::redis_server::PrivateRedis;
 use test_support::wait_until;
 
 use crate::{Shop, redis_connection};

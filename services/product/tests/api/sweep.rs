@@ -8,7 +8,7 @@ use serde_json::Value;
 use test_support::{ProductServiceHandle, TEST_SERVICE_TOKEN, wait_until};
 use uuid::Uuid;
 
-use crate::{Shop, assert_problem};
+use crate::{Shop, assert_problem_type};
 
 /// A sweep every 50 ms, with the default TTL (minutes): reservations are made due by
 /// [`age_reservations`], never by the clock, which on a busy machine could pass a short TTL
@@ -28,16 +28,6 @@ async fn age_reservations(products: &ProductServiceHandle) {
         )
         .await
         .unwrap();
-}
-
-async fn stock(products: &ProductServiceHandle, id: i64) -> i64 {
-    let product: Value = products
-        .get(&format!("/products/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    product["quantity"].as_i64().unwrap()
 }
 
 async fn swept_total(products: &ProductServiceHandle) -> f64 {
@@ -67,7 +57,7 @@ async fn confirm(products: &ProductServiceHandle, id: Uuid) -> reqwest::Response
 /// Waits until `product` is back at `units`.
 async fn stock_reaches(products: &ProductServiceHandle, product: i64, units: i64) {
     wait_until("stock returns", WAIT, || async {
-        (stock(products, product).await == units).then_some(())
+        (products.stock(product).await == units).then_some(())
     })
     .await;
 }
@@ -84,7 +74,7 @@ async fn a_reservation_no_order_confirmed_returns_to_stock_after_the_ttl_once() 
         shop.products.reserve(reservation, id, 3).await.status(),
         201
     );
-    assert_eq!(stock(&shop.products, id).await, 7);
+    assert_eq!(shop.products.stock(id).await, 7);
 
     age_reservations(&shop.products).await;
     stock_reaches(&shop.products, id, 10).await;
@@ -93,7 +83,7 @@ async fn a_reservation_no_order_confirmed_returns_to_stock_after_the_ttl_once() 
 
     // A late release (the order's compensation) returns nothing more.
     assert_eq!(shop.products.release(reservation).await.status(), 204);
-    assert_eq!(stock(&shop.products, id).await, 10);
+    assert_eq!(shop.products.stock(id).await, 10);
 }
 
 #[tokio::test]
@@ -108,7 +98,7 @@ async fn a_confirmed_reservation_is_never_swept_and_a_late_confirmation_takes_st
     assert_eq!(confirm(&shop.products, kept).await.status(), 204);
     assert_eq!(confirm(&shop.products, kept).await.status(), 204, "repeat");
     assert_eq!(shop.products.reserve(late, id, 3).await.status(), 201);
-    assert_eq!(stock(&shop.products, id).await, 5);
+    assert_eq!(shop.products.stock(id).await, 5);
 
     // Both past the TTL; only the unconfirmed one goes back.
     age_reservations(&shop.products).await;
@@ -118,16 +108,24 @@ async fn a_confirmed_reservation_is_never_swept_and_a_late_confirmation_takes_st
 
     // The order of the swept one was stored after all: its stock is taken again.
     assert_eq!(confirm(&shop.products, late).await.status(), 204);
-    assert_eq!(stock(&shop.products, id).await, 5);
+    assert_eq!(shop.products.stock(id).await, 5);
     assert_eq!(status(&shop.products, late, id, 3).await, "confirmed");
 
     // A confirmed reservation is still released when its order is cancelled.
     assert_eq!(shop.products.release(kept).await.status(), 204);
-    assert_eq!(stock(&shop.products, id).await, 7);
-    let released = assert_problem(confirm(&shop.products, kept).await, 409).await;
-    assert_eq!(released["type"], "urn:problem:reservation-released");
-    let unknown = assert_problem(confirm(&shop.products, Uuid::new_v4()).await, 404).await;
-    assert_eq!(unknown["type"], "urn:problem:reservation-not-found");
+    assert_eq!(shop.products.stock(id).await, 7);
+    assert_problem_type(
+        confirm(&shop.products, kept).await,
+        409,
+        "urn:problem:reservation-released",
+    )
+    .await;
+    assert_problem_type(
+        confirm(&shop.products, Uuid::new_v4()).await,
+        404,
+        "urn:problem:reservation-not-found",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -173,6 +171,6 @@ async fn two_replicas_sweeping_at_once_return_each_reservation_once() {
     let swept = swept_total(&first).await + swept_total(&second).await;
     assert!((swept - 60.0).abs() < f64::EPSILON, "swept {swept}");
     for product in &products {
-        assert_eq!(stock(&second, *product).await, 100, "returned once");
+        assert_eq!(second.stock(*product).await, 100, "returned once");
     }
 }

@@ -3,12 +3,11 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::{Shop, assert_problem};
+use crate::{Shop, assert_problem, assert_problem_type};
 
 async fn field_of(shop: &Shop, method: Method, path: &str, body: &Value) -> String {
     let response = shop.admin_json(method, path, body).await;
-    let problem = assert_problem(response, 422).await;
-    assert_eq!(problem["type"], "urn:problem:validation");
+    let problem = assert_problem_type(response, 422, "urn:problem:validation").await;
     problem["errors"][0]["field"].as_str().unwrap().to_owned()
 }
 
@@ -126,10 +125,7 @@ async fn malformed_requests_are_4xx() {
     let broken = send("application/json", b"{\"name\": ".to_vec())
         .await
         .unwrap();
-    assert_eq!(
-        assert_problem(broken, 400).await["type"],
-        "urn:problem:malformed-json"
-    );
+    assert_problem_type(broken, 400, "urn:problem:malformed-json").await;
     let form = send("application/x-www-form-urlencoded", b"name=x".to_vec())
         .await
         .unwrap();

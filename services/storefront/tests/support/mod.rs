@@ -14,9 +14,9 @@ use order_status_feed::Hub;
 use shop_config::ServiceConfig as _;
 use shop_config::Settings;
 use storefront::config::StorefrontConfig;
+use test_infra::nats_server::PrivateNats;
 use test_support::TestService;
 use test_support::bridge::BridgeHandle;
-use test_support::nats_server::PrivateNats;
 use test_support::{
     OrderServiceHandle, ProductServiceHandle, UserServiceHandle, http_client, wait_until,
 };
@@ -105,17 +105,13 @@ impl System {
         let products = ProductServiceHandle::start(&users).await;
         let orders = OrderServiceHandle::start(&users, &products).await;
         let nats = PrivateNats::start().await;
-        let bridge_queue = format!("test.bridge.{}", uuid::Uuid::new_v4().simple());
-        let bridge = BridgeHandle::start(&[
-            ("AMQP_URL", test_support::broker::service_url()),
-            ("NATS_URL", &nats.url()),
-            ("BRIDGE_EXCHANGE", &orders.exchange),
-            ("BRIDGE_QUEUE", &bridge_queue),
-            ("BRIDGE_QUEUE_EXPIRES_MS", "300000"),
-            // As deployed: the stream, and the storefronts' consumers on it, outlive a restart
-            // of NATS. (The private server's store is the test's own.)
-            ("BRIDGE_STREAM_STORAGE", "file"),
-        ])
+        // As deployed: the stream, and the storefronts' consumers on it, outlive a restart of
+        // NATS. (The private server's store is the test's own.)
+        let bridge = BridgeHandle::start_mirroring(
+            &orders.exchange,
+            &nats.url(),
+            &[("BRIDGE_STREAM_STORAGE", "file")],
+        )
         .await;
         let session_prefix = session_prefix();
         let mut system_settings =

@@ -12,23 +12,16 @@ use serde_json::json;
 use shop_config::ServiceConfig as _;
 use shop_http::client_addr::CLIENT_IP_HEADER;
 use shop_http::service_auth::SERVICE_TOKEN_HEADER;
+use test_infra::redis_server::PrivateRedis;
 use test_support::logs::capture_json_logs;
-use test_support::redis_server::PrivateRedis;
 use test_support::{TEST_SERVICE_TOKEN, UserServiceHandle, user_service_settings, wait_until};
 use user_service::config::UserServiceConfig;
 
-use crate::assert_problem;
+use crate::{assert_problem, assert_problem_type};
 
 async fn login_status(users: &UserServiceHandle, base_url: &str, password: &str) -> u16 {
-    users
-        .client
-        .post(format!("{base_url}/login"))
-        .json(&json!({"username": "victim", "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    let login_url = format!("{base_url}/login");
+    test_support::login_status(&users.client, &login_url, ("victim", password), &[]).await
 }
 
 #[tokio::test]
@@ -149,12 +142,7 @@ async fn with_redis_down_logins_work_and_each_replica_still_limits_attempts() {
         || {
             let (users, key, mut connection) = (&users, &key, connection.clone());
             async move {
-                users
-                    .post_json(
-                        "/login",
-                        &json!({"username": "someone-else", "password": "wrong-pass"}),
-                    )
-                    .await;
+                users.post_login("someone-else", "wrong-pass").await;
                 let exists: bool = redis::cmd("EXISTS")
                     .arg(key)
                     .query_async(&mut connection)
@@ -175,15 +163,9 @@ async fn registrations_are_limited_per_client() {
             .register(&format!("member-{index}"), "member-password")
             .await;
     }
-    let response = users
-        .post_json(
-            "/register",
-            &json!({"username": "member-3", "password": "member-password"}),
-        )
-        .await;
+    let response = users.post_register("member-3", "member-password").await;
     assert!(response.headers().contains_key("retry-after"));
-    let problem = assert_problem(response, 429).await;
-    assert_eq!(problem["type"], "urn:problem:too-many-registrations");
+    assert_problem_type(response, 429, "urn:problem:too-many-registrations").await;
 }
 
 #[tokio::test]
@@ -220,21 +202,11 @@ async fn a_full_hashing_queue_answers_503_with_retry_after() {
 async fn a_username_that_cannot_exist_is_refused_and_no_typed_name_is_logged() {
     let (logs, _guard) = capture_json_logs("user-service");
     let users = UserServiceHandle::start().await;
-    let response = users
-        .post_json(
-            "/login",
-            &json!({"username": "my secret pass 42!", "password": "whatever-1"}),
-        )
-        .await;
+    let response = users.post_login("my secret pass 42!", "whatever-1").await;
     let problem = assert_problem(response, 422).await;
     assert_eq!(problem["errors"][0]["field"], "username");
     // A plausible name that is somebody's password typed in the wrong field.
-    let response = users
-        .post_json(
-            "/login",
-            &json!({"username": "Hunter2Hunter2", "password": "whatever-1"}),
-        )
-        .await;
+    let response = users.post_login("Hunter2Hunter2", "whatever-1").await;
     assert_problem(response, 401).await;
     let logged = serde_json::to_string(&logs.lines()).unwrap();
     assert!(logged.contains("login failed"), "the failure is logged");
@@ -260,13 +232,8 @@ async fn login_as(
     password: &str,
     headers: &[(&str, &str)],
 ) -> u16 {
-    let mut request = client
-        .post(users.url("/login"))
-        .json(&json!({"username": username, "password": password}));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    request.send().await.unwrap().status().as_u16()
+    let login_url = users.url("/login");
+    test_support::login_status(client, &login_url, (username, password), headers).await
 }
 
 #[tokio::test]

@@ -83,12 +83,7 @@ async fn a_deactivated_bootstrap_admin_stays_deactivated_after_a_restart() {
         .unwrap()
         .unwrap();
     assert!(!after.is_active, "the restart revived a deactivated admin");
-    let response = users
-        .post_json(
-            "/login",
-            &json!({"username": "root-admin", "password": ADMIN_PASSWORD}),
-        )
-        .await;
+    let response = users.post_login("root-admin", ADMIN_PASSWORD).await;
     assert_eq!(response.status(), 401);
 }
 

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use test_support::startup::run_refusing;
+use test_infra::startup::run_refusing;
 use test_support::{POSTGRES_URL, UserServiceHandle};
 use tokio_postgres::error::SqlState;
 

@@ -1,8 +1,8 @@
 //! TLS to PostgreSQL: a private server that accepts only TLS, with a CA made for the test.
 
+use test_infra::postgres_server::PrivatePostgres;
+use test_infra::startup::run_refusing;
 use test_support::UserServiceHandle;
-use test_support::postgres_server::PrivatePostgres;
-use test_support::startup::run_refusing;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_user-service");
 

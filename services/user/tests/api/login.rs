@@ -1,18 +1,13 @@
-use serde_json::{Value, json};
+use serde_json::Value;
 use test_support::UserServiceHandle;
 
-use crate::assert_problem;
+use crate::{assert_problem, assert_problem_type};
 
 #[tokio::test]
 async fn login_with_json_returns_a_bearer_token() {
     let users = UserServiceHandle::start_with(&[("JWT_TTL_SECS", "900")]).await;
     users.register("heidi", "password-1").await;
-    let response = users
-        .post_json(
-            "/login",
-            &json!({"username": "heidi", "password": "password-1"}),
-        )
-        .await;
+    let response = users.post_login("heidi", "password-1").await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["token_type"], "bearer");
@@ -45,18 +40,8 @@ async fn login_accepts_the_oauth2_password_form_and_any_username_case() {
 async fn wrong_password_and_unknown_user_get_the_same_401() {
     let users = UserServiceHandle::start().await;
     users.register("judy", "password-1").await;
-    let wrong = users
-        .post_json(
-            "/login",
-            &json!({"username": "judy", "password": "password-2"}),
-        )
-        .await;
-    let unknown = users
-        .post_json(
-            "/login",
-            &json!({"username": "nobody", "password": "password-2"}),
-        )
-        .await;
+    let wrong = users.post_login("judy", "password-2").await;
+    let unknown = users.post_login("nobody", "password-2").await;
     let mut wrong = assert_problem(wrong, 401).await;
     let mut unknown = assert_problem(unknown, 401).await;
     for body in [&mut wrong, &mut unknown] {
@@ -78,12 +63,7 @@ async fn an_unknown_user_costs_a_full_password_check_like_a_wrong_password() {
     users.register("kim", "password-1").await;
     let mut seen = users.served_metric(CHECKS).await;
     for username in ["kim", "nobody-here", "kim", "nobody-here"] {
-        let response = users
-            .post_json(
-                "/login",
-                &json!({"username": username, "password": "wrong-password"}),
-            )
-            .await;
+        let response = users.post_login(username, "wrong-password").await;
         assert_eq!(response.status(), 401);
         let checks = users.served_metric(CHECKS).await;
         assert_eq!(
@@ -104,21 +84,11 @@ async fn repeated_failures_for_one_username_are_throttled_with_retry_after() {
     .await;
     users.register("leo", "password-1").await;
     for _ in 0..3 {
-        let response = users
-            .post_json(
-                "/login",
-                &json!({"username": "leo", "password": "wrong-pass"}),
-            )
-            .await;
+        let response = users.post_login("leo", "wrong-pass").await;
         assert_problem(response, 401).await;
     }
     // Even the right password is refused while locked: the lock is what stops guessing.
-    let response = users
-        .post_json(
-            "/login",
-            &json!({"username": "LEO", "password": "password-1"}),
-        )
-        .await;
+    let response = users.post_login("LEO", "password-1").await;
     let retry_after: u64 = response
         .headers()
         .get("retry-after")
@@ -128,8 +98,7 @@ async fn repeated_failures_for_one_username_are_throttled_with_retry_after() {
         .parse()
         .unwrap();
     assert!((1..=600).contains(&retry_after), "{retry_after}");
-    let problem = assert_problem(response, 429).await;
-    assert_eq!(problem["type"], "urn:problem:too-many-login-failures");
+    assert_problem_type(response, 429, "urn:problem:too-many-login-failures").await;
 }
 
 #[tokio::test]
@@ -138,19 +107,11 @@ async fn failures_across_usernames_from_one_client_are_throttled() {
     users.register("mallory", "password-1").await;
     for i in 0..4 {
         let response = users
-            .post_json(
-                "/login",
-                &json!({"username": format!("victim-{i}"), "password": "guess-guess"}),
-            )
+            .post_login(&format!("victim-{i}"), "guess-guess")
             .await;
         assert_problem(response, 401).await;
     }
-    let response = users
-        .post_json(
-            "/login",
-            &json!({"username": "mallory", "password": "password-1"}),
-        )
-        .await;
+    let response = users.post_login("mallory", "password-1").await;
     assert_problem(response, 429).await;
 }
 
@@ -159,12 +120,7 @@ async fn a_successful_login_clears_the_usernames_failures_from_that_client() {
     let users = UserServiceHandle::start_with(&[("LOGIN_MAX_FAILURES", "3")]).await;
     users.register("nina", "password-1").await;
     for _ in 0..2 {
-        let response = users
-            .post_json(
-                "/login",
-                &json!({"username": "nina", "password": "wrong-pass"}),
-            )
-            .await;
+        let response = users.post_login("nina", "wrong-pass").await;
         assert_problem(response, 401).await;
     }
     users.login("nina", "password-1").await;
@@ -193,11 +149,6 @@ async fn a_deactivated_account_cannot_log_in() {
     let user = users.register("oscar", "password-1").await;
     let id = user["id"].as_i64().unwrap();
     assert!(users.state.users.set_active(id, false).await.unwrap());
-    let response = users
-        .post_json(
-            "/login",
-            &json!({"username": "oscar", "password": "password-1"}),
-        )
-        .await;
+    let response = users.post_login("oscar", "password-1").await;
     assert_problem(response, 401).await;
 }

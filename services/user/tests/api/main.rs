@@ -13,4 +13,4 @@ mod resilience;
 mod shutdown;
 mod validate_token;
 
-pub use test_support::assert_problem;
+pub use test_support::{assert_problem, assert_problem_type};

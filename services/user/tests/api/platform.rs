@@ -15,7 +15,7 @@ use crate::assert_problem;
 #[tokio::test]
 async fn health_reports_service_version_and_database() {
     let users = UserServiceHandle::start().await;
-    let response = users.client.get(users.url("/health")).send().await.unwrap();
+    let response = users.get("/health").await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], "healthy");
@@ -29,7 +29,7 @@ async fn health_reports_service_version_and_database() {
     );
 
     for path in ["/health/live", "/health/ready"] {
-        let response = users.client.get(users.url(path)).send().await.unwrap();
+        let response = users.get(path).await;
         assert_eq!(response.status(), 200, "{path}");
     }
 }
@@ -38,12 +38,7 @@ async fn health_reports_service_version_and_database() {
 async fn metrics_label_requests_by_route_template() {
     let users = UserServiceHandle::start().await;
     users.register("uma", "password-1").await;
-    users
-        .client
-        .get(users.url("/no/such/thing/42"))
-        .send()
-        .await
-        .unwrap();
+    users.get("/no/such/thing/42").await;
     let text = users.metrics().await;
     assert!(
         text.contains(r#"http_requests_total{method="POST",route="/register",status="201"} 1"#),
@@ -80,7 +75,7 @@ async fn openapi_documents_every_route_with_problem_responses() {
     assert!(document["paths"]["/login"]["post"]["responses"]["429"].is_object());
     assert!(document["components"]["schemas"].as_object().unwrap().len() >= 5);
 
-    let docs = users.client.get(users.url("/docs/")).send().await.unwrap();
+    let docs = users.get("/docs/").await;
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.unwrap().contains("swagger"));
 }
@@ -88,14 +83,9 @@ async fn openapi_documents_every_route_with_problem_responses() {
 #[tokio::test]
 async fn unknown_routes_and_wrong_methods_are_problems() {
     let users = UserServiceHandle::start().await;
-    let response = users
-        .client
-        .get(users.url("/nothing-here"))
-        .send()
-        .await
-        .unwrap();
+    let response = users.get("/nothing-here").await;
     assert_problem(response, 404).await;
-    let response = users.client.get(users.url("/login")).send().await.unwrap();
+    let response = users.get("/login").await;
     assert_eq!(response.headers()["allow"], "POST");
     assert_problem(response, 405).await;
 }
@@ -296,6 +286,6 @@ async fn a_bad_setting_stops_start_up_naming_the_key() {
 #[tokio::test]
 async fn the_binary_refuses_a_bad_setting_naming_it() {
     let binary = env!("CARGO_BIN_EXE_user-service");
-    test_support::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
-    test_support::startup::assert_refuses_setting(binary, "BCRYPT_COST", "99").await;
+    test_infra::startup::assert_refuses_setting(binary, "PORT", "eighty").await;
+    test_infra::startup::assert_refuses_setting(binary, "BCRYPT_COST", "99").await;
 }

@@ -3,7 +3,7 @@
 //! from a copied `.env.example` would otherwise run with a forgeable JWT or a known admin
 //! password.
 
-use test_support::startup::assert_refuses_published_secret;
+use test_infra::startup::assert_refuses_published_secret;
 
 /// What production requires, every value acceptable; nothing here is ever connected to.
 fn required() -> Vec<(&'static str, String)> {

@@ -2,17 +2,12 @@ use futures_util::future::join_all;
 use serde_json::json;
 use test_support::UserServiceHandle;
 
-use crate::assert_problem;
+use crate::{assert_problem, assert_problem_type};
 
 #[tokio::test]
 async fn register_returns_the_account_without_the_hash() {
     let users = UserServiceHandle::start().await;
-    let response = users
-        .post_json(
-            "/register",
-            &json!({"username": "Alice", "password": "password-1"}),
-        )
-        .await;
+    let response = users.post_register("Alice", "password-1").await;
     assert_eq!(response.status(), 201);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["username"], "Alice");
@@ -31,14 +26,8 @@ async fn register_returns_the_account_without_the_hash() {
 async fn usernames_are_unique_regardless_of_case() {
     let users = UserServiceHandle::start().await;
     users.register("Carol", "password-1").await;
-    let response = users
-        .post_json(
-            "/register",
-            &json!({"username": "cAROL", "password": "password-2"}),
-        )
-        .await;
-    let problem = assert_problem(response, 409).await;
-    assert_eq!(problem["type"], "urn:problem:username-taken");
+    let response = users.post_register("cAROL", "password-2").await;
+    assert_problem_type(response, 409, "urn:problem:username-taken").await;
 }
 
 #[tokio::test]
@@ -125,9 +114,7 @@ async fn a_72_byte_password_is_accepted_and_its_last_byte_matters() {
     users.register("erin", &password).await;
     users.login("erin", &password).await;
     let wrong = "p".repeat(71) + "2";
-    let response = users
-        .post_json("/login", &json!({"username": "erin", "password": wrong}))
-        .await;
+    let response = users.post_login("erin", &wrong).await;
     assert_problem(response, 401).await;
 }
 
@@ -146,10 +133,7 @@ async fn malformed_bodies_are_4xx_problems() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        assert_problem(malformed, 400).await["type"],
-        "urn:problem:malformed-json"
-    );
+    assert_problem_type(malformed, 400, "urn:problem:malformed-json").await;
 
     let missing = send("{\"username\": \"frank\"}", "application/json")
         .send()
@@ -195,6 +179,10 @@ async fn malformed_bodies_are_4xx_problems() {
 async fn a_body_over_the_limit_is_413() {
     let users = UserServiceHandle::start_with(&[("MAX_BODY_BYTES", "1024")]).await;
     let body = json!({"username": "grace", "password": "x".repeat(4096)});
-    let problem = assert_problem(users.post_json("/register", &body).await, 413).await;
-    assert_eq!(problem["type"], "urn:problem:body-too-large");
+    assert_problem_type(
+        users.post_json("/register", &body).await,
+        413,
+        "urn:problem:body-too-large",
+    )
+    .await;
 }

@@ -1,10 +1,10 @@
 //! The database going away: fast 503s and not-ready, then recovery without a restart.
 
 use serde_json::json;
-use test_support::proxy::TcpProxy;
+use test_infra::proxy::TcpProxy;
 use test_support::{TestDatabase, UserServiceHandle, wait_until};
 
-use crate::assert_problem;
+use crate::{assert_problem, assert_problem_type};
 
 #[tokio::test]
 async fn database_down_gives_fast_503s_and_recovers() {
@@ -27,27 +27,16 @@ async fn database_down_gives_fast_503s_and_recovers() {
     let response = users
         .post_json("/validate-token", &json!({ "token": token }))
         .await;
-    let problem = assert_problem(response, 503).await;
-    assert_eq!(problem["type"], "urn:problem:unavailable");
+    assert_problem_type(response, 503, "urn:problem:unavailable").await;
 
-    let response = users
-        .post_json(
-            "/register",
-            &json!({"username": "wendy", "password": "password-1"}),
-        )
-        .await;
+    let response = users.post_register("wendy", "password-1").await;
     assert_problem(response, 503).await;
     // Readiness is served from the background probe (a check a second): it turns soon.
     wait_until(
         "readiness to report the database down",
         test_support::HANG_GUARD,
         || async {
-            let ready = users
-                .client
-                .get(users.url("/health/ready"))
-                .send()
-                .await
-                .unwrap();
+            let ready = users.get("/health/ready").await;
             (ready.status() == 503).then_some(())
         },
     )

@@ -6,7 +6,7 @@
 //! long as the test wants, whatever the machine's speed.
 
 use serde_json::Value;
-use test_support::process::ServiceProcess;
+use test_infra::process::ServiceProcess;
 use test_support::{HANG_GUARD, TEST_JWT_SECRET, TestDatabase, wait_until};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

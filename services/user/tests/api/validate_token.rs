@@ -48,16 +48,7 @@ async fn an_expired_token_is_invalid() {
     let users = UserServiceHandle::start().await;
     let user = users.register("quinn", "password-1").await;
     let long_ago = chrono::Utc::now().timestamp() - 7200;
-    let token = users
-        .state
-        .tokens
-        .issue_at(
-            user["id"].as_i64().unwrap(),
-            "quinn",
-            Role::Customer,
-            long_ago,
-        )
-        .unwrap();
+    let token = users.token_issued_at(&user, Role::Customer, long_ago);
     let verdict = validate(&users, &token).await;
     assert_eq!(verdict["valid"], false);
     assert_eq!(verdict["message"], "token has expired");

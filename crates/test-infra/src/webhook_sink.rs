@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use salvo::conn::Acceptor;
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use salvo::server::ServerHandle;
@@ -52,10 +53,15 @@ pub struct WebhookSink {
 
 impl WebhookSink {
     pub async fn start() -> Self {
-        let acceptor = shop_http::server::bind([127, 0, 0, 1].into(), 0)
+        let acceptor = TcpListener::new("127.0.0.1:0")
+            .try_bind()
             .await
             .expect("webhook sink binds a local port");
-        let address = shop_http::server::local_addr(&acceptor);
+        let address = acceptor
+            .holdings()
+            .first()
+            .and_then(|holding| holding.local_addr.clone().into_std())
+            .expect("a TCP acceptor has a socket address");
         let shared = Arc::new(Shared {
             received: Mutex::default(),
             status: AtomicU16::new(200),
