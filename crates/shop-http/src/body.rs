@@ -9,8 +9,6 @@ use serde::de::DeserializeOwned;
 
 use crate::problem::{FieldError, Problem};
 
-pub use shop_contract::whole_number;
-
 /// Every status of the problems decided at the edge, before a service's own logic: a body that
 /// cannot be read or is not JSON (400), one over the size limit (413), of the wrong media type
 /// (415), or with invalid fields or query parameters (422). A service's `Request(Problem)`-style

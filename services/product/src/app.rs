@@ -71,8 +71,8 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
     let state = Arc::new(AppState {
         products: ProductsRepository::new(pool.clone()),
         ledger: ReservationLedger::new(pool.clone()),
-        caches: caches.clone(),
-        metrics: product_metrics.clone(),
+        caches,
+        metrics: product_metrics,
     });
     let auth = AuthClient::new(&config.auth)?;
     let internal = RequireServiceToken::new(config.service_token.clone());
@@ -91,10 +91,11 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
     .await?
     // Returns reservations no order confirmed to stock.
     .worker("reservation sweeper", {
+        // The handlers' own ledger, caches and counters: one of each per process.
         let sweeper = Sweeper {
-            ledger: ReservationLedger::new(pool.clone()),
-            caches,
-            metrics: product_metrics,
+            ledger: state.ledger.clone(),
+            caches: state.caches.clone(),
+            metrics: state.metrics.clone(),
         };
         let schedule = SweepSchedule {
             ttl: Duration::from_secs(config.reservations.reservation_ttl_secs),
