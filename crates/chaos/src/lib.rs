@@ -1,0 +1,15 @@
+//! Faults as a product feature: `cargo xtask chaos` runs the replicated system with every
+//! host on a network namespace of its own, drives a recorded workload through the gateway
+//! while a fault schedule partitions, slows, pauses and kills parts of it, then checks the
+//! history for the promises the system makes (docs/reliability.md).
+//!
+//! - [`history`]: what the run records: every request, every fault window, the events seen on
+//!   RabbitMQ and JetStream, the notifications sent, and the databases' final state.
+//! - [`check`]: the checker of a history: safety counts (lost or doubled orders, stock not
+//!   conserved, oversell, events lost, doubled or out of order, notifications doubled or
+//!   missing, stale reads) and availability per fault window.
+//! - [`report`]: the markdown report with its SVG timeline.
+//! - [`schedule`]: the fault schedule, drawn from a seed or read from a file.
+//! - [`link`]: the user-space proxy that adds latency, jitter and loss to one link.
+
+pub mod history;
