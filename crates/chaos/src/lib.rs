@@ -13,3 +13,4 @@
 //! - [`link`]: the user-space proxy that adds latency, jitter and loss to one link.
 
 pub mod history;
+pub mod schedule;
