@@ -13,4 +13,5 @@
 //! - [`link`]: the user-space proxy that adds latency, jitter and loss to one link.
 
 pub mod history;
+pub mod link;
 pub mod schedule;
