@@ -141,6 +141,9 @@ async fn accept_connections(
     degradation: Arc<Mutex<Degradation>>,
 ) {
     let mut connections = JoinSet::new();
+    // Rebound after the set so that, cancelled, the listener is dropped before the
+    // connections: once a connection closes, new ones are already refused.
+    let listener = listener;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
