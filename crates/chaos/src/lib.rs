@@ -14,3 +14,4 @@
 
 pub mod check;
 pub mod history;
+pub mod report;
