@@ -12,6 +12,8 @@
 //! - [`schedule`]: the fault schedule, drawn from a seed or read from a file.
 //! - [`link`]: the user-space proxy that adds latency, jitter and loss to one link.
 
+pub mod check;
 pub mod history;
 pub mod link;
+pub mod report;
 pub mod schedule;
