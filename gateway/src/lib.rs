@@ -17,7 +17,7 @@ pub use tls::{LocalTls, write_private};
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -105,6 +105,39 @@ pub fn backends_yaml(backends: &[Backend], health_interval: Duration) -> String 
     yaml
 }
 
+/// Where a gateway runs: the address its entry points listen on, the address others reach them
+/// at, and the program that starts it (nothing, or `ip netns exec NAME`).
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub listen: IpAddr,
+    pub reach: IpAddr,
+    /// Put before Traefik's own command line; empty to run it directly.
+    pub launcher: Vec<String>,
+}
+
+impl Placement {
+    /// On loopback, as local runs and tests start it.
+    pub fn loopback() -> Self {
+        Self {
+            listen: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            reach: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            launcher: Vec::new(),
+        }
+    }
+
+    /// `program` started through the launcher, if any.
+    fn command(&self, program: &Path) -> Command {
+        match self.launcher.split_first() {
+            Some((first, rest)) => {
+                let mut command = Command::new(first);
+                command.args(rest).arg(program);
+                command
+            }
+            None => Command::new(program),
+        }
+    }
+}
+
 /// A Traefik process serving the repository's routes on a loopback port.
 #[derive(Debug)]
 pub struct Gateway {
@@ -136,6 +169,29 @@ impl Gateway {
         tls: &LocalTls,
         free_port: fn() -> anyhow::Result<u16>,
     ) -> anyhow::Result<Self> {
+        Self::start_placed(
+            config_dir,
+            &Placement::loopback(),
+            port,
+            backends,
+            health_interval,
+            tls,
+            free_port,
+        )
+        .await
+    }
+
+    /// [`Gateway::start`] where `placement` says: listening on its address and started through
+    /// its launcher (inside a network namespace, for a chaos run's gateway host).
+    pub async fn start_placed(
+        config_dir: &Path,
+        placement: &Placement,
+        port: u16,
+        backends: &[Backend],
+        health_interval: Duration,
+        tls: &LocalTls,
+        free_port: fn() -> anyhow::Result<u16>,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(config_dir)
             .with_context(|| format!("creating {}", config_dir.display()))?;
         std::fs::copy(ROUTES_FILE, config_dir.join("routes.yml")).context("copying routes")?;
@@ -149,19 +205,20 @@ impl Gateway {
         let port = if port == 0 { free_port()? } else { port };
         let admin_port = free_port()?;
         let redirect_port = free_port()?;
-        let mut command = Command::new(traefik_binary());
+        let listen = placement.listen;
+        let mut command = placement.command(&traefik_binary());
         command
-            .arg(format!("--entrypoints.web.address=127.0.0.1:{port}"))
+            .arg(format!("--entrypoints.web.address={listen}:{port}"))
             .arg("--entrypoints.web.http.tls=true")
             .arg(format!(
-                "--entrypoints.web-redirect.address=127.0.0.1:{redirect_port}"
+                "--entrypoints.web-redirect.address={listen}:{redirect_port}"
             ))
             .args([
                 "--entrypoints.web-redirect.http.redirections.entrypoint.to=web",
                 "--entrypoints.web-redirect.http.redirections.entrypoint.scheme=https",
             ])
             .arg(format!(
-                "--entrypoints.traefik.address=127.0.0.1:{admin_port}"
+                "--entrypoints.traefik.address={listen}:{admin_port}"
             ))
             .args(["--ping=true", "--api.insecure=true"])
             .arg(format!(
@@ -178,19 +235,23 @@ impl Gateway {
         for backend in backends {
             let internal_port = free_port()?;
             command.arg(format!(
-                "--entrypoints.internal-{}.address=127.0.0.1:{internal_port}",
+                "--entrypoints.internal-{}.address={listen}:{internal_port}",
                 backend.name
             ));
-            internal.push((backend.name, format!("http://127.0.0.1:{internal_port}")));
+            internal.push((
+                backend.name,
+                format!("http://{}:{internal_port}", placement.reach),
+            ));
         }
         let log = config_dir.join("traefik.log");
         let child = spawn_logged(command, &log)?;
-        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        let reach = placement.reach;
+        let address = SocketAddr::new(reach, port);
         let mut gateway = Self {
             url: format!("https://{address}"),
             address,
-            redirect_url: format!("http://127.0.0.1:{redirect_port}"),
-            admin_url: format!("http://127.0.0.1:{admin_port}"),
+            redirect_url: format!("http://{reach}:{redirect_port}"),
+            admin_url: format!("http://{reach}:{admin_port}"),
             internal,
             child,
             config_dir: config_dir.to_owned(),

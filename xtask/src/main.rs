@@ -20,6 +20,9 @@
 //!   same run, with the load average; writes the table into `docs/benchmarks.md`.
 //! - `load`: the load generator with user journeys (`load/`, on goose) against the running
 //!   system or a gateway; see `cargo xtask load --help`.
+//! - `chaos [--duration 60s] [--seed N] [--schedule FILE]`: the replicated system with every
+//!   host on a network namespace of its own (root only), a recorded workload, a fault
+//!   schedule, the checker of the history and a report (docs/reliability.md).
 //! - `demo`: against the running system, shows a user, products, an order placed and
 //!   cancelled, its notification and its events read back from NATS, step by step.
 
@@ -48,13 +51,41 @@ fn main() -> anyhow::Result<()> {
         Some("docs") => runtime.block_on(docs()),
         Some("load") => runtime.block_on(load::run()),
         Some("bench") => runtime.block_on(bench::run()),
+        Some("chaos") => runtime.block_on(chaos_run(&rest)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <up [--replicas N]|cluster [--replicas N] [--port P]|cluster restart|infra|test|docs|demo|load|bench>"
+                "usage: cargo xtask <up [--replicas N]|cluster [--replicas N] [--port P]|cluster restart|infra|test|docs|demo|load|bench|chaos>"
             );
             std::process::exit(2);
         }
     }
+}
+
+/// `cargo xtask chaos`: refuses at once without root, else builds the services and runs.
+async fn chaos_run(args: &[String]) -> anyhow::Result<()> {
+    let root = up::workspace_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), std::path::PathBuf::from);
+    let Some(options) = chaos::run::parse_options(args, &target)? else {
+        println!("{}", chaos::run::USAGE);
+        return Ok(());
+    };
+    if let Err(error) = chaos::lab::require_root() {
+        eprintln!("{error}");
+        std::process::exit(1);
+    }
+    tools::ensure_traefik().await?;
+    let binaries: Vec<&str> = chaos::schedule::Service::ALL
+        .iter()
+        .map(|service| service.binary())
+        .collect();
+    up::build_binaries(&root, &binaries).await?;
+    if !chaos::run::run(&options).await? {
+        eprintln!("chaos: FAILED (see above)");
+        std::process::exit(1);
+    }
+    println!("chaos: passed");
+    Ok(())
 }
 
 async fn test() -> anyhow::Result<()> {

@@ -14,8 +14,10 @@ use crate::history::{EventRecord, History, Operation, RequestRecord};
 pub const MAX_EXAMPLES: usize = 5;
 
 /// A 503 answered within this many milliseconds is an honest "not now": the client can retry
-/// elsewhere at once. A slower 503 kept the client waiting and counts as failed.
-pub const FAST_503_MS: u64 = 2000;
+/// elsewhere at once. A slower 503 kept the client waiting and counts as failed. The bound is
+/// the Order Service's wait for the Product Service (`PRODUCT_TIMEOUT_MS`, 2 s), the longest a
+/// service waits for a dependency before it answers 503, plus half a second of its own work.
+pub const FAST_503_MS: u64 = 2500;
 
 /// 4xx answers to a placement or a cancellation that are the correct business answer, so they
 /// count as available: 409 is not enough stock, a request with the same Idempotency-Key still
@@ -1603,8 +1605,8 @@ mod tests {
                 // In the fault: a business answer, a fast and a slow 503, a 409 to a read,
                 // no answer.
                 answered(1_000, 1_020, place, 409),
-                read_product(1_100, 2_000, 503),
-                read_product(1_200, 2_001, 503),
+                read_product(1_100, FAST_503_MS, 503),
+                read_product(1_200, FAST_503_MS + 1, 503),
                 read_product(1_300, 10, 409),
                 unanswered(1_999, 4_999, Operation::ReadProduct { product_id: 1 }),
                 // Ends the window: no fault again.
@@ -1627,7 +1629,10 @@ mod tests {
             (5, 1, 1, 3)
         );
         assert_eq!(faulted.share, Some(0.4));
-        assert_eq!((faulted.p50_ms, faulted.p99_ms), (Some(2_000), Some(3_000)));
+        assert_eq!(
+            (faulted.p50_ms, faulted.p99_ms),
+            (Some(FAST_503_MS), Some(3_000))
+        );
         assert_eq!(
             (unfaulted.label.as_str(), unfaulted.kind.as_str()),
             ("no fault", "none")

@@ -83,7 +83,8 @@ impl Outcome {
     }
 
     pub fn is_success(&self) -> bool {
-        self.status().is_some_and(|status| (200..300).contains(&status))
+        self.status()
+            .is_some_and(|status| (200..300).contains(&status))
     }
 }
 

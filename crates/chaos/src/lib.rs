@@ -11,9 +11,22 @@
 //! - [`report`]: the markdown report with its SVG timeline.
 //! - [`schedule`]: the fault schedule, drawn from a seed or read from a file.
 //! - [`link`]: the user-space proxy that adds latency, jitter and loss to one link.
+//! - [`lab`]: the hosts (network namespaces on one bridge) and the cuts between them.
+//! - [`infra`]: the run's own PostgreSQL, Redis, RabbitMQ and NATS on their hosts.
+//! - [`system`]: the replicas and the gateway on their hosts.
+//! - [`faults`]: applying and healing a fault.
+//! - [`workload`]: the recorded clients; [`recorders`]: the events, notifications and final
+//!   state; [`run`]: one run from start to end.
 
 pub mod check;
+pub mod faults;
 pub mod history;
+pub mod infra;
+pub mod lab;
 pub mod link;
+pub mod recorders;
 pub mod report;
+pub mod run;
 pub mod schedule;
+pub mod system;
+pub mod workload;

@@ -305,15 +305,19 @@ impl Fault {
         names.into_iter().map(str::to_owned).collect()
     }
 
-    /// Whether the two may not be active at the same time: they share a resource, or one
-    /// occupies `host-a` and the other `host-b`.
+    /// Whether the two may not be active at the same time: one is a rolling restart, they
+    /// share a resource, or one occupies `host-a` and the other `host-b`.
     pub fn conflicts_with(&self, other: &Fault) -> bool {
         let mine = self.resources();
         let theirs = other.resources();
         let occupies = |resources: &[String], host: ReplicaHost| {
             resources.iter().any(|resource| resource == host.name())
         };
-        mine.iter().any(|resource| theirs.contains(resource))
+        // A rolling restart waits for each replica to be ready again, which a fault elsewhere
+        // could hold up for minutes: it runs alone.
+        matches!(self, Self::RollingRestart)
+            || matches!(other, Self::RollingRestart)
+            || mine.iter().any(|resource| theirs.contains(resource))
             || (occupies(&mine, ReplicaHost::A) && occupies(&theirs, ReplicaHost::B))
             || (occupies(&mine, ReplicaHost::B) && occupies(&theirs, ReplicaHost::A))
     }
@@ -972,8 +976,14 @@ mod tests {
         ]);
         assert!(restart_and_host_fault.validate(60_000).is_err());
 
-        let different_resources = schedule_of(vec![
+        // A rolling restart runs alone, even beside faults on nothing it restarts.
+        let restart_and_broker_fault = schedule_of(vec![
             scheduled(Fault::RollingRestart, 10_000, 30_000),
+            scheduled(Fault::BrokerIsolated, 12_000, 20_000),
+        ]);
+        assert!(restart_and_broker_fault.validate(60_000).is_err());
+
+        let different_resources = schedule_of(vec![
             scheduled(Fault::OrderProductPartition, 12_000, 20_000),
             scheduled(Fault::BrokerIsolated, 12_000, 20_000),
             scheduled(

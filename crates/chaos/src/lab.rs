@@ -1,0 +1,339 @@
+//! The hosts of a chaos run: one network namespace per host, each with a veth link into one
+//! bridge in the root namespace, and the cuts between them.
+//!
+//! The address plan (10.77.0.0/24) is fixed, so a run's leftovers are recognisable and only one
+//! run goes at a time. The root namespace holds the bridge's address (.1), where the recorder,
+//! the webhook receiver and the link proxies listen. A host with more than one address hands a
+//! different one to each kind of client, so that one kind can be cut off alone: the gateway's
+//! .13 is the product service's internal entry point for the order service only, NATS's .24 is
+//! the bridge's.
+//!
+//! Cuts are what this kernel offers (no netem, no iptables; docs/reliability.md):
+//! - `ip route add prohibit ADDR/32` inside a namespace: its packets to ADDR fail at once,
+//!   one direction; set on both sides, a partition between two hosts;
+//! - `ip link set ch-HOST down`: the host's link is gone, every peer sees silence;
+//! - `tc qdisc ... tbf` on both ends of a host's link: a bandwidth limit.
+
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, bail};
+
+/// Every name this module makes starts with it (namespaces; links start with `ch-`).
+pub const PREFIX: &str = "chaos-";
+/// The bridge in the root namespace.
+pub const BRIDGE: &str = "chaos-br";
+/// The root namespace's address on the bridge: where the run's own listeners are.
+pub const ROOT: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+/// The address of the proxy on the gateway → host-a link (one port per routed service).
+pub const GATEWAY_TO_HOST_A_PROXY: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 201);
+/// The address of the proxy on the host-b → PostgreSQL link.
+pub const HOST_B_TO_POSTGRES_PROXY: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 202);
+
+/// A host of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Host {
+    Gateway,
+    HostA,
+    HostB,
+    Postgres,
+    Redis,
+    RabbitMq,
+    Nats,
+}
+
+impl Host {
+    pub const ALL: [Self; 7] = [
+        Self::Gateway,
+        Self::HostA,
+        Self::HostB,
+        Self::Postgres,
+        Self::Redis,
+        Self::RabbitMq,
+        Self::Nats,
+    ];
+
+    /// Its name in output: `gateway`, `host-a`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gateway => "gateway",
+            Self::HostA => "host-a",
+            Self::HostB => "host-b",
+            Self::Postgres => "postgres",
+            Self::Redis => "redis",
+            Self::RabbitMq => "rabbitmq",
+            Self::Nats => "nats",
+        }
+    }
+
+    /// Its network namespace.
+    pub fn namespace(self) -> String {
+        format!("{PREFIX}{}", self.name())
+    }
+
+    /// The root end of its veth link (at most 15 bytes, as the kernel wants).
+    pub fn link(self) -> String {
+        format!("ch-{}", self.name())
+    }
+
+    /// Its first address, the one every client uses unless [`Host::addresses`] says otherwise.
+    pub fn address(self) -> Ipv4Addr {
+        self.addresses()[0]
+    }
+
+    /// Every address it holds.
+    pub fn addresses(self) -> &'static [Ipv4Addr] {
+        const GATEWAY: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 77, 0, 10), ORDER_TO_PRODUCT];
+        const NATS: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 77, 0, 23), BRIDGE_TO_NATS];
+        const HOST_A: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 11);
+        const HOST_B: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 12);
+        const POSTGRES: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 20);
+        const REDIS: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 21);
+        const RABBITMQ: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 22);
+        match self {
+            Self::Gateway => &GATEWAY,
+            Self::HostA => &[HOST_A],
+            Self::HostB => &[HOST_B],
+            Self::Postgres => &[POSTGRES],
+            Self::Redis => &[REDIS],
+            Self::RabbitMq => &[RABBITMQ],
+            Self::Nats => &NATS,
+        }
+    }
+}
+
+/// The gateway's address the order service reaches the product service at.
+pub const ORDER_TO_PRODUCT: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 13);
+/// NATS's address the bridge reaches it at.
+pub const BRIDGE_TO_NATS: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 24);
+
+/// The namespaces, links and bridge of a run; all removed when dropped (after the processes
+/// inside have been ended by their owners).
+#[derive(Debug)]
+pub struct Lab {
+    removed: bool,
+}
+
+impl Lab {
+    /// Makes every host. Needs root; leftovers of a run that was killed are removed first.
+    pub fn create() -> anyhow::Result<Self> {
+        require_root()?;
+        remove_leftovers();
+        let lab = Self { removed: false };
+        ip(&["link", "add", BRIDGE, "type", "bridge"])?;
+        ip(&["addr", "add", &format!("{ROOT}/24"), "dev", BRIDGE])?;
+        for alias in [GATEWAY_TO_HOST_A_PROXY, HOST_B_TO_POSTGRES_PROXY] {
+            ip(&["addr", "add", &format!("{alias}/24"), "dev", BRIDGE])?;
+        }
+        ip(&["link", "set", BRIDGE, "up"])?;
+        for host in Host::ALL {
+            lab.add_host(host)?;
+        }
+        Ok(lab)
+    }
+
+    fn add_host(&self, host: Host) -> anyhow::Result<()> {
+        let namespace = host.namespace();
+        let link = host.link();
+        ip(&["netns", "add", &namespace])?;
+        ip(&[
+            "link", "add", &link, "type", "veth", "peer", "name", "eth0", "netns", &namespace,
+        ])?;
+        ip(&["link", "set", &link, "master", BRIDGE, "up"])?;
+        for address in host.addresses() {
+            ip(&[
+                "-n",
+                &namespace,
+                "addr",
+                "add",
+                &format!("{address}/24"),
+                "dev",
+                "eth0",
+            ])?;
+        }
+        ip(&["-n", &namespace, "link", "set", "eth0", "up"])?;
+        ip(&["-n", &namespace, "link", "set", "lo", "up"])?;
+        Ok(())
+    }
+
+    /// `program` to be started inside `host`'s namespace.
+    pub fn command(host: Host, program: &str) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new("ip");
+        command.args(["netns", "exec", &host.namespace(), program]);
+        command
+    }
+
+    /// The words that start a program inside `host` (for launchers that take a prefix).
+    pub fn launcher(host: Host) -> Vec<String> {
+        vec!["ip".into(), "netns".into(), "exec".into(), host.namespace()]
+    }
+
+    /// `host`'s packets to `address` fail from now on (one direction).
+    pub fn prohibit(host: Host, address: Ipv4Addr) -> anyhow::Result<()> {
+        ip(&[
+            "-n",
+            &host.namespace(),
+            "route",
+            "add",
+            "prohibit",
+            &format!("{address}/32"),
+        ])
+    }
+
+    /// Undoes [`Lab::prohibit`].
+    pub fn allow(host: Host, address: Ipv4Addr) -> anyhow::Result<()> {
+        ip(&[
+            "-n",
+            &host.namespace(),
+            "route",
+            "del",
+            "prohibit",
+            &format!("{address}/32"),
+        ])
+    }
+
+    /// Takes `host`'s link down (`up: false`) or brings it back.
+    pub fn set_link(host: Host, up: bool) -> anyhow::Result<()> {
+        ip(&["link", "set", &host.link(), if up { "up" } else { "down" }])?;
+        if up {
+            // A link that was down lost its place in the bridge's forwarding state only; the
+            // namespace's end keeps its addresses and routes.
+            ip(&["link", "set", &host.link(), "master", BRIDGE])?;
+        }
+        Ok(())
+    }
+
+    /// Limits `host`'s link to `kbit` both ways (`tbf` on both ends); `None` lifts it.
+    pub fn limit_bandwidth(host: Host, kbit: Option<u32>) -> anyhow::Result<()> {
+        let namespace = host.namespace();
+        let link = host.link();
+        let ends: [Vec<&str>; 2] = [
+            vec!["qdisc", "replace", "dev", &link, "root"],
+            vec!["-n", &namespace, "qdisc", "replace", "dev", "eth0", "root"],
+        ];
+        for end in ends {
+            match kbit {
+                Some(kbit) => {
+                    let rate = format!("{kbit}kbit");
+                    let mut args = end.clone();
+                    args.extend(["tbf", "rate", &rate, "burst", "32kbit", "latency", "400ms"]);
+                    tc(&args)?;
+                }
+                None => {
+                    let mut args: Vec<&str> = end.clone();
+                    args[1] = "del";
+                    tc(&args)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the namespaces and the bridge (the processes inside must have been ended).
+    pub fn remove(mut self) {
+        self.removed = true;
+        remove_leftovers();
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if !self.removed {
+            remove_leftovers();
+        }
+    }
+}
+
+/// Fails with one line when the process is not root: namespaces and links need it.
+pub fn require_root() -> anyhow::Result<()> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective_uid = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        .unwrap_or("");
+    if effective_uid != "0" {
+        bail!(
+            "chaos: needs root to make network namespaces and links (run it as root, e.g. `sudo -E cargo xtask chaos`)"
+        );
+    }
+    Ok(())
+}
+
+/// Every namespace and link an earlier run left (by their names), and the bridge.
+pub fn remove_leftovers() {
+    let listed = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
+        .unwrap_or_default();
+    for name in listed
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| name.starts_with(PREFIX))
+    {
+        // A process still inside (one whose owner was killed before it could end it) would
+        // keep the namespace alive: end it first.
+        let pids = Command::new("ip")
+            .args(["netns", "pids", name])
+            .output()
+            .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
+            .unwrap_or_default();
+        for pid in pids.split_whitespace() {
+            let _ = quiet("kill", &["-KILL", pid]);
+        }
+        let _ = quiet("ip", &["netns", "del", name]);
+    }
+    for host in Host::ALL {
+        let _ = quiet("ip", &["link", "del", &host.link()]);
+    }
+    let _ = quiet("ip", &["link", "del", BRIDGE]);
+}
+
+/// Names of this run's namespaces that exist now (for the cleanliness check).
+pub fn existing_namespaces() -> Vec<String> {
+    let listed = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
+        .unwrap_or_default();
+    listed
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| name.starts_with(PREFIX))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn ip(args: &[&str]) -> anyhow::Result<()> {
+    run("ip", args)
+}
+
+fn tc(args: &[&str]) -> anyhow::Result<()> {
+    run("tc", args)
+}
+
+fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    let output = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {program}"))?;
+    if !output.status.success() {
+        bail!(
+            "{program} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn quiet(program: &str, args: &[&str]) -> std::io::Result<std::process::ExitStatus> {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+}
