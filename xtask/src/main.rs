@@ -80,9 +80,16 @@ async fn chaos_run(args: &[String]) -> anyhow::Result<()> {
         .map(|service| service.binary())
         .collect();
     up::build_binaries(&root, &binaries).await?;
-    if !chaos::run::run(&options).await? {
-        eprintln!("chaos: FAILED (see above)");
-        std::process::exit(1);
+    match chaos::run::run(&options).await {
+        Ok(true) => {}
+        Ok(false) => {
+            eprintln!("chaos: FAILED (see above)");
+            std::process::exit(1);
+        }
+        Err(error) => {
+            eprintln!("chaos: {error:#}");
+            std::process::exit(1);
+        }
     }
     println!("chaos: passed");
     Ok(())
