@@ -19,7 +19,9 @@
 //!
 //! - nothing starts before the warm-up (the first 10% of the run) ends, and everything has
 //!   healed by 80% of the run, so the tail shows the system recovering with no fault at all;
-//! - each fault lasts 8% to 25% of the run (at least 3 s, at most what fits before 80%);
+//! - each fault lasts 8% to 25% of the run, at least 3 s and at most 45 s (from at most 15 s
+//!   on long runs), and no more than what fits before 80%; a rolling restart may take up to
+//!   25% of the run;
 //! - up to three faults are active at once;
 //! - faults that may not be active together are also [`RECOVERY_GAP_MS`] apart, so a replica
 //!   or broker restarted by one has come back before the next one strikes elsewhere;
@@ -46,6 +48,13 @@ pub const MAX_CONCURRENT_FAULTS: usize = 3;
 /// The shortest fault a drawn schedule holds, whatever the run's length: shorter than this,
 /// the workload sends too few requests during the fault to show anything.
 const MIN_FAULT_MS: u64 = 3_000;
+
+/// The longest a drawn fault lasts: on a long run, many faults of a minute or less exercise
+/// more combinations than a few that each take a quarter of it.
+const MAX_FAULT_MS: u64 = 45_000;
+
+/// The shortest fault of a long run is at most this long.
+const LONGEST_SHORT_FAULT_MS: u64 = 15_000;
 
 /// How many random candidates a drawn schedule tries to place after the guaranteed faults.
 const FILL_ATTEMPTS: usize = 200;
@@ -376,12 +385,12 @@ impl Schedule {
         if planner.has_room() {
             if duration_ms >= ROLLING_RESTART_FROM_MS && rng.random_bool(0.5) {
                 // First, while the run is empty: it needs both hosts for a long window.
-                let budget = planner.max_len;
+                let budget = planner.restart_budget;
                 planner.place_random(
                     &mut rng,
                     GUARANTEED_ATTEMPTS,
                     |_| Fault::RollingRestart,
-                    budget,
+                    (budget, budget),
                 );
             }
             if duration_ms >= GUARANTEE_FROM_MS {
@@ -389,12 +398,12 @@ impl Schedule {
                     planner.place_guaranteed(&mut rng, family);
                 }
             }
-            let min_len = planner.min_len;
+            let lengths = (planner.min_len, planner.max_len);
             for _ in 0..FILL_ATTEMPTS {
                 let family = *FILL_FAMILIES
                     .choose(&mut rng)
                     .expect("families to choose from");
-                planner.place_random(&mut rng, 1, |rng| family.draw(rng), min_len);
+                planner.place_random(&mut rng, 1, |rng| family.draw(rng), lengths);
             }
         }
         let mut faults = planner.placed;
@@ -593,6 +602,8 @@ struct Planner {
     quiet_from: u64,
     min_len: u64,
     max_len: u64,
+    /// How long a rolling restart may take: twelve replicas, one after the other.
+    restart_budget: u64,
     placed: Vec<ScheduledFault>,
 }
 
@@ -601,13 +612,19 @@ impl Planner {
         let warmup_end = percent_of(duration_ms, 10);
         let quiet_from = percent_of(duration_ms, 80);
         let room = quiet_from - warmup_end;
-        let min_len = percent_of(duration_ms, 8).max(MIN_FAULT_MS);
-        let max_len = percent_of(duration_ms, 25).max(min_len).min(room);
+        let min_len = percent_of(duration_ms, 8)
+            .min(LONGEST_SHORT_FAULT_MS)
+            .max(MIN_FAULT_MS);
+        let max_len = percent_of(duration_ms, 25)
+            .min(MAX_FAULT_MS)
+            .max(min_len)
+            .min(room);
         Planner {
             warmup_end,
             quiet_from,
             min_len,
             max_len,
+            restart_budget: percent_of(duration_ms, 25).max(min_len).min(room),
             placed: Vec::new(),
         }
     }
@@ -616,18 +633,18 @@ impl Planner {
         self.quiet_from - self.warmup_end >= self.min_len
     }
 
-    /// Tries `attempts` faults drawn by `draw`, each lasting at least `min_len` at a random
-    /// time, and places the first that fits.
+    /// Tries `attempts` faults drawn by `draw`, each lasting `min_len` to `max_len` at a
+    /// random time, and places the first that fits.
     fn place_random(
         &mut self,
         rng: &mut StdRng,
         attempts: usize,
         mut draw: impl FnMut(&mut StdRng) -> Fault,
-        min_len: u64,
+        (min_len, max_len): (u64, u64),
     ) -> bool {
         for _ in 0..attempts {
             let fault = draw(rng);
-            let len = rng.random_range(min_len..=self.max_len);
+            let len = rng.random_range(min_len..=max_len.max(min_len));
             let start_ms = rng.random_range(self.warmup_end..=self.quiet_from - len);
             let candidate = ScheduledFault {
                 fault,
@@ -647,8 +664,8 @@ impl Planner {
     /// fits. The earliest fit of a window starts at the warm-up's end or where a placed fault
     /// ends (plus the recovery gap), so those are the only starts to try.
     fn place_guaranteed(&mut self, rng: &mut StdRng, family: Family) {
-        let min_len = self.min_len;
-        if self.place_random(rng, GUARANTEED_ATTEMPTS, |rng| family.draw(rng), min_len) {
+        let lengths = (self.min_len, self.max_len);
+        if self.place_random(rng, GUARANTEED_ATTEMPTS, |rng| family.draw(rng), lengths) {
             return;
         }
         let mut starts: Vec<u64> = std::iter::once(self.warmup_end)
@@ -751,8 +768,11 @@ mod tests {
     #[test]
     fn drawn_schedules_keep_the_rules_and_heal_before_the_quiet_tail() {
         for duration_ms in DURATIONS_MS {
-            let min_len = (duration_ms * 8 / 100).max(MIN_FAULT_MS);
-            let max_len = duration_ms * 25 / 100;
+            let min_len = (duration_ms * 8 / 100)
+                .min(LONGEST_SHORT_FAULT_MS)
+                .max(MIN_FAULT_MS);
+            let max_len = (duration_ms * 25 / 100).min(MAX_FAULT_MS);
+            let restart_len = duration_ms * 25 / 100;
             for seed in 0..200 {
                 let schedule = Schedule::random(seed, duration_ms);
                 let context = format!("seed {seed}, {duration_ms} ms: {schedule:#?}");
@@ -762,7 +782,11 @@ mod tests {
                     assert!(scheduled.start_ms >= duration_ms / 10, "{context}");
                     assert!(scheduled.end_ms <= duration_ms * 8 / 10, "{context}");
                     let len = scheduled.end_ms - scheduled.start_ms;
-                    assert!((min_len..=max_len).contains(&len), "{len} ms: {context}");
+                    if scheduled.fault == Fault::RollingRestart {
+                        assert_eq!(len, restart_len, "{context}");
+                    } else {
+                        assert!((min_len..=max_len).contains(&len), "{len} ms: {context}");
+                    }
                     for other in &schedule.faults[index + 1..] {
                         assert!(
                             !(scheduled.within(other, RECOVERY_GAP_MS)
