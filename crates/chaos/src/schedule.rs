@@ -26,7 +26,8 @@
 //! - faults that may not be active together are also [`RECOVERY_GAP_MS`] apart, so a replica
 //!   or broker restarted by one has come back before the next one strikes elsewhere;
 //! - a run of a minute or more holds at least one partition, one latency or loss and one kill
-//!   or pause; a run of two minutes or more holds a rolling restart half of the time.
+//!   or pause; a run of five minutes or more holds one fault of every kind; a run of two
+//!   minutes or more holds a rolling restart half of the time.
 //!
 //! [`Schedule::validate`] checks the rules themselves (and that everything ends within the
 //! run) for a schedule read from a file; the rest is left to whoever wrote the file.
@@ -64,6 +65,10 @@ const GUARANTEED_ATTEMPTS: usize = 200;
 
 /// The shortest run that is promised a partition, a slowdown and a crash.
 const GUARANTEE_FROM_MS: u64 = 60_000;
+
+/// The shortest run that holds one fault of every kind (every partition, latency, loss, a
+/// bandwidth limit, a replica and a broker killed and paused).
+const COVERAGE_FROM_MS: u64 = 300_000;
 
 /// The shortest run that may hold a rolling restart: restarting twelve replicas in turn takes
 /// a while, and the rest of a shorter run would be left with no room for host faults.
@@ -393,7 +398,11 @@ impl Schedule {
                     (budget, budget),
                 );
             }
-            if duration_ms >= GUARANTEE_FROM_MS {
+            if duration_ms >= COVERAGE_FROM_MS {
+                for fault in one_of_each_kind(&mut rng) {
+                    planner.place_kind(&mut rng, fault);
+                }
+            } else if duration_ms >= GUARANTEE_FROM_MS {
                 for family in [Family::Slowdown, Family::Crash, Family::Partition] {
                     planner.place_guaranteed(&mut rng, family);
                 }
@@ -485,6 +494,38 @@ enum Family {
     Crash,
 }
 
+/// One fault of every kind there is, parameters and targets drawn: what a long run covers.
+fn one_of_each_kind(rng: &mut StdRng) -> Vec<Fault> {
+    let mut host = || *ReplicaHost::ALL.choose(rng).expect("hosts");
+    let kinds = [
+        Fault::DatabasePartition { host: host() },
+        Fault::HostIsolated { host: host() },
+        Fault::OrderProductPartition,
+        Fault::BridgeNatsPartition,
+        Fault::BrokerIsolated,
+    ];
+    let mut faults = kinds.to_vec();
+    // Latency and loss both, on links drawn for each.
+    let slowdowns = [Family::Slowdown.latency(rng), Family::Slowdown.loss(rng)];
+    faults.extend(slowdowns);
+    faults.push(Family::Bandwidth.draw(rng));
+    let service = *Service::ALL.choose(rng).expect("services");
+    let broker = *Broker::ALL.choose(rng).expect("brokers");
+    let host = *ReplicaHost::ALL.choose(rng).expect("hosts");
+    faults.extend([
+        Fault::KillReplica { service, host },
+        Fault::PauseReplica {
+            service: *Service::ALL.choose(rng).expect("services"),
+            host: *ReplicaHost::ALL.choose(rng).expect("hosts"),
+        },
+        Fault::KillBroker { broker },
+        Fault::PauseBroker {
+            broker: *Broker::ALL.choose(rng).expect("brokers"),
+        },
+    ]);
+    faults
+}
+
 /// The families the rest of a drawn schedule is filled from, partitions and crashes twice as
 /// likely as bandwidth limits, which only matter to large answers.
 const FILL_FAMILIES: [Family; 7] = [
@@ -514,17 +555,9 @@ impl Family {
             },
             Self::Slowdown => {
                 if rng.random_bool(0.5) {
-                    let delay_ms = rng.random_range(50..=400);
-                    Fault::Latency {
-                        link,
-                        delay_ms,
-                        jitter_ms: rng.random_range(0..=delay_ms / 2),
-                    }
+                    self.latency(rng)
                 } else {
-                    Fault::Loss {
-                        link,
-                        percent: rng.random_range(2..=30),
-                    }
+                    self.loss(rng)
                 }
             }
             Self::Bandwidth => Fault::Bandwidth {
@@ -542,6 +575,24 @@ impl Family {
                     (false, true) => Fault::PauseBroker { broker },
                 }
             }
+        }
+    }
+
+    /// Latency with jitter on a link, drawn.
+    fn latency(self, rng: &mut StdRng) -> Fault {
+        let delay_ms = rng.random_range(50..=400);
+        Fault::Latency {
+            link: *Link::ALL.choose(rng).expect("links"),
+            delay_ms,
+            jitter_ms: rng.random_range(0..=delay_ms / 2),
+        }
+    }
+
+    /// Loss on a link, drawn.
+    fn loss(self, rng: &mut StdRng) -> Fault {
+        Fault::Loss {
+            link: *Link::ALL.choose(rng).expect("links"),
+            percent: rng.random_range(2..=30),
         }
     }
 
@@ -668,6 +719,21 @@ impl Planner {
         if self.place_random(rng, GUARANTEED_ATTEMPTS, |rng| family.draw(rng), lengths) {
             return;
         }
+        let candidates = family.each_placement(rng);
+        self.place_earliest(&candidates);
+    }
+
+    /// Places `fault` (a long run's coverage): at random first, then at the earliest fit.
+    fn place_kind(&mut self, rng: &mut StdRng, fault: Fault) {
+        let lengths = (self.min_len, self.max_len);
+        if !self.place_random(rng, GUARANTEED_ATTEMPTS, |_| fault.clone(), lengths) {
+            self.place_earliest(std::slice::from_ref(&fault));
+        }
+    }
+
+    /// Places the first of `candidates` that fits, as short as allowed, at the earliest start
+    /// it fits at; returns whether one did.
+    fn place_earliest(&mut self, candidates: &[Fault]) -> bool {
         let mut starts: Vec<u64> = std::iter::once(self.warmup_end)
             .chain(self.placed.iter().map(|placed| placed.end_ms))
             .chain(
@@ -677,7 +743,7 @@ impl Planner {
             )
             .collect();
         starts.sort_unstable();
-        for fault in family.each_placement(rng) {
+        for fault in candidates {
             for &start_ms in &starts {
                 let candidate = ScheduledFault {
                     fault: fault.clone(),
@@ -686,10 +752,11 @@ impl Planner {
                 };
                 if self.fits(&candidate) {
                     self.placed.push(candidate);
-                    return;
+                    return true;
                 }
             }
         }
+        false
     }
 
     fn fits(&self, candidate: &ScheduledFault) -> bool {
@@ -762,6 +829,40 @@ mod tests {
                 "seeds {seed} and {}",
                 seed + 1
             );
+        }
+    }
+
+    #[test]
+    fn runs_of_five_minutes_hold_every_kind_of_fault() {
+        let kind_names = |schedule: &Schedule| -> std::collections::BTreeSet<String> {
+            schedule
+                .faults
+                .iter()
+                .map(|scheduled| {
+                    let name = format!("{:?}", scheduled.fault);
+                    name.split([' ', '{']).next().unwrap_or_default().to_owned()
+                })
+                .collect()
+        };
+        for seed in 0..50 {
+            let schedule = Schedule::random(seed, 600_000);
+            let kinds = kind_names(&schedule);
+            for kind in [
+                "DatabasePartition",
+                "HostIsolated",
+                "OrderProductPartition",
+                "BridgeNatsPartition",
+                "BrokerIsolated",
+                "Latency",
+                "Loss",
+                "Bandwidth",
+                "KillReplica",
+                "PauseReplica",
+                "KillBroker",
+                "PauseBroker",
+            ] {
+                assert!(kinds.contains(kind), "seed {seed}: no {kind} in {kinds:?}");
+            }
         }
     }
 
