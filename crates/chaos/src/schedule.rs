@@ -542,7 +542,6 @@ impl Family {
     /// One fault of the family with random parameters.
     fn draw(self, rng: &mut StdRng) -> Fault {
         let host = *ReplicaHost::ALL.choose(rng).expect("hosts");
-        let link = *Link::ALL.choose(rng).expect("links");
         let service = *Service::ALL.choose(rng).expect("services");
         let broker = *Broker::ALL.choose(rng).expect("brokers");
         match self {
@@ -663,9 +662,7 @@ impl Planner {
         let warmup_end = percent_of(duration_ms, 10);
         let quiet_from = percent_of(duration_ms, 80);
         let room = quiet_from - warmup_end;
-        let min_len = percent_of(duration_ms, 8)
-            .min(LONGEST_SHORT_FAULT_MS)
-            .max(MIN_FAULT_MS);
+        let min_len = percent_of(duration_ms, 8).clamp(MIN_FAULT_MS, LONGEST_SHORT_FAULT_MS);
         let max_len = percent_of(duration_ms, 25)
             .min(MAX_FAULT_MS)
             .max(min_len)
@@ -869,9 +866,7 @@ mod tests {
     #[test]
     fn drawn_schedules_keep_the_rules_and_heal_before_the_quiet_tail() {
         for duration_ms in DURATIONS_MS {
-            let min_len = (duration_ms * 8 / 100)
-                .min(LONGEST_SHORT_FAULT_MS)
-                .max(MIN_FAULT_MS);
+            let min_len = (duration_ms * 8 / 100).clamp(MIN_FAULT_MS, LONGEST_SHORT_FAULT_MS);
             let max_len = (duration_ms * 25 / 100).min(MAX_FAULT_MS);
             let restart_len = duration_ms * 25 / 100;
             for seed in 0..200 {
