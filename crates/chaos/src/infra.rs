@@ -267,9 +267,6 @@ impl Server {
         if let Some(mut child) = self.child.take() {
             let _ = child.wait().await;
         }
-        if self.kind == Kind::Postgres {
-            // The postmaster's lock file names a PID that is gone now; it starts anyway.
-        }
         Ok(())
     }
 
