@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use tokio::net::TcpStream;
 use tokio::process::Child;
 
-use crate::lab::{Host, Lab};
+use crate::lab::{Host, Lab, run};
 
 /// How long a server may take to accept connections before the run gives up: far above what
 /// any needs on an idle machine, since twenty processes share two cores.
@@ -94,8 +94,8 @@ impl Server {
         match self.kind {
             Kind::Postgres => {
                 let data = self.path("data");
-                run_sync("chown", &["postgres:postgres", &self.path("")])?;
-                run_sync(
+                run("chown", &["postgres:postgres", &self.path("")])?;
+                run(
                     "runuser",
                     &[
                         "-u",
@@ -256,7 +256,7 @@ impl Server {
     /// `kill -SIGNAL` to the server's whole process group.
     pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
         let pid = self.pid().context("the server does not run")?;
-        run_sync("kill", &[&format!("-{signal}"), "--", &format!("-{pid}")])
+        run("kill", &[&format!("-{signal}"), "--", &format!("-{pid}")])
     }
 
     /// SIGKILL to the group, and waits for the process to be gone.
@@ -273,7 +273,7 @@ impl Server {
     /// Ends the server for good at the end of the run: a clean stop where one exists.
     pub async fn stop(mut self) {
         if self.kind == Kind::Postgres {
-            let _ = run_sync(
+            let _ = run(
                 "runuser",
                 &[
                     "-u",
@@ -304,21 +304,4 @@ fn rabbitmq_program() -> &'static str {
     } else {
         "rabbitmq-server"
     }
-}
-
-fn run_sync(program: &str, args: &[&str]) -> anyhow::Result<()> {
-    let output = std::process::Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("running {program}"))?;
-    if !output.status.success() {
-        bail!(
-            "{program} {}: {}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stdout).trim(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(())
 }

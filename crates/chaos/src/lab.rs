@@ -313,7 +313,8 @@ fn tc(args: &[&str]) -> anyhow::Result<()> {
     run("tc", args)
 }
 
-fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
+/// Runs a set-up or fault command to its end; its output shows only when it fails.
+pub(crate) fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
     let output = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -321,8 +322,9 @@ fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
         .with_context(|| format!("running {program}"))?;
     if !output.status.success() {
         bail!(
-            "{program} {}: {}",
+            "{program} {}: {}{}",
             args.join(" "),
+            String::from_utf8_lossy(&output.stdout).trim(),
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }

@@ -149,13 +149,7 @@ impl Replica {
 
     pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
         let pid = self.pid().context("the replica does not run")?;
-        let status = std::process::Command::new("kill")
-            .args([format!("-{signal}"), pid.to_string()])
-            .status()?;
-        if !status.success() {
-            bail!("kill -{signal} {pid}: {status}");
-        }
-        Ok(())
+        crate::lab::run("kill", &[&format!("-{signal}"), &pid.to_string()])
     }
 
     /// SIGKILL, and waits for the process to be gone.
