@@ -205,26 +205,9 @@ impl Lab {
 
     /// Limits `host`'s link to `kbit` both ways (`tbf` on both ends); `None` lifts it.
     pub fn limit_bandwidth(host: Host, kbit: Option<u32>) -> anyhow::Result<()> {
-        let namespace = host.namespace();
-        let link = host.link();
-        let ends: [Vec<&str>; 2] = [
-            vec!["qdisc", "replace", "dev", &link, "root"],
-            vec!["-n", &namespace, "qdisc", "replace", "dev", "eth0", "root"],
-        ];
-        for end in ends {
-            match kbit {
-                Some(kbit) => {
-                    let rate = format!("{kbit}kbit");
-                    let mut args = end.clone();
-                    args.extend(["tbf", "rate", &rate, "burst", "32kbit", "latency", "400ms"]);
-                    tc(&args)?;
-                }
-                None => {
-                    let mut args: Vec<&str> = end.clone();
-                    args[1] = "del";
-                    tc(&args)?;
-                }
-            }
+        for args in bandwidth_commands(host, kbit) {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            tc(&args)?;
         }
         Ok(())
     }
@@ -242,6 +225,44 @@ impl Drop for Lab {
             remove_leftovers();
         }
     }
+}
+
+/// The `tc` command lines that put a `kbit` limit on both ends of `host`'s link (`None`: that
+/// take it off again): the root end, then the namespace's end.
+fn bandwidth_commands(host: Host, kbit: Option<u32>) -> Vec<Vec<String>> {
+    let ends = [
+        (Vec::new(), host.link()),
+        (vec!["-n".to_owned(), host.namespace()], "eth0".to_owned()),
+    ];
+    ends.into_iter()
+        .map(|(mut args, device)| {
+            let tail: Vec<String> = match kbit {
+                Some(kbit) => vec![
+                    "qdisc".into(),
+                    "replace".into(),
+                    "dev".into(),
+                    device,
+                    "root".into(),
+                    "tbf".into(),
+                    "rate".into(),
+                    format!("{kbit}kbit"),
+                    "burst".into(),
+                    "32kbit".into(),
+                    "latency".into(),
+                    "400ms".into(),
+                ],
+                None => vec![
+                    "qdisc".into(),
+                    "del".into(),
+                    "dev".into(),
+                    device,
+                    "root".into(),
+                ],
+            };
+            args.extend(tail);
+            args
+        })
+        .collect()
 }
 
 /// Fails with one line when the process is not root: namespaces and links need it.
@@ -338,4 +359,47 @@ fn quiet(program: &str, args: &[&str]) -> std::io::Result<std::process::ExitStat
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A heal that missed one end left host-a at 64 kbit/s for the rest of a ten-minute run,
+    /// until its database connections timed out in the rolling restart.
+    #[test]
+    fn lifting_a_bandwidth_limit_removes_it_from_the_ends_it_was_put_on() {
+        for host in Host::ALL {
+            let put = bandwidth_commands(host, Some(64));
+            let lifted = bandwidth_commands(host, None);
+            assert_eq!(put.len(), lifted.len());
+            for (put, lifted) in put.iter().zip(&lifted) {
+                let position = |args: &[String]| {
+                    args.iter()
+                        .position(|word| word == "qdisc")
+                        .expect("a qdisc command")
+                };
+                let (put_at, lifted_at) = (position(put), position(lifted));
+                assert_eq!(put[..put_at], lifted[..lifted_at], "the same namespace");
+                assert_eq!(put[put_at + 1], "replace");
+                assert_eq!(lifted[lifted_at + 1], "del");
+                assert_eq!(
+                    put[put_at + 2..put_at + 5],
+                    lifted[lifted_at + 2..lifted_at + 5],
+                    "the same device and root"
+                );
+            }
+            assert!(put[1].contains(&"-n".to_owned()) && put[1].contains(&host.namespace()));
+        }
+    }
+
+    #[test]
+    fn every_link_name_fits_the_kernel_limit_and_every_address_is_on_the_run_subnet() {
+        for host in Host::ALL {
+            assert!(host.link().len() <= 15, "{}", host.link());
+            for address in host.addresses() {
+                assert_eq!(address.octets()[..3], [10, 77, 0]);
+            }
+        }
+    }
 }

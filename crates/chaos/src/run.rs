@@ -277,7 +277,9 @@ async fn run_faults(
             if !matches!(fault, Fault::RollingRestart)
                 && let Err(error) = faults::heal(system, fault).await
             {
-                errors.push(format!("healing {}: {error:#}", fault.name()));
+                let error = format!("healing {}: {error:#}", fault.name());
+                eprintln!("chaos: {error}");
+                errors.push(error);
             }
             let end_ms = if matches!(fault, Fault::RollingRestart) {
                 windows_end(&windows, index).unwrap_or(recorder.now_ms())
@@ -300,7 +302,9 @@ async fn run_faults(
             match faults::apply(system, fault).await {
                 Ok(()) => started[index] = Some(start_ms),
                 Err(error) => {
-                    errors.push(format!("applying {}: {error:#}", fault.name()));
+                    let error = format!("applying {}: {error:#}", fault.name());
+                    eprintln!("chaos: {error}");
+                    errors.push(error);
                     // Whatever part of it took effect is undone at once.
                     let _ = faults::heal(system, fault).await;
                 }
