@@ -49,11 +49,15 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
         config.cache.cache_key_prefix,
         crate::cache::incarnation::read(&pool).await?
     );
+    let fresh = Duration::from_millis(config.cache.product_cache_fresh_ms);
     let caches = Arc::new(ProductCaches {
         entries: ProductCache::new(
             redis.clone(),
             key_prefix.clone(),
-            Duration::from_secs(config.cache.product_cache_ttl_secs),
+            (
+                Duration::from_secs(config.cache.product_cache_ttl_secs),
+                fresh,
+            ),
             product_metrics.clone(),
         ),
         local: LocalCopies::new(
@@ -64,7 +68,10 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
             redis.clone(),
             &key_prefix,
             // Pages go stale with any write anywhere; a short life bounds their memory.
-            Duration::from_secs(config.cache.product_cache_ttl_secs.min(60)),
+            (
+                Duration::from_secs(config.cache.product_cache_ttl_secs.min(60)),
+                fresh,
+            ),
             product_metrics.clone(),
         ),
     });

@@ -17,6 +17,13 @@ shop_config::settings_section! {
         /// Lifetime of a cached product, in seconds (listing pages: at most 60 s).
         #[range(1..)]
         pub product_cache_ttl_secs: u64 = 300;
+        /// How long a cached product or listing page is served after Redis's clock stamped
+        /// the read that made it (milliseconds); an older one is read again from PostgreSQL. A
+        /// write that could not invalidate Redis (Redis down, slow or cut off from this
+        /// replica only) waits this long before it returns, so that no replica serves a value
+        /// older than the write afterwards.
+        #[range(1..=60000)]
+        pub product_cache_fresh_ms: u64 = 500;
         /// Put before every cache key (`product:{id}`, …), to share one Redis between
         /// deployments; tests use one per service.
         pub cache_key_prefix: String = String::new();

@@ -18,6 +18,19 @@
 //! longer than a reader can stall between its read and its fill (both are bounded by the
 //! database and Redis timeouts).
 //!
+//! # A writer that cannot reach Redis
+//! Tombstones protect readers only if they land. A writer whose Redis is down, stalled or cut
+//! off (while the other replicas still reach it) cannot leave one, and the others would go on
+//! serving the old value for the whole TTL: a chaos run caught exactly that. So every value also
+//! carries a *stamp*, Redis's own clock read by the reader before its database read:
+//! `"<version>|<stamp ms>|<product JSON>"`. A value is served only while its stamp is younger
+//! than the freshness lease A (`PRODUCT_CACHE_FRESH_MS`); an older one is read again from
+//! PostgreSQL and stored again with a new stamp. A value's database read began after its stamp,
+//! so a value read before a commit has a stamp before the commit and is served no later than A
+//! after it, however late its fill reached Redis. A writer whose tombstone did not land waits A
+//! (and the local-copy window) before it returns ([`ProductCache::fresh`]); one whose tombstone
+//! landed does not. Both durations are measured, never compared across machines' clocks.
+//!
 //! # Redis down
 //! Every call goes through the runtime's breaker, so reads fall back to PostgreSQL at no cost.
 //! A tombstone Redis did not take is kept in `pending` and written before this process uses the
@@ -43,7 +56,20 @@ pub const DELETED: i64 = 1 << 53;
 /// The shortest life of a tombstone, whatever the cache TTL.
 pub const MIN_TOMBSTONE_TTL: Duration = Duration::from_secs(60);
 
-/// Fill: KEYS[1] key, ARGV[1] version read, ARGV[2] product JSON, ARGV[3] TTL in seconds.
+/// Read: KEYS[1] key. Returns {value or nil, Redis's clock in milliseconds}.
+static READ: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local value = redis.call('GET', KEYS[1])
+        local now = redis.call('TIME')
+        return {value, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)}
+        ",
+    )
+});
+
+/// Fill: KEYS[1] key, ARGV[1] version read, ARGV[2] product JSON, ARGV[3] TTL in seconds,
+/// ARGV[4] the stamp (Redis's clock before the database read). The same version is stored again
+/// only over a tombstone or with a newer stamp (a value read again once it was no longer fresh).
 static FILL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -54,12 +80,19 @@ static FILL: LazyLock<Script> = LazyLock::new(|| {
           if version then
             local incoming = tonumber(ARGV[1])
             local tombstone = bar == #current
-            if incoming < version or (incoming == version and not tombstone) then
+            if incoming < version then
               return 0
+            end
+            if incoming == version and not tombstone then
+              local second = string.find(current, '|', bar + 1, true)
+              local stamp = second and tonumber(string.sub(current, bar + 1, second - 1))
+              if stamp and stamp >= tonumber(ARGV[4]) then
+                return 0
+              end
             end
           end
         end
-        redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
+        redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[4] .. '|' .. ARGV[2], 'EX', ARGV[3])
         return 1
         ",
     )
@@ -91,11 +124,24 @@ pub struct FillPause {
     pub resume: Notify,
 }
 
+/// What a cache read found.
+#[derive(Debug)]
+pub enum CachedProduct {
+    Hit(Bytes),
+    /// Not served from the cache: read PostgreSQL, then fill with this stamp (`None`: Redis did
+    /// not answer, so no fill).
+    Miss {
+        stamp: Option<i64>,
+    },
+}
+
 #[derive(Debug)]
 pub struct ProductCache {
     redis: Redis,
     key_prefix: String,
     ttl_secs: u64,
+    /// The freshness lease A: how long after its stamp a value may be served.
+    fresh: Duration,
     tombstone_ttl_secs: u64,
     /// Tombstones Redis missed: product id → version.
     pending: Mutex<HashMap<i64, i64>>,
@@ -109,11 +155,17 @@ pub struct ProductCache {
 }
 
 impl ProductCache {
-    pub fn new(redis: Redis, key_prefix: String, ttl: Duration, metrics: ProductMetrics) -> Self {
+    pub fn new(
+        redis: Redis,
+        key_prefix: String,
+        (ttl, fresh): (Duration, Duration),
+        metrics: ProductMetrics,
+    ) -> Self {
         Self {
             redis,
             key_prefix,
             ttl_secs: ttl.as_secs(),
+            fresh,
             tombstone_ttl_secs: ttl.max(MIN_TOMBSTONE_TTL).as_secs(),
             pending: Mutex::new(HashMap::new()),
             pending_len: AtomicUsize::new(0),
@@ -129,40 +181,52 @@ impl ProductCache {
         format!("{}product:{id}", self.key_prefix)
     }
 
-    /// The cached JSON of product `id`, or `None` on a miss (or when the cache cannot be used).
-    pub async fn get(&self, id: i64) -> Option<Bytes> {
+    /// The freshness lease A: what a write whose tombstone did not land waits before it returns.
+    pub fn fresh(&self) -> Duration {
+        self.fresh
+    }
+
+    /// The cached JSON of product `id` while it is fresh; else a miss, with the stamp a fill
+    /// after the database read must carry.
+    pub async fn get(&self, id: i64) -> CachedProduct {
         if !self.usable_for(id).await {
             self.metrics.cache_miss();
-            return None;
+            return CachedProduct::Miss { stamp: None };
         }
         match self
             .redis
-            .query::<Option<Vec<u8>>>(redis::cmd("GET").arg(self.key(id)))
+            .invoke::<(Option<Vec<u8>>, i64)>(&READ.key(self.key(id)))
             .await
         {
-            Ok(Some(value)) => match payload_start(&value) {
-                Some(start) => {
-                    self.metrics.cache_hit();
-                    Some(Bytes::from(value).slice(start..))
+            Ok((value, now_ms)) => {
+                let fresh_ms = i64::try_from(self.fresh.as_millis()).unwrap_or(i64::MAX);
+                match value.as_deref().and_then(parse_entry) {
+                    Some((stamp, start)) if now_ms - stamp < fresh_ms => {
+                        self.metrics.cache_hit();
+                        Some(Bytes::from(value.expect("parsed")).slice(start..))
+                    }
+                    _ => {
+                        self.metrics.cache_miss();
+                        None
+                    }
                 }
-                None => {
-                    self.metrics.cache_miss();
-                    None
-                }
-            },
-            Ok(None) => {
-                self.metrics.cache_miss();
-                None
+                .map_or(
+                    CachedProduct::Miss {
+                        stamp: Some(now_ms),
+                    },
+                    CachedProduct::Hit,
+                )
             }
             Err(error) => {
                 self.failed(&error);
-                None
+                CachedProduct::Miss { stamp: None }
             }
         }
     }
 
-    /// Caches `json` as product `id` at `version`, unless the cache knows a newer state.
-    pub async fn fill(&self, id: i64, version: i64, json: &[u8]) {
+    /// Caches `json` as product `id` at `version`, read after Redis's clock said `stamp`,
+    /// unless the cache knows a newer state.
+    pub async fn fill(&self, id: i64, version: i64, stamp: i64, json: &[u8]) {
         if self.pause_armed.load(Ordering::Acquire) {
             self.pause_if_asked().await;
         }
@@ -175,7 +239,8 @@ impl ProductCache {
                 FILL.key(self.key(id))
                     .arg(version)
                     .arg(json)
-                    .arg(self.ttl_secs),
+                    .arg(self.ttl_secs)
+                    .arg(stamp),
             )
             .await;
         if let Err(error) = outcome {
@@ -184,7 +249,8 @@ impl ProductCache {
     }
 
     /// After a committed write: no value older than `version` may be served again.
-    pub async fn invalidate(&self, id: i64, version: i64) {
+    /// Returns whether the tombstone landed; if not, the writer must wait out [`Self::fresh`].
+    pub async fn invalidate(&self, id: i64, version: i64) -> bool {
         if let Err(error) = self.tombstone(id, version).await {
             self.failed(&error);
             let mut pending = self.pending.lock().expect("pending lock");
@@ -195,7 +261,9 @@ impl ProductCache {
                 product_id = id,
                 "cache invalidation deferred until Redis answers"
             );
+            return false;
         }
+        true
     }
 
     /// Makes the next fill wait after its database read until the test says so.
@@ -283,30 +351,46 @@ impl ProductCache {
     }
 }
 
-/// Where the product JSON of a cache value starts, or `None` for a tombstone or a value not in
-/// our format.
-fn payload_start(value: &[u8]) -> Option<usize> {
+/// The stamp of a cache value and where its product JSON starts, or `None` for a tombstone or
+/// a value not in our format (`<version>|<stamp>|<json>`).
+fn parse_entry(value: &[u8]) -> Option<(i64, usize)> {
     let bar = value.iter().position(|byte| *byte == b'|')?;
     std::str::from_utf8(&value[..bar])
         .ok()?
         .parse::<i64>()
         .ok()?;
-    (bar + 1 < value.len()).then_some(bar + 1)
+    let rest = &value[bar + 1..];
+    let second = rest.iter().position(|byte| *byte == b'|')?;
+    let stamp = std::str::from_utf8(&rest[..second])
+        .ok()?
+        .parse::<i64>()
+        .ok()?;
+    let start = bar + 1 + second + 1;
+    (start < value.len()).then_some((stamp, start))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn entry_payload(value: &[u8]) -> Option<&[u8]> {
-        payload_start(value).map(|start| &value[start..])
+    fn entry_payload(value: &[u8]) -> Option<(i64, &[u8])> {
+        parse_entry(value).map(|(stamp, start)| (stamp, &value[start..]))
     }
 
     #[test]
-    fn values_are_version_bar_payload() {
-        assert_eq!(entry_payload(b"3|{\"id\":1}"), Some(&b"{\"id\":1}"[..]));
+    fn values_are_version_bar_stamp_bar_payload() {
+        assert_eq!(
+            entry_payload(b"3|1700000000000|{\"id\":1}"),
+            Some((1_700_000_000_000, &b"{\"id\":1}"[..]))
+        );
         assert_eq!(entry_payload(b"3|"), None, "a tombstone is a miss");
+        assert_eq!(
+            entry_payload(b"3|{\"id\":1}"),
+            None,
+            "no stamp: an older layout"
+        );
         assert_eq!(entry_payload(b"{\"id\":1}"), None);
-        assert_eq!(entry_payload(b"x|{}"), None);
+        assert_eq!(entry_payload(b"x|1|{}"), None);
+        assert_eq!(entry_payload(b"3|1|"), None, "no payload");
     }
 }

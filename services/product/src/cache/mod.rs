@@ -16,7 +16,7 @@ pub mod incarnation;
 pub mod local_copy;
 pub mod pages;
 
-pub use entries::{DELETED, ProductCache};
+pub use entries::{CachedProduct, DELETED, ProductCache};
 pub use local_copy::LocalCopies;
 pub use pages::{ListCache, PageLookup};
 
@@ -48,12 +48,23 @@ impl ProductCaches {
                 .iter()
                 .map(|&(id, version)| self.entries.invalidate(id, version)),
         );
-        tokio::join!(tombstones, self.pages.invalidate());
+        let (landed, page_bump_landed) = tokio::join!(tombstones, self.pages.invalidate());
         self.local.wait_out(changes.iter().map(|&(id, _)| id)).await;
+        if !(page_bump_landed && landed.into_iter().all(|landed| landed)) {
+            // Another replica may still hold the old value in Redis: it stops serving it once
+            // its stamp is older than the freshness lease (see `entries`).
+            self.wait_out_freshness().await;
+        }
     }
 
     /// After a committed insert: listing pages may lack the new product.
     pub async fn product_added(&self) {
-        self.pages.invalidate().await;
+        if !self.pages.invalidate().await {
+            self.wait_out_freshness().await;
+        }
+    }
+
+    async fn wait_out_freshness(&self) {
+        tokio::time::sleep(self.entries.fresh()).await;
     }
 }

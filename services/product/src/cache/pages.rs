@@ -9,7 +9,10 @@
 //! which no later read uses — the race of plain cache-aside cannot happen here.
 //!
 //! If the increment fails (Redis down), pages are not used by this process until an increment
-//! succeeds. Only unfiltered first pages are cached ([`ListCache::query_key`]), so the keys a
+//! succeeds. The other replicas cannot know that, so a page, like a product
+//! ([`super::entries`]), carries a stamp of Redis's clock taken before its database read,
+//! `"<stamp ms>|<page JSON>"`, and is served only while younger than the freshness lease; a
+//! writer whose increment failed waits the lease out before it returns. Only unfiltered first pages are cached ([`ListCache::query_key`]), so the keys a
 //! generation can hold are bounded whatever clients send; they expire after `ttl`.
 
 use std::sync::LazyLock;
@@ -22,13 +25,15 @@ use shop_redis::{Redis, RedisError};
 use crate::metrics::ProductMetrics;
 use crate::repository::ListFilter;
 
-/// KEYS[1] generation key; ARGV[1] page key prefix, ARGV[2] query. Returns {generation, page}.
+/// KEYS[1] generation key; ARGV[1] page key prefix, ARGV[2] query. Returns {generation,
+/// Redis's clock in milliseconds, page}.
 static LOOKUP: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
         local generation = redis.call('GET', KEYS[1]) or '0'
         local page = redis.call('GET', ARGV[1] .. generation .. ':' .. ARGV[2])
-        return {generation, page}
+        local now = redis.call('TIME')
+        return {generation, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), page}
         ",
     )
 });
@@ -37,9 +42,9 @@ static LOOKUP: LazyLock<Script> = LazyLock::new(|| {
 #[derive(Debug)]
 pub enum PageLookup {
     Hit(Vec<u8>),
-    /// Not cached: fill under `generation` afterwards, if there is one.
+    /// Not cached: fill under `generation` with `stamp` afterwards, if there are some.
     Miss {
-        generation: Option<i64>,
+        fill: Option<(i64, i64)>,
     },
 }
 
@@ -49,6 +54,8 @@ pub struct ListCache {
     generation_key: String,
     page_prefix: String,
     ttl_secs: u64,
+    /// How long after its stamp a page may be served.
+    fresh: Duration,
     /// Writes whose increment did not reach Redis, counted; pages are untrusted until an
     /// increment made after the last of them succeeds.
     missed_bumps: AtomicU64,
@@ -59,12 +66,18 @@ pub struct ListCache {
 }
 
 impl ListCache {
-    pub fn new(redis: Redis, key_prefix: &str, ttl: Duration, metrics: ProductMetrics) -> Self {
+    pub fn new(
+        redis: Redis,
+        key_prefix: &str,
+        (ttl, fresh): (Duration, Duration),
+        metrics: ProductMetrics,
+    ) -> Self {
         Self {
             redis,
             generation_key: format!("{key_prefix}products:generation"),
             page_prefix: format!("{key_prefix}products:page:"),
             ttl_secs: ttl.as_secs().max(1),
+            fresh,
             missed_bumps: AtomicU64::new(0),
             repaired: AtomicU64::new(0),
             repairing: tokio::sync::Mutex::new(()),
@@ -89,11 +102,11 @@ impl ListCache {
     pub async fn get(&self, query: &str) -> PageLookup {
         if !self.usable().await {
             self.metrics.list_cache_miss();
-            return PageLookup::Miss { generation: None };
+            return PageLookup::Miss { fill: None };
         }
         let outcome = self
             .redis
-            .invoke::<(i64, Option<Vec<u8>>)>(
+            .invoke::<(i64, i64, Option<Vec<u8>>)>(
                 LOOKUP
                     .key(&self.generation_key)
                     .arg(&self.page_prefix)
@@ -101,32 +114,39 @@ impl ListCache {
             )
             .await;
         match outcome {
-            Ok((_, Some(page))) => {
-                self.metrics.list_cache_hit();
-                PageLookup::Hit(page)
-            }
-            Ok((generation, None)) => {
-                self.metrics.list_cache_miss();
-                PageLookup::Miss {
-                    generation: Some(generation),
+            Ok((generation, now_ms, page)) => {
+                let fresh_ms = i64::try_from(self.fresh.as_millis()).unwrap_or(i64::MAX);
+                match page.as_deref().and_then(parse_page) {
+                    Some((stamp, start)) if now_ms - stamp < fresh_ms => {
+                        self.metrics.list_cache_hit();
+                        PageLookup::Hit(page.expect("parsed")[start..].to_vec())
+                    }
+                    _ => {
+                        self.metrics.list_cache_miss();
+                        PageLookup::Miss {
+                            fill: Some((generation, now_ms)),
+                        }
+                    }
                 }
             }
             Err(error) => {
                 self.failed(&error);
-                PageLookup::Miss { generation: None }
+                PageLookup::Miss { fill: None }
             }
         }
     }
 
-    /// Stores a page read after `generation` was seen.
-    pub async fn fill(&self, generation: i64, query: &str, page: &[u8]) {
+    /// Stores a page read after `generation` was seen and Redis's clock said `stamp`.
+    pub async fn fill(&self, (generation, stamp): (i64, i64), query: &str, page: &[u8]) {
         let key = format!("{}{generation}:{query}", self.page_prefix);
+        let mut value = format!("{stamp}|").into_bytes();
+        value.extend_from_slice(page);
         let outcome = self
             .redis
             .query::<()>(
                 redis::cmd("SET")
                     .arg(key)
-                    .arg(page)
+                    .arg(value)
                     .arg("EX")
                     .arg(self.ttl_secs),
             )
@@ -136,12 +156,15 @@ impl ListCache {
         }
     }
 
-    /// After a committed write: every page cached so far is out of date.
-    pub async fn invalidate(&self) {
+    /// After a committed write: every page cached so far is out of date. Returns whether the
+    /// increment landed; if not, the writer must wait out the freshness lease.
+    pub async fn invalidate(&self) -> bool {
         if let Err(error) = self.bump().await {
             self.failed(&error);
             self.missed_bumps.fetch_add(1, Ordering::AcqRel);
+            return false;
         }
+        true
     }
 
     async fn bump(&self) -> Result<i64, RedisError> {
@@ -180,5 +203,34 @@ impl ListCache {
             RedisError::Unavailable(_) => "unavailable",
             RedisError::Command(_) => "command",
         });
+    }
+}
+
+/// The stamp of a cached page and where its JSON starts (`<stamp>|<json>`), or `None` for a
+/// value not in that layout.
+fn parse_page(value: &[u8]) -> Option<(i64, usize)> {
+    let bar = value.iter().position(|byte| *byte == b'|')?;
+    let stamp = std::str::from_utf8(&value[..bar])
+        .ok()?
+        .parse::<i64>()
+        .ok()?;
+    Some((stamp, bar + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_are_stamp_bar_json() {
+        assert_eq!(
+            parse_page(b"1700000000000|{\"items\":[]}"),
+            Some((1_700_000_000_000, 14))
+        );
+        assert_eq!(
+            parse_page(b"{\"items\":[]}"),
+            None,
+            "no stamp: an older layout"
+        );
     }
 }

@@ -10,6 +10,7 @@ use salvo::prelude::*;
 use shop_http::server::state;
 
 use super::{ProductResponse, product_id};
+use crate::cache::CachedProduct;
 use crate::error::ProductError;
 use crate::state::AppState;
 
@@ -51,15 +52,22 @@ pub async fn get_product(
 /// The product's JSON from Redis, or from PostgreSQL (then cached).
 async fn read_through_cache(state: &AppState, id: i64) -> Result<Bytes, ProductError> {
     // The cached bytes are the response: no parsing on the hot path.
-    if let Some(json) = state.caches.entries.get(id).await {
-        return Ok(json);
-    }
+    let stamp = match state.caches.entries.get(id).await {
+        CachedProduct::Hit(json) => return Ok(json),
+        CachedProduct::Miss { stamp } => stamp,
+    };
     let product = state
         .products
         .find(id)
         .await?
         .ok_or(ProductError::ProductNotFound)?;
     let json = serde_json::to_vec(&ProductResponse::from(&product))?;
-    state.caches.entries.fill(id, product.version, &json).await;
+    if let Some(stamp) = stamp {
+        state
+            .caches
+            .entries
+            .fill(id, product.version, stamp, &json)
+            .await;
+    }
     Ok(Bytes::from(json))
 }

@@ -92,13 +92,13 @@ pub async fn list_products(
     let filter = validate(query)?;
     let state = state::<Arc<AppState>>(depot);
     let query_key = ListCache::query_key(&filter);
-    let generation = match &query_key {
+    let fill = match &query_key {
         Some(query_key) => match state.caches.pages.get(query_key).await {
             PageLookup::Hit(page) => {
                 write_json(res, page);
                 return Ok(());
             }
-            PageLookup::Miss { generation } => generation,
+            PageLookup::Miss { fill } => fill,
         },
         None => None,
     };
@@ -120,8 +120,8 @@ pub async fn list_products(
         limit: filter.limit,
         next_cursor,
     })?;
-    if let (Some(generation), Some(query_key)) = (generation, &query_key) {
-        state.caches.pages.fill(generation, query_key, &page).await;
+    if let (Some(fill), Some(query_key)) = (fill, &query_key) {
+        state.caches.pages.fill(fill, query_key, &page).await;
     }
     write_json(res, page);
     Ok(())

@@ -181,3 +181,69 @@ async fn a_write_during_a_stall_is_not_undone_when_redis_thaws() {
         );
     }
 }
+
+/// A writer cut off from Redis while another replica still reads it (a chaos run found this:
+/// host-a's link to Redis was slow, its tombstones timed out, and host-b served the old price
+/// from Redis after the write had returned). The write must not return before the other
+/// replica stops serving what Redis holds: neither the product nor the listing page.
+#[tokio::test]
+async fn a_writer_cut_off_from_redis_leaves_no_stale_value_to_another_replica() {
+    let proxy = test_infra::proxy::TcpProxy::start("127.0.0.1:6379".parse().unwrap()).await;
+    let through_proxy = proxy.rewrite_url(test_support::REDIS_URL);
+    // No local copies: what the reader serves comes from Redis or PostgreSQL. A freshness
+    // lease long enough that the reader's values are still fresh when the write is made, so
+    // only the writer's wait can keep them from being served afterwards.
+    let both = [
+        ("PRODUCT_LOCAL_COPY_MS", "0"),
+        ("PRODUCT_CACHE_FRESH_MS", "3000"),
+    ];
+    let mut settings: Vec<(&'static str, &str)> = SETTINGS.to_vec();
+    settings.extend(both);
+    settings.push(("REDIS_URL", &through_proxy));
+    let writer = Shop::start_with(&settings).await;
+    let reader = test_support::ProductServiceHandle::start_on(
+        &writer.users,
+        writer.products.database.share(),
+        writer.products.cache_key_prefix.clone(),
+        &both,
+    )
+    .await;
+    let id = writer
+        .products
+        .product_with_stock(&writer.admin, "Lamp", 3)
+        .await;
+    let path = format!("/products/{id}");
+    let page = "/products?limit=20";
+    // The reader caches the product and the first page in Redis.
+    for _ in 0..2 {
+        assert_eq!(reader.get(&path).await.status(), 200);
+        assert_eq!(reader.get(page).await.status(), 200);
+    }
+
+    proxy.cut();
+    let response = writer
+        .admin_json(Method::PUT, &path, &json!({"name": "Lamp v2"}))
+        .await;
+    assert_eq!(response.status(), 200, "Redis is optional for writes");
+
+    let product: Value = reader.get(&path).await.json().await.unwrap();
+    assert_eq!(
+        product["name"], "Lamp v2",
+        "the product, after the write returned"
+    );
+    let listed: Value = reader.get(page).await.json().await.unwrap();
+    let names: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["id"] == id)
+        .filter_map(|item| item["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["Lamp v2"],
+        "the listing page, after the write returned"
+    );
+    proxy.restore();
+    reader.stop().await;
+}
