@@ -1583,21 +1583,17 @@ mod tests {
         )
     }
 
-    fn fault(name: &str, kind: &str, start_ms: u64, end_ms: u64) -> FaultWindow {
-        FaultWindow {
-            name: name.to_owned(),
-            kind: kind.to_owned(),
-            start_ms,
-            end_ms,
-        }
-    }
-
     #[test]
     fn availability_counts_ok_fast_unavailable_and_failed_per_window() {
         let place = placed(10, "alice", "k1", 1).operation;
         let history = History {
             duration_ms: 5_000,
-            faults: vec![fault("partition a ↛ db", "partition", 1_000, 2_000)],
+            faults: vec![FaultWindow::new(
+                "partition a ↛ db",
+                "partition",
+                1_000,
+                2_000,
+            )],
             requests: vec![
                 // No fault.
                 read_product(0, 10, 200),
@@ -1650,7 +1646,7 @@ mod tests {
     fn a_window_without_requests_has_no_share_and_no_latency() {
         let history = History {
             duration_ms: 5_000,
-            faults: vec![fault("pause redis", "pause", 1_000, 2_000)],
+            faults: vec![FaultWindow::new("pause redis", "pause", 1_000, 2_000)],
             requests: vec![read_product(0, 10, 200)],
             ..History::default()
         };

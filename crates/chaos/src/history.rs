@@ -120,6 +120,17 @@ pub struct FaultWindow {
     pub end_ms: u64,
 }
 
+impl FaultWindow {
+    pub fn new(name: impl Into<String>, kind: &str, start_ms: u64, end_ms: u64) -> Self {
+        Self {
+            name: name.into(),
+            kind: kind.to_owned(),
+            start_ms,
+            end_ms,
+        }
+    }
+}
+
 /// An order event as one reader saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRecord {

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use tokio::net::TcpStream;
-use tokio::process::Child;
 
 use crate::lab::{Host, Lab, run};
+use crate::process::Supervised;
 
 /// How long a server may take to accept connections before the run gives up: far above what
 /// any needs on an idle machine, since twenty processes share two cores.
@@ -24,7 +24,7 @@ pub struct Server {
     pub port: u16,
     directory: PathBuf,
     kind: Kind,
-    child: Option<Child>,
+    process: Supervised,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,7 @@ impl Server {
             port,
             directory,
             kind,
-            child: None,
+            process: Supervised::new(true),
         };
         server.prepare()?;
         server.start().await?;
@@ -82,7 +82,7 @@ impl Server {
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().and_then(Child::id)
+        self.process.pid()
     }
 
     fn path(&self, name: &str) -> String {
@@ -221,7 +221,7 @@ impl Server {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting the {} server", self.host.name()))?;
-        self.child = Some(child);
+        self.process.started(child);
         self.wait_until_accepting().await
     }
 
@@ -234,9 +234,7 @@ impl Server {
             {
                 return Ok(());
             }
-            if let Some(child) = &mut self.child
-                && let Ok(Some(status)) = child.try_wait()
-            {
+            if let Some(status) = self.process.exit_status() {
                 bail!(
                     "the {} server exited ({status}) while starting; see {}",
                     self.host.name(),
@@ -255,19 +253,12 @@ impl Server {
 
     /// `kill -SIGNAL` to the server's whole process group.
     pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
-        let pid = self.pid().context("the server does not run")?;
-        run("kill", &[&format!("-{signal}"), "--", &format!("-{pid}")])
+        self.process.signal(signal)
     }
 
     /// SIGKILL to the group, and waits for the process to be gone.
     pub async fn kill(&mut self) -> anyhow::Result<()> {
-        if self.pid().is_some() {
-            self.signal("KILL")?;
-        }
-        if let Some(mut child) = self.child.take() {
-            let _ = child.wait().await;
-        }
-        Ok(())
+        self.process.kill().await
     }
 
     /// Ends the server for good at the end of the run: a clean stop where one exists.

@@ -24,6 +24,7 @@ pub mod history;
 pub mod infra;
 pub mod lab;
 pub mod link;
+pub mod process;
 pub mod recorders;
 pub mod report;
 pub mod run;

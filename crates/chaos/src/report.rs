@@ -404,15 +404,6 @@ mod tests {
         }
     }
 
-    fn fault(name: &str, kind: &str, start_ms: u64, end_ms: u64) -> FaultWindow {
-        FaultWindow {
-            name: name.to_owned(),
-            kind: kind.to_owned(),
-            start_ms,
-            end_ms,
-        }
-    }
-
     /// Ten seconds, two overlapping faults (one with a name that needs escaping), requests
     /// every 250 ms, failing during the partition.
     fn run() -> History {
@@ -433,13 +424,13 @@ mod tests {
                 })
                 .collect(),
             faults: vec![
-                fault(
+                FaultWindow::new(
                     "partition <host-a> & \"db\" | 'x'",
                     "partition",
                     3_000,
                     5_500,
                 ),
-                fault("latency 200ms host-b", "latency", 4_000, 9_000),
+                FaultWindow::new("latency 200ms host-b", "latency", 4_000, 9_000),
             ],
             ..History::default()
         }

@@ -332,12 +332,7 @@ fn windows_end(windows: &[(usize, FaultWindow)], index: usize) -> Option<u64> {
 }
 
 fn window(fault: &Fault, start_ms: u64, end_ms: u64) -> FaultWindow {
-    FaultWindow {
-        name: fault.name(),
-        kind: fault.kind().to_owned(),
-        start_ms,
-        end_ms,
-    }
+    FaultWindow::new(fault.name(), fault.kind(), start_ms, end_ms)
 }
 
 fn write_report(dir: &Path, history: &History, findings: &Findings) -> anyhow::Result<()> {

@@ -14,13 +14,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use gateway::rolling::ReplicaProcess;
 use gateway::{Backend, Gateway, LocalTls, Placement};
-use tokio::process::Child;
 
 use crate::infra::{RABBITMQ_PASSWORD, RABBITMQ_USER, Server};
 use crate::lab::{
     BRIDGE_TO_NATS, GATEWAY_TO_HOST_A_PROXY, HOST_B_TO_POSTGRES_PROXY, Host, Lab, ORDER_TO_PRODUCT,
 };
 use crate::link::LinkProxy;
+use crate::process::Supervised;
 use crate::schedule::{ReplicaHost, Service};
 
 /// How often the gateway probes each replica's `/health/ready`.
@@ -125,7 +125,7 @@ pub struct Replica {
     program: PathBuf,
     env: Vec<(String, String)>,
     log: PathBuf,
-    child: Option<Child>,
+    process: Supervised,
 }
 
 impl Replica {
@@ -148,28 +148,17 @@ impl Replica {
     }
 
     pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
-        let pid = self.pid().context("the replica does not run")?;
-        crate::lab::run("kill", &[&format!("-{signal}"), &pid.to_string()])
+        self.process.signal(signal)
     }
 
     /// SIGKILL, and waits for the process to be gone.
     pub async fn kill(&mut self) -> anyhow::Result<()> {
-        if self.pid().is_some() {
-            self.signal("KILL")?;
-        }
-        if let Some(mut child) = self.child.take() {
-            let _ = child.wait().await;
-        }
-        Ok(())
+        self.process.kill().await
     }
 
     /// Whether it exited by itself, with how.
     pub fn exit_status(&mut self) -> Option<String> {
-        let child = self.child.as_mut()?;
-        match child.try_wait() {
-            Ok(Some(status)) => Some(status.to_string()),
-            _ => None,
-        }
+        self.process.exit_status()
     }
 }
 
@@ -195,14 +184,11 @@ impl ReplicaProcess for Replica {
     }
 
     fn pid(&self) -> Option<u32> {
-        self.child.as_ref().and_then(Child::id)
+        self.process.pid()
     }
 
     async fn exited(&mut self) -> anyhow::Result<()> {
-        if let Some(child) = &mut self.child {
-            child.wait().await?;
-        }
-        Ok(())
+        self.process.exited().await
     }
 
     fn start(&mut self) -> anyhow::Result<()> {
@@ -221,7 +207,7 @@ impl ReplicaProcess for Replica {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", self.name()))?;
-        self.child = Some(child);
+        self.process.started(child);
         Ok(())
     }
 }
@@ -278,7 +264,7 @@ impl System {
                 program: binaries.join(service.binary()),
                 env: Vec::new(),
                 log: run_dir.join(format!("{}-{}.log", service.binary(), host.host().name())),
-                child: None,
+                process: Supervised::new(false),
             })
             .collect();
         let backends = backends(&replicas);

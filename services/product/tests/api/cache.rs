@@ -86,7 +86,10 @@ async fn get_caches_under_product_id_with_the_configured_ttl() {
     let refilled: String = redis.get(&key).await.unwrap();
     let (version, rest) = refilled.split_once('|').unwrap();
     assert_eq!(version, "2");
-    assert!(rest.split_once('|').unwrap().1.starts_with('{'), "{refilled}");
+    assert!(
+        rest.split_once('|').unwrap().1.starts_with('{'),
+        "{refilled}"
+    );
 
     let response = shop
         .admin_json(Method::DELETE, &format!("/products/{id}"), &json!({}))
