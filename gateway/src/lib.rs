@@ -8,11 +8,14 @@
 //! - [`LocalTls`]: the certificate local runs serve, generated once into a directory.
 //! - [`Gateway`]: a running Traefik on loopback, killed by its PID when dropped.
 //! - [`rolling`]: the zero-downtime rolling restart of the replicas behind it.
+//! - [`Service`]: the six services, their binaries, ports and backends.
 
 pub mod probe;
 pub mod rolling;
+mod service;
 mod tls;
 
+pub use service::Service;
 pub use tls::{LocalTls, write_private};
 
 use std::collections::BTreeMap;

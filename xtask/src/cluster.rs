@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use gateway::rolling::ReplicaProcess as _;
-use gateway::{Backend, Gateway, LocalTls, write_private};
+use gateway::{Backend, Gateway, LocalTls, Service, write_private};
 use tokio::process::Command;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -32,16 +32,6 @@ use test_support::broker::TempBrokerUser;
 
 /// How often the gateway probes each replica's `/health/ready`.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
-
-/// (binary, backend name the routes use, or None when the gateway does not route to it).
-const SERVICES: [(&str, Option<&str>); 6] = [
-    ("user-service", Some("user")),
-    ("product-service", Some("product")),
-    ("order-service", Some("order")),
-    ("notification-service", None),
-    ("event-bridge", None),
-    ("storefront", Some("storefront")),
-];
 
 /// The generated secrets; a file from an older version lacking one gets it added.
 const SECRET_KEYS: [&str; 6] = [
@@ -241,7 +231,7 @@ struct Slot {
 }
 
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
-    let names: Vec<&str> = SERVICES.iter().map(|(binary, _)| *binary).collect();
+    let names = Service::ALL.map(Service::binary);
     if args.first().map(String::as_str) == Some("restart") {
         return trigger::request_restart(&names).await;
     }
@@ -286,11 +276,11 @@ fn broker_user(secrets: &[(String, String)]) -> anyhow::Result<TempBrokerUser> {
 /// `replicas` slots for every service, each on a free port.
 fn slots(replicas: usize) -> anyhow::Result<Vec<Slot>> {
     let mut slots = Vec::new();
-    for (binary, backend) in SERVICES {
+    for service in Service::ALL {
         for index in 0..replicas {
             slots.push(Slot {
-                binary,
-                backend,
+                binary: service.binary(),
+                backend: service.backend(),
                 port: free_port()?,
                 index,
             });
@@ -301,9 +291,9 @@ fn slots(replicas: usize) -> anyhow::Result<Vec<Slot>> {
 
 /// Every routed service with the URLs of its replicas.
 fn backends(slots: &[Slot]) -> Vec<Backend> {
-    SERVICES
-        .iter()
-        .filter_map(|(_, backend)| *backend)
+    Service::ALL
+        .into_iter()
+        .filter_map(Service::backend)
         .map(|name| Backend {
             name,
             urls: slots

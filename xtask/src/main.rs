@@ -75,11 +75,7 @@ async fn chaos_run(args: &[String]) -> anyhow::Result<()> {
         std::process::exit(1);
     }
     tools::ensure_traefik().await?;
-    let binaries: Vec<&str> = chaos::schedule::Service::ALL
-        .iter()
-        .map(|service| service.binary())
-        .collect();
-    up::build_binaries(&root, &binaries).await?;
+    up::build_binaries(&root, &gateway::Service::ALL.map(gateway::Service::binary)).await?;
     match chaos::run::run(&options).await {
         Ok(true) => {}
         Ok(false) => {

@@ -110,46 +110,8 @@ impl fmt::Display for ReplicaHost {
     }
 }
 
-/// A service that runs as two replicas, one on each replica host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Service {
-    User,
-    Product,
-    Order,
-    Notification,
-    Bridge,
-    Storefront,
-}
-
-impl Service {
-    pub const ALL: [Service; 6] = [
-        Service::User,
-        Service::Product,
-        Service::Order,
-        Service::Notification,
-        Service::Bridge,
-        Service::Storefront,
-    ];
-
-    /// The service's short name: `user`, `product`, `order`, ...
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::User => "user",
-            Self::Product => "product",
-            Self::Order => "order",
-            Self::Notification => "notification",
-            Self::Bridge => "bridge",
-            Self::Storefront => "storefront",
-        }
-    }
-}
-
-impl fmt::Display for Service {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// A service, which runs as two replicas, one on each replica host.
+pub use gateway::Service;
 
 /// A message broker, each on a host of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

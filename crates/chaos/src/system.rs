@@ -33,43 +33,6 @@ pub const EXCHANGE: &str = "order_events";
 pub const STREAM: &str = "ORDER_EVENTS";
 pub const SUBJECT_PREFIX: &str = "events";
 
-impl Service {
-    /// Its binary.
-    pub fn binary(self) -> &'static str {
-        match self {
-            Self::User => "user-service",
-            Self::Product => "product-service",
-            Self::Order => "order-service",
-            Self::Notification => "notification-service",
-            Self::Bridge => "event-bridge",
-            Self::Storefront => "storefront",
-        }
-    }
-
-    /// Its documented port.
-    pub fn port(self) -> u16 {
-        match self {
-            Self::User => 8001,
-            Self::Product => 8002,
-            Self::Order => 8003,
-            Self::Notification => 8004,
-            Self::Bridge => 8005,
-            Self::Storefront => 8006,
-        }
-    }
-
-    /// The gateway backend routing to it, if the gateway routes to it.
-    pub fn backend(self) -> Option<&'static str> {
-        match self {
-            Self::User => Some("user"),
-            Self::Product => Some("product"),
-            Self::Order => Some("order"),
-            Self::Storefront => Some("storefront"),
-            Self::Notification | Self::Bridge => None,
-        }
-    }
-}
-
 impl ReplicaHost {
     pub fn host(self) -> Host {
         match self {

@@ -33,49 +33,8 @@ pub const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
 /// The password of every customer [`Cluster::customer`] registers.
 pub const CUSTOMER_PASSWORD: &str = "customer-password";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    User,
-    Product,
-    Order,
-    Notification,
-    Bridge,
-    Storefront,
-}
-
-impl Role {
-    pub const ALL: [Self; 6] = [
-        Self::User,
-        Self::Product,
-        Self::Order,
-        Self::Notification,
-        Self::Bridge,
-        Self::Storefront,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::User => "user",
-            Self::Product => "product",
-            Self::Order => "order",
-            Self::Notification => "notification",
-            Self::Bridge => "bridge",
-            Self::Storefront => "storefront",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|role| role.name() == name)
-    }
-
-    /// Whether the gateway routes to this role (notification and bridge have no public API).
-    fn routed(self) -> bool {
-        matches!(
-            self,
-            Self::User | Self::Product | Self::Order | Self::Storefront
-        )
-    }
-}
+/// What a replica runs: one of the six services.
+pub use gateway::Service as Role;
 
 /// One replica process, killed when dropped; it keeps its settings, so the rolling restart
 /// can start it again.
@@ -106,7 +65,7 @@ impl ReplicaProcess for Replica {
     }
 
     fn backend(&self) -> Option<&'static str> {
-        self.role.routed().then(|| self.role.name())
+        self.role.backend()
     }
 
     fn pid(&self) -> Option<u32> {
@@ -232,7 +191,7 @@ impl Cluster {
             .collect();
         let backends: Vec<Backend> = Role::ALL
             .into_iter()
-            .filter(|role| role.routed())
+            .filter(|role| role.backend().is_some())
             .map(|role| Backend {
                 name: role.name(),
                 urls: ports
