@@ -2,7 +2,7 @@
 //! and listening on its addresses there; never the machine's shared instances. Their data lives
 //! in the run's directory, so a broker killed by a fault is started again with what it stored.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -74,11 +74,6 @@ impl Server {
     /// Where a client in any namespace reaches it.
     pub fn address(&self) -> SocketAddr {
         SocketAddr::from((self.host.address(), self.port))
-    }
-
-    /// Its address for `address` (one of the host's), same port.
-    pub fn address_at(&self, address: Ipv4Addr) -> SocketAddr {
-        SocketAddr::from((address, self.port))
     }
 
     pub fn pid(&self) -> Option<u32> {

@@ -194,13 +194,9 @@ impl Lab {
 
     /// Takes `host`'s link down (`up: false`) or brings it back.
     pub fn set_link(host: Host, up: bool) -> anyhow::Result<()> {
-        ip(&["link", "set", &host.link(), if up { "up" } else { "down" }])?;
-        if up {
-            // A link that was down lost its place in the bridge's forwarding state only; the
-            // namespace's end keeps its addresses and routes.
-            ip(&["link", "set", &host.link(), "master", BRIDGE])?;
-        }
-        Ok(())
+        // Brought up again, the link is still the bridge's port and the namespace's end keeps
+        // its addresses and routes: nothing else to restore.
+        ip(&["link", "set", &host.link(), if up { "up" } else { "down" }])
     }
 
     /// Limits `host`'s link to `kbit` both ways (`tbf` on both ends); `None` lifts it.
@@ -283,27 +279,13 @@ pub fn require_root() -> anyhow::Result<()> {
 
 /// Every namespace and link an earlier run left (by their names), and the bridge.
 pub fn remove_leftovers() {
-    let listed = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
-        .unwrap_or_default();
-    for name in listed
-        .lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .filter(|name| name.starts_with(PREFIX))
-    {
+    for name in existing_namespaces() {
         // A process still inside (one whose owner was killed before it could end it) would
         // keep the namespace alive: end it first.
-        let pids = Command::new("ip")
-            .args(["netns", "pids", name])
-            .output()
-            .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
-            .unwrap_or_default();
-        for pid in pids.split_whitespace() {
+        for pid in output_of("ip", &["netns", "pids", &name]).split_whitespace() {
             let _ = quiet("kill", &["-KILL", pid]);
         }
-        let _ = quiet("ip", &["netns", "del", name]);
+        let _ = quiet("ip", &["netns", "del", &name]);
     }
     for host in Host::ALL {
         let _ = quiet("ip", &["link", "del", &host.link()]);
@@ -313,12 +295,7 @@ pub fn remove_leftovers() {
 
 /// Names of this run's namespaces that exist now (for the cleanliness check).
 pub fn existing_namespaces() -> Vec<String> {
-    let listed = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
-        .unwrap_or_default();
-    listed
+    output_of("ip", &["netns", "list"])
         .lines()
         .filter_map(|line| line.split_whitespace().next())
         .filter(|name| name.starts_with(PREFIX))
@@ -335,12 +312,18 @@ fn tc(args: &[&str]) -> anyhow::Result<()> {
 }
 
 /// Runs a set-up or fault command to its end; its output shows only when it fails.
+///
+/// Called from the run's tasks while the workload goes on (and `initdb` takes a second), so the
+/// wait is announced to tokio's multi-threaded runtime, which moves the worker's other tasks
+/// elsewhere meanwhile; outside a runtime (removal on drop) it simply waits.
 pub(crate) fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
-    let output = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("running {program}"))?;
+    let output = wait_blocking(|| {
+        Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+    })
+    .with_context(|| format!("running {program}"))?;
     if !output.status.success() {
         bail!(
             "{program} {}: {}{}",
@@ -350,6 +333,24 @@ pub(crate) fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn wait_blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
+/// What `program` printed on its standard output (empty if it could not run).
+fn output_of(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
+        .unwrap_or_default()
 }
 
 fn quiet(program: &str, args: &[&str]) -> std::io::Result<std::process::ExitStatus> {

@@ -122,14 +122,18 @@ impl BrokerListener {
     pub async fn start(amqp_url: String, recorder: Recorder) -> anyhow::Result<Self> {
         let received: Arc<Mutex<Vec<EventRecord>>> = Arc::default();
         // The first declaration happens now, so no event placed after set-up goes unseen.
-        let channel = open(&amqp_url).await.context("the run's broker queue")?;
-        drop(channel);
+        let mut opened = Some(open(&amqp_url).await.context("the run's broker queue")?);
         let sink = received.clone();
         let task = tokio::spawn(async move {
             loop {
-                if let Ok(channel) = open(&amqp_url).await {
+                let channel = match opened.take() {
+                    Some(channel) => Ok(channel),
+                    None => open(&amqp_url).await,
+                };
+                if let Ok(channel) = channel {
                     let _ = consume(channel, &sink, &recorder).await;
                 }
+                // The broker went away (a fault): try again, without spinning.
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         });
@@ -231,22 +235,174 @@ pub fn event_record(body: &[u8], sequence: u64) -> Option<EventRecord> {
     })
 }
 
-/// Every event the stream holds, in stream order.
-pub async fn stream_events() -> anyhow::Result<Vec<EventRecord>> {
-    let client = async_nats::connect(format!("nats://{}:4222", Host::Nats.address())).await?;
-    let jetstream = async_nats::jetstream::new(client);
-    let mut stream = jetstream.get_stream(STREAM).await?;
-    let info = stream.info().await?;
-    let (first, last) = (info.state.first_sequence, info.state.last_sequence);
-    let mut events = Vec::new();
-    for sequence in first.max(1)..=last {
-        if let Ok(message) = stream.get_raw_message(sequence).await
-            && let Some(event) = event_record(&message.payload, sequence)
-        {
-            events.push(event);
-        }
+/// What the run reads once the workload is over: the stream and the databases, over one
+/// connection each (every fault has healed by then).
+pub struct Observer {
+    stream: async_nats::jetstream::stream::Stream,
+    orders: tokio_postgres::Client,
+    products: tokio_postgres::Client,
+    users: tokio_postgres::Client,
+}
+
+impl Observer {
+    pub async fn connect() -> anyhow::Result<Self> {
+        let client = async_nats::connect(format!("nats://{}:4222", Host::Nats.address())).await?;
+        let stream = async_nats::jetstream::new(client)
+            .get_stream(STREAM)
+            .await?;
+        Ok(Self {
+            stream,
+            orders: connect("orders").await?,
+            products: connect("products").await?,
+            users: connect("users").await?,
+        })
     }
-    Ok(events)
+
+    /// Every event the stream holds, in stream order.
+    pub async fn stream_events(&mut self) -> anyhow::Result<Vec<EventRecord>> {
+        let info = self.stream.info().await?;
+        let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+        let mut events = Vec::new();
+        for sequence in first.max(1)..=last {
+            if let Ok(message) = self.stream.get_raw_message(sequence).await
+                && let Some(event) = event_record(&message.payload, sequence)
+            {
+                events.push(event);
+            }
+        }
+        Ok(events)
+    }
+
+    async fn stream_len(&mut self) -> anyhow::Result<u64> {
+        Ok(self.stream.info().await?.state.messages)
+    }
+
+    /// Work the services still owe once the faults healed, by kind: `(what, how many)`.
+    pub async fn outstanding_work(&self) -> anyhow::Result<Vec<(&'static str, i64)>> {
+        const ORDER_WORK: [(&str, &str); 3] = [
+            (
+                "orders whose reservation is not confirmed",
+                "SELECT count(*) FROM orders WHERE reservation_confirmed = FALSE AND status <> 'cancelled' AND deleted_at IS NULL",
+            ),
+            (
+                "cancelled or deleted orders whose stock is not released",
+                "SELECT count(*) FROM orders WHERE reservation_released = FALSE AND (status = 'cancelled' OR deleted_at IS NOT NULL)",
+            ),
+            (
+                "events not yet published",
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+            ),
+        ];
+        let mut work = Vec::new();
+        for (what, query) in ORDER_WORK {
+            work.push((what, self.orders.query_one(query, &[]).await?.get(0)));
+        }
+        work.push((
+            "reservations neither confirmed nor expired",
+            self.products
+                .query_one(
+                    "SELECT count(*) FROM reservations WHERE status = 'reserved'",
+                    &[],
+                )
+                .await?
+                .get(0),
+        ));
+        Ok(work)
+    }
+
+    /// Waits (up to `limit`) until the services owe no work and the stream, the run's queue
+    /// and the notifications (`counts`) have stopped growing; returns whether they settled.
+    pub async fn wait_until_quiet(
+        &mut self,
+        limit: Duration,
+        counts: impl Fn() -> (usize, usize),
+    ) -> bool {
+        /// Rounds in a row with nothing owed and nothing moving.
+        const STILL_ROUNDS: u32 = 3;
+        let started = Instant::now();
+        let mut last = None;
+        let mut still = 0;
+        while started.elapsed() < limit {
+            let owed: Option<i64> = match self.outstanding_work().await {
+                Ok(work) => Some(work.iter().map(|(_, count)| count).sum()),
+                Err(_) => None,
+            };
+            let now = (counts(), self.stream_len().await.ok());
+            still = if owed == Some(0) && last.as_ref() == Some(&now) {
+                still + 1
+            } else {
+                0
+            };
+            if still >= STILL_ROUNDS {
+                return true;
+            }
+            last = Some(now);
+            // A poll with a bound, not a synchronisation: "quiet" has no event to wait for.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        false
+    }
+
+    /// The databases now: products with their stock and live reservations, every order, every
+    /// idempotency key with its owner's name.
+    pub async fn final_state(&self, initial: &[(i64, i64)]) -> anyhow::Result<FinalState> {
+        let mut state = FinalState::default();
+        for (id, initial_stock) in initial {
+            let row = self
+                .products
+                .query_one(
+                    "SELECT p.quantity::BIGINT,
+                            COALESCE((SELECT sum(quantity) FROM reservations r
+                                      WHERE r.product_id = p.id AND r.status IN ('reserved', 'confirmed')), 0)::BIGINT
+                     FROM products p WHERE p.id = $1",
+                    &[id],
+                )
+                .await?;
+            state.products.push(ProductState {
+                id: *id,
+                initial_stock: *initial_stock,
+                remaining: row.get(0),
+                reserved: row.get(1),
+            });
+        }
+        for row in self
+            .orders
+            .query(
+                "SELECT id, username, product_id, quantity::BIGINT, status, deleted_at IS NOT NULL FROM orders ORDER BY id",
+                &[],
+            )
+            .await?
+        {
+            state.orders.push(OrderState {
+                id: row.get(0),
+                user: row.get(1),
+                product_id: row.get(2),
+                quantity: row.get(3),
+                status: row.get(4),
+                deleted: row.get(5),
+            });
+        }
+        let names: HashMap<i64, String> = self
+            .users
+            .query("SELECT id, username FROM users", &[])
+            .await?
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        for row in self
+            .orders
+            .query("SELECT user_id, key, order_id FROM idempotency_keys", &[])
+            .await?
+        {
+            let user_id: i64 = row.get(0);
+            state.idempotency_keys.push((
+                names.get(&user_id).cloned().unwrap_or_default(),
+                row.get(1),
+                row.get(2),
+            ));
+        }
+        Ok(state)
+    }
 }
 
 async fn connect(database: &str) -> anyhow::Result<tokio_postgres::Client> {
@@ -259,132 +415,32 @@ async fn connect(database: &str) -> anyhow::Result<tokio_postgres::Client> {
     Ok(client)
 }
 
-/// Work the services still owe once the faults healed, by kind: `(what, how many)`.
-pub async fn outstanding_work() -> anyhow::Result<Vec<(&'static str, i64)>> {
-    const ORDER_WORK: [(&str, &str); 3] = [
-        (
-            "orders whose reservation is not confirmed",
-            "SELECT count(*) FROM orders WHERE reservation_confirmed = FALSE AND status <> 'cancelled' AND deleted_at IS NULL",
-        ),
-        (
-            "cancelled or deleted orders whose stock is not released",
-            "SELECT count(*) FROM orders WHERE reservation_released = FALSE AND (status = 'cancelled' OR deleted_at IS NOT NULL)",
-        ),
-        (
-            "events not yet published",
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL",
-        ),
-    ];
-    let orders = connect("orders").await?;
-    let products = connect("products").await?;
-    let mut work = Vec::new();
-    for (what, query) in ORDER_WORK {
-        work.push((what, orders.query_one(query, &[]).await?.get(0)));
-    }
-    work.push((
-        "reservations neither confirmed nor expired",
-        products
-            .query_one(
-                "SELECT count(*) FROM reservations WHERE status = 'reserved'",
-                &[],
-            )
-            .await?
-            .get(0),
-    ));
-    Ok(work)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Waits (up to `limit`) until the services owe no work and the stream, the run's queue and
-/// the notifications have stopped growing; returns whether they settled.
-pub async fn wait_until_quiet(limit: Duration, counts: impl Fn() -> (usize, usize)) -> bool {
-    let started = Instant::now();
-    let mut last = (usize::MAX, usize::MAX, 0u64);
-    let mut stable_rounds = 0;
-    while started.elapsed() < limit {
-        let work = match outstanding_work().await {
-            Ok(work) => work.iter().map(|(_, count)| count).sum(),
-            Err(_) => -1,
-        };
-        let stream = stream_len().await.unwrap_or(0);
-        let (broker, notifications) = counts();
-        let now = (broker, notifications, stream);
-        if work == 0 && now == last {
-            stable_rounds += 1;
-            if stable_rounds >= 3 {
-                return true;
+    #[test]
+    fn an_order_event_body_is_recorded_and_anything_else_is_not() {
+        let body = serde_json::json!({
+            "event_id": "01a2514c-0363-7057-a345-d8fa569b27d4",
+            "event_type": "order.status_changed",
+            "schema_version": 1,
+            "occurred_at": "2026-12-07T15:00:00.000Z",
+            "previous_status": "pending",
+            "order": {
+                "id": 42, "user_id": 3, "username": "shopper", "product_id": 5,
+                "product_name": "Lamp", "unit_price": "10.00", "quantity": 2,
+                "total_price": "20.00", "status": "cancelled",
+                "created_at": "2026-12-07T14:59:00.000Z",
+                "updated_at": "2026-12-07T15:00:00.000Z"
             }
-        } else {
-            stable_rounds = 0;
-        }
-        last = now;
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-    false
-}
-
-async fn stream_len() -> anyhow::Result<u64> {
-    let client = async_nats::connect(format!("nats://{}:4222", Host::Nats.address())).await?;
-    let jetstream = async_nats::jetstream::new(client);
-    let mut stream = jetstream.get_stream(STREAM).await?;
-    Ok(stream.info().await?.state.messages)
-}
-
-/// The databases now: products with their stock and live reservations, every order, every
-/// idempotency key with its owner's name.
-pub async fn final_state(initial: &[(i64, i64)]) -> anyhow::Result<FinalState> {
-    let products = connect("products").await?;
-    let orders = connect("orders").await?;
-    let users = connect("users").await?;
-    let mut state = FinalState::default();
-    for (id, initial_stock) in initial {
-        let row = products
-            .query_one(
-                "SELECT p.quantity::BIGINT,
-                        COALESCE((SELECT sum(quantity) FROM reservations r
-                                  WHERE r.product_id = p.id AND r.status IN ('reserved', 'confirmed')), 0)::BIGINT
-                 FROM products p WHERE p.id = $1",
-                &[id],
-            )
-            .await?;
-        state.products.push(ProductState {
-            id: *id,
-            initial_stock: *initial_stock,
-            remaining: row.get(0),
-            reserved: row.get(1),
         });
+        let record = event_record(body.to_string().as_bytes(), 9).expect("an order event");
+        assert_eq!(record.event_id, "01a2514c-0363-7057-a345-d8fa569b27d4");
+        assert_eq!(record.event_type, "order.status_changed");
+        assert_eq!((record.order_id, record.sequence), (42, 9));
+        assert_eq!(record.status, "cancelled");
+        assert!(event_record(b"{\"hello\": 1}", 1).is_none());
+        assert!(event_record(b"not json", 1).is_none());
     }
-    for row in orders
-        .query(
-            "SELECT id, username, product_id, quantity::BIGINT, status, deleted_at IS NOT NULL FROM orders ORDER BY id",
-            &[],
-        )
-        .await?
-    {
-        state.orders.push(OrderState {
-            id: row.get(0),
-            user: row.get(1),
-            product_id: row.get(2),
-            quantity: row.get(3),
-            status: row.get(4),
-            deleted: row.get(5),
-        });
-    }
-    let names: HashMap<i64, String> = users
-        .query("SELECT id, username FROM users", &[])
-        .await?
-        .into_iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
-    for row in orders
-        .query("SELECT user_id, key, order_id FROM idempotency_keys", &[])
-        .await?
-    {
-        let user_id: i64 = row.get(0);
-        state.idempotency_keys.push((
-            names.get(&user_id).cloned().unwrap_or_default(),
-            row.get(1),
-            row.get(2),
-        ));
-    }
-    Ok(state)
 }

@@ -12,7 +12,7 @@ use crate::faults;
 use crate::history::{FaultWindow, History};
 use crate::infra::{RABBITMQ_PASSWORD, RABBITMQ_USER};
 use crate::lab::{self, Host, Lab};
-use crate::recorders::{self, BrokerListener, WebhookReceiver};
+use crate::recorders::{BrokerListener, Observer, WebhookReceiver};
 use crate::schedule::{Fault, Schedule};
 use crate::system::{GATEWAY_PORT, System};
 use crate::workload::{self, Client, Recorder, WorkloadPlan};
@@ -186,19 +186,21 @@ async fn body(options: &Options, slot: &mut Option<System>) -> anyhow::Result<bo
     println!("chaos: workload done; every fault healed; waiting for the system to settle");
     system.wait_until_routed().await?;
     let crashed = system.crashed();
-    let settled = recorders::wait_until_quiet(Duration::from_secs(240), || {
-        (broker.events().len(), webhook.notifications().len())
-    })
-    .await;
+    let mut observer = Observer::connect().await?;
+    let settled = observer
+        .wait_until_quiet(Duration::from_secs(240), || {
+            (broker.events().len(), webhook.notifications().len())
+        })
+        .await;
     let history = History {
         seed: options.seed,
         duration_ms,
         requests: recorder.requests(),
         faults: windows,
         broker_events: broker.events(),
-        stream_events: recorders::stream_events().await?,
+        stream_events: observer.stream_events().await?,
         notifications: webhook.notifications(),
-        final_state: recorders::final_state(&catalogue.products).await?,
+        final_state: observer.final_state(&catalogue.products).await?,
     };
     let findings = check(&history);
     write_report(&options.out_dir, &history, &findings)?;
@@ -209,7 +211,7 @@ async fn body(options: &Options, slot: &mut Option<System>) -> anyhow::Result<bo
         passed = false;
     }
     if !settled {
-        let owed = recorders::outstanding_work().await.unwrap_or_default();
+        let owed = observer.outstanding_work().await.unwrap_or_default();
         let owed: Vec<String> = owed
             .iter()
             .filter(|(_, count)| *count > 0)
@@ -265,28 +267,21 @@ async fn run_faults(
     let mut windows = Vec::new();
     let mut errors = Vec::new();
     for (at, heal, index) in steps {
-        while recorder.now_ms() < at {
-            let wait = at.saturating_sub(recorder.now_ms()).min(200);
-            tokio::time::sleep(Duration::from_millis(wait)).await;
-        }
+        // The schedule's clock, not a synchronisation: a step happens at its time.
+        tokio::time::sleep(Duration::from_millis(at.saturating_sub(recorder.now_ms()))).await;
         let fault = &schedule.faults[index].fault;
         if heal {
+            // Nothing to heal: never applied, or a rolling restart, over when it returned.
             let Some(start_ms) = started[index].take() else {
                 continue;
             };
-            if !matches!(fault, Fault::RollingRestart)
-                && let Err(error) = faults::heal(system, fault).await
-            {
+            if let Err(error) = faults::heal(system, fault).await {
                 let error = format!("healing {}: {error:#}", fault.name());
                 eprintln!("chaos: {error}");
                 errors.push(error);
             }
-            let end_ms = if matches!(fault, Fault::RollingRestart) {
-                windows_end(&windows, index).unwrap_or(recorder.now_ms())
-            } else {
-                recorder.now_ms()
-            };
-            windows.push((index, window(fault, start_ms, end_ms)));
+            let end_ms = recorder.now_ms();
+            windows.push(window(fault, start_ms, end_ms));
             println!(
                 "chaos: {:>6.1} s healed  {}",
                 end_ms as f64 / 1000.0,
@@ -313,22 +308,12 @@ async fn run_faults(
                 // It healed itself when it finished; its window ends here.
                 let end_ms = recorder.now_ms();
                 started[index] = None;
-                windows.push((index, window(fault, start_ms, end_ms)));
+                windows.push(window(fault, start_ms, end_ms));
             }
         }
     }
-    windows.sort_by_key(|(_, window)| window.start_ms);
-    (
-        windows.into_iter().map(|(_, window)| window).collect(),
-        errors,
-    )
-}
-
-fn windows_end(windows: &[(usize, FaultWindow)], index: usize) -> Option<u64> {
-    windows
-        .iter()
-        .find(|(i, _)| *i == index)
-        .map(|(_, window)| window.end_ms)
+    windows.sort_by_key(|window| window.start_ms);
+    (windows, errors)
 }
 
 fn window(fault: &Fault, start_ms: u64, end_ms: u64) -> FaultWindow {
@@ -361,4 +346,45 @@ fn print_findings(findings: &Findings, dir: &Path) {
         findings.safety_violations(),
         dir.join("report.md").display()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<String> {
+        words.iter().map(|word| (*word).to_owned()).collect()
+    }
+
+    #[test]
+    fn durations_read_in_seconds_or_minutes() {
+        assert_eq!(parse_duration("60s").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("1h").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn options_default_to_a_minute_and_a_directory_per_seed() {
+        let target = Path::new("/tmp/target");
+        let options = parse_options(&args(&["--seed", "7"]), target)
+            .unwrap()
+            .unwrap();
+        assert_eq!(options.duration, Duration::from_secs(60));
+        assert_eq!(options.seed, 7);
+        assert_eq!(options.out_dir, target.join("chaos/seed-7"));
+        assert_eq!(options.binaries, target.join("debug"));
+        assert!(options.schedule_file.is_none());
+    }
+
+    #[test]
+    fn help_runs_nothing_and_bad_options_are_refused() {
+        let target = Path::new("/tmp/target");
+        assert!(parse_options(&args(&["--help"]), target).unwrap().is_none());
+        assert!(parse_options(&args(&["--duration", "10s"]), target).is_err());
+        assert!(parse_options(&args(&["--duration"]), target).is_err());
+        assert!(parse_options(&args(&["--rate", "many"]), target).is_err());
+        assert!(parse_options(&args(&["--replicas", "3"]), target).is_err());
+    }
 }

@@ -314,6 +314,8 @@ pub async fn run(client: &Client, plan: &WorkloadPlan, catalogue: &Catalogue, re
             }
         });
     }
+    // Shared by every operation's task rather than copied into each.
+    let shared = Arc::new(catalogue.clone());
     let mut rng = StdRng::seed_from_u64(plan.seed);
     let interval = Duration::from_secs(1) / plan.rate.max(1);
     let mut ticker = tokio::time::interval(interval);
@@ -328,7 +330,7 @@ pub async fn run(client: &Client, plan: &WorkloadPlan, catalogue: &Catalogue, re
         let (client, recorder, catalogue, placed) = (
             client.clone(),
             recorder.clone(),
-            catalogue.clone(),
+            shared.clone(),
             placed.clone(),
         );
         tasks.spawn(async move {

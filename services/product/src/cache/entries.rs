@@ -198,24 +198,24 @@ impl ProductCache {
             .invoke::<(Option<Vec<u8>>, i64)>(&READ.key(self.key(id)))
             .await
         {
-            Ok((value, now_ms)) => {
-                let fresh_ms = i64::try_from(self.fresh.as_millis()).unwrap_or(i64::MAX);
-                match value.as_deref().and_then(parse_entry) {
-                    Some((stamp, start)) if now_ms - stamp < fresh_ms => {
-                        self.metrics.cache_hit();
-                        Some(Bytes::from(value.expect("parsed")).slice(start..))
-                    }
-                    _ => {
-                        self.metrics.cache_miss();
-                        None
-                    }
+            Ok((Some(value), now_ms)) => match parse_entry(&value) {
+                Some((stamp, start)) if is_fresh(stamp, now_ms, self.fresh) => {
+                    self.metrics.cache_hit();
+                    CachedProduct::Hit(Bytes::from(value).slice(start..))
                 }
-                .map_or(
+                // A tombstone, a value not in this layout, or one past its freshness lease.
+                _ => {
+                    self.metrics.cache_miss();
                     CachedProduct::Miss {
                         stamp: Some(now_ms),
-                    },
-                    CachedProduct::Hit,
-                )
+                    }
+                }
+            },
+            Ok((None, now_ms)) => {
+                self.metrics.cache_miss();
+                CachedProduct::Miss {
+                    stamp: Some(now_ms),
+                }
             }
             Err(error) => {
                 self.failed(&error);
@@ -351,6 +351,11 @@ impl ProductCache {
     }
 }
 
+/// Whether a value stamped at `stamp_ms` may still be served at `now_ms` (both Redis's clock).
+pub(crate) fn is_fresh(stamp_ms: i64, now_ms: i64, fresh: Duration) -> bool {
+    now_ms - stamp_ms < i64::try_from(fresh.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// The stamp of a cache value and where its product JSON starts, or `None` for a tombstone or
 /// a value not in our format (`<version>|<stamp>|<json>`).
 fn parse_entry(value: &[u8]) -> Option<(i64, usize)> {
@@ -375,6 +380,14 @@ mod tests {
 
     fn entry_payload(value: &[u8]) -> Option<(i64, &[u8])> {
         parse_entry(value).map(|(stamp, start)| (stamp, &value[start..]))
+    }
+
+    #[test]
+    fn a_value_is_fresh_only_within_the_lease() {
+        let lease = Duration::from_millis(500);
+        assert!(is_fresh(1_000, 1_499, lease));
+        assert!(!is_fresh(1_000, 1_500, lease));
+        assert!(!is_fresh(1_000, 9_000, lease));
     }
 
     #[test]

@@ -22,6 +22,7 @@ use std::time::Duration;
 use redis::{self, Script};
 use shop_redis::{Redis, RedisError};
 
+use super::entries::is_fresh;
 use crate::metrics::ProductMetrics;
 use crate::repository::ListFilter;
 
@@ -115,11 +116,14 @@ impl ListCache {
             .await;
         match outcome {
             Ok((generation, now_ms, page)) => {
-                let fresh_ms = i64::try_from(self.fresh.as_millis()).unwrap_or(i64::MAX);
-                match page.as_deref().and_then(parse_page) {
-                    Some((stamp, start)) if now_ms - stamp < fresh_ms => {
+                let parsed = page.as_deref().and_then(parse_page);
+                match (page, parsed) {
+                    (Some(mut page), Some((stamp, start)))
+                        if is_fresh(stamp, now_ms, self.fresh) =>
+                    {
                         self.metrics.list_cache_hit();
-                        PageLookup::Hit(page.expect("parsed")[start..].to_vec())
+                        page.drain(..start);
+                        PageLookup::Hit(page)
                     }
                     _ => {
                         self.metrics.list_cache_miss();
