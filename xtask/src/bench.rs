@@ -20,6 +20,8 @@ use tokio::process::{Child, Command};
 
 use load_tools::{Figure, pgbench, redis_benchmark, wrk};
 
+use crate::cargo::Profile;
+
 mod load_tools;
 mod orders;
 
@@ -267,21 +269,23 @@ fn write_docs(path: &Path, table: &str) -> anyhow::Result<()> {
 }
 
 async fn build(root: &Path, quick: bool) -> anyhow::Result<PathBuf> {
+    let profile = if quick {
+        Profile::Debug
+    } else {
+        Profile::Release
+    };
     let mut cargo = crate::cargo::command();
     cargo.current_dir(root).args(["build"]);
     for package in ["product-service", "user-service", "order-service"] {
         cargo.args(["-p", package, "--bin", package]);
     }
     cargo.args(["--example", "bare_floor"]);
-    if !quick {
-        cargo.arg("--release");
-    }
+    cargo.args(profile.build_flags());
     if !cargo.status().await?.success() {
         bail!("the build failed");
     }
-    Ok(root
-        .join("target")
-        .join(if quick { "debug" } else { "release" }))
+    // Cargo builds into CARGO_TARGET_DIR when it is set, not into the workspace's `target`.
+    Ok(crate::cargo::target_dir(root).join(profile.dir_name()))
 }
 
 /// Runs `sql` in the bench database.

@@ -22,6 +22,7 @@ use gateway::{Backend, Gateway, LocalTls, Service, write_private};
 use tokio::process::Command;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use crate::cargo::Profile;
 use crate::up::{build_binaries, workspace_root};
 
 mod replica;
@@ -239,7 +240,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     crate::infra::ensure_running().await?;
     crate::tools::ensure_traefik().await?;
     let root = workspace_root();
-    let target = build_binaries(&root, &names).await?;
+    let target = build_binaries(&root, &names, Profile::Debug).await?;
     let secrets = secrets(&root.join(".cluster/secrets.env"))?;
     // Deleted when `run` returns, after the replicas have stopped.
     let broker = broker_user(&secrets)?;

@@ -64,8 +64,7 @@ fn main() -> anyhow::Result<()> {
 /// `cargo xtask chaos`: refuses at once without root, else builds the services and runs.
 async fn chaos_run(args: &[String]) -> anyhow::Result<()> {
     let root = up::workspace_root();
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root.join("target"), std::path::PathBuf::from);
+    let target = cargo::target_dir(&root);
     let Some(options) = chaos::run::parse_options(args, &target)? else {
         println!("{}", chaos::run::USAGE);
         return Ok(());
@@ -75,7 +74,13 @@ async fn chaos_run(args: &[String]) -> anyhow::Result<()> {
         std::process::exit(1);
     }
     tools::ensure_traefik().await?;
-    up::build_binaries(&root, &gateway::Service::ALL.map(gateway::Service::binary)).await?;
+    // The chaos run takes its binaries from the debug directory (`Options::binaries`).
+    up::build_binaries(
+        &root,
+        &gateway::Service::ALL.map(gateway::Service::binary),
+        cargo::Profile::Debug,
+    )
+    .await?;
     match chaos::run::run(&options).await {
         Ok(true) => {}
         Ok(false) => {

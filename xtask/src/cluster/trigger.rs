@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use crate::cargo::Profile;
 use crate::up::{build_binaries, workspace_root};
 
 /// The running cluster's PID file, removed when it stops.
@@ -38,7 +39,7 @@ impl Drop for PidFile {
 pub async fn request_restart(binaries: &[&str]) -> anyhow::Result<()> {
     let root = workspace_root();
     let pid = running_cluster(&root)?;
-    build_binaries(&root, binaries).await?;
+    build_binaries(&root, binaries, Profile::Debug).await?;
     gateway::rolling::send_signal(pid, "HUP").await?;
     println!(
         "cluster: rolling restart requested (PID {pid}); its progress shows in the cluster's output"
