@@ -21,6 +21,7 @@ use tokio::process::{Child, Command};
 use load_tools::{Figure, pgbench, redis_benchmark, wrk};
 
 use crate::cargo::Profile;
+use crate::command_line::BenchOptions;
 
 mod load_tools;
 mod orders;
@@ -41,14 +42,8 @@ struct Line {
     load: String,
 }
 
-pub async fn run() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(2).collect();
-    let quick = args.iter().any(|arg| arg == "--quick");
-    let seconds: u32 = match args.iter().position(|arg| arg == "--duration") {
-        Some(at) => args.get(at + 1).context("--duration SECS")?.parse()?,
-        None if quick => 3,
-        None => 15,
-    };
+pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
+    let BenchOptions { quick, seconds } = options;
     crate::infra::ensure_running().await?;
     ensure_wrk().await?;
     let root = crate::up::workspace_root();
