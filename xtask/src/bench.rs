@@ -20,6 +20,9 @@ use tokio::process::{Child, Command};
 
 use load_tools::{Figure, pgbench, redis_benchmark, wrk};
 
+use crate::cargo::Profile;
+use crate::command_line::BenchOptions;
+
 mod load_tools;
 mod orders;
 
@@ -39,14 +42,8 @@ struct Line {
     load: String,
 }
 
-pub async fn run() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(2).collect();
-    let quick = args.iter().any(|arg| arg == "--quick");
-    let seconds: u32 = match args.iter().position(|arg| arg == "--duration") {
-        Some(at) => args.get(at + 1).context("--duration SECS")?.parse()?,
-        None if quick => 3,
-        None => 15,
-    };
+pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
+    let BenchOptions { quick, seconds } = options;
     crate::infra::ensure_running().await?;
     ensure_wrk().await?;
     let root = crate::up::workspace_root();
@@ -267,21 +264,23 @@ fn write_docs(path: &Path, table: &str) -> anyhow::Result<()> {
 }
 
 async fn build(root: &Path, quick: bool) -> anyhow::Result<PathBuf> {
+    let profile = if quick {
+        Profile::Debug
+    } else {
+        Profile::Release
+    };
     let mut cargo = crate::cargo::command();
     cargo.current_dir(root).args(["build"]);
     for package in ["product-service", "user-service", "order-service"] {
         cargo.args(["-p", package, "--bin", package]);
     }
     cargo.args(["--example", "bare_floor"]);
-    if !quick {
-        cargo.arg("--release");
-    }
+    cargo.args(profile.build_flags());
     if !cargo.status().await?.success() {
         bail!("the build failed");
     }
-    Ok(root
-        .join("target")
-        .join(if quick { "debug" } else { "release" }))
+    // Cargo builds into CARGO_TARGET_DIR when it is set, not into the workspace's `target`.
+    Ok(crate::cargo::target_dir(root).join(profile.dir_name()))
 }
 
 /// Runs `sql` in the bench database.

@@ -6,7 +6,41 @@
 //! changes, so a cargo started with them rebuilt that stack after every plain `cargo build`,
 //! and the next plain build rebuilt it back: about a minute each way on two cores.
 
+use std::path::{Path, PathBuf};
+
 use tokio::process::Command;
+
+/// The profile binaries are built with, and so the directory under the target they land in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Debug,
+    Release,
+}
+
+impl Profile {
+    /// The directory under the target directory.
+    pub fn dir_name(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Release => "release",
+        }
+    }
+
+    /// What `cargo build` needs to be told for it.
+    pub fn build_flags(self) -> &'static [&'static str] {
+        match self {
+            Self::Debug => &[],
+            Self::Release => &["--release"],
+        }
+    }
+}
+
+/// Where cargo puts what it builds in the workspace at `root`: `CARGO_TARGET_DIR` when set (the
+/// inner cargo inherits it and, running in `root`, reads a relative one from there), `target`
+/// otherwise.
+pub fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir))
+}
 
 /// Variables cargo sets for the package it runs, which no inner cargo should inherit.
 fn set_for_the_running_package(key: &str) -> bool {

@@ -1,14 +1,15 @@
-//! `cargo xtask cluster [--replicas N] [--port P]` (also `cargo xtask up --replicas N`): the
-//! production shape on one machine. N replicas of every service, the storefront included
-//! (default 2), each on a port of its own, in the production profile, behind the real Traefik
-//! with the repository's routes on one public HTTPS port (8080 unless `--port`; a self-signed
-//! certificate generated into `.cluster/tls/` on first use, its CA in `.cluster/tls/ca.pem`).
+//! `cargo xtask cluster [--replicas N] [--port P] [--release]` (also `cargo xtask up
+//! --replicas N`): the production shape on one machine. N replicas of every service, the
+//! storefront included (default 2), each on a port of its own, in the production profile
+//! (debug binaries unless `--release`), behind the real Traefik with the repository's routes on
+//! one public HTTPS port (8080 unless `--port`; a self-signed certificate generated into
+//! `.cluster/tls/` on first use, its CA in `.cluster/tls/ca.pem`).
 //! Secrets are generated on first use into `.cluster/secrets.env` (git-ignored) and reused
 //! afterwards; the admin's credentials are printed. The cluster has databases, queues, a
 //! stream and cache keys of its own, so it can run beside `cargo xtask up`.
 //!
-//! `cargo xtask cluster restart` (or SIGHUP to the running cluster) restarts every replica in
-//! turn without failing a request (`gateway::rolling`; docs/scaling.md).
+//! `cargo xtask cluster restart [--release]` (or SIGHUP to the running cluster) restarts every
+//! replica in turn without failing a request (`gateway::rolling`; docs/scaling.md).
 
 use std::ops::ControlFlow;
 use std::os::unix::fs::PermissionsExt as _;
@@ -22,6 +23,8 @@ use gateway::{Backend, Gateway, LocalTls, Service, write_private};
 use tokio::process::Command;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use crate::cargo::Profile;
+use crate::command_line::ClusterOptions;
 use crate::up::{build_binaries, workspace_root};
 
 mod replica;
@@ -46,34 +49,6 @@ const SECRET_KEYS: [&str; 6] = [
 /// The password of the cluster's broker user: kept with the secrets, handed to the replicas
 /// only inside `AMQP_URL`.
 const BROKER_PASSWORD: &str = "RABBITMQ_CLUSTER_PASSWORD";
-
-#[derive(Debug)]
-struct Options {
-    replicas: usize,
-    port: u16,
-}
-
-fn options(args: &[String]) -> anyhow::Result<Options> {
-    let mut options = Options {
-        replicas: 2,
-        port: 8080,
-    };
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{arg} needs a value"))?;
-        match arg.as_str() {
-            "--replicas" => options.replicas = value.parse().context("--replicas N")?,
-            "--port" => options.port = value.parse().context("--port P")?,
-            other => bail!("unknown option {other}; use --replicas N, --port P"),
-        }
-    }
-    if !(1..=8).contains(&options.replicas) {
-        bail!("--replicas must be between 1 and 8");
-    }
-    Ok(options)
-}
 
 /// The cluster's secrets, generated once (random, 256 bits each) and kept in `path`; a key
 /// the file lacks is generated and added, the others are kept.
@@ -230,16 +205,18 @@ struct Slot {
     index: usize,
 }
 
-pub async fn run(args: &[String]) -> anyhow::Result<()> {
+/// `cargo xtask cluster restart`: builds every service in `profile` and signals the running
+/// cluster.
+pub async fn restart(profile: Profile) -> anyhow::Result<()> {
+    trigger::request_restart(&Service::ALL.map(Service::binary), profile).await
+}
+
+pub async fn run(options: ClusterOptions) -> anyhow::Result<()> {
     let names = Service::ALL.map(Service::binary);
-    if args.first().map(String::as_str) == Some("restart") {
-        return trigger::request_restart(&names).await;
-    }
-    let options = options(args)?;
     crate::infra::ensure_running().await?;
     crate::tools::ensure_traefik().await?;
     let root = workspace_root();
-    let target = build_binaries(&root, &names).await?;
+    let target = build_binaries(&root, &names, options.profile).await?;
     let secrets = secrets(&root.join(".cluster/secrets.env"))?;
     // Deleted when `run` returns, after the replicas have stopped.
     let broker = broker_user(&secrets)?;

@@ -1,8 +1,9 @@
 //! `cargo xtask load [OPTIONS] [-- GOOSE OPTIONS]`: builds the load generator (`load/`, a
 //! workspace of its own) in release and runs it with the arguments given. It targets the
 //! services on their usual ports unless told otherwise (`--gateway URL`, `--product-url`, …);
-//! `cargo xtask load --help` lists the options. Its exit code is the generator's: 3 when a
-//! `--threshold` (SLO) was missed, 1 or 2 when the run failed otherwise.
+//! `cargo xtask load --help` lists the options (xtask's copy of the generator's, so that help
+//! needs no release build; a test keeps the two in step). Its exit code is the generator's: 3
+//! when a `--threshold` (SLO) was missed, 1 or 2 when the run failed otherwise.
 
 use std::path::PathBuf;
 
@@ -32,7 +33,8 @@ pub async fn build_for_tests() -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run() -> anyhow::Result<()> {
+/// Builds the generator and runs it with `args`.
+pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let (manifest, target_dir) = paths();
     let status = crate::cargo::command()
         .arg("run")
@@ -43,7 +45,7 @@ pub async fn run() -> anyhow::Result<()> {
         .arg("--target-dir")
         .arg(&target_dir)
         .arg("--")
-        .args(std::env::args().skip(2))
+        .args(args)
         .status()
         .await
         .context("running cargo for the load generator")?;

@@ -9,6 +9,8 @@ use tokio::process::{Child, Command};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
+use crate::cargo::Profile;
+
 /// Development admin that `up` makes sure exists.
 pub const DEV_ADMIN: (&str, &str) = ("admin", "admin-password");
 
@@ -85,10 +87,17 @@ const PROGRAMS: &[Program] = &[
     },
 ];
 
-/// Builds the named binaries (debug profile); returns the directory they are in.
-pub async fn build_binaries(root: &Path, names: &[&str]) -> anyhow::Result<PathBuf> {
+/// Builds the named binaries in `profile`; returns the directory they are in.
+pub async fn build_binaries(
+    root: &Path,
+    names: &[&str],
+    profile: Profile,
+) -> anyhow::Result<PathBuf> {
     let mut build = crate::cargo::command();
-    build.current_dir(root).arg("build");
+    build
+        .current_dir(root)
+        .arg("build")
+        .args(profile.build_flags());
     for name in names {
         build.args(["--bin", name]);
     }
@@ -100,9 +109,7 @@ pub async fn build_binaries(root: &Path, names: &[&str]) -> anyhow::Result<PathB
     {
         bail!("cargo build failed");
     }
-    Ok(std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root.join("target"), PathBuf::from)
-        .join("debug"))
+    Ok(crate::cargo::target_dir(root).join(profile.dir_name()))
 }
 
 pub fn workspace_root() -> PathBuf {
@@ -121,7 +128,7 @@ pub async fn run() -> anyhow::Result<()> {
         .collect();
 
     let names: Vec<&str> = programs.iter().map(|program| program.name).collect();
-    let target = build_binaries(&root, &names).await?;
+    let target = build_binaries(&root, &names, Profile::Debug).await?;
     let (exits, mut exited) = mpsc::unbounded_channel::<(&'static str, String)>();
     let mut pids = Vec::new();
     for program in &programs {

@@ -1,12 +1,14 @@
 //! How an operator reaches a running `cargo xtask cluster`: it writes its PID to
 //! `.cluster/cluster.pid` while it runs, and SIGHUP to that PID asks for a rolling restart.
 //! `cargo xtask cluster restart` builds the binaries (so the restart rolls out the current
-//! code) and sends that signal.
+//! code) and sends that signal. The binaries it builds must be the ones the cluster runs: with
+//! `--release` exactly when the cluster was started with it, which its command line tells.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use crate::cargo::Profile;
 use crate::up::{build_binaries, workspace_root};
 
 /// The running cluster's PID file, removed when it stops.
@@ -34,11 +36,21 @@ impl Drop for PidFile {
     }
 }
 
-/// `cargo xtask cluster restart`: builds `binaries`, then signals the running cluster.
-pub async fn request_restart(binaries: &[&str]) -> anyhow::Result<()> {
+/// `cargo xtask cluster restart`: builds `binaries` in `profile`, then signals the running
+/// cluster.
+pub async fn request_restart(binaries: &[&str], profile: Profile) -> anyhow::Result<()> {
     let root = workspace_root();
-    let pid = running_cluster(&root)?;
-    build_binaries(&root, binaries).await?;
+    let (pid, running) = running_cluster(&root)?;
+    if running != profile {
+        // Building the other profile would roll out nothing new: the replicas restart from the
+        // directory the cluster was started with.
+        bail!(
+            "the running cluster (PID {pid}) runs {} binaries: use `cargo xtask cluster restart{}`",
+            running.dir_name(),
+            restart_flags(running)
+        );
+    }
+    build_binaries(&root, binaries, profile).await?;
     gateway::rolling::send_signal(pid, "HUP").await?;
     println!(
         "cluster: rolling restart requested (PID {pid}); its progress shows in the cluster's output"
@@ -46,9 +58,32 @@ pub async fn request_restart(binaries: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The PID in the PID file, if it is still an xtask: a file left by a cluster that was killed
-/// may name a PID some other program has since been given, which must not get the signal.
-fn running_cluster(root: &Path) -> anyhow::Result<u32> {
+/// What `cargo xtask cluster restart` is given for a cluster running `profile`.
+fn restart_flags(profile: Profile) -> String {
+    profile
+        .build_flags()
+        .iter()
+        .map(|flag| format!(" {flag}"))
+        .collect()
+}
+
+/// The profile a cluster started with `arguments` (its command line) runs.
+fn profile_of(arguments: &[u8]) -> Profile {
+    // /proc's command line: the arguments, each ended by a NUL.
+    if arguments
+        .split(|byte| *byte == 0)
+        .any(|arg| arg == b"--release")
+    {
+        Profile::Release
+    } else {
+        Profile::Debug
+    }
+}
+
+/// The PID in the PID file, if it is still an xtask, and the profile it runs: a file left by a
+/// cluster that was killed may name a PID some other program has since been given, which must
+/// not get the signal.
+fn running_cluster(root: &Path) -> anyhow::Result<(u32, Profile)> {
     let path = pid_file(root);
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
@@ -68,5 +103,40 @@ fn running_cluster(root: &Path) -> anyhow::Result<u32> {
             path.display()
         );
     }
-    Ok(pid)
+    Ok((pid, profile_of(&command_line)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A command line as /proc shows it.
+    fn proc_command_line(arguments: &[&str]) -> Vec<u8> {
+        arguments
+            .iter()
+            .flat_map(|argument| argument.bytes().chain([0]))
+            .collect()
+    }
+
+    #[test]
+    fn the_running_clusters_profile_comes_from_its_command_line() {
+        let profile = |arguments: &[&str]| profile_of(&proc_command_line(arguments));
+        let xtask = "target/debug/xtask";
+        assert_eq!(
+            profile(&[xtask, "cluster", "--replicas", "3"]),
+            Profile::Debug
+        );
+        assert_eq!(profile(&[xtask, "cluster", "--release"]), Profile::Release);
+        assert_eq!(
+            profile(&[xtask, "up", "--release", "--replicas", "3"]),
+            Profile::Release
+        );
+        // A path that merely contains the word is no flag.
+        assert_eq!(
+            profile(&["/home/me/--release/target/debug/xtask", "cluster"]),
+            Profile::Debug
+        );
+        assert_eq!(restart_flags(Profile::Release), " --release");
+        assert_eq!(restart_flags(Profile::Debug), "");
+    }
 }
