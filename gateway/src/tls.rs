@@ -20,7 +20,7 @@ const LOCAL_NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
 pub struct LocalTls {
     /// The CA's certificate, PEM: what a client adds as its root.
     pub ca_pem: String,
-    /// The gateway's certificate (PEM) as Traefik loads it.
+    /// The gateway's certificate (PEM) as the gateway serves it.
     pub cert_file: PathBuf,
     /// Its private key (PEM, readable by the owner only).
     pub key_file: PathBuf,
@@ -48,14 +48,14 @@ impl LocalTls {
         Ok(Self { ca_pem, ..tls })
     }
 
-    /// Traefik's dynamic configuration serving this certificate to every client (whatever
-    /// name, or none, it asks for).
-    pub fn traefik_yaml(&self) -> String {
-        format!(
-            "# Generated: the gateway's local certificate.\ntls:\n  stores:\n    default:\n      defaultCertificate:\n        certFile: \"{}\"\n        keyFile: \"{}\"\n",
-            self.cert_file.display(),
-            self.key_file.display()
-        )
+    /// The certificate followed by its private key, in one PEM: the file HAProxy's `crt`
+    /// loads.
+    pub fn combined_pem(&self) -> anyhow::Result<String> {
+        let read = |path: &Path| {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+        };
+        let (cert, key) = (read(&self.cert_file)?, read(&self.key_file)?);
+        Ok(format!("{}\n{}", cert.trim_end(), key))
     }
 }
 
@@ -122,7 +122,12 @@ mod tests {
         let second = LocalTls::load_or_create(&dir).unwrap();
         assert_eq!(second.ca_pem, first.ca_pem, "reused, not regenerated");
         assert_eq!(std::fs::read_to_string(&second.cert_file).unwrap(), cert);
-        assert!(first.traefik_yaml().contains("defaultCertificate"));
+        let combined = first.combined_pem().unwrap();
+        assert!(combined.starts_with(&cert), "the certificate first");
+        assert!(
+            combined.trim_end().ends_with("-----END PRIVATE KEY-----"),
+            "then its key"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -7,7 +7,9 @@
 //! row and spread over the catalogue, then every statement one order costs (`orders.rs`). The
 //! Product Service runs beside them against the local PostgreSQL and Redis (database
 //! `bench_products`, keys under `bench:`), then the User and Order Services join it for
-//! `POST /orders`; wrk (installed from Debian's packages when missing) loads them. `--quick`
+//! `POST /orders`; wrk (installed from Debian's packages when missing) loads them. The gateway
+//! (HAProxy) is measured in front of two bare handlers, then in front of two Product Service
+//! replicas (`gateway.rs`). `--quick`
 //! uses the debug build and 3 s runs: it checks that the command works, its figures are not
 //! benchmarks.
 
@@ -23,6 +25,7 @@ use load_tools::{Figure, pgbench, redis_benchmark, wrk};
 use crate::cargo::Profile;
 use crate::command_line::BenchOptions;
 
+mod gateway;
 mod load_tools;
 mod orders;
 
@@ -46,6 +49,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     let BenchOptions { quick, seconds } = options;
     crate::infra::ensure_running().await?;
     ensure_wrk().await?;
+    crate::tools::ensure_haproxy().await?;
     let root = crate::up::workspace_root();
     let binaries = build(&root, quick).await?;
     let mut lines = Vec::new();
@@ -80,7 +84,8 @@ async fn measure(
     wait_for(&format!("{floor_url}/products/1")).await?;
     fill_catalogue(&service).await?;
 
-    measure_reads(root, seconds, &floor_url, &service, lines).await?;
+    let floor = measure_reads(root, seconds, &floor_url, &service, lines).await?;
+    gateway::measure(root, binaries, seconds, floor, &service, lines, children).await?;
     let redis = redis_benchmark().await?;
     lines.push(line("redis-benchmark GET, 32 connections (floor)", redis, None).await);
     measure_reservations(root, seconds, &service, lines).await?;
@@ -128,14 +133,15 @@ async fn fill_catalogue(service: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The bare handler, then the Product Service's health and catalogue reads beside it.
+/// The bare handler, then the Product Service's health and catalogue reads beside it; returns
+/// the bare handler's figure.
 async fn measure_reads(
     root: &Path,
     seconds: u32,
     floor_url: &str,
     service: &str,
     lines: &mut Vec<Line>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Figure> {
     let script = root.join("docs/bench/report.lua");
     let wrk_get = |url: String| wrk(seconds, &script, url, &[]);
     let floor = wrk_get(format!("{floor_url}/products/1")).await?;
@@ -169,7 +175,7 @@ async fn measure_reads(
         )
         .await,
     );
-    Ok(())
+    Ok(floor)
 }
 
 /// For each spread: pgbench running the reservation transaction, then the reservation

@@ -1,7 +1,7 @@
 //! `cargo xtask cluster [--replicas N] [--port P] [--release]` (also `cargo xtask up
 //! --replicas N`): the production shape on one machine. N replicas of every service, the
 //! storefront included (default 2), each on a port of its own, in the production profile
-//! (debug binaries unless `--release`), behind the real Traefik with the repository's routes on
+//! (debug binaries unless `--release`), behind the real HAProxy with the repository's routes on
 //! one public HTTPS port (8080 unless `--port`; a self-signed certificate generated into
 //! `.cluster/tls/` on first use, its CA in `.cluster/tls/ca.pem`).
 //! Secrets are generated on first use into `.cluster/secrets.env` (git-ignored) and reused
@@ -214,7 +214,7 @@ pub async fn restart(profile: Profile) -> anyhow::Result<()> {
 pub async fn run(options: ClusterOptions) -> anyhow::Result<()> {
     let names = Service::ALL.map(Service::binary);
     crate::infra::ensure_running().await?;
-    crate::tools::ensure_traefik().await?;
+    crate::tools::ensure_haproxy().await?;
     let root = workspace_root();
     let target = build_binaries(&root, &names, options.profile).await?;
     let secrets = secrets(&root.join(".cluster/secrets.env"))?;
@@ -401,7 +401,7 @@ fn replica_environment(
         ("LOG_FORMAT", "pretty".to_owned()),
         ("HOST", "127.0.0.1".to_owned()),
         ("PORT", port.to_string()),
-        // Traefik connects from loopback; nothing else may name the client.
+        // The gateway connects from loopback; nothing else may name the client.
         ("TRUSTED_PROXIES", "127.0.0.1/32".to_owned()),
         // Unready but serving for three health-check intervals after SIGTERM: the gateway
         // takes a stopping replica out before it refuses a connection.

@@ -22,7 +22,7 @@ pub const COMMANDS: [Command; 9] = [
     },
     Command {
         name: "cluster",
-        summary: "replicas of every service behind the Traefik gateway, production profile",
+        summary: "replicas of every service behind the HAProxy gateway, production profile",
         usage: CLUSTER,
     },
     Command {
@@ -77,7 +77,7 @@ const CLUSTER: &str = "\
 usage: cargo xtask cluster [--replicas N] [--port P] [--release]
        cargo xtask cluster restart [--release]
 
-Runs N replicas of every service in the production profile behind the Traefik gateway, the
+Runs N replicas of every service in the production profile behind the HAProxy gateway, the
 only public entry point, on https://127.0.0.1:P (self-signed; its CA in .cluster/tls/ca.pem).
 Secrets are generated into .cluster/secrets.env on first use; the admin's are printed.
 Ctrl-C or SIGTERM stops everything.

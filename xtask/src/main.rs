@@ -7,7 +7,7 @@
 //!   each on its documented port with the development profile, prefixing their output with the
 //!   service name. Ctrl-C or SIGTERM stops them all; a service that dies is reported.
 //! - `cluster [--replicas N] [--port P] [--release]` (or `up --replicas N`): N replicas of
-//!   every service in the production profile behind the real Traefik gateway on one public
+//!   every service in the production profile behind the real HAProxy gateway on one public
 //!   port (8080); debug binaries unless `--release`. `cluster restart [--release]`: builds,
 //!   then restarts the running cluster's replicas one at a time without failing a request.
 //! - `infra`: makes sure PostgreSQL, Redis, RabbitMQ and NATS answer on their usual local ports,
@@ -97,7 +97,7 @@ async fn chaos_run(args: &[String]) -> anyhow::Result<()> {
         eprintln!("{error}");
         std::process::exit(1);
     }
-    tools::ensure_traefik().await?;
+    tools::ensure_haproxy().await?;
     // The chaos run takes its binaries from the debug directory (`Options::binaries`).
     up::build_binaries(
         &root,

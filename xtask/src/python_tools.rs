@@ -1,4 +1,4 @@
-//! Test tools from PyPI, in a virtual environment of their own beside Traefik's under the
+//! Test tools from PyPI, in a virtual environment of their own under the
 //! machine's tool cache (`~/.cache/shop-tools/python`: no system Python package is touched, and
 //! a fresh clone reuses what an earlier one installed): schemathesis, which the contract tests
 //! (`tests/tests/contracts.rs`) run against each service's OpenAPI document.

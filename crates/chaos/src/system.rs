@@ -1,5 +1,5 @@
 //! The shop as a chaos run deploys it: replica 0 of every service on host-a and replica 1 on
-//! host-b, each on its documented port, in the production profile; Traefik with the
+//! host-b, each on its documented port, in the production profile; HAProxy with the
 //! repository's routes on the gateway host; the run's own PostgreSQL, Redis, RabbitMQ and NATS.
 //!
 //! Two links run through a [`LinkProxy`] in the root namespace so that latency and loss can be

@@ -1,6 +1,8 @@
 //! The benchmark floor for `GET /products/{id}`: a bare salvo handler that answers with the
 //! same JSON bytes as the real service, with no database, cache, middleware or metrics. The
-//! Product Service's cached read is measured against it (docs/benchmarks.md).
+//! Product Service's cached read is measured against it (docs/benchmarks.md). It also answers
+//! `/health/ready`, so that the gateway's health check keeps it in rotation when the bench
+//! puts the gateway in front of it.
 //!
 //! `cargo run --release -p product-service --example bare_floor -- PORT`
 
@@ -17,6 +19,11 @@ async fn product(res: &mut Response) {
     res.body(PRODUCT);
 }
 
+#[handler]
+async fn ready(res: &mut Response) {
+    res.body("ready");
+}
+
 #[tokio::main]
 async fn main() {
     let port = std::env::args()
@@ -24,6 +31,8 @@ async fn main() {
         .and_then(|port| port.parse::<u16>().ok())
         .unwrap_or(18090);
     let acceptor = TcpListener::new(("127.0.0.1", port)).bind().await;
-    let router = Router::with_path("products/{id}").get(product);
+    let router = Router::new()
+        .push(Router::with_path("products/{id}").get(product))
+        .push(Router::with_path("health/ready").get(ready));
     Server::new(acceptor).serve(router).await;
 }

@@ -1,5 +1,5 @@
 //! A production-shaped system on loopback: every service as separate processes (two replicas
-//! each, production profile, generated secrets) behind the real Traefik with the repository's
+//! each, production profile, generated secrets) behind the real HAProxy with the repository's
 //! routes. A replica is this test binary started again on its hidden `serve_replica` entry
 //! point, so a test can `kill -9` one for real, or restart them all in turn with the rolling
 //! restart `cargo xtask cluster` uses.
@@ -206,7 +206,7 @@ impl Cluster {
         let tls = LocalTls::load_or_create(&config_dir.join("tls")).expect("local certificate");
         let gateway = Gateway::start(&config_dir, 0, &backends, HEALTH_INTERVAL, &tls, test_port)
             .await
-            .expect("traefik starts");
+            .expect("the gateway starts");
         let mut replicas = Vec::new();
         // The first replica of each service runs the migrations on its empty database; the
         // second then starts against an existing schema, as a scaled-out deployment does.

@@ -1,6 +1,6 @@
 //! The production shape on one machine: two replicas of every service, each a process of its
-//! own in the production profile, behind the real Traefik loading the repository's gateway
-//! routes (`gateway/traefik/routes.yml`). Every client request goes through the gateway, over
+//! own in the production profile, behind the real HAProxy loading the repository's gateway
+//! routes (`gateway/haproxy/routes.cfg`). Every client request goes through the gateway, over
 //! HTTPS with a certificate generated for the cluster.
 //!
 //! - [`harness`]: starts the cluster; replicas are this binary re-run on [`serve_replica`].

@@ -40,7 +40,7 @@ async fn the_gateway_serves_its_certificate_and_redirects_plain_http() {
     }];
     let gateway = Gateway::start(&dir, 0, &backends, HEALTH_INTERVAL, &tls, test_port)
         .await
-        .expect("traefik starts");
+        .expect("the gateway starts");
     assert!(gateway.url.starts_with("https://"), "{}", gateway.url);
 
     let trusting = https_client_builder(&tls)
@@ -53,8 +53,7 @@ async fn the_gateway_serves_its_certificate_and_redirects_plain_http() {
         "the gateway to route /products over HTTPS",
         Duration::from_secs(10),
         || async {
-            // Until Traefik has loaded the certificate from its dynamic configuration it shows
-            // its own default one, which this client rightly refuses: not yet, try again.
+            // Until the gateway's health check has found the replica up, the answer is a 503.
             let response = trusting
                 .get(format!("{}/products", gateway.url))
                 .send()

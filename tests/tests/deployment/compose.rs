@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_norway::{Mapping, Value};
 
+use crate::haproxy::{COMPOSE_BACKENDS, ROUTES, sections};
 use crate::support::{
     VERSION, image_ports, read, repo_root, resolved_compose, shop_binary, workspace_binaries,
 };
@@ -103,13 +104,41 @@ fn the_infrastructure_of_the_spec_is_there() {
 #[test]
 fn application_services_scale_and_are_watched() {
     let compose = resolved_compose();
-    let backends = read("gateway/traefik/compose-backends.yml");
-    // The gateway probes every backend's readiness.
-    assert_eq!(
-        backends
-            .matches("healthCheck: { path: /health/ready")
-            .count(),
-        backends.matches("loadBalancer:").count()
+    let backends = read(COMPOSE_BACKENDS);
+    // The gateway probes every replica's readiness: the replicas' defaults in routes.cfg turn
+    // the check on for every server, and no compose server turns it off.
+    let routes = read(ROUTES);
+    let replicas = sections(&routes)
+        .into_iter()
+        .find(|section| section.kind == "defaults" && section.name == "replicas")
+        .expect("routes.cfg has the replicas' defaults");
+    assert!(
+        replicas
+            .lines
+            .contains(&"option httpchk GET /health/ready".to_owned())
+    );
+    assert!(
+        replicas
+            .lines
+            .iter()
+            .any(|line| line.starts_with("default-server ")
+                && line.split_whitespace().any(|word| word == "check")),
+        "{:?}",
+        replicas.lines
+    );
+    assert!(!backends.contains("no-check"), "{backends}");
+    // Every replica of a scaled service, found through Docker's DNS server.
+    let docker_dns = sections(&backends)
+        .into_iter()
+        .find(|section| section.kind == "resolvers" && section.name == "docker")
+        .expect("a `docker` resolvers section");
+    assert!(
+        docker_dns
+            .lines
+            .iter()
+            .any(|line| line.starts_with("nameserver ") && line.ends_with(" 127.0.0.11:53")),
+        "{:?}",
+        docker_dns.lines
     );
     assert!(
         read("nix/images.nix").contains("contents = [ pkgs.cacert bin ];"),
@@ -138,19 +167,38 @@ fn application_services_scale_and_are_watched() {
         let (binary, _) = shop_binary(definition["image"].as_str().unwrap()).unwrap();
         let port = image_ports()[binary].to_string();
         // Only the public API and the shop are behind the gateway, by their compose DNS names
-        // (gateway/traefik/compose-backends.yml); notification and the bridge are not.
-        let backend = format!("url: \"http://{service}:{port}\"");
+        // (gateway/haproxy/compose-backends.cfg), a slot for each of up to several replicas;
+        // notification and the bridge are not.
+        let address = format!(" {service}:{port} ");
+        let slots: Vec<&str> = backends
+            .lines()
+            .map(str::trim)
+            .filter(|line| line.starts_with("server-template ") && line.contains(&address))
+            .collect();
         if matches!(
             binary,
             "user-service" | "product-service" | "order-service" | "storefront"
         ) {
+            assert_eq!(
+                slots.len(),
+                1,
+                "{service:?}: the gateway forwards to the image's port ({address})"
+            );
+            let line = slots[0];
+            let count = line.split_whitespace().nth(2).unwrap_or_default();
             assert!(
-                backends.contains(&backend),
-                "{service:?}: the gateway forwards to the image's port ({backend})"
+                count
+                    .split_once('-')
+                    .is_some_and(|(_, last)| last.parse::<u32>().is_ok_and(|last| last >= 4)),
+                "{service:?}: room for scaled replicas: {line}"
+            );
+            assert!(
+                line.contains(" resolvers docker") && line.contains(" init-addr none"),
+                "{service:?}: found through Docker's DNS, and the gateway starts before it: {line}"
             );
         } else {
             assert!(
-                !backends.contains(&format!("http://{service}:")),
+                !backends.contains(&format!(" {service}:")),
                 "{service:?} has no public API and must not be behind the gateway"
             );
         }

@@ -9,9 +9,11 @@
 //!   scaling, networks, volumes).
 //! - [`drain`]: replicas behind the gateway drain for longer than its health check takes to
 //!   see them, and compose and Nomad wait for that before killing them.
-//! - [`edge`]: compose and Nomad run the pinned Traefik with the shared routes file, over TLS.
-//! - [`gateway_routes`]: the routes file's rules played through: credential posts rate limited,
-//!   security headers and stripped internal headers on every router.
+//! - [`edge`]: compose and Nomad run the pinned HAProxy with the shared routes file, over TLS,
+//!   reloading on SIGUSR2 under Nomad; the routes name only the public services.
+//! - [`gateway_routes`]: the real HAProxy with the routes file in front of stub backends: the
+//!   routing, the hidden paths, the stripped internal headers, HSTS and nosniff, the redirect
+//!   to HTTPS, the credential rate limit; every platform's backends file loads with it.
 //! - [`hardening`]: no Docker socket, hardened containers, UIs on loopback, credentials of
 //!   each service's own for the broker, the databases, Redis and NATS.
 //! - [`nats_users`]: a real nats-server with the deployed users: the storefront reads the
@@ -40,6 +42,7 @@ mod edge;
 mod flake_lock;
 mod gateway_routes;
 mod grafana;
+mod haproxy;
 mod hardening;
 mod hcl_dynamic;
 mod live;
