@@ -100,6 +100,8 @@ impl RequestTracing {
         } else {
             TraceFlags::default()
         };
+        // Not remote: the id is this request's own, the parent of whatever it calls. (Despite
+        // its name, `with_remote_span_context` only stores a span context without a span.)
         let own = SpanContext::new(
             trace_id,
             self.ids.new_span_id(),
