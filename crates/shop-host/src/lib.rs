@@ -34,6 +34,7 @@ use shop_config::ServiceInfo;
 use shop_http::health::{DependencyCheck, Health};
 use shop_http::server::{self, ServiceParts, ShutdownTiming};
 use shop_telemetry::metrics::Metrics;
+use shop_telemetry::request_trace::RequestTracing;
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 type Job = Box<dyn FnOnce(CancellationToken) -> BoxFuture + Send>;
@@ -129,6 +130,7 @@ impl ServiceHost {
             health: health.clone(),
             metrics: parts.metrics,
             max_body_bytes: parts.common.max_body_bytes,
+            tracing: RequestTracing::from_config(parts.common),
         });
         let acceptor = server::bind(parts.common.host, parts.common.port).await?;
         Ok(Self {

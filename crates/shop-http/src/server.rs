@@ -1,7 +1,8 @@
 //! Assembles a service's HTTP surface and serves it until shutdown.
 //!
-//! Every service gets the same outer layer: a request span continuing the caller's W3C trace,
-//! RED metrics by route template, the body size limit, panic containment, problem+json for
+//! Every service gets the same outer layer: the caller's W3C trace continued (with a request
+//! span when the trace is exported and sampled, see `shop_telemetry::request_trace`), RED
+//! metrics by route template, the body size limit, panic containment, problem+json for
 //! every error, and the common routes `/health*`, `/metrics`, `/openapi.json` and `/docs`.
 
 use std::net::{IpAddr, SocketAddr};
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
+use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::TraceContextExt;
 use salvo::catcher::Catcher;
 use salvo::conn::Acceptor;
@@ -24,11 +26,13 @@ use crate::problem;
 pub use crate::route::{Provide, RouteTemplate, route, route_template, state};
 use shop_config::ServiceInfo;
 use shop_telemetry::metrics::{HttpLabels, Metrics, MetricsEndpoint};
+use shop_telemetry::request_trace::{RequestTrace, RequestTracing};
 
-/// Outer middleware: trace span, metrics, body limit.
+/// Outer middleware: trace context or span, metrics, body limit.
 struct Observe {
     metrics: Arc<Metrics>,
     max_body_bytes: usize,
+    tracing: RequestTracing,
 }
 
 /// Decrements the in-flight gauge however the request ends.
@@ -52,12 +56,6 @@ impl Handler for Observe {
         req.set_secure_max_size(self.max_body_bytes);
         let started = Instant::now();
         let method = shop_telemetry::metrics::method_label(req.method());
-        let span = tracing::info_span!(
-            "http.request",
-            otel.kind = "server",
-            http.request.method = %method,
-            url.path = %req.uri().path(),
-        );
         // A malformed or absent traceparent simply starts a new trace; so does one sent by a
         // client that is not a peer of the system (see `trace_trust`).
         let peer = req
@@ -69,15 +67,31 @@ impl Handler for Observe {
                     .as_ipv6()
                     .map(|addr| IpAddr::V6(*addr.ip()))
             });
-        if shop_telemetry::trace_trust::honours_inbound_context(peer, req.headers()) {
-            let _ = span.set_parent(shop_telemetry::extract_context(req.headers()));
-        }
+        let inbound = shop_telemetry::trace_trust::honours_inbound_context(peer, req.headers())
+            .then(|| shop_telemetry::extract_context(req.headers()));
+        let trace = self.tracing.start(inbound, || {
+            tracing::info_span!(
+                "http.request",
+                otel.kind = "server",
+                http.request.method = %method,
+                url.path = %req.uri().path(),
+            )
+        });
 
         self.metrics.http.in_flight.inc();
         let guard = InFlight(&self.metrics);
-        ctrl.call_next(req, depot, res)
-            .instrument(span.clone())
-            .await;
+        let span = match trace {
+            RequestTrace::Span(span) => {
+                ctrl.call_next(req, depot, res)
+                    .instrument(span.clone())
+                    .await;
+                Some(span)
+            }
+            RequestTrace::Context(context) => {
+                ctrl.call_next(req, depot, res).with_context(context).await;
+                None
+            }
+        };
         drop(guard);
 
         let status = res.status_code.unwrap_or(StatusCode::NOT_FOUND);
@@ -86,21 +100,8 @@ impl Handler for Observe {
             Err(_) if status == StatusCode::NOT_FOUND => "unmatched",
             Err(_) => "other",
         };
-        // The name, route and status are known only now. The OpenTelemetry span has been
-        // started by then (entering it does that, and `context()` would), and
-        // tracing-opentelemetry ignores a late `otel.name`: set all three on the span itself,
-        // which also costs a fraction of recording them as tracing fields (no log line shows
-        // span fields).
-        let context = span.context();
-        let otel_span = context.span();
-        otel_span.update_name(format!("{method} {route}"));
-        otel_span.set_attribute(KeyValue::new("http.route", route));
-        otel_span.set_attribute(KeyValue::new(
-            "http.response.status_code",
-            i64::from(status.as_u16()),
-        ));
-        if status.is_server_error() {
-            otel_span.set_status(opentelemetry::trace::Status::error(""));
+        if let Some(span) = span {
+            describe(&span, method, route, status);
         }
         let labels = HttpLabels {
             method,
@@ -116,6 +117,25 @@ impl Handler for Observe {
     }
 }
 
+/// Names the request's span after its route and records the route and status, known only
+/// once the request has been answered. The OpenTelemetry span has been started by then
+/// (entering it does that, and `context()` would), and tracing-opentelemetry ignores a late
+/// `otel.name`: all three are set on the span itself, which also costs a fraction of recording
+/// them as tracing fields (no log line shows span fields).
+fn describe(span: &tracing::Span, method: &str, route: &'static str, status: StatusCode) {
+    let context = span.context();
+    let otel_span = context.span();
+    otel_span.update_name(format!("{method} {route}"));
+    otel_span.set_attribute(KeyValue::new("http.route", route));
+    otel_span.set_attribute(KeyValue::new(
+        "http.response.status_code",
+        i64::from(status.as_u16()),
+    ));
+    if status.is_server_error() {
+        otel_span.set_status(opentelemetry::trace::Status::error(""));
+    }
+}
+
 /// Everything a service contributes to its HTTP surface.
 #[derive(Debug)]
 pub struct ServiceParts {
@@ -125,6 +145,8 @@ pub struct ServiceParts {
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     pub max_body_bytes: u64,
+    /// Whether requests get spans: `RequestTracing::from_config` of the service's settings.
+    pub tracing: RequestTracing,
 }
 
 /// The complete salvo service: the API plus the common routes, middleware and catcher.
@@ -150,6 +172,7 @@ pub fn build_service(parts: ServiceParts) -> Service {
         .hoop(Observe {
             metrics: parts.metrics,
             max_body_bytes: usize::try_from(parts.max_body_bytes).unwrap_or(usize::MAX),
+            tracing: parts.tracing,
         })
         .hoop(salvo::catch_panic::CatchPanic::new())
         .catcher(Catcher::new(problem::catcher))

@@ -3,10 +3,13 @@
 //! Every process installs one subscriber: a JSON (or, for local use, human) formatter whose lines
 //! carry the OpenTelemetry trace and span id, plus the OpenTelemetry layer. The tracer provider
 //! always exists, so ids are generated and propagated even with export off; spans leave the
-//! process only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//! process only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. [`request_trace`] decides whether an
+//! inbound request gets a span or only its trace context; either way the current
+//! OpenTelemetry context ([`current_context`]) is the one logs and outgoing calls carry.
 #![warn(missing_debug_implementations)]
 
 pub mod metrics;
+pub mod request_trace;
 pub mod trace_trust;
 
 use std::fmt;
@@ -17,13 +20,12 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use salvo::http::HeaderMap;
 use salvo::http::header::{HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
@@ -59,12 +61,9 @@ pub fn tracer_provider(
         .with_service_name(info.name)
         .with_attribute(KeyValue::new("service.version", info.version))
         .build();
-    let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-        config.otel_traces_sampler_arg,
-    )));
     let mut builder = SdkTracerProvider::builder()
         .with_resource(resource)
-        .with_sampler(sampler);
+        .with_sampler(request_trace::provider_sampler(config));
     if let Some(endpoint) = config.otel_exporter_otlp_endpoint.as_deref() {
         let endpoint = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
         let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -114,9 +113,32 @@ pub fn install_propagator() {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 }
 
-/// The trace id of the current span, if it belongs to a valid trace.
+/// The trace context of the code running now: the current span's, or a request's that has no
+/// span (see [`request_trace`]).
+///
+/// The OpenTelemetry layer makes a span's context current whenever the span is entered, so
+/// the current OpenTelemetry context covers both cases; it is also cheaper to read than a
+/// span's context through the subscriber.
+pub fn current_context() -> Context {
+    Context::current()
+}
+
+/// `future` continuing the current trace wherever it runs: in the current span, if there is
+/// one, and under the current context, which is all a request without a span of its own
+/// carries. For work a request hands to a task of its own.
+pub fn in_current_trace<F: std::future::Future>(
+    future: F,
+) -> impl std::future::Future<Output = F::Output> {
+    use opentelemetry::context::FutureExt as _;
+    use tracing::Instrument as _;
+    future
+        .instrument(tracing::Span::current())
+        .with_context(current_context())
+}
+
+/// The trace id of the current context, if it belongs to a valid trace.
 pub fn current_trace_id() -> Option<String> {
-    let context = tracing::Span::current().context();
+    let context = current_context();
     let span = context.span();
     let span_context = span.span_context();
     span_context
@@ -131,9 +153,9 @@ pub fn extract_context(headers: &HeaderMap) -> Context {
     })
 }
 
-/// Writes the current span's context as `traceparent`/`tracestate` into outgoing headers.
+/// Writes the current context as `traceparent`/`tracestate` into outgoing headers.
 pub fn inject_current_context(headers: &mut HeaderMap) {
-    let context = tracing::Span::current().context();
+    let context = current_context();
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(&context, &mut HeaderInjector(headers));
     });
@@ -141,7 +163,7 @@ pub fn inject_current_context(headers: &mut HeaderMap) {
 
 /// The current trace context as plain key/value pairs, for message headers (AMQP, NATS).
 pub fn current_context_fields() -> Vec<(String, String)> {
-    let context = tracing::Span::current().context();
+    let context = current_context();
     let mut fields = PairInjector(Vec::new());
     TraceContextPropagator::new().inject_context(&context, &mut fields);
     fields.0
@@ -236,29 +258,32 @@ where
         line.insert("service".into(), Value::String(self.service.into()));
         line.insert("target".into(), Value::String(metadata.target().into()));
         event.record(&mut JsonFields(&mut line));
-        if let Some(span) = ctx.lookup_current() {
-            line.insert("span".into(), Value::String(span.name().into()));
-            let context = tracing::dispatcher::get_default(|dispatch| {
-                tracing_opentelemetry::get_otel_context(&span.id(), dispatch)
-            })
-            // Under a thread-scoped subscriber (`set_default`, as tests use) the dispatcher is
-            // busy with this very event and reads as none; the context the OpenTelemetry layer
-            // activated when the span was entered is the same one.
-            .or_else(|| Some(Context::current()));
-            if let Some(context) = context {
-                let otel_span = context.span();
-                let span_context = otel_span.span_context();
-                if span_context.is_valid() {
-                    line.insert(
-                        "trace_id".into(),
-                        Value::String(span_context.trace_id().to_string()),
-                    );
-                    line.insert(
-                        "span_id".into(),
-                        Value::String(span_context.span_id().to_string()),
-                    );
-                }
+        let span = ctx.lookup_current();
+        let context = match &span {
+            Some(span) => {
+                line.insert("span".into(), Value::String(span.name().into()));
+                tracing::dispatcher::get_default(|dispatch| {
+                    tracing_opentelemetry::get_otel_context(&span.id(), dispatch)
+                })
+                // Under a thread-scoped subscriber (`set_default`, as tests use) the dispatcher
+                // is busy with this very event and reads as none; the context the
+                // OpenTelemetry layer activated when the span was entered is the same one.
+                .unwrap_or_else(current_context)
             }
+            // A request traced without a span of its own (see `request_trace`).
+            None => current_context(),
+        };
+        let otel_span = context.span();
+        let span_context = otel_span.span_context();
+        if span_context.is_valid() {
+            line.insert(
+                "trace_id".into(),
+                Value::String(span_context.trace_id().to_string()),
+            );
+            line.insert(
+                "span_id".into(),
+                Value::String(span_context.span_id().to_string()),
+            );
         }
         let text = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
         writeln!(writer, "{text}")

@@ -71,6 +71,9 @@ pub static TEST_JWT_SECRET: std::sync::LazyLock<String> = std::sync::LazyLock::n
 
 static INIT: Once = Once::new();
 static EXPORTING: OnceLock<SdkTracerProvider> = OnceLock::new();
+/// Where [`init_exporting_traces`] sends spans; services under test are configured with it so
+/// that, as in production, their requests get spans of their own.
+static EXPORTING_TO: OnceLock<String> = OnceLock::new();
 
 pub fn init() {
     init_tracing(None, false);
@@ -113,8 +116,9 @@ fn init_tracing(otlp_endpoint: Option<&str>, warnings_to_stderr: bool) {
         )
         .expect("tracer provider");
         let tracer = opentelemetry::trace::TracerProvider::tracer(&provider, "tests");
-        if otlp_endpoint.is_some() {
+        if let Some(endpoint) = otlp_endpoint {
             let _ = EXPORTING.set(provider);
+            let _ = EXPORTING_TO.set(endpoint.to_owned());
         }
         use tracing_subscriber::fmt::{TestWriter, writer::BoxMakeWriter};
         let logs = if std::env::var_os("TEST_LOG").is_some() {
@@ -152,7 +156,10 @@ fn service_settings(
     .into_iter()
     .chain(BUSY_MACHINE_TIMEOUTS.map(|(key, value)| (key, value.to_owned())));
     let overrides = extra.iter().map(|(key, value)| (*key, (*value).to_owned()));
-    Settings::from_pairs(local.chain(pairs).chain(overrides))
+    let exporting = EXPORTING_TO
+        .get()
+        .map(|endpoint| ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.clone()));
+    Settings::from_pairs(local.chain(pairs).chain(exporting).chain(overrides))
 }
 
 /// Connections per database pool of a service under test (production's default is 16). The

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use shop_postgres::DbError;
 use tokio::sync::oneshot;
-use tracing::Instrument;
 use uuid::Uuid;
 
 use super::CommandError;
@@ -45,8 +44,8 @@ pub async fn place_order(
     let (answer, answered) = oneshot::channel();
     let task_state = state.clone();
     let actor = actor.clone();
-    // In the request's span, so the order's SQL, its Product Service calls and its event
-    // continue the request's trace.
+    // In the request's trace, so the order's SQL, its Product Service calls and its event
+    // continue it.
     let placing = async move {
         let placed = place(&task_state, &actor, command).await;
         let created = match &placed {
@@ -59,9 +58,7 @@ pub async fn place_order(
             task_state.releaser.confirm(order_id, reservation_id).await;
         }
     };
-    state
-        .tasks
-        .spawn(placing.instrument(tracing::Span::current()));
+    state.tasks.spawn(shop_telemetry::in_current_trace(placing));
     answered.await.map_err(|_| CommandError::Interrupted)?
 }
 
