@@ -43,17 +43,14 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
     redis.register_metrics(&metrics);
     let product_metrics = ProductMetrics::register(&metrics);
 
-    // Every cache key names the database it came from: see `incarnation`.
-    let key_prefix = format!(
-        "{}{}:",
-        config.cache.cache_key_prefix,
-        crate::cache::incarnation::read(&pool).await?
-    );
+    // Every cache value names the database it came from: see `incarnation`.
+    let incarnation = crate::cache::incarnation::read(&pool).await?;
+    let key_prefix = config.cache.cache_key_prefix.clone();
     let fresh = Duration::from_millis(config.cache.product_cache_fresh_ms);
     let caches = Arc::new(ProductCaches {
         entries: ProductCache::new(
             redis.clone(),
-            key_prefix.clone(),
+            (key_prefix.clone(), incarnation.clone()),
             (
                 Duration::from_secs(config.cache.product_cache_ttl_secs),
                 fresh,
@@ -66,7 +63,7 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
         ),
         pages: ListCache::new(
             redis.clone(),
-            &key_prefix,
+            (&key_prefix, &incarnation),
             // Pages go stale with any write anywhere; a short life bounds their memory.
             (
                 Duration::from_secs(config.cache.product_cache_ttl_secs.min(60)),

@@ -1,5 +1,5 @@
 //! Cache-aside for `GET /products/{id}` in Redis, key `product:{id}`, that never serves a
-//! value older than a write that has returned.
+//! value older than a write that has returned, nor a value of another database.
 //!
 //! # The race, and how it is closed
 //! Plain cache-aside has a hole: a reader misses, reads version 1 from PostgreSQL, stalls; a
@@ -30,6 +30,14 @@
 //! after it, however late its fill reached Redis. A writer whose tombstone did not land waits A
 //! (and the local-copy window) before it returns ([`ProductCache::fresh`]); one whose tombstone
 //! landed does not. Both durations are measured, never compared across machines' clocks.
+//!
+//! # Another database
+//! Versions start again at 1 in a new database, so a value also names the database it was read
+//! from, its *incarnation* ([`super::incarnation`]), in front of everything else:
+//! `"<incarnation>|<version>|<stamp ms>|<product JSON>"`, tombstones `"<incarnation>|<version>|"`.
+//! A value of another incarnation is a miss on read, and the fill and tombstone scripts treat it
+//! as absent (they overwrite it): the entries a dropped or restored database left in Redis are
+//! never served, nor can they refuse the new database's fills as "newer".
 //!
 //! # Redis down
 //! Every call goes through the runtime's breaker, so reads fall back to PostgreSQL at no cost.
@@ -68,50 +76,56 @@ static READ: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// Fill: KEYS[1] key, ARGV[1] version read, ARGV[2] product JSON, ARGV[3] TTL in seconds,
-/// ARGV[4] the stamp (Redis's clock before the database read). The same version is stored again
-/// only over a tombstone or with a newer stamp (a value read again once it was no longer fresh).
+/// ARGV[4] the stamp (Redis's clock before the database read), ARGV[5] the incarnation. The same
+/// version is stored again only over a tombstone or with a newer stamp (a value read again once
+/// it was no longer fresh). A value of another incarnation counts as none.
 static FILL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
+        local ours = ARGV[5] .. '|'
         local current = redis.call('GET', KEYS[1])
-        if current then
-          local bar = string.find(current, '|', 1, true)
-          local version = bar and tonumber(string.sub(current, 1, bar - 1))
+        if current and string.sub(current, 1, #ours) == ours then
+          local rest = string.sub(current, #ours + 1)
+          local bar = string.find(rest, '|', 1, true)
+          local version = bar and tonumber(string.sub(rest, 1, bar - 1))
           if version then
             local incoming = tonumber(ARGV[1])
-            local tombstone = bar == #current
+            local tombstone = bar == #rest
             if incoming < version then
               return 0
             end
             if incoming == version and not tombstone then
-              local second = string.find(current, '|', bar + 1, true)
-              local stamp = second and tonumber(string.sub(current, bar + 1, second - 1))
+              local second = string.find(rest, '|', bar + 1, true)
+              local stamp = second and tonumber(string.sub(rest, bar + 1, second - 1))
               if stamp and stamp >= tonumber(ARGV[4]) then
                 return 0
               end
             end
           end
         end
-        redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[4] .. '|' .. ARGV[2], 'EX', ARGV[3])
+        redis.call('SET', KEYS[1], ours .. ARGV[1] .. '|' .. ARGV[4] .. '|' .. ARGV[2], 'EX', ARGV[3])
         return 1
         ",
     )
 });
 
-/// Tombstone: KEYS[1] key, ARGV[1] version the write produced, ARGV[2] TTL in seconds. A value
-/// at that version or newer is left alone: it can only have been read after the write.
+/// Tombstone: KEYS[1] key, ARGV[1] version the write produced, ARGV[2] TTL in seconds, ARGV[3]
+/// the incarnation. A value of this incarnation at that version or newer is left alone: it can
+/// only have been read after the write.
 static TOMBSTONE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
+        local ours = ARGV[3] .. '|'
         local current = redis.call('GET', KEYS[1])
-        if current then
-          local bar = string.find(current, '|', 1, true)
-          local version = bar and tonumber(string.sub(current, 1, bar - 1))
+        if current and string.sub(current, 1, #ours) == ours then
+          local rest = string.sub(current, #ours + 1)
+          local bar = string.find(rest, '|', 1, true)
+          local version = bar and tonumber(string.sub(rest, 1, bar - 1))
           if version and version >= tonumber(ARGV[1]) then
             return 0
           end
         end
-        redis.call('SET', KEYS[1], ARGV[1] .. '|', 'EX', ARGV[2])
+        redis.call('SET', KEYS[1], ours .. ARGV[1] .. '|', 'EX', ARGV[2])
         return 1
         ",
     )
@@ -139,6 +153,8 @@ pub enum CachedProduct {
 pub struct ProductCache {
     redis: Redis,
     key_prefix: String,
+    /// The database's incarnation, at the head of every value.
+    incarnation: String,
     ttl_secs: u64,
     /// The freshness lease A: how long after its stamp a value may be served.
     fresh: Duration,
@@ -157,13 +173,14 @@ pub struct ProductCache {
 impl ProductCache {
     pub fn new(
         redis: Redis,
-        key_prefix: String,
+        (key_prefix, incarnation): (String, String),
         (ttl, fresh): (Duration, Duration),
         metrics: ProductMetrics,
     ) -> Self {
         Self {
             redis,
             key_prefix,
+            incarnation,
             ttl_secs: ttl.as_secs(),
             fresh,
             tombstone_ttl_secs: ttl.max(MIN_TOMBSTONE_TTL).as_secs(),
@@ -179,6 +196,11 @@ impl ProductCache {
     /// `product:{id}`, after the configured prefix.
     pub fn key(&self, id: i64) -> String {
         format!("{}product:{id}", self.key_prefix)
+    }
+
+    /// The incarnation of the database this cache belongs to (see [`super::incarnation`]).
+    pub fn incarnation(&self) -> &str {
+        &self.incarnation
     }
 
     /// The freshness lease A: what a write whose tombstone did not land waits before it returns.
@@ -198,12 +220,13 @@ impl ProductCache {
             .invoke::<(Option<Vec<u8>>, i64)>(&READ.key(self.key(id)))
             .await
         {
-            Ok((Some(value), now_ms)) => match parse_entry(&value) {
+            Ok((Some(value), now_ms)) => match parse_entry(&value, &self.incarnation) {
                 Some((stamp, start)) if is_fresh(stamp, now_ms, self.fresh) => {
                     self.metrics.cache_hit();
                     CachedProduct::Hit(Bytes::from(value).slice(start..))
                 }
-                // A tombstone, a value not in this layout, or one past its freshness lease.
+                // A tombstone, a value of another database or not in this layout, or one past
+                // its freshness lease.
                 _ => {
                     self.metrics.cache_miss();
                     CachedProduct::Miss {
@@ -240,7 +263,8 @@ impl ProductCache {
                     .arg(version)
                     .arg(json)
                     .arg(self.ttl_secs)
-                    .arg(stamp),
+                    .arg(stamp)
+                    .arg(&self.incarnation),
             )
             .await;
         if let Err(error) = outcome {
@@ -295,7 +319,8 @@ impl ProductCache {
                 TOMBSTONE
                     .key(self.key(id))
                     .arg(version)
-                    .arg(self.tombstone_ttl_secs),
+                    .arg(self.tombstone_ttl_secs)
+                    .arg(&self.incarnation),
             )
             .await
     }
@@ -356,21 +381,28 @@ pub(crate) fn is_fresh(stamp_ms: i64, now_ms: i64, fresh: Duration) -> bool {
     now_ms - stamp_ms < i64::try_from(fresh.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The stamp of a cache value and where its product JSON starts, or `None` for a tombstone or
-/// a value not in our format (`<version>|<stamp>|<json>`).
-fn parse_entry(value: &[u8]) -> Option<(i64, usize)> {
-    let bar = value.iter().position(|byte| *byte == b'|')?;
-    std::str::from_utf8(&value[..bar])
+/// The stamp of a cache value of `incarnation` and where its product JSON starts, or `None` for
+/// a tombstone, a value of another incarnation, or one not in our format
+/// (`<incarnation>|<version>|<stamp>|<json>`).
+fn parse_entry(value: &[u8], incarnation: &str) -> Option<(i64, usize)> {
+    let head = incarnation.len();
+    if value.get(..head)? != incarnation.as_bytes() || value.get(head) != Some(&b'|') {
+        return None;
+    }
+    let after_incarnation = head + 1;
+    let rest = &value[after_incarnation..];
+    let bar = rest.iter().position(|byte| *byte == b'|')?;
+    std::str::from_utf8(&rest[..bar])
         .ok()?
         .parse::<i64>()
         .ok()?;
-    let rest = &value[bar + 1..];
+    let rest = &rest[bar + 1..];
     let second = rest.iter().position(|byte| *byte == b'|')?;
     let stamp = std::str::from_utf8(&rest[..second])
         .ok()?
         .parse::<i64>()
         .ok()?;
-    let start = bar + 1 + second + 1;
+    let start = after_incarnation + bar + 1 + second + 1;
     (start < value.len()).then_some((stamp, start))
 }
 
@@ -379,7 +411,7 @@ mod tests {
     use super::*;
 
     fn entry_payload(value: &[u8]) -> Option<(i64, &[u8])> {
-        parse_entry(value).map(|(stamp, start)| (stamp, &value[start..]))
+        parse_entry(value, "ab12.16384.1").map(|(stamp, start)| (stamp, &value[start..]))
     }
 
     #[test]
@@ -391,19 +423,33 @@ mod tests {
     }
 
     #[test]
-    fn values_are_version_bar_stamp_bar_payload() {
+    fn values_are_incarnation_version_stamp_and_payload() {
         assert_eq!(
-            entry_payload(b"3|1700000000000|{\"id\":1}"),
+            entry_payload(b"ab12.16384.1|3|1700000000000|{\"id\":1}"),
             Some((1_700_000_000_000, &b"{\"id\":1}"[..]))
         );
-        assert_eq!(entry_payload(b"3|"), None, "a tombstone is a miss");
         assert_eq!(
-            entry_payload(b"3|{\"id\":1}"),
+            entry_payload(b"ab12.16384.1|3|"),
             None,
-            "no stamp: an older layout"
+            "a tombstone is a miss"
         );
-        assert_eq!(entry_payload(b"{\"id\":1}"), None);
-        assert_eq!(entry_payload(b"x|1|{}"), None);
-        assert_eq!(entry_payload(b"3|1|"), None, "no payload");
+        assert_eq!(
+            entry_payload(b"ab12.16384.2|3|1700000000000|{\"id\":1}"),
+            None,
+            "another incarnation: a database recovered to another timeline"
+        );
+        assert_eq!(
+            entry_payload(b"ab12.16384|3|1700000000000|{\"id\":1}"),
+            None,
+            "an incarnation that is a prefix of ours is not ours"
+        );
+        assert_eq!(
+            entry_payload(b"3|1700000000000|{\"id\":1}"),
+            None,
+            "no incarnation: an older layout"
+        );
+        assert_eq!(entry_payload(b"ab12.16384.1|x|1|{}"), None);
+        assert_eq!(entry_payload(b"ab12.16384.1|3|1|"), None, "no payload");
+        assert_eq!(entry_payload(b"ab12.16384.1"), None);
     }
 }

@@ -4,7 +4,7 @@
 //!   returns a value older than a write that has returned;
 //! - [`local_copy`]: each replica's own short-lived copies in front of Redis;
 //! - [`pages`]: `GET /products` pages in Redis under a generation every write moves on;
-//! - [`incarnation`]: which database the cache keys belong to.
+//! - [`incarnation`]: which database the cached values belong to.
 //!
 //! [`ProductCaches`] holds them together so that a route and the reservation sweeper invalidate
 //! in the same order without either knowing the other.
