@@ -11,7 +11,7 @@ use shop_postgres::{self, PostgresCheck};
 use shop_redis::{Redis, RedisCheck};
 use shop_telemetry::metrics::Metrics;
 
-use crate::cache::{ListCache, LocalCopies, ProductCache, ProductCaches};
+use crate::cache::{Announcements, ListCache, LocalCopies, ProductCache, ProductCaches};
 use crate::config::ProductServiceConfig;
 use crate::metrics::ProductMetrics;
 use crate::repository::ProductsRepository;
@@ -61,6 +61,12 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
             Duration::from_millis(config.cache.product_local_copy_ms),
             config.cache.product_local_copy_capacity,
         ),
+        announcements: Announcements::new(
+            redis.clone(),
+            &key_prefix,
+            Duration::from_millis(config.cache.product_local_copy_ms),
+            product_metrics.clone(),
+        ),
         pages: ListCache::new(
             redis.clone(),
             (&key_prefix, &incarnation),
@@ -106,6 +112,12 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
             interval: Duration::from_millis(config.reservations.reservation_sweep_interval_ms),
         };
         move |stop| run_sweeper(sweeper, schedule, stop)
+    })
+    // Drops this replica's local copies that other replicas' writes replaced, and hands their
+    // answers to this replica's writes.
+    .worker("product invalidations", {
+        let caches = state.caches.clone();
+        move |stop| async move { caches.follow_announcements(stop).await }
     })
     .on_close(async move { pool.close() });
     Ok(host.exposing(state))

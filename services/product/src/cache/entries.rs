@@ -56,6 +56,7 @@ use redis::{self, Script};
 use shop_redis::{Redis, RedisError};
 use tokio::sync::Notify;
 
+use super::announce::{Announce, Told};
 use crate::metrics::ProductMetrics;
 
 /// The version a deletion's tombstone carries: above every real version, and exact in Lua's
@@ -64,13 +65,21 @@ pub const DELETED: i64 = 1 << 53;
 /// The shortest life of a tombstone, whatever the cache TTL.
 pub const MIN_TOMBSTONE_TTL: Duration = Duration::from_secs(60);
 
-/// Read: KEYS[1] key. Returns {value or nil, Redis's clock in milliseconds}.
+/// Read: KEYS[1] key, KEYS[2] its holders (see [`super::announce`]); ARGV[1] this replica, or
+/// empty when it keeps no local copy, ARGV[2] how long a holder counts (milliseconds). Records
+/// the replica as a holder at Redis's clock, and returns {value or nil, that clock in
+/// milliseconds}.
 static READ: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
         local value = redis.call('GET', KEYS[1])
         local now = redis.call('TIME')
-        return {value, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)}
+        local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+        if ARGV[1] ~= '' then
+          redis.call('ZADD', KEYS[2], ms, ARGV[1])
+          redis.call('PEXPIRE', KEYS[2], ARGV[2])
+        end
+        return {value, ms}
         ",
     )
 });
@@ -109,24 +118,44 @@ static FILL: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// Tombstone: KEYS[1] key, ARGV[1] version the write produced, ARGV[2] TTL in seconds, ARGV[3]
-/// the incarnation. A value of this incarnation at that version or newer is left alone: it can
-/// only have been read after the write.
+/// Tombstone: KEYS[1] key, KEYS[2] its holders; ARGV[1] version the write produced, ARGV[2] TTL
+/// in seconds, ARGV[3] the incarnation, ARGV[4] how long a holder counts (milliseconds; 0: tell
+/// nobody), ARGV[5] the writer, ARGV[6] the holders' channel prefix, ARGV[7] the announcement.
+/// A value of this incarnation at that version or newer is left alone: it can only have been
+/// read after the write. Either way every other recent holder is told, since its local copy
+/// may be older. Returns {holders reached, holders no subscriber heard}.
 static TOMBSTONE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
         local ours = ARGV[3] .. '|'
         local current = redis.call('GET', KEYS[1])
+        local newer = false
         if current and string.sub(current, 1, #ours) == ours then
           local rest = string.sub(current, #ours + 1)
           local bar = string.find(rest, '|', 1, true)
           local version = bar and tonumber(string.sub(rest, 1, bar - 1))
-          if version and version >= tonumber(ARGV[1]) then
-            return 0
+          newer = version ~= nil and version >= tonumber(ARGV[1])
+        end
+        if not newer then
+          redis.call('SET', KEYS[1], ours .. ARGV[1] .. '|', 'EX', ARGV[2])
+        end
+        local reached, unreached = {}, 0
+        local window = tonumber(ARGV[4])
+        if window > 0 then
+          local now = redis.call('TIME')
+          local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+          redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ms - window)
+          for _, holder in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+            if holder ~= ARGV[5] then
+              if redis.call('PUBLISH', ARGV[6] .. holder, ARGV[7]) > 0 then
+                reached[#reached + 1] = holder
+              else
+                unreached = unreached + 1
+              end
+            end
           end
         end
-        redis.call('SET', KEYS[1], ours .. ARGV[1] .. '|', 'EX', ARGV[2])
-        return 1
+        return {reached, unreached}
         ",
     )
 });
@@ -138,6 +167,14 @@ pub struct FillPause {
     pub resume: Notify,
 }
 
+/// A replica that will keep a local copy of what it reads, as its Redis read records it.
+#[derive(Debug, Clone, Copy)]
+pub struct Holder<'a> {
+    pub replica: &'a str,
+    /// How long the record counts, in milliseconds.
+    pub window_ms: u64,
+}
+
 /// What a cache read found.
 #[derive(Debug)]
 pub enum CachedProduct {
@@ -147,6 +184,13 @@ pub enum CachedProduct {
     Miss {
         stamp: Option<i64>,
     },
+}
+
+impl CachedProduct {
+    /// Whether the read reached Redis (and so recorded its holder, if it gave one).
+    pub fn reached_redis(&self) -> bool {
+        !matches!(self, Self::Miss { stamp: None })
+    }
 }
 
 #[derive(Debug)]
@@ -203,21 +247,32 @@ impl ProductCache {
         &self.incarnation
     }
 
+    /// The sorted set of the replicas that recently read product `id` (see [`super::announce`]).
+    pub fn holders_key(&self, id: i64) -> String {
+        format!("{}product:{id}:holders", self.key_prefix)
+    }
+
     /// The freshness lease A: what a write whose tombstone did not land waits before it returns.
     pub fn fresh(&self) -> Duration {
         self.fresh
     }
 
     /// The cached JSON of product `id` while it is fresh; else a miss, with the stamp a fill
-    /// after the database read must carry.
-    pub async fn get(&self, id: i64) -> CachedProduct {
+    /// after the database read must carry. A `holder` is recorded as having read the product,
+    /// if the read reaches Redis ([`CachedProduct::reached_redis`]).
+    pub async fn get(&self, id: i64, holder: Option<Holder<'_>>) -> CachedProduct {
         if !self.usable_for(id).await {
             self.metrics.cache_miss();
             return CachedProduct::Miss { stamp: None };
         }
         match self
             .redis
-            .invoke::<(Option<Vec<u8>>, i64)>(&READ.key(self.key(id)))
+            .invoke::<(Option<Vec<u8>>, i64)>(
+                READ.key(self.key(id))
+                    .key(self.holders_key(id))
+                    .arg(holder.map_or("", |holder| holder.replica))
+                    .arg(holder.map_or(0, |holder| holder.window_ms)),
+            )
             .await
         {
             Ok((Some(value), now_ms)) => match parse_entry(&value, &self.incarnation) {
@@ -272,11 +327,14 @@ impl ProductCache {
         }
     }
 
-    /// After a committed write: no value older than `version` may be served again.
-    /// Returns whether the tombstone landed; if not, the writer must wait out [`Self::fresh`].
-    pub async fn invalidate(&self, id: i64, version: i64) -> bool {
-        if let Err(error) = self.tombstone(id, version).await {
-            self.failed(&error);
+    /// After a committed write: no value older than `version` may be served again, and the
+    /// other replicas that recently read product `id` are told `announce`. Returns whom it
+    /// told, or `None` if the tombstone did not land: then the writer must wait out
+    /// [`Self::fresh`] (and the local-copy lease).
+    pub async fn invalidate(&self, id: i64, version: i64, announce: &Announce<'_>) -> Option<Told> {
+        let told = self.tombstone(id, version, Some(announce)).await;
+        if let Err(error) = &told {
+            self.failed(error);
             let mut pending = self.pending.lock().expect("pending lock");
             let entry = pending.entry(id).or_insert(version);
             *entry = (*entry).max(version);
@@ -285,9 +343,8 @@ impl ProductCache {
                 product_id = id,
                 "cache invalidation deferred until Redis answers"
             );
-            return false;
         }
-        true
+        told.ok()
     }
 
     /// Makes the next fill wait after its database read until the test says so.
@@ -313,16 +370,29 @@ impl ProductCache {
         }
     }
 
-    async fn tombstone(&self, id: i64, version: i64) -> Result<i64, RedisError> {
-        self.redis
-            .invoke::<i64>(
+    /// Leaves the tombstone, and tells the recent holders `announce` (none without one).
+    async fn tombstone(
+        &self,
+        id: i64,
+        version: i64,
+        announce: Option<&Announce<'_>>,
+    ) -> Result<Told, RedisError> {
+        let (reached, unreached) = self
+            .redis
+            .invoke::<(Vec<String>, usize)>(
                 TOMBSTONE
                     .key(self.key(id))
+                    .key(self.holders_key(id))
                     .arg(version)
                     .arg(self.tombstone_ttl_secs)
-                    .arg(&self.incarnation),
+                    .arg(&self.incarnation)
+                    .arg(announce.map_or(0, |announce| announce.window_ms))
+                    .arg(announce.map_or("", |announce| announce.writer))
+                    .arg(announce.map_or("", |announce| announce.channel_prefix))
+                    .arg(announce.map_or("", |announce| announce.message.as_str())),
             )
-            .await
+            .await?;
+        Ok(Told { reached, unreached })
     }
 
     /// Whether the cache may be used for `id`: only once the tombstones Redis missed are in.
@@ -347,7 +417,8 @@ impl ProductCache {
             .map(|(id, version)| (*id, *version))
             .collect();
         for (id, version) in snapshot {
-            if let Err(error) = self.tombstone(id, version).await {
+            // Nobody to tell: the write that missed its tombstone waited every lease out.
+            if let Err(error) = self.tombstone(id, version, None).await {
                 self.failed(&error);
                 return;
             }
