@@ -22,6 +22,11 @@
 //! a live subscription (the script's `PUBLISH` reached nobody) costs the write δ, never a stale
 //! read; and one that answered holds no copy read before the tombstone, nor will it keep one.
 //!
+//! The holder sets are in Redis, so a Redis that restarts loses them. Its subscribers' connections
+//! close with it, and a replica that loses its subscription forgets all its copies and refuses
+//! copies of reads begun before, and keeps none until it is subscribed again. The sets live as
+//! long as a cached product, so that `volatile-ttl` evicts cached values before them.
+//!
 //! A holder's score is a wall clock (Redis's): a replica is still asked [`CLOCK_SLACK`] past δ,
 //! so that a clock step forward cannot hide a holder whose copy is still served. All replicas
 //! of a deployment must use the same δ (`PRODUCT_LOCAL_COPY_MS`): a writer counts its lease,
@@ -249,7 +254,12 @@ impl Announcements {
         self.redis
             .follow_reporting(&self.channel(), stop, |event| match event {
                 Subscription::Live => self.listening.store(true, Ordering::Release),
-                Subscription::Lost => self.listening.store(false, Ordering::Release),
+                Subscription::Lost => {
+                    self.listening.store(false, Ordering::Release);
+                    // The subscription may have died with Redis, and the holder sets with it: a
+                    // write that finds no holder must find no copy here either.
+                    local.forget_everything();
+                }
                 Subscription::Message(message) => self.heard(local, &message),
             })
             .await;

@@ -66,9 +66,9 @@ pub const DELETED: i64 = 1 << 53;
 pub const MIN_TOMBSTONE_TTL: Duration = Duration::from_secs(60);
 
 /// Read: KEYS[1] key, KEYS[2] its holders (see [`super::announce`]); ARGV[1] this replica, or
-/// empty when it keeps no local copy, ARGV[2] how long a holder counts (milliseconds). Records
-/// the replica as a holder at Redis's clock, and returns {value or nil, that clock in
-/// milliseconds}.
+/// empty when it keeps no local copy, ARGV[2] how long a holder counts, ARGV[3] the holder
+/// set's life (both milliseconds). Records the replica as a holder at Redis's clock (and
+/// forgets holders too old to count), and returns {value or nil, that clock in milliseconds}.
 static READ: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -76,8 +76,9 @@ static READ: LazyLock<Script> = LazyLock::new(|| {
         local now = redis.call('TIME')
         local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
         if ARGV[1] ~= '' then
+          redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ms - tonumber(ARGV[2]))
           redis.call('ZADD', KEYS[2], ms, ARGV[1])
-          redis.call('PEXPIRE', KEYS[2], ARGV[2])
+          redis.call('PEXPIRE', KEYS[2], ARGV[3])
         end
         return {value, ms}
         ",
@@ -173,6 +174,10 @@ pub struct Holder<'a> {
     pub replica: &'a str,
     /// How long the record counts, in milliseconds.
     pub window_ms: u64,
+    /// How long the set of holders lives after a read (milliseconds). As long as a cached
+    /// product: under `maxmemory`, `volatile-ttl` evicts what expires soonest, and a holder set
+    /// evicted while it still counts would let a write return without telling its holders.
+    pub set_ttl_ms: u64,
 }
 
 /// What a cache read found.
@@ -242,6 +247,11 @@ impl ProductCache {
         format!("{}product:{id}", self.key_prefix)
     }
 
+    /// How long a cached product lives in Redis.
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(self.ttl_secs)
+    }
+
     /// The incarnation of the database this cache belongs to (see [`super::incarnation`]).
     pub fn incarnation(&self) -> &str {
         &self.incarnation
@@ -271,7 +281,8 @@ impl ProductCache {
                 READ.key(self.key(id))
                     .key(self.holders_key(id))
                     .arg(holder.map_or("", |holder| holder.replica))
-                    .arg(holder.map_or(0, |holder| holder.window_ms)),
+                    .arg(holder.map_or(0, |holder| holder.window_ms))
+                    .arg(holder.map_or(0, |holder| holder.set_ttl_ms)),
             )
             .await
         {

@@ -36,6 +36,8 @@ struct Table {
     /// An entry older than the lease refuses nothing more (such a copy would be too old to
     /// serve), so entries are dropped once that old.
     forgotten_at: HashMap<i64, Instant>,
+    /// When every product was last forgotten (see `forgotten_at`).
+    all_forgotten_at: Option<Instant>,
     /// When a full table was last cleared of expired copies. Clearing scans every copy, so it
     /// happens at most once per lease: a stream of distinct ids (a crawler, a scan) cannot make
     /// every read pay for a scan under the lock.
@@ -88,7 +90,9 @@ impl LocalCopies {
         if table
             .forgotten_at
             .get(&id)
-            .is_some_and(|forgotten| *forgotten >= read_at)
+            .into_iter()
+            .chain(&table.all_forgotten_at)
+            .any(|forgotten| *forgotten >= read_at)
         {
             return;
         }
@@ -124,6 +128,16 @@ impl LocalCopies {
     /// replica's copy, and refuses copies from reads that began before now.
     pub fn forget(&self, id: i64) {
         self.forget_all([id]);
+    }
+
+    /// Drops every copy (and refuses copies of reads begun before now).
+    pub fn forget_everything(&self) {
+        if !self.enabled() {
+            return;
+        }
+        let mut table = self.table.lock().expect("local copies lock");
+        table.copies.clear();
+        table.all_forgotten_at = Some(Instant::now());
     }
 
     /// [`Self::forget`] for several products under one lock.
@@ -195,6 +209,12 @@ mod tests {
         assert_eq!(copies.get(1), None, "the read began before the forgetting");
         copies.keep(1, Instant::now(), json("new"));
         assert_eq!(copies.get(1), Some(json("new")), "a read begun after it");
+
+        let under_way = Instant::now();
+        copies.forget_everything();
+        assert_eq!(copies.get(1), None);
+        copies.keep(3, under_way, json("old"));
+        assert_eq!(copies.get(3), None, "began before everything was forgotten");
     }
 
     #[test]

@@ -40,9 +40,15 @@ impl ProductCaches {
     /// while this replica cannot hear announcements.
     pub fn holder(&self) -> Option<Holder<'_>> {
         let listening = self.local.enabled() && self.announcements.listening();
-        listening.then(|| Holder {
-            replica: self.announcements.replica(),
-            window_ms: self.announcements.window_ms(),
+        listening.then(|| {
+            let window_ms = self.announcements.window_ms();
+            Holder {
+                replica: self.announcements.replica(),
+                window_ms,
+                set_ttl_ms: u64::try_from(self.entries.ttl().as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(window_ms),
+            }
         })
     }
 
