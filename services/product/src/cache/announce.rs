@@ -7,8 +7,8 @@
 //! *holder*: `product:{id}:holders`, a sorted set of replica names scored with Redis's clock at
 //! the read. A replica whose Redis read failed keeps no copy. So when a writer's tombstone
 //! lands, the replicas that may serve a copy read before it are exactly those in that set with
-//! a score younger than the lease δ; the tombstone script reads them in the same atomic step
-//! and publishes an *announcement* to each on its own channel,
+//! a score younger than the lease δ (and a slack, below); the tombstone script reads them in
+//! the same atomic step and publishes an *announcement* to each on its own channel,
 //! `product-invalidations:{replica}`. Replicas that hold nothing hear nothing and cost the
 //! writer nothing.
 //!
@@ -22,10 +22,10 @@
 //! a live subscription (the script's `PUBLISH` reached nobody) costs the write δ, never a stale
 //! read; and one that answered holds no copy read before the tombstone, nor will it keep one.
 //!
-//! The holder sets are in Redis, so a Redis that restarts loses them. Its subscribers' connections
-//! close with it, and a replica that loses its subscription forgets all its copies and refuses
-//! copies of reads begun before, and keeps none until it is subscribed again. The sets live as
-//! long as a cached product, so that `volatile-ttl` evicts cached values before them.
+//! The holder sets are in Redis, so a Redis that restarts loses them. Its subscribers'
+//! connections close with it, and a replica that loses its subscription forgets all its copies,
+//! refuses copies of reads begun before, and keeps none until it is subscribed again. The sets
+//! live as long as a cached product, so that `volatile-ttl` evicts cached values before them.
 //!
 //! A holder's score is a wall clock (Redis's): a replica is still asked [`CLOCK_SLACK`] past δ,
 //! so that a clock step forward cannot hide a holder whose copy is still served. All replicas

@@ -113,7 +113,8 @@ static FILL: LazyLock<Script> = LazyLock::new(|| {
             end
           end
         end
-        redis.call('SET', KEYS[1], ours .. ARGV[1] .. '|' .. ARGV[4] .. '|' .. ARGV[2], 'EX', ARGV[3])
+        local value = ours .. ARGV[1] .. '|' .. ARGV[4] .. '|' .. ARGV[2]
+        redis.call('SET', KEYS[1], value, 'EX', ARGV[3])
         return 1
         ",
     )

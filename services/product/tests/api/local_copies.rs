@@ -181,3 +181,43 @@ async fn a_read_under_way_during_a_write_keeps_no_copy_of_the_old_value() {
         .stop()
         .await;
 }
+
+/// Redis restarts: the holder sets are gone, and every subscription with them. A write after
+/// that finds no holder, so a replica that held a copy must have forgotten it on losing its
+/// subscription.
+#[tokio::test]
+async fn a_replica_that_loses_its_subscription_forgets_its_copies() {
+    let proxy = test_infra::proxy::TcpProxy::start("127.0.0.1:6379".parse().unwrap()).await;
+    let through_proxy = proxy.rewrite_url(test_support::REDIS_URL);
+    let shop = Shop::start_with(&LONG_LEASE).await;
+    let mut settings = LONG_LEASE.to_vec();
+    settings.push(("REDIS_URL", &through_proxy));
+    let cut_off = second_replica(&shop, &settings).await;
+    let id = shop
+        .products
+        .product_with_stock(&shop.admin, "Lamp", 1)
+        .await;
+    let path = format!("/products/{id}");
+    assert_eq!(cut_off.get_json(&path).await["quantity"], 1);
+
+    // What a restart does to this replica (its connections close) and to Redis (the set is
+    // gone), without restarting the Redis the other tests share.
+    proxy.cut();
+    let mut redis = crate::redis_connection(test_support::REDIS_URL).await;
+    let _: () = redis::AsyncCommands::del(&mut redis, cut_off.state.caches.entries.holders_key(id))
+        .await
+        .unwrap();
+    wait_until("the replica to notice", Duration::from_secs(10), || async {
+        (!cut_off.state.caches.announcements.listening()).then_some(())
+    })
+    .await;
+    update(&shop, id, &json!({"quantity": 2})).await;
+    assert_eq!(waits(&shop.products, "no_holder").await, 1.0);
+    assert_eq!(
+        cut_off.get_json(&path).await["quantity"],
+        2,
+        "the copy of a replica that lost its subscription"
+    );
+    proxy.restore();
+    cut_off.stop().await;
+}
