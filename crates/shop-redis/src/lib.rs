@@ -10,7 +10,8 @@
 //! without a restart. The pool is built without connecting, so the service starts with Redis
 //! down. [`RedisCheck`] reports Redis in `/health` as an optional dependency.
 //! [`Redis::follow`] keeps a pub/sub subscription to one channel, re-established after a loss
-//! (pausing per [`shop_config::backoff::reconnect_backoff`]).
+//! (pausing per [`shop_config::backoff::reconnect_backoff`]); [`Redis::follow_reporting`] also
+//! says when it is established and when it is lost.
 #![warn(missing_debug_implementations)]
 
 pub mod breaker;
@@ -290,6 +291,18 @@ impl Redis {
     }
 }
 
+/// What a subscription followed by [`Redis::follow_reporting`] went through.
+#[derive(Debug)]
+pub enum Subscription {
+    /// Subscribed: from now on, what is published on the channel is heard.
+    Live,
+    /// A message's text.
+    Message(String),
+    /// The subscription ended; messages published until the next [`Subscription::Live`] are
+    /// lost.
+    Lost,
+}
+
 impl Redis {
     /// Follows `channel` until `stop`, handing each message's text to `on_message`. Redis
     /// keeps no pub/sub message for a subscriber that is away, so whatever is published while
@@ -301,13 +314,30 @@ impl Redis {
         stop: CancellationToken,
         mut on_message: impl FnMut(String) + Send,
     ) {
+        self.follow_reporting(channel, stop, |event| {
+            if let Subscription::Message(text) = event {
+                on_message(text);
+            }
+        })
+        .await;
+    }
+
+    /// [`Self::follow`], also telling `on_event` when the subscription is established and when
+    /// it is lost, for a caller that must know whether it can hear the channel.
+    pub async fn follow_reporting(
+        &self,
+        channel: &str,
+        stop: CancellationToken,
+        mut on_event: impl FnMut(Subscription) + Send,
+    ) {
         let mut backoff = shop_config::backoff::reconnect_backoff();
         loop {
             let (error, subscribed) = tokio::select! {
                 () = stop.cancelled() => return,
-                ended = self.listen(channel, &mut on_message) => ended,
+                ended = self.listen(channel, &mut on_event) => ended,
             };
             if subscribed {
+                on_event(Subscription::Lost);
                 // It worked for a while: start again from the shortest pause.
                 backoff = shop_config::backoff::reconnect_backoff();
             }
@@ -325,7 +355,7 @@ impl Redis {
     async fn listen(
         &self,
         channel: &str,
-        on_message: &mut (impl FnMut(String) + Send),
+        on_event: &mut (impl FnMut(Subscription) + Send),
     ) -> (RedisError, bool) {
         let subscribe = async {
             let mut pubsub = self.client.get_async_pubsub().await?;
@@ -337,10 +367,11 @@ impl Redis {
             Ok(Err(error)) => return (RedisError::Command(error), false),
             Err(_) => return (RedisError::Timeout, false),
         };
+        on_event(Subscription::Live);
         let mut messages = pubsub.into_on_message();
         while let Some(message) = messages.next().await {
             match message.get_payload::<String>() {
-                Ok(payload) => on_message(payload),
+                Ok(payload) => on_event(Subscription::Message(payload)),
                 Err(error) => tracing::warn!(error = %error, channel, "unreadable pub/sub message"),
             }
         }

@@ -11,7 +11,7 @@ use shop_postgres::{self, PostgresCheck};
 use shop_redis::{Redis, RedisCheck};
 use shop_telemetry::metrics::Metrics;
 
-use crate::cache::{ListCache, LocalCopies, ProductCache, ProductCaches};
+use crate::cache::{Announcements, ListCache, LocalCopies, ProductCache, ProductCaches};
 use crate::config::ProductServiceConfig;
 use crate::metrics::ProductMetrics;
 use crate::repository::ProductsRepository;
@@ -43,17 +43,14 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
     redis.register_metrics(&metrics);
     let product_metrics = ProductMetrics::register(&metrics);
 
-    // Every cache key names the database it came from: see `incarnation`.
-    let key_prefix = format!(
-        "{}{}:",
-        config.cache.cache_key_prefix,
-        crate::cache::incarnation::read(&pool).await?
-    );
+    // Every cache value names the database it came from: see `incarnation`.
+    let incarnation = crate::cache::incarnation::read(&pool).await?;
+    let key_prefix = config.cache.cache_key_prefix.clone();
     let fresh = Duration::from_millis(config.cache.product_cache_fresh_ms);
     let caches = Arc::new(ProductCaches {
         entries: ProductCache::new(
             redis.clone(),
-            key_prefix.clone(),
+            (key_prefix.clone(), incarnation.clone()),
             (
                 Duration::from_secs(config.cache.product_cache_ttl_secs),
                 fresh,
@@ -64,9 +61,15 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
             Duration::from_millis(config.cache.product_local_copy_ms),
             config.cache.product_local_copy_capacity,
         ),
-        pages: ListCache::new(
+        announcements: Announcements::new(
             redis.clone(),
             &key_prefix,
+            Duration::from_millis(config.cache.product_local_copy_ms),
+            product_metrics.clone(),
+        ),
+        pages: ListCache::new(
+            redis.clone(),
+            (&key_prefix, &incarnation),
             // Pages go stale with any write anywhere; a short life bounds their memory.
             (
                 Duration::from_secs(config.cache.product_cache_ttl_secs.min(60)),
@@ -109,6 +112,12 @@ pub async fn build(config: ProductServiceConfig) -> anyhow::Result<Application> 
             interval: Duration::from_millis(config.reservations.reservation_sweep_interval_ms),
         };
         move |stop| run_sweeper(sweeper, schedule, stop)
+    })
+    // Drops this replica's local copies that other replicas' writes replaced, and hands their
+    // answers to this replica's writes.
+    .worker("product invalidations", {
+        let caches = state.caches.clone();
+        move |stop| async move { caches.follow_announcements(stop).await }
     })
     .on_close(async move { pool.close() });
     Ok(host.exposing(state))

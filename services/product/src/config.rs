@@ -28,8 +28,9 @@ shop_config::settings_section! {
         /// deployments; tests use one per service.
         pub cache_key_prefix: String = String::new();
         /// How long a replica serves its own copy of a product read from Redis or PostgreSQL
-        /// (milliseconds; 0 = always ask Redis). Every product write waits this long before it
-        /// returns, so no replica serves a value older than a returned write.
+        /// (milliseconds; 0 = always ask Redis); the same on every replica. A product write
+        /// returns once the replicas holding a copy have dropped it, or after this long if one
+        /// does not answer, so no replica serves a value older than a returned write.
         #[range(0..=1000)]
         pub product_local_copy_ms: u64 = 10;
         /// Most products a replica keeps a local copy of at once.

@@ -10,7 +10,7 @@
 //!   that returns unconfirmed ones to stock.
 //! - [`cache`]: cache-aside in Redis that never serves a value older than a returned write,
 //!   each replica's short-lived local copies in front of it, listing pages cached by
-//!   generation, and the database incarnation the keys belong to.
+//!   generation, and the database incarnation every cached value names.
 //! - [`Application`]: builds all of it from a [`config::ProductServiceConfig`] and serves it.
 
 mod app;

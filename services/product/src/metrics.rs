@@ -11,6 +11,11 @@ struct ErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: &'static str,
 }
@@ -23,6 +28,7 @@ pub struct ProductMetrics {
     cache_errors: Family<ErrorLabels, Counter>,
     list_cache_hits: Counter,
     list_cache_misses: Counter,
+    write_waits: Family<ReasonLabels, Counter>,
     products_viewed: Counter,
     reservations: Family<OutcomeLabels, Counter>,
     reservations_swept: Counter,
@@ -60,6 +66,14 @@ impl ProductMetrics {
             "product_list_cache_misses",
             "GET /products pages read from PostgreSQL",
             this.list_cache_misses.clone(),
+        );
+        metrics.register(
+            "product_cache_write_waits",
+            "Product writes by what they waited for before returning: no_holder (no other \
+             replica held a local copy), acked (every holder dropped its copy), lease (a holder \
+             did not answer: PRODUCT_LOCAL_COPY_MS), freshness (Redis missed the invalidation: \
+             PRODUCT_CACHE_FRESH_MS as well)",
+            this.write_waits.clone(),
         );
         metrics.register(
             "products_viewed",
@@ -101,6 +115,12 @@ impl ProductMetrics {
 
     pub fn cache_error(&self, kind: &'static str) {
         self.cache_errors.get_or_create(&ErrorLabels { kind }).inc();
+    }
+
+    pub fn write_waited(&self, reason: &'static str) {
+        self.write_waits
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     pub fn product_viewed(&self) {

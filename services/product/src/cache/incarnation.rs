@@ -3,8 +3,11 @@
 //! Cache entries and tombstones are guarded by each row's `version`, and versions start again
 //! at 1 in a new database. A Redis that outlives its database (the database dropped and created
 //! again, or restored from a backup) would then keep serving the old rows and refuse the new
-//! database's fills and tombstones as "older". So every cache key carries the database's
-//! incarnation, and a new or restored database never meets entries of another.
+//! database's fills and tombstones as "older". So every cached value (products and listing
+//! pages) begins with the database's incarnation, and a value of another incarnation is a miss
+//! that the next fill or tombstone overwrites: a new or restored database never serves, nor is
+//! held back by, the values of another. The keys stay those of the spec (`product:{id}`), so an
+//! operator finds a product under its id.
 //!
 //! The incarnation combines:
 //! - the id in `cache_incarnation`, made when the schema is created (a schema dropped and
@@ -22,7 +25,7 @@ use deadpool_postgres::Pool;
 use shop_postgres::{DbError, Traced};
 use uuid::Uuid;
 
-/// The incarnation of the database behind `pool`, as a short key segment.
+/// The incarnation of the database behind `pool`, as a short value head (no `|`).
 pub async fn read(pool: &Pool) -> Result<String, DbError> {
     let client = pool.get().await?;
     let row = client

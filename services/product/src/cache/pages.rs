@@ -10,10 +10,16 @@
 //!
 //! If the increment fails (Redis down), pages are not used by this process until an increment
 //! succeeds. The other replicas cannot know that, so a page, like a product
-//! ([`super::entries`]), carries a stamp of Redis's clock taken before its database read,
-//! `"<stamp ms>|<page JSON>"`, and is served only while younger than the freshness lease; a
-//! writer whose increment failed waits the lease out before it returns. Only unfiltered first pages are cached ([`ListCache::query_key`]), so the keys a
-//! generation can hold are bounded whatever clients send; they expire after `ttl`.
+//! ([`super::entries`]), carries a stamp of Redis's clock taken before its database read, and
+//! is served only while younger than the freshness lease; a writer whose increment failed waits
+//! the lease out before it returns.
+//!
+//! The generation outlives a database (a database created again counts on from where the old
+//! one left it, and may meet its pages), so a page also names the database's incarnation:
+//! `"<incarnation>|<stamp ms>|<page JSON>"`, and a page of another incarnation is a miss.
+//!
+//! Only unfiltered first pages are cached ([`ListCache::query_key`]), so the keys a generation
+//! can hold are bounded whatever clients send; they expire after `ttl`.
 
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,6 +60,8 @@ pub struct ListCache {
     redis: Redis,
     generation_key: String,
     page_prefix: String,
+    /// The database's incarnation, at the head of every page.
+    incarnation: String,
     ttl_secs: u64,
     /// How long after its stamp a page may be served.
     fresh: Duration,
@@ -69,7 +77,7 @@ pub struct ListCache {
 impl ListCache {
     pub fn new(
         redis: Redis,
-        key_prefix: &str,
+        (key_prefix, incarnation): (&str, &str),
         (ttl, fresh): (Duration, Duration),
         metrics: ProductMetrics,
     ) -> Self {
@@ -77,6 +85,7 @@ impl ListCache {
             redis,
             generation_key: format!("{key_prefix}products:generation"),
             page_prefix: format!("{key_prefix}products:page:"),
+            incarnation: incarnation.to_owned(),
             ttl_secs: ttl.as_secs().max(1),
             fresh,
             missed_bumps: AtomicU64::new(0),
@@ -116,7 +125,9 @@ impl ListCache {
             .await;
         match outcome {
             Ok((generation, now_ms, page)) => {
-                let parsed = page.as_deref().and_then(parse_page);
+                let parsed = page
+                    .as_deref()
+                    .and_then(|page| parse_page(page, &self.incarnation));
                 match (page, parsed) {
                     (Some(mut page), Some((stamp, start)))
                         if is_fresh(stamp, now_ms, self.fresh) =>
@@ -143,7 +154,7 @@ impl ListCache {
     /// Stores a page read after `generation` was seen and Redis's clock said `stamp`.
     pub async fn fill(&self, (generation, stamp): (i64, i64), query: &str, page: &[u8]) {
         let key = format!("{}{generation}:{query}", self.page_prefix);
-        let mut value = format!("{stamp}|").into_bytes();
+        let mut value = format!("{}|{stamp}|", self.incarnation).into_bytes();
         value.extend_from_slice(page);
         let outcome = self
             .redis
@@ -210,15 +221,21 @@ impl ListCache {
     }
 }
 
-/// The stamp of a cached page and where its JSON starts (`<stamp>|<json>`), or `None` for a
-/// value not in that layout.
-fn parse_page(value: &[u8]) -> Option<(i64, usize)> {
-    let bar = value.iter().position(|byte| *byte == b'|')?;
-    let stamp = std::str::from_utf8(&value[..bar])
+/// The stamp of a cached page of `incarnation` and where its JSON starts
+/// (`<incarnation>|<stamp>|<json>`), or `None` for a page of another incarnation or not in that
+/// layout.
+fn parse_page(value: &[u8], incarnation: &str) -> Option<(i64, usize)> {
+    let head = incarnation.len();
+    if value.get(..head)? != incarnation.as_bytes() || value.get(head) != Some(&b'|') {
+        return None;
+    }
+    let rest = &value[head + 1..];
+    let bar = rest.iter().position(|byte| *byte == b'|')?;
+    let stamp = std::str::from_utf8(&rest[..bar])
         .ok()?
         .parse::<i64>()
         .ok()?;
-    Some((stamp, bar + 1))
+    Some((stamp, head + 1 + bar + 1))
 }
 
 #[cfg(test)]
@@ -226,15 +243,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pages_are_stamp_bar_json() {
+    fn pages_are_incarnation_stamp_and_json() {
         assert_eq!(
-            parse_page(b"1700000000000|{\"items\":[]}"),
-            Some((1_700_000_000_000, 14))
+            parse_page(b"ab12.16384.1|1700000000000|{\"items\":[]}", "ab12.16384.1"),
+            Some((1_700_000_000_000, 27))
         );
         assert_eq!(
-            parse_page(b"{\"items\":[]}"),
+            parse_page(b"ab12.99999.1|1700000000000|{\"items\":[]}", "ab12.16384.1"),
             None,
-            "no stamp: an older layout"
+            "another database's page"
+        );
+        assert_eq!(
+            parse_page(b"1700000000000|{\"items\":[]}", "ab12.16384.1"),
+            None,
+            "no incarnation: an older layout"
         );
     }
 }

@@ -37,8 +37,12 @@ pub async fn get_product(
             json
         }
         None => {
-            let json = read_through_cache(state, id).await?;
-            state.caches.local.keep(id, read_at, json.clone());
+            let (json, recorded) = read_through_cache(state, id).await?;
+            // Only a read that Redis recorded as this replica's may be kept: writes ask the
+            // recorded replicas, and no other, to drop their copies.
+            if recorded {
+                state.caches.local.keep(id, read_at, json.clone());
+            }
             json
         }
     };
@@ -49,11 +53,15 @@ pub async fn get_product(
     Ok(())
 }
 
-/// The product's JSON from Redis, or from PostgreSQL (then cached).
-async fn read_through_cache(state: &AppState, id: i64) -> Result<Bytes, ProductError> {
+/// The product's JSON from Redis, or from PostgreSQL (then cached), and whether Redis recorded
+/// this replica as holding it.
+async fn read_through_cache(state: &AppState, id: i64) -> Result<(Bytes, bool), ProductError> {
+    let holder = state.caches.holder();
+    let found = state.caches.entries.get(id, holder).await;
+    let recorded = holder.is_some() && found.reached_redis();
     // The cached bytes are the response: no parsing on the hot path.
-    let stamp = match state.caches.entries.get(id).await {
-        CachedProduct::Hit(json) => return Ok(json),
+    let stamp = match found {
+        CachedProduct::Hit(json) => return Ok((json, recorded)),
         CachedProduct::Miss { stamp } => stamp,
     };
     let product = state
@@ -69,5 +77,5 @@ async fn read_through_cache(state: &AppState, id: i64) -> Result<Bytes, ProductE
             .fill(id, product.version, stamp, &json)
             .await;
     }
-    Ok(Bytes::from(json))
+    Ok((Bytes::from(json), recorded))
 }

@@ -30,15 +30,16 @@ async fn get_caches_under_product_id_with_the_configured_ttl() {
         .products
         .product_with_stock(&shop.admin, "Kettle", 4)
         .await;
+    // The spec's key, after the test's prefix; the database's incarnation is in the value.
     let key = shop.products.cache_key(id);
-    // {prefix}{database incarnation}:product:{id}; the incarnation is tested in `bounds`.
-    let incarnation = key
-        .strip_prefix(&shop.products.cache_key_prefix)
-        .and_then(|rest| rest.strip_suffix(&format!(":product:{id}")))
-        .unwrap_or_else(|| panic!("unexpected key {key}"));
+    assert_eq!(
+        key,
+        format!("{}product:{id}", shop.products.cache_key_prefix)
+    );
+    let incarnation = shop.products.state.caches.entries.incarnation().to_owned();
     assert!(
-        !incarnation.is_empty() && !incarnation.contains(':'),
-        "{key}"
+        !incarnation.is_empty() && !incarnation.contains('|'),
+        "{incarnation}"
     );
     let mut redis = redis_connection(REDIS_URL).await;
     assert!(
@@ -48,12 +49,14 @@ async fn get_caches_under_product_id_with_the_configured_ttl() {
 
     let first = shop.get_json(&format!("/products/{id}")).await;
     let cached: String = redis.get(&key).await.unwrap();
-    let mut parts = cached.splitn(3, '|');
-    let (version, stamp, json) = (
+    let mut parts = cached.splitn(4, '|');
+    let (of, version, stamp, json) = (
+        parts.next().unwrap(),
         parts.next().unwrap(),
         parts.next().unwrap(),
         parts.next().unwrap(),
     );
+    assert_eq!(of, incarnation);
     assert_eq!(version, "1");
     assert!(
         stamp.parse::<i64>().is_ok(),
@@ -78,13 +81,19 @@ async fn get_caches_under_product_id_with_the_configured_ttl() {
         )
         .await;
     assert_eq!(response.status(), 200);
-    assert_eq!(redis.get::<_, String>(&key).await.unwrap(), "2|");
+    assert_eq!(
+        redis.get::<_, String>(&key).await.unwrap(),
+        format!("{incarnation}|2|")
+    );
     assert_eq!(
         shop.get_json(&format!("/products/{id}")).await["quantity"],
         9
     );
     let refilled: String = redis.get(&key).await.unwrap();
-    let (version, rest) = refilled.split_once('|').unwrap();
+    let rest = refilled
+        .strip_prefix(&format!("{incarnation}|"))
+        .unwrap_or_else(|| panic!("{refilled}"));
+    let (version, rest) = rest.split_once('|').unwrap();
     assert_eq!(version, "2");
     assert!(
         rest.split_once('|').unwrap().1.starts_with('{'),
@@ -97,7 +106,7 @@ async fn get_caches_under_product_id_with_the_configured_ttl() {
     assert_eq!(response.status(), 204);
     assert_eq!(
         redis.get::<_, String>(&key).await.unwrap(),
-        format!("{}|", product_service::cache::DELETED)
+        format!("{incarnation}|{}|", product_service::cache::DELETED)
     );
     assert_eq!(
         shop.products.get(&format!("/products/{id}")).await.status(),

@@ -6,6 +6,7 @@ mod auth;
 mod bounds;
 mod cache;
 mod crud;
+mod local_copies;
 mod pagination;
 mod platform;
 mod reservations;
