@@ -19,8 +19,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -28,10 +27,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::haproxy::{
-    COMPOSE_BACKENDS, Environment, PUBLIC_BACKENDS, ROUTES, Scratch, binary, certificate, check,
-    nomad_backends_template, render_nomad_template,
+    COMPOSE_BACKENDS, PUBLIC_BACKENDS, ROUTES, Scratch, check, nomad_backends_template,
+    render_nomad_template,
 };
-use crate::support::repo_root;
 
 /// What browsers send as Accept; API clients send JSON, anything, or nothing.
 const BROWSER: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
@@ -108,106 +106,46 @@ async fn answer(mut stream: TcpStream, name: &'static str) {
     let _ = stream.shutdown().await;
 }
 
-/// A port free a moment ago on 127.0.0.1, for HAProxy to bind.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// The real HAProxy with routes.cfg and a backends file naming the four stubs, on 127.0.0.1.
+/// The real HAProxy with routes.cfg, started as local runs and the cluster start it
+/// (`gateway::Gateway`), with the four stubs as the only replicas.
 struct Gateway {
-    process: Child,
+    inner: ::gateway::Gateway,
+    /// The public HTTPS port; the redirect must name it (GATEWAY_HTTPS_PORT).
     web: u16,
-    redirect: u16,
-    /// What the redirect names as the HTTPS port: not `web`, to see it is the variable's.
-    https_port: u16,
     ca_pem: String,
-    log: std::path::PathBuf,
-    _scratch: Scratch,
+    scratch: Scratch,
 }
 
 impl Gateway {
     async fn start() -> Self {
         test_support::init();
         let scratch = Scratch::new("routes");
-        let mut backends = String::from("# The stub backends of this test.\n");
+        let mut backends = Vec::new();
         for name in PUBLIC_BACKENDS {
             let address = stub_backend(name).await;
-            backends.push_str(&format!("backend {name}\n    server {name} {address}\n"));
+            backends.push(::gateway::Backend {
+                name,
+                urls: vec![format!("http://{address}")],
+            });
         }
-        let backends_file = scratch.0.join("backends.cfg");
-        std::fs::write(&backends_file, backends).expect("writing the backends");
-        let (cert, ca_pem) = certificate(&scratch.0);
-        let (web, redirect, admin) = (free_port(), free_port(), free_port());
-        let environment = Environment {
-            web_bind: format!("127.0.0.1:{web}"),
-            redirect_bind: format!("127.0.0.1:{redirect}"),
-            https_port: 9443,
-            admin_bind: format!("127.0.0.1:{admin}"),
-            cert,
-        };
-        let log = scratch.0.join("haproxy.log");
-        let output = std::fs::File::create(&log).expect("the log file");
-        let mut command = Command::new(binary());
-        command
-            .arg("-db")
-            .arg("-f")
-            .arg(repo_root().join(ROUTES))
-            .arg("-f")
-            .arg(&backends_file)
-            .stdin(Stdio::null())
-            .stdout(output.try_clone().expect("the log file"))
-            .stderr(output);
-        let process = environment
-            .apply(&mut command)
-            .spawn()
-            .expect("haproxy starts");
-        let mut gateway = Self {
-            process,
-            web,
-            redirect,
-            https_port: environment.https_port,
-            ca_pem,
-            log,
-            _scratch: scratch,
-        };
-        gateway.wait_until_up(admin).await;
-        gateway
-    }
-
-    /// Until the admin entry point answers /ping; HAProxy exiting first fails the test with
-    /// its log.
-    async fn wait_until_up(&mut self, admin: u16) {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(1))
-            .build()
-            .expect("client");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(status)) = self.process.try_wait() {
-                panic!("haproxy exited ({status}):\n{}", self.log_text());
-            }
-            let ping = client
-                .get(format!("http://127.0.0.1:{admin}/ping"))
-                .send()
-                .await;
-            if ping.is_ok_and(|response| response.status().is_success()) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "haproxy did not answer /ping in 10 s:\n{}",
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let tls = ::gateway::LocalTls::load_or_create(&scratch.0.join("tls"))
+            .expect("the local certificate");
+        let inner = ::gateway::Gateway::start(
+            &scratch.0,
+            0,
+            &backends,
+            Duration::from_secs(1),
+            &tls,
+            ::gateway::ephemeral_port,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("the gateway starts: {error:#}"));
+        Self {
+            web: inner.address.port(),
+            inner,
+            ca_pem: tls.ca_pem,
+            scratch,
         }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// A client of the HTTPS entry point trusting the local CA, its connections leaving from
@@ -261,10 +199,11 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
         if std::thread::panicking() {
-            eprintln!("haproxy's log:\n{}", self.log_text());
+            eprintln!(
+                "haproxy's log:\n{}",
+                ::gateway::log_tail(&self.scratch.0.join("haproxy.log"), 40)
+            );
         }
     }
 }
@@ -505,7 +444,7 @@ async fn plain_http_only_redirects_to_https() {
         (Method::POST, "/login"),
         (Method::GET, "/internal/orders"),
     ] {
-        let url = format!("http://localhost:{}{path}", gateway.redirect);
+        let url = format!("{}{path}", gateway.inner.redirect_url);
         let answer = send(&client, method.clone(), &url, None, &[]).await;
         assert_eq!(
             answer.backend(),
@@ -515,7 +454,7 @@ async fn plain_http_only_redirects_to_https() {
         assert_eq!(answer.status, 301, "{method} {path}");
         assert_eq!(
             answer.header("location"),
-            Some(format!("https://localhost:{}{path}", gateway.https_port).as_str()),
+            Some(format!("https://127.0.0.1:{}{path}", gateway.web).as_str()),
             "the same path on HTTPS, at the port GATEWAY_HTTPS_PORT names"
         );
     }

@@ -14,10 +14,10 @@ pub const COMPOSE_BACKENDS: &str = "gateway/haproxy/compose-backends.cfg";
 /// The backends the routes may name: the public API and the shop.
 pub const PUBLIC_BACKENDS: [&str; 4] = ["user", "product", "order", "storefront"];
 
-/// The HAProxy binary: `HAPROXY_BIN` if set, else `haproxy` on the PATH. Missing, the test
+/// The HAProxy binary the gateway crate starts (`gateway::haproxy_binary`). Missing, the test
 /// fails saying where it comes from.
 pub fn binary() -> PathBuf {
-    let binary = std::env::var_os("HAPROXY_BIN").map_or_else(|| "haproxy".into(), PathBuf::from);
+    let binary = ::gateway::haproxy_binary();
     match Command::new(&binary).arg("-v").output() {
         Ok(output) if output.status.success() => binary,
         Ok(output) => panic!(
@@ -48,40 +48,17 @@ pub fn local_version() -> String {
         .to_owned()
 }
 
-/// The environment routes.cfg reads, as every platform gives it.
-#[derive(Debug, Clone)]
-pub struct Environment {
-    pub web_bind: String,
-    pub redirect_bind: String,
-    pub https_port: u16,
-    pub admin_bind: String,
-    pub cert: PathBuf,
-}
-
-impl Environment {
-    pub fn apply<'c>(&self, command: &'c mut Command) -> &'c mut Command {
-        command
-            .env("GATEWAY_WEB_BIND", &self.web_bind)
-            .env("GATEWAY_REDIRECT_BIND", &self.redirect_bind)
-            .env("GATEWAY_HTTPS_PORT", self.https_port.to_string())
-            .env("GATEWAY_ADMIN_BIND", &self.admin_bind)
-            .env("GATEWAY_CERT", &self.cert)
-    }
-}
-
 /// A local certificate for the gateway in `dir`: the gateway crate's CA-signed `localhost`
-/// pair, with certificate and key joined into the one PEM file HAProxy loads (`gateway.pem`).
-/// Returns that file and the CA a client trusts.
-pub fn certificate(dir: &Path) -> (PathBuf, String) {
+/// pair, certificate and key in the one PEM file HAProxy loads, as the gateway crate writes it.
+fn certificate(dir: &Path) -> PathBuf {
     let tls = ::gateway::LocalTls::load_or_create(dir).expect("the local certificate");
-    let mut pem = std::fs::read_to_string(&tls.cert_file).expect("the certificate");
-    if !pem.ends_with('\n') {
-        pem.push('\n');
-    }
-    pem.push_str(&std::fs::read_to_string(&tls.key_file).expect("the key"));
     let joined = dir.join("gateway-with-key.pem");
-    std::fs::write(&joined, pem).expect("writing the joined PEM");
-    (joined, tls.ca_pem)
+    ::gateway::write_private(
+        &joined,
+        &tls.combined_pem().expect("the certificate and key"),
+    )
+    .expect("writing the joined PEM");
+    joined
 }
 
 /// A scratch directory of this test process, removed when dropped.
@@ -110,23 +87,20 @@ impl Drop for Scratch {
 /// environment: Ok, or HAProxy's complaint.
 pub fn check(files: &[&Path]) -> Result<(), String> {
     let scratch = Scratch::new("check");
-    let (cert, _) = certificate(&scratch.0);
-    let environment = Environment {
-        web_bind: "127.0.0.1:8443".into(),
-        redirect_bind: "127.0.0.1:8080".into(),
-        https_port: 8443,
-        admin_bind: "127.0.0.1:8081".into(),
-        cert,
-    };
     let mut command = Command::new(binary());
-    command.arg("-c").current_dir(repo_root());
+    // The environment routes.cfg reads, as every platform gives it.
+    command
+        .arg("-c")
+        .current_dir(repo_root())
+        .env("GATEWAY_WEB_BIND", "127.0.0.1:8443")
+        .env("GATEWAY_REDIRECT_BIND", "127.0.0.1:8080")
+        .env("GATEWAY_HTTPS_PORT", "8443")
+        .env("GATEWAY_ADMIN_BIND", "127.0.0.1:8081")
+        .env("GATEWAY_CERT", certificate(&scratch.0));
     for file in files {
         command.arg("-f").arg(file);
     }
-    let output = environment
-        .apply(&mut command)
-        .output()
-        .expect("haproxy -c runs");
+    let output = command.output().expect("haproxy -c runs");
     if output.status.success() {
         Ok(())
     } else {
