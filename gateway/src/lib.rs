@@ -330,6 +330,33 @@ impl Gateway {
         Ok(status.values().filter(|state| *state == "UP").count())
     }
 
+    /// Waits until the gateway counts every replica of every one of `backends` up, polling its
+    /// statistics; fails after `limit`, saying which backend fell short.
+    pub async fn wait_until_routed(
+        &self,
+        backends: &[Backend],
+        limit: Duration,
+    ) -> anyhow::Result<()> {
+        let started = Instant::now();
+        for backend in backends {
+            loop {
+                let up = self.servers_up(backend.name).await.unwrap_or(0);
+                if up == backend.urls.len() {
+                    break;
+                }
+                if started.elapsed() > limit {
+                    bail!(
+                        "the gateway sees {up} of {} {} replicas up after {limit:?}",
+                        backend.urls.len(),
+                        backend.name
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(())
+    }
+
     async fn wait_for_ping(&mut self) -> anyhow::Result<()> {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(20) {

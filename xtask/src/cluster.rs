@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use gateway::rolling::ReplicaProcess as _;
 use gateway::{Backend, Gateway, LocalTls, Service, write_private};
 use tokio::process::Command;
@@ -161,29 +161,6 @@ fn environment(binary: &str, gateway: &Gateway, amqp_url: &str) -> Vec<(&'static
     }
 }
 
-/// Waits until the gateway's health checks count every replica of every backend as up, so
-/// that the URL printed next answers at once.
-async fn wait_until_routed(gateway: &Gateway, backends: &[Backend]) -> anyhow::Result<()> {
-    let started = std::time::Instant::now();
-    for backend in backends {
-        loop {
-            let up = gateway.servers_up(backend.name).await.unwrap_or(0);
-            if up == backend.urls.len() {
-                break;
-            }
-            if started.elapsed() > Duration::from_secs(120) {
-                bail!(
-                    "the gateway sees {up} of {} {} replicas up after 2 minutes",
-                    backend.urls.len(),
-                    backend.name
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    Ok(())
-}
-
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -225,7 +202,10 @@ pub async fn run(options: ClusterOptions) -> anyhow::Result<()> {
     let backends = backends(&slots);
     let gateway = start_gateway(&root, options.port, &backends).await?;
     let mut replicas = start_replicas(slots, &target, &root, &secrets, &gateway, &broker.url())?;
-    wait_until_routed(&gateway, &backends).await?;
+    // Every replica routed to, so that the URL printed next answers at once.
+    gateway
+        .wait_until_routed(&backends, Duration::from_secs(120))
+        .await?;
     let mut terminate = signal(SignalKind::terminate())?;
     // Listened to before the PID file tells anyone where to send it.
     let mut hangup = signal(SignalKind::hangup())?;

@@ -281,24 +281,9 @@ impl System {
 
     /// Waits until the gateway counts every routed replica up.
     pub async fn wait_until_routed(&self) -> anyhow::Result<()> {
-        let started = std::time::Instant::now();
-        for backend in backends(&self.replicas) {
-            loop {
-                let up = self.gateway.servers_up(backend.name).await.unwrap_or(0);
-                if up == backend.urls.len() {
-                    break;
-                }
-                if started.elapsed() > Duration::from_secs(240) {
-                    bail!(
-                        "the gateway sees {up} of {} {} replicas up after 4 minutes",
-                        backend.urls.len(),
-                        backend.name
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-        Ok(())
+        self.gateway
+            .wait_until_routed(&backends(&self.replicas), Duration::from_secs(240))
+            .await
     }
 
     pub fn replica_mut(&mut self, service: Service, host: ReplicaHost) -> &mut Replica {

@@ -87,7 +87,7 @@ pub(super) async fn measure(
 }
 
 /// The repository's gateway with every routed service's backend on `replicas` (only the
-/// catalogue is asked for), once it routes to both.
+/// catalogue is asked for), once it routes to every one.
 async fn start_gateway(dir: &Path, replicas: &[String], tls: &LocalTls) -> anyhow::Result<Gateway> {
     let backends: Vec<Backend> = ["user", "product", "order", "storefront"]
         .into_iter()
@@ -105,14 +105,9 @@ async fn start_gateway(dir: &Path, replicas: &[String], tls: &LocalTls) -> anyho
         gateway::ephemeral_port,
     )
     .await?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while gateway.servers_up("product").await.unwrap_or(0) < replicas.len() {
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "the gateway did not find both replicas up within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    gateway
+        .wait_until_routed(&backends, Duration::from_secs(30))
+        .await?;
     Ok(gateway)
 }
 
