@@ -136,7 +136,8 @@ impl Gateway {
             &backends,
             Duration::from_secs(1),
             &tls,
-            ::gateway::ephemeral_port,
+            // The tests' shared allocator: a port no other test process draws meanwhile.
+            || Ok(test_support::free_port()),
         )
         .await
         .unwrap_or_else(|error| panic!("the gateway starts: {error:#}"));
