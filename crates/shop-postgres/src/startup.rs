@@ -9,7 +9,9 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    ClientWrapper, Hook, HookError, Manager, ManagerConfig, Metrics, Pool, RecyclingMethod, Runtime,
+};
 use futures_util::Stream;
 use tokio_postgres::AsyncMessage;
 use tokio_postgres::config::Host;
@@ -153,18 +155,61 @@ pub async fn connect(
         app.config,
         app.tls,
         ManagerConfig {
-            // A connection that died while idle is noticed before a request gets it.
-            recycling_method: RecyclingMethod::Verified,
+            // Closed connections are dropped at checkout; the hook in `pool` checks idle ones.
+            recycling_method: RecyclingMethod::Fast,
         },
     );
-    let pool = Pool::builder(manager)
-        .max_size(config.db_pool_max_size)
+    Ok(pool(
+        manager,
+        config.db_pool_max_size,
+        timeout,
+        VERIFY_AFTER_IDLE,
+    )?)
+}
+
+/// How long a connection may have been out of use before the pool asks the server whether it
+/// is still there. A connection the server or the network closed is known closed at once
+/// (`is_closed`); the round trip is for one that died silently, which takes an idle period to
+/// happen (an idle timeout on the way, a host gone). A connection checked out within this span
+/// goes straight to its request: with the check on every checkout, a reservation spent more
+/// round trips on checks than on its own statements.
+const VERIFY_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// The pool over `manager`: `timeout` bounds the wait for a connection, making one, and the
+/// check of one out of use for `verify_after_idle` or longer (an empty query; a connection
+/// that fails it, or does not answer in time, is dropped and the next one tried).
+fn pool(
+    manager: Manager,
+    max_size: usize,
+    timeout: Duration,
+    verify_after_idle: Duration,
+) -> Result<Pool, deadpool_postgres::BuildError> {
+    let verify_idle = Hook::async_fn(move |client: &mut ClientWrapper, metrics: &Metrics| {
+        Box::pin(async move {
+            if metrics.last_used() < verify_after_idle {
+                return Ok(());
+            }
+            match tokio::time::timeout(timeout, client.simple_query("")).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "an idle database connection failed its check");
+                    Err(HookError::Backend(error))
+                }
+                Err(_) => {
+                    tracing::warn!("an idle database connection did not answer its check");
+                    Err(HookError::message("no answer to the idle check"))
+                }
+            }
+        })
+    });
+    Pool::builder(manager)
+        .max_size(max_size)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(timeout))
         .create_timeout(Some(timeout))
         .recycle_timeout(Some(timeout))
-        .build()?;
-    Ok(pool)
+        .pre_recycle(verify_idle)
+        .build()
 }
 
 fn migration_failure(config: &DatabaseConfig) -> String {
@@ -265,5 +310,71 @@ mod tests {
         let endpoint = endpoint("postgres://u:hunter2@db:6432/users?sslmode=require");
         let described = endpoint.describe(&endpoint.config);
         assert_eq!(described, "PostgreSQL at db:6432/users (sslmode=require)");
+    }
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::*;
+    use test_infra::proxy::TcpProxy;
+    use test_infra::within_hang_guard;
+
+    const TIMEOUT: Duration = Duration::from_secs(2);
+
+    /// A pool of one connection to the shared PostgreSQL through `proxy`, with one statement
+    /// run over it so that the connection exists and is back in the pool.
+    async fn pool_with_one_used_connection(proxy: &TcpProxy, verify_after_idle: Duration) -> Pool {
+        let config: tokio_postgres::Config =
+            format!("postgres://postgres@{}/postgres", proxy.address)
+                .parse()
+                .expect("a valid URL");
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = pool(manager, 1, TIMEOUT, verify_after_idle).expect("the pool builds");
+        let client = within_hang_guard("the first checkout", pool.get())
+            .await
+            .expect("PostgreSQL answers through the proxy");
+        client
+            .simple_query("SELECT 1")
+            .await
+            .expect("a statement runs");
+        pool
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_that_no_longer_answers_is_not_handed_out() {
+        let proxy = TcpProxy::start("127.0.0.1:5432".parse().expect("an address")).await;
+        let pool = pool_with_one_used_connection(&proxy, Duration::ZERO).await;
+        proxy.hold_answers();
+        let checkout = within_hang_guard("a checkout while answers are held", pool.get()).await;
+        assert!(
+            checkout.is_err(),
+            "a connection idle past the threshold must be checked, and one that does not answer \
+             must not reach a request"
+        );
+        proxy.release_answers();
+        let client = within_hang_guard("a checkout once answers flow", pool.get())
+            .await
+            .expect("a new connection replaces the dropped one");
+        client.simple_query("SELECT 1").await.expect("it works");
+    }
+
+    #[tokio::test]
+    async fn a_connection_in_recent_use_goes_out_without_a_round_trip() {
+        let proxy = TcpProxy::start("127.0.0.1:5432".parse().expect("an address")).await;
+        let pool = pool_with_one_used_connection(&proxy, Duration::from_secs(3600)).await;
+        // Nothing the server says can reach the pool now, so a checkout that asked would fail.
+        proxy.hold_answers();
+        let checkout = within_hang_guard("a checkout while answers are held", pool.get()).await;
+        assert!(
+            checkout.is_ok(),
+            "a connection used moments ago goes to its request unchecked"
+        );
+        proxy.release_answers();
     }
 }
