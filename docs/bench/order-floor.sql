@@ -21,14 +21,15 @@ INSERT INTO orders.idempotency_keys (user_id, key, request_hash)
  ON CONFLICT (user_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, created_at = now()
  WHERE idempotency_keys.order_id IS NULL AND idempotency_keys.created_at < now() - make_interval(secs => 60)
  RETURNING 1;
--- Product Service: the reservation (a repeat is looked up first), stock taken in one statement.
-SELECT status FROM product.reservations WHERE reservation_id = ':reservation';
-BEGIN;
-UPDATE product.products SET quantity = quantity - 1, version = version + 1, updated_at = now()
- WHERE id = :product AND quantity >= 1 RETURNING name, price, version;
-INSERT INTO product.reservations (reservation_id, product_id, product_name, unit_price, quantity)
- VALUES (':reservation', :product, 'item', 1.99, 1) RETURNING reservation_id, product_id, status;
-COMMIT;
+-- Product Service: the reservation, stock taken and reservation stored in one statement.
+WITH taken AS (
+    UPDATE product.products SET quantity = quantity - 1, version = version + 1, updated_at = now()
+     WHERE id = :product AND quantity >= 1 RETURNING name, price, version),
+  reserved AS (
+    INSERT INTO product.reservations (reservation_id, product_id, product_name, unit_price, quantity)
+    SELECT ':reservation'::uuid, :product, name, price, 1 FROM taken
+    RETURNING reservation_id, product_id, product_name, unit_price, quantity, status)
+SELECT reserved.*, taken.version FROM reserved, taken;
 -- Order Service: the order, its event and the key's result in one transaction.
 BEGIN;
 SELECT pg_advisory_xact_lock(hashtext('orders.pending'), hashtext(':customer'));

@@ -3,8 +3,9 @@
 //!
 //! Floors: a bare salvo handler answering the same product JSON
 //! (`services/product/examples/bare_floor.rs`), `redis-benchmark` GETs, and `pgbench` running
-//! the reservation's own transaction (conditional stock UPDATE + reservation INSERT) on one hot
-//! row and spread over the catalogue, then every statement one order costs (`orders.rs`). The
+//! the reservation's own statement (conditional stock UPDATE + reservation INSERT, prepared as
+//! the service prepares it) on one hot row and spread over the catalogue, then every statement
+//! one order costs (`orders.rs`). The
 //! Product Service runs beside them against the local PostgreSQL and Redis (database
 //! `bench_products`, keys under `bench:`), then the User and Order Services join it for
 //! `POST /orders`; wrk (installed from Debian's packages when missing) loads them. The gateway
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use tokio::process::{Child, Command};
 
-use load_tools::{Figure, pgbench, redis_benchmark, wrk};
+use load_tools::{Figure, Protocol, pgbench, redis_benchmark, wrk};
 
 use crate::cargo::Profile;
 use crate::command_line::BenchOptions;
@@ -178,7 +179,7 @@ async fn measure_reads(
     Ok(floor)
 }
 
-/// For each spread: pgbench running the reservation transaction, then the reservation
+/// For each spread: pgbench running the reservation statement, then the reservation
 /// endpoint beside it.
 async fn measure_reservations(
     root: &Path,
@@ -190,8 +191,15 @@ async fn measure_reservations(
     let reserve_floor = root.join("docs/bench/reserve-floor.sql");
     for (hot, name) in SPREADS {
         let variables = [("hot", if hot { "1" } else { "0" }), ("rows", ROWS_TEXT)];
-        let floor = pgbench(&reserve_floor, DATABASE, &variables, seconds).await?;
-        let label = format!("pgbench: the reservation transaction, {name} (floor)");
+        let floor = pgbench(
+            &reserve_floor,
+            DATABASE,
+            &variables,
+            Protocol::Prepared,
+            seconds,
+        )
+        .await?;
+        let label = format!("pgbench -M prepared: the reservation statement, {name} (floor)");
         lines.push(line(&label, floor, None).await);
         let env = [("HOT", if hot { "1" } else { "0" }), ("ROWS", ROWS_TEXT)];
         let endpoint = wrk(seconds, &reserve, service.to_owned(), &env).await?;

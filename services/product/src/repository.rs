@@ -1,7 +1,7 @@
 //! The `products` and `reservations` tables, in raw SQL.
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Pool;
+use deadpool_postgres::{ClientWrapper, Pool};
 use rust_decimal::Decimal;
 use shop_postgres::{DbError, Traced};
 use tokio_postgres::Row;
@@ -226,72 +226,45 @@ impl ProductsRepository {
     /// Takes `quantity` units of `product_id` for `reservation_id`, once. The stock check and
     /// the decrement are one conditional UPDATE, so concurrent reservations serialise on the
     /// row and stock never goes below zero (the CHECK constraint stands behind it too).
+    ///
+    /// The UPDATE and the reservation's INSERT are one statement, so one round trip and one
+    /// commit: either both happen or neither. A new reservation is the common case, so it is
+    /// tried first. A repeat is told by the reservation's primary key refusing the insert
+    /// (which undoes the statement's UPDATE too), or, when the stock no longer suffices, by
+    /// looking the id up before the shortage is reported.
     pub async fn reserve(
         &self,
         reservation_id: Uuid,
         product_id: i64,
         quantity: ReservedQuantity,
     ) -> Result<ReserveOutcome, DbError> {
-        if let Some(existing) = self.find_reservation(reservation_id).await? {
-            return Ok(ReserveOutcome::Existing(existing));
-        }
-        let mut client = self.pool.get().await?;
-        let transaction = client.transaction().await?;
-        let taken = transaction
+        let client = self.pool.get().await?;
+        let reserved = client
             .query_opt_traced(
-                "UPDATE products SET quantity = quantity - $2, version = version + 1, \
-                 updated_at = now() WHERE id = $1 AND quantity >= $2 \
-                 RETURNING name, price, version",
-                &[&product_id, &quantity.value()],
-            )
-            .await?;
-        let Some(taken) = taken else {
-            drop(transaction);
-            let available = client
-                .query_opt_traced(
-                    "SELECT quantity FROM products WHERE id = $1",
-                    &[&product_id],
-                )
-                .await?;
-            return Ok(match available {
-                Some(row) => ReserveOutcome::InsufficientStock {
-                    available: row.get(0),
-                },
-                None => ReserveOutcome::ProductNotFound,
-            });
-        };
-        let name: String = taken.get("name");
-        let price: Decimal = taken.get("price");
-        let inserted = transaction
-            .query_one_traced(
                 &format!(
-                    "INSERT INTO reservations \
-                     (reservation_id, product_id, product_name, unit_price, quantity) \
-                     VALUES ($1, $2, $3, $4, $5) RETURNING {RESERVATION_COLUMNS}"
+                    "WITH taken AS (\
+                       UPDATE products SET quantity = quantity - $3, version = version + 1, \
+                              updated_at = now() \
+                       WHERE id = $2 AND quantity >= $3 RETURNING name, price, version), \
+                     reserved AS (\
+                       INSERT INTO reservations \
+                              (reservation_id, product_id, product_name, unit_price, quantity) \
+                       SELECT $1, $2, name, price, $3 FROM taken \
+                       RETURNING {RESERVATION_COLUMNS}) \
+                     SELECT reserved.*, taken.version FROM reserved, taken"
                 ),
-                &[
-                    &reservation_id,
-                    &product_id,
-                    &name,
-                    &price,
-                    &quantity.value(),
-                ],
+                &[&reservation_id, &product_id, &quantity.value()],
             )
             .await;
-        match inserted {
-            Ok(row) => {
-                transaction.commit().await?;
-                Ok(ReserveOutcome::Created {
-                    reservation: ReservationRecord::from_row(&row),
-                    version: taken.get("version"),
-                })
-            }
-            // The same id raced in from a concurrent retry and won: give the stock back (by
-            // rolling back) and answer with the winner's reservation.
+        match reserved {
+            Ok(Some(row)) => Ok(ReserveOutcome::Created {
+                reservation: ReservationRecord::from_row(&row),
+                version: row.get("version"),
+            }),
+            // The id was used before (a repeat, or a concurrent retry that won): nothing was
+            // taken, and the answer is that reservation.
             Err(DbError::UniqueViolation { .. }) => {
-                drop(transaction);
-                drop(client);
-                match self.find_reservation(reservation_id).await? {
+                match Self::reservation_on(&client, reservation_id).await? {
                     Some(existing) => Ok(ReserveOutcome::Existing(existing)),
                     None => Err(DbError::UniqueViolation {
                         constraint: "reservations_pkey".into(),
@@ -299,14 +272,32 @@ impl ProductsRepository {
                 }
             }
             Err(error) => Err(error),
+            // Nothing taken: a repeat whose stock has gone since, or a short or unknown product.
+            Ok(None) => {
+                if let Some(existing) = Self::reservation_on(&client, reservation_id).await? {
+                    return Ok(ReserveOutcome::Existing(existing));
+                }
+                let available = client
+                    .query_opt_traced(
+                        "SELECT quantity FROM products WHERE id = $1",
+                        &[&product_id],
+                    )
+                    .await?;
+                Ok(match available {
+                    Some(row) => ReserveOutcome::InsufficientStock {
+                        available: row.get(0),
+                    },
+                    None => ReserveOutcome::ProductNotFound,
+                })
+            }
         }
     }
 
-    pub async fn find_reservation(
-        &self,
+    /// The reservation `reservation_id`, read over `client`.
+    async fn reservation_on(
+        client: &ClientWrapper,
         reservation_id: Uuid,
     ) -> Result<Option<ReservationRecord>, DbError> {
-        let client = self.pool.get().await?;
         let row = client
             .query_opt_traced(
                 &format!(

@@ -78,15 +78,29 @@ pub async fn redis_benchmark() -> anyhow::Result<Figure> {
     })
 }
 
+/// How pgbench sends its statements.
+#[derive(Clone, Copy, Debug)]
+pub enum Protocol {
+    /// Each statement's text every time (parsed and planned every time).
+    Simple,
+    /// Prepared once per connection, as the services' pools send theirs. A script whose
+    /// variables stand inside quoted literals cannot run so.
+    Prepared,
+}
+
 /// pgbench running `script` (a file under `docs/bench/`) against `database`, with its
 /// variables set by `-D name=value`.
 pub async fn pgbench(
     script: &Path,
     database: &str,
     variables: &[(&str, &str)],
+    protocol: Protocol,
     seconds: u32,
 ) -> anyhow::Result<Figure> {
     let mut command = Command::new("pgbench");
+    if let Protocol::Prepared = protocol {
+        command.args(["-M", "prepared"]);
+    }
     command.args([
         "-h",
         "127.0.0.1",

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use super::load_tools::{pgbench, wrk};
+use super::load_tools::{Protocol, pgbench, wrk};
 use super::{Line, POSTGRES, ROWS, ROWS_TEXT, SPREADS, free_port, line, psql_in, wait_for};
 
 pub(super) const USERS: &str = "bench_users";
@@ -41,7 +41,7 @@ pub(super) async fn measure(
             ("rows", ROWS_TEXT),
             ("customers", CUSTOMERS_TEXT),
         ];
-        let floor = pgbench(&floor_script, FLOOR, &variables, seconds).await?;
+        let floor = pgbench(&floor_script, FLOOR, &variables, Protocol::Simple, seconds).await?;
         let label = format!("pgbench: every statement of one order, {name} (floor)");
         lines.push(line(&label, floor, None).await);
         let env = [

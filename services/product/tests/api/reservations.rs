@@ -57,6 +57,33 @@ async fn a_reservation_takes_stock_once_and_reports_the_price_snapshot() {
 }
 
 #[tokio::test]
+async fn a_repeat_answers_with_its_reservation_after_the_stock_ran_out() {
+    let shop = Shop::start().await;
+    let id = shop
+        .products
+        .product_with_stock(&shop.admin, "Last ones", 5)
+        .await;
+    let first = Uuid::new_v4();
+    assert_eq!(shop.products.reserve(first, id, 3).await.status(), 201);
+    assert_eq!(
+        shop.products.reserve(Uuid::new_v4(), id, 2).await.status(),
+        201
+    );
+    assert_eq!(shop.products.stock(id).await, 0);
+
+    // Not "insufficient stock": this reservation holds its three units already.
+    let repeat = shop.products.reserve(first, id, 3).await;
+    assert_eq!(repeat.status(), 200);
+    let body: Value = repeat.json().await.unwrap();
+    assert_eq!(body["reservation_id"], first.to_string());
+    assert_eq!(body["quantity"], 3);
+    assert_eq!(body["status"], "reserved");
+    let mismatch = shop.products.reserve(first, id, 4).await;
+    assert_problem_type(mismatch, 409, "urn:problem:reservation-mismatch").await;
+    assert_eq!(shop.products.stock(id).await, 0);
+}
+
+#[tokio::test]
 async fn a_hundred_concurrent_reservations_for_ten_units_leave_exactly_zero() {
     let shop = Shop::start().await;
     let id = shop
