@@ -5,14 +5,18 @@
 //! (`services/product/examples/bare_floor.rs`), `redis-benchmark` GETs, and `pgbench` running
 //! the reservation's own statement (conditional stock UPDATE + reservation INSERT, prepared as
 //! the service prepares it) on one hot row and spread over the catalogue, then every statement
-//! one order costs (`orders.rs`). The
-//! Product Service runs beside them against the local PostgreSQL and Redis (database
-//! `bench_products`, keys under `bench:`), then the User and Order Services join it for
-//! `POST /orders`; wrk (installed from Debian's packages when missing) loads them. The gateway
-//! (HAProxy) is measured in front of two bare handlers, then in front of two Product Service
-//! replicas (`gateway.rs`). `--quick`
-//! uses the debug build and 3 s runs: it checks that the command works, its figures are not
-//! benchmarks.
+//! one order costs (`orders.rs`). The Product Service runs beside them against the local
+//! PostgreSQL and Redis (database `bench_products`, keys under `bench:`), then the User and
+//! Order Services join it for `POST /orders`; wrk (installed from Debian's packages when
+//! missing) loads them. The gateway (HAProxy) is measured in front of two bare handlers, then in
+//! front of two Product Service replicas (`gateway.rs`).
+//!
+//! A floor and the lines compared with it take turns: three rounds of a third of the duration
+//! each, and each line is its median round (`load_tools::in_turns`). The shared machine's speed
+//! drifts by tens of percent over minutes, and both sides of a ratio should see the same drift.
+//!
+//! `--quick` uses the debug build and 3 s runs: it checks that the command works, its figures
+//! are not benchmarks.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -21,7 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use tokio::process::{Child, Command};
 
-use load_tools::{Figure, Protocol, pgbench, redis_benchmark, wrk};
+use load_tools::{Figure, Load, Protocol, ROUNDS, in_turns, redis_benchmark};
 
 use crate::cargo::Profile;
 use crate::command_line::BenchOptions;
@@ -85,8 +89,10 @@ async fn measure(
     wait_for(&format!("{floor_url}/products/1")).await?;
     fill_catalogue(&service).await?;
 
-    let floor = measure_reads(root, seconds, &floor_url, &service, lines).await?;
-    gateway::measure(root, binaries, seconds, floor, &service, lines, children).await?;
+    let proxies = gateway::Proxies::start(root, binaries, &service, children).await?;
+    let reads = measure_reads(root, seconds, &floor_url, &service, &proxies, lines).await;
+    proxies.stop().await;
+    reads?;
     let redis = redis_benchmark().await?;
     lines.push(line("redis-benchmark GET, 32 connections (floor)", redis, None).await);
     measure_reservations(root, seconds, &service, lines).await?;
@@ -134,53 +140,74 @@ async fn fill_catalogue(service: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The bare handler, then the Product Service's health and catalogue reads beside it; returns
-/// the bare handler's figure.
+/// The floor a line is compared with: its name in the table and its index among the loads.
+type Beside = Option<(&'static str, usize)>;
+
+/// The bare handler, the Product Service's health and catalogue reads, and the proxies, their
+/// loads taking turns; each beside its floor.
 async fn measure_reads(
     root: &Path,
     seconds: u32,
     floor_url: &str,
     service: &str,
+    proxies: &gateway::Proxies,
     lines: &mut Vec<Line>,
-) -> anyhow::Result<Figure> {
+) -> anyhow::Result<()> {
     let script = root.join("docs/bench/report.lua");
-    let wrk_get = |url: String| wrk(seconds, &script, url, &[]);
-    let floor = wrk_get(format!("{floor_url}/products/1")).await?;
-    lines.push(line("bare salvo handler, same JSON (floor)", floor, None).await);
-    let live = wrk_get(format!("{service}/health/live")).await?;
-    lines.push(
-        line(
+    let get = |url: String| Load::Wrk {
+        script: &script,
+        url,
+        env: Vec::new(),
+    };
+    const FLOOR: usize = 0;
+    const LIVE: usize = 1;
+    const GATEWAY_FLOOR: usize = 6;
+    // What each load is, and the name and index of the load it is compared with.
+    let mut measured: Vec<(&str, Load<'_>, Beside)> = vec![
+        (
+            "bare salvo handler, same JSON (floor)",
+            get(format!("{floor_url}/products/1")),
+            None,
+        ),
+        (
             "GET /health/live (the middleware only)",
-            live,
-            Some(("floor", floor)),
-        )
-        .await,
-    );
-    let health = wrk_get(format!("{service}/health")).await?;
-    lines.push(
-        line(
+            get(format!("{service}/health/live")),
+            Some(("floor", FLOOR)),
+        ),
+        (
             "GET /health (background probe)",
-            health,
-            Some(("/health/live", live)),
-        )
-        .await,
-    );
-    let cached = wrk_get(format!("{service}/products/1")).await?;
-    lines.push(line("GET /products/{id} cached", cached, Some(("floor", floor))).await);
-    let page = wrk_get(format!("{service}/products?limit=20")).await?;
-    lines.push(
-        line(
+            get(format!("{service}/health")),
+            Some(("/health/live", LIVE)),
+        ),
+        (
+            "GET /products/{id} cached",
+            get(format!("{service}/products/1")),
+            Some(("floor", FLOOR)),
+        ),
+        (
             "GET /products?limit=20 (page cache)",
-            page,
-            Some(("floor", floor)),
-        )
-        .await,
-    );
-    Ok(floor)
+            get(format!("{service}/products?limit=20")),
+            Some(("floor", FLOOR)),
+        ),
+    ];
+    let [plain, edge, api] = proxies.loads(&script);
+    measured.push((plain.0, plain.1, Some(("floor", FLOOR))));
+    measured.push((edge.0, edge.1, Some(("floor", FLOOR))));
+    measured.push((api.0, api.1, Some(("the gateway's floor", GATEWAY_FLOOR))));
+    let (described, loads): (Vec<_>, Vec<_>) = measured
+        .into_iter()
+        .map(|(what, load, floor)| ((what, floor), load))
+        .unzip();
+    let figures = in_turns(&loads, seconds).await?;
+    for ((what, floor), figure) in described.into_iter().zip(&figures) {
+        let floor = floor.map(|(name, index)| (name, figures[index]));
+        lines.push(line(what, *figure, floor).await);
+    }
+    Ok(())
 }
 
-/// For each spread: pgbench running the reservation statement, then the reservation
-/// endpoint beside it.
+/// For each spread: pgbench running the reservation statement and the reservation endpoint,
+/// taking turns.
 async fn measure_reservations(
     root: &Path,
     seconds: u32,
@@ -190,19 +217,25 @@ async fn measure_reservations(
     let reserve = root.join("docs/bench/reserve.lua");
     let reserve_floor = root.join("docs/bench/reserve-floor.sql");
     for (hot, name) in SPREADS {
-        let variables = [("hot", if hot { "1" } else { "0" }), ("rows", ROWS_TEXT)];
-        let floor = pgbench(
-            &reserve_floor,
-            DATABASE,
-            &variables,
-            Protocol::Prepared,
-            seconds,
-        )
-        .await?;
+        let hot = if hot { "1" } else { "0" };
+        let loads = [
+            Load::Pgbench {
+                script: &reserve_floor,
+                database: DATABASE,
+                variables: vec![("hot", hot), ("rows", ROWS_TEXT)],
+                protocol: Protocol::Prepared,
+            },
+            Load::Wrk {
+                script: &reserve,
+                url: service.to_owned(),
+                env: vec![("HOT", hot.to_owned()), ("ROWS", ROWS_TEXT.to_owned())],
+            },
+        ];
+        let [floor, endpoint] = in_turns(&loads, seconds).await?[..] else {
+            bail!("two loads, two figures");
+        };
         let label = format!("pgbench -M prepared: the reservation statement, {name} (floor)");
         lines.push(line(&label, floor, None).await);
-        let env = [("HOT", if hot { "1" } else { "0" }), ("ROWS", ROWS_TEXT)];
-        let endpoint = wrk(seconds, &reserve, service.to_owned(), &env).await?;
         let label = format!("POST /internal/reservations, {name}");
         lines.push(line(&label, endpoint, Some(("pgbench", floor))).await);
     }
@@ -235,9 +268,11 @@ fn render(lines: &[Line], quick: bool, seconds: u32) -> String {
     };
     let _ = writeln!(
         text,
-        "Command: `cargo xtask bench{}` ({build}, wrk -t2 -c{CONNECTIONS} -d{seconds}s, \
-         pgbench -c{CONNECTIONS} -j2 -T{seconds}). Run of {} UTC, commit {}.\n",
+        "Command: `cargo xtask bench{}` ({build}, wrk -t2 -c{CONNECTIONS}, pgbench \
+         -c{CONNECTIONS} -j2; each line the median of {ROUNDS} turns of {}s, taken in turn \
+         with its floor's). Run of {} UTC, commit {}.\n",
         if quick { " --quick" } else { "" },
+        (seconds / ROUNDS).max(1),
         now(),
         commit(),
     );

@@ -153,10 +153,11 @@ each endpoint beside its floor in the same run (the bare handler, redis-benchmar
 running the reservation and every statement one order costs) against the local PostgreSQL and
 Redis, loaded by wrk (installed from Debian's packages when missing). Prints throughput,
 p50/p99, the share of the floor and the load average, and rewrites the table in
-docs/benchmarks.md.
+docs/benchmarks.md. A floor and what is compared with it take turns (three rounds each) and
+each line is its median round, so that both see the same moments of a shared machine.
 
   --quick           debug build and 3 s runs: checks that the command works; its figures are no benchmarks
-  --duration SECS   the length of each measurement (default 15; 3 with --quick)";
+  --duration SECS   each measurement's total, split over its three turns (default 15; 3 with --quick)";
 
 /// The list of commands, one line each.
 pub fn overview() -> String {

@@ -1,7 +1,8 @@
 //! The gateway's own cost, and the API through it: HAProxy in front of two bare handlers
 //! (plain HTTP with one forwarding rule, then HTTPS with the repository's routes and edge rules
 //! as deployed), then the same routes in front of two Product Service replicas. Each is
-//! compared with the floor below it: the bare handler, then the gateway's own floor.
+//! compared with the floor below it: the bare handler, then the gateway's own floor; the bench
+//! runs their loads in turns with the floor's (`load_tools::in_turns`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,80 +11,83 @@ use anyhow::Context;
 use gateway::{Backend, Gateway, LocalTls};
 use tokio::process::Child;
 
-use super::load_tools::{Figure, wrk};
-use super::{Line, free_port, line, start_bare_floor, start_product_service, wait_for};
+use super::load_tools::Load;
+use super::{free_port, start_bare_floor, start_product_service, wait_for};
 
 /// How often the gateway checks each replica, as the cluster does.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Appends the gateway lines to `lines`. `floor` is the bare handler's figure in this run and
-/// `service` the first Product Service replica, already filled with the catalogue.
-pub(super) async fn measure(
-    root: &Path,
-    binaries: &Path,
-    seconds: u32,
-    floor: Figure,
-    service: &str,
-    lines: &mut Vec<Line>,
-    children: &mut Vec<Child>,
-) -> anyhow::Result<()> {
-    let script = root.join("docs/bench/report.lua");
-    let dir = root.join("target/bench-gateway");
-    std::fs::create_dir_all(&dir)?;
-    let tls = LocalTls::load_or_create(&dir.join("tls"))?;
+/// The proxies the bench measures, all up at once so that their loads can take turns with the
+/// floor's: HAProxy plain in front of two bare handlers, the gateway in front of the same two,
+/// and the gateway in front of two Product Service replicas.
+pub(super) struct Proxies {
+    plain: PlainProxy,
+    edge: Gateway,
+    api: Gateway,
+}
 
-    // Two bare handlers, as the API below has two replicas.
-    let mut bare = Vec::new();
-    for _ in 0..2 {
-        let port = free_port()?;
-        children.push(start_bare_floor(binaries, port)?);
-        let url = format!("http://127.0.0.1:{port}");
-        wait_for(&format!("{url}/health/ready")).await?;
-        bare.push(url);
+impl Proxies {
+    /// Starts them; `service` is the first Product Service replica, already filled with the
+    /// catalogue (a second one starts here). The processes started go to `children`.
+    pub(super) async fn start(
+        root: &Path,
+        binaries: &Path,
+        service: &str,
+        children: &mut Vec<Child>,
+    ) -> anyhow::Result<Self> {
+        let dir = root.join("target/bench-gateway");
+        std::fs::create_dir_all(&dir)?;
+        let tls = LocalTls::load_or_create(&dir.join("tls"))?;
+        // Two bare handlers, as the API below has two replicas.
+        let mut bare = Vec::new();
+        for _ in 0..2 {
+            let port = free_port()?;
+            children.push(start_bare_floor(binaries, port)?);
+            let url = format!("http://127.0.0.1:{port}");
+            wait_for(&format!("{url}/health/ready")).await?;
+            bare.push(url);
+        }
+        let second_port = free_port()?;
+        children.push(start_product_service(binaries, second_port)?);
+        let second = format!("http://127.0.0.1:{second_port}");
+        wait_for(&format!("{second}/health/ready")).await?;
+        let replicas = [service.to_owned(), second];
+        Ok(Self {
+            plain: PlainProxy::start(&dir.join("plain"), &bare).await?,
+            edge: start_gateway(&dir.join("routes-bare"), &bare, &tls).await?,
+            api: start_gateway(&dir.join("routes-api"), &replicas, &tls).await?,
+        })
     }
 
-    let plain = PlainProxy::start(&dir.join("plain"), &bare).await?;
-    let proxied = wrk(seconds, &script, format!("{}/products/1", plain.url), &[]).await;
-    plain.stop().await;
-    lines.push(
-        line(
-            "HAProxy, plain HTTP, one forwarding rule, 2 bare handlers behind it",
-            proxied?,
-            Some(("floor", floor)),
-        )
-        .await,
-    );
+    /// The loads: the plain proxy and the gateway's floor (compare with the bare handler), then
+    /// the API through the gateway (compare with the gateway's floor).
+    pub(super) fn loads<'a>(&self, script: &'a Path) -> [(&'static str, Load<'a>); 3] {
+        let get = |base: &str| Load::Wrk {
+            script,
+            url: format!("{base}/products/1"),
+            env: Vec::new(),
+        };
+        [
+            (
+                "HAProxy, plain HTTP, one forwarding rule, 2 bare handlers behind it",
+                get(&self.plain.url),
+            ),
+            (
+                "the gateway's floor: HTTPS, our routes and edge rules, 2 bare handlers behind it",
+                get(&self.edge.url),
+            ),
+            (
+                "GET /products/{id} cached, through the gateway, 2 replicas",
+                get(&self.api.url),
+            ),
+        ]
+    }
 
-    let gateway = start_gateway(&dir.join("routes-bare"), &bare, &tls).await?;
-    let edge = wrk(seconds, &script, format!("{}/products/1", gateway.url), &[]).await;
-    gateway.stop().await;
-    let edge = edge?;
-    lines.push(
-        line(
-            "the gateway's floor: HTTPS, our routes and edge rules, 2 bare handlers behind it",
-            edge,
-            Some(("floor", floor)),
-        )
-        .await,
-    );
-
-    let second_port = free_port()?;
-    children.push(start_product_service(binaries, second_port)?);
-    let second = format!("http://127.0.0.1:{second_port}");
-    wait_for(&format!("{second}/health/ready")).await?;
-    let replicas = [service.to_owned(), second];
-    let gateway = start_gateway(&dir.join("routes-api"), &replicas, &tls).await?;
-    let api = wrk(seconds, &script, format!("{}/products/1", gateway.url), &[]).await;
-    gateway.stop().await;
-    lines.push(
-        line(
-            "GET /products/{id} cached, through the gateway, 2 replicas",
-            api?,
-            Some(("the gateway's floor", edge)),
-        )
-        .await,
-    );
-    Ok(())
+    pub(super) async fn stop(self) {
+        self.plain.stop().await;
+        self.edge.stop().await;
+        self.api.stop().await;
+    }
 }
 
 /// The repository's gateway with every routed service's backend on `replicas` (only the

@@ -153,3 +153,86 @@ impl Figure {
         self
     }
 }
+
+/// One load the bench measures.
+pub enum Load<'a> {
+    /// wrk running `script` against `url`, with `env` for the script.
+    Wrk {
+        script: &'a Path,
+        url: String,
+        env: Vec<(&'a str, String)>,
+    },
+    /// pgbench running `script` against `database`.
+    Pgbench {
+        script: &'a Path,
+        database: &'a str,
+        variables: Vec<(&'a str, &'a str)>,
+        protocol: Protocol,
+    },
+}
+
+impl Load<'_> {
+    async fn run(&self, seconds: u32) -> anyhow::Result<Figure> {
+        match self {
+            Self::Wrk { script, url, env } => {
+                let env: Vec<(&str, &str)> = env
+                    .iter()
+                    .map(|(name, value)| (*name, value.as_str()))
+                    .collect();
+                wrk(seconds, script, url.clone(), &env).await
+            }
+            Self::Pgbench {
+                script,
+                database,
+                variables,
+                protocol,
+            } => pgbench(script, database, variables, *protocol, seconds).await,
+        }
+    }
+}
+
+/// How many turns each load gets in [`in_turns`].
+pub const ROUNDS: u32 = 3;
+
+/// Measures `loads` taking turns: [`ROUNDS`] rounds, each running every load once for its share
+/// of `seconds`, and each load's figure is its median round. The machine is shared, and its
+/// speed drifts by tens of percent over minutes; measured one after the other, a floor and what
+/// is compared with it would each catch a different moment of that drift, and their ratio with
+/// it. Taking turns, both see the same moments.
+pub async fn in_turns(loads: &[Load<'_>], seconds: u32) -> anyhow::Result<Vec<Figure>> {
+    let share = (seconds / ROUNDS).max(1);
+    let mut rounds: Vec<Vec<Figure>> = loads.iter().map(|_| Vec::new()).collect();
+    for _ in 0..ROUNDS {
+        for (load, figures) in loads.iter().zip(&mut rounds) {
+            figures.push(load.run(share).await?);
+        }
+    }
+    Ok(rounds.into_iter().map(median).collect())
+}
+
+/// The round with the median throughput (its latencies with it).
+fn median(mut figures: Vec<Figure>) -> Figure {
+    figures.sort_by(|a, b| a.per_sec.total_cmp(&b.per_sec));
+    figures[figures.len() / 2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_round_is_taken_whole() {
+        let figure = |per_sec, p50| Figure {
+            per_sec,
+            p50_ms: Some(p50),
+            p99_ms: None,
+        };
+        let taken = median(vec![
+            figure(900.0, 1.0),
+            figure(300.0, 3.0),
+            figure(600.0, 2.0),
+        ]);
+        assert_eq!(taken.per_sec, 600.0);
+        assert_eq!(taken.p50_ms, Some(2.0));
+    }
+}

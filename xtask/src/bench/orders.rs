@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use super::load_tools::{Protocol, pgbench, wrk};
+use super::load_tools::{Load, Protocol, in_turns};
 use super::{Line, POSTGRES, ROWS, ROWS_TEXT, SPREADS, free_port, line, psql_in, wait_for};
 
 pub(super) const USERS: &str = "bench_users";
@@ -36,20 +36,34 @@ pub(super) async fn measure(
     let order_script = root.join("docs/bench/order.lua");
     for (hot, name) in SPREADS {
         let hot = if hot { "1" } else { "0" };
-        let variables = [
-            ("hot", hot),
-            ("rows", ROWS_TEXT),
-            ("customers", CUSTOMERS_TEXT),
+        let loads = [
+            Load::Pgbench {
+                script: &floor_script,
+                database: FLOOR,
+                variables: vec![
+                    ("hot", hot),
+                    ("rows", ROWS_TEXT),
+                    ("customers", CUSTOMERS_TEXT),
+                ],
+                // The script's ids stand inside quoted literals, which prepared mode cannot
+                // bind.
+                protocol: Protocol::Simple,
+            },
+            Load::Wrk {
+                script: &order_script,
+                url: orders.clone(),
+                env: vec![
+                    ("HOT", hot.to_owned()),
+                    ("ROWS", ROWS_TEXT.to_owned()),
+                    ("TOKENS", tokens.clone()),
+                ],
+            },
         ];
-        let floor = pgbench(&floor_script, FLOOR, &variables, Protocol::Simple, seconds).await?;
+        let [floor, placed] = in_turns(&loads, seconds).await?[..] else {
+            bail!("two loads, two figures");
+        };
         let label = format!("pgbench: every statement of one order, {name} (floor)");
         lines.push(line(&label, floor, None).await);
-        let env = [
-            ("HOT", hot),
-            ("ROWS", ROWS_TEXT),
-            ("TOKENS", tokens.as_str()),
-        ];
-        let placed = wrk(seconds, &order_script, orders.clone(), &env).await?;
         let label = format!("POST /orders, {CUSTOMERS} customers, {name}");
         lines.push(line(&label, placed, Some(("pgbench", floor))).await);
     }
