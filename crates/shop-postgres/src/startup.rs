@@ -167,17 +167,17 @@ pub async fn connect(
     )?)
 }
 
-/// How long a connection may have been out of use before the pool asks the server whether it
-/// is still there. A connection the server or the network closed is known closed at once
-/// (`is_closed`); the round trip is for one that died silently, which takes an idle period to
-/// happen (an idle timeout on the way, a host gone). A connection checked out within this span
-/// goes straight to its request: with the check on every checkout, a reservation spent more
-/// round trips on checks than on its own statements.
+/// How long after a connection was last handed out the pool asks the server, before handing it
+/// out again, whether it is still there. A connection the server or the network closed is
+/// known closed at once (`is_closed`); the round trip is for one that died silently, which
+/// takes an idle period to happen (an idle timeout on the way, a host gone). A connection
+/// handed out within this span goes straight to its request: with the check on every checkout,
+/// a reservation spent more round trips on checks than on its own statements.
 const VERIFY_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// The pool over `manager`: `timeout` bounds the wait for a connection, making one, and the
-/// check of one out of use for `verify_after_idle` or longer (an empty query; a connection
-/// that fails it, or does not answer in time, is dropped and the next one tried).
+/// check of one last handed out `verify_after_idle` ago or longer (an empty query; a
+/// connection that fails it, or does not answer in time, is dropped and the next one tried).
 fn pool(
     manager: Manager,
     max_size: usize,
