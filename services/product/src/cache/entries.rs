@@ -120,7 +120,10 @@ static FILL: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// Tombstone: KEYS[1] key, KEYS[2] its holders; ARGV[1] version the write produced, ARGV[2] TTL
+/// Tombstone: KEYS[1] key, KEYS[2] its holders, KEYS[3] (optional) the listing pages'
+/// generation, incremented in the same call so that a write costs one round trip to Redis (see
+/// [`super::pages`]; all keys live on the one Redis the service uses); ARGV[1] version the
+/// write produced, ARGV[2] TTL
 /// in seconds, ARGV[3] the incarnation, ARGV[4] how long a holder counts (milliseconds; 0: tell
 /// nobody), ARGV[5] the writer, ARGV[6] the holders' channel prefix, ARGV[7] the announcement.
 /// A value of this incarnation at that version or newer is left alone: it can only have been
@@ -140,6 +143,9 @@ static TOMBSTONE: LazyLock<Script> = LazyLock::new(|| {
         end
         if not newer then
           redis.call('SET', KEYS[1], ours .. ARGV[1] .. '|', 'EX', ARGV[2])
+        end
+        if KEYS[3] then
+          redis.call('INCR', KEYS[3])
         end
         local reached, unreached = {}, 0
         local window = tonumber(ARGV[4])
@@ -340,11 +346,20 @@ impl ProductCache {
     }
 
     /// After a committed write: no value older than `version` may be served again, and the
-    /// other replicas that recently read product `id` are told `announce`. Returns whom it
-    /// told, or `None` if the tombstone did not land: then the writer must wait out
+    /// other replicas that recently read product `id` are told `announce`; with `generation`,
+    /// that key is incremented in the same call. Returns whom it told, or `None` if the
+    /// tombstone (and the increment) did not land: then the writer must wait out
     /// [`Self::fresh`] (and the local-copy lease).
-    pub async fn invalidate(&self, id: i64, version: i64, announce: &Announce<'_>) -> Option<Told> {
-        let told = self.tombstone(id, version, Some(announce)).await;
+    pub async fn invalidate(
+        &self,
+        id: i64,
+        version: i64,
+        announce: &Announce<'_>,
+        generation: Option<&str>,
+    ) -> Option<Told> {
+        let told = self
+            .tombstone(id, version, Some(announce), generation)
+            .await;
         if let Err(error) = &told {
             self.failed(error);
             let mut pending = self.pending.lock().expect("pending lock");
@@ -382,27 +397,31 @@ impl ProductCache {
         }
     }
 
-    /// Leaves the tombstone, and tells the recent holders `announce` (none without one).
+    /// Leaves the tombstone, tells the recent holders `announce` (none without one), and
+    /// increments `generation` when given.
     async fn tombstone(
         &self,
         id: i64,
         version: i64,
         announce: Option<&Announce<'_>>,
+        generation: Option<&str>,
     ) -> Result<Told, RedisError> {
+        let mut invocation = TOMBSTONE.key(self.key(id));
+        invocation.key(self.holders_key(id));
+        if let Some(generation) = generation {
+            invocation.key(generation);
+        }
+        invocation
+            .arg(version)
+            .arg(self.tombstone_ttl_secs)
+            .arg(&self.incarnation)
+            .arg(announce.map_or(0, |announce| announce.window_ms))
+            .arg(announce.map_or("", |announce| announce.writer))
+            .arg(announce.map_or("", |announce| announce.channel_prefix))
+            .arg(announce.map_or("", |announce| announce.message.as_str()));
         let (reached, unreached) = self
             .redis
-            .invoke::<(Vec<String>, usize)>(
-                TOMBSTONE
-                    .key(self.key(id))
-                    .key(self.holders_key(id))
-                    .arg(version)
-                    .arg(self.tombstone_ttl_secs)
-                    .arg(&self.incarnation)
-                    .arg(announce.map_or(0, |announce| announce.window_ms))
-                    .arg(announce.map_or("", |announce| announce.writer))
-                    .arg(announce.map_or("", |announce| announce.channel_prefix))
-                    .arg(announce.map_or("", |announce| announce.message.as_str())),
-            )
+            .invoke::<(Vec<String>, usize)>(&invocation)
             .await?;
         Ok(Told { reached, unreached })
     }
@@ -430,7 +449,7 @@ impl ProductCache {
             .collect();
         for (id, version) in snapshot {
             // Nobody to tell: the write that missed its tombstone waited every lease out.
-            if let Err(error) = self.tombstone(id, version, None).await {
+            if let Err(error) = self.tombstone(id, version, None, None).await {
                 self.failed(&error);
                 return;
             }

@@ -66,11 +66,20 @@ impl ProductCaches {
             return WriteWait::NoHolder;
         }
         let write = self.announcements.begin();
-        let tombstones = join_all(changes.iter().map(|&(id, version)| {
+        // The first tombstone also moves the listing pages' generation on: one round trip.
+        let told = join_all(changes.iter().enumerate().map(|(index, &(id, version))| {
             let announce = self.announcements.announce(&write, id);
-            async move { (id, self.entries.invalidate(id, version, &announce).await) }
-        }));
-        let (told, page_bump_landed) = tokio::join!(tombstones, self.pages.invalidate());
+            let generation = (index == 0).then(|| self.pages.generation_key());
+            async move {
+                let told = self
+                    .entries
+                    .invalidate(id, version, &announce, generation)
+                    .await;
+                (id, told)
+            }
+        }))
+        .await;
+        let page_bump_landed = self.pages.bumped(told[0].1.is_some());
         // Every tombstone is in Redis (or failed): a read that begins from now on reads after it.
         let settled_at = Instant::now();
         self.local.forget_all(changes.iter().map(|&(id, _)| id));

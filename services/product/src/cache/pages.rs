@@ -174,12 +174,27 @@ impl ListCache {
     /// After a committed write: every page cached so far is out of date. Returns whether the
     /// increment landed; if not, the writer must wait out the freshness lease.
     pub async fn invalidate(&self) -> bool {
-        if let Err(error) = self.bump().await {
-            self.failed(&error);
-            self.missed_bumps.fetch_add(1, Ordering::AcqRel);
-            return false;
+        let bumped = self.bump().await;
+        if let Err(error) = &bumped {
+            self.failed(error);
         }
-        true
+        self.bumped(bumped.is_ok())
+    }
+
+    /// The generation's key, for a caller that increments it in a script of its own (a
+    /// product's tombstone) and reports the outcome to [`Self::bumped`].
+    pub fn generation_key(&self) -> &str {
+        &self.generation_key
+    }
+
+    /// Records whether an increment made elsewhere landed (its error is the caller's to
+    /// report), and returns it: one that did not leaves pages unused here until a later one
+    /// lands.
+    pub fn bumped(&self, landed: bool) -> bool {
+        if !landed {
+            self.missed_bumps.fetch_add(1, Ordering::AcqRel);
+        }
+        landed
     }
 
     async fn bump(&self) -> Result<i64, RedisError> {
