@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use tokio::process::{Child, Command};
 
-use load_tools::{Figure, Load, Protocol, ROUNDS, in_turns, redis_benchmark};
+use load_tools::{Figure, Load, Protocol, ROUNDS, in_turns, redis_benchmark, turn_seconds};
+
+use ::gateway::ephemeral_port as free_port;
 
 use crate::cargo::Profile;
 use crate::command_line::BenchOptions;
@@ -53,7 +55,7 @@ struct Line {
 pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     let BenchOptions { quick, seconds } = options;
     crate::infra::ensure_running().await?;
-    ensure_wrk().await?;
+    crate::tools::install_missing(&[("wrk", "wrk")]).await?;
     crate::tools::ensure_haproxy().await?;
     let root = crate::up::workspace_root();
     let binaries = build(&root, quick).await?;
@@ -89,12 +91,16 @@ async fn measure(
     wait_for(&format!("{floor_url}/products/1")).await?;
     fill_catalogue(&service).await?;
 
-    let proxies = gateway::Proxies::start(root, binaries, &service, children).await?;
+    let proxies = gateway::Proxies::start(root, binaries, &service).await?;
     let reads = measure_reads(root, seconds, &floor_url, &service, &proxies, lines).await;
     proxies.stop().await;
     reads?;
     let redis = redis_benchmark().await?;
-    lines.push(line("redis-benchmark GET, 32 connections (floor)", redis, None).await);
+    lines.push(line(
+        "redis-benchmark GET, 32 connections (floor)",
+        redis,
+        None,
+    ));
     measure_reservations(root, seconds, &service, lines).await?;
     orders::measure(root, binaries, &service, seconds, lines, children).await
 }
@@ -154,54 +160,63 @@ async fn measure_reads(
     lines: &mut Vec<Line>,
 ) -> anyhow::Result<()> {
     let script = root.join("docs/bench/report.lua");
-    let get = |url: String| Load::Wrk {
+    let get = |path: &str| Load::Wrk {
         script: &script,
-        url,
+        url: path.to_owned(),
         env: Vec::new(),
     };
-    const FLOOR: usize = 0;
-    const LIVE: usize = 1;
-    const GATEWAY_FLOOR: usize = 6;
-    // What each load is, and the name and index of the load it is compared with.
-    let mut measured: Vec<(&str, Load<'_>, Beside)> = vec![
-        (
-            "bare salvo handler, same JSON (floor)",
-            get(format!("{floor_url}/products/1")),
-            None,
-        ),
-        (
-            "GET /health/live (the middleware only)",
-            get(format!("{service}/health/live")),
-            Some(("floor", FLOOR)),
-        ),
-        (
-            "GET /health (background probe)",
-            get(format!("{service}/health")),
-            Some(("/health/live", LIVE)),
-        ),
-        (
-            "GET /products/{id} cached",
-            get(format!("{service}/products/1")),
-            Some(("floor", FLOOR)),
-        ),
-        (
-            "GET /products?limit=20 (page cache)",
-            get(format!("{service}/products?limit=20")),
-            Some(("floor", FLOOR)),
-        ),
-    ];
-    let [plain, edge, api] = proxies.loads(&script);
-    measured.push((plain.0, plain.1, Some(("floor", FLOOR))));
-    measured.push((edge.0, edge.1, Some(("floor", FLOOR))));
-    measured.push((api.0, api.1, Some(("the gateway's floor", GATEWAY_FLOOR))));
-    let (described, loads): (Vec<_>, Vec<_>) = measured
-        .into_iter()
-        .map(|(what, load, floor)| ((what, floor), load))
-        .unzip();
+    // Each line: what it is, and the name and position of the line it is compared with.
+    let mut described: Vec<(&str, Beside)> = Vec::new();
+    let mut loads = Vec::new();
+    let mut add = |what, load, beside| {
+        described.push((what, beside));
+        loads.push(load);
+        loads.len() - 1
+    };
+    let floor = add(
+        "bare salvo handler, same JSON (floor)",
+        get(&format!("{floor_url}/products/1")),
+        None,
+    );
+    let live = add(
+        "GET /health/live (the middleware only)",
+        get(&format!("{service}/health/live")),
+        Some(("floor", floor)),
+    );
+    add(
+        "GET /health (background probe)",
+        get(&format!("{service}/health")),
+        Some(("/health/live", live)),
+    );
+    add(
+        "GET /products/{id} cached",
+        get(&format!("{service}/products/1")),
+        Some(("floor", floor)),
+    );
+    add(
+        "GET /products?limit=20 (page cache)",
+        get(&format!("{service}/products?limit=20")),
+        Some(("floor", floor)),
+    );
+    add(
+        "HAProxy, plain HTTP, one forwarding rule, 2 bare handlers behind it",
+        get(&proxies.plain_url("/products/1")),
+        Some(("floor", floor)),
+    );
+    let gateway_floor = add(
+        "the gateway's floor: HTTPS, our routes and edge rules, 2 bare handlers behind it",
+        get(&proxies.gateway_floor_url("/products/1")),
+        Some(("floor", floor)),
+    );
+    add(
+        "GET /products/{id} cached, through the gateway, 2 replicas",
+        get(&proxies.api_url("/products/1")),
+        Some(("the gateway's floor", gateway_floor)),
+    );
     let figures = in_turns(&loads, seconds).await?;
-    for ((what, floor), figure) in described.into_iter().zip(&figures) {
-        let floor = floor.map(|(name, index)| (name, figures[index]));
-        lines.push(line(what, *figure, floor).await);
+    for ((what, beside), figure) in described.into_iter().zip(&figures) {
+        let beside = beside.map(|(name, index)| (name, figures[index]));
+        lines.push(line(what, *figure, beside));
     }
     Ok(())
 }
@@ -231,25 +246,21 @@ async fn measure_reservations(
                 env: vec![("HOT", hot.to_owned()), ("ROWS", ROWS_TEXT.to_owned())],
             },
         ];
-        let [floor, endpoint] = in_turns(&loads, seconds).await?[..] else {
-            bail!("two loads, two figures");
-        };
+        let figures = in_turns(&loads, seconds).await?;
+        let (floor, endpoint) = (figures[0], figures[1]);
         let label = format!("pgbench -M prepared: the reservation statement, {name} (floor)");
-        lines.push(line(&label, floor, None).await);
+        lines.push(line(&label, floor, None));
         let label = format!("POST /internal/reservations, {name}");
-        lines.push(line(&label, endpoint, Some(("pgbench", floor))).await);
+        lines.push(line(&label, endpoint, Some(("pgbench", floor))));
     }
     Ok(())
 }
 
-async fn line(what: &str, figure: Figure, floor: Option<(&str, Figure)>) -> Line {
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+/// A line of the table; its load average is the one read as its figure's run ended.
+fn line(what: &str, figure: Figure, floor: Option<(&str, Figure)>) -> Line {
+    let load = figure
+        .load_average
+        .map(|[one, five, fifteen]| format!("{one:.2} {five:.2} {fifteen:.2}"))
         .unwrap_or_default();
     Line {
         what: what.to_owned(),
@@ -272,7 +283,7 @@ fn render(lines: &[Line], quick: bool, seconds: u32) -> String {
          -c{CONNECTIONS} -j2; each line the median of {ROUNDS} turns of {}s, taken in turn \
          with its floor's). Run of {} UTC, commit {}.\n",
         if quick { " --quick" } else { "" },
-        (seconds / ROUNDS).max(1),
+        turn_seconds(seconds),
         now(),
         commit(),
     );
@@ -391,31 +402,6 @@ async fn wait_for(url: &str) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-async fn ensure_wrk() -> anyhow::Result<()> {
-    let present = Command::new("sh")
-        .args(["-c", "command -v wrk"])
-        .output()
-        .await?;
-    if present.status.success() {
-        return Ok(());
-    }
-    println!("bench: installing wrk (Debian)");
-    let installed = Command::new("apt-get")
-        .args(["install", "-y", "wrk"])
-        .status()
-        .await?;
-    if !installed.success() {
-        bail!("wrk is missing and apt-get could not install it");
-    }
-    Ok(())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 fn now() -> String {

@@ -30,11 +30,12 @@ use crate::up::{build_binaries, workspace_root};
 mod replica;
 mod trigger;
 
+use gateway::ephemeral_port as free_port;
 use replica::ClusterReplica;
 use test_support::broker::TempBrokerUser;
 
 /// How often the gateway probes each replica's `/health/ready`.
-const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The generated secrets; a file from an older version lacking one gets it added.
 const SECRET_KEYS: [&str; 6] = [
@@ -159,12 +160,6 @@ fn environment(binary: &str, gateway: &Gateway, amqp_url: &str) -> Vec<(&'static
         ],
         _ => Vec::new(),
     }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 /// What the cluster does next, once something happened.

@@ -94,6 +94,9 @@ fn given_by_environment(executable: &str) -> bool {
                 || std::env::var("CHROMEWEBDRIVER")
                     .is_ok_and(|directory| exists(format!("{directory}/chromedriver")))
         }
+        // Debian installs it under /usr/sbin, off an ordinary user's PATH; HAPROXY_BIN names
+        // another one. The gateway crate looks in both places.
+        "haproxy" => gateway::haproxy_binary().is_file(),
         _ => false,
     }
 }
@@ -126,7 +129,7 @@ pub async fn ensure_haproxy() -> anyhow::Result<()> {
 }
 
 /// Installs the Debian package of every one of `tools` (executable, package) not found.
-async fn install_missing(tools: &[(&str, &str)]) -> anyhow::Result<()> {
+pub(crate) async fn install_missing(tools: &[(&str, &str)]) -> anyhow::Result<()> {
     let mut packages = Vec::new();
     for &(executable, package) in tools {
         if !on_path(executable).await

@@ -8,47 +8,42 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use gateway::{Backend, Gateway, LocalTls};
+use gateway::{Backend, Gateway, LocalTls, Service};
 use tokio::process::Child;
 
-use super::load_tools::Load;
 use super::{free_port, start_bare_floor, start_product_service, wait_for};
-
-/// How often the gateway checks each replica, as the cluster does.
-const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+use crate::cluster::HEALTH_INTERVAL;
 
 /// The proxies the bench measures, all up at once so that their loads can take turns with the
 /// floor's: HAProxy plain in front of two bare handlers, the gateway in front of the same two,
-/// and the gateway in front of two Product Service replicas.
+/// and the gateway in front of two Product Service replicas. They own what they started behind
+/// them (the bare handlers and the second replica), which stop with them.
 pub(super) struct Proxies {
     plain: PlainProxy,
     edge: Gateway,
     api: Gateway,
+    behind: Vec<Child>,
 }
 
 impl Proxies {
     /// Starts them; `service` is the first Product Service replica, already filled with the
-    /// catalogue (a second one starts here). The processes started go to `children`.
-    pub(super) async fn start(
-        root: &Path,
-        binaries: &Path,
-        service: &str,
-        children: &mut Vec<Child>,
-    ) -> anyhow::Result<Self> {
+    /// catalogue (a second one starts here).
+    pub(super) async fn start(root: &Path, binaries: &Path, service: &str) -> anyhow::Result<Self> {
         let dir = root.join("target/bench-gateway");
         std::fs::create_dir_all(&dir)?;
         let tls = LocalTls::load_or_create(&dir.join("tls"))?;
+        let mut behind = Vec::new();
         // Two bare handlers, as the API below has two replicas.
         let mut bare = Vec::new();
         for _ in 0..2 {
             let port = free_port()?;
-            children.push(start_bare_floor(binaries, port)?);
+            behind.push(start_bare_floor(binaries, port)?);
             let url = format!("http://127.0.0.1:{port}");
             wait_for(&format!("{url}/health/ready")).await?;
             bare.push(url);
         }
         let second_port = free_port()?;
-        children.push(start_product_service(binaries, second_port)?);
+        behind.push(start_product_service(binaries, second_port)?);
         let second = format!("http://127.0.0.1:{second_port}");
         wait_for(&format!("{second}/health/ready")).await?;
         let replicas = [service.to_owned(), second];
@@ -56,45 +51,44 @@ impl Proxies {
             plain: PlainProxy::start(&dir.join("plain"), &bare).await?,
             edge: start_gateway(&dir.join("routes-bare"), &bare, &tls).await?,
             api: start_gateway(&dir.join("routes-api"), &replicas, &tls).await?,
+            behind,
         })
     }
 
-    /// The loads: the plain proxy and the gateway's floor (compare with the bare handler), then
-    /// the API through the gateway (compare with the gateway's floor).
-    pub(super) fn loads<'a>(&self, script: &'a Path) -> [(&'static str, Load<'a>); 3] {
-        let get = |base: &str| Load::Wrk {
-            script,
-            url: format!("{base}/products/1"),
-            env: Vec::new(),
-        };
-        [
-            (
-                "HAProxy, plain HTTP, one forwarding rule, 2 bare handlers behind it",
-                get(&self.plain.url),
-            ),
-            (
-                "the gateway's floor: HTTPS, our routes and edge rules, 2 bare handlers behind it",
-                get(&self.edge.url),
-            ),
-            (
-                "GET /products/{id} cached, through the gateway, 2 replicas",
-                get(&self.api.url),
-            ),
-        ]
+    /// `path` through plain HAProxy in front of the bare handlers (compare with the bare
+    /// handler).
+    pub(super) fn plain_url(&self, path: &str) -> String {
+        format!("{}{path}", self.plain.url)
+    }
+
+    /// `path` through the gateway in front of the bare handlers: the gateway's floor (compare
+    /// with the bare handler).
+    pub(super) fn gateway_floor_url(&self, path: &str) -> String {
+        format!("{}{path}", self.edge.url)
+    }
+
+    /// `path` through the gateway in front of the two replicas (compare with the gateway's
+    /// floor).
+    pub(super) fn api_url(&self, path: &str) -> String {
+        format!("{}{path}", self.api.url)
     }
 
     pub(super) async fn stop(self) {
         self.plain.stop().await;
         self.edge.stop().await;
         self.api.stop().await;
+        for mut child in self.behind {
+            let _ = child.kill().await;
+        }
     }
 }
 
 /// The repository's gateway with every routed service's backend on `replicas` (only the
 /// catalogue is asked for), once it routes to every one.
 async fn start_gateway(dir: &Path, replicas: &[String], tls: &LocalTls) -> anyhow::Result<Gateway> {
-    let backends: Vec<Backend> = ["user", "product", "order", "storefront"]
+    let backends: Vec<Backend> = Service::ALL
         .into_iter()
+        .filter_map(Service::backend)
         .map(|name| Backend {
             name,
             urls: replicas.to_vec(),

@@ -14,6 +14,15 @@ pub struct Figure {
     pub per_sec: f64,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+    /// The machine's load average (1, 5, 15 minutes) as the run ended, when read.
+    pub load_average: Option<[f32; 3]>,
+}
+
+/// The machine's load average now (1, 5, 15 minutes).
+pub fn load_average() -> Option<[f32; 3]> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut numbers = text.split_whitespace().map(|word| word.parse().ok());
+    Some([numbers.next()??, numbers.next()??, numbers.next()??])
 }
 
 pub async fn wrk(
@@ -49,6 +58,7 @@ pub async fn wrk(
         per_sec: number(1).unwrap_or(0.0),
         p50_ms: number(3),
         p99_ms: number(5),
+        load_average: load_average(),
     })
 }
 
@@ -75,6 +85,7 @@ pub async fn redis_benchmark() -> anyhow::Result<Figure> {
         per_sec,
         p50_ms,
         p99_ms: None,
+        load_average: load_average(),
     })
 }
 
@@ -141,6 +152,7 @@ pub async fn pgbench(
         per_sec,
         p50_ms: None,
         p99_ms: None,
+        load_average: load_average(),
     }
     .with_average(find("latency average = ")))
 }
@@ -194,13 +206,19 @@ impl Load<'_> {
 /// How many turns each load gets in [`in_turns`].
 pub const ROUNDS: u32 = 3;
 
+/// The length of one turn when a measurement lasts `seconds` in all.
+pub fn turn_seconds(seconds: u32) -> u32 {
+    (seconds / ROUNDS).max(1)
+}
+
 /// Measures `loads` taking turns: [`ROUNDS`] rounds, each running every load once for its share
 /// of `seconds`, and each load's figure is its median round. The machine is shared, and its
 /// speed drifts by tens of percent over minutes; measured one after the other, a floor and what
 /// is compared with it would each catch a different moment of that drift, and their ratio with
 /// it. Taking turns, both see the same moments.
+/// The figures come in the order of `loads`.
 pub async fn in_turns(loads: &[Load<'_>], seconds: u32) -> anyhow::Result<Vec<Figure>> {
-    let share = (seconds / ROUNDS).max(1);
+    let share = turn_seconds(seconds);
     let mut rounds: Vec<Vec<Figure>> = loads.iter().map(|_| Vec::new()).collect();
     for _ in 0..ROUNDS {
         for (load, figures) in loads.iter().zip(&mut rounds) {
@@ -226,6 +244,7 @@ mod tests {
             per_sec,
             p50_ms: Some(p50),
             p99_ms: None,
+            load_average: None,
         };
         let taken = median(vec![
             figure(900.0, 1.0),

@@ -59,13 +59,12 @@ pub(super) async fn measure(
                 ],
             },
         ];
-        let [floor, placed] = in_turns(&loads, seconds).await?[..] else {
-            bail!("two loads, two figures");
-        };
+        let figures = in_turns(&loads, seconds).await?;
+        let (floor, placed) = (figures[0], figures[1]);
         let label = format!("pgbench: every statement of one order, {name} (floor)");
-        lines.push(line(&label, floor, None).await);
+        lines.push(line(&label, floor, None));
         let label = format!("POST /orders, {CUSTOMERS} customers, {name}");
-        lines.push(line(&label, placed, Some(("pgbench", floor))).await);
+        lines.push(line(&label, placed, Some(("pgbench", floor))));
     }
     Ok(())
 }
