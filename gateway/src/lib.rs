@@ -306,7 +306,8 @@ impl Gateway {
     }
 
     /// What the gateway's health checks last found for each server of `backend`: its URL and
-    /// `UP` or `DOWN`, from HAProxy's statistics.
+    /// `UP`, `UNCHECKED` (up before its first check has finished) or `DOWN`, from HAProxy's
+    /// statistics.
     pub async fn server_status(&self, backend: &str) -> anyhow::Result<BTreeMap<String, String>> {
         let answer = probe::get(&self.admin_url, "/stats;csv").await?;
         if answer.status != 200 {
@@ -340,14 +341,17 @@ impl Gateway {
         let started = Instant::now();
         for backend in backends {
             loop {
-                let up = self.servers_up(backend.name).await.unwrap_or(0);
-                if up == backend.urls.len() {
+                let up = self.servers_up(backend.name).await;
+                if up.as_ref().is_ok_and(|up| *up == backend.urls.len()) {
                     break;
                 }
                 if started.elapsed() > limit {
+                    let seen = match up {
+                        Ok(up) => format!("{up} of {}", backend.urls.len()),
+                        Err(error) => format!("none of {} ({error:#})", backend.urls.len()),
+                    };
                     bail!(
-                        "the gateway sees {up} of {} {} replicas up after {limit:?}",
-                        backend.urls.len(),
+                        "the gateway sees {seen} {} replicas up after {limit:?}",
                         backend.name
                     );
                 }
@@ -383,9 +387,12 @@ impl Gateway {
     }
 }
 
-/// `(backend, server) → UP or DOWN` from HAProxy's CSV statistics. A server that is up but
-/// failing towards down (`UP 1/2`) still takes traffic, so it counts as up; maintenance and
-/// every down state count as down.
+/// `(backend, server) → UP, UNCHECKED or DOWN` from HAProxy's CSV statistics. A server that is
+/// up but failing towards down (`UP 1/2`) still takes traffic, so it counts as up; maintenance
+/// and every down state count as down. HAProxy 2.6 starts every server UP before its first
+/// health check has finished (`check_status` INI, `* INI` while that check runs): such a
+/// server is UNCHECKED, so that a wait for replicas to be up waits for a check that found them
+/// so.
 fn server_states(csv: &str) -> anyhow::Result<BTreeMap<(String, String), String>> {
     let mut lines = csv.lines();
     let header = lines
@@ -399,15 +406,20 @@ fn server_states(csv: &str) -> anyhow::Result<BTreeMap<(String, String), String>
             .with_context(|| format!("HAProxy's statistics have no `{name}` column"))
     };
     let (proxy, server, status) = (column("pxname")?, column("svname")?, column("status")?);
+    let check = column("check_status").ok();
     Ok(lines
         .map(|line| line.split(',').collect::<Vec<_>>())
         .filter(|fields| fields.len() > status)
         .filter(|fields| !matches!(fields[server], "FRONTEND" | "BACKEND"))
         .map(|fields| {
-            let state = if fields[status].starts_with("UP") {
-                "UP"
-            } else {
-                "DOWN"
+            // "* " marks a check under way, as the first one is while nothing answers it.
+            let unchecked = check
+                .and_then(|check| fields.get(check))
+                .is_some_and(|state| state.trim_start_matches("* ") == "INI");
+            let state = match fields[status].starts_with("UP") {
+                true if unchecked => "UNCHECKED",
+                true => "UP",
+                false => "DOWN",
             };
             (
                 (fields[proxy].to_owned(), fields[server].to_owned()),
@@ -518,13 +530,15 @@ mod tests {
 
     #[test]
     fn server_states_read_haproxys_statistics_by_column_name() {
-        let csv = "# pxname,svname,qcur,status,weight\n\
-                   user,FRONTEND,,OPEN,\n\
-                   user,user-1,0,UP,1\n\
-                   user,user-2,0,DOWN,1\n\
-                   user,user-3,0,UP 1/2,1\n\
-                   user,user-4,0,MAINT,1\n\
-                   user,BACKEND,0,UP,2\n";
+        let csv = "# pxname,svname,qcur,status,weight,check_status\n\
+                   user,FRONTEND,,OPEN,,\n\
+                   user,user-1,0,UP,1,L7OK\n\
+                   user,user-2,0,DOWN,1,L4CON\n\
+                   user,user-3,0,UP 1/2,1,L7STS\n\
+                   user,user-4,0,MAINT,1,L7OK\n\
+                   user,user-5,0,UP,1,* INI\n\
+                   user,user-6,0,UP,1,INI\n\
+                   user,BACKEND,0,UP,2,\n";
         let states = server_states(csv).unwrap();
         let state = |server: &str| states[&("user".to_owned(), server.to_owned())].as_str();
         assert_eq!(state("user-1"), "UP");
@@ -535,7 +549,13 @@ mod tests {
             "failing towards down still takes traffic"
         );
         assert_eq!(state("user-4"), "DOWN");
-        assert_eq!(states.len(), 4, "no frontend or backend totals: {states:?}");
+        assert_eq!(
+            state("user-5"),
+            "UNCHECKED",
+            "up before any check has finished"
+        );
+        assert_eq!(state("user-6"), "UNCHECKED");
+        assert_eq!(states.len(), 6, "no frontend or backend totals: {states:?}");
         assert!(server_states("no header").is_err());
     }
 }

@@ -61,13 +61,17 @@ fn certificate(dir: &Path) -> PathBuf {
     joined
 }
 
-/// A scratch directory of this test process, removed when dropped.
+/// A scratch directory of one test, removed when dropped.
 pub struct Scratch(pub PathBuf);
 
 impl Scratch {
     pub fn new(what: &str) -> Self {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("haproxy-{what}-{}", std::process::id()));
+        // Unique per test, not per process: `cargo test` runs a binary's tests as threads of one.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "haproxy-{what}-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
         std::fs::create_dir_all(&dir).expect("the scratch directory");
         Self(dir)
     }
