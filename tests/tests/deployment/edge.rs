@@ -65,6 +65,11 @@ fn port(bind: &str) -> u16 {
 fn compose_runs_the_pinned_haproxy_with_the_shared_routes_and_no_docker_socket() {
     let gateway = gateway_service();
     assert_same_branch_as_the_tests(&compose_release(), "compose");
+    assert_eq!(
+        compose_release(),
+        gateway::HAPROXY_VERSION,
+        "compose pins the release the gateway crate names"
+    );
 
     // docker-compose prints a volume as `source:target:mode`.
     let volumes: BTreeMap<String, (String, String)> = strings(&gateway["volumes"])
