@@ -109,8 +109,8 @@ async fn start_gateway(dir: &Path, replicas: &[String], tls: &LocalTls) -> anyho
     Ok(gateway)
 }
 
-/// HAProxy with nothing but one frontend forwarding to `servers` over kept-alive connections:
-/// what proxying alone costs, before TLS and rules.
+/// HAProxy with nothing but one frontend forwarding to `servers` over kept-alive connections,
+/// on one thread as the gateway runs: what proxying alone costs, before TLS and rules.
 struct PlainProxy {
     url: String,
     child: Child,
@@ -121,7 +121,8 @@ impl PlainProxy {
         std::fs::create_dir_all(dir)?;
         let port = free_port()?;
         let mut config = format!(
-            "defaults\n    mode http\n    option http-keep-alive\n    http-reuse safe\n    \
+            "global\n    nbthread 1\n\
+             defaults\n    mode http\n    option http-keep-alive\n    http-reuse safe\n    \
              timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n\
              frontend plain\n    bind 127.0.0.1:{port}\n    default_backend bare\n\
              backend bare\n    balance roundrobin\n"
