@@ -67,8 +67,7 @@ impl Handler for Observe {
                     .as_ipv6()
                     .map(|addr| IpAddr::V6(*addr.ip()))
             });
-        let inbound = shop_telemetry::trace_trust::honours_inbound_context(peer, req.headers())
-            .then(|| shop_telemetry::extract_context(req.headers()));
+        let inbound = shop_telemetry::trace_trust::inbound_context(peer, req.headers());
         let trace = self.tracing.start(inbound, || {
             tracing::info_span!(
                 "http.request",

@@ -147,10 +147,10 @@ pub fn current_trace_id() -> Option<String> {
 }
 
 /// The remote context a request or message carries in its `traceparent`/`tracestate` headers.
+/// W3C trace context is the only propagation the system speaks (it is also the global
+/// propagator [`init`] installs), so the propagator is used directly, without the global's lock.
 pub fn extract_context(headers: &HeaderMap) -> Context {
-    opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.extract(&HeaderExtractor(headers))
-    })
+    TraceContextPropagator::new().extract(&HeaderExtractor(headers))
 }
 
 /// Writes the current context as `traceparent`/`tracestate` into outgoing headers.

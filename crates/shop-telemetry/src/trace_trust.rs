@@ -16,10 +16,22 @@
 
 use std::net::IpAddr;
 
+use opentelemetry::Context;
 use salvo::http::HeaderMap;
 
 /// Headers a proxy adds when it relays a request on behalf of a client.
 const RELAY_HEADERS: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
+
+/// The trace a request from `peer` continues: the one its `traceparent` names when its sender
+/// may continue it, else `None` (a new trace).
+pub fn inbound_context(peer: Option<IpAddr>, headers: &HeaderMap) -> Option<Context> {
+    // Most requests name no trace (browsers, API clients, load tests): one header lookup
+    // settles them, before the relay headers and the propagator's lock.
+    if !headers.contains_key("traceparent") {
+        return None;
+    }
+    honours_inbound_context(peer, headers).then(|| crate::extract_context(headers))
+}
 
 /// Whether a request from `peer` with `headers` may continue the trace it names.
 pub fn honours_inbound_context(peer: Option<IpAddr>, headers: &HeaderMap) -> bool {
@@ -68,5 +80,31 @@ mod tests {
             );
         }
         assert!(!honours_inbound_context(None, &none));
+    }
+
+    #[test]
+    fn a_trusted_peer_continues_the_trace_it_names_and_only_that() {
+        use opentelemetry::trace::TraceContextExt as _;
+
+        let loopback = "127.0.0.1".parse().ok();
+        assert!(
+            inbound_context(loopback, &HeaderMap::new()).is_none(),
+            "no traceparent: a new trace"
+        );
+        let mut named = HeaderMap::new();
+        named.insert(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                .parse()
+                .unwrap(),
+        );
+        let continued = inbound_context(loopback, &named).expect("a trusted peer's trace");
+        assert_eq!(
+            continued.span().span_context().trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert!(inbound_context("8.8.8.8".parse().ok(), &named).is_none());
+        named.insert("x-forwarded-for", "203.0.113.7".parse().unwrap());
+        assert!(inbound_context(loopback, &named).is_none(), "relayed");
     }
 }
