@@ -22,7 +22,7 @@ pub mod pages;
 
 pub use announce::{Announcements, WriteWait};
 pub use entries::{CachedProduct, DELETED, Holder, ProductCache};
-pub use local_copy::LocalCopies;
+pub use local_copy::{LocalCopies, Lookup, ReadLead};
 pub use pages::{ListCache, PageLookup};
 
 /// Every cache of the catalogue.
@@ -57,6 +57,15 @@ impl ProductCaches {
     /// returns.
     pub async fn product_changed(&self, id: i64, version: i64) -> WriteWait {
         self.products_changed(&[(id, version)]).await
+    }
+
+    /// This replica's copy of product `id`, or who reads it (see [`LocalCopies::lookup`]). A
+    /// replica that cannot hear announcements keeps no copy, so nobody waits for its reads.
+    pub fn look_up_copy(&self, id: i64) -> Lookup<'_> {
+        if self.holder().is_none() {
+            return Lookup::Lead(ReadLead::alone());
+        }
+        self.local.lookup(id)
     }
 
     /// [`Self::product_changed`] for several products at once (`(id, version)` each): the

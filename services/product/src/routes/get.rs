@@ -10,7 +10,7 @@ use salvo::prelude::*;
 use shop_http::server::state;
 
 use super::{ProductResponse, product_id};
-use crate::cache::CachedProduct;
+use crate::cache::{CachedProduct, Lookup};
 use crate::error::ProductError;
 use crate::state::AppState;
 
@@ -31,19 +31,25 @@ pub async fn get_product(
     let state = state::<Arc<AppState>>(depot);
     // Taken before any read: a local copy's age counts from when its read began.
     let read_at = Instant::now();
-    let json = match state.caches.local.get(id) {
-        Some(json) => {
+    let json = match state.caches.look_up_copy(id) {
+        Lookup::Copy(json) => {
             state.metrics.local_copy_hit();
             json
         }
-        None => {
-            let (json, recorded) = read_through_cache(state, id).await?;
-            // Only a read that Redis recorded as this replica's may be kept: writes ask the
-            // recorded replicas, and no other, to drop their copies.
-            if recorded {
-                state.caches.local.keep(id, read_at, json.clone());
-            }
+        Lookup::Lead(lead) => {
+            let json = read_and_keep(state, id, read_at).await?;
+            drop(lead);
             json
+        }
+        Lookup::Follow(under_way) => {
+            under_way.finished().await;
+            match state.caches.local.get(id) {
+                Some(json) => {
+                    state.metrics.local_copy_hit();
+                    json
+                }
+                None => read_and_keep(state, id, read_at).await?,
+            }
         }
     };
     state.metrics.product_viewed();
@@ -51,6 +57,17 @@ pub async fn get_product(
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res.body(json);
     Ok(())
+}
+
+/// The product's JSON read through the caches; kept as this replica's copy when it may be.
+async fn read_and_keep(state: &AppState, id: i64, read_at: Instant) -> Result<Bytes, ProductError> {
+    let (json, recorded) = read_through_cache(state, id).await?;
+    // Only a read that Redis recorded as this replica's may be kept: writes ask the recorded
+    // replicas, and no other, to drop their copies.
+    if recorded {
+        state.caches.local.keep(id, read_at, json.clone());
+    }
+    Ok(json)
 }
 
 /// The product's JSON from Redis, or from PostgreSQL (then cached), and whether Redis recorded
