@@ -14,7 +14,6 @@
 //!   copy whose read began before it dropped them ([`LocalCopies::forget`]): a read that was
 //!   under way then may have read the old value, and must not bring it back afterwards.
 //!
-//!
 //! When a copy has expired, the requests that want it meanwhile wait for one read instead of
 //! each reading Redis ([`LocalCopies::lookup`]): with 32 clients on one product, a replica
 //! otherwise sent Redis one read per request in flight at each expiry, 2.7 % of its requests.
@@ -141,6 +140,11 @@ impl LocalCopies {
             return None;
         }
         let table = self.table.lock().expect("local copies lock");
+        self.fresh_copy(&table, id)
+    }
+
+    /// The copy of `id` in `table` if it is younger than the lease.
+    fn fresh_copy(&self, table: &Table, id: i64) -> Option<Bytes> {
         let copy = table.copies.get(&id)?;
         (copy.read_at.elapsed() < self.lease).then(|| copy.json.clone())
     }
@@ -152,10 +156,8 @@ impl LocalCopies {
             return Lookup::Lead(ReadLead::alone());
         }
         let mut table = self.table.lock().expect("local copies lock");
-        if let Some(copy) = table.copies.get(&id)
-            && copy.read_at.elapsed() < self.lease
-        {
-            return Lookup::Copy(copy.json.clone());
+        if let Some(json) = self.fresh_copy(&table, id) {
+            return Lookup::Copy(json);
         }
         if let Some(under_way) = table.reading.get(&id) {
             return Lookup::Follow(ReadUnderWay(under_way.clone()));
