@@ -107,12 +107,9 @@ impl Handler for Observe {
             route,
             status: status.as_u16(),
         };
-        self.metrics.http.requests.get_or_create(&labels).inc();
         self.metrics
             .http
-            .duration
-            .get_or_create(&labels)
-            .observe(started.elapsed().as_secs_f64());
+            .record(&labels, started.elapsed().as_secs_f64());
     }
 }
 

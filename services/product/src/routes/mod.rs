@@ -77,7 +77,8 @@ pub fn router(
 
 /// The `{id}` of the path: a positive integer, or 404 (no product has any other id).
 fn product_id(req: &Request) -> Result<i64, crate::error::ProductError> {
-    req.param::<String>("id")
+    req.params()
+        .get("id")
         .and_then(|raw| raw.parse::<i64>().ok())
         .filter(|id| *id > 0)
         .ok_or(crate::error::ProductError::ProductNotFound)

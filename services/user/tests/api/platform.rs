@@ -28,9 +28,21 @@ async fn health_reports_service_version_and_database() {
         serde_json::json!({"status": "up", "required": true})
     );
 
-    for path in ["/health/live", "/health/ready"] {
+    for (path, answer) in [
+        ("/health/live", json!({"status": "alive"})),
+        (
+            "/health/ready",
+            json!({"ready": true, "draining": false, "status": "healthy"}),
+        ),
+    ] {
         let response = users.get(path).await;
         assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json; charset=utf-8",
+            "{path}"
+        );
+        assert_eq!(response.json::<Value>().await.unwrap(), answer, "{path}");
     }
 }
 
