@@ -128,16 +128,7 @@ fn nomad_environment(
     task: &hcl::Body,
     variables: &mut BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
-    let mut environment = BTreeMap::new();
-    for env in blocks(task, "env") {
-        for attribute in env.body().attributes() {
-            let value = match attribute.expr() {
-                hcl::Expression::String(text) => text.clone(),
-                other => other.to_string(),
-            };
-            environment.insert(attribute.key().to_owned(), value);
-        }
-    }
+    let mut environment = crate::support::nomad_env_block(task);
     for template in blocks(task, "template") {
         if attribute(template.body(), "env") != Some(&hcl::Expression::Bool(true)) {
             continue;

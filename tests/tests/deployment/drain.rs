@@ -27,43 +27,39 @@ const BEHIND_THE_GATEWAY: [&str; 4] = [
 /// The services' default for `SHUTDOWN_TIMEOUT_SECS`.
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A Go-style duration as the deployment files write them: `20s`, `500ms`, `1m`.
-fn duration(text: &str) -> Duration {
+/// A duration as the deployment files write it: a number and a unit (`us`, `ms`, `s`, `m`,
+/// `h`, `d`), quoted or not. Nomad and compose require the unit (`bare: None`); HAProxy reads a
+/// bare number as milliseconds.
+fn duration_in(text: &str, bare: Option<Duration>) -> Duration {
     let text = text.trim().trim_matches('"');
     let (number, unit) = text.split_at(
         text.find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len()),
     );
-    let number: u64 = number
+    let number: u32 = number
         .parse()
         .unwrap_or_else(|_| panic!("a duration: {text:?}"));
-    match unit {
-        "ms" => Duration::from_millis(number),
-        "s" => Duration::from_secs(number),
-        "m" => Duration::from_secs(number * 60),
+    let unit = match unit {
+        "" => bare.unwrap_or_else(|| panic!("a duration without a unit: {text:?}")),
+        "us" => Duration::from_micros(1),
+        "ms" => Duration::from_millis(1),
+        "s" => Duration::from_secs(1),
+        "m" => Duration::from_secs(60),
+        "h" => Duration::from_secs(3600),
+        "d" => Duration::from_secs(86_400),
         other => panic!("unit {other:?} in {text:?}"),
-    }
+    };
+    unit * number
 }
 
-/// A duration as HAProxy writes it: a number and a unit (`us`, `ms`, `s`, `m`, `h`, `d`),
-/// milliseconds when there is none.
+/// A Nomad or compose duration: `20s`, `500ms`, `1m`.
+fn duration(text: &str) -> Duration {
+    duration_in(text, None)
+}
+
+/// An HAProxy duration: milliseconds when it names no unit.
 fn haproxy_duration(text: &str) -> Duration {
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let number: u64 = number
-        .parse()
-        .unwrap_or_else(|_| panic!("an HAProxy duration: {text:?}"));
-    match unit {
-        "us" => Duration::from_micros(number),
-        "" | "ms" => Duration::from_millis(number),
-        "s" => Duration::from_secs(number),
-        "m" => Duration::from_secs(number * 60),
-        "h" => Duration::from_secs(number * 3600),
-        "d" => Duration::from_secs(number * 86_400),
-        other => panic!("unit {other:?} in {text:?}"),
-    }
+    duration_in(text, Some(Duration::from_millis(1)))
 }
 
 /// Health-check settings as a server line, a `default-server` line or a section set them
@@ -247,6 +243,9 @@ fn durations_read_as_the_files_write_them() {
     assert_eq!(duration("1m"), Duration::from_secs(60));
     assert_eq!(haproxy_duration("2s"), Duration::from_secs(2));
     assert_eq!(haproxy_duration("1500"), Duration::from_millis(1500));
+    assert_eq!(haproxy_duration("1h"), Duration::from_secs(3600));
+    // Nomad and compose read a number without a unit as an error, and so does this.
+    assert!(std::panic::catch_unwind(|| duration("20")).is_err());
     let routes =
         "defaults replicas\n    timeout check 2s\n    default-server check inter 1s fall 1\n";
     // The defaults alone: 1 s + 2 s.

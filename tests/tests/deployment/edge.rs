@@ -10,7 +10,9 @@ use serde_norway::Value;
 use crate::haproxy::{
     COMPOSE_BACKENDS, PUBLIC_BACKENDS, ROUTES, local_version, nomad_backends_template, sections,
 };
-use crate::support::{attribute, blocks, label, nomad_file, read, resolved_compose, text};
+use crate::support::{
+    attribute, blocks, label, nomad_env_block, nomad_file, read, resolved_compose, text,
+};
 
 fn gateway_service() -> &'static Value {
     &resolved_compose()["services"]["gateway"]
@@ -190,22 +192,6 @@ fn compose_runs_the_pinned_haproxy_with_the_shared_routes_and_no_docker_socket()
     );
 }
 
-/// The Nomad gateway task's `env` block.
-fn nomad_environment(task: &hcl::Body) -> BTreeMap<String, String> {
-    blocks(task, "env")
-        .into_iter()
-        .flat_map(|env| env.body().attributes())
-        .map(|attribute| {
-            let value = match attribute.expr() {
-                hcl::Expression::String(text) => text.clone(),
-                hcl::Expression::TemplateExpr(template) => template.to_string(),
-                other => other.to_string(),
-            };
-            (attribute.key().to_owned(), value)
-        })
-        .collect()
-}
-
 #[test]
 fn nomad_runs_the_pinned_haproxy_with_the_shared_routes_and_native_discovery() {
     let file = nomad_file("gateway.nomad.hcl");
@@ -301,7 +287,7 @@ fn nomad_runs_the_pinned_haproxy_with_the_shared_routes_and_native_discovery() {
         pem.contains(".tls_cert") && pem.contains(".tls_key"),
         "{pem}"
     );
-    let environment = nomad_environment(haproxy.body());
+    let environment = nomad_env_block(haproxy.body());
     assert_eq!(
         environment.get("GATEWAY_CERT").map(String::as_str),
         Some("${NOMAD_SECRETS_DIR}/gateway.pem")

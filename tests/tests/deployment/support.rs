@@ -210,15 +210,26 @@ pub fn text(body: &hcl::Body, key: &str) -> Option<String> {
     }
 }
 
+/// A Nomad task's `env` block as written: a string (or `${…}` interpolation) by its text.
+pub fn nomad_env_block(task: &hcl::Body) -> BTreeMap<String, String> {
+    blocks(task, "env")
+        .into_iter()
+        .flat_map(|env| env.body().attributes())
+        .map(|attribute| {
+            let value = match attribute.expr() {
+                hcl::Expression::String(text) => text.clone(),
+                hcl::Expression::TemplateExpr(template) => template.to_string(),
+                other => other.to_string(),
+            };
+            (attribute.key().to_owned(), value)
+        })
+        .collect()
+}
+
 /// The environment a Nomad task gets: its `env` block and every template rendered with
 /// `env = true` (`KEY=value` lines, Go template actions removed).
 pub fn nomad_task_environment(task: &hcl::Body) -> BTreeMap<String, String> {
-    let mut environment = BTreeMap::new();
-    for env in blocks(task, "env") {
-        for attribute in env.body().attributes() {
-            environment.insert(attribute.key().to_owned(), format!("{}", attribute.expr()));
-        }
-    }
+    let mut environment = nomad_env_block(task);
     for template in blocks(task, "template") {
         if attribute(template.body(), "env") != Some(&hcl::Expression::Bool(true)) {
             continue;
