@@ -57,9 +57,11 @@ pub fn router(
                 ),
             ),
         )
-        .push(route("/products").get(list::list_products).push(
-            Authenticate::admin(auth).guard(Router::new().post(create::create_product)),
-        ))
+        .push(
+            route("/products")
+                .get(list::list_products)
+                .push(Authenticate::admin(auth).guard(Router::new().post(create::create_product))),
+        )
         .push(
             internal
                 .clone()
