@@ -344,3 +344,22 @@ pub fn shutdown_signal() -> CancellationToken {
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::panic_message;
+
+    /// `panic!` with a literal hands over a `&str`, with arguments a `String`; the log line
+    /// quotes either, and says so when a panic carried something else.
+    #[test]
+    fn a_panic_is_logged_with_what_it_said() {
+        let literal = std::panic::catch_unwind(|| panic!("literal")).unwrap_err();
+        assert_eq!(panic_message(&*literal), "literal");
+        // A run-time argument: the compiler folds literal ones into the string.
+        let id = std::hint::black_box(7);
+        let formatted = std::panic::catch_unwind(|| panic!("id {id}")).unwrap_err();
+        assert_eq!(panic_message(&*formatted), "id 7");
+        let other = std::panic::catch_unwind(|| std::panic::panic_any(7_u8)).unwrap_err();
+        assert_eq!(panic_message(&*other), "(no message)");
+    }
+}
